@@ -1,0 +1,1 @@
+"""Code generation: Graph + memory plan -> template context -> Jinja2 templates -> C files."""

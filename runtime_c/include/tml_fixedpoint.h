@@ -1,0 +1,85 @@
+/* tinyml runtime: integer arithmetic exactly as TFLM's int8 kernels do it (gemmlowp fixed point, double
+ * rounding). The Python specification of every function is tinyml/fixedpoint.py. C99, no floating point. */
+#ifndef TML_FIXEDPOINT_H
+#define TML_FIXEDPOINT_H
+
+#include <stdint.h>
+
+#define TML_INT32_MIN ((int32_t)(-2147483647 - 1))
+#define TML_INT32_MAX ((int32_t)2147483647)
+
+static inline int32_t tml_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
+static inline int32_t tml_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
+static inline int8_t tml_sat_s8(int32_t v, int32_t lo, int32_t hi) {
+    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
+/* Two's-complement wrap of a 64-bit value to int32 (what int32 arithmetic does on every target here),
+ * without relying on signed overflow. */
+static inline int32_t tml_wrap32(int64_t v) {
+    uint32_t u = (uint32_t)((uint64_t)v & 0xFFFFFFFFu);
+    return u <= 0x7FFFFFFFu ? (int32_t)u : (int32_t)((int64_t)u - 4294967296LL);
+}
+
+/* x * 2^shift with int32 wrap-around (TFLM writes x * (1 << shift)). */
+static inline int32_t tml_shl32(int32_t x, int shift) { return tml_wrap32((int64_t)x * ((int64_t)1 << shift)); }
+
+/* gemmlowp SaturatingRoundingDoublingHighMul. */
+static inline int32_t tml_srdhm(int32_t a, int32_t b) {
+    int64_t ab, nudge;
+    if (a == b && a == TML_INT32_MIN) return TML_INT32_MAX;
+    ab = (int64_t)a * (int64_t)b;
+    nudge = ab >= 0 ? (1LL << 30) : (1LL - (1LL << 30));
+    return (int32_t)((ab + nudge) / (1LL << 31));
+}
+
+/* gemmlowp RoundingDivideByPOT: round half away from zero. */
+static inline int32_t tml_rdbp(int32_t x, int exponent) {
+    const int32_t mask = (int32_t)((1LL << exponent) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* TFLM MultiplyByQuantizedMultiplier (double rounding). */
+static inline int32_t tml_mbqm(int32_t x, int32_t multiplier, int32_t shift) {
+    const int left = shift > 0 ? (int)shift : 0;
+    const int right = shift > 0 ? 0 : (int)-shift;
+    return tml_rdbp(tml_srdhm(tml_shl32(x, left), multiplier), right);
+}
+
+/* MultiplyByQuantizedMultiplierSmallerThanOneExp (left_shift <= 0). */
+static inline int32_t tml_mbqm_lt1(int32_t x, int32_t multiplier, int32_t left_shift) {
+    return tml_rdbp(tml_srdhm(x, multiplier), (int)-left_shift);
+}
+
+/* MultiplyByQuantizedMultiplierGreaterThanOne. */
+static inline int32_t tml_mbqm_gt1(int32_t x, int32_t multiplier, int32_t left_shift) {
+    return tml_srdhm(tml_shl32(x, (int)left_shift), multiplier);
+}
+
+/* SaturatingRoundingMultiplyByPOT with a positive exponent. */
+static inline int32_t tml_sat_shl(int32_t x, int exponent) {
+    const int32_t threshold = (int32_t)((1LL << (31 - exponent)) - 1);
+    if (x > threshold) return TML_INT32_MAX;
+    if (x < -threshold) return TML_INT32_MIN;
+    return tml_shl32(x, exponent);
+}
+
+static inline int32_t tml_add_wrap(int32_t a, int32_t b) { return tml_wrap32((int64_t)a + b); }
+static inline int32_t tml_sub_wrap(int32_t a, int32_t b) { return tml_wrap32((int64_t)a - b); }
+
+static inline int tml_clz32(uint32_t x) {
+    int n = 0;
+    if (x == 0) return 32;
+    while (!(x & 0x80000000u)) { x <<= 1; n++; }
+    return n;
+}
+
+/* gemmlowp exp_on_negative_values: a in Q(integer_bits).(31-integer_bits), a <= 0; result in Q0.31. */
+int32_t tml_exp_on_negative_values(int32_t a, int integer_bits);
+/* gemmlowp one_over_one_plus_x_for_x_in_0_1 and one_minus_x_over_one_plus_x_for_x_in_0_1 (Q0.31). */
+int32_t tml_one_over_one_plus_x(int32_t a);
+int32_t tml_one_minus_x_over_one_plus_x(int32_t a);
+
+#endif

@@ -1,0 +1,157 @@
+/* tinyml runtime: int8 kernels, bit-exact with TensorFlow Lite Micro's reference kernels.
+ *
+ * Naming: tml_<op>[_<variant>]_<dtype>. Every kernel takes a parameter struct (filled at code-generation time
+ * by tinyml/lower.py, which computes multipliers and shifts exactly as TFLM's Prepare() does) and raw tensor
+ * pointers. Layout is NHWC, int8 activations, int8 per-channel symmetric weights, int32 bias. Multipliers are
+ * Q31 fixed point in [2^30, 2^31) with a power-of-two shift (positive: left). Kernels never allocate and keep
+ * no state; none needs scratch memory (each would expose tml_<op>_get_buffer_size() if it did). */
+#ifndef TML_NN_H
+#define TML_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* CONV_2D and DEPTHWISE_CONV_2D. input [batches, in_h, in_w, in_c]; output [batches, out_h, out_w, out_c].
+ * conv filter [out_c, k_h, k_w, filter_in_c] (grouped when filter_in_c < in_c);
+ * depthwise filter [1, k_h, k_w, out_c] with out_c = in_c * depth_multiplier.
+ * multiplier/shift: out_c entries. pad_h/pad_w: leading padding (SAME: floor of the total / 2).
+ * input_offset = -input zero point, output_offset = output zero point; act_min/act_max in [-128, 127]. */
+typedef struct {
+    int32_t batches, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, filter_in_c, depth_multiplier;
+    int32_t stride_h, stride_w, dil_h, dil_w, pad_h, pad_w;
+    int32_t input_offset, output_offset, act_min, act_max;
+    const int32_t *multiplier, *shift;
+} tml_conv_params;
+
+void tml_conv_s8(const tml_conv_params *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
+                 int8_t *output);
+void tml_depthwise_conv_s8(const tml_conv_params *p, const int8_t *input, const int8_t *filter,
+                           const int32_t *bias, int8_t *output);
+
+/* FULLY_CONNECTED. input [batches, accum_depth]; filter [out_c, accum_depth]; bias [out_c] or NULL.
+ * multiplier/shift: out_c entries when per_channel, else one. */
+typedef struct {
+    int32_t batches, accum_depth, out_c, input_offset, filter_offset, output_offset, act_min, act_max, per_channel;
+    const int32_t *multiplier, *shift;
+} tml_fc_params;
+
+void tml_fully_connected_s8(const tml_fc_params *p, const int8_t *input, const int8_t *filter,
+                            const int32_t *bias, int8_t *output);
+
+/* ADD, SUB and MUL over a 4-D output [d0, d1, d2, d3] with broadcasting: a_stride/b_stride are the element
+ * strides of each input along the four output dimensions (0 where the input is broadcast). */
+typedef struct {
+    int32_t d0, d1, d2, d3;
+    const int32_t *a_stride, *b_stride;
+    int32_t a_offset, b_offset, output_offset, left_shift;
+    int32_t a_multiplier, a_shift, b_multiplier, b_shift, output_multiplier, output_shift;
+    int32_t act_min, act_max, is_sub;
+} tml_broadcast_params;
+
+void tml_add_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, int8_t *output);
+void tml_mul_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, int8_t *output);
+
+/* AVERAGE_POOL_2D and MAX_POOL_2D, NHWC, same quantization in and out. */
+typedef struct {
+    int32_t batches, in_h, in_w, channels, out_h, out_w, filter_h, filter_w, stride_h, stride_w, pad_h, pad_w;
+    int32_t act_min, act_max;
+} tml_pool_params;
+
+void tml_avgpool_s8(const tml_pool_params *p, const int8_t *input, int8_t *output);
+void tml_maxpool_s8(const tml_pool_params *p, const int8_t *input, int8_t *output);
+
+/* MEAN over the dimensions of a 4-D input where reduce[d] == 1. multiplier/shift already include 1/n. */
+typedef struct {
+    const int32_t *in_dims, *reduce;
+    int32_t num_elements, same_quant, input_zp, output_zp, multiplier, shift;
+} tml_mean_params;
+
+void tml_mean_s8(const tml_mean_params *p, const int8_t *input, int8_t *output);
+
+/* SOFTMAX over the last dimension (depth) of `rows` rows; output scale 1/256, zero point -128. */
+typedef struct {
+    int32_t rows, depth, input_multiplier, input_left_shift, diff_min;
+} tml_softmax_params;
+
+void tml_softmax_s8(const tml_softmax_params *p, const int8_t *input, int8_t *output);
+
+/* LOGISTIC (output zero point -128, scale 1/256) and TANH (zero point 0, scale 1/128). */
+typedef struct {
+    int32_t size, input_zp, input_range_radius, input_multiplier, input_left_shift;
+} tml_sigmoid_params;
+
+void tml_logistic_s8(const tml_sigmoid_params *p, const int8_t *input, int8_t *output);
+void tml_tanh_s8(const tml_sigmoid_params *p, const int8_t *input, int8_t *output);
+
+/* HARD_SWISH with TFLite's 16-bit fixed-point multipliers. */
+typedef struct {
+    int32_t size, input_zp, output_zp;
+    int32_t reluish_multiplier_fixedpoint_int16, reluish_multiplier_exponent;
+    int32_t output_multiplier_fixedpoint_int16, output_multiplier_exponent;
+} tml_hard_swish_params;
+
+void tml_hard_swish_s8(const tml_hard_swish_params *p, const int8_t *input, int8_t *output);
+
+/* LEAKY_RELU: separate requantization of the positive and negative halves. */
+typedef struct {
+    int32_t size, input_zp, output_zp, multiplier_alpha, shift_alpha, multiplier_identity, shift_identity;
+} tml_leaky_relu_params;
+
+void tml_leaky_relu_s8(const tml_leaky_relu_params *p, const int8_t *input, int8_t *output);
+
+/* Requantization with clamping: RELU (act_min = output zero point) and int8 -> int8 QUANTIZE. */
+typedef struct {
+    int32_t size, input_zp, output_zp, multiplier, shift, act_min, act_max;
+} tml_requantize_params;
+
+void tml_requantize_s8(const tml_requantize_params *p, const int8_t *input, int8_t *output);
+
+/* RELU6 (same quantization in and out): clamp to [lo, hi]. */
+typedef struct {
+    int32_t size, lo, hi;
+} tml_clamp_params;
+
+void tml_clamp_s8(const tml_clamp_params *p, const int8_t *input, int8_t *output);
+
+/* PAD of a 4-D tensor with a constant. */
+typedef struct {
+    const int32_t *in_dims, *out_dims, *before;
+    int32_t pad_value;
+} tml_pad_params;
+
+void tml_pad_s8(const tml_pad_params *p, const int8_t *input, int8_t *output);
+
+/* One input of CONCATENATION (any element type): `outer` blocks of `block` bytes copied to
+ * output + dst_offset + i * dst_stride. */
+typedef struct {
+    int32_t outer, block, dst_stride, dst_offset;
+} tml_copy_params;
+
+void tml_copy(const tml_copy_params *p, const void *input, void *output);
+
+/* QUANTIZE float32 -> int8 and DEQUANTIZE int8 -> float32 (model inputs and outputs). */
+typedef struct {
+    int32_t size;
+    float scale;
+    int32_t zero_point;
+} tml_quantize_params;
+
+void tml_quantize_f32_s8(const tml_quantize_params *p, const float *input, int8_t *output);
+
+typedef struct {
+    int32_t size;
+    double scale;
+    int32_t zero_point;
+} tml_dequantize_params;
+
+void tml_dequantize_s8_f32(const tml_dequantize_params *p, const int8_t *input, float *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,28 @@
+/* MAX_POOL_2D, int8: TFLM reference_integer_ops::MaxPool. */
+#include "tml_fixedpoint.h"
+#include "tml_nn.h"
+
+void tml_maxpool_s8(const tml_pool_params *p, const int8_t *input, int8_t *output) {
+    int32_t b, oy, ox, c, fy, fx;
+    for (b = 0; b < p->batches; b++) {
+        for (oy = 0; oy < p->out_h; oy++) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            const int32_t fy0 = tml_max_i32(0, -iy0), fy1 = tml_min_i32(p->filter_h, p->in_h - iy0);
+            for (ox = 0; ox < p->out_w; ox++) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                const int32_t fx0 = tml_max_i32(0, -ix0), fx1 = tml_min_i32(p->filter_w, p->in_w - ix0);
+                for (c = 0; c < p->channels; c++) {
+                    int32_t mx = -128;
+                    for (fy = fy0; fy < fy1; fy++) {
+                        for (fx = fx0; fx < fx1; fx++) {
+                            mx = tml_max_i32(mx, input[(((size_t)b * p->in_h + iy0 + fy) * p->in_w + ix0 + fx) *
+                                                       p->channels + c]);
+                        }
+                    }
+                    output[(((size_t)b * p->out_h + oy) * p->out_w + ox) * p->channels + c] =
+                        tml_sat_s8(mx, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}

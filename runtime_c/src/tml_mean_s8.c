@@ -1,0 +1,32 @@
+/* MEAN over any subset of the axes of a 4-D int8 tensor: TFLM reduce (QuantizedMeanOrSum, or the plain
+ * integer mean when input and output quantization are equal). */
+#include "tml_fixedpoint.h"
+#include "tml_nn.h"
+
+void tml_mean_s8(const tml_mean_params *p, const int8_t *input, int8_t *output) {
+    const int32_t *d = p->in_dims;
+    int32_t e[4], o[4], r[4], k;
+    size_t out_i = 0;
+    for (k = 0; k < 4; k++) e[k] = p->reduce[k] ? 1 : d[k]; /* output extents */
+    for (o[0] = 0; o[0] < e[0]; o[0]++)
+    for (o[1] = 0; o[1] < e[1]; o[1]++)
+    for (o[2] = 0; o[2] < e[2]; o[2]++)
+    for (o[3] = 0; o[3] < e[3]; o[3]++) {
+        int32_t sum = 0, out;
+        for (r[0] = 0; r[0] < (p->reduce[0] ? d[0] : 1); r[0]++)
+        for (r[1] = 0; r[1] < (p->reduce[1] ? d[1] : 1); r[1]++)
+        for (r[2] = 0; r[2] < (p->reduce[2] ? d[2] : 1); r[2]++)
+        for (r[3] = 0; r[3] < (p->reduce[3] ? d[3] : 1); r[3]++) {
+            const size_t idx = (((size_t)(o[0] + r[0]) * d[1] + (o[1] + r[1])) * d[2] + (o[2] + r[2])) * d[3] +
+                               (o[3] + r[3]);
+            sum += input[idx];
+        }
+        if (p->same_quant) {
+            out = p->num_elements > 0 ? sum / p->num_elements : 0;
+        } else {
+            const int32_t shifted = tml_wrap32((int64_t)sum - (int64_t)p->input_zp * p->num_elements);
+            out = tml_mbqm(shifted, p->multiplier, p->shift) + p->output_zp;
+        }
+        output[out_i++] = tml_sat_s8(out, -128, 127);
+    }
+}

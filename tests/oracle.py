@@ -1,0 +1,46 @@
+"""TFLM (the `tflite-micro` Python interpreter) as the test oracle."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def tflm_available() -> bool:
+    try:
+        from tflite_micro import runtime  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def tflm_run(model: bytes, inputs: list[np.ndarray], n_outputs: int, arena_size: int = 4 << 20
+             ) -> list[np.ndarray]:
+    from tflite_micro import runtime
+    ip = runtime.Interpreter.from_bytes(model, arena_size=arena_size)
+    for k, x in enumerate(inputs):
+        ip.set_input(x, k)
+    ip.invoke()
+    return [np.array(ip.get_output(k)) for k in range(n_outputs)]
+
+
+def tflm_intermediates(model: bytes, inputs: list[np.ndarray], indices: list[int]) -> dict[int, np.ndarray]:
+    from tflite_micro import runtime
+    ip = runtime.Interpreter.from_bytes(model, arena_size=4 << 20,
+                                        intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+    for k, x in enumerate(inputs):
+        ip.set_input(x, k)
+    ip.invoke()
+    return {i: np.array(ip.GetTensor(i, 0)) for i in indices}
+
+
+def random_inputs(specs: list[tuple[tuple[int, ...], np.dtype]], seed: int) -> list[np.ndarray]:
+    """baseline.json's recipe: one RandomState(seed), randint over each input's dtype range, inputs in order."""
+    rs = np.random.RandomState(seed)
+    out = []
+    for shape, dt in specs:
+        dt = np.dtype(dt)
+        if dt.kind == "f":
+            out.append(rs.uniform(-1, 1, size=shape).astype(dt))
+        else:
+            info = np.iinfo(dt)
+            out.append(rs.randint(info.min, info.max + 1, size=shape).astype(dt))
+    return out

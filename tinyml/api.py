@@ -1,0 +1,64 @@
+"""The Python API that the CLI is a thin layer over, for notebooks and scripts.
+
+    import tinyml
+    graph = tinyml.load("model.tflite")
+    report = tinyml.compile("model.tflite", "out/")
+    outputs = tinyml.run("out/", [x])                 # generated C, built with the host compiler
+    outputs = tinyml.run("model.tflite", [x], reference=True)   # NumPy reference executor
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from .compiler import CompileOptions, analyze, build_report, check_inputs, compile_model, load, read_report
+from .errors import TinymlError
+from .ir import Graph
+from .reference import run_reference
+
+__all__ = ["load", "compile", "run", "inspect", "Graph"]
+
+
+def compile(model: str | Path, outdir: str | Path, *, prefix: str = "model", board: str | None = None) -> dict:
+    """Compile `model` (.tflite) into C sources under `outdir`; returns report.json's content."""
+    return compile_model(model, outdir, CompileOptions(prefix=prefix, board=board))
+
+
+def inspect(model: str | Path) -> dict:
+    """Analyse a model without writing anything: ops, shapes, MACs, weights and the memory plan."""
+    p = Path(model)
+    if not p.is_file():
+        raise TinymlError(f"model file '{p}' does not exist")
+    c = analyze(p.read_bytes(), p.name)
+    return build_report(c, CompileOptions(), str(p.resolve()))
+
+
+def _reference_model(target: Path) -> Path:
+    if target.is_dir():
+        rep = read_report(target)
+        src = Path(rep.get("source_path") or "")
+        if not src.is_file() or hashlib.sha256(src.read_bytes()).hexdigest() != rep["sha256"]:
+            raise TinymlError(f"--reference needs the source model of '{target}', but '{src}' is missing or has "
+                              "changed since compilation; pass the .tflite file instead")
+        return src
+    return target
+
+
+def run(target: str | Path, inputs: list[np.ndarray], *, reference: bool = False) -> list[np.ndarray]:
+    """Run a compiled model directory on the host (or, with reference=True, the NumPy reference executor)."""
+    t = Path(target)
+    if not t.exists():
+        raise TinymlError(f"'{t}' does not exist")
+    if reference:
+        g = load(_reference_model(t))
+        specs = [{"name": g.tensor(i).name, "shape": list(g.tensor(i).shape), "dtype": g.tensor(i).dtype.value,
+                  "scale": g.tensor(i).quant.scale[0] if g.tensor(i).quant else None,
+                  "zero_point": g.tensor(i).quant.zero_point[0] if g.tensor(i).quant else None} for i in g.inputs]
+        return list(run_reference(g, check_inputs(specs, inputs)))  # type: ignore[arg-type]
+    if not t.is_dir():
+        raise TinymlError(f"'{t}' is not a compiled model directory; run `tinyml compile {t} -o OUTDIR` first, "
+                          "or pass --reference to run the model with the NumPy reference executor")
+    from .harness.host import HostModel
+    return HostModel(t).run(inputs)

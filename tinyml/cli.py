@@ -1,0 +1,108 @@
+"""The `tinyml` command: a thin layer over the Python API (tinyml.api)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, api
+from .errors import TinymlError
+
+
+def _load_npy(path: str) -> np.ndarray:
+    p = Path(path)
+    if not p.is_file():
+        raise TinymlError(f"input file '{p}' does not exist")
+    try:
+        return np.load(p, allow_pickle=False)
+    except Exception as e:
+        raise TinymlError(f"input file '{p}' is not a NumPy .npy array ({e})") from None
+
+
+def _save_npz(path: str, outputs: list[np.ndarray]) -> None:
+    p = Path(path)
+    if p.parent and not p.parent.exists():
+        raise TinymlError(f"cannot write '{p}': directory '{p.parent}' does not exist")
+    tmp = p.with_name(p.name + ".tmp.npz")
+    np.savez(tmp, **{f"output_{k}": o for k, o in enumerate(outputs)})
+    tmp.replace(p)
+
+
+def cmd_inspect(a: argparse.Namespace) -> int:
+    info = api.inspect(a.model)
+    if a.json:
+        print(json.dumps(info, indent=1))
+        return 0
+    print(f"{info['source']}: {len(info['layers'])} ops, {info['macs']:,} MACs, {info['weight_bytes']:,} weight "
+          f"bytes")
+    for t in info["inputs"]:
+        print(f"  input  {t['name']}: {t['shape']} {t['dtype']} scale={t.get('scale')} zp={t.get('zero_point')}")
+    for t in info["outputs"]:
+        print(f"  output {t['name']}: {t['shape']} {t['dtype']} scale={t.get('scale')} zp={t.get('zero_point')}")
+    print(f"  {'#':>3} {'op':<20} {'output shape':<20} {'MACs':>12} {'weights':>9} {'out bytes':>10}")
+    for layer in info["layers"]:
+        print(f"  {layer['index']:>3} {layer['op']:<20} {str(layer['output_shape']):<20} {layer['macs']:>12,} "
+              f"{layer['weight_bytes']:>9,} {layer['output_bytes']:>10,}")
+    print(f"memory estimate: peak activation SRAM {info['peak_sram_bytes']:,} bytes (layer-by-layer plan); "
+          f"largest layer input+output {info['max_layer_io_bytes']:,} bytes; flash for weights and tables "
+          f"{info['flash_bytes']:,} bytes")
+    return 0
+
+
+def cmd_compile(a: argparse.Namespace) -> int:
+    rep = api.compile(a.model, a.output, prefix=a.prefix, board=a.board)
+    print(f"wrote {a.output}: peak SRAM {rep['peak_sram_bytes']:,} bytes, flash {rep['flash_bytes']:,} bytes, "
+          f"{rep['macs']:,} MACs, {len(rep['layers'])} layers")
+    return 0
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    inputs = [_load_npy(p) for p in a.input]
+    outputs = api.run(a.target, inputs, reference=a.reference)
+    _save_npz(a.output, outputs)
+    print(f"wrote {a.output}: " + ", ".join(f"output_{k} {list(o.shape)} {o.dtype}" for k, o in enumerate(outputs)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="tinyml", description="Compile int8 TFLite models to bit-exact C99 for "
+                                 "microcontrollers and run them.")
+    ap.add_argument("--version", action="version", version=f"tinyml {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("inspect", help="ops, shapes, MACs, weight bytes and a first memory estimate")
+    p.add_argument("model")
+    p.add_argument("--json", action="store_true", help="print the analysis as JSON")
+    p.set_defaults(func=cmd_inspect)
+    p = sub.add_parser("compile", help="generate C sources and report.json")
+    p.add_argument("model")
+    p.add_argument("-o", "--output", required=True, help="output directory")
+    p.add_argument("--board", help="check the plan against this board's SRAM and flash")
+    p.add_argument("--prefix", default="model", help="C symbol prefix (default: model)")
+    p.set_defaults(func=cmd_compile)
+    p = sub.add_parser("run", help="run a compiled model on the host")
+    p.add_argument("target", help="output directory of `tinyml compile` (or a .tflite model with --reference)")
+    p.add_argument("--input", action="append", required=True, help=".npy file, once per model input, in order")
+    p.add_argument("--output", required=True, help=".npz file to write (output_0, output_1, ...)")
+    p.add_argument("--reference", action="store_true",
+                   help="run the NumPy reference executor instead of the generated C")
+    p.set_defaults(func=cmd_run)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except TinymlError as e:
+        print(f"tinyml {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("tinyml: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""What each op costs, in one place: multiply-accumulates and constant bytes."""
+from __future__ import annotations
+
+from .ir import NO_TENSOR, Graph, Op, OpKind
+
+
+def macs(g: Graph, op: Op) -> int:
+    """Multiply-accumulates of CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED (other ops count 0, as in
+    MLPerf Tiny and baseline.json)."""
+    if op.kind not in (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED):
+        return 0
+    out = g.tensor(op.outputs[0])
+    w = g.tensor(op.inputs[1])
+    if op.kind is OpKind.CONV_2D:
+        return out.size * w.shape[1] * w.shape[2] * w.shape[3]
+    if op.kind is OpKind.DEPTHWISE_CONV_2D:
+        return out.size * w.shape[1] * w.shape[2]
+    return out.size * w.shape[1]
+
+
+def weight_bytes(g: Graph, op: Op) -> int:
+    """Bytes of the constant inputs of `op` (weights, biases, shape constants)."""
+    return sum(g.tensor(i).nbytes for i in op.inputs if i != NO_TENSOR and g.tensor(i).is_const)
+
+
+def total_macs(g: Graph) -> int:
+    return sum(macs(g, op) for op in g.ops)

@@ -1,0 +1,237 @@
+"""Integer arithmetic exactly as TFLM's int8 kernels do it (gemmlowp fixed point, double rounding).
+
+Every function accepts Python ints or NumPy integer arrays and returns NumPy int64 arrays holding int32 (or
+int16) values.  This module is the readable specification that `runtime_c/include/tml_fixedpoint.h` implements
+in C; the reference executor is built on it.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
+I16_MIN, I16_MAX = -(1 << 15), (1 << 15) - 1
+
+
+def _i64(x: object) -> np.ndarray:
+    return np.asarray(x, dtype=np.int64)
+
+
+def wrap32(x: object) -> np.ndarray:
+    """Two's-complement wrap to int32 (what int32 arithmetic does on every target we build for)."""
+    return ((_i64(x) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def _trunc_div_pow2(x: np.ndarray, bits: int) -> np.ndarray:
+    """C integer division by 2**bits (truncation toward zero)."""
+    return np.where(x >= 0, x >> bits, -((-x) >> bits))
+
+
+def srdhm(a: object, b: object) -> np.ndarray:
+    """gemmlowp SaturatingRoundingDoublingHighMul for int32."""
+    a, b = _i64(a), _i64(b)
+    ab = a * b
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    res = _trunc_div_pow2(ab + nudge, 31)
+    return np.where((a == b) & (a == I32_MIN), I32_MAX, res)
+
+
+def srdhm16(a: object, b: object) -> np.ndarray:
+    """gemmlowp SaturatingRoundingDoublingHighMul for int16."""
+    a, b = _i64(a), _i64(b)
+    ab = a * b
+    nudge = np.where(ab >= 0, 1 << 14, 1 - (1 << 14))
+    res = _trunc_div_pow2(ab + nudge, 15)
+    return np.where((a == b) & (a == I16_MIN), I16_MAX, res)
+
+
+def sdhm16(a: object, b: object) -> np.ndarray:
+    """TFLite SaturatingDoublingHighMul for int16 (no rounding: arithmetic shift)."""
+    a, b = _i64(a), _i64(b)
+    return np.where((a == b) & (a == I16_MIN), I16_MAX, (a * b) >> 15)
+
+
+def rdbp(x: object, exponent: object) -> np.ndarray:
+    """gemmlowp RoundingDivideByPOT (round half away from zero)."""
+    x, e = _i64(x), _i64(exponent)
+    mask = (np.int64(1) << e) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> e) + (remainder > threshold)
+
+
+def mbqm(x: object, multiplier: object, shift: object) -> np.ndarray:
+    """TFLM MultiplyByQuantizedMultiplier (int32 x, double rounding)."""
+    s = _i64(shift)
+    left = np.maximum(s, 0)
+    right = np.maximum(-s, 0)
+    return rdbp(srdhm(wrap32(_i64(x) << left), multiplier), right)
+
+
+def mbqm_gt_one(x: object, multiplier: object, left_shift: object) -> np.ndarray:
+    """MultiplyByQuantizedMultiplierGreaterThanOne."""
+    return srdhm(wrap32(_i64(x) << _i64(left_shift)), multiplier)
+
+
+def mbqm_lt_one(x: object, multiplier: object, left_shift: object) -> np.ndarray:
+    """MultiplyByQuantizedMultiplierSmallerThanOneExp (left_shift <= 0)."""
+    return rdbp(srdhm(x, multiplier), -_i64(left_shift))
+
+
+def tflite_round(x: float) -> int:
+    """std::round: half away from zero."""
+    return int(math.copysign(math.floor(abs(x) + 0.5), x))
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """TFLite QuantizeMultiplier: real ~= q * 2**(shift - 31), q in [2**30, 2**31)."""
+    if real == 0.0:
+        return 0, 0
+    q, shift = math.frexp(real)
+    q_fixed = tflite_round(q * (1 << 31))
+    assert q_fixed <= (1 << 31)
+    if q_fixed == (1 << 31):
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:
+        shift, q_fixed = 0, 0
+    return int(q_fixed), int(shift)
+
+
+def frexp_multiplier(real: float) -> tuple[int, int]:
+    """The multiplier LOGISTIC and TANH prepare with (frexp and round, no 2**31 fix-up)."""
+    q, shift = math.frexp(real)
+    return int(tflite_round(q * (1 << 31))), int(shift)
+
+
+def input_radius(integer_bits: int, left_shift: int, total_signed_bits: int = 31) -> int:
+    """TFLite CalculateInputRadius."""
+    m = 1.0 * ((1 << integer_bits) - 1) * (1 << (total_signed_bits - integer_bits)) / (1 << left_shift)
+    return int(math.floor(m))
+
+
+def downscale_int32_to_int16(m: int) -> int:
+    if m >= I32_MAX - (1 << 15):
+        return I16_MAX
+    return (m + (1 << 15)) >> 16
+
+
+def clz32(x: object) -> np.ndarray:
+    x = _i64(x) & 0xFFFFFFFF
+    out = np.full(x.shape, 32, dtype=np.int64)
+    nz = x != 0
+    out[nz] = 31 - np.floor(np.log2(x[nz].astype(np.float64))).astype(np.int64)
+    # guard against log2 rounding near powers of two
+    fix_hi = nz & (((x << out) & 0xFFFFFFFF) < (1 << 31)) & (out < 32)
+    out[fix_hi] += 1
+    fix_lo = nz & (out > 0) & ((x >> (32 - out)) != 0)
+    out[fix_lo] -= 1
+    return out
+
+
+# ---- gemmlowp fixed-point functions (raw int32 values) ---------------------------------------------------------
+
+def sat_left_shift(x: object, exponent: int) -> np.ndarray:
+    """SaturatingRoundingMultiplyByPOT with a positive exponent."""
+    x = _i64(x)
+    threshold = (1 << (31 - exponent)) - 1
+    res = wrap32(x << exponent)
+    return np.where(x > threshold, I32_MAX, np.where(x < -threshold, I32_MIN, res))
+
+
+def rescale(x: object, src_int_bits: int, dst_int_bits: int) -> np.ndarray:
+    e = src_int_bits - dst_int_bits
+    if e > 0:
+        return sat_left_shift(x, e)
+    if e < 0:
+        return rdbp(x, -e)
+    return _i64(x)
+
+
+def _exp_interval(a: np.ndarray) -> np.ndarray:
+    """exp_on_interval_between_negative_one_quarter_and_0_excl, Q0.31 in and out."""
+    constant_term = 1895147668
+    constant_1_over_3 = 715827883
+    x = wrap32(a + (1 << 28))
+    x2 = srdhm(x, x)
+    x3 = srdhm(x2, x)
+    x4 = srdhm(x2, x2)
+    x4_over_4 = rdbp(x4, 2)
+    t = rdbp(wrap32(srdhm(wrap32(x4_over_4 + x3), constant_1_over_3) + x2), 1)
+    return wrap32(constant_term + srdhm(constant_term, wrap32(x + t)))
+
+
+_EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308), (2, 39332535), (3, 720401),
+               (4, 242))
+
+
+def exp_on_negative_values(a: object, integer_bits: int) -> np.ndarray:
+    """gemmlowp exp_on_negative_values: input Q(integer_bits), output Q0.31."""
+    a = _i64(a)
+    frac = 31 - integer_bits
+    one_quarter = 1 << (frac - 2)
+    mask = one_quarter - 1
+    a_mod = wrap32((a & mask) - one_quarter)
+    result = _exp_interval(rescale(a_mod, integer_bits, 0))
+    remainder = wrap32(a_mod - a)
+    for exponent, mult in _EXP_BARREL:
+        if integer_bits > exponent:
+            shift = frac + exponent
+            result = np.where((remainder & (1 << shift)) != 0, srdhm(result, mult), result)
+    if integer_bits > 5:
+        clamp = -(1 << (36 - integer_bits))
+        result = np.where(a < clamp, 0, result)
+    return np.where(a == 0, I32_MAX, result)
+
+
+def _newton_reciprocal_half(a: np.ndarray) -> np.ndarray:
+    """Shared Newton-Raphson core of one_over_one_plus_x and one_minus_x_over_one_plus_x: returns x in Q2.29."""
+    s = a + I32_MAX  # RoundingHalfSum(a, One)
+    half_den = np.where(s >= 0, (s + 1) // 2, -((-(s - 1)) // 2))
+    half_den = _i64(half_den)
+    x = wrap32(1515870810 + srdhm(half_den, -1010580540))
+    for _ in range(3):
+        hdx = srdhm(half_den, x)
+        one_minus = wrap32((1 << 29) - hdx)
+        x = wrap32(x + rescale(srdhm(x, one_minus), 4, 2))
+    return x
+
+
+def one_over_one_plus_x(a: object) -> np.ndarray:
+    x = _newton_reciprocal_half(_i64(a))
+    return rescale(x, 1, 0)  # ExactMulByPot<-1> then Rescale<0> from Q1
+
+
+def one_minus_x_over_one_plus_x(a: object) -> np.ndarray:
+    x = _newton_reciprocal_half(_i64(a))
+    return rescale(wrap32(x - (1 << 29)), 2, 0)
+
+
+def logistic_q(a: object, integer_bits: int) -> np.ndarray:
+    """gemmlowp logistic: Q(integer_bits) in, Q0.31 out."""
+    a = _i64(a)
+    pos = a > 0
+    abs_a = np.where(pos, a, wrap32(-a))
+    r_pos = one_over_one_plus_x(exp_on_negative_values(wrap32(-abs_a), integer_bits))
+    r_neg = wrap32(I32_MAX - r_pos)
+    return np.where(a == 0, 1 << 30, np.where(pos, r_pos, r_neg))
+
+
+def tanh_q(a: object, integer_bits: int) -> np.ndarray:
+    """gemmlowp tanh: Q(integer_bits) in, Q0.31 out."""
+    a = _i64(a)
+    neg = a < 0
+    n = np.where(neg, a, wrap32(-a))
+    t = one_minus_x_over_one_plus_x(exp_on_negative_values(n, integer_bits + 1))
+    return np.where(a == 0, 0, np.where(neg, wrap32(-t), t))
+
+
+def reciprocal(x: object, x_integer_digits: int) -> tuple[np.ndarray, np.ndarray]:
+    """TFLite GetReciprocal: returns (Q0.31 scale, num_bits_over_unit)."""
+    x = _i64(x)
+    headroom_plus_one = clz32(x)
+    num_bits_over_unit = x_integer_digits - headroom_plus_one
+    shifted = (((x & 0xFFFFFFFF) << headroom_plus_one) & 0xFFFFFFFF) - (1 << 31)
+    shifted = wrap32(shifted)
+    return one_over_one_plus_x(shifted), num_bits_over_unit

@@ -1,0 +1,1 @@
+"""Front ends: import a model into `tinyml.ir.Graph`."""

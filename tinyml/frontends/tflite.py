@@ -1,0 +1,248 @@
+"""Import a `.tflite` flatbuffer into `tinyml.ir.Graph`, using the `tflite` package's schema bindings.
+
+One table maps each supported builtin operator to its `OpKind` and to a function building its typed
+attributes; everything else is rejected with the op's name, its index and the supported list.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import tflite
+
+from ..errors import TinymlError, UnsupportedOpError
+from ..ir import (NO_TENSOR, Activation, Attrs, ConcatAttrs, ConvAttrs, DType, ElementwiseAttrs,
+                  FullyConnectedAttrs, Graph, LeakyReluAttrs, MeanAttrs, NoAttrs, Op, OpKind, PadAttrs, Padding,
+                  PoolAttrs, Quant, SoftmaxAttrs, Tensor)
+
+_TENSOR_TYPES = {
+    tflite.TensorType.FLOAT32: DType.FLOAT32, tflite.TensorType.INT8: DType.INT8,
+    tflite.TensorType.UINT8: DType.UINT8, tflite.TensorType.INT16: DType.INT16,
+    tflite.TensorType.INT32: DType.INT32, tflite.TensorType.INT64: DType.INT64,
+    tflite.TensorType.BOOL: DType.BOOL, getattr(tflite.TensorType, "INT4", 17): DType.INT4,
+}
+_ACTIVATIONS = {
+    tflite.ActivationFunctionType.NONE: Activation.NONE, tflite.ActivationFunctionType.RELU: Activation.RELU,
+    tflite.ActivationFunctionType.RELU_N1_TO_1: Activation.RELU_N1_TO_1,
+    tflite.ActivationFunctionType.RELU6: Activation.RELU6,
+}
+_PADDING = {tflite.Padding.SAME: Padding.SAME, tflite.Padding.VALID: Padding.VALID}
+_BUILTIN_NAMES = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
+
+
+def _opts(op: tflite.Operator, cls: type) -> object:
+    table = op.BuiltinOptions()
+    obj = cls()
+    if table is None:
+        raise TinymlError(f"operator options missing for {cls.__name__}")
+    obj.Init(table.Bytes, table.Pos)
+    return obj
+
+
+def _activation(code: int) -> Activation:
+    if code not in _ACTIVATIONS:
+        raise UnsupportedOpError(f"fused activation function code {code} is not supported (NONE, RELU, "
+                                 "RELU_N1_TO_1 and RELU6 are)")
+    return _ACTIVATIONS[code]
+
+
+def _conv(op: tflite.Operator, _: list[Tensor]) -> Attrs:
+    o = _opts(op, tflite.Conv2DOptions)
+    return ConvAttrs(o.StrideH(), o.StrideW(), o.DilationHFactor(), o.DilationWFactor(), _PADDING[o.Padding()],
+                     _activation(o.FusedActivationFunction()))
+
+
+def _depthwise(op: tflite.Operator, _: list[Tensor]) -> Attrs:
+    o = _opts(op, tflite.DepthwiseConv2DOptions)
+    return ConvAttrs(o.StrideH(), o.StrideW(), o.DilationHFactor(), o.DilationWFactor(), _PADDING[o.Padding()],
+                     _activation(o.FusedActivationFunction()), depth_multiplier=o.DepthMultiplier())
+
+
+def _fully_connected(op: tflite.Operator, _: list[Tensor]) -> Attrs:
+    o = _opts(op, tflite.FullyConnectedOptions)
+    if o.WeightsFormat() != tflite.FullyConnectedOptionsWeightsFormat.DEFAULT:
+        raise UnsupportedOpError("FULLY_CONNECTED with shuffled weights is not supported")
+    return FullyConnectedAttrs(_activation(o.FusedActivationFunction()), bool(o.KeepNumDims()))
+
+
+def _pool(op: tflite.Operator, _: list[Tensor]) -> Attrs:
+    o = _opts(op, tflite.Pool2DOptions)
+    return PoolAttrs(o.FilterHeight(), o.FilterWidth(), o.StrideH(), o.StrideW(), _PADDING[o.Padding()],
+                     _activation(o.FusedActivationFunction()))
+
+
+def _elementwise(cls: type) -> Callable[[tflite.Operator, list[Tensor]], Attrs]:
+    def build(op: tflite.Operator, _: list[Tensor]) -> Attrs:
+        if op.BuiltinOptions() is None:
+            return ElementwiseAttrs(Activation.NONE)
+        return ElementwiseAttrs(_activation(_opts(op, cls).FusedActivationFunction()))  # type: ignore[attr-defined]
+    return build
+
+
+def _softmax(op: tflite.Operator, _: list[Tensor]) -> Attrs:
+    return SoftmaxAttrs(float(_opts(op, tflite.SoftmaxOptions).Beta()))  # type: ignore[attr-defined]
+
+
+def _leaky_relu(op: tflite.Operator, _: list[Tensor]) -> Attrs:
+    return LeakyReluAttrs(float(_opts(op, tflite.LeakyReluOptions).Alpha()))  # type: ignore[attr-defined]
+
+
+def _concat(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
+    o = _opts(op, tflite.ConcatenationOptions)
+    axis = o.Axis()  # type: ignore[attr-defined]
+    rank = len(ins[0].shape)
+    return ConcatAttrs(axis + rank if axis < 0 else axis, _activation(o.FusedActivationFunction()))  # type: ignore
+
+
+def _mean(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
+    o = _opts(op, tflite.ReducerOptions)
+    if ins[1] is None or ins[1].data is None:
+        raise UnsupportedOpError("MEAN with a non-constant axis tensor is not supported")
+    rank = len(ins[0].shape)
+    axes = tuple(sorted({int(a) + rank if a < 0 else int(a) for a in ins[1].data.reshape(-1)}))
+    return MeanAttrs(axes, bool(o.KeepDims()))  # type: ignore[attr-defined]
+
+
+def _pad(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
+    if ins[1] is None or ins[1].data is None:
+        raise UnsupportedOpError("PAD with non-constant paddings is not supported")
+    p = ins[1].data.reshape(-1, 2)
+    return PadAttrs(tuple((int(a), int(b)) for a, b in p))
+
+
+def _none(op: tflite.Operator, _: list[Tensor]) -> Attrs:
+    return NoAttrs()
+
+
+# builtin operator name -> (kind, attribute builder)
+BUILDERS: dict[str, tuple[OpKind, Callable[[tflite.Operator, list[Tensor]], Attrs]]] = {
+    "CONV_2D": (OpKind.CONV_2D, _conv),
+    "DEPTHWISE_CONV_2D": (OpKind.DEPTHWISE_CONV_2D, _depthwise),
+    "FULLY_CONNECTED": (OpKind.FULLY_CONNECTED, _fully_connected),
+    "ADD": (OpKind.ADD, _elementwise(tflite.AddOptions)),
+    "SUB": (OpKind.SUB, _elementwise(tflite.SubOptions)),
+    "MUL": (OpKind.MUL, _elementwise(tflite.MulOptions)),
+    "AVERAGE_POOL_2D": (OpKind.AVERAGE_POOL_2D, _pool),
+    "MAX_POOL_2D": (OpKind.MAX_POOL_2D, _pool),
+    "MEAN": (OpKind.MEAN, _mean),
+    "RESHAPE": (OpKind.RESHAPE, _none),
+    "SQUEEZE": (OpKind.RESHAPE, _none),
+    "EXPAND_DIMS": (OpKind.RESHAPE, _none),
+    "SOFTMAX": (OpKind.SOFTMAX, _softmax),
+    "LOGISTIC": (OpKind.LOGISTIC, _none),
+    "TANH": (OpKind.TANH, _none),
+    "HARD_SWISH": (OpKind.HARD_SWISH, _none),
+    "LEAKY_RELU": (OpKind.LEAKY_RELU, _leaky_relu),
+    "RELU": (OpKind.RELU, _none),
+    "RELU6": (OpKind.RELU6, _none),
+    "PAD": (OpKind.PAD, _pad),
+    "CONCATENATION": (OpKind.CONCATENATION, _concat),
+    "QUANTIZE": (OpKind.QUANTIZE, _none),
+    "DEQUANTIZE": (OpKind.DEQUANTIZE, _none),
+}
+SUPPORTED_OPS = tuple(sorted(BUILDERS))
+
+
+def _tensor(model: tflite.Model, t: tflite.Tensor, buf: bytes, where: str) -> Tensor:
+    name = (t.Name() or b"").decode("utf-8", "replace")
+    ttype = t.Type()
+    if ttype not in _TENSOR_TYPES:
+        raise UnsupportedOpError(f"tensor '{name}' ({where}) has TFLite type {ttype}, which tinyml does not "
+                                 "support")
+    dtype = _TENSOR_TYPES[ttype]
+    shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+    if any(d < 0 for d in shape):
+        raise TinymlError(f"tensor '{name}' has a dynamic shape {list(shape)}; tinyml needs static shapes")
+    if t.Sparsity() is not None:
+        raise UnsupportedOpError(f"tensor '{name}' is sparse; sparse tensors are not supported")
+    quant = None
+    q = t.Quantization()
+    if q is not None and q.ScaleLength() > 0:
+        scales = tuple(float(s) for s in q.ScaleAsNumpy())
+        zps = tuple(int(z) for z in q.ZeroPointAsNumpy()) if q.ZeroPointLength() else (0,) * len(scales)
+        if len(zps) == 1 and len(scales) > 1:
+            zps = zps * len(scales)
+        quant = Quant(scales, zps, int(q.QuantizedDimension()))
+    data = None
+    b = model.Buffers(t.Buffer())
+    if b is not None:
+        raw: bytes | None = None
+        if b.Offset() > 1:
+            raw = buf[b.Offset(): b.Offset() + b.Size()]
+        elif b.DataLength() > 0:
+            raw = b.DataAsNumpy().tobytes()
+        if raw:
+            count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+            need = dtype.storage_bytes(count)
+            if len(raw) != need:
+                raise TinymlError(f"constant tensor '{name}' holds {len(raw)} bytes but its shape {list(shape)} "
+                                  f"and type {dtype.value} need {need}; the file is corrupt")
+            if dtype is DType.INT4:
+                packed = np.frombuffer(raw, np.uint8)
+                lo = (packed & 0x0F).astype(np.int8)
+                hi = (packed >> 4).astype(np.int8)
+                vals = np.stack([lo, hi], axis=1).reshape(-1)[:count]
+                data = np.where(vals > 7, vals - 16, vals).astype(np.int8).reshape(shape)
+            else:
+                data = np.frombuffer(raw, dtype.numpy).reshape(shape).copy()
+            data.setflags(write=False)
+    return Tensor(name, shape, dtype, quant, data)
+
+
+def load_tflite(path: str | Path) -> Graph:
+    p = Path(path)
+    if not p.exists():
+        raise TinymlError(f"model file '{p}' does not exist")
+    if p.is_dir():
+        raise TinymlError(f"'{p}' is a directory, not a .tflite model file")
+    return parse_tflite(p.read_bytes(), source=p.name)
+
+
+def parse_tflite(buf: bytes, source: str = "<bytes>") -> Graph:
+    if len(buf) < 8 or buf[4:8] != b"TFL3":
+        raise TinymlError(f"'{source}' is not a TensorFlow Lite model: a .tflite flatbuffer carries the file "
+                          "identifier 'TFL3' at bytes 4-8, and this file does not (is it truncated, or another "
+                          "format such as a Keras .h5 or a SavedModel?)")
+    try:
+        return _parse(buf, source)
+    except TinymlError:
+        raise
+    except Exception as e:  # the flatbuffer accessors raise anything on corrupt offsets
+        raise TinymlError(f"'{source}' could not be read as a TensorFlow Lite flatbuffer ({type(e).__name__}: "
+                          f"{e}); the file is truncated or corrupt. Re-export it from the converter.") from None
+
+
+def _parse(buf: bytes, source: str) -> Graph:
+    model = tflite.Model.GetRootAsModel(buf, 0)
+    if model.SubgraphsLength() != 1:
+        raise UnsupportedOpError(f"'{source}' has {model.SubgraphsLength()} subgraphs; tinyml compiles models "
+                                 "with exactly one (control flow such as WHILE/IF is not supported)")
+    sg = model.Subgraphs(0)
+    tensors = [_tensor(model, sg.Tensors(i), buf, f"index {i}") for i in range(sg.TensorsLength())]
+    ops: list[Op] = []
+    for k in range(sg.OperatorsLength()):
+        op = sg.Operators(k)
+        oc = model.OperatorCodes(op.OpcodeIndex())
+        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
+        opname = _BUILTIN_NAMES.get(code, f"builtin code {code}")
+        if code == tflite.BuiltinOperator.CUSTOM:
+            opname = f"CUSTOM ({(oc.CustomCode() or b'').decode()})"
+        if opname not in BUILDERS:
+            raise UnsupportedOpError(
+                f"operator {k} of '{source}' is {opname}, which tinyml does not support. Supported operators: "
+                f"{', '.join(SUPPORTED_OPS)}.")
+        kind, build = BUILDERS[opname]
+        ins = tuple(int(i) for i in op.InputsAsNumpy()) if op.InputsLength() else ()
+        outs = tuple(int(i) for i in op.OutputsAsNumpy()) if op.OutputsLength() else ()
+        for i in ins + outs:
+            if i != NO_TENSOR and not 0 <= i < len(tensors):
+                raise TinymlError(f"operator {k} ({opname}) of '{source}' refers to tensor {i}, which does not "
+                                  "exist; the file is corrupt")
+        attrs = build(op, [tensors[i] if i != NO_TENSOR else None for i in ins])  # type: ignore[misc]
+        outname = tensors[outs[0]].name if outs else ""
+        ops.append(Op(kind, ins, outs, attrs, name=f"op{k}_{kind.value.lower()}:{outname}"))
+    name = Path(source).stem
+    inputs = tuple(int(i) for i in sg.InputsAsNumpy())
+    outputs = tuple(int(i) for i in sg.OutputsAsNumpy())
+    return Graph(name, tuple(tensors), tuple(ops), inputs, outputs, source=source)

@@ -1,0 +1,1 @@
+"""Harnesses that build and run generated C: on the host through cffi (and, later, on emulated boards)."""

@@ -1,0 +1,240 @@
+"""The one intermediate representation every front end produces and every back end consumes.
+
+A `Graph` is a tuple of `Tensor`s and a tuple of `Op`s in execution order.  Ops refer to tensors by index;
+an absent optional input (a convolution without bias) is `NO_TENSOR`.  Everything is frozen: passes build new
+graphs instead of mutating old ones.
+
+Designed for what comes next:
+- `DType.INT4` weights (packed two per byte, low nibble first, as CMSIS-NN) and a per-op weight width, so mixed
+  precision is a property of the graph, not of the code generator;
+- memory placement (arena offsets, in-place and overlapped buffers, patches) lives in `tinyml.memory`, keyed by
+  tensor index, never inside the IR, so the same graph can be planned several ways;
+- ops carry typed attribute dataclasses, one per kind, never string-keyed dictionaries.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Union
+
+import numpy as np
+
+NO_TENSOR = -1
+
+
+class DType(enum.Enum):
+    INT4 = "int4"
+    INT8 = "int8"
+    UINT8 = "uint8"
+    INT16 = "int16"
+    INT32 = "int32"
+    INT64 = "int64"
+    FLOAT32 = "float32"
+    BOOL = "bool"
+
+    @property
+    def bits(self) -> int:
+        return {"int4": 4, "int8": 8, "uint8": 8, "int16": 16, "int32": 32, "int64": 64, "float32": 32,
+                "bool": 8}[self.value]
+
+    @property
+    def numpy(self) -> np.dtype:
+        """NumPy dtype of one *unpacked* element (int4 values are held as int8 in NumPy)."""
+        return np.dtype({"int4": "int8", "bool": "bool"}.get(self.value, self.value))
+
+    @property
+    def ctype(self) -> str:
+        return {"int4": "int8_t", "int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t",
+                "int64": "int64_t", "float32": "float", "bool": "uint8_t"}[self.value]
+
+    def storage_bytes(self, count: int) -> int:
+        """Bytes needed to store `count` elements (int4: two per byte, rounded up)."""
+        return (count * self.bits + 7) // 8
+
+
+class Padding(enum.Enum):
+    SAME = "same"
+    VALID = "valid"
+
+
+class Activation(enum.Enum):
+    NONE = "none"
+    RELU = "relu"
+    RELU_N1_TO_1 = "relu_n1_to_1"
+    RELU6 = "relu6"
+
+
+@dataclass(frozen=True)
+class Quant:
+    """Affine quantization: real = scale * (q - zero_point); per-channel along `axis` when len(scale) > 1."""
+    scale: tuple[float, ...]
+    zero_point: tuple[int, ...]
+    axis: int = 0
+
+    @property
+    def per_channel(self) -> bool:
+        return len(self.scale) > 1
+
+    def scalar(self) -> tuple[float, int]:
+        return self.scale[0], self.zero_point[0]
+
+
+@dataclass(frozen=True, eq=False)
+class Tensor:
+    name: str
+    shape: tuple[int, ...]
+    dtype: DType
+    quant: Quant | None = None
+    data: np.ndarray | None = field(default=None, repr=False)  # constants only (weights, biases, shapes)
+
+    @property
+    def is_const(self) -> bool:
+        return self.data is not None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+    @property
+    def nbytes(self) -> int:
+        return self.dtype.storage_bytes(self.size)
+
+    @property
+    def scale(self) -> float:
+        assert self.quant is not None, f"tensor {self.name} is not quantized"
+        return self.quant.scale[0]
+
+    @property
+    def zero_point(self) -> int:
+        assert self.quant is not None, f"tensor {self.name} is not quantized"
+        return self.quant.zero_point[0]
+
+
+class OpKind(enum.Enum):
+    CONV_2D = "CONV_2D"
+    DEPTHWISE_CONV_2D = "DEPTHWISE_CONV_2D"
+    FULLY_CONNECTED = "FULLY_CONNECTED"
+    ADD = "ADD"
+    SUB = "SUB"
+    MUL = "MUL"
+    AVERAGE_POOL_2D = "AVERAGE_POOL_2D"
+    MAX_POOL_2D = "MAX_POOL_2D"
+    MEAN = "MEAN"
+    RESHAPE = "RESHAPE"
+    SOFTMAX = "SOFTMAX"
+    LOGISTIC = "LOGISTIC"
+    TANH = "TANH"
+    HARD_SWISH = "HARD_SWISH"
+    LEAKY_RELU = "LEAKY_RELU"
+    RELU = "RELU"
+    RELU6 = "RELU6"
+    PAD = "PAD"
+    CONCATENATION = "CONCATENATION"
+    QUANTIZE = "QUANTIZE"
+    DEQUANTIZE = "DEQUANTIZE"
+
+
+# ---- typed attributes, one dataclass per family of ops -------------------------------------------------------
+@dataclass(frozen=True)
+class NoAttrs:
+    pass
+
+
+@dataclass(frozen=True)
+class ConvAttrs:
+    stride_h: int
+    stride_w: int
+    dilation_h: int
+    dilation_w: int
+    padding: Padding
+    activation: Activation
+    depth_multiplier: int = 1  # depthwise only
+
+
+@dataclass(frozen=True)
+class FullyConnectedAttrs:
+    activation: Activation
+    keep_num_dims: bool = False
+
+
+@dataclass(frozen=True)
+class PoolAttrs:
+    filter_h: int
+    filter_w: int
+    stride_h: int
+    stride_w: int
+    padding: Padding
+    activation: Activation
+
+
+@dataclass(frozen=True)
+class ElementwiseAttrs:
+    activation: Activation
+
+
+@dataclass(frozen=True)
+class SoftmaxAttrs:
+    beta: float
+
+
+@dataclass(frozen=True)
+class LeakyReluAttrs:
+    alpha: float
+
+
+@dataclass(frozen=True)
+class ConcatAttrs:
+    axis: int
+    activation: Activation
+
+
+@dataclass(frozen=True)
+class MeanAttrs:
+    axes: tuple[int, ...]
+    keep_dims: bool
+
+
+@dataclass(frozen=True)
+class PadAttrs:
+    paddings: tuple[tuple[int, int], ...]  # (before, after) per dimension
+
+
+Attrs = Union[NoAttrs, ConvAttrs, FullyConnectedAttrs, PoolAttrs, ElementwiseAttrs, SoftmaxAttrs, LeakyReluAttrs,
+              ConcatAttrs, MeanAttrs, PadAttrs]
+
+
+@dataclass(frozen=True)
+class Op:
+    kind: OpKind
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    attrs: Attrs
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Graph:
+    name: str
+    tensors: tuple[Tensor, ...]
+    ops: tuple[Op, ...]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    source: str = ""  # file name (or description) of the model this graph was imported from
+
+    def tensor(self, index: int) -> Tensor:
+        return self.tensors[index]
+
+    def op_inputs(self, op: Op) -> list[Tensor | None]:
+        return [None if i == NO_TENSOR else self.tensors[i] for i in op.inputs]
+
+    def activation_inputs(self, op: Op) -> list[int]:
+        """Indices of the non-constant inputs of `op` (what has to live in RAM while it runs)."""
+        return [i for i in op.inputs if i != NO_TENSOR and not self.tensors[i].is_const]
+
+    def consumers(self) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        for k, op in enumerate(self.ops):
+            for i in op.inputs:
+                if i != NO_TENSOR:
+                    out.setdefault(i, []).append(k)
+        return out

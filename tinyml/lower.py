@@ -1,0 +1,596 @@
+"""Lower each IR op to kernel calls with the exact integer parameters TFLM's Prepare() computes.
+
+The parameter dataclasses mirror the C structs of `runtime_c/include/tml_nn.h` field for field (same names,
+`int` -> int32_t, `double` -> double, `float` -> float, `tuple[int, ...]` -> `const int32_t *` to a constant array).
+The NumPy reference executor and the C code generator both consume these objects, so the two can never
+disagree about a multiplier or a shift.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Callable
+
+import numpy as np
+
+from .errors import TinymlError, UnsupportedOpError
+from .fixedpoint import (downscale_int32_to_int16, frexp_multiplier, input_radius, quantize_multiplier,
+                         tflite_round)
+from .ir import (NO_TENSOR, Activation, ConcatAttrs, ConvAttrs, DType, ElementwiseAttrs, FullyConnectedAttrs,
+                 Graph, LeakyReluAttrs, MeanAttrs, Op, OpKind, PadAttrs, Padding, PoolAttrs, SoftmaxAttrs, Tensor)
+
+double = float  # annotation marker: a C `double` field
+
+
+@dataclass(frozen=True)
+class ConvParams:
+    batches: int
+    in_h: int
+    in_w: int
+    in_c: int
+    out_h: int
+    out_w: int
+    out_c: int
+    k_h: int
+    k_w: int
+    filter_in_c: int      # input channels per group (== in_c unless grouped)
+    depth_multiplier: int  # depthwise only
+    stride_h: int
+    stride_w: int
+    dil_h: int
+    dil_w: int
+    pad_h: int
+    pad_w: int
+    input_offset: int
+    output_offset: int
+    act_min: int
+    act_max: int
+    multiplier: tuple[int, ...]
+    shift: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class FullyConnectedParams:
+    batches: int
+    accum_depth: int
+    out_c: int
+    input_offset: int
+    filter_offset: int
+    output_offset: int
+    act_min: int
+    act_max: int
+    per_channel: int
+    multiplier: tuple[int, ...]
+    shift: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class BroadcastParams:
+    """Element-wise binary ops over 4-D shapes with per-input strides (0 on broadcast dimensions)."""
+    d0: int
+    d1: int
+    d2: int
+    d3: int
+    a_stride: tuple[int, ...]
+    b_stride: tuple[int, ...]
+    a_offset: int
+    b_offset: int
+    output_offset: int
+    left_shift: int
+    a_multiplier: int
+    a_shift: int
+    b_multiplier: int
+    b_shift: int
+    output_multiplier: int
+    output_shift: int
+    act_min: int
+    act_max: int
+    is_sub: int
+
+
+@dataclass(frozen=True)
+class PoolParams:
+    batches: int
+    in_h: int
+    in_w: int
+    channels: int
+    out_h: int
+    out_w: int
+    filter_h: int
+    filter_w: int
+    stride_h: int
+    stride_w: int
+    pad_h: int
+    pad_w: int
+    act_min: int
+    act_max: int
+
+
+@dataclass(frozen=True)
+class MeanParams:
+    in_dims: tuple[int, ...]   # 4-D input shape
+    reduce: tuple[int, ...]    # 1 where the axis is reduced
+    num_elements: int
+    same_quant: int            # TFLM's plain integer mean when input and output quantization are equal
+    input_zp: int
+    output_zp: int
+    multiplier: int
+    shift: int
+
+
+@dataclass(frozen=True)
+class SoftmaxParams:
+    rows: int
+    depth: int
+    input_multiplier: int
+    input_left_shift: int
+    diff_min: int
+
+
+@dataclass(frozen=True)
+class SigmoidParams:  # LOGISTIC and TANH
+    size: int
+    input_zp: int
+    input_range_radius: int
+    input_multiplier: int
+    input_left_shift: int
+
+
+@dataclass(frozen=True)
+class HardSwishParams:
+    size: int
+    input_zp: int
+    output_zp: int
+    reluish_multiplier_fixedpoint_int16: int
+    reluish_multiplier_exponent: int
+    output_multiplier_fixedpoint_int16: int
+    output_multiplier_exponent: int
+
+
+@dataclass(frozen=True)
+class LeakyReluParams:
+    size: int
+    input_zp: int
+    output_zp: int
+    multiplier_alpha: int
+    shift_alpha: int
+    multiplier_identity: int
+    shift_identity: int
+
+
+@dataclass(frozen=True)
+class RequantizeParams:  # RELU (rescaling clamp) and int8 -> int8 QUANTIZE
+    size: int
+    input_zp: int
+    output_zp: int
+    multiplier: int
+    shift: int
+    act_min: int
+    act_max: int
+
+
+@dataclass(frozen=True)
+class ClampParams:  # RELU6 (same quantization in and out)
+    size: int
+    lo: int
+    hi: int
+
+
+@dataclass(frozen=True)
+class PadParams:
+    in_dims: tuple[int, ...]
+    out_dims: tuple[int, ...]
+    before: tuple[int, ...]
+    pad_value: int
+
+
+@dataclass(frozen=True)
+class CopyParams:  # one input of a CONCATENATION: `outer` blocks of `block` bytes, every `dst_stride` bytes
+    outer: int
+    block: int
+    dst_stride: int
+    dst_offset: int
+
+
+@dataclass(frozen=True)
+class QuantizeParams:  # float32 -> int8
+    size: int
+    scale: float
+    zero_point: int
+
+
+@dataclass(frozen=True)
+class DequantizeParams:  # int8 -> float32
+    size: int
+    scale: double
+    zero_point: int
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One call of a runtime C function: `func(&params, args...)`; args are tensor indices (NO_TENSOR -> NULL)."""
+    func: str
+    params: object
+    args: tuple[int, ...]
+
+    @property
+    def struct(self) -> str:
+        return {
+            ConvParams: "tml_conv_params", FullyConnectedParams: "tml_fc_params",
+            BroadcastParams: "tml_broadcast_params", PoolParams: "tml_pool_params", MeanParams: "tml_mean_params",
+            SoftmaxParams: "tml_softmax_params", SigmoidParams: "tml_sigmoid_params",
+            HardSwishParams: "tml_hard_swish_params", LeakyReluParams: "tml_leaky_relu_params",
+            RequantizeParams: "tml_requantize_params", ClampParams: "tml_clamp_params", PadParams: "tml_pad_params",
+            CopyParams: "tml_copy_params", QuantizeParams: "tml_quantize_params",
+            DequantizeParams: "tml_dequantize_params",
+        }[type(self.params)]
+
+
+def param_fields(params: object) -> list[tuple[str, str, object]]:
+    """(name, annotation, value) for each field of a parameter dataclass, in declaration order."""
+    return [(f.name, str(f.type), getattr(params, f.name)) for f in fields(params)]  # type: ignore[arg-type]
+
+
+# ---- helpers shared by several ops ------------------------------------------------------------------------------
+
+QMIN, QMAX = -128, 127
+
+
+def activation_range(act: Activation, t: Tensor) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized: real bounds quantized with float32 division and std::round."""
+    scale, zp = t.quant.scalar() if t.quant else (1.0, 0)
+
+    def q(f: float) -> int:
+        return zp + tflite_round(float(np.float32(f) / np.float32(scale)))
+    if act is Activation.NONE:
+        return QMIN, QMAX
+    if act is Activation.RELU:
+        return max(QMIN, q(0.0)), QMAX
+    if act is Activation.RELU6:
+        return max(QMIN, q(0.0)), min(QMAX, q(6.0))
+    return max(QMIN, q(-1.0)), min(QMAX, q(1.0))
+
+
+def same_padding(padding: Padding, in_size: int, k: int, stride: int, dil: int, out_size: int) -> int:
+    eff = (k - 1) * dil + 1
+    if padding is Padding.VALID:
+        return 0
+    return max(0, (out_size - 1) * stride + eff - in_size) // 2
+
+
+def out_size(padding: Padding, in_size: int, k: int, stride: int, dil: int) -> int:
+    eff = (k - 1) * dil + 1
+    return (in_size + stride - 1) // stride if padding is Padding.SAME else (in_size + stride - eff) // stride
+
+
+def _nhwc(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    if len(shape) != 4:
+        raise UnsupportedOpError(f"expected a 4-D NHWC tensor, got shape {list(shape)}")
+    return shape  # type: ignore[return-value]
+
+
+def _require(cond: bool, msg: str) -> None:
+    if not cond:
+        raise UnsupportedOpError(msg)
+
+
+def _int8(*ts: Tensor | None) -> None:
+    for t in ts:
+        if t is not None and (t.dtype is not DType.INT8 or t.quant is None):
+            raise UnsupportedOpError(f"tensor '{t.name}' is {t.dtype.value}"
+                                     f"{'' if t.quant else ' without quantization'}; this op needs quantized int8")
+
+
+def _per_channel_multipliers(in_t: Tensor, w: Tensor, out_t: Tensor, channels: int) -> tuple[tuple[int, ...],
+                                                                                         tuple[int, ...]]:
+    assert w.quant is not None
+    scales = w.quant.scale if len(w.quant.scale) > 1 else w.quant.scale * channels
+    if len(scales) != channels:
+        raise TinymlError(f"weights '{w.name}' carry {len(scales)} scales for {channels} output channels")
+    ms = [quantize_multiplier(in_t.scale * s / out_t.scale) for s in scales]
+    return tuple(m for m, _ in ms), tuple(s for _, s in ms)
+
+
+# ---- per-op lowering ----------------------------------------------------------------------------------------------
+
+def _conv(g: Graph, op: Op) -> list[Kernel]:
+    x, w, b = g.op_inputs(op)[:3] + [None] * (3 - len(op.inputs[:3]))
+    y = g.tensor(op.outputs[0])
+    assert isinstance(op.attrs, ConvAttrs) and x is not None and w is not None
+    _int8(x, y)
+    _require(w.dtype in (DType.INT8, DType.INT4) and w.quant is not None,
+             f"{op.kind.value} weights '{w.name}' must be int8 or int4")
+    _require(b is None or b.dtype is DType.INT32, f"{op.kind.value} bias must be int32 (int8 activations)")
+    _require(all(z == 0 for z in w.quant.zero_point), f"{op.kind.value} weights must be symmetric (zero point 0)")
+    a = op.attrs
+    n, ih, iw, ic = _nhwc(x.shape)
+    _, oh, ow, oc = _nhwc(y.shape)
+    depthwise = op.kind is OpKind.DEPTHWISE_CONV_2D
+    if depthwise:
+        _, kh, kw, woc = w.shape
+        fic = 1
+        dm = oc // ic
+        _require(woc == oc and dm * ic == oc, f"depthwise filter shape {list(w.shape)} does not match channels")
+    else:
+        woc, kh, kw, fic = w.shape
+        dm = 1
+        _require(woc == oc and ic % fic == 0, f"conv filter shape {list(w.shape)} does not match {list(x.shape)}")
+    _require(oh == out_size(a.padding, ih, kh, a.stride_h, a.dilation_h)
+             and ow == out_size(a.padding, iw, kw, a.stride_w, a.dilation_w),
+             f"{op.kind.value} output shape {list(y.shape)} is inconsistent with its input and attributes")
+    mult, shift = _per_channel_multipliers(x, w, y, oc)
+    lo, hi = activation_range(a.activation, y)
+    p = ConvParams(n, ih, iw, ic, oh, ow, oc, kh, kw, fic, dm, a.stride_h, a.stride_w, a.dilation_h, a.dilation_w,
+                   same_padding(a.padding, ih, kh, a.stride_h, a.dilation_h, oh),
+                   same_padding(a.padding, iw, kw, a.stride_w, a.dilation_w, ow),
+                   -x.zero_point, y.zero_point, lo, hi, mult, shift)
+    func = "tml_depthwise_conv_s8" if depthwise else "tml_conv_s8"
+    if w.dtype is DType.INT4:
+        func += "_w4"
+    bias = op.inputs[2] if len(op.inputs) > 2 else NO_TENSOR
+    return [Kernel(func, p, (op.inputs[0], op.inputs[1], bias, op.outputs[0]))]
+
+
+def _fully_connected(g: Graph, op: Op) -> list[Kernel]:
+    ins = g.op_inputs(op)
+    x, w = ins[0], ins[1]
+    b = ins[2] if len(ins) > 2 else None
+    y = g.tensor(op.outputs[0])
+    assert isinstance(op.attrs, FullyConnectedAttrs) and x is not None and w is not None
+    _int8(x, y)
+    _require(w.dtype in (DType.INT8, DType.INT4) and w.quant is not None and w.is_const,
+             "FULLY_CONNECTED weights must be constant int8 or int4")
+    _require(b is None or b.dtype is DType.INT32, "FULLY_CONNECTED bias must be int32 (int8 activations)")
+    out_c, depth = w.shape
+    batches = x.size // depth
+    _require(batches * depth == x.size, f"FULLY_CONNECTED input {list(x.shape)} is not a multiple of {depth}")
+    per_channel = w.quant.per_channel
+    if per_channel:
+        mult, shift = _per_channel_multipliers(x, w, y, out_c)
+    else:
+        m, s = quantize_multiplier(x.scale * w.scale / y.scale)
+        mult, shift = (m,), (s,)
+    lo, hi = activation_range(op.attrs.activation, y)
+    p = FullyConnectedParams(batches, depth, out_c, -x.zero_point, -w.zero_point, y.zero_point, lo, hi,
+                             int(per_channel), mult, shift)
+    func = "tml_fully_connected_s8" + ("_w4" if w.dtype is DType.INT4 else "")
+    bias = op.inputs[2] if len(op.inputs) > 2 else NO_TENSOR
+    return [Kernel(func, p, (op.inputs[0], op.inputs[1], bias, op.outputs[0]))]
+
+
+def broadcast_strides(shape: tuple[int, ...], out: tuple[int, ...]) -> tuple[int, ...]:
+    """Element strides of `shape` read as `out` (both right-aligned to 4-D), 0 where broadcast."""
+    s4 = (1,) * (4 - len(shape)) + tuple(shape)
+    strides, acc = [0] * 4, 1
+    for d in range(3, -1, -1):
+        strides[d] = acc if s4[d] != 1 else 0
+        acc *= s4[d]
+    return tuple(strides)
+
+
+def _binary(g: Graph, op: Op) -> list[Kernel]:
+    a_t, b_t = g.op_inputs(op)[:2]
+    y = g.tensor(op.outputs[0])
+    assert a_t is not None and b_t is not None and isinstance(op.attrs, ElementwiseAttrs)
+    _int8(a_t, b_t, y)
+    _require(len(y.shape) <= 4, f"{op.kind.value} supports up to 4-D tensors, got {list(y.shape)}")
+    out4 = (1,) * (4 - len(y.shape)) + tuple(y.shape)
+    for t in (a_t, b_t):
+        t4 = (1,) * (4 - len(t.shape)) + tuple(t.shape)
+        _require(all(d in (1, o) for d, o in zip(t4, out4)),
+                 f"{op.kind.value} cannot broadcast {list(t.shape)} to {list(y.shape)}")
+    lo, hi = activation_range(op.attrs.activation, y)
+    common = dict(d0=out4[0], d1=out4[1], d2=out4[2], d3=out4[3], a_stride=broadcast_strides(a_t.shape, out4),
+                  b_stride=broadcast_strides(b_t.shape, out4), a_offset=-a_t.zero_point, b_offset=-b_t.zero_point,
+                  output_offset=y.zero_point, act_min=lo, act_max=hi)
+    if op.kind is OpKind.MUL:
+        m, s = quantize_multiplier(a_t.scale * b_t.scale / y.scale)
+        p = BroadcastParams(**common, left_shift=0, a_multiplier=0, a_shift=0, b_multiplier=0, b_shift=0,
+                            output_multiplier=m, output_shift=s, is_sub=0)
+        return [Kernel("tml_mul_s8", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+    left_shift = 20
+    twice_max = 2 * max(a_t.scale, b_t.scale)
+    am, ash = quantize_multiplier(a_t.scale / twice_max)
+    bm, bsh = quantize_multiplier(b_t.scale / twice_max)
+    om, osh = quantize_multiplier(twice_max / ((1 << left_shift) * y.scale))
+    p = BroadcastParams(**common, left_shift=left_shift, a_multiplier=am, a_shift=ash, b_multiplier=bm, b_shift=bsh,
+                        output_multiplier=om, output_shift=osh, is_sub=int(op.kind is OpKind.SUB))
+    return [Kernel("tml_add_s8", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+
+
+def _pool(g: Graph, op: Op) -> list[Kernel]:
+    x = g.tensor(op.inputs[0])
+    y = g.tensor(op.outputs[0])
+    assert isinstance(op.attrs, PoolAttrs)
+    _int8(x, y)
+    _require(x.quant == y.quant or (x.scale == y.scale and x.zero_point == y.zero_point),
+             f"{op.kind.value} needs the same quantization on input and output")
+    a = op.attrs
+    n, ih, iw, c = _nhwc(x.shape)
+    _, oh, ow, _ = _nhwc(y.shape)
+    lo, hi = activation_range(a.activation, y)
+    p = PoolParams(n, ih, iw, c, oh, ow, a.filter_h, a.filter_w, a.stride_h, a.stride_w,
+                   same_padding(a.padding, ih, a.filter_h, a.stride_h, 1, oh),
+                   same_padding(a.padding, iw, a.filter_w, a.stride_w, 1, ow), lo, hi)
+    func = "tml_avgpool_s8" if op.kind is OpKind.AVERAGE_POOL_2D else "tml_maxpool_s8"
+    return [Kernel(func, p, (op.inputs[0], op.outputs[0]))]
+
+
+def _mean(g: Graph, op: Op) -> list[Kernel]:
+    x = g.tensor(op.inputs[0])
+    y = g.tensor(op.outputs[0])
+    assert isinstance(op.attrs, MeanAttrs)
+    _int8(x, y)
+    _require(len(x.shape) <= 4, f"MEAN supports up to 4-D inputs, got {list(x.shape)}")
+    pad = 4 - len(x.shape)
+    dims = (1,) * pad + tuple(x.shape)
+    red = tuple(1 if (d - pad) in op.attrs.axes else 0 for d in range(4))
+    n = int(np.prod([dims[d] for d in range(4) if red[d]]))
+    same = int(x.scale == y.scale and x.zero_point == y.zero_point)
+    m, s = quantize_multiplier(x.scale / y.scale)
+    if n > 0:  # fold 1/n into the multiplier as QuantizedMeanOrSum does
+        shift = min(n.bit_length() - 1, 32, 31 + s)
+        m = ((m << shift) // n) if m >= 0 else -((-m << shift) // n)
+        s -= shift
+    p = MeanParams(dims, red, n, same, x.zero_point, y.zero_point, int(m), int(s))
+    return [Kernel("tml_mean_s8", p, (op.inputs[0], op.outputs[0]))]
+
+
+def _softmax(g: Graph, op: Op) -> list[Kernel]:
+    x = g.tensor(op.inputs[0])
+    y = g.tensor(op.outputs[0])
+    assert isinstance(op.attrs, SoftmaxAttrs)
+    _int8(x, y)
+    _require(y.zero_point == -128 and abs(y.scale - 1 / 256) < 1e-9,
+             "int8 SOFTMAX output must have scale 1/256 and zero point -128 (as TFLM requires)")
+    integer_bits = 5
+    real = min(op.attrs.beta * x.scale * (1 << (31 - integer_bits)), (1 << 31) - 1.0)
+    m, left_shift = quantize_multiplier(real)
+    _require(left_shift >= 0, "SOFTMAX input scale too small")
+    diff_min = -input_radius(integer_bits, left_shift)
+    depth = x.shape[-1]
+    p = SoftmaxParams(x.size // depth, depth, m, left_shift, diff_min)
+    return [Kernel("tml_softmax_s8", p, (op.inputs[0], op.outputs[0]))]
+
+
+def _sigmoid(g: Graph, op: Op) -> list[Kernel]:
+    x = g.tensor(op.inputs[0])
+    y = g.tensor(op.outputs[0])
+    _int8(x, y)
+    if op.kind is OpKind.LOGISTIC:
+        _require(y.zero_point == -128, "int8 LOGISTIC output zero point must be -128 (as TFLM requires)")
+    else:
+        _require(y.zero_point == 0, "int8 TANH output zero point must be 0 (as TFLM requires)")
+    m, left_shift = frexp_multiplier(x.scale * float(1 << (31 - 4)))
+    p = SigmoidParams(x.size, x.zero_point, input_radius(4, left_shift), m, left_shift)
+    func = "tml_logistic_s8" if op.kind is OpKind.LOGISTIC else "tml_tanh_s8"
+    return [Kernel(func, p, (op.inputs[0], op.outputs[0]))]
+
+
+def _hard_swish(g: Graph, op: Op) -> list[Kernel]:
+    x = g.tensor(op.inputs[0])
+    y = g.tensor(op.outputs[0])
+    _int8(x, y)
+    f32 = np.float32
+    hires = f32(1.0 / 128.0) * f32(x.scale)
+    om, oe = quantize_multiplier(float(hires / f32(y.scale)))
+    rm, re_ = quantize_multiplier(float(hires / (f32(3.0) / f32(32768.0))))
+    _require(oe <= 0, "HARD_SWISH output scale too small")
+    p = HardSwishParams(x.size, x.zero_point, y.zero_point, downscale_int32_to_int16(rm), re_,
+                        downscale_int32_to_int16(om), oe)
+    return [Kernel("tml_hard_swish_s8", p, (op.inputs[0], op.outputs[0]))]
+
+
+def _leaky_relu(g: Graph, op: Op) -> list[Kernel]:
+    x = g.tensor(op.inputs[0])
+    y = g.tensor(op.outputs[0])
+    assert isinstance(op.attrs, LeakyReluAttrs)
+    _int8(x, y)
+    f32 = np.float32
+    ma, sa = quantize_multiplier(float(f32(x.scale) * f32(op.attrs.alpha) / f32(y.scale)))
+    mi, si = quantize_multiplier(float(f32(x.scale) / f32(y.scale)))
+    p = LeakyReluParams(x.size, x.zero_point, y.zero_point, ma, sa, mi, si)
+    return [Kernel("tml_leaky_relu_s8", p, (op.inputs[0], op.outputs[0]))]
+
+
+def _relu(g: Graph, op: Op) -> list[Kernel]:
+    x = g.tensor(op.inputs[0])
+    y = g.tensor(op.outputs[0])
+    _int8(x, y)
+    if op.kind is OpKind.RELU6:
+        lo = x.zero_point
+        hi = max(QMIN, min(QMAX, x.zero_point + tflite_round(float(np.float32(6.0) / np.float32(x.scale)))))
+        return [Kernel("tml_clamp_s8", ClampParams(x.size, lo, hi), (op.inputs[0], op.outputs[0]))]
+    m, s = quantize_multiplier(x.scale / y.scale)
+    lo = max(QMIN, y.zero_point + tflite_round(float(np.float32(0.0) / np.float32(y.scale))))
+    p = RequantizeParams(x.size, x.zero_point, y.zero_point, m, s, lo, QMAX)
+    return [Kernel("tml_requantize_s8", p, (op.inputs[0], op.outputs[0]))]
+
+
+def _pad(g: Graph, op: Op) -> list[Kernel]:
+    x = g.tensor(op.inputs[0])
+    y = g.tensor(op.outputs[0])
+    assert isinstance(op.attrs, PadAttrs)
+    _int8(x, y)
+    _require(len(x.shape) <= 4, f"PAD supports up to 4-D tensors, got {list(x.shape)}")
+    k = 4 - len(x.shape)
+    before = (0,) * k + tuple(b for b, _ in op.attrs.paddings)
+    if len(op.inputs) > 2 and op.inputs[2] != NO_TENSOR:
+        cv = g.tensor(op.inputs[2])
+        _require(cv.data is not None, "PADV2 with a non-constant pad value is not supported")
+        pad_value = int(cv.data.reshape(-1)[0])  # type: ignore[union-attr]
+    else:
+        pad_value = y.zero_point
+    p = PadParams((1,) * k + tuple(x.shape), (1,) * k + tuple(y.shape), before, pad_value)
+    return [Kernel("tml_pad_s8", p, (op.inputs[0], op.outputs[0]))]
+
+
+def _concat(g: Graph, op: Op) -> list[Kernel]:
+    y = g.tensor(op.outputs[0])
+    assert isinstance(op.attrs, ConcatAttrs)
+    ax = op.attrs.axis
+    _require(op.attrs.activation is Activation.NONE, "CONCATENATION with a fused activation is not supported")
+    esize = y.dtype.bits // 8
+    outer = int(np.prod(y.shape[:ax], dtype=np.int64))
+    inner = int(np.prod(y.shape[ax + 1:], dtype=np.int64)) * esize
+    kernels, off = [], 0
+    for i in op.inputs:
+        t = g.tensor(i)
+        if y.quant is not None:
+            _require(t.quant is not None and t.scale == y.scale and t.zero_point == y.zero_point,
+                     "CONCATENATION inputs must share the output's quantization (as TFLM requires)")
+        block = t.shape[ax] * inner
+        kernels.append(Kernel("tml_copy", CopyParams(outer, block, y.shape[ax] * inner, off), (i, op.outputs[0])))
+        off += block
+    return kernels
+
+
+def _quantize(g: Graph, op: Op) -> list[Kernel]:
+    x = g.tensor(op.inputs[0])
+    y = g.tensor(op.outputs[0])
+    _int8(y)
+    if x.dtype is DType.FLOAT32:
+        return [Kernel("tml_quantize_f32_s8", QuantizeParams(x.size, y.scale, y.zero_point),
+                       (op.inputs[0], op.outputs[0]))]
+    _int8(x)
+    m, s = quantize_multiplier(x.scale / y.scale)
+    p = RequantizeParams(x.size, x.zero_point, y.zero_point, m, s, QMIN, QMAX)
+    return [Kernel("tml_requantize_s8", p, (op.inputs[0], op.outputs[0]))]
+
+
+def _dequantize(g: Graph, op: Op) -> list[Kernel]:
+    x = g.tensor(op.inputs[0])
+    y = g.tensor(op.outputs[0])
+    _int8(x)
+    _require(y.dtype is DType.FLOAT32, "DEQUANTIZE must produce float32")
+    return [Kernel("tml_dequantize_s8_f32", DequantizeParams(x.size, x.scale, x.zero_point),
+                   (op.inputs[0], op.outputs[0]))]
+
+
+def _alias(g: Graph, op: Op) -> list[Kernel]:
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    _require(x.size == y.size, f"RESHAPE from {list(x.shape)} to {list(y.shape)} changes the element count")
+    return []  # an alias: the output shares the input's storage
+
+
+LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
+    OpKind.CONV_2D: _conv, OpKind.DEPTHWISE_CONV_2D: _conv, OpKind.FULLY_CONNECTED: _fully_connected,
+    OpKind.ADD: _binary, OpKind.SUB: _binary, OpKind.MUL: _binary,
+    OpKind.AVERAGE_POOL_2D: _pool, OpKind.MAX_POOL_2D: _pool, OpKind.MEAN: _mean, OpKind.SOFTMAX: _softmax,
+    OpKind.LOGISTIC: _sigmoid, OpKind.TANH: _sigmoid, OpKind.HARD_SWISH: _hard_swish,
+    OpKind.LEAKY_RELU: _leaky_relu, OpKind.RELU: _relu, OpKind.RELU6: _relu, OpKind.PAD: _pad,
+    OpKind.CONCATENATION: _concat, OpKind.QUANTIZE: _quantize, OpKind.DEQUANTIZE: _dequantize,
+    OpKind.RESHAPE: _alias,
+}
+
+
+def lower_op(g: Graph, index: int) -> list[Kernel]:
+    op = g.ops[index]
+    try:
+        return LOWERINGS[op.kind](g, op)
+    except UnsupportedOpError as e:
+        raise UnsupportedOpError(f"operator {index} ({op.kind.value}, output '{g.tensor(op.outputs[0]).name}'): "
+                                 f"{e}") from None
+
+
+def lower(g: Graph) -> list[list[Kernel]]:
+    return [lower_op(g, k) for k in range(len(g.ops))]

@@ -1,0 +1,275 @@
+"""NumPy executor of the IR with TFLM's integer semantics: the readable specification of every kernel.
+
+It runs the same `Kernel` objects (same multipliers, shifts and ranges) as the generated C, so a difference
+between the two is a bug in one C kernel, and a difference to TFLM is a bug in `tinyml.lower` or here.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from . import fixedpoint as fp
+from .ir import NO_TENSOR, Graph
+from .lower import (BroadcastParams, ClampParams, ConvParams, CopyParams, DequantizeParams, FullyConnectedParams,
+                    HardSwishParams, Kernel, LeakyReluParams, MeanParams, PadParams, PoolParams, QuantizeParams,
+                    RequantizeParams, SigmoidParams, SoftmaxParams, lower)
+
+Arr = np.ndarray
+
+
+def _sat8(v: Arr, lo: int = -128, hi: int = 127) -> Arr:
+    return np.clip(v, lo, hi).astype(np.int8)
+
+
+def _requant_channels(acc: Arr, mult: tuple[int, ...], shift: tuple[int, ...], out_off: int, lo: int,
+                      hi: int) -> Arr:
+    m = np.asarray(mult, np.int64)
+    s = np.asarray(shift, np.int64)
+    if m.size == 1:
+        m, s = m[0], s[0]
+    return _sat8(fp.mbqm(fp.wrap32(acc), m, s) + out_off, lo, hi)
+
+
+def conv(p: ConvParams, x: Arr, w: Arr, b: Arr | None, depthwise: bool) -> Arr:
+    x = x.reshape(p.batches, p.in_h, p.in_w, p.in_c).astype(np.int64) + p.input_offset
+    eff_h, eff_w = (p.k_h - 1) * p.dil_h + 1, (p.k_w - 1) * p.dil_w + 1
+    ph_after = max(0, (p.out_h - 1) * p.stride_h + eff_h - p.in_h - p.pad_h)
+    pw_after = max(0, (p.out_w - 1) * p.stride_w + eff_w - p.in_w - p.pad_w)
+    xp = np.pad(x, ((0, 0), (p.pad_h, ph_after), (p.pad_w, pw_after), (0, 0)))  # zeros == skipped taps
+    acc = np.zeros((p.batches, p.out_h, p.out_w, p.out_c), np.int64)
+    w = w.astype(np.int64)
+    for ky in range(p.k_h):
+        for kx in range(p.k_w):
+            y0, x0 = ky * p.dil_h, kx * p.dil_w
+            win = xp[:, y0: y0 + (p.out_h - 1) * p.stride_h + 1: p.stride_h,
+                     x0: x0 + (p.out_w - 1) * p.stride_w + 1: p.stride_w, :]
+            if depthwise:
+                acc += np.repeat(win, p.depth_multiplier, axis=3) * w[0, ky, kx, :]
+            else:
+                groups = p.in_c // p.filter_in_c
+                per = p.out_c // groups
+                for gi in range(groups):
+                    wg = w[gi * per:(gi + 1) * per, ky, kx, :]  # [per, fic]
+                    xg = win[..., gi * p.filter_in_c:(gi + 1) * p.filter_in_c]
+                    acc[..., gi * per:(gi + 1) * per] += xg @ wg.T
+    if b is not None:
+        acc += b.astype(np.int64)
+    return _requant_channels(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
+
+
+def fully_connected(p: FullyConnectedParams, x: Arr, w: Arr, b: Arr | None) -> Arr:
+    xi = x.reshape(p.batches, p.accum_depth).astype(np.int64) + p.input_offset
+    acc = xi @ (w.astype(np.int64) + p.filter_offset).T
+    if b is not None:
+        acc += b.astype(np.int64)
+    return _requant_channels(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
+
+
+def _broadcast(p: BroadcastParams, a: Arr, b: Arr) -> tuple[Arr, Arr]:
+    shape = (p.d0, p.d1, p.d2, p.d3)
+    a4 = np.broadcast_to(a.reshape([d if s else 1 for d, s in zip(shape, p.a_stride)]), shape)
+    b4 = np.broadcast_to(b.reshape([d if s else 1 for d, s in zip(shape, p.b_stride)]), shape)
+    return a4.astype(np.int64), b4.astype(np.int64)
+
+
+def add(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
+    a4, b4 = _broadcast(p, a, b)
+    sa = fp.mbqm_lt_one(fp.wrap32((a4 + p.a_offset) << p.left_shift), p.a_multiplier, p.a_shift)
+    sb = fp.mbqm_lt_one(fp.wrap32((b4 + p.b_offset) << p.left_shift), p.b_multiplier, p.b_shift)
+    raw = fp.wrap32(sa - sb if p.is_sub else sa + sb)
+    return _sat8(fp.mbqm_lt_one(raw, p.output_multiplier, p.output_shift) + p.output_offset, p.act_min, p.act_max)
+
+
+def mul(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
+    a4, b4 = _broadcast(p, a, b)
+    prod = fp.wrap32((a4 + p.a_offset) * (b4 + p.b_offset))
+    return _sat8(fp.mbqm(prod, p.output_multiplier, p.output_shift) + p.output_offset, p.act_min, p.act_max)
+
+
+def _pool_windows(p: PoolParams, x: Arr, fill: int) -> tuple[Arr, Arr]:
+    """Stack of the filter taps [taps, n, oh, ow, c] and a matching validity mask."""
+    x = x.reshape(p.batches, p.in_h, p.in_w, p.channels).astype(np.int64)
+    taps, masks = [], []
+    oy = np.arange(p.out_h) * p.stride_h - p.pad_h
+    ox = np.arange(p.out_w) * p.stride_w - p.pad_w
+    for fy in range(p.filter_h):
+        for fx in range(p.filter_w):
+            iy, ix = oy + fy, ox + fx
+            vy, vx = (iy >= 0) & (iy < p.in_h), (ix >= 0) & (ix < p.in_w)
+            t = x[:, np.clip(iy, 0, p.in_h - 1)][:, :, np.clip(ix, 0, p.in_w - 1)]
+            m = (vy[:, None] & vx[None, :])[None, :, :, None]
+            taps.append(np.where(m, t, fill))
+            masks.append(np.broadcast_to(m, t.shape))
+    return np.stack(taps), np.stack(masks)
+
+
+def avgpool(p: PoolParams, x: Arr) -> Arr:
+    taps, masks = _pool_windows(p, x, 0)
+    s = taps.sum(axis=0)
+    cnt = masks.sum(axis=0).astype(np.int64)
+    avg = np.where(s > 0, (s + cnt // 2) // cnt, -((-(s - cnt // 2)) // cnt))
+    return _sat8(avg, p.act_min, p.act_max)
+
+
+def maxpool(p: PoolParams, x: Arr) -> Arr:
+    taps, _ = _pool_windows(p, x, -(1 << 20))
+    return _sat8(taps.max(axis=0), p.act_min, p.act_max)
+
+
+def mean(p: MeanParams, x: Arr) -> Arr:
+    xs = x.reshape(p.in_dims).astype(np.int64)
+    axes = tuple(d for d in range(4) if p.reduce[d])
+    s = xs.sum(axis=axes)
+    if p.same_quant:
+        q = np.where(s >= 0, s // p.num_elements, -((-s) // p.num_elements))
+        return q.astype(np.int8)
+    shifted = fp.wrap32(s - p.input_zp * p.num_elements)
+    return _sat8(fp.mbqm(shifted, p.multiplier, p.shift) + p.output_zp)
+
+
+def softmax(p: SoftmaxParams, x: Arr) -> Arr:
+    xs = x.reshape(p.rows, p.depth).astype(np.int64)
+    diff = xs - xs.max(axis=1, keepdims=True)
+    ok = diff >= p.diff_min
+    rescaled = fp.mbqm_gt_one(diff, p.input_multiplier, p.input_left_shift)
+    e = fp.exp_on_negative_values(rescaled, 5)
+    sum_exps = np.where(ok, fp.rescale(e, 0, 12), 0).sum(axis=1, keepdims=True)
+    sum_exps = fp.wrap32(sum_exps)
+    scale, bits = fp.reciprocal(sum_exps, 12)
+    out = fp.rdbp(fp.srdhm(scale, e), bits + 31 - 8) - 128
+    return np.where(ok, np.clip(out, -128, 127), -128).astype(np.int8)
+
+
+def _sigmoid_common(p: SigmoidParams, x: Arr, fn: Callable[[Arr], Arr], lo_val: int) -> Arr:
+    v = x.astype(np.int64) - p.input_zp
+    q4 = fp.mbqm(v, p.input_multiplier, p.input_left_shift)
+    mid = fn(q4)
+    return np.where(v <= -p.input_range_radius, lo_val, np.where(v >= p.input_range_radius, 127, mid)).astype(
+        np.int8)
+
+
+def logistic(p: SigmoidParams, x: Arr) -> Arr:
+    return _sigmoid_common(p, x, lambda q: np.clip(fp.rdbp(fp.logistic_q(q, 4), 23) - 128, -128, 127), -128)
+
+
+def tanh(p: SigmoidParams, x: Arr) -> Arr:
+    return _sigmoid_common(p, x, lambda q: np.clip(fp.rdbp(fp.tanh_q(q, 4), 24), -128, 127), -128)
+
+
+def _i16(v: Arr) -> Arr:
+    return ((v.astype(np.int64) + (1 << 15)) & 0xFFFF) - (1 << 15)
+
+
+def _sat_left_shift16(v: Arr, amount: int) -> Arr:
+    return np.clip(v.astype(np.int64) << amount, fp.I16_MIN, fp.I16_MAX)
+
+
+def hard_swish(p: HardSwishParams, x: Arr) -> Arr:
+    v = _i16(x.astype(np.int64) - p.input_zp)
+    hires = _i16(v * 128)
+    preshift = _i16(fp.srdhm16(hires, p.output_multiplier_fixedpoint_int16))
+    r = hires
+    if p.reluish_multiplier_exponent > 0:
+        r = _sat_left_shift16(r, p.reluish_multiplier_exponent - 1)
+    r = _i16(fp.srdhm16(r, p.reluish_multiplier_fixedpoint_int16))
+    if p.reluish_multiplier_exponent > 0:
+        r = _sat_left_shift16(r, 1)
+    if p.reluish_multiplier_exponent < 0:
+        r = _i16(fp.rdbp(r, -p.reluish_multiplier_exponent))
+    r = _i16((r + (1 << 15)) >> 1)
+    out = _i16(fp.sdhm16(r, preshift))
+    out = _i16(fp.rdbp(out, -p.output_multiplier_exponent))
+    out = _i16(out + p.output_zp)
+    return np.clip(out, -128, 127).astype(np.int8)
+
+
+def leaky_relu(p: LeakyReluParams, x: Arr) -> Arr:
+    v = x.astype(np.int64) - p.input_zp
+    pos = fp.mbqm(v, p.multiplier_identity, p.shift_identity)
+    neg = fp.mbqm(v, p.multiplier_alpha, p.shift_alpha)
+    return _sat8(np.where(v >= 0, pos, neg) + p.output_zp)
+
+
+def requantize(p: RequantizeParams, x: Arr) -> Arr:
+    v = x.astype(np.int64) - p.input_zp
+    return _sat8(fp.mbqm(v, p.multiplier, p.shift) + p.output_zp, p.act_min, p.act_max)
+
+
+def clamp(p: ClampParams, x: Arr) -> Arr:
+    return np.clip(x.astype(np.int64), p.lo, p.hi).astype(np.int8)
+
+
+def pad(p: PadParams, x: Arr) -> Arr:
+    out = np.full(p.out_dims, p.pad_value, np.int8)
+    sl = tuple(slice(b, b + d) for b, d in zip(p.before, p.in_dims))
+    out[sl] = x.reshape(p.in_dims)
+    return out
+
+
+def quantize(p: QuantizeParams, x: Arr) -> Arr:
+    q = np.float32(x) / np.float32(p.scale)
+    r = np.where(q >= 0, np.floor(q.astype(np.float64) + 0.5), -np.floor(-q.astype(np.float64) + 0.5))
+    r = np.clip(r, -(1 << 31), (1 << 31) - 1).astype(np.int64) + p.zero_point
+    return _sat8(r)
+
+
+def dequantize(p: DequantizeParams, x: Arr) -> Arr:
+    return (p.scale * (x.astype(np.float64) - p.zero_point)).astype(np.float32)
+
+
+_UNARY: dict[type, Callable[..., Arr]] = {
+    PoolParams: avgpool, MeanParams: mean, SoftmaxParams: softmax, HardSwishParams: hard_swish,
+    LeakyReluParams: leaky_relu, RequantizeParams: requantize, ClampParams: clamp, PadParams: pad,
+    QuantizeParams: quantize, DequantizeParams: dequantize,
+}
+_FUNCS: dict[str, Callable[..., Arr]] = {
+    "tml_maxpool_s8": maxpool, "tml_logistic_s8": logistic, "tml_tanh_s8": tanh, "tml_add_s8": add,
+    "tml_mul_s8": mul,
+}
+
+
+def run_kernel(k: Kernel, bufs: dict[int, Arr], g: Graph) -> None:
+    def get(i: int) -> Arr | None:
+        if i == NO_TENSOR:
+            return None
+        t = g.tensor(i)
+        return t.data if t.data is not None else bufs[i]
+    out = k.args[-1]
+    yt = g.tensor(out)
+    p = k.params
+    if isinstance(p, ConvParams):
+        y = conv(p, get(k.args[0]), get(k.args[1]), get(k.args[2]),  # type: ignore[arg-type]
+                 k.func.startswith("tml_depthwise"))
+    elif isinstance(p, FullyConnectedParams):
+        y = fully_connected(p, get(k.args[0]), get(k.args[1]), get(k.args[2]))  # type: ignore[arg-type]
+    elif isinstance(p, CopyParams):
+        flat = bufs.setdefault(out, np.zeros(yt.shape, yt.dtype.numpy)).reshape(-1).view(np.uint8)
+        src = get(k.args[0]).reshape(-1).view(np.uint8).reshape(p.outer, p.block)  # type: ignore[union-attr]
+        dst = flat.reshape(p.outer, p.dst_stride)
+        dst[:, p.dst_offset:p.dst_offset + p.block] = src
+        return
+    elif k.func in _FUNCS and len(k.args) == 3:
+        y = _FUNCS[k.func](p, get(k.args[0]), get(k.args[1]))
+    else:
+        y = _FUNCS.get(k.func, _UNARY.get(type(p)))(p, get(k.args[0]))  # type: ignore[misc]
+    bufs[out] = np.asarray(y).reshape(yt.shape).astype(yt.dtype.numpy)
+
+
+def run_reference(g: Graph, inputs: list[Arr], kernels: list[list[Kernel]] | None = None,
+                  keep_all: bool = False) -> list[Arr] | dict[int, Arr]:
+    """Run the graph on NumPy inputs; returns the outputs in the model's order (or every tensor if keep_all)."""
+    kernels = kernels if kernels is not None else lower(g)
+    bufs: dict[int, Arr] = {}
+    for i, x in zip(g.inputs, inputs):
+        bufs[i] = np.asarray(x).astype(g.tensor(i).dtype.numpy).reshape(g.tensor(i).shape)
+    for op, ks in zip(g.ops, kernels):
+        if not ks:  # alias (RESHAPE)
+            src = op.inputs[0]
+            t = g.tensor(src)
+            bufs[op.outputs[0]] = (t.data if t.data is not None else bufs[src]).reshape(g.tensor(op.outputs[0]).shape)
+        for k in ks:
+            run_kernel(k, bufs, g)
+    if keep_all:
+        return bufs
+    return [bufs[o] for o in g.outputs]
