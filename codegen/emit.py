@@ -111,7 +111,8 @@ def build_context(g: Graph, kernels: list[list[Kernel]], buffers: list[Buffer], 
     sources = sorted({s for ks in kernels for kern in ks for s in KERNEL_SOURCES[kern.func]})
     return {
         "version": __version__, "source": g.source or g.name, "sha256": model_sha256, "prefix": p,
-        "guard": p.upper(), "arena_size": arena_bytes(buffers, plan), "arena_align": arena_align(buffers), "inputs": io(g.inputs), "outputs": io(g.outputs),
+        "guard": p.upper(), "arena_size": arena_bytes(buffers, plan), "arena_align": arena_align(buffers),
+        "inputs": io(g.inputs), "outputs": io(g.outputs),
         "layers": layers, "tables": tables, "structs": structs, "weights": weights,
         "runtime_sources": sources, "runtime_headers": list(RUNTIME_HEADERS),
     }

@@ -47,9 +47,9 @@ def srdhm16(a: object, b: object) -> np.ndarray:
 
 
 def sdhm16(a: object, b: object) -> np.ndarray:
-    """TFLite SaturatingDoublingHighMul for int16 (no rounding: arithmetic shift)."""
+    """TFLite SaturatingDoublingHighMul for int16 (no rounding nudge; C division truncates toward zero)."""
     a, b = _i64(a), _i64(b)
-    return np.where((a == b) & (a == I16_MIN), I16_MAX, (a * b) >> 15)
+    return np.where((a == b) & (a == I16_MIN), I16_MAX, _trunc_div_pow2(a * b, 15))
 
 
 def rdbp(x: object, exponent: object) -> np.ndarray:

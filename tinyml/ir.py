@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Union
 
 import numpy as np
 
@@ -199,8 +198,8 @@ class PadAttrs:
     paddings: tuple[tuple[int, int], ...]  # (before, after) per dimension
 
 
-Attrs = Union[NoAttrs, ConvAttrs, FullyConnectedAttrs, PoolAttrs, ElementwiseAttrs, SoftmaxAttrs, LeakyReluAttrs,
-              ConcatAttrs, MeanAttrs, PadAttrs]
+Attrs = (NoAttrs | ConvAttrs | FullyConnectedAttrs | PoolAttrs | ElementwiseAttrs | SoftmaxAttrs | LeakyReluAttrs
+         | ConcatAttrs | MeanAttrs | PadAttrs)
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,32 @@ disagree about a multiplier or a shift.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Callable
 
 import numpy as np
 
 from .errors import TinymlError, UnsupportedOpError
-from .fixedpoint import (downscale_int32_to_int16, frexp_multiplier, input_radius, quantize_multiplier,
-                         tflite_round)
-from .ir import (NO_TENSOR, Activation, ConcatAttrs, ConvAttrs, DType, ElementwiseAttrs, FullyConnectedAttrs,
-                 Graph, LeakyReluAttrs, MeanAttrs, Op, OpKind, PadAttrs, Padding, PoolAttrs, SoftmaxAttrs, Tensor)
+from .fixedpoint import downscale_int32_to_int16, frexp_multiplier, input_radius, quantize_multiplier, tflite_round
+from .ir import (
+    NO_TENSOR,
+    Activation,
+    ConcatAttrs,
+    ConvAttrs,
+    DType,
+    ElementwiseAttrs,
+    FullyConnectedAttrs,
+    Graph,
+    LeakyReluAttrs,
+    MeanAttrs,
+    Op,
+    OpKind,
+    PadAttrs,
+    Padding,
+    PoolAttrs,
+    SoftmaxAttrs,
+    Tensor,
+)
 
 double = float  # annotation marker: a C `double` field
 

@@ -5,15 +5,31 @@ between the two is a bug in one C kernel, and a difference to TFLM is a bug in `
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from . import fixedpoint as fp
 from .ir import NO_TENSOR, Graph
-from .lower import (BroadcastParams, ClampParams, ConvParams, CopyParams, DequantizeParams, FullyConnectedParams,
-                    HardSwishParams, Kernel, LeakyReluParams, MeanParams, PadParams, PoolParams, QuantizeParams,
-                    RequantizeParams, SigmoidParams, SoftmaxParams, lower)
+from .lower import (
+    BroadcastParams,
+    ClampParams,
+    ConvParams,
+    CopyParams,
+    DequantizeParams,
+    FullyConnectedParams,
+    HardSwishParams,
+    Kernel,
+    LeakyReluParams,
+    MeanParams,
+    PadParams,
+    PoolParams,
+    QuantizeParams,
+    RequantizeParams,
+    SigmoidParams,
+    SoftmaxParams,
+    lower,
+)
 
 Arr = np.ndarray
 

@@ -12,7 +12,7 @@ static int16_t srdhm16(int16_t a, int16_t b) {
 
 static int16_t sdhm16(int16_t a, int16_t b) {
     if (a == b && a == -32768) return 32767;
-    return (int16_t)(((int32_t)a * (int32_t)b) >> 15);
+    return (int16_t)(((int32_t)a * (int32_t)b) / (1 << 15));
 }
 
 static int16_t sat_shl16(int16_t v, int amount) {

@@ -5,16 +5,35 @@ attributes; everything else is rejected with the op's name, its index and the su
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import tflite
 
 from ..errors import TinymlError, UnsupportedOpError
-from ..ir import (NO_TENSOR, Activation, Attrs, ConcatAttrs, ConvAttrs, DType, ElementwiseAttrs,
-                  FullyConnectedAttrs, Graph, LeakyReluAttrs, MeanAttrs, NoAttrs, Op, OpKind, PadAttrs, Padding,
-                  PoolAttrs, Quant, SoftmaxAttrs, Tensor)
+from ..ir import (
+    NO_TENSOR,
+    Activation,
+    Attrs,
+    ConcatAttrs,
+    ConvAttrs,
+    DType,
+    ElementwiseAttrs,
+    FullyConnectedAttrs,
+    Graph,
+    LeakyReluAttrs,
+    MeanAttrs,
+    NoAttrs,
+    Op,
+    OpKind,
+    PadAttrs,
+    Padding,
+    PoolAttrs,
+    Quant,
+    SoftmaxAttrs,
+    Tensor,
+)
 
 _TENSOR_TYPES = {
     tflite.TensorType.FLOAT32: DType.FLOAT32, tflite.TensorType.INT8: DType.INT8,

@@ -7,8 +7,8 @@ Interface (kept small so better allocators can slot in):
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from ..errors import TinymlError
 from ..ir import NO_TENSOR, DType, Graph, OpKind

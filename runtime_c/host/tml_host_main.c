@@ -1,0 +1,49 @@
+/* Host test driver for a generated model (default prefix `model`): reads each input from a raw binary file,
+ * invokes the model, writes each output to a raw binary file. Used by the sanitizer tests; also a minimal
+ * example of the generated API.
+ * usage: tml_host_main IN0.bin [IN1.bin ...] -- OUT0.bin [OUT1.bin ...] */
+#include <stdio.h>
+#include <string.h>
+
+#include "model.h"
+
+static int read_file(const char *path, void *dst, size_t n) {
+    FILE *f = fopen(path, "rb");
+    size_t got;
+    if (!f) return -1;
+    got = fread(dst, 1, n, f);
+    fclose(f);
+    return got == n ? 0 : -1;
+}
+
+static int write_file(const char *path, const void *src, size_t n) {
+    FILE *f = fopen(path, "wb");
+    size_t put;
+    if (!f) return -1;
+    put = fwrite(src, 1, n, f);
+    fclose(f);
+    return put == n ? 0 : -1;
+}
+
+int main(int argc, char **argv) {
+    int i, sep = -1;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) sep = i;
+    }
+    if (sep < 0 || sep - 1 != model_num_inputs() || argc - sep - 1 != model_num_outputs()) {
+        fprintf(stderr, "usage: %s IN0.bin ... -- OUT0.bin ... (%d inputs, %d outputs)\n", argv[0],
+                model_num_inputs(), model_num_outputs());
+        return 2;
+    }
+    for (i = 0; i < model_num_inputs(); i++) {
+        if (read_file(argv[1 + i], model_input(i), model_input_bytes(i)) != 0) {
+            fprintf(stderr, "cannot read %lu bytes from %s\n", (unsigned long)model_input_bytes(i), argv[1 + i]);
+            return 1;
+        }
+    }
+    if (model_invoke() != 0) return 1;
+    for (i = 0; i < model_num_outputs(); i++) {
+        if (write_file(argv[sep + 1 + i], model_output(i), model_output_bytes(i)) != 0) return 1;
+    }
+    return 0;
+}

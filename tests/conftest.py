@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from oracle import tflm_available  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_MODELS = ROOT.parent / "shared" / "models"
+
+
+def shared_baseline() -> list[dict]:
+    p = SHARED_MODELS / "baseline.json"
+    return json.loads(p.read_text())["models"] if p.is_file() else []
+
+
+def needs_shared():
+    return pytest.mark.skipif(not (SHARED_MODELS / "baseline.json").is_file(),
+                              reason=f"shared models not present at {SHARED_MODELS}")
+
+
+def needs_tflm():
+    return pytest.mark.skipif(not tflm_available(), reason="tflite-micro (the TFLM oracle) is not installed: "
+                              "pip install '.[test]'")
+
+
+def tf_available() -> bool:
+    try:
+        import tensorflow  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def opplan_models(tmp_path_factory):
+    """Lazily built TFLite models of the op test plan: name -> path (converted once per session)."""
+    if not tf_available():
+        pytest.skip("tensorflow-cpu is needed to build the op test plan models: pip install '.[test]'")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from opplan import PLAN, build_tflite
+    d = tmp_path_factory.mktemp("opplan")
+    cache: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in cache:
+            case = next(c for c in PLAN if c["name"] == name)
+            p = d / f"{name}.tflite"
+            p.write_bytes(build_tflite(case))
+            cache[name] = p
+        return cache[name]
+    return get

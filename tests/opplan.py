@@ -1,0 +1,172 @@
+"""The op test plan: small Keras models, one row per case, converted to full-int8 TFLite with TensorFlow's
+TFLiteConverter. Rows are data (builder name, input shapes, parameters); builders are a small table of functions.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+# name, builder, input shapes (without batch), builder kwargs, converter options
+PLAN: list[dict[str, Any]] = [
+    # CONV_2D: kernel sizes, strides 1/2, SAME/VALID, dilation, fused activations, odd sizes, groups
+    {"name": "conv3x3_s1_same_relu", "build": "conv", "inputs": [(9, 11, 3)],
+     "kw": {"filters": 5, "kernel_size": 3, "strides": 1, "padding": "same", "activation": "relu"}},
+    {"name": "conv3x3_s2_valid", "build": "conv", "inputs": [(10, 9, 4)],
+     "kw": {"filters": 6, "kernel_size": 3, "strides": 2, "padding": "valid"}},
+    {"name": "conv5x5_s2_same_relu6", "build": "conv", "inputs": [(13, 13, 2)],
+     "kw": {"filters": 4, "kernel_size": 5, "strides": 2, "padding": "same", "activation": "relu6"}},
+    {"name": "conv3x3_dil2_same", "build": "conv", "inputs": [(12, 11, 3)],
+     "kw": {"filters": 4, "kernel_size": 3, "dilation_rate": 2, "padding": "same"}},
+    {"name": "conv1x1", "build": "conv", "inputs": [(7, 7, 8)], "kw": {"filters": 16, "kernel_size": 1}},
+    {"name": "conv_s2x1_k3x1_odd", "build": "conv", "inputs": [(15, 7, 3)],
+     "kw": {"filters": 3, "kernel_size": (3, 1), "strides": (2, 1), "padding": "same"}},
+    {"name": "conv_s2_same_even", "build": "conv", "inputs": [(16, 16, 3)],
+     "kw": {"filters": 8, "kernel_size": 3, "strides": 2, "padding": "same", "activation": "relu"}},
+    {"name": "conv_nobias", "build": "conv", "inputs": [(8, 8, 3)],
+     "kw": {"filters": 4, "kernel_size": 3, "use_bias": False, "padding": "same"}},
+    # DEPTHWISE_CONV_2D: depth multiplier 1/2, strides, dilation
+    {"name": "dw3x3_s1_same", "build": "dwconv", "inputs": [(9, 9, 4)],
+     "kw": {"kernel_size": 3, "padding": "same"}},
+    {"name": "dw3x3_s2_same_dm2", "build": "dwconv", "inputs": [(10, 11, 3)],
+     "kw": {"kernel_size": 3, "strides": 2, "padding": "same", "depth_multiplier": 2}},
+    {"name": "dw3x3_valid_dil2", "build": "dwconv", "inputs": [(12, 12, 4)],
+     "kw": {"kernel_size": 3, "padding": "valid", "dilation_rate": 2}},
+    {"name": "dw5x5_s2_relu6", "build": "dwconv", "inputs": [(13, 13, 6)],
+     "kw": {"kernel_size": 5, "strides": 2, "padding": "same", "activation": "relu6"}},
+    {"name": "dw3x3_valid_dm2_relu", "build": "dwconv", "inputs": [(7, 9, 2)],
+     "kw": {"kernel_size": 3, "padding": "valid", "depth_multiplier": 2, "activation": "relu"}},
+    # FULLY_CONNECTED and RESHAPE
+    {"name": "dense_relu", "build": "dense", "inputs": [(20,)], "kw": {"units": 7, "activation": "relu"}},
+    {"name": "flatten_dense", "build": "flatten_dense", "inputs": [(5, 4, 3)], "kw": {"units": 10}},
+    {"name": "dense_nobias", "build": "dense", "inputs": [(33,)], "kw": {"units": 5, "use_bias": False}},
+    # element-wise, with broadcasting
+    {"name": "add_relu", "build": "binary", "inputs": [(5, 6, 4), (5, 6, 4)], "kw": {"op": "add"}},
+    {"name": "add_broadcast", "build": "binary", "inputs": [(5, 5, 4), (1, 1, 4)], "kw": {"op": "add"}},
+    {"name": "sub_broadcast", "build": "binary", "inputs": [(3, 7, 5), (3, 1, 5)], "kw": {"op": "sub"}},
+    {"name": "mul_same", "build": "binary", "inputs": [(4, 6, 3), (4, 6, 3)], "kw": {"op": "mul"}},
+    {"name": "mul_broadcast", "build": "binary", "inputs": [(4, 6, 3), (1, 6, 1)], "kw": {"op": "mul"}},
+    # pooling and MEAN
+    {"name": "avgpool2_s2_valid", "build": "pool", "inputs": [(9, 10, 3)],
+     "kw": {"kind": "avg", "pool_size": 2, "strides": 2, "padding": "valid"}},
+    {"name": "avgpool3_s2_same", "build": "pool", "inputs": [(11, 11, 4)],
+     "kw": {"kind": "avg", "pool_size": 3, "strides": 2, "padding": "same"}},
+    {"name": "maxpool3_s1_same", "build": "pool", "inputs": [(7, 8, 5)],
+     "kw": {"kind": "max", "pool_size": 3, "strides": 1, "padding": "same"}},
+    {"name": "maxpool2_s2_valid", "build": "pool", "inputs": [(9, 9, 2)],
+     "kw": {"kind": "max", "pool_size": 2, "strides": 2, "padding": "valid"}},
+    {"name": "mean_spatial", "build": "gap", "inputs": [(7, 5, 6)], "kw": {"keepdims": False}},
+    {"name": "mean_spatial_keepdims", "build": "gap", "inputs": [(6, 6, 3)], "kw": {"keepdims": True}},
+    # activations
+    {"name": "softmax", "build": "dense_act", "inputs": [(16,)], "kw": {"units": 10, "act": "softmax"}},
+    {"name": "logistic", "build": "dense_act", "inputs": [(12,)], "kw": {"units": 9, "act": "sigmoid"}},
+    {"name": "tanh", "build": "dense_act", "inputs": [(12,)], "kw": {"units": 9, "act": "tanh"}},
+    {"name": "hard_swish", "build": "conv_act", "inputs": [(6, 6, 3)], "kw": {"act": "hard_swish"}},
+    {"name": "leaky_relu", "build": "conv_act", "inputs": [(6, 7, 3)], "kw": {"act": "leaky_relu"}},
+    {"name": "relu", "build": "act", "inputs": [(5, 5, 3)], "kw": {"act": "relu"}},
+    {"name": "relu6", "build": "act", "inputs": [(5, 5, 3)], "kw": {"act": "relu6"}},
+    # PAD, CONCATENATION
+    {"name": "zero_pad", "build": "pad", "inputs": [(5, 6, 3)], "kw": {"padding": ((1, 2), (2, 1))}},
+    {"name": "concat_channels", "build": "concat", "inputs": [(6, 6, 3)], "kw": {"axis": -1}},
+    {"name": "concat_width", "build": "concat", "inputs": [(5, 4, 3)], "kw": {"axis": 2}},
+    # QUANTIZE / DEQUANTIZE at float32 model boundaries; several inputs and outputs
+    {"name": "float_io", "build": "conv", "inputs": [(8, 8, 3)], "float_io": True,
+     "kw": {"filters": 4, "kernel_size": 3, "padding": "same", "activation": "relu"}},
+    {"name": "two_in_two_out", "build": "two_io", "inputs": [(6, 6, 3), (6, 6, 3)], "kw": {}},
+]
+
+
+def _builders(keras: Any) -> dict[str, Callable[..., Any]]:
+    L = keras.layers
+    bias = {"bias_initializer": "random_normal"}
+
+    def inputs(shapes: list[tuple[int, ...]]) -> list[Any]:
+        return [keras.Input(shape=s, batch_size=1, name=f"in{k}") for k, s in enumerate(shapes)]
+
+    def conv(shapes, **kw):
+        x, = inputs(shapes)
+        return keras.Model(x, L.Conv2D(**kw, **({} if kw.get("use_bias") is False else bias))(x))
+
+    def dwconv(shapes, **kw):
+        x, = inputs(shapes)
+        return keras.Model(x, L.DepthwiseConv2D(**kw, **bias)(x))
+
+    def dense(shapes, **kw):
+        x, = inputs(shapes)
+        return keras.Model(x, L.Dense(**kw, **({} if kw.get("use_bias") is False else bias))(x))
+
+    def flatten_dense(shapes, units):
+        x, = inputs(shapes)
+        return keras.Model(x, L.Dense(units, **bias)(L.Flatten()(x)))
+
+    def binary(shapes, op):
+        a, b = inputs(shapes)
+        ca = L.Conv2D(shapes[0][-1], 1, **bias)(a)  # give the two operands different scales
+        y = {"add": keras.ops.add, "sub": keras.ops.subtract, "mul": keras.ops.multiply}[op](ca, b)
+        return keras.Model([a, b], L.ReLU()(y) if op == "add" else y)
+
+    def pool(shapes, kind, **kw):
+        x, = inputs(shapes)
+        y = L.Conv2D(shapes[0][-1], 1, **bias)(x)
+        return keras.Model(x, (L.AveragePooling2D if kind == "avg" else L.MaxPooling2D)(**kw)(y))
+
+    def gap(shapes, keepdims):
+        x, = inputs(shapes)
+        return keras.Model(x, L.GlobalAveragePooling2D(keepdims=keepdims)(L.Conv2D(4, 1, **bias)(x)))
+
+    def dense_act(shapes, units, act):
+        x, = inputs(shapes)
+        return keras.Model(x, L.Activation(act)(L.Dense(units, **bias)(x)))
+
+    def conv_act(shapes, act):
+        x, = inputs(shapes)
+        y = L.Conv2D(4, 3, padding="same", **bias)(x)
+        y = L.LeakyReLU(negative_slope=0.2)(y) if act == "leaky_relu" else L.Activation(act)(y)
+        return keras.Model(x, y)
+
+    def act(shapes, act):
+        x, = inputs(shapes)
+        return keras.Model(x, L.ReLU(max_value=6.0)(x) if act == "relu6" else L.ReLU()(x))
+
+    def pad(shapes, padding):
+        x, = inputs(shapes)
+        y = L.ZeroPadding2D(padding)(L.Conv2D(3, 1, **bias)(x))
+        return keras.Model(x, L.MaxPooling2D(2)(y))
+
+    def concat(shapes, axis):
+        x, = inputs(shapes)
+        a = L.Conv2D(3, 1, **bias)(x)
+        b = L.Conv2D(5 if axis == -1 else 3, 3, padding="same", **bias)(x)
+        return keras.Model(x, L.Concatenate(axis=axis)([a, b]))
+
+    def two_io(shapes):
+        a, b = inputs(shapes)
+        s = L.Add()([L.Conv2D(3, 1, **bias)(a), b])
+        return keras.Model([a, b], [L.Conv2D(2, 3, **bias)(s), L.GlobalAveragePooling2D()(s)])
+
+    return {k: v for k, v in locals().items() if callable(v) and k not in ("inputs",)}
+
+
+def build_tflite(case: dict[str, Any], seed: int = 0) -> bytes:
+    """Build the case's Keras model and convert it to full-int8 TFLite (float32 I/O when the case asks)."""
+    import tensorflow as tf
+    keras = tf.keras
+    keras.utils.set_random_seed(seed)
+    model = _builders(keras)[case["build"]](case["inputs"], **case["kw"])
+    rs = np.random.RandomState(seed)
+
+    def rep():
+        for _ in range(64):
+            yield [rs.uniform(-2, 2, size=(1,) + tuple(s)).astype(np.float32) for s in case["inputs"]]
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if not case.get("float_io"):
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its SavedModel signature
+        return conv.convert()

@@ -1,0 +1,101 @@
+"""Generated C: C99-clean under gcc and clang with -Wall -Wextra -Werror -pedantic, runs clean under
+AddressSanitizer + UndefinedBehaviorSanitizer with the same outputs, holds exactly peak_sram_bytes of static
+RAM, and is deterministic."""
+from __future__ import annotations
+
+import filecmp
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from conftest import SHARED_MODELS, needs_shared, shared_baseline
+from opplan import PLAN
+from oracle import random_inputs
+
+from tinyml.compiler import compile_model, read_report
+from tinyml.harness.host import HostModel
+from tinyml.resources import runtime_dir
+
+WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wshadow", "-Wconversion", "-Wno-sign-conversion"]
+SHARED = [m["file"] for m in shared_baseline()]
+# a few op-plan cases whose kernels the shared models do not exercise
+OPS = ["add_broadcast", "sub_broadcast", "mul_broadcast", "maxpool3_s1_same", "mean_spatial", "logistic", "tanh",
+       "hard_swish", "leaky_relu", "relu", "relu6", "zero_pad", "concat_width", "float_io", "two_in_two_out",
+       "dw3x3_s2_same_dm2", "conv3x3_dil2_same"]
+assert set(OPS) <= {c["name"] for c in PLAN}
+
+
+def _compiled(request, tmp_path, kind, name, opplan_models=None):
+    if kind == "shared":
+        if not (SHARED_MODELS / name).is_file():
+            pytest.skip(f"shared models not present at {SHARED_MODELS}")
+        model = SHARED_MODELS / name
+    else:
+        model = request.getfixturevalue("opplan_models")(name)
+    out = tmp_path / "out"
+    compile_model(model, out)
+    return out
+
+
+CASES = [("shared", n) for n in SHARED] + [("op", n) for n in OPS]
+
+
+@pytest.mark.parametrize("cc", ["gcc", "clang"])
+@pytest.mark.parametrize("kind,name", CASES)
+def test_warning_clean(cc, kind, name, request, tmp_path):
+    if shutil.which(cc) is None:
+        pytest.skip(f"{cc} is not installed")
+    out = _compiled(request, tmp_path, kind, name)
+    srcs = sorted(str(p) for p in out.glob("*.c"))
+    r = subprocess.run([cc, *WARN, "-O2", "-c", *srcs], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("kind,name", CASES)
+def test_sanitizers_and_static_ram(kind, name, request, tmp_path):
+    cc = shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        pytest.skip("no host C compiler")
+    out = _compiled(request, tmp_path, kind, name)
+    rep = read_report(out)
+    exe = tmp_path / "model_asan"
+    srcs = sorted(str(p) for p in out.glob("*.c")) + [str(runtime_dir() / "host" / "tml_host_main.c")]
+    r = subprocess.run([cc, "-std=c99", "-g", "-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                        "-fno-omit-frame-pointer", "-I", str(out), "-o", str(exe), *srcs, "-lm"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    xs = random_inputs([(tuple(s["shape"]), np.dtype(s["dtype"])) for s in rep["inputs"]], 7)
+    ins = []
+    for k, x in enumerate(xs):
+        (tmp_path / f"in{k}.bin").write_bytes(x.tobytes())
+        ins.append(str(tmp_path / f"in{k}.bin"))
+    outs = [str(tmp_path / f"out{k}.bin") for k in range(len(rep["outputs"]))]
+    r = subprocess.run([str(exe), *ins, "--", *outs], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    host = HostModel(out).run(xs)
+    for k, h in enumerate(host):
+        assert (tmp_path / f"out{k}.bin").read_bytes() == h.tobytes()
+    # all static RAM of the generated model is the arena: .bss + .data of model.o == peak_sram_bytes
+    obj = tmp_path / "model.o"
+    subprocess.run([cc, "-std=c99", "-O2", "-c", str(out / "model.c"), "-o", str(obj)], check=True)
+    size = subprocess.run(["size", "-A", str(obj)], capture_output=True, text=True, check=True).stdout
+    ram = sum(int(line.split()[1]) for line in size.splitlines()
+              if line.split() and line.split()[0] in (".bss", ".data", ".sbss", ".sdata"))
+    assert ram == rep["peak_sram_bytes"]
+
+
+@needs_shared()
+def test_generation_is_deterministic(tmp_path):
+    model = SHARED_MODELS / "kws_ref_model.tflite"
+    a, b = tmp_path / "a", tmp_path / "b"
+    compile_model(model, a)
+    compile_model(model, b)
+    names = sorted(p.name for p in a.iterdir())
+    assert names == sorted(p.name for p in b.iterdir())
+    match, mismatch, errors = filecmp.cmpfiles(a, b, names, shallow=False)
+    assert not mismatch and not errors
+    head = (a / "model.c").read_text().splitlines()[0]
+    assert "tinyml 0.1.0" in head and "kws_ref_model.tflite" in head
+    for p in a.glob("model*"):
+        assert "kws_ref_model.tflite" in p.read_text().splitlines()[0]
