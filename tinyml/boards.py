@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import TinymlError
 from .resources import boards_dir
@@ -35,10 +36,15 @@ def board_names() -> list[str]:
 
 
 def load_board(name: str) -> Board:
-    path = boards_dir() / f"{name}.toml"
+    """A bundled board by name, or a board file of the user's own (a path ending in .toml)."""
+    path = Path(name) if name.endswith(".toml") else boards_dir() / f"{name}.toml"
     if not path.is_file():
-        raise TinymlError(f"unknown board '{name}'. Known boards: {', '.join(board_names())}.")
-    d = tomllib.loads(path.read_text())
+        raise TinymlError(f"unknown board '{name}'. Known boards: {', '.join(board_names())} (or pass the path "
+                          "of a board .toml file).")
+    try:
+        d = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise TinymlError(f"board file '{path}' is not valid TOML: {e}") from None
     mem = d["memory"]
     emu = d.get("emulators", {})
     return Board(d["name"], d.get("description", ""), d["core"], d.get("fpu", "none"), bool(d.get("dsp", False)),

@@ -67,6 +67,38 @@ def cmd_run(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_build(a: argparse.Namespace) -> int:
+    from .harness.firmware import build
+    fw = build(a.outdir, a.board, a.opt)
+    b = fw.board
+    print(f"built {fw.elf} for {b.name} ({b.core}): text {fw.text:,} B, data {fw.data:,} B, bss {fw.bss:,} B")
+    print(f"  flash {fw.flash_used:,} / {b.flash.size:,} B ({100 * fw.flash_used / b.flash.size:.1f}%), "
+          f"SRAM {fw.ram_used:,} / {b.sram.size:,} B ({100 * fw.ram_used / b.sram.size:.1f}%, incl. stack)")
+    print(f"  project: {fw.elf.parent / 'Makefile'}")
+    return 0
+
+
+def cmd_emulate(a: argparse.Namespace) -> int:
+    from .harness.firmware import emulate
+    inputs = [_load_npy(p) for p in a.input]
+    res = emulate(a.outdir, a.board, inputs, emulator=a.emulator, opt=a.opt, timeout=a.timeout)
+    _save_npz(a.output, res["outputs"])
+    doc = {k: v for k, v in res.items() if k != "outputs"}
+    path = Path(a.outdir) / "emulation.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    tmp.replace(path)
+    print(f"{res['board']} on {res['emulator']}: outputs "
+          f"{'match the host run byte for byte' if res['outputs_match_host'] else 'DIFFER from the host run'}")
+    print(f"  {'#':>3} {'op':<20} {'MACs':>12} {'instructions':>14} {'instr/MAC':>9}")
+    for k, layer in enumerate(res["layers"]):
+        ipm = f"{layer['instructions'] / layer['macs']:.2f}" if layer["macs"] else ""
+        print(f"  {k:>3} {layer['op']:<20} {layer['macs']:>12,} {layer['instructions']:>14,} {ipm:>9}")
+    print(f"  total: {res['total_instructions']:,} instructions executed in invoke (instructions, not cycles)")
+    print(f"wrote {a.output} and {path}")
+    return 0 if res["outputs_match_host"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="tinyml", description="Compile int8 TFLite models to bit-exact C99 for "
                                  "microcontrollers and run them.")
@@ -89,6 +121,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", action="store_true",
                    help="run the NumPy reference executor instead of the generated C")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("build", help="cross-compile a compiled model into firmware for a board")
+    p.add_argument("outdir")
+    p.add_argument("--board", required=True, help="board name (see boards/) or path to a board .toml")
+    p.add_argument("-O2", dest="opt", action="store_const", const="-O2", default="-O2")
+    p.add_argument("-Os", dest="opt", action="store_const", const="-Os")
+    p.set_defaults(func=cmd_build)
+    p = sub.add_parser("emulate", help="run the firmware on an emulator, check it against the host, profile it")
+    p.add_argument("outdir")
+    p.add_argument("--board", required=True)
+    p.add_argument("--input", action="append", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--emulator", default="qemu", choices=["qemu", "renode"])
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds before the run counts as hung")
+    p.add_argument("-O2", dest="opt", action="store_const", const="-O2", default="-O2")
+    p.add_argument("-Os", dest="opt", action="store_const", const="-Os")
+    p.set_defaults(func=cmd_emulate)
     return ap
 
 

@@ -1,0 +1,119 @@
+"""Firmware tier: cross-compiled with arm-none-eabi-gcc, run on QEMU, checked against the host and TFLM, with
+exact instruction counts from the QEMU plugin. Skips with a reason when the toolchain or QEMU is missing."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import SHARED_MODELS, needs_shared, shared_baseline
+from oracle import random_inputs
+
+from tinyml.compiler import compile_model
+from tinyml.errors import TinymlError
+from tinyml.harness.firmware import build, emulate
+from tinyml.resources import boards_dir
+
+pytestmark = [
+    pytest.mark.firmware, needs_shared(),
+    pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                       reason="needs gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-system-arm (apt)"),
+]
+MODELS = [m["file"] for m in shared_baseline()]
+OTHER_BOARDS = [(b, f) for b in ("mps2-an385", "mps2-an500", "mps2-an505")
+                for f in ("kws_ref_model.tflite", "ad01_int8.tflite")]
+
+
+def _inputs(m, seed=0):
+    return random_inputs([(tuple(s["shape"]), s["dtype"]) for s in m["input"]], seed)
+
+
+def _check(board, name, tmp_path):
+    m = next(m for m in shared_baseline() if m["file"] == name)
+    out = tmp_path / "out"
+    compile_model(SHARED_MODELS / name, out)
+    res = emulate(out, board, _inputs(m))
+    assert res["outputs_match_host"]
+    for o, ref in zip(res["outputs"], m["tflm_output_seed0"]):
+        assert o.reshape(-1).tolist() == ref
+    assert res["total_instructions"] > 0
+    coded = [layer for layer in res["layers"] if layer["op"] != "RESHAPE"]
+    assert all(layer["instructions"] > 0 for layer in coded)
+    assert sum(layer["instructions"] for layer in res["layers"]) <= res["total_instructions"]
+    return out, res
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_an386_bit_exact(name, tmp_path):
+    _check("mps2-an386", name, tmp_path)
+
+
+@pytest.mark.parametrize("board,name", OTHER_BOARDS)
+def test_other_cores_bit_exact(board, name, tmp_path):
+    _check(board, name, tmp_path)
+
+
+def test_instruction_counts_are_deterministic(tmp_path):
+    out, first = _check("mps2-an386", "kws_ref_model.tflite", tmp_path)
+    m = next(m for m in shared_baseline() if m["file"] == "kws_ref_model.tflite")
+    second = emulate(out, "mps2-an386", _inputs(m))
+    assert second["total_instructions"] == first["total_instructions"]
+    assert [la["instructions"] for la in second["layers"]] == [la["instructions"] for la in first["layers"]]
+
+
+def test_cli_build_and_emulate(tmp_path):
+    m = next(m for m in shared_baseline() if m["file"] == "hello_world_int8.tflite")
+    out = tmp_path / "out"
+    compile_model(SHARED_MODELS / m["file"], out)
+    cli = [sys.executable, "-m", "tinyml"]
+    r = subprocess.run(cli + ["build", str(out), "--board", "mps2-an385", "-Os"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "text" in r.stdout and (out / "firmware" / "mps2-an385" / "Makefile").is_file()
+    np.save(tmp_path / "in.npy", _inputs(m)[0])
+    r = subprocess.run(cli + ["emulate", str(out), "--board", "mps2-an386", "--input", str(tmp_path / "in.npy"),
+                              "--output", str(tmp_path / "o.npz")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((out / "emulation.json").read_text())
+    assert doc["board"] == "mps2-an386" and doc["emulator"] == "qemu" and doc["outputs_match_host"] is True
+    assert doc["total_instructions"] > 0 and {"name", "op", "macs", "instructions"} <= set(doc["layers"][0])
+    assert np.load(tmp_path / "o.npz")["output_0"].reshape(-1).tolist() == m["tflm_output_seed0"][0]
+
+
+def _board_file(tmp_path, **over):
+    text = (boards_dir() / "mps2-an386.toml").read_text()
+    for old, new in over.values():
+        text = text.replace(old, new)
+    p = tmp_path / "custom.toml"
+    p.write_text(text)
+    return str(p)
+
+
+def test_model_that_does_not_fit(tmp_path):
+    out = tmp_path / "out"
+    compile_model(SHARED_MODELS / "vww_96_int8.tflite", out)
+    board = _board_file(tmp_path, sram=("size = 4194304\narena", "size = 32768\narena"))
+    with pytest.raises(TinymlError, match="does not fit"):
+        build(out, board)
+
+
+def test_faulting_firmware_is_reported(tmp_path):
+    """RAM placed where the board has none: the first stack push faults; reported, never a silent success."""
+    out = tmp_path / "out"
+    compile_model(SHARED_MODELS / "hello_world_int8.tflite", out)
+    board = _board_file(tmp_path, ram=("base = 0x20000000", "base = 0x60000000"))
+    m = next(m for m in shared_baseline() if m["file"] == "hello_world_int8.tflite")
+    with pytest.raises(TinymlError, match="(failed|did not finish)"):
+        emulate(out, board, _inputs(m), timeout=10)
+
+
+def test_renode_absent_is_explained(tmp_path):
+    if shutil.which("renode"):
+        pytest.skip("renode is installed")
+    out = tmp_path / "out"
+    compile_model(SHARED_MODELS / "hello_world_int8.tflite", out)
+    m = next(m for m in shared_baseline() if m["file"] == "hello_world_int8.tflite")
+    with pytest.raises(TinymlError, match="Renode is not installed"):
+        emulate(out, "stm32f746g-disco", _inputs(m), emulator="renode")

@@ -1,0 +1,254 @@
+"""Cross-compile a compiled model into bare-metal firmware for a board, and run it on QEMU.
+
+The firmware (startup code, linker script, semihosting console, a test `main`) is generated from templates in
+`codegen/templates/firmware/`, driven by the board's data file. The same generated model sources build for
+every core (Cortex-M0+/M3 without DSP, M4/M7/M33 with it).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from codegen.emit import _rows
+from tinyml import __version__
+
+from ..boards import Board, load_board
+from ..compiler import check_inputs, read_report
+from ..errors import TinymlError, ToolchainError
+from ..ir import DType
+from ..resources import runtime_dir, templates_dir
+
+# -mcpu/-mfpu/-mfloat-abi per core and FPU (Debian's newlib ships multilibs for all of them)
+CORE_FLAGS = {
+    "cortex-m0plus": ["-mcpu=cortex-m0plus", "-mfloat-abi=soft"],
+    "cortex-m3": ["-mcpu=cortex-m3", "-mfloat-abi=soft"],
+    "cortex-m4": ["-mcpu=cortex-m4"],
+    "cortex-m7": ["-mcpu=cortex-m7"],
+    "cortex-m33": ["-mcpu=cortex-m33"],
+    "cortex-m55": ["-mcpu=cortex-m55"],
+}
+STACK_BYTES = 8192
+# every layer of model.c is bracketed by a call of the board's profiling marker
+PROFILE_FLAGS = ["-include", "tml_board.h", "-DTML_LAYER_BEGIN(i)=tml_layer_mark(i)",
+                 "-DTML_LAYER_END(i)=tml_layer_mark(i)"]
+APT_HINT = ("apt-get install -y --no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi "
+            "qemu-system-arm")
+
+
+@dataclass(frozen=True)
+class FirmwareBuild:
+    elf: Path
+    text: int
+    data: int
+    bss: int
+    board: Board
+
+    @property
+    def flash_used(self) -> int:
+        return self.text + self.data
+
+    @property
+    def ram_used(self) -> int:
+        return self.data + self.bss + STACK_BYTES
+
+
+def cflags(board: Board, opt: str) -> list[str]:
+    if board.core not in CORE_FLAGS:
+        raise TinymlError(f"board {board.name}: unknown core '{board.core}' (known: {', '.join(CORE_FLAGS)})")
+    fpu = [] if board.fpu == "none" else [f"-mfpu={board.fpu}", "-mfloat-abi=hard"]
+    return ["-mthumb", *CORE_FLAGS[board.core], *fpu, opt, "-std=c99", "-Wall", "-Wextra", "-Werror",
+            "-ffunction-sections", "-fdata-sections", "-g"]
+
+
+def ldflags() -> list[str]:
+    return ["-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections", "-T", "linker.ld",
+            "-lm"]
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "firmware")),
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
+                              lstrip_blocks=True)
+
+
+def generate(outdir: Path, board: Board, opt: str, inputs: list[np.ndarray] | None = None) -> Path:
+    """Render the firmware project for `board` into OUTDIR/firmware/<board>/; returns that directory."""
+    rep = read_report(outdir)
+    if inputs is None:  # the input zero points: a neutral input for builds without data
+        inputs = [np.full(s["shape"], s.get("zero_point") or 0, DType(s["dtype"]).numpy) for s in rep["inputs"]]
+    xs = check_inputs(rep["inputs"], inputs)
+    fw = outdir / "firmware" / board.name
+    fw.mkdir(parents=True, exist_ok=True)
+    ctx = {
+        "version": __version__, "board": board, "source": rep["source"], "prefix": rep["prefix"],
+        "stack": STACK_BYTES, "cflags": cflags(board, opt), "ldflags": ldflags(), "model_dir": "../..",
+        "model_sources": sorted(p.name for p in outdir.glob("*.c")),
+        "inputs": [{"count": x.nbytes, "rows": _rows(np.frombuffer(x.tobytes(), np.uint8))} for x in xs],
+        "outputs": rep["outputs"],
+    }
+    env = _env()
+    for name in ("startup.c", "board.c", "tml_board.h", "main.c", "linker.ld", "Makefile"):
+        (fw / name).write_text(env.get_template(f"{name}.j2").render(**ctx))
+    return fw
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise ToolchainError(f"'{name}' is not installed; on Debian: {APT_HINT}")
+    return path
+
+
+def build(outdir: str | Path, board_name: str, opt: str = "-O2", inputs: list[np.ndarray] | None = None
+          ) -> FirmwareBuild:
+    """Cross-compile the model in `outdir` for `board_name`; fails clearly when it does not fit."""
+    out = Path(outdir)
+    board = load_board(board_name)
+    if opt not in ("-O0", "-O1", "-O2", "-O3", "-Os"):
+        raise TinymlError(f"optimization level {opt} is not one of -O0 -O1 -O2 -O3 -Os")
+    fw = generate(out, board, opt, inputs)
+    cc = _tool("arm-none-eabi-gcc")
+    model_srcs = [str(p) for p in sorted(out.glob("*.c"))]
+    elf = fw / "fw.elf"
+    cmd = [cc, *cflags(board, opt), *PROFILE_FLAGS, "-I", str(out), "-I", str(fw), *model_srcs,
+           *[str(fw / s) for s in ("startup.c", "board.c", "main.c")], *ldflags(), "-o", str(elf)]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=fw)
+    if r.returncode != 0:
+        if "does not fit" in r.stderr or "overflowed" in r.stderr or "will not fit" in r.stderr:
+            rep = read_report(out)
+            raise TinymlError(f"the firmware does not fit {board.name} ({board.sram.size} B SRAM, "
+                              f"{board.flash.size} B flash): the model needs {rep['peak_sram_bytes']} B of SRAM "
+                              f"for activations plus a {STACK_BYTES} B stack, and {rep['flash_bytes']} B of flash "
+                              f"for weights. Linker said: {r.stderr.strip().splitlines()[-1]}")
+        raise ToolchainError(f"arm-none-eabi-gcc failed building firmware for {board.name}:\n{r.stderr.strip()}")
+    text, data, bss = section_sizes(elf)
+    return FirmwareBuild(elf, text, data, bss, board)
+
+
+def section_sizes(elf: Path) -> tuple[int, int, int]:
+    r = subprocess.run([_tool("arm-none-eabi-size"), "-B", str(elf)], capture_output=True, text=True, check=True)
+    text, data, bss = (int(v) for v in r.stdout.splitlines()[1].split()[:3])
+    return text, data, bss
+
+
+@dataclass(frozen=True)
+class QemuRun:
+    returncode: int
+    output: str
+    timed_out: bool
+
+
+def build_icount_plugin(cache: Path) -> Path:
+    """Compile the instruction-counting QEMU plugin with the host C compiler (once per source version)."""
+    from .host import find_cc
+    src = runtime_dir() / "host" / "tml_qemu_icount.c"
+    lib = cache / f"libtml_icount-{hashlib.sha256(src.read_bytes()).hexdigest()[:12]}.so"
+    if not lib.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = lib.with_suffix(".tmp")
+        r = subprocess.run([find_cc(), "-shared", "-fPIC", "-O2", "-std=c99", "-Wall", "-o", str(tmp), str(src)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise ToolchainError(f"could not build the QEMU instruction-counting plugin:\n{r.stderr.strip()}")
+        os.replace(tmp, lib)
+    return lib
+
+
+def symbol_address(elf: Path, name: str) -> int:
+    r = subprocess.run([_tool("arm-none-eabi-nm"), str(elf)], capture_output=True, text=True, check=True)
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2] == name:
+            return int(parts[0], 16) & ~1  # Thumb function symbols carry bit 0
+    raise TinymlError(f"symbol {name} not found in {elf}")
+
+
+def run_qemu(elf: Path, board: Board, timeout: float = 120.0, plugin: list[str] | None = None) -> QemuRun:
+    if not board.qemu_machine:
+        raise TinymlError(f"board {board.name} has no QEMU machine; use --emulator renode (if it has a Renode "
+                          "platform) or another board")
+    qemu = _tool("qemu-system-arm")
+    cmd = [qemu, "-M", board.qemu_machine, "-nographic", "-monitor", "none", "-serial", "none", "-chardev",
+           "stdio,id=sh0", "-semihosting-config", "enable=on,target=native,chardev=sh0", "-kernel", str(elf)]
+    if plugin:
+        cmd += ["-plugin", ",".join(plugin)]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        return QemuRun(-1, out, True)
+    return QemuRun(r.returncode, r.stdout + r.stderr, False)
+
+
+def parse_outputs(text: str, specs: list[dict]) -> list[np.ndarray]:
+    outs = []
+    for k, spec in enumerate(specs):
+        m = re.search(rf"^TML_OUTPUT {k} ([0-9a-f]*)$", text, re.M)
+        if m is None:
+            raise TinymlError(f"the firmware printed no output {k}")
+        raw = bytes.fromhex(m.group(1))
+        outs.append(np.frombuffer(raw, DType(spec["dtype"]).numpy).reshape(spec["shape"]).copy())
+    return outs
+
+
+def emulate(outdir: str | Path, board_name: str, inputs: list[np.ndarray], *, emulator: str = "qemu",
+            opt: str = "-O2", timeout: float = 300.0) -> dict:
+    """Build firmware with `inputs` baked in, run it on the emulator, compare with the host run.
+
+    Returns {"outputs": [...], "outputs_match_host": bool, "board", "emulator", "firmware": {...}}."""
+    from .host import HostModel
+    out = Path(outdir)
+    board = load_board(board_name)
+    if emulator == "renode":
+        if shutil.which("renode") is None:
+            raise TinymlError("Renode is not installed (it is not packaged for Debian or PyPI). Install it from "
+                              "the Renode project's releases and put `renode` on PATH, or use --emulator qemu.")
+        raise TinymlError("running on Renode is not implemented yet; use --emulator qemu")
+    if emulator != "qemu":
+        raise TinymlError(f"unknown emulator '{emulator}' (qemu or renode)")
+    rep = read_report(out)
+    xs = check_inputs(rep["inputs"], inputs)
+    fw = build(out, board_name, opt, xs)
+    plugin = build_icount_plugin(out / "build" / "qemu")
+    events_file = fw.elf.with_name("icount.txt")
+    events_file.unlink(missing_ok=True)
+    run = run_qemu(fw.elf, board, timeout, [str(plugin), f"marker={symbol_address(fw.elf, 'tml_layer_mark'):#x}",
+                                            f"out={events_file}"])
+    tail = "\n".join(run.output.strip().splitlines()[-15:])
+    if run.timed_out:
+        raise TinymlError(f"the firmware did not finish on QEMU {board.qemu_machine} within {timeout:.0f} s (hung "
+                          f"or too slow). Emulator output:\n{tail}")
+    if "TML_FAULT" in run.output or run.returncode != 0 or "TML_DONE" not in run.output:
+        raise TinymlError(f"the firmware failed on QEMU {board.qemu_machine} (exit status {run.returncode}"
+                          f"{', a fault' if 'TML_FAULT' in run.output else ''}). Emulator output:\n{tail}")
+    outs = parse_outputs(run.output, rep["outputs"])
+    host = HostModel(out).run(xs)
+    match = all(np.array_equal(a, b) for a, b in zip(outs, host))
+    total, layers = layer_instructions(events_file, rep["layers"])
+    return {"board": board.name, "emulator": emulator, "outputs_match_host": bool(match),
+            "total_instructions": total, "layers": layers, "outputs": outs,
+            "instructions_note": "executed instructions counted exactly by a QEMU TCG plugin (not cycles); each "
+                                 "layer includes the 3-4 instructions of its profiling marker calls",
+            "firmware": {"elf": os.path.relpath(fw.elf, out), "text": fw.text, "data": fw.data, "bss": fw.bss}}
+
+
+def layer_instructions(events_file: Path, layers: list[dict]) -> tuple[int, list[dict]]:
+    """Map the plugin's marker events [invoke begin, (layer begin, layer end)..., invoke end] onto the layers."""
+    if not events_file.is_file():
+        raise TinymlError("the QEMU instruction-counting plugin wrote no results")
+    ev = [int(line.split()[1]) for line in events_file.read_text().splitlines() if line.startswith("event ")]
+    coded = [layer for layer in layers if layer["kernels"]]  # aliases (RESHAPE) run no code and have no markers
+    if len(ev) != 2 + 2 * len(coded):
+        raise TinymlError(f"expected {2 + 2 * len(coded)} profiling events from the firmware, got {len(ev)}")
+    per = {layer["index"]: ev[2 + 2 * k] - ev[1 + 2 * k] for k, layer in enumerate(coded)}
+    out = [{"name": layer["name"], "op": layer["op"], "macs": layer["macs"],
+            "instructions": per.get(layer["index"], 0)} for layer in layers]
+    return ev[-1] - ev[0], out
