@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .compiler import CompileOptions, analyze, build_report, check_inputs, compile_model, load, read_report
+from .compiler import CompileOptions, analyze, build_report, check_inputs, compile_model, load, read_model, read_report
 from .errors import TinymlError
 from .ir import Graph
 from .reference import run_reference
@@ -29,9 +29,7 @@ def compile(model: str | Path, outdir: str | Path, *, prefix: str = "model", boa
 def inspect(model: str | Path) -> dict:
     """Analyse a model without writing anything: ops, shapes, MACs, weights and the memory plan."""
     p = Path(model)
-    if not p.is_file():
-        raise TinymlError(f"model file '{p}' does not exist")
-    c = analyze(p.read_bytes(), p.name)
+    c = analyze(read_model(p), p.name)
     return build_report(c, CompileOptions(), str(p.resolve()))
 
 

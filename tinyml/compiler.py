@@ -16,7 +16,8 @@ from . import __version__
 from .boards import load_board
 from .cost import macs, weight_bytes
 from .errors import TinymlError
-from .frontends.tflite import parse_tflite
+from .frontends import read_model
+from .frontends.tflite import load_tflite, parse_tflite
 from .ir import DType, Graph
 from .lower import Kernel, lower
 from .memory import Buffer, Plan, lifetimes, max_layer_io, plan_memory
@@ -42,12 +43,9 @@ class Compiled:
 
 def load(path: str | Path) -> Graph:
     """Import a model file (.tflite) into the IR."""
-    p = Path(path)
-    if not p.exists():
-        raise TinymlError(f"model file '{p}' does not exist")
-    if p.is_dir():
-        raise TinymlError(f"'{p}' is a directory, not a .tflite model file")
-    return parse_tflite(p.read_bytes(), source=p.name)
+    return load_tflite(path)
+
+
 
 
 def _check_quantized(g: Graph) -> None:
@@ -127,17 +125,14 @@ def compile_model(model: str | Path, outdir: str | Path, options: CompileOptions
     The directory is produced atomically: sources are rendered into a temporary sibling directory that replaces
     `outdir` only when everything succeeded, so a failure never leaves a half-written output."""
     path = Path(model)
-    if not path.exists():
-        raise TinymlError(f"model file '{path}' does not exist")
-    if path.is_dir():
-        raise TinymlError(f"'{path}' is a directory, not a .tflite model file")
+    data = read_model(path)
     out = Path(outdir)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / REPORT).exists())):
         raise TinymlError(f"output directory '{out}' exists and was not written by tinyml; choose another or "
                           "remove it")
     if not options.prefix.isidentifier():
         raise TinymlError(f"--prefix '{options.prefix}' is not a valid C identifier")
-    c = analyze(path.read_bytes(), path.name)
+    c = analyze(data, path.name)
     report = build_report(c, options, str(path.resolve()))
     ctx = build_context(c.graph, c.kernels, c.buffers, c.plan, c.sha256, EmitOptions(prefix=options.prefix))
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ from ..ir import (
     SoftmaxAttrs,
     Tensor,
 )
+from . import read_model
 
 _TENSOR_TYPES = {
     tflite.TensorType.FLOAT32: DType.FLOAT32, tflite.TensorType.INT8: DType.INT8,
@@ -210,12 +211,7 @@ def _tensor(model: tflite.Model, t: tflite.Tensor, buf: bytes, where: str) -> Te
 
 
 def load_tflite(path: str | Path) -> Graph:
-    p = Path(path)
-    if not p.exists():
-        raise TinymlError(f"model file '{p}' does not exist")
-    if p.is_dir():
-        raise TinymlError(f"'{p}' is a directory, not a .tflite model file")
-    return parse_tflite(p.read_bytes(), source=p.name)
+    return parse_tflite(read_model(path), source=Path(path).name)
 
 
 def parse_tflite(buf: bytes, source: str = "<bytes>") -> Graph:
