@@ -23,7 +23,7 @@ pytestmark = [
                        reason="needs gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-system-arm (apt)"),
 ]
 MODELS = [m["file"] for m in shared_baseline()]
-OTHER_BOARDS = [(b, f) for b in ("mps2-an385", "mps2-an500", "mps2-an505")
+OTHER_BOARDS = [(b, f) for b in ("mps2-an385", "mps2-an500", "mps2-an505", "netduinoplus2")
                 for f in ("kws_ref_model.tflite", "ad01_int8.tflite")]
 
 

@@ -51,3 +51,18 @@ def test_cli_contract_matches_baseline(name, tmp_path):
         assert got[f"output_{j}"].reshape(-1).tolist() == ref
         assert list(got[f"output_{j}"].shape) == m["output"][j]["shape"]
         assert got[f"output_{j}"].dtype == np.dtype(m["output"][j]["dtype"])
+
+
+def test_cli_reference_executor(tmp_path):
+    """`tinyml run --reference` (NumPy executor) on a compiled directory and on the .tflite itself."""
+    m = next(m for m in shared_baseline() if m["file"] == "str_ww_ref_model.tflite")
+    out = tmp_path / "out"
+    cli = [sys.executable, "-m", "tinyml"]
+    assert subprocess.run(cli + ["compile", str(SHARED_MODELS / m["file"]), "-o", str(out)]).returncode == 0
+    x, = random_inputs([(tuple(s["shape"]), s["dtype"]) for s in m["input"]], 0)
+    np.save(tmp_path / "in.npy", x)
+    for target in (out, SHARED_MODELS / m["file"]):
+        r = subprocess.run(cli + ["run", str(target), "--reference", "--input", str(tmp_path / "in.npy"),
+                                  "--output", str(tmp_path / "r.npz")], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert np.load(tmp_path / "r.npz")["output_0"].reshape(-1).tolist() == m["tflm_output_seed0"][0]
