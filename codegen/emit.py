@@ -158,3 +158,22 @@ def _copy(src: Path, dst: Path) -> Path:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def render_profile_html(report: dict, emulation: dict) -> str:
+    """report.html: instructions and MACs per layer as an inline SVG bar chart, plus a table."""
+    layers = emulation["layers"]
+    max_i = max((la["instructions"] for la in layers), default=0) or 1
+    max_m = max((la["macs"] for la in layers), default=0) or 1
+    w, chart_h, top = 10, 240, 10
+    bars = []
+    for k, la in enumerate(layers):
+        h = round(chart_h * la["instructions"] / max_i)
+        mh = round(chart_h * la["macs"] / max_m)
+        bars.append({"index": k, "x": 30 + k * 3 * w, "w": w, "y": top + chart_h - h, "h": h,
+                     "my": top + chart_h - mh, "mh": mh,
+                     "label": f"{k} {la['op']}: {la['instructions']:,} instructions, {la['macs']:,} MACs"})
+    return _env().get_template("report.html.j2").render(
+        version=__version__, source=report["source"], board=emulation["board"], emulator=emulation["emulator"],
+        total=emulation["total_instructions"], peak=report["peak_sram_bytes"], match=emulation["outputs_match_host"],
+        layers=layers, bars=bars, width=60 + len(layers) * 3 * w, height=top + chart_h + 16)

@@ -80,6 +80,12 @@ def test_cli_build_and_emulate(tmp_path):
     assert doc["board"] == "mps2-an386" and doc["emulator"] == "qemu" and doc["outputs_match_host"] is True
     assert doc["total_instructions"] > 0 and {"name", "op", "macs", "instructions"} <= set(doc["layers"][0])
     assert np.load(tmp_path / "o.npz")["output_0"].reshape(-1).tolist() == m["tflm_output_seed0"][0]
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["profile"]["total_instructions"] == doc["total_instructions"]
+    assert [la["instructions"] for la in rep["layers"]] == [la["instructions"] for la in doc["layers"]]
+    html = (out / "report.html").read_text()
+    assert "<svg" in html and f"{doc['total_instructions']:,}" in html and html.count("<rect") == 2 * len(
+        doc["layers"])
 
 
 def _board_file(tmp_path, **over):

@@ -31,6 +31,12 @@ def _save_npz(path: str, outputs: list[np.ndarray]) -> None:
     tmp.replace(p)
 
 
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def cmd_inspect(a: argparse.Namespace) -> int:
     info = api.inspect(a.model)
     if a.json:
@@ -85,9 +91,18 @@ def cmd_emulate(a: argparse.Namespace) -> int:
     _save_npz(a.output, res["outputs"])
     doc = {k: v for k, v in res.items() if k != "outputs"}
     path = Path(a.outdir) / "emulation.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    tmp.replace(path)
+    _write_atomic(path, json.dumps(doc, indent=1) + "\n")
+    from codegen.emit import render_profile_html
+
+    from .compiler import REPORT, read_report
+    rep = read_report(a.outdir)
+    per = {layer["name"]: layer["instructions"] for layer in res["layers"]}
+    for layer in rep["layers"]:
+        layer["instructions"] = per.get(layer["name"])
+    rep["profile"] = {"board": res["board"], "emulator": res["emulator"],
+                      "total_instructions": res["total_instructions"], "note": res["instructions_note"]}
+    _write_atomic(Path(a.outdir) / REPORT, json.dumps(rep, indent=1) + "\n")
+    _write_atomic(Path(a.outdir) / "report.html", render_profile_html(rep, doc))
     print(f"{res['board']} on {res['emulator']}: outputs "
           f"{'match the host run byte for byte' if res['outputs_match_host'] else 'DIFFER from the host run'}")
     print(f"  {'#':>3} {'op':<20} {'MACs':>12} {'instructions':>14} {'instr/MAC':>9}")
@@ -95,7 +110,7 @@ def cmd_emulate(a: argparse.Namespace) -> int:
         ipm = f"{layer['instructions'] / layer['macs']:.2f}" if layer["macs"] else ""
         print(f"  {k:>3} {layer['op']:<20} {layer['macs']:>12,} {layer['instructions']:>14,} {ipm:>9}")
     print(f"  total: {res['total_instructions']:,} instructions executed in invoke (instructions, not cycles)")
-    print(f"wrote {a.output} and {path}")
+    print(f"wrote {a.output}, {path}, and the profile into report.json and report.html")
     return 0 if res["outputs_match_host"] else 1
 
 
