@@ -18,7 +18,7 @@ from .cost import macs, weight_bytes
 from .errors import TinymlError
 from .frontends import read_model
 from .frontends.tflite import load_tflite, parse_tflite
-from .ir import DType, Graph
+from .ir import DType, Graph, OpKind
 from .lower import Kernel, lower
 from .memory import Buffer, Plan, lifetimes, max_layer_io, plan_memory
 
@@ -51,7 +51,7 @@ def load(path: str | Path) -> Graph:
 def _check_quantized(g: Graph) -> None:
     float_ops = [k for k, op in enumerate(g.ops)
                  if any(g.tensor(i).dtype is DType.FLOAT32 for i in g.activation_inputs(op))
-                 and op.kind.value != "QUANTIZE"]
+                 and op.kind is not OpKind.QUANTIZE]
     if float_ops:
         k = float_ops[0]
         raise TinymlError(

@@ -289,6 +289,12 @@ def _require(cond: bool, msg: str) -> None:
         raise UnsupportedOpError(msg)
 
 
+def _weights_int8(w: Tensor, kind: str) -> None:
+    if w.dtype is DType.INT4:
+        raise UnsupportedOpError(f"{kind} weights '{w.name}' are int4; int4 kernels are not implemented yet "
+                                 "(int8 weights are)")
+
+
 def _int8(*ts: Tensor | None) -> None:
     for t in ts:
         if t is not None and (t.dtype is not DType.INT8 or t.quant is None):
@@ -316,6 +322,7 @@ def _conv(g: Graph, op: Op) -> list[Kernel]:
     _require(w.dtype in (DType.INT8, DType.INT4) and w.quant is not None,
              f"{op.kind.value} weights '{w.name}' must be int8 or int4")
     _require(b is None or b.dtype is DType.INT32, f"{op.kind.value} bias must be int32 (int8 activations)")
+    _weights_int8(w, op.kind.value)
     _require(all(z == 0 for z in w.quant.zero_point), f"{op.kind.value} weights must be symmetric (zero point 0)")
     a = op.attrs
     n, ih, iw, ic = _nhwc(x.shape)
@@ -340,8 +347,6 @@ def _conv(g: Graph, op: Op) -> list[Kernel]:
                    same_padding(a.padding, iw, kw, a.stride_w, a.dilation_w, ow),
                    -x.zero_point, y.zero_point, lo, hi, mult, shift)
     func = "tml_depthwise_conv_s8" if depthwise else "tml_conv_s8"
-    if w.dtype is DType.INT4:
-        func += "_w4"
     bias = op.inputs[2] if len(op.inputs) > 2 else NO_TENSOR
     return [Kernel(func, p, (op.inputs[0], op.inputs[1], bias, op.outputs[0]))]
 
@@ -356,6 +361,7 @@ def _fully_connected(g: Graph, op: Op) -> list[Kernel]:
     _require(w.dtype in (DType.INT8, DType.INT4) and w.quant is not None and w.is_const,
              "FULLY_CONNECTED weights must be constant int8 or int4")
     _require(b is None or b.dtype is DType.INT32, "FULLY_CONNECTED bias must be int32 (int8 activations)")
+    _weights_int8(w, "FULLY_CONNECTED")
     out_c, depth = w.shape
     batches = x.size // depth
     _require(batches * depth == x.size, f"FULLY_CONNECTED input {list(x.shape)} is not a multiple of {depth}")
@@ -368,7 +374,7 @@ def _fully_connected(g: Graph, op: Op) -> list[Kernel]:
     lo, hi = activation_range(op.attrs.activation, y)
     p = FullyConnectedParams(batches, depth, out_c, -x.zero_point, -w.zero_point, y.zero_point, lo, hi,
                              int(per_channel), mult, shift)
-    func = "tml_fully_connected_s8" + ("_w4" if w.dtype is DType.INT4 else "")
+    func = "tml_fully_connected_s8"
     bias = op.inputs[2] if len(op.inputs) > 2 else NO_TENSOR
     return [Kernel(func, p, (op.inputs[0], op.inputs[1], bias, op.outputs[0]))]
 
