@@ -123,3 +123,63 @@ def test_renode_absent_is_explained(tmp_path):
     m = next(m for m in shared_baseline() if m["file"] == "hello_world_int8.tflite")
     with pytest.raises(TinymlError, match="Renode is not installed"):
         emulate(out, "stm32f746g-disco", _inputs(m), emulator="renode")
+
+
+def test_renode_scripts_generated(tmp_path):
+    """Every board with a Renode platform gets a .resc and a Robot test next to its firmware."""
+    from tinyml.boards import board_names, load_board
+    out = tmp_path / "out"
+    compile_model(SHARED_MODELS / "hello_world_int8.tflite", out)
+    renode_boards = [b for b in board_names() if load_board(b).renode_platform]
+    assert renode_boards
+    for b in renode_boards:
+        fw = build(out, b).elf.parent
+        resc = (fw / f"{b}.resc").read_text()
+        assert f"LoadPlatformDescription @{load_board(b).renode_platform}" in resc
+        assert f"LoadELF @{(fw / 'fw.elf').resolve()}" in resc and "SemihostingUart" in resc
+        robot = (fw / f"{b}.robot").read_text()
+        assert "Execute Script" in robot and f"{b}.resc" in robot and "Wait For Line On Uart     TML_DONE" in robot
+        assert "TML_OUTPUT 0" in robot
+
+
+@pytest.mark.skipif(shutil.which("renode") is None, reason="renode is not on PATH (not installable on these "
+                    "machines: not in Debian or PyPI); the generated scripts are checked by the test above")
+def test_renode_run(tmp_path):
+    m = next(m for m in shared_baseline() if m["file"] == "hello_world_int8.tflite")
+    out = tmp_path / "out"
+    compile_model(SHARED_MODELS / m["file"], out)
+    res = emulate(out, "stm32f746g-disco", _inputs(m), emulator="renode")
+    assert res["outputs_match_host"]
+
+
+@pytest.mark.parametrize("board", ["nucleo-g071rb", "mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505",
+                                   "stm32f746g-disco", "nrf52840dk"])
+def test_same_sources_build_for_every_core(board, tmp_path):
+    """Cortex-M0+/M3 (no DSP) and M4/M7/M33 (DSP) from the same generated sources."""
+    out = tmp_path / "out"
+    compile_model(SHARED_MODELS / "kws_ref_model.tflite", out)
+    fw = build(out, board)
+    assert fw.bss == json.loads((out / "report.json").read_text())["peak_sram_bytes"]
+    assert fw.flash_used <= fw.board.flash.size and fw.ram_used <= fw.board.sram.size
+
+
+def test_flash_without_probe_is_explained(tmp_path):
+    pytest.importorskip("pyocd")
+    out = tmp_path / "out"
+    compile_model(SHARED_MODELS / "hello_world_int8.tflite", out)
+    r = subprocess.run([sys.executable, "-m", "tinyml", "flash", str(out), "--board", "nucleo-f767zi"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "no debug probe found" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "tinyml", "flash", str(out), "--board", "mps2-an386"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "no pyocd target" in r.stderr
+
+
+def test_hanging_firmware_is_reported(tmp_path):
+    """A run that outlives --timeout is stopped and reported as hung, with the emulator's output."""
+    m = next(m for m in shared_baseline() if m["file"] == "vww_96_int8.tflite")
+    out = tmp_path / "out"
+    compile_model(SHARED_MODELS / m["file"], out)
+    with pytest.raises(TinymlError, match="did not finish"):
+        emulate(out, "mps2-an386", _inputs(m), timeout=0.01)

@@ -92,6 +92,9 @@ def cmd_emulate(a: argparse.Namespace) -> int:
     doc = {k: v for k, v in res.items() if k != "outputs"}
     path = Path(a.outdir) / "emulation.json"
     _write_atomic(path, json.dumps(doc, indent=1) + "\n")
+    if res["total_instructions"] is None:
+        print(f"wrote {a.output} and {path}")
+        return 0 if res["outputs_match_host"] else 1
     from codegen.emit import render_profile_html
 
     from .compiler import REPORT, read_report
@@ -106,12 +109,22 @@ def cmd_emulate(a: argparse.Namespace) -> int:
     print(f"{res['board']} on {res['emulator']}: outputs "
           f"{'match the host run byte for byte' if res['outputs_match_host'] else 'DIFFER from the host run'}")
     print(f"  {'#':>3} {'op':<20} {'MACs':>12} {'instructions':>14} {'instr/MAC':>9}")
-    for k, layer in enumerate(res["layers"]):
-        ipm = f"{layer['instructions'] / layer['macs']:.2f}" if layer["macs"] else ""
-        print(f"  {k:>3} {layer['op']:<20} {layer['macs']:>12,} {layer['instructions']:>14,} {ipm:>9}")
-    print(f"  total: {res['total_instructions']:,} instructions executed in invoke (instructions, not cycles)")
+    if res["total_instructions"] is None:
+        print(f"  ({res['instructions_note']})")
+    else:
+        for k, layer in enumerate(res["layers"]):
+            ipm = f"{layer['instructions'] / layer['macs']:.2f}" if layer["macs"] else ""
+            print(f"  {k:>3} {layer['op']:<20} {layer['macs']:>12,} {layer['instructions']:>14,} {ipm:>9}")
+        print(f"  total: {res['total_instructions']:,} instructions executed in invoke (instructions, not cycles)")
     print(f"wrote {a.output}, {path}, and the profile into report.json and report.html")
     return 0 if res["outputs_match_host"] else 1
+
+
+def cmd_flash(a: argparse.Namespace) -> int:
+    from .harness.flash import flash
+    elf = flash(a.outdir, a.board, a.opt, a.probe)
+    print(f"programmed {elf} into {a.board}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-O2", dest="opt", action="store_const", const="-O2", default="-O2")
     p.add_argument("-Os", dest="opt", action="store_const", const="-Os")
     p.set_defaults(func=cmd_emulate)
+    p = sub.add_parser("flash", help="program a board through a debug probe (pyocd)")
+    p.add_argument("outdir")
+    p.add_argument("--board", required=True)
+    p.add_argument("--probe", help="unique id of the probe to use (default: the first one found)")
+    p.add_argument("-O2", dest="opt", action="store_const", const="-O2", default="-O2")
+    p.add_argument("-Os", dest="opt", action="store_const", const="-Os")
+    p.set_defaults(func=cmd_flash)
     return ap
 
 

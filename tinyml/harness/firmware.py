@@ -97,6 +97,10 @@ def generate(outdir: Path, board: Board, opt: str, inputs: list[np.ndarray] | No
     env = _env()
     for name in ("startup.c", "board.c", "tml_board.h", "main.c", "linker.ld", "Makefile"):
         (fw / name).write_text(env.get_template(f"{name}.j2").render(**ctx))
+    if board.renode_platform:  # Renode script and Robot test, for every board that has a Renode platform
+        rctx = dict(ctx, elf=str((fw / "fw.elf").resolve()), timeout=300)
+        (fw / f"{board.name}.resc").write_text(env.get_template("board.resc.j2").render(**rctx))
+        (fw / f"{board.name}.robot").write_text(env.get_template("board.robot.j2").render(**rctx))
     return fw
 
 
@@ -208,10 +212,7 @@ def emulate(outdir: str | Path, board_name: str, inputs: list[np.ndarray], *, em
     out = Path(outdir)
     board = load_board(board_name)
     if emulator == "renode":
-        if shutil.which("renode") is None:
-            raise TinymlError("Renode is not installed (it is not packaged for Debian or PyPI). Install it from "
-                              "the Renode project's releases and put `renode` on PATH, or use --emulator qemu.")
-        raise TinymlError("running on Renode is not implemented yet; use --emulator qemu")
+        return _emulate_renode(out, board, inputs, opt, timeout)
     if emulator != "qemu":
         raise TinymlError(f"unknown emulator '{emulator}' (qemu or renode)")
     rep = read_report(out)
@@ -227,8 +228,12 @@ def emulate(outdir: str | Path, board_name: str, inputs: list[np.ndarray], *, em
         raise TinymlError(f"the firmware did not finish on QEMU {board.qemu_machine} within {timeout:.0f} s (hung "
                           f"or too slow). Emulator output:\n{tail}")
     if "TML_FAULT" in run.output or run.returncode != 0 or "TML_DONE" not in run.output:
-        raise TinymlError(f"the firmware failed on QEMU {board.qemu_machine} (exit status {run.returncode}"
-                          f"{', a fault' if 'TML_FAULT' in run.output else ''}). Emulator output:\n{tail}")
+        fatal = [line for line in run.output.splitlines() if "fatal" in line.lower() or "TML_FAULT" in line]
+        why = ", a fault" if "TML_FAULT" in run.output else ""
+        if any("Lockup" in line for line in fatal):
+            why = ", the core locked up: a fault while handling a fault, e.g. a stack outside RAM"
+        raise TinymlError(f"the firmware failed on QEMU {board.qemu_machine} (exit status {run.returncode}{why})."
+                          f" Emulator output:\n{chr(10).join(fatal[:3] + [tail])}")
     outs = parse_outputs(run.output, rep["outputs"])
     host = HostModel(out).run(xs)
     match = all(np.array_equal(a, b) for a, b in zip(outs, host))
@@ -252,3 +257,37 @@ def layer_instructions(events_file: Path, layers: list[dict]) -> tuple[int, list
     out = [{"name": layer["name"], "op": layer["op"], "macs": layer["macs"],
             "instructions": per.get(layer["index"], 0)} for layer in layers]
     return ev[-1] - ev[0], out
+
+
+def _emulate_renode(out: Path, board: Board, inputs: list[np.ndarray], opt: str, timeout: float) -> dict:
+    """Run the generated Robot test under `renode-test`, read the outputs from its semihosting UART log."""
+    from .host import HostModel
+    if not board.renode_platform:
+        raise TinymlError(f"board {board.name} has no Renode platform in its board file; use --emulator qemu")
+    runner = shutil.which("renode-test")
+    if shutil.which("renode") is None or runner is None:
+        raise TinymlError("Renode is not installed (it is not packaged for Debian or PyPI): install it from the "
+                          "Renode project's releases so that `renode` and `renode-test` are on PATH, or use "
+                          "--emulator qemu. The Renode script and Robot test were generated in "
+                          f"{out / 'firmware' / board.name}/ all the same when you run `tinyml build`.")
+    rep = read_report(out)
+    xs = check_inputs(rep["inputs"], inputs)
+    fw = build(out, board.name, opt, xs)
+    robot = fw.elf.with_name(f"{board.name}.robot")
+    try:
+        r = subprocess.run([runner, str(robot), "--results-dir", str(fw.elf.parent / "renode-results")],
+                           capture_output=True, text=True, timeout=timeout + 60)
+    except subprocess.TimeoutExpired:
+        raise TinymlError(f"Renode did not finish {robot.name} within {timeout:.0f} s") from None
+    text = r.stdout + r.stderr
+    if r.returncode != 0:
+        tail = "\n".join(text.strip().splitlines()[-15:])
+        raise TinymlError(f"the Renode test {robot.name} failed (exit status {r.returncode}):\n{tail}")
+    outs = parse_outputs(text, rep["outputs"])
+    host = HostModel(out).run(xs)
+    return {"board": board.name, "emulator": "renode", "outputs": outs,
+            "outputs_match_host": all(np.array_equal(a, b) for a, b in zip(outs, host)),
+            "total_instructions": None, "layers": [{"name": la["name"], "op": la["op"], "macs": la["macs"],
+                                                    "instructions": None} for la in rep["layers"]],
+            "instructions_note": "instruction counts come from the QEMU run (--emulator qemu)",
+            "firmware": {"elf": os.path.relpath(fw.elf, out), "text": fw.text, "data": fw.data, "bss": fw.bss}}
