@@ -1,34 +1,137 @@
-"""Peak SRAM: tinyml's planned arena vs TFLM's arena (baseline.json) vs the max-layer-I/O lower bound.
+"""Peak SRAM per memory technique vs TFLM's arena and the max-layer-I/O lower bound, with patching's MAC cost.
 
-    python benchmarks/memory.py [--models ../shared/models]
+    python benchmarks/memory.py [--models ../shared/models] [--plots DIR] [--max-extra-macs 0.20]
+
+Columns (bytes of activation SRAM; TFLM's from its own interpreter's print_allocations() when tflite-micro is
+installed, else from baseline.json):
+  TFLM head / total  TFLM's non-persistent arena (activations + scratch) and its whole arena
+  io bound           max over layers of input + output bytes: the floor for plain layer-by-layer execution
+  plain              layer by layer, no in-place, no overlap
+  +inplace           in-place depthwise convolution only
+  +overlap           overlapping input/output buffers only
+  both               in-place + overlap (what `tinyml compile` does by default)
+  patched            + patch-based inference of the first stage: the lowest peak over split points and grids
+                     (n x n and n x 1, n = 2..8) whose extra MACs stay within --max-extra-macs
+  +MACs              the extra MACs of that patch configuration (recomputed halos), in % of the model's MACs
+This is a benchmark, not a test: it prints a table and asserts nothing. --plots DIR writes one PNG per model (a
+memory-over-layers chart of each configuration, like MCUNetV2's figure) when matplotlib is installed.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
+import re
+import tempfile
 from pathlib import Path
 
-import tinyml
+import tinyml  # noqa: F401  (imports the package before codegen, which needs it)
+from codegen.emit import arena_bytes
+from tinyml.compiler import CompileOptions, _arena_tops, analyze
+from tinyml.cost import macs
+from tinyml.lower import lower
+from tinyml.memory.techniques import MemoryOptions, patch_options
+from tinyml.memory.techniques import plan as plan_memory
+
+
+def tflm_arena(path: Path) -> tuple[int, int] | None:
+    """(head, total) arena bytes measured with the tflite-micro interpreter's print_allocations(), or None."""
+    try:
+        from tflite_micro import runtime
+    except Exception:
+        return None
+    ip = runtime.Interpreter.from_file(str(path), arena_size=4 << 20)
+    with tempfile.TemporaryFile("w+") as f:
+        saved = os.dup(2)
+        try:
+            os.dup2(f.fileno(), 2)
+            ip.print_allocations()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        f.seek(0)
+        text = f.read()
+    got = dict(re.findall(r"Arena allocation (total|head|tail) (\d+) bytes", text))
+    return (int(got["head"]), int(got["total"])) if "head" in got and "total" in got else None
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=str(Path(__file__).resolve().parents[2] / "shared" / "models"))
+    ap.add_argument("--plots", help="directory for memory-over-layers PNGs (needs matplotlib)")
+    ap.add_argument("--max-extra-macs", type=float, default=0.20, help="patching's MAC budget (default 0.20)")
     a = ap.parse_args()
     base = json.loads((Path(a.models) / "baseline.json").read_text())["models"]
-    print(f"{'model':32} {'tinyml peak':>11} {'TFLM head':>10} {'TFLM total':>10} {'io bound':>9} "
-          f"{'vs head':>7} {'vs bound':>8}")
-    ratios = []
+    hdr = (f"{'model':26} {'TFLM head':>9} {'total':>7} {'io bnd':>7} {'plain':>7} {'+inplace':>8} "
+           f"{'+overlap':>8} {'both':>7} {'patched':>7} {'+MACs':>6} {'grid@split':>10} {'vs head':>7} "
+           f"{'vs total':>8}")
+    print(hdr)
+    print("-" * len(hdr))
+    ratios_both, ratios_best = [], []
+    source = "tflite-micro print_allocations()"
     for m in base:
-        rep = tinyml.inspect(Path(a.models) / m["file"])
-        peak = rep["peak_sram_bytes"]
-        ratios.append(peak / m["tflm_arena_head_bytes"])
-        print(f"{m['file']:32} {peak:>11,} {m['tflm_arena_head_bytes']:>10,} {m['tflm_arena_used_bytes']:>10,} "
-              f"{m['max_layer_io_bytes']:>9,} {peak / m['tflm_arena_head_bytes']:>7.2f} "
-              f"{peak / m['max_layer_io_bytes']:>8.2f}")
-    print(f"geometric mean of tinyml peak / TFLM head: {math.exp(sum(map(math.log, ratios)) / len(ratios)):.3f}")
+        path = Path(a.models) / m["file"]
+        measured = tflm_arena(path)
+        head, total = measured or (m["tflm_arena_head_bytes"], m["tflm_arena_used_bytes"])
+        if measured is None:
+            source = "baseline.json"
+        c = analyze(path.read_bytes(), m["file"], CompileOptions(patch="off"))
+        g = c.graph
+        kernels = lower(g)
+        model_macs = sum(macs(g, op) for op in g.ops)
+        peaks, curves = {}, {}
+        for name, mo in (("plain", MemoryOptions(False, False)), ("+inplace", MemoryOptions(True, False)),
+                         ("+overlap", MemoryOptions(False, True)), ("both", MemoryOptions())):
+            mp = plan_memory(g, kernels, mo)
+            peaks[name] = arena_bytes(mp.buffers, mp.plan)
+            curves[name] = _arena_tops(mp.buffers, mp.plan, len(g.ops))
+        best, best_mp = peaks["both"], None
+        for mp in patch_options(g, kernels, MemoryOptions()):
+            assert mp.patch is not None
+            if mp.patch.extra_macs <= a.max_extra_macs * model_macs and arena_bytes(mp.buffers, mp.plan) < best:
+                best, best_mp = arena_bytes(mp.buffers, mp.plan), mp
+        extra = f"{100.0 * best_mp.patch.extra_macs / model_macs:5.1f}%" if best_mp and best_mp.patch else "    -"
+        cfg = (f"{best_mp.patch.grid[0]}x{best_mp.patch.grid[1]}@{best_mp.patch.stage.split}"
+               if best_mp and best_mp.patch else "-")
+        if best_mp is not None and best_mp.patch is not None:  # re-plan the pick with the allocator's search
+            best_mp = plan_memory(g, kernels, MemoryOptions(patch=best_mp.patch.grid, split=best_mp.patch.stage.split))
+            best = min(best, arena_bytes(best_mp.buffers, best_mp.plan))
+            curves["patched " + cfg] = _arena_tops(best_mp.buffers, best_mp.plan, len(g.ops))
+        ratios_both.append(peaks["both"] / head)
+        ratios_best.append(best / head)
+        print(f"{m['file'][:26]:26} {head:>9,} {total:>7,} {m['max_layer_io_bytes']:>7,} {peaks['plain']:>7,} "
+              f"{peaks['+inplace']:>8,} {peaks['+overlap']:>8,} {peaks['both']:>7,} {best:>7,} {extra:>6} "
+              f"{cfg:>10} {best / head:>7.2f} {best / total:>8.2f}")
+        if a.plots:
+            _plot(Path(a.plots) / f"{path.stem}_memory.png", m["file"], curves, head)
+
+    def gm(r: list[float]) -> float:
+        return math.exp(sum(map(math.log, r)) / len(r))
+    print(f"\nTFLM arena from {source}. Geometric mean of peak / TFLM head: in-place + overlap "
+          f"{gm(ratios_both):.3f}; with patching (<= {a.max_extra_macs:.0%} extra MACs) {gm(ratios_best):.3f}")
     return 0
+
+
+def _plot(out: Path, title: str, curves: dict[str, list[int]], tflm_head: int) -> None:
+    with contextlib.suppress(ImportError):
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig, ax = plt.subplots(figsize=(8, 3.5))
+        for name, c in curves.items():
+            ax.step(range(len(c)), c, where="mid", label=f"{name} (peak {max(c):,})")
+        ax.axhline(tflm_head, color="k", linestyle=":", label=f"TFLM head {tflm_head:,}")
+        ax.set_xlabel("layer")
+        ax.set_ylabel("arena bytes in use")
+        ax.set_title(title)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out, dpi=120)
+        plt.close(fig)
+        print(f"  wrote {out}")
 
 
 if __name__ == "__main__":

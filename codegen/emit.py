@@ -15,13 +15,15 @@ import numpy as np
 from tinyml import __version__
 from tinyml.ir import NO_TENSOR, Graph
 from tinyml.lower import Kernel, param_fields
-from tinyml.memory import Buffer, Plan, storage_roots
+from tinyml.memory import Buffer, Plan
+from tinyml.memory.planner import Ref
 from tinyml.resources import runtime_dir, templates_dir
 
 # runtime source files each kernel function needs (beyond the headers)
 KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_conv_s8": ("tml_conv_s8.c",),
     "tml_depthwise_conv_s8": ("tml_depthwise_conv_s8.c",),
+    "tml_depthwise_conv_inplace_s8": ("tml_depthwise_conv_inplace_s8.c",),
     "tml_fully_connected_s8": ("tml_fully_connected_s8.c",),
     "tml_add_s8": ("tml_add_s8.c",),
     "tml_mul_s8": ("tml_mul_s8.c",),
@@ -62,16 +64,22 @@ def _rows(values: np.ndarray, per_row: int = ARRAY_ROW) -> list[str]:
     return [", ".join(flat[i:i + per_row]) for i in range(0, len(flat), per_row)]
 
 
-def build_context(g: Graph, kernels: list[list[Kernel]], buffers: list[Buffer], plan: Plan, model_sha256: str,
-                  options: EmitOptions) -> dict:
+def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: list[Buffer], plan: Plan,
+                  model_sha256: str, options: EmitOptions, roots: dict[int, int]) -> dict:
+    """`schedule`: (op index, kernel calls) blocks in execution order (a patch stage repeats its ops per patch).
+    `roots`: tensor -> root tensor of its storage, as the memory plan used it (constants resolve to arrays)."""
     p = options.prefix
-    roots = storage_roots(g)
     buf_of = {t: b for b in buffers for t in b.tensors}
     used_consts: list[int] = []
 
-    def expr(t: int) -> str:
+    def expr(t: int | Ref) -> str:
+        if isinstance(t, Ref):
+            base = plan.offsets[t.buffer if t.buffer < 0 else buf_of[t.buffer].id]
+            return f"((int8_t *)({p}_arena.bytes + {base + t.offset}))"
         if t == NO_TENSOR:
             return "NULL"
+        if t < 0:  # a planner buffer of its own (kernel scratch)
+            return f"((int8_t *)({p}_arena.bytes + {plan.offsets[t]}))"
         r = roots[t]
         tensor = g.tensor(r)
         if tensor.is_const:
@@ -81,24 +89,38 @@ def build_context(g: Graph, kernels: list[list[Kernel]], buffers: list[Buffer], 
         return f"(({g.tensor(t).dtype.ctype} *)({p}_arena.bytes + {plan.offsets[buf_of[t].id]}))"
 
     layers, tables, structs = [], [], []
-    for k, (op, ks) in enumerate(zip(g.ops, kernels)):
+    struct_names: dict[tuple, str] = {}   # identical parameter structs (patches) are emitted once
+    table_names: dict[tuple[int, ...], str] = {}  # and so are identical tables
+    per_op: dict[int, int] = {}
+    seen_blocks: dict[int, int] = {}
+    for k, ks in schedule:
+        op = g.ops[k]
         calls = []
-        for j, kern in enumerate(ks):
-            pname = f"{p}_op{k}" + (f"_{j}" if len(ks) > 1 else "")
-            fields = []
-            for name, ann, value in param_fields(kern.params):
-                if isinstance(value, tuple):
-                    tname = f"{pname}_{name}"
-                    tables.append({"name": tname, "ctype": "int32_t", "count": len(value),
-                                   "rows": _rows(np.asarray(value, np.int64))})
-                    fields.append({"name": name, "value": tname})
-                else:
-                    fields.append({"name": name, "value": _c_literal(ann, value)})
-            structs.append({"name": pname, "type": kern.struct, "fields": fields})
+        for kern in ks:
+            key = (k, kern.func, kern.params)
+            pname = struct_names.get(key, "")
+            if not pname:
+                n = per_op.get(k, 0)
+                per_op[k] = n + 1
+                pname = struct_names[key] = f"{p}_op{k}" + (f"_{n}" if n else "")
+                fields = []
+                for name, ann, value in param_fields(kern.params):
+                    if isinstance(value, tuple):
+                        if value not in table_names:
+                            table_names[value] = f"{pname}_{name}"
+                            tables.append({"name": table_names[value], "ctype": "int32_t", "count": len(value),
+                                           "rows": _rows(np.asarray(value, np.int64))})
+                        fields.append({"name": name, "value": table_names[value]})
+                    else:
+                        fields.append({"name": name, "value": _c_literal(ann, value)})
+                structs.append({"name": pname, "type": kern.struct, "fields": fields})
             calls.append({"func": kern.func, "params": pname, "args": [expr(a) for a in kern.args]})
+        seen_blocks[k] = seen_blocks.get(k, 0) + 1
         layers.append({"index": k, "op": op.kind.value, "name": op.name, "calls": calls,
-                       "alias": not ks})
+                       "alias": not ks, "repeat": seen_blocks[k] - 1})
 
+    for layer in layers:
+        layer["patch"] = layer.pop("repeat") + 1 if seen_blocks[layer["index"]] > 1 else 0
     weights = []
     for r in sorted(used_consts):
         t = g.tensor(r)
@@ -108,12 +130,12 @@ def build_context(g: Graph, kernels: list[list[Kernel]], buffers: list[Buffer], 
 
     def io(ts: tuple[int, ...]) -> list[dict]:
         return [{"expr": expr(t), "bytes": g.tensor(t).nbytes, "name": g.tensor(t).name} for t in ts]
-    sources = sorted({s for ks in kernels for kern in ks for s in KERNEL_SOURCES[kern.func]})
+    sources = sorted({s for _, ks in schedule for kern in ks for s in KERNEL_SOURCES[kern.func]})
     return {
         "version": __version__, "source": g.source or g.name, "sha256": model_sha256, "prefix": p,
         "guard": p.upper(), "arena_size": arena_bytes(buffers, plan), "arena_align": arena_align(buffers),
         "inputs": io(g.inputs), "outputs": io(g.outputs),
-        "layers": layers, "tables": tables, "structs": structs, "weights": weights,
+        "layers": layers, "num_layers": len(g.ops), "tables": tables, "structs": structs, "weights": weights,
         "runtime_sources": sources, "runtime_headers": list(RUNTIME_HEADERS),
     }
 
@@ -160,20 +182,40 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def render_profile_html(report: dict, emulation: dict) -> str:
-    """report.html: instructions and MACs per layer as an inline SVG bar chart, plus a table."""
-    layers = emulation["layers"]
-    max_i = max((la["instructions"] for la in layers), default=0) or 1
-    max_m = max((la["macs"] for la in layers), default=0) or 1
-    w, chart_h, top = 10, 240, 10
-    bars = []
-    for k, la in enumerate(layers):
-        h = round(chart_h * la["instructions"] / max_i)
-        mh = round(chart_h * la["macs"] / max_m)
-        bars.append({"index": k, "x": 30 + k * 3 * w, "w": w, "y": top + chart_h - h, "h": h,
-                     "my": top + chart_h - mh, "mh": mh,
-                     "label": f"{k} {la['op']}: {la['instructions']:,} instructions, {la['macs']:,} MACs"})
+COLORS = ("#bbbbbb", "#4477aa", "#ee6677", "#228833")
+
+
+def render_report_html(report: dict, emulation: dict | None = None) -> str:
+    """report.html: the memory-over-layers chart of each configuration (report["memory"]["curves"]) and, after
+    `tinyml emulate`, instructions and MACs per layer as an inline SVG bar chart plus a table."""
+    curves = report["memory"].get("curves", {})
+    n = len(report["layers"])
+    ymax = max((v for c in curves.values() for v in c), default=0) or 1
+    step, base, mw = 14, 250, 60 + max(n, 1) * 14
+    mem = {"width": mw, "height": base + 20, "base": base, "ymax": ymax,
+           "ticks": [{"i": i, "x": 50 + i * step + step // 2} for i in range(n)],
+           "curves": [{"name": name, "color": COLORS[k % len(COLORS)], "peak": max(c, default=0),
+                       "points": " ".join(f"{50 + i * step + step // 2},{base - round(240 * v / ymax)}"
+                                          for i, v in enumerate(c))}
+                      for k, (name, c) in enumerate(curves.items())]}
+    pt = report["memory"].get("patch")
+    how = f"{pt['grid']} patches up to op {pt['split']}, +{pt['extra_macs_percent']}% MACs" if pt else \
+        "layer by layer"
+    emu = None
+    if emulation is not None:
+        layers = emulation["layers"]
+        max_i = max((la["instructions"] for la in layers), default=0) or 1
+        max_m = max((la["macs"] for la in layers), default=0) or 1
+        w, chart_h, top = 10, 240, 10
+        bars = []
+        for k, la in enumerate(layers):
+            h = round(chart_h * la["instructions"] / max_i)
+            mh = round(chart_h * la["macs"] / max_m)
+            bars.append({"index": k, "x": 30 + k * 3 * w, "w": w, "y": top + chart_h - h, "h": h,
+                         "my": top + chart_h - mh, "mh": mh,
+                         "label": f"{k} {la['op']}: {la['instructions']:,} instructions, {la['macs']:,} MACs"})
+        emu = {"board": emulation["board"], "emulator": emulation["emulator"],
+               "total": emulation["total_instructions"], "match": emulation["outputs_match_host"],
+               "layers": layers, "bars": bars, "width": 60 + len(layers) * 3 * w, "height": top + chart_h + 16}
     return _env().get_template("report.html.j2").render(
-        version=__version__, source=report["source"], board=emulation["board"], emulator=emulation["emulator"],
-        total=emulation["total_instructions"], peak=report["peak_sram_bytes"], match=emulation["outputs_match_host"],
-        layers=layers, bars=bars, width=60 + len(layers) * 3 * w, height=top + chart_h + 16)
+        version=__version__, source=report["source"], peak=report["peak_sram_bytes"], how=how, mem=mem, emu=emu)

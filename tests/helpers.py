@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 from oracle import random_inputs, tflm_run
 
-from tinyml.compiler import compile_model
+from tinyml.compiler import CompileOptions, compile_model
 from tinyml.frontends.tflite import parse_tflite
 from tinyml.harness.host import HostModel
 from tinyml.reference import run_reference
@@ -16,11 +16,11 @@ def input_specs(g) -> list[tuple[tuple[int, ...], np.dtype]]:
     return [(g.tensor(i).shape, g.tensor(i).dtype.numpy) for i in g.inputs]
 
 
-def assert_bit_exact(model: Path, outdir: Path, seeds=(0, 1, 2)) -> dict:
+def assert_bit_exact(model: Path, outdir: Path, seeds=(0, 1, 2), options: CompileOptions | None = None) -> dict:
     """Compile `model`, run generated C and the NumPy reference on random inputs; both must equal TFLM."""
     buf = model.read_bytes()
     g = parse_tflite(buf, model.name)
-    report = compile_model(model, outdir)
+    report = compile_model(model, outdir, options or CompileOptions())
     host = HostModel(outdir)
     for seed in seeds:
         xs = random_inputs(input_specs(g), seed)

@@ -76,6 +76,10 @@ PLAN: list[dict[str, Any]] = [
     {"name": "float_io", "build": "conv", "inputs": [(8, 8, 3)], "float_io": True,
      "kw": {"filters": 4, "kernel_size": 3, "padding": "same", "activation": "relu"}},
     {"name": "two_in_two_out", "build": "two_io", "inputs": [(6, 6, 3), (6, 6, 3)], "kw": {}},
+    # small CNNs whose first stage patch-based inference can split (tests/test_memory.py runs them patched too)
+    {"name": "cnn_mobilenet", "build": "cnn", "inputs": [(23, 19, 3)], "kw": {"variant": "mobilenet"}},
+    {"name": "cnn_residual", "build": "cnn", "inputs": [(17, 16, 3)], "kw": {"variant": "residual"}},
+    {"name": "cnn_valid_dilated", "build": "cnn", "inputs": [(21, 22, 2)], "kw": {"variant": "valid_dilated"}},
 ]
 
 
@@ -146,6 +150,31 @@ def _builders(keras: Any) -> dict[str, Callable[..., Any]]:
         a, b = inputs(shapes)
         s = L.Add()([L.Conv2D(3, 1, **bias)(a), b])
         return keras.Model([a, b], [L.Conv2D(2, 3, **bias)(s), L.GlobalAveragePooling2D()(s)])
+
+    def cnn(shapes, variant):
+        x, = inputs(shapes)
+        if variant == "mobilenet":  # strided conv, depthwise (multiplier 1 and 2), pointwise, pooling, head
+            y = L.Conv2D(8, 3, strides=2, padding="same", activation="relu", **bias)(x)
+            y = L.DepthwiseConv2D(3, padding="same", activation="relu6", **bias)(y)
+            y = L.Conv2D(12, 1, activation="relu", **bias)(y)
+            y = L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, **bias)(y)
+            y = L.Conv2D(8, 1, activation="relu", **bias)(y)
+            y = L.MaxPooling2D(3, strides=1, padding="same")(y)
+            y = L.Conv2D(10, 3, strides=2, padding="same", activation="relu", **bias)(y)
+        elif variant == "residual":  # ResNet block: two convs and an ADD with the block input, then strided
+            a = L.Conv2D(8, 3, padding="same", activation="relu", **bias)(x)
+            b = L.Conv2D(8, 3, padding="same", activation="relu", **bias)(a)
+            b = L.Conv2D(8, 3, padding="same", **bias)(b)
+            y = L.ReLU()(L.Add()([a, b]))
+            y = L.Conv2D(12, 3, strides=2, padding="same", activation="relu", **bias)(y)
+            y = L.AveragePooling2D(3, strides=1, padding="same")(y)
+            y = L.Conv2D(8, 3, strides=2, padding="same", **bias)(y)
+        else:  # VALID padding, 5x5 kernels, dilation, average pooling
+            y = L.Conv2D(6, 5, padding="valid", activation="relu", **bias)(x)
+            y = L.DepthwiseConv2D(3, padding="valid", dilation_rate=2, **bias)(y)
+            y = L.AveragePooling2D(2, strides=2, padding="valid")(y)
+            y = L.Conv2D(8, 3, strides=2, padding="valid", activation="relu", **bias)(y)
+        return keras.Model(x, L.Dense(4, **bias)(L.GlobalAveragePooling2D()(y)))
 
     return {k: v for k, v in locals().items() if callable(v) and k not in ("inputs",)}
 

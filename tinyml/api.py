@@ -21,16 +21,24 @@ from .reference import run_reference
 __all__ = ["load", "compile", "run", "inspect", "Graph"]
 
 
-def compile(model: str | Path, outdir: str | Path, *, prefix: str = "model", board: str | None = None) -> dict:
-    """Compile `model` (.tflite) into C sources under `outdir`; returns report.json's content."""
-    return compile_model(model, outdir, CompileOptions(prefix=prefix, board=board))
+def compile(model: str | Path, outdir: str | Path, *, prefix: str = "model", board: str | None = None,
+            inplace: bool = True, overlap: bool = True, sram_budget: int | None = None, patch: str = "auto",
+            patch_split: int | None = None) -> dict:
+    """Compile `model` (.tflite) into C sources under `outdir`; returns report.json's content.
+    patch: "auto" (patch-based inference only when needed to fit the SRAM budget), "off", or a grid "RxC";
+    patch_split: the last op of the patch stage (default: the split with the lowest peak)."""
+    return compile_model(model, outdir, CompileOptions(prefix=prefix, board=board, inplace=inplace,
+                                                       overlap=overlap, sram_budget=sram_budget, patch=patch,
+                                                       patch_split=patch_split))
 
 
-def inspect(model: str | Path) -> dict:
+def inspect(model: str | Path, *, inplace: bool = True, overlap: bool = True, patch: str = "auto",
+            patch_split: int | None = None, sram_budget: int | None = None) -> dict:
     """Analyse a model without writing anything: ops, shapes, MACs, weights and the memory plan."""
     p = Path(model)
-    c = analyze(read_model(p), p.name)
-    return build_report(c, CompileOptions(), str(p.resolve()))
+    opts = CompileOptions(inplace=inplace, overlap=overlap, patch=patch, patch_split=patch_split,
+                          sram_budget=sram_budget)
+    return build_report(analyze(read_model(p), p.name, opts), opts, str(p.resolve()))
 
 
 def _reference_model(target: Path) -> Path:

@@ -59,9 +59,14 @@ def cmd_inspect(a: argparse.Namespace) -> int:
 
 
 def cmd_compile(a: argparse.Namespace) -> int:
-    rep = api.compile(a.model, a.output, prefix=a.prefix, board=a.board)
-    print(f"wrote {a.output}: peak SRAM {rep['peak_sram_bytes']:,} bytes, flash {rep['flash_bytes']:,} bytes, "
-          f"{rep['macs']:,} MACs, {len(rep['layers'])} layers")
+    rep = api.compile(a.model, a.output, prefix=a.prefix, board=a.board, inplace=not a.no_inplace,
+                      overlap=not a.no_overlap, sram_budget=a.sram_budget, patch=a.patch,
+                      patch_split=a.patch_split)
+    pt = rep["memory"]["patch"]
+    how = (f"{pt['grid']} patches up to op {pt['split']}, +{pt['extra_macs']:,} MACs "
+           f"({pt['extra_macs_percent']:.1f}%)" if pt else "layer by layer")
+    print(f"wrote {a.output}: peak SRAM {rep['peak_sram_bytes']:,} bytes ({how}), flash {rep['flash_bytes']:,} "
+          f"bytes, {rep['macs']:,} MACs, {len(rep['layers'])} layers")
     return 0
 
 
@@ -95,7 +100,7 @@ def cmd_emulate(a: argparse.Namespace) -> int:
     if res["total_instructions"] is None:
         print(f"wrote {a.output} and {path}")
         return 0 if res["outputs_match_host"] else 1
-    from codegen.emit import render_profile_html
+    from codegen.emit import render_report_html
 
     from .compiler import REPORT, read_report
     rep = read_report(a.outdir)
@@ -105,7 +110,7 @@ def cmd_emulate(a: argparse.Namespace) -> int:
     rep["profile"] = {"board": res["board"], "emulator": res["emulator"],
                       "total_instructions": res["total_instructions"], "note": res["instructions_note"]}
     _write_atomic(Path(a.outdir) / REPORT, json.dumps(rep, indent=1) + "\n")
-    _write_atomic(Path(a.outdir) / "report.html", render_profile_html(rep, doc))
+    _write_atomic(Path(a.outdir) / "report.html", render_report_html(rep, doc))
     print(f"{res['board']} on {res['emulator']}: outputs "
           f"{'match the host run byte for byte' if res['outputs_match_host'] else 'DIFFER from the host run'}")
     print(f"  {'#':>3} {'op':<20} {'MACs':>12} {'instructions':>14} {'instr/MAC':>9}")
@@ -141,6 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output directory")
     p.add_argument("--board", help="check the plan against this board's SRAM and flash")
     p.add_argument("--prefix", default="model", help="C symbol prefix (default: model)")
+    p.add_argument("--sram-budget", type=int, metavar="BYTES",
+                   help="fail unless the activation arena fits in BYTES (default with --board: the board's SRAM)")
+    p.add_argument("--no-inplace", action="store_true", help="no in-place depthwise convolution")
+    p.add_argument("--no-overlap", action="store_true", help="no outputs overlapping the inputs they consume")
+    p.add_argument("--patch", default="auto", metavar="auto|off|RxC",
+                   help="patch-based inference of the first stage: auto (only when needed to fit the SRAM budget, "
+                        "with the fewest extra MACs), off, or a grid such as 2x2 (default: auto)")
+    p.add_argument("--patch-split", type=int, metavar="OP",
+                   help="with --patch RxC: the index of the last op of the patch stage")
     p.set_defaults(func=cmd_compile)
     p = sub.add_parser("run", help="run a compiled model on the host")
     p.add_argument("target", help="output directory of `tinyml compile` (or a .tflite model with --reference)")

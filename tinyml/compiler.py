@@ -5,12 +5,12 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from codegen.emit import EmitOptions, arena_bytes, build_context, render, sha256_bytes
+from codegen.emit import EmitOptions, arena_bytes, build_context, render, render_report_html, sha256_bytes
 
 from . import __version__
 from .boards import load_board
@@ -20,7 +20,11 @@ from .frontends import read_model
 from .frontends.tflite import load_tflite, parse_tflite
 from .ir import DType, Graph, OpKind
 from .lower import Kernel, lower
-from .memory import Buffer, Plan, lifetimes, max_layer_io, plan_memory
+from .memory import Buffer, Plan, max_layer_io
+from .memory.patching import PATCH_BASE, PatchPlan
+from .memory.planner import SCRATCH_BASE, storage_roots
+from .memory.techniques import MemoryOptions, MemoryPlan, Schedule, patch_options
+from .memory.techniques import plan as plan_memory_techniques
 
 REPORT = "report.json"
 
@@ -29,6 +33,32 @@ REPORT = "report.json"
 class CompileOptions:
     prefix: str = "model"
     board: str | None = None
+    inplace: bool = True        # in-place depthwise convolution
+    overlap: bool = True        # outputs overlapping the inputs they consume
+    sram_budget: int | None = None  # bytes of activation RAM allowed (default with a board: its SRAM)
+    patch: str = "auto"         # "auto" (patch only when needed to fit the budget), "off", or a grid "RxC"
+    patch_split: int | None = None  # force the last op of the patch stage
+
+    def grid(self) -> tuple[int, int] | None:
+        """The forced patch grid, or None for "auto"/"off"."""
+        if self.patch in ("auto", "off"):
+            return None
+        try:
+            r, c = (int(v) for v in self.patch.lower().split("x"))
+        except ValueError:
+            raise TinymlError(f"--patch '{self.patch}' is not auto, off or a grid like 2x2") from None
+        if r < 1 or c < 1 or r * c < 2:
+            raise TinymlError(f"--patch '{self.patch}': a patch grid needs at least two patches")
+        return r, c
+
+    def budget(self) -> tuple[int, str] | None:
+        """(bytes, description) of the SRAM budget in force, if any."""
+        if self.sram_budget is not None:
+            return self.sram_budget, f"--sram-budget {self.sram_budget:,}"
+        if self.board:
+            b = load_board(self.board)
+            return b.sram.size, f"{b.name}'s {b.sram.size:,} bytes of SRAM"
+        return None
 
 
 @dataclass(frozen=True)
@@ -39,6 +69,13 @@ class Compiled:
     buffers: list[Buffer]
     plan: Plan
     sha256: str
+    inplace_ops: frozenset[int] = frozenset()
+    schedule: Schedule | None = None   # kernel call blocks in execution order (None: kernels in op order)
+    patch: PatchPlan | None = None
+
+    @property
+    def roots(self) -> dict[int, int]:
+        return storage_roots(self.graph, self.inplace_ops)
 
 
 def load(path: str | Path) -> Graph:
@@ -61,13 +98,84 @@ def _check_quantized(g: Graph) -> None:
             "a representative dataset and supported_ops=[TFLITE_BUILTINS_INT8].")
 
 
-def analyze(model_bytes: bytes, source: str) -> Compiled:
+def analyze(model_bytes: bytes, source: str, options: CompileOptions = CompileOptions()) -> Compiled:
     g = parse_tflite(model_bytes, source=source)
     _check_quantized(g)
-    kernels = lower(g)
-    buffers = lifetimes(g)
-    plan = plan_memory(buffers)
-    return Compiled(g, kernels, buffers, plan, sha256_bytes(model_bytes))
+    return _compiled(g, choose_plan(g, lower(g), options), sha256_bytes(model_bytes))
+
+
+def _compiled(g: Graph, mp: MemoryPlan, sha: str) -> Compiled:
+    return Compiled(g, mp.kernels, mp.buffers, mp.plan, sha, mp.inplace_ops, mp.schedule, mp.patch)
+
+
+def _sram(mp: MemoryPlan) -> int:
+    return arena_bytes(mp.buffers, mp.plan)
+
+
+def choose_plan(g: Graph, kernels: list[list[Kernel]], options: CompileOptions) -> MemoryPlan:
+    """The memory plan for `options`. --patch auto: layer by layer when that fits the budget (or there is none),
+    else the patch configuration with the fewest extra MACs that fits, else the one with the lowest peak (which
+    check_budget then reports)."""
+    mo = MemoryOptions(inplace=options.inplace, overlap=options.overlap)
+    grid = options.grid()
+    if grid is not None:
+        return plan_memory_techniques(g, kernels, replace(mo, patch=grid, split=options.patch_split))
+    if options.patch_split is not None:
+        raise TinymlError("--patch-split needs a patch grid: give --patch RxC as well")
+    base = plan_memory_techniques(g, kernels, mo)
+    budget = options.budget()
+    if options.patch == "off" or budget is None or _sram(base) <= budget[0]:
+        return base
+    cands = patch_options(g, kernels, mo)
+    fitting = [m for m in cands if _sram(m) <= budget[0]]
+    pick = min(fitting, key=lambda m: (m.patch.extra_macs if m.patch else 0, _sram(m))) if fitting else \
+        min([base, *cands], key=_sram)
+    if pick.patch is None:
+        return pick
+    return plan_memory_techniques(g, kernels, replace(mo, patch=pick.patch.grid, split=pick.patch.stage.split))
+
+
+def peak_step(c: Compiled) -> int:
+    """The step (op index) at which the arena is used highest."""
+    by_id = {b.id: b for b in c.buffers}
+    tops = [max((c.plan.offsets[i] + by_id[i].size for i in ids), default=0) for ids in c.plan.timeline]
+    return max(range(len(tops)), key=lambda s: tops[s]) if tops else 0
+
+
+def check_budget(c: Compiled, options: CompileOptions) -> None:
+    """Raise a clear error when the chosen plan exceeds the SRAM budget in force, with the smallest peak any
+    configuration reaches, the layer that dominates it, and what would help."""
+    budget = options.budget()
+    sram = arena_bytes(c.buffers, c.plan)
+    if budget is None or sram <= budget[0]:
+        return
+    kernels = lower(c.graph)
+    full = [plan_memory_techniques(c.graph, kernels, MemoryOptions()), *patch_options(c.graph, kernels,
+                                                                                       MemoryOptions())]
+    pick = min(full, key=_sram)
+    if pick.patch is not None:  # the same configuration with the allocator's full search
+        pick = plan_memory_techniques(c.graph, kernels, replace(MemoryOptions(), patch=pick.patch.grid,
+                                                                split=pick.patch.stage.split))
+    best = _compiled(c.graph, pick, c.sha256)
+    k = peak_step(best)
+    op = c.graph.ops[k] if c.graph.ops else None
+    hints = []
+    if not options.inplace or not options.overlap:
+        hints.append("allow in-place and overlapping buffers (drop --no-inplace/--no-overlap)")
+    if options.patch != "auto":
+        hints.append("let tinyml choose the patch grid and split (--patch auto)")
+    if best.patch is None:
+        hints.append("this network has no first stage that patch-based inference can split (it needs "
+                     "convolutions or pooling at the start)")
+    hints.append("a board with more SRAM, fewer channels at that layer, or a smaller input resolution")
+    what = (f"{best.patch.grid[0]}x{best.patch.grid[1]} patches, split after op {best.patch.stage.split}"
+            if best.patch else "layer by layer")
+    raise TinymlError(
+        f"the model cannot fit {budget[1]}: this configuration needs {sram:,} bytes of activation SRAM, and the "
+        f"smallest peak tinyml reaches with every technique is {arena_bytes(best.buffers, best.plan):,} bytes "
+        f"({what}). That peak is at layer {k} ({op.kind.value if op else '?'} '{op.name if op else ''}'), where "
+        f"{len(best.plan.timeline[k]) if best.plan.timeline else 0} buffers are live. What would help: "
+        f"{'; '.join(hints)}.")
 
 
 def _tensor_info(g: Graph, t: int) -> dict:
@@ -78,8 +186,52 @@ def _tensor_info(g: Graph, t: int) -> dict:
     return info
 
 
+def _buf_name(g: Graph, buffer_id: int) -> str:
+    if buffer_id <= PATCH_BASE:
+        return f"patch:{g.tensor(PATCH_BASE - buffer_id).name}"
+    return f"scratch:op{SCRATCH_BASE - buffer_id}" if buffer_id <= SCRATCH_BASE else g.tensor(buffer_id).name
+
+
+def _arena_tops(buffers: list[Buffer], plan: Plan, steps: int) -> list[int]:
+    size = {b.id: b.size for b in buffers}
+    tops = [max((plan.offsets[i] + size[i] for i in ids), default=0) for ids in plan.timeline]
+    return tops + [0] * (steps - len(tops))
+
+
+def memory_curves(c: Compiled, options: CompileOptions) -> dict[str, list[int]]:
+    """Arena bytes in use per layer: without techniques, with in-place + overlap, and as compiled."""
+    g = c.graph
+    n = len(g.ops)
+    kernels = lower(g)
+    curves = {}
+    for name, mo in (("layer by layer, no in-place, no overlap", MemoryOptions(inplace=False, overlap=False)),
+                     ("in-place depthwise + overlapping buffers", MemoryOptions())):
+        mp = plan_memory_techniques(g, kernels, mo)
+        curves[name] = _arena_tops(mp.buffers, mp.plan, n)
+    mine = _arena_tops(c.buffers, c.plan, n)
+    if c.patch is not None:
+        pp = c.patch
+        curves[f"as compiled: {pp.grid[0]}x{pp.grid[1]} patches up to op {pp.stage.split}"] = mine
+    elif mine not in curves.values():
+        curves["as compiled"] = mine
+    return curves
+
+
+def _patch_report(c: Compiled) -> dict | None:
+    pp = c.patch
+    if pp is None:
+        return None
+    total = sum(macs(c.graph, op) for op in c.graph.ops)
+    return {"grid": f"{pp.grid[0]}x{pp.grid[1]}", "patches": pp.patches, "start": pp.stage.start,
+            "split": pp.stage.split, "split_tensor": c.graph.tensor(pp.stage.output).name,
+            "stage_input": c.graph.tensor(pp.stage.input).name, "extra_macs": pp.extra_macs,
+            "extra_macs_percent": round(100.0 * pp.extra_macs / total, 3) if total else 0.0,
+            "split_output_gap": pp.input_gap}
+
+
 def build_report(c: Compiled, options: CompileOptions, source_path: str | None) -> dict:
     g, plan = c.graph, c.plan
+    size = {b.id: b.size for b in c.buffers}
     offsets = {t: plan.offsets[b.id] for b in c.buffers for t in b.tensors}
     layers = []
     for k, op in enumerate(g.ops):
@@ -89,10 +241,11 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
                                                                                 for o in op.outputs),
                        "output_shape": list(out.shape), "arena_offset": offsets.get(op.outputs[0]),
                        "kernels": [kern.func for kern in c.kernels[k]]})
-    used = {a for ks in c.kernels for kern in ks for a in kern.args}
+    sched = c.schedule if c.schedule is not None else list(enumerate(c.kernels))
+    used = {a for _, ks in sched for kern in ks for a in kern.args if isinstance(a, int)}
     weights = sum(g.tensor(i).nbytes for i in sorted(used) if i >= 0 and g.tensor(i).is_const)
-    tables = sum(4 * len(v) for ks in c.kernels for kern in ks
-                 for v in vars(kern.params).values() if isinstance(v, tuple))
+    tables = sum(4 * len(v) for v in {v for _, ks in sched for kern in ks for v in vars(kern.params).values()
+                                      if isinstance(v, tuple)})
     sram = arena_bytes(c.buffers, plan)
     report = {
         "tool": "tinyml", "version": __version__, "source": g.source, "source_path": source_path,
@@ -102,20 +255,26 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
         "macs": sum(layer["macs"] for layer in layers), "max_layer_io_bytes": max_layer_io(g),
         "inputs": [_tensor_info(g, t) for t in g.inputs], "outputs": [_tensor_info(g, t) for t in g.outputs],
         "layers": layers,
-        "memory": {"planner": plan.strategy, "buffers": [
-            {"tensor": g.tensor(b.id).name, "bytes": b.size, "first": b.first, "last": b.last,
-             "offset": plan.offsets[b.id]} for b in c.buffers],
-            "timeline": [{"step": s, "live_bytes": sum(b.size for b in c.buffers if b.id in ids),
-                          "live": [g.tensor(i).name for i in ids]} for s, ids in enumerate(plan.timeline)]},
+        "schedule": [k for k, ks in sched if ks],
+        "memory": {"planner": plan.strategy, "inplace": options.inplace, "overlap": options.overlap,
+                   "patch": _patch_report(c), "curves": memory_curves(c, options),
+                   "inplace_layers": sorted(c.inplace_ops),
+                   "overlaps": [{"output": _buf_name(g, y), "input": _buf_name(g, x), "gap": gap}
+                                for (y, x), gap in sorted(plan.overlaps.items())],
+                   "buffers": [{"tensor": _buf_name(g, b.id), "bytes": b.size, "first": b.first, "last": b.last,
+                                "offset": plan.offsets[b.id]} for b in c.buffers],
+                   "timeline": [{"step": s, "arena_top": max((plan.offsets[i] + size[i] for i in ids), default=0),
+                                 "live": [{"buffer": _buf_name(g, i), "offset": plan.offsets[i], "bytes": size[i]}
+                                          for i in ids]} for s, ids in enumerate(plan.timeline)]},
     }
+    check_budget(c, options)
     if options.board:
         board = load_board(options.board)
         report["board"] = {"name": board.name, "sram_bytes": board.sram.size, "flash_bytes": board.flash.size}
-        if sram > board.sram.size or report["flash_bytes"] > board.flash.size:
+        if report["flash_bytes"] > board.flash.size:
             raise TinymlError(
-                f"the model does not fit {board.name}: it needs {sram} bytes of SRAM for activations (the board "
-                f"has {board.sram.size}) and {report['flash_bytes']} bytes of flash for weights (the board has "
-                f"{board.flash.size}). The largest layer input+output is {report['max_layer_io_bytes']} bytes.")
+                f"the model does not fit {board.name}: it needs {report['flash_bytes']:,} bytes of flash for "
+                f"weights and tables (the board has {board.flash.size:,}).")
     return report
 
 
@@ -132,14 +291,16 @@ def compile_model(model: str | Path, outdir: str | Path, options: CompileOptions
                           "remove it")
     if not options.prefix.isidentifier():
         raise TinymlError(f"--prefix '{options.prefix}' is not a valid C identifier")
-    c = analyze(data, path.name)
+    c = analyze(data, path.name, options)
     report = build_report(c, options, str(path.resolve()))
-    ctx = build_context(c.graph, c.kernels, c.buffers, c.plan, c.sha256, EmitOptions(prefix=options.prefix))
+    ctx = build_context(c.graph, c.schedule if c.schedule is not None else list(enumerate(c.kernels)), c.buffers,
+                        c.plan, c.sha256, EmitOptions(prefix=options.prefix), c.roots)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         render(ctx, tmp)
         (tmp / REPORT).write_text(json.dumps(report, indent=1) + "\n")
+        (tmp / "report.html").write_text(render_report_html(report))
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

@@ -4,7 +4,8 @@
  * by tinyml/lower.py, which computes multipliers and shifts exactly as TFLM's Prepare() does) and raw tensor
  * pointers. Layout is NHWC, int8 activations, int8 per-channel symmetric weights, int32 bias. Multipliers are
  * Q31 fixed point in [2^30, 2^31) with a power-of-two shift (positive: left). Kernels never allocate and keep
- * no state; none needs scratch memory (each would expose tml_<op>_get_buffer_size() if it did). */
+ * no state; a kernel that needs scratch memory exposes tml_<op>_get_buffer_size(), and the generated code passes
+ * it a region of the arena planned for that layer alone. */
 #ifndef TML_NN_H
 #define TML_NN_H
 
@@ -31,6 +32,11 @@ void tml_conv_s8(const tml_conv_params *p, const int8_t *input, const int8_t *fi
                  int8_t *output);
 void tml_depthwise_conv_s8(const tml_conv_params *p, const int8_t *input, const int8_t *filter,
                            const int32_t *bias, int8_t *output);
+/* In-place variant (depth multiplier 1, batches 1): input and output are the same buffer, `plane` is scratch of
+ * tml_depthwise_conv_inplace_s8_get_buffer_size() bytes. */
+size_t tml_depthwise_conv_inplace_s8_get_buffer_size(const tml_conv_params *p);
+void tml_depthwise_conv_inplace_s8(const tml_conv_params *p, const int8_t *input, const int8_t *filter,
+                                   const int32_t *bias, int8_t *plane, int8_t *output);
 
 /* FULLY_CONNECTED. input [batches, accum_depth]; filter [out_c, accum_depth]; bias [out_c] or NULL.
  * multiplier/shift: out_c entries when per_channel, else one. */

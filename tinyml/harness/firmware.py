@@ -237,7 +237,7 @@ def emulate(outdir: str | Path, board_name: str, inputs: list[np.ndarray], *, em
     outs = parse_outputs(run.output, rep["outputs"])
     host = HostModel(out).run(xs)
     match = all(np.array_equal(a, b) for a, b in zip(outs, host))
-    total, layers = layer_instructions(events_file, rep["layers"])
+    total, layers = layer_instructions(events_file, rep)
     return {"board": board.name, "emulator": emulator, "outputs_match_host": bool(match),
             "total_instructions": total, "layers": layers, "outputs": outs,
             "instructions_note": "executed instructions counted exactly by a QEMU TCG plugin (not cycles); each "
@@ -245,15 +245,20 @@ def emulate(outdir: str | Path, board_name: str, inputs: list[np.ndarray], *, em
             "firmware": {"elf": os.path.relpath(fw.elf, out), "text": fw.text, "data": fw.data, "bss": fw.bss}}
 
 
-def layer_instructions(events_file: Path, layers: list[dict]) -> tuple[int, list[dict]]:
-    """Map the plugin's marker events [invoke begin, (layer begin, layer end)..., invoke end] onto the layers."""
+def layer_instructions(events_file: Path, report: dict) -> tuple[int, list[dict]]:
+    """Map the plugin's marker events [invoke begin, (block begin, block end)..., invoke end] onto the layers:
+    report["schedule"] lists the layer of every marked block in execution order (a patch stage runs its layers
+    once per patch; their blocks add up)."""
     if not events_file.is_file():
         raise TinymlError("the QEMU instruction-counting plugin wrote no results")
     ev = [int(line.split()[1]) for line in events_file.read_text().splitlines() if line.startswith("event ")]
-    coded = [layer for layer in layers if layer["kernels"]]  # aliases (RESHAPE) run no code and have no markers
-    if len(ev) != 2 + 2 * len(coded):
-        raise TinymlError(f"expected {2 + 2 * len(coded)} profiling events from the firmware, got {len(ev)}")
-    per = {layer["index"]: ev[2 + 2 * k] - ev[1 + 2 * k] for k, layer in enumerate(coded)}
+    layers = report["layers"]
+    blocks = report.get("schedule") or [layer["index"] for layer in layers if layer["kernels"]]
+    if len(ev) != 2 + 2 * len(blocks):
+        raise TinymlError(f"expected {2 + 2 * len(blocks)} profiling events from the firmware, got {len(ev)}")
+    per: dict[int, int] = {}
+    for k, index in enumerate(blocks):
+        per[index] = per.get(index, 0) + ev[2 + 2 * k] - ev[1 + 2 * k]
     out = [{"name": layer["name"], "op": layer["op"], "macs": layer["macs"],
             "instructions": per.get(layer["index"], 0)} for layer in layers]
     return ev[-1] - ev[0], out

@@ -7,6 +7,8 @@ Interface (kept small so better allocators can slot in):
 """
 from __future__ import annotations
 
+import itertools
+import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -28,29 +30,51 @@ class Buffer:
 
 
 @dataclass(frozen=True)
+class Ref:
+    """A kernel argument `offset` bytes into a buffer: `buffer` is a tensor index (>= 0, its storage) or a planner
+    buffer id (< 0: scratch, patch buffers)."""
+    buffer: int
+    offset: int = 0
+
+
+SCRATCH_BASE = -1000  # buffer ids <= SCRATCH_BASE are kernel scratch buffers (SCRATCH_BASE - op index)
+
+
+def scratch_id(op_index: int) -> int:
+    return SCRATCH_BASE - op_index
+
+
+@dataclass(frozen=True)
 class Plan:
     offsets: dict[int, int]  # buffer id -> byte offset in the arena
     peak: int                # arena bytes
     strategy: str = ""
     timeline: tuple[tuple[int, ...], ...] = field(default=(), repr=False)  # live buffer ids per step
+    # (output buffer id, input buffer id) -> gap: the output may start `gap` bytes (or more) below the input and
+    # grow into it, because its kernel never writes a byte before the input byte there was read for the last time
+    overlaps: dict[tuple[int, int], int] = field(default_factory=dict, repr=False)
 
 
-def storage_roots(g: Graph) -> dict[int, int]:
-    """tensor index -> root tensor index of its storage (RESHAPE outputs share their input's storage)."""
+def storage_roots(g: Graph, inplace: frozenset[int] = frozenset()) -> dict[int, int]:
+    """tensor index -> root tensor index of its storage. RESHAPE outputs share their input's storage, and so do
+    the outputs of the ops in `inplace` (op indices whose kernel writes its output over its input)."""
     root: dict[int, int] = {}
 
     def find(t: int) -> int:
         while root.get(t, t) != t:
             t = root[t]
         return t
-    for op in g.ops:
-        if op.kind is OpKind.RESHAPE:
+    for k, op in enumerate(g.ops):
+        if op.kind is OpKind.RESHAPE or k in inplace:
             root[op.outputs[0]] = find(op.inputs[0])
     return {t: find(t) for t in range(len(g.tensors))}
 
 
-def lifetimes(g: Graph) -> list[Buffer]:
-    roots = storage_roots(g)
+def lifetimes(g: Graph, inplace: frozenset[int] = frozenset(), scratch: dict[int, int] | None = None
+              ) -> list[Buffer]:
+    """One buffer per storage class (sized for its largest member), plus scratch buffers {op index: bytes} that
+    live for their op's step only."""
+    roots = storage_roots(g, inplace)
     n = len(g.ops)
     first: dict[int, int] = {}
     last: dict[int, int] = {}
@@ -80,24 +104,35 @@ def lifetimes(g: Graph) -> list[Buffer]:
         t = g.tensor(r)
         align = 4 if t.dtype in (DType.FLOAT32, DType.INT32) else (2 if t.dtype is DType.INT16 else 1)
         ts = tuple(sorted(members[r], key=lambda x: (x != r, x)))
-        out.append(Buffer(r, t.nbytes, first[r], last[r], align, ts))
+        out.append(Buffer(r, max(g.tensor(m).nbytes for m in ts), first[r], last[r], align, ts))
+    for k, size in sorted((scratch or {}).items()):
+        out.append(Buffer(scratch_id(k), size, k, k, 1, ()))
     return out
 
 
-def _first_fit(order: Iterable[Buffer]) -> dict[int, int]:
-    placed: list[tuple[int, int, Buffer]] = []  # (offset, end, buffer)
+def _forbidden(b: Buffer, p: Buffer, p_off: int, overlaps: dict[tuple[int, int], int]) -> tuple[int, int]:
+    """Open interval of start offsets that `b` may not take, given `p` already placed at `p_off`."""
+    if (b.id, p.id) in overlaps:  # b is an output that may grow into input p from below
+        return p_off - min(overlaps[(b.id, p.id)], b.size), p_off + p.size
+    if (p.id, b.id) in overlaps:  # p is an output that may grow into input b
+        return p_off - b.size, p_off + min(overlaps[(p.id, b.id)], p.size)
+    return p_off - b.size, p_off + p.size
+
+
+def _first_fit(order: Iterable[Buffer], overlaps: dict[tuple[int, int], int]) -> dict[int, int]:
+    placed: list[tuple[int, Buffer]] = []
     offsets: dict[int, int] = {}
     for b in order:
-        conflicts = sorted((o, e) for o, e, p in placed if p.overlaps_in_time(b))
-        off = 0
-        for o, e in conflicts:
-            cand = -(-off // b.align) * b.align
-            if cand + b.size <= o:
+        intervals = [_forbidden(b, p, o, overlaps) for o, p in placed if p.overlaps_in_time(b)]
+        best = None
+        for cand in sorted({0, *(hi for _, hi in intervals), *(lo for lo, _ in intervals if lo > 0)}):
+            cand = max(0, -(-cand // b.align) * b.align)
+            if all(not (lo < cand < hi) for lo, hi in intervals):
+                best = cand
                 break
-            off = max(off, e)
-        off = -(-off // b.align) * b.align
-        offsets[b.id] = off
-        placed.append((off, off + b.size, b))
+        assert best is not None  # the end of the highest interval is always free
+        offsets[b.id] = best
+        placed.append((best, b))
     return offsets
 
 
@@ -106,27 +141,64 @@ ORDERINGS: dict[str, Callable[[Buffer], tuple]] = {
     "size_x_lifetime": lambda b: (-b.size * (b.last - b.first + 1), -b.size, b.id),
     "lifetime": lambda b: (-(b.last - b.first), -b.size, b.id),
     "first_use": lambda b: (b.first, -b.size, b.id),
+    # later buffers first: a chain of outputs that each grow into their input from below places bottom-up
+    "reverse_first_use": lambda b: (-b.first, -b.size, b.id),
+    "reverse_size": lambda b: (-b.last, -b.size, b.id),
 }
 
 
-def plan_memory(buffers: list[Buffer]) -> Plan:
-    """First-fit under several buffer orderings; keeps the lowest peak (ties: the first ordering listed)."""
+def _peak(buffers: list[Buffer], offs: dict[int, int]) -> int:
+    return max((offs[b.id] + b.size for b in buffers), default=0)
+
+
+def plan_memory(buffers: list[Buffer], overlaps: dict[tuple[int, int], int] | None = None,
+                search: int = 0) -> Plan:
+    """First-fit under several buffer orderings; keeps the lowest peak (ties: the first ordering listed).
+    `overlaps` lists the (output, input) buffer pairs that may share bytes, with their safe gaps.
+    `search` > 0 then improves the best order by that many steps of a deterministic local search (move one buffer
+    to another position in the order, keep the move when the peak does not grow), as TVM's hill climbing does;
+    graphs of up to 8 buffers are solved exactly over all orders instead."""
+    ov = dict(overlaps or {})
     best: Plan | None = None
+    best_order: list[Buffer] = []
     for name, key in ORDERINGS.items():
-        offs = _first_fit(sorted(buffers, key=key))
-        peak = max((offs[b.id] + b.size for b in buffers), default=0)
+        order = sorted(buffers, key=key)
+        offs = _first_fit(order, ov)
+        peak = _peak(buffers, offs)
         if best is None or peak < best.peak:
-            best = Plan(offs, peak, name)
+            best, best_order = Plan(offs, peak, name), order
     assert best is not None
+    if search and 1 < len(buffers) <= 8:
+        for order_t in itertools.permutations(buffers):
+            offs = _first_fit(order_t, ov)
+            peak = _peak(buffers, offs)
+            if peak < best.peak:
+                best = Plan(offs, peak, "exact")
+    elif search and len(buffers) > 1:
+        rng = random.Random(0)
+        order, cur = list(best_order), best.peak
+        for _ in range(search):
+            i, j = rng.randrange(len(order)), rng.randrange(len(order))
+            if i == j:
+                continue
+            cand = list(order)
+            cand.insert(j, cand.pop(i))
+            offs = _first_fit(cand, ov)
+            peak = _peak(buffers, offs)
+            if peak <= cur:
+                order, cur = cand, peak
+                if peak < best.peak:
+                    best = Plan(offs, peak, f"{best.strategy.split('+')[0]}+search")
     steps = max((b.last for b in buffers), default=-1) + 1
     timeline = tuple(tuple(b.id for b in buffers if b.first <= s <= b.last) for s in range(steps))
-    plan = Plan(best.offsets, best.peak, best.strategy, timeline)
+    plan = Plan(best.offsets, best.peak, best.strategy, timeline, ov)
     check_plan(buffers, plan)
     return plan
 
 
 def check_plan(buffers: list[Buffer], plan: Plan) -> None:
-    """Prove that no two buffers that are live at the same step share a byte, and that all fit the arena."""
+    """Prove that no two buffers that are live at the same step share a byte (except an output growing into an
+    input it consumes, from at least the safe gap below it), and that all fit the arena."""
     for b in buffers:
         o = plan.offsets[b.id]
         if o < 0 or o + b.size > plan.peak or o % b.align:
@@ -136,9 +208,17 @@ def check_plan(buffers: list[Buffer], plan: Plan) -> None:
         for b in buffers[i + 1:]:
             if a.overlaps_in_time(b):
                 ob = plan.offsets[b.id]
-                if oa < ob + b.size and ob < oa + a.size:
+                if oa < ob + b.size and ob < oa + a.size and not _allowed(a, oa, b, ob, plan.overlaps):
                     raise TinymlError(f"internal planner error: buffers {a.id} and {b.id} are live together "
                                       f"(steps {a.first}-{a.last} and {b.first}-{b.last}) but overlap in memory")
+
+
+def _allowed(a: Buffer, oa: int, b: Buffer, ob: int, overlaps: dict[tuple[int, int], int]) -> bool:
+    if (a.id, b.id) in overlaps:  # a is the output, b the input
+        return ob - oa >= min(overlaps[(a.id, b.id)], a.size)
+    if (b.id, a.id) in overlaps:
+        return oa - ob >= min(overlaps[(b.id, a.id)], b.size)
+    return False
 
 
 def max_layer_io(g: Graph) -> int:

@@ -1,0 +1,87 @@
+"""Exact safe overlap of a layer's output with an input it consumes for the last time.
+
+A kernel writes its output in a fixed order and reads its input in a fixed order. If the output buffer starts
+`gap` bytes *below* the input buffer (out_base = in_base - gap), the output may grow into the input as long as
+every output byte is written only after the input bytes at that address will never be read again:
+
+    for every write event t:  out_base + last_byte_written(t) < in_base + min(input bytes read at or after t)
+    =>  gap >= max_t (last_byte_written(t) - min_read_from(t) + 1)
+
+`min_read_from(t)` is the suffix minimum of the smallest input byte each event reads, so reads that happen
+after a write (later pixels, and the rest of the current pixel) are all protected. The functions here derive
+those two arrays from the kernels' loop orders in `runtime_c/src` (pixel by pixel, row-major, channels inner),
+and return the smallest safe gap. gap == 0 means the kernel can run fully in place.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..lower import (
+    BroadcastParams,
+    ClampParams,
+    ConvParams,
+    HardSwishParams,
+    Kernel,
+    LeakyReluParams,
+    MeanParams,
+    PadParams,
+    PoolParams,
+    RequantizeParams,
+    SigmoidParams,
+    SoftmaxParams,
+)
+
+
+def _gap(last_written: np.ndarray, min_read: np.ndarray) -> int:
+    suffix_min = np.minimum.accumulate(min_read[::-1])[::-1]
+    return max(0, int(np.max(last_written - suffix_min + 1)))
+
+
+def _window_gap(batches: int, in_h: int, in_w: int, in_c: int, out_h: int, out_w: int, out_c: int, stride_h: int,
+                stride_w: int, pad_h: int, pad_w: int) -> int:
+    """Kernels that compute one output pixel at a time from a window of input rows/cols (conv, depthwise,
+    pooling): event = output pixel; it writes out_c bytes and reads from its window's first in-bounds row/col."""
+    b, oy, ox = np.meshgrid(np.arange(batches), np.arange(out_h), np.arange(out_w), indexing="ij")
+    iy = np.clip(oy * stride_h - pad_h, 0, in_h - 1)
+    ix = np.clip(ox * stride_w - pad_w, 0, in_w - 1)
+    first_read = ((b * in_h + iy) * in_w + ix) * in_c
+    pixel = (b * out_h + oy) * out_w + ox
+    last_written = pixel * out_c + out_c - 1
+    return _gap(last_written.reshape(-1), first_read.reshape(-1))
+
+
+def safe_gap(kernel: Kernel, input_position: int) -> int | None:
+    """Smallest gap (bytes) by which `kernel`'s output must start below its input number `input_position` so that
+    overlapping them is safe, or None when this kernel's access pattern is not analysed (then: no overlap)."""
+    p = kernel.params
+    if isinstance(p, ConvParams) and input_position == 0:
+        return _window_gap(p.batches, p.in_h, p.in_w, p.in_c, p.out_h, p.out_w, p.out_c, p.stride_h, p.stride_w,
+                           p.pad_h, p.pad_w)
+    if isinstance(p, PoolParams) and input_position == 0:
+        return _window_gap(p.batches, p.in_h, p.in_w, p.channels, p.out_h, p.out_w, p.channels, p.stride_h,
+                           p.stride_w, p.pad_h, p.pad_w)
+    if isinstance(p, (RequantizeParams, ClampParams, SigmoidParams, HardSwishParams, LeakyReluParams)):
+        return 0  # out[i] is written right after in[i] is read, in order
+    if isinstance(p, SoftmaxParams):
+        return 0  # a row is read twice before its first write; then y[c] follows the read of x[c]
+    if isinstance(p, BroadcastParams):
+        stride = p.a_stride if input_position == 0 else p.b_stride
+        dense = (p.d3 * p.d2 * p.d1, p.d3 * p.d2, p.d3, 1)
+        dims = (p.d0, p.d1, p.d2, p.d3)
+        same = all(s == d or n == 1 for s, d, n in zip(stride, dense, dims))
+        return 0 if same else None  # only an operand read at the output's own index
+    if isinstance(p, MeanParams):
+        d, r = p.in_dims, p.reduce
+        ext = [1 if r[k] else d[k] for k in range(4)]
+        o = np.stack(np.meshgrid(*[np.arange(e) for e in ext], indexing="ij"), -1).reshape(-1, 4)
+        first_read = ((o[:, 0] * d[1] + o[:, 1]) * d[2] + o[:, 2]) * d[3] + o[:, 3]
+        return _gap(np.arange(len(o)), first_read)
+    if isinstance(p, PadParams):
+        od, idims, bf = p.out_dims, p.in_dims, p.before
+        o = np.stack(np.meshgrid(*[np.arange(e) for e in od], indexing="ij"), -1).reshape(-1, 4)
+        i = o - np.asarray(bf)
+        inside = np.all((i >= 0) & (i < np.asarray(idims)), axis=1)
+        lin = ((i[:, 0] * idims[1] + i[:, 1]) * idims[2] + i[:, 2]) * idims[3] + i[:, 3]
+        big = np.iinfo(np.int64).max // 4
+        return _gap(np.arange(len(o)), np.where(inside, lin, big))
+    return None

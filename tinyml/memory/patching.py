@@ -1,0 +1,259 @@
+"""Patch-based inference (MCUNetV2) for the first stage of a CNN.
+
+The stage is a run of consecutive ops `start..split` (CONV_2D, DEPTHWISE_CONV_2D, AVERAGE/MAX_POOL_2D and
+same-shape ADD) that reads one tensor from outside (the stage input) and hands one tensor on (the split output).
+The split output's spatial extent is cut into an R x C grid of patches; for each patch the receptive field is
+walked backwards through the stage (every tensor gets the bounding box of what its consumers need, halo
+included), and the stage's ops run on those small regions, one patch after the other. Only the stage input, the
+split output and one patch's worth of intermediate tensors are live, instead of whole feature maps.
+
+Bit-exactness: a region kernel is the layer's own kernel with the geometry of the region: the region buffer is
+its input (in_h/in_w = the region's size) and the "padding" becomes the offset between the output region's
+receptive field and the region's first row/column, which can be negative. Every input position the full layer
+would read inside the image lies inside the region, and every position the full layer treats as padding lies
+outside it, so each output value is computed from exactly the same numbers in the same order. Halos are
+recomputed, never cached; the report counts the MACs they cost.
+
+The split output is written patch by patch (directly, when a patch spans whole rows; otherwise through a patch
+buffer and a strided copy). It may overlap the stage input: the planner gets the exact gap over the patch order,
+computed as in overlap.py with one event per patch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..cost import macs
+from ..ir import NO_TENSOR, Graph, OpKind
+from ..lower import BroadcastParams, ConvParams, CopyParams, Kernel, PoolParams
+from .overlap import _gap
+from .planner import Buffer, Ref
+
+PATCH_BASE = -1_000_000  # planner buffer ids <= PATCH_BASE hold one patch of a stage tensor: PATCH_BASE - tensor
+
+STAGE_OPS = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.AVERAGE_POOL_2D, OpKind.MAX_POOL_2D, OpKind.ADD)
+
+
+def patch_id(tensor: int) -> int:
+    return PATCH_BASE - tensor
+
+
+@dataclass(frozen=True)
+class Region:
+    """Rows [y0, y1) and columns [x0, x1) of a 4-D NHWC tensor."""
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+    @property
+    def h(self) -> int:
+        return self.y1 - self.y0
+
+    @property
+    def w(self) -> int:
+        return self.x1 - self.x0
+
+    def union(self, o: Region | None) -> Region:
+        if o is None:
+            return self
+        return Region(min(self.y0, o.y0), max(self.y1, o.y1), min(self.x0, o.x0), max(self.x1, o.x1))
+
+
+@dataclass(frozen=True)
+class Stage:
+    start: int              # first op of the stage
+    split: int              # last op of the stage
+    input: int              # the tensor the stage reads from outside
+    output: int             # the split output, handed on to layer-by-layer execution
+
+
+@dataclass(frozen=True)
+class PatchPlan:
+    stage: Stage
+    grid: tuple[int, int]                       # patch rows x patch columns
+    regions: tuple[dict[int, Region], ...]      # per patch: tensor -> region computed (split output: the patch)
+    calls: tuple[tuple[tuple[int, Kernel], ...], ...]  # per patch: (op index, kernel call) in execution order
+    buffers: tuple[Buffer, ...]                 # patch buffers (ids patch_id(tensor))
+    extra_macs: int                             # MACs spent on recomputed halos
+    input_gap: int | None                       # safe gap of the split output below the stage input, or None
+
+    @property
+    def patches(self) -> int:
+        return len(self.regions)
+
+
+def _spatial(g: Graph, t: int) -> tuple[int, int, int] | None:
+    s = g.tensor(t).shape
+    return (s[1], s[2], s[3]) if len(s) == 4 and s[0] == 1 else None
+
+
+def _eligible(g: Graph, k: int, ks: list[Kernel]) -> bool:
+    op = g.ops[k]
+    if op.kind not in STAGE_OPS or len(ks) != 1 or len(op.outputs) != 1 or _spatial(g, op.outputs[0]) is None:
+        return False
+    p = ks[0].params
+    if isinstance(p, (ConvParams, PoolParams)):
+        return p.batches == 1
+    if isinstance(p, BroadcastParams):
+        ins = [i for i in op.inputs if i != NO_TENSOR]
+        h, w, c = _spatial(g, op.outputs[0])  # type: ignore[misc]
+        dense = (w * c, c, 1)  # the batch stride does not matter for batch 1
+        same = all(not g.tensor(i).is_const and g.tensor(i).shape == g.tensor(op.outputs[0]).shape for i in ins)
+        return (len(ins) == 2 and same and (p.d0, p.d1, p.d2, p.d3) == (1, h, w, c)
+                and tuple(p.a_stride[1:]) == dense == tuple(p.b_stride[1:]))
+    return False
+
+
+def stages(g: Graph, kernels: list[list[Kernel]]) -> list[Stage]:
+    """Every valid first stage: ops start..split, all eligible, one tensor in from outside, one tensor out."""
+    start = next((k for k, ks in enumerate(kernels) if _eligible(g, k, ks)), None)
+    if start is None:
+        return []
+    consumers = g.consumers()
+    outs: list[Stage] = []
+    produced: set[int] = set()
+    for s in range(start, len(g.ops)):
+        if not _eligible(g, s, kernels[s]):
+            break
+        produced.add(g.ops[s].outputs[0])
+        ext_t = {i for k in range(start, s + 1) for i in g.activation_inputs(g.ops[k]) if i not in produced}
+        if len(ext_t) != 1 or _spatial(g, next(iter(ext_t))) is None:
+            continue
+        out = g.ops[s].outputs[0]
+        inner_ok = all(t not in g.outputs and all(start <= c <= s for c in consumers.get(t, []))
+                       for t in produced if t != out)
+        if inner_ok and s > start:
+            outs.append(Stage(start, s, next(iter(ext_t)), out))
+    return outs
+
+
+def _split(n: int, parts: int) -> list[tuple[int, int]]:
+    """`parts` near-equal ranges covering [0, n)."""
+    edges = [round(i * n / parts) for i in range(parts + 1)]
+    return [(edges[i], edges[i + 1]) for i in range(parts)]
+
+
+def _needed(p: object, out: Region, h: int, w: int) -> Region:
+    """Input rows/columns the kernel reads (inside the image) to compute output region `out`."""
+    if isinstance(p, BroadcastParams):
+        return out
+    if isinstance(p, ConvParams):
+        sh, sw, ph, pw, kh, kw, dh, dw = p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.k_h, p.k_w, p.dil_h, p.dil_w
+    else:
+        assert isinstance(p, PoolParams)
+        sh, sw, ph, pw, kh, kw, dh, dw = p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.filter_h, p.filter_w, 1, 1
+    y0 = max(0, out.y0 * sh - ph)
+    y1 = min(h, (out.y1 - 1) * sh - ph + (kh - 1) * dh + 1)
+    x0 = max(0, out.x0 * sw - pw)
+    x1 = min(w, (out.x1 - 1) * sw - pw + (kw - 1) * dw + 1)
+    return Region(y0, max(y1, y0 + 1), x0, max(x1, x0 + 1))
+
+
+def _region_kernel(g: Graph, kern: Kernel, rin: list[Region], rout: Region, in_refs: list[Ref], out_ref: Ref
+                   ) -> Kernel:
+    p = kern.params
+    if isinstance(p, ConvParams):
+        q = replace(p, in_h=rin[0].h, in_w=rin[0].w, out_h=rout.h, out_w=rout.w,
+                    pad_h=p.pad_h - rout.y0 * p.stride_h + rin[0].y0, pad_w=p.pad_w - rout.x0 * p.stride_w + rin[0].x0)
+        return Kernel(kern.func, q, (in_refs[0], *kern.args[1:-1], out_ref))
+    if isinstance(p, PoolParams):
+        q2 = replace(p, in_h=rin[0].h, in_w=rin[0].w, out_h=rout.h, out_w=rout.w,
+                     pad_h=p.pad_h - rout.y0 * p.stride_h + rin[0].y0,
+                     pad_w=p.pad_w - rout.x0 * p.stride_w + rin[0].x0)
+        return Kernel(kern.func, q2, (in_refs[0], out_ref))
+    assert isinstance(p, BroadcastParams)
+    c = p.d3
+    strides = [(0, r.w * c, c, 1) for r in rin]
+    refs = [Ref(ref.buffer, ref.offset + ((rout.y0 - r.y0) * r.w + (rout.x0 - r.x0)) * c)
+            for ref, r in zip(in_refs, rin)]
+    q3 = replace(p, d0=1, d1=rout.h, d2=rout.w, d3=c, a_stride=strides[0], b_stride=strides[1])
+    return Kernel(kern.func, q3, (refs[0], refs[1], out_ref))
+
+
+def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tuple[int, int]) -> PatchPlan | None:
+    """Regions, region kernels and patch buffers of `stage` cut into `grid` patches (None if the grid does not fit
+    the split output)."""
+    hs, ws, cs = _spatial(g, stage.output)  # type: ignore[misc]
+    rows, cols = grid
+    if rows < 1 or cols < 1 or rows > hs or cols > ws or rows * cols < 2:
+        return None
+    ops = range(stage.start, stage.split + 1)
+    consumers = g.consumers()
+    hi, wi, ci = _spatial(g, stage.input)  # type: ignore[misc]
+    full_in = Region(0, hi, 0, wi)
+    all_regions: list[dict[int, Region]] = []
+    all_calls: list[tuple[tuple[int, Kernel], ...]] = []
+    direct = cols == 1  # a patch spans whole rows: its split-output rows are contiguous in the full tensor
+    extra = 0
+    last_written, first_read = [], []
+    for (y0, y1) in _split(hs, rows):
+        for (x0, x1) in _split(ws, cols):
+            reg: dict[int, Region] = {stage.output: Region(y0, y1, x0, x1)}
+            for k in reversed(ops):
+                op = g.ops[k]
+                out = op.outputs[0]
+                for i in g.activation_inputs(op):
+                    if i == stage.input:
+                        continue
+                    h, w, _ = _spatial(g, i)  # type: ignore[misc]
+                    reg[i] = _needed(kernels[k][0].params, reg[out], h, w).union(reg.get(i))
+            calls: list[tuple[int, Kernel]] = []
+            min_in = None
+            for k in ops:
+                op = g.ops[k]
+                out = op.outputs[0]
+                ins = g.activation_inputs(op)
+                rin = [full_in if i == stage.input else reg[i] for i in ins]
+                refs = [Ref(i, 0) if i == stage.input else Ref(patch_id(i), 0) for i in ins]
+                for i in ins:
+                    if i == stage.input:
+                        need = _needed(kernels[k][0].params, reg[out], hi, wi)
+                        off = (need.y0 * wi + need.x0) * ci
+                        min_in = off if min_in is None else min(min_in, off)
+                rout = reg[out]
+                if out == stage.output:
+                    out_ref = Ref(out, y0 * ws * cs) if direct else Ref(patch_id(out), 0)
+                else:
+                    out_ref = Ref(patch_id(out), 0)
+                calls.append((k, _region_kernel(g, kernels[k][0], rin, rout, refs, out_ref)))
+                h_full, w_full, _ = _spatial(g, out)  # type: ignore[misc]
+                extra += macs(g, op) // (h_full * w_full) * rout.h * rout.w
+                if out == stage.output and not direct:
+                    calls.append((k, Kernel("tml_copy", CopyParams(rout.h, rout.w * cs, ws * cs,
+                                                                   (y0 * ws + x0) * cs),
+                                            (Ref(patch_id(out), 0), Ref(out, 0)))))
+            all_regions.append(reg)
+            all_calls.append(tuple(calls))
+            last_written.append(((y1 - 1) * ws + x1) * cs - 1)
+            first_read.append(min_in if min_in is not None else 0)
+    extra -= sum(macs(g, g.ops[k]) for k in ops)
+    buffers = []
+    for k in ops:
+        t = g.ops[k].outputs[0]
+        if t == stage.output and direct:
+            continue
+        c = _spatial(g, t)[2]  # type: ignore[index]
+        size = max(r[t].h * r[t].w * c for r in all_regions)
+        last = k if t == stage.output else max(consumers[t])
+        buffers.append(Buffer(patch_id(t), size, k, last, 1, ()))
+    gap = _gap(np.asarray(last_written), np.asarray(first_read))
+    return PatchPlan(stage, grid, tuple(all_regions), tuple(all_calls), tuple(buffers), extra, gap)
+
+
+def stage_buffers(g: Graph, buffers: list[Buffer], roots: dict[int, int], pp: PatchPlan) -> list[Buffer]:
+    """The graph's buffers with the stage's inner tensors replaced by patch buffers: the split output lives from
+    the stage's first op, the stage input until its last."""
+    st = pp.stage
+    inner = {roots[g.ops[k].outputs[0]] for k in range(st.start, st.split + 1)} - {roots[st.output]}
+    out = []
+    for b in buffers:
+        if b.id in inner:
+            continue
+        if b.id == roots[st.output]:
+            b = replace(b, first=min(b.first, st.start))
+        if b.id == roots[st.input]:
+            b = replace(b, last=max(b.last, st.split))
+        out.append(b)
+    return out + list(pp.buffers)

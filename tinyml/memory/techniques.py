@@ -1,0 +1,168 @@
+"""Which memory techniques apply to which layer, and the plan they give.
+
+- in-place depthwise (TinyEngine): a DEPTHWISE_CONV_2D with depth multiplier 1 whose input dies at it writes
+  its output over its input, channel by channel, through a one-channel scratch plane of in_h * in_w bytes;
+- overlapping buffers (vMCU-style): a layer's output starts an exact, per-layer safe gap below an input that
+  dies at it (tinyml/memory/overlap.py) and grows into it.
+For each depthwise layer where both apply, the one with the smaller footprint is taken.
+- patch-based inference (MCUNetV2, tinyml/memory/patching.py): the first stage of a CNN runs patch by patch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..errors import TinymlError
+from ..ir import NO_TENSOR, Graph, OpKind
+from ..lower import ConvParams, Kernel
+from .overlap import safe_gap
+from .patching import PatchPlan, plan_patches, stage_buffers, stages
+from .planner import Buffer, Plan, lifetimes, plan_memory, scratch_id, storage_roots
+
+# (op index, kernel calls) blocks in execution order; a patch stage repeats its ops once per patch
+Schedule = list[tuple[int, list[Kernel]]]
+
+
+@dataclass(frozen=True)
+class MemoryOptions:
+    inplace: bool = True
+    overlap: bool = True
+    patch: tuple[int, int] | None = None  # patch grid (rows, columns) of the first stage; None: layer by layer
+    split: int | None = None              # last op of the patch stage (None: the one with the lowest peak)
+    search: int = 500                     # local-search steps of the allocator (0: ordering heuristics only)
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    kernels: list[list[Kernel]]     # kernels, with in-place variants substituted
+    buffers: list[Buffer]
+    plan: Plan
+    inplace_ops: frozenset[int]
+    options: MemoryOptions
+    schedule: Schedule
+    patch: PatchPlan | None = None
+
+
+def _dies_at(g: Graph, roots: dict[int, int], t: int, k: int) -> bool:
+    """True if the storage of tensor `t` is read for the last time by op `k` (and is not a graph output)."""
+    r = roots[t]
+    if g.tensor(r).is_const or any(roots[o] == r for o in g.outputs):
+        return False
+    for j in range(k + 1, len(g.ops)):
+        if any(i != NO_TENSOR and roots[i] == r for i in g.ops[j].inputs):
+            return False
+    return True
+
+
+def plan(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions = MemoryOptions()) -> MemoryPlan:
+    """The memory plan for `options`; with a patch grid, the split point (if not forced) that gives the lowest
+    peak, ties broken by fewer extra MACs."""
+    if options.patch is None:
+        return _plan(g, kernels, options, None)
+    cands = [st for st in stages(g, kernels) if options.split is None or st.split == options.split]
+    if not cands:
+        where = f" ending at op {options.split}" if options.split is not None else ""
+        valid = ", ".join(str(st.split) for st in stages(g, kernels)) or "none"
+        raise TinymlError(f"no patch stage{where} in '{g.source or g.name}': a patch stage is a run of "
+                          "CONV_2D/DEPTHWISE_CONV_2D/pooling/ADD ops at the start of the network with one input "
+                          f"and one output (valid split points, by op index: {valid})")
+    best: MemoryPlan | None = None
+    for st in cands:
+        pp = plan_patches(g, kernels, st, options.patch)
+        if pp is None:
+            continue
+        mp = _plan(g, kernels, options, pp)
+        assert mp.patch is not None
+        if best is None or (mp.plan.peak, pp.extra_macs) < (best.plan.peak, best.patch.extra_macs):  # type: ignore
+            best = mp
+    if best is None:
+        r, c = options.patch
+        raise TinymlError(f"a {r}x{c} patch grid does not fit the split output of any patch stage of "
+                          f"'{g.source or g.name}' (it needs at least {r} rows and {c} columns)")
+    return best
+
+
+def patch_options(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions,
+                  grids: tuple[tuple[int, int], ...] = ()) -> list[MemoryPlan]:
+    """Every (split point, grid) configuration, for the budget search; grids default to n x n and n x 1.
+    These plans use the allocator's heuristics only; re-plan the one you pick with plan() to search further."""
+    grids = grids or tuple((n, m) for n in range(2, 9) for m in (n, 1))
+    options = replace(options, search=0)
+    out = []
+    for st in stages(g, kernels):
+        for grid in grids:
+            pp = plan_patches(g, kernels, st, grid)
+            if pp is not None:
+                out.append(_plan(g, kernels, replace(options, patch=grid, split=st.split), pp))
+    return out
+
+
+def _plan(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions, pp: PatchPlan | None) -> MemoryPlan:
+    """Per-layer choices interact (an in-place buffer keeps its larger size for the whole lifetime of the output,
+    e.g. after a stride-2 depthwise), so plan with each per-layer preference and keep the lowest peak."""
+    plans = [_plan_one(g, kernels, options, pp, prefer) for prefer in ("footprint", "overlap", "inplace")]
+    return min(plans, key=lambda mp: mp.plan.peak)
+
+
+def _plan_one(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions, pp: PatchPlan | None,
+              prefer: str) -> MemoryPlan:
+    stage_ops = range(pp.stage.start, pp.stage.split + 1) if pp else range(0)
+    base_roots = storage_roots(g)
+    inplace: set[int] = set()
+    scratch: dict[int, int] = {}
+    overlap_pairs: dict[int, tuple[int, int]] = {}  # op -> (input tensor, gap)
+    for k, (op, ks) in enumerate(zip(g.ops, kernels)):
+        if len(ks) != 1 or not op.outputs or k in stage_ops:
+            continue
+        kern = ks[0]
+        best_extra: int | None = None
+        if options.overlap:
+            for pos, t in enumerate(op.inputs):
+                if t == NO_TENSOR or g.tensor(t).is_const or not _dies_at(g, base_roots, t, k):
+                    continue
+                if sum(1 for u in op.inputs if u != NO_TENSOR and base_roots[u] == base_roots[t]) > 1:
+                    continue  # the same storage read twice (x + x)
+                gap = safe_gap(kern, pos)
+                if gap is None:
+                    continue
+                extra = max(gap + g.tensor(t).nbytes, g.tensor(op.outputs[0]).nbytes) - g.tensor(t).nbytes
+                if best_extra is None or extra < best_extra:
+                    best_extra, overlap_pairs[k] = extra, (t, gap)
+        p = kern.params
+        if (options.inplace and op.kind is OpKind.DEPTHWISE_CONV_2D and isinstance(p, ConvParams)
+                and p.depth_multiplier == 1 and p.batches == 1 and _dies_at(g, base_roots, op.inputs[0], k)):
+            x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+            extra = max(x.nbytes, y.nbytes) + p.in_h * p.in_w - x.nbytes
+            if best_extra is None or prefer == "inplace" or (prefer == "footprint" and extra < best_extra):
+                inplace.add(k)
+                scratch[k] = p.in_h * p.in_w
+                overlap_pairs.pop(k, None)
+    frozen = frozenset(inplace)
+    roots = storage_roots(g, frozen)
+    buffers = lifetimes(g, frozen, scratch)
+    overlaps = {(roots[g.ops[k].outputs[0]], roots[t]): gap for k, (t, gap) in overlap_pairs.items()}
+    if pp is not None:
+        buffers = stage_buffers(g, buffers, roots, pp)
+        st = pp.stage
+        if options.overlap and pp.input_gap is not None and _dies_at(g, roots, st.input, st.split):
+            overlaps[(roots[st.output], roots[st.input])] = pp.input_gap
+    new_kernels = [list(ks) for ks in kernels]
+    for k in sorted(frozen):
+        kern = kernels[k][0]
+        op = g.ops[k]
+        bias = kern.args[2]
+        new_kernels[k] = [replace(kern, func="tml_depthwise_conv_inplace_s8",
+                                  args=(op.inputs[0], op.inputs[1], bias, scratch_id(k), op.outputs[0]))]
+    schedule: Schedule = []
+    if pp is None:
+        schedule = list(enumerate(new_kernels))
+    else:
+        schedule = [(k, new_kernels[k]) for k in range(pp.stage.start)]
+        for calls in pp.calls:
+            for k, kern in calls:
+                if schedule and schedule[-1][0] == k and len(schedule) > pp.stage.start:
+                    schedule[-1][1].append(kern)
+                else:
+                    schedule.append((k, [kern]))
+        schedule += [(k, new_kernels[k]) for k in range(pp.stage.split + 1, len(g.ops))]
+    return MemoryPlan(new_kernels, buffers, plan_memory(buffers, overlaps, options.search), frozen, options,
+                      schedule, pp)
