@@ -79,6 +79,7 @@ PLAN: list[dict[str, Any]] = [
     # small CNNs whose first stage patch-based inference can split (tests/test_memory.py runs them patched too)
     {"name": "cnn_mobilenet", "build": "cnn", "inputs": [(23, 19, 3)], "kw": {"variant": "mobilenet"}},
     {"name": "cnn_residual", "build": "cnn", "inputs": [(17, 16, 3)], "kw": {"variant": "residual"}},
+    {"name": "pad_folded_into_conv", "build": "cnn", "inputs": [(14, 13, 3)], "kw": {"variant": "pad_conv"}},
     {"name": "cnn_valid_dilated", "build": "cnn", "inputs": [(21, 22, 2)], "kw": {"variant": "valid_dilated"}},
 ]
 
@@ -169,6 +170,12 @@ def _builders(keras: Any) -> dict[str, Callable[..., Any]]:
             y = L.Conv2D(12, 3, strides=2, padding="same", activation="relu", **bias)(y)
             y = L.AveragePooling2D(3, strides=1, padding="same")(y)
             y = L.Conv2D(8, 3, strides=2, padding="same", **bias)(y)
+        elif variant == "pad_conv":  # explicit ZeroPadding2D before VALID convolutions (Keras MobileNetV2 style)
+            y = L.Conv2D(6, 1, activation="relu", **bias)(x)
+            y = L.ZeroPadding2D(((1, 2), (2, 1)))(y)
+            y = L.DepthwiseConv2D(3, strides=2, padding="valid", **bias)(y)
+            y = L.ZeroPadding2D(1)(y)
+            y = L.Conv2D(8, 3, padding="valid", activation="relu", **bias)(y)
         else:  # VALID padding, 5x5 kernels, dilation, average pooling
             y = L.Conv2D(6, 5, padding="valid", activation="relu", **bias)(x)
             y = L.DepthwiseConv2D(3, padding="valid", dilation_rate=2, **bias)(y)

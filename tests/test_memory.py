@@ -65,6 +65,19 @@ def test_below_the_layer_io_bound_where_techniques_apply(name):
         assert c.plan.peak < rep_bound
 
 
+@needs_tflm()
+def test_pad_folded_into_the_convolutions(opplan_models, tmp_path):
+    """Zero-copy PAD: no copy, no padded tensor in the arena, same bytes as TFLM."""
+    model = opplan_models("pad_folded_into_conv")
+    rep = assert_bit_exact(model, tmp_path / "out")
+    pads = [la["index"] for la in rep["layers"] if la["op"] == "PAD"]
+    assert pads and rep["memory"]["folded_pads"] == pads
+    assert all(not rep["layers"][k]["kernels"] for k in pads)
+    plain = assert_bit_exact(model, tmp_path / "plain", seeds=(0,), options=CompileOptions(inplace=False,
+                                                                                              overlap=False))
+    assert plain["peak_sram_bytes"] < plain["max_layer_io_bytes"]  # the padded tensors are never materialized
+
+
 # ---------------------------------------------------------------- patch-based inference
 PATCH_CASES = [("person_detect.tflite", "2x2", None), ("person_detect.tflite", "3x3", None),
                ("person_detect.tflite", "4x4", None), ("person_detect.tflite", "4x1", None),

@@ -72,10 +72,11 @@ class Compiled:
     inplace_ops: frozenset[int] = frozenset()
     schedule: Schedule | None = None   # kernel call blocks in execution order (None: kernels in op order)
     patch: PatchPlan | None = None
+    folded_pads: frozenset[int] = frozenset()
 
     @property
     def roots(self) -> dict[int, int]:
-        return storage_roots(self.graph, self.inplace_ops)
+        return storage_roots(self.graph, self.inplace_ops | self.folded_pads)
 
 
 def load(path: str | Path) -> Graph:
@@ -105,7 +106,8 @@ def analyze(model_bytes: bytes, source: str, options: CompileOptions = CompileOp
 
 
 def _compiled(g: Graph, mp: MemoryPlan, sha: str) -> Compiled:
-    return Compiled(g, mp.kernels, mp.buffers, mp.plan, sha, mp.inplace_ops, mp.schedule, mp.patch)
+    return Compiled(g, mp.kernels, mp.buffers, mp.plan, sha, mp.inplace_ops, mp.schedule, mp.patch,
+                    mp.folded_pads)
 
 
 def _sram(mp: MemoryPlan) -> int:
@@ -258,7 +260,7 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
         "schedule": [k for k, ks in sched if ks],
         "memory": {"planner": plan.strategy, "inplace": options.inplace, "overlap": options.overlap,
                    "patch": _patch_report(c), "curves": memory_curves(c, options),
-                   "inplace_layers": sorted(c.inplace_ops),
+                   "inplace_layers": sorted(c.inplace_ops), "folded_pads": sorted(c.folded_pads),
                    "overlaps": [{"output": _buf_name(g, y), "input": _buf_name(g, x), "gap": gap}
                                 for (y, x), gap in sorted(plan.overlaps.items())],
                    "buffers": [{"tensor": _buf_name(g, b.id), "bytes": b.size, "first": b.first, "last": b.last,

@@ -112,6 +112,7 @@ def stages(g: Graph, kernels: list[list[Kernel]]) -> list[Stage]:
     if start is None:
         return []
     consumers = g.consumers()
+    producer = {t: k for k, op in enumerate(g.ops) for t in op.outputs}
     outs: list[Stage] = []
     produced: set[int] = set()
     for s in range(start, len(g.ops)):
@@ -121,6 +122,9 @@ def stages(g: Graph, kernels: list[list[Kernel]]) -> list[Stage]:
         ext_t = {i for k in range(start, s + 1) for i in g.activation_inputs(g.ops[k]) if i not in produced}
         if len(ext_t) != 1 or _spatial(g, next(iter(ext_t))) is None:
             continue
+        src = producer.get(next(iter(ext_t)))
+        if src is not None and g.ops[src].kind is OpKind.PAD and not kernels[src]:
+            break  # reads a PAD folded into the first convolution: its tensor is never materialized
         out = g.ops[s].outputs[0]
         inner_ok = all(t not in g.outputs and all(start <= c <= s for c in consumers.get(t, []))
                        for t in produced if t != out)

@@ -70,10 +70,11 @@ def storage_roots(g: Graph, inplace: frozenset[int] = frozenset()) -> dict[int, 
     return {t: find(t) for t in range(len(g.tensors))}
 
 
-def lifetimes(g: Graph, inplace: frozenset[int] = frozenset(), scratch: dict[int, int] | None = None
-              ) -> list[Buffer]:
-    """One buffer per storage class (sized for its largest member), plus scratch buffers {op index: bytes} that
-    live for their op's step only."""
+def lifetimes(g: Graph, inplace: frozenset[int] = frozenset(), scratch: dict[int, int] | None = None,
+              unsized: frozenset[int] = frozenset()) -> list[Buffer]:
+    """One buffer per storage class (sized for its largest member, except the tensors in `unsized`, which are
+    never materialized: folded PAD outputs), plus scratch buffers {op index: bytes} that live for their op's step
+    only."""
     roots = storage_roots(g, inplace)
     n = len(g.ops)
     first: dict[int, int] = {}
@@ -104,7 +105,8 @@ def lifetimes(g: Graph, inplace: frozenset[int] = frozenset(), scratch: dict[int
         t = g.tensor(r)
         align = 4 if t.dtype in (DType.FLOAT32, DType.INT32) else (2 if t.dtype is DType.INT16 else 1)
         ts = tuple(sorted(members[r], key=lambda x: (x != r, x)))
-        out.append(Buffer(r, max(g.tensor(m).nbytes for m in ts), first[r], last[r], align, ts))
+        out.append(Buffer(r, max(g.tensor(m).nbytes for m in ts if m not in unsized or m == r), first[r], last[r],
+                          align, ts))
     for k, size in sorted((scratch or {}).items()):
         out.append(Buffer(scratch_id(k), size, k, k, 1, ()))
     return out
@@ -157,7 +159,7 @@ def plan_memory(buffers: list[Buffer], overlaps: dict[tuple[int, int], int] | No
     `overlaps` lists the (output, input) buffer pairs that may share bytes, with their safe gaps.
     `search` > 0 then improves the best order by that many steps of a deterministic local search (move one buffer
     to another position in the order, keep the move when the peak does not grow), as TVM's hill climbing does;
-    graphs of up to 8 buffers are solved exactly over all orders instead."""
+    graphs of up to 6 buffers are solved exactly over all orders instead."""
     ov = dict(overlaps or {})
     best: Plan | None = None
     best_order: list[Buffer] = []
@@ -168,7 +170,7 @@ def plan_memory(buffers: list[Buffer], overlaps: dict[tuple[int, int], int] | No
         if best is None or peak < best.peak:
             best, best_order = Plan(offs, peak, name), order
     assert best is not None
-    if search and 1 < len(buffers) <= 8:
+    if search and 1 < len(buffers) <= 6:
         for order_t in itertools.permutations(buffers):
             offs = _first_fit(order_t, ov)
             peak = _peak(buffers, offs)

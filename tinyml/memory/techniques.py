@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from ..errors import TinymlError
 from ..ir import NO_TENSOR, Graph, OpKind
-from ..lower import ConvParams, Kernel
+from ..lower import ConvParams, Kernel, PadParams
 from .overlap import safe_gap
 from .patching import PatchPlan, plan_patches, stage_buffers, stages
 from .planner import Buffer, Plan, lifetimes, plan_memory, scratch_id, storage_roots
@@ -40,6 +40,12 @@ class MemoryPlan:
     options: MemoryOptions
     schedule: Schedule
     patch: PatchPlan | None = None
+    folded_pads: frozenset[int] = frozenset()  # PAD ops folded into the convolutions that read them
+
+    @property
+    def aliased_ops(self) -> frozenset[int]:
+        """Ops whose output shares its input's storage (in-place depthwise, folded PAD)."""
+        return self.inplace_ops | self.folded_pads
 
 
 def _dies_at(g: Graph, roots: dict[int, int], t: int, k: int) -> bool:
@@ -53,11 +59,44 @@ def _dies_at(g: Graph, roots: dict[int, int], t: int, k: int) -> bool:
     return True
 
 
+def fold_pads(g: Graph, kernels: list[list[Kernel]]) -> tuple[list[list[Kernel]], frozenset[int]]:
+    """Zero-copy PAD: a spatial PAD whose value is the zero point of every convolution that reads it is folded
+    into them (larger leading padding, the unpadded input): the convolution kernels skip out-of-image taps, which
+    contribute (zero point + input offset) * w = 0 exactly as the padded values would. The PAD then runs no code
+    and its output is an alias of its input."""
+    consumers = g.consumers()
+    out = [list(ks) for ks in kernels]
+    folded = set()
+    for k, op in enumerate(g.ops):
+        if op.kind is not OpKind.PAD or len(kernels[k]) != 1 or op.outputs[0] in g.outputs:
+            continue
+        pp = kernels[k][0].params
+        assert isinstance(pp, PadParams)
+        y = op.outputs[0]
+        users = consumers.get(y, [])
+        if (not users or pp.before[0] or pp.before[3] or pp.in_dims[0] != pp.out_dims[0]
+                or pp.in_dims[3] != pp.out_dims[3]):
+            continue
+        convs = [kernels[j][0] if len(kernels[j]) == 1 else None for j in users]
+        if not all(c is not None and isinstance(c.params, ConvParams) and c.args[0] == y
+                   and c.params.input_offset == -pp.pad_value and y not in c.args[1:] for c in convs):
+            continue
+        for j, c in zip(users, convs):
+            assert c is not None and isinstance(c.params, ConvParams)
+            q = replace(c.params, in_h=pp.in_dims[1], in_w=pp.in_dims[2], pad_h=c.params.pad_h + pp.before[1],
+                        pad_w=c.params.pad_w + pp.before[2])
+            out[j] = [replace(c, params=q)]
+        out[k] = []
+        folded.add(k)
+    return out, frozenset(folded)
+
+
 def plan(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions = MemoryOptions()) -> MemoryPlan:
     """The memory plan for `options`; with a patch grid, the split point (if not forced) that gives the lowest
     peak, ties broken by fewer extra MACs."""
+    kernels, folded = fold_pads(g, kernels)
     if options.patch is None:
-        return _plan(g, kernels, options, None)
+        return _plan(g, kernels, folded, options, None)
     cands = [st for st in stages(g, kernels) if options.split is None or st.split == options.split]
     if not cands:
         where = f" ending at op {options.split}" if options.split is not None else ""
@@ -70,7 +109,7 @@ def plan(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions = MemoryO
         pp = plan_patches(g, kernels, st, options.patch)
         if pp is None:
             continue
-        mp = _plan(g, kernels, options, pp)
+        mp = _plan(g, kernels, folded, options, pp)
         assert mp.patch is not None
         if best is None or (mp.plan.peak, pp.extra_macs) < (best.plan.peak, best.patch.extra_macs):  # type: ignore
             best = mp
@@ -87,26 +126,29 @@ def patch_options(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions,
     These plans use the allocator's heuristics only; re-plan the one you pick with plan() to search further."""
     grids = grids or tuple((n, m) for n in range(2, 9) for m in (n, 1))
     options = replace(options, search=0)
+    kernels, folded = fold_pads(g, kernels)
     out = []
     for st in stages(g, kernels):
         for grid in grids:
             pp = plan_patches(g, kernels, st, grid)
             if pp is not None:
-                out.append(_plan(g, kernels, replace(options, patch=grid, split=st.split), pp))
+                out.append(_plan(g, kernels, folded, replace(options, patch=grid, split=st.split), pp))
     return out
 
 
-def _plan(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions, pp: PatchPlan | None) -> MemoryPlan:
+def _plan(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options: MemoryOptions,
+          pp: PatchPlan | None) -> MemoryPlan:
     """Per-layer choices interact (an in-place buffer keeps its larger size for the whole lifetime of the output,
     e.g. after a stride-2 depthwise), so plan with each per-layer preference and keep the lowest peak."""
-    plans = [_plan_one(g, kernels, options, pp, prefer) for prefer in ("footprint", "overlap", "inplace")]
+    plans = [_plan_one(g, kernels, folded, options, pp, prefer) for prefer in ("footprint", "overlap", "inplace")]
     return min(plans, key=lambda mp: mp.plan.peak)
 
 
-def _plan_one(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions, pp: PatchPlan | None,
-              prefer: str) -> MemoryPlan:
+def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options: MemoryOptions,
+              pp: PatchPlan | None, prefer: str) -> MemoryPlan:
+    """`kernels` with PADs already folded (fold_pads), `folded` the PAD ops."""
     stage_ops = range(pp.stage.start, pp.stage.split + 1) if pp else range(0)
-    base_roots = storage_roots(g)
+    base_roots = storage_roots(g, folded)
     inplace: set[int] = set()
     scratch: dict[int, int] = {}
     overlap_pairs: dict[int, tuple[int, int]] = {}  # op -> (input tensor, gap)
@@ -137,8 +179,8 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions, pp:
                 scratch[k] = p.in_h * p.in_w
                 overlap_pairs.pop(k, None)
     frozen = frozenset(inplace)
-    roots = storage_roots(g, frozen)
-    buffers = lifetimes(g, frozen, scratch)
+    roots = storage_roots(g, frozen | folded)
+    buffers = lifetimes(g, frozen | folded, scratch, unsized=frozenset(g.ops[k].outputs[0] for k in folded))
     overlaps = {(roots[g.ops[k].outputs[0]], roots[t]): gap for k, (t, gap) in overlap_pairs.items()}
     if pp is not None:
         buffers = stage_buffers(g, buffers, roots, pp)
@@ -165,4 +207,4 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions, pp:
                     schedule.append((k, [kern]))
         schedule += [(k, new_kernels[k]) for k in range(pp.stage.split + 1, len(g.ops))]
     return MemoryPlan(new_kernels, buffers, plan_memory(buffers, overlaps, options.search), frozen, options,
-                      schedule, pp)
+                      schedule, pp, folded)
