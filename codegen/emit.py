@@ -16,7 +16,7 @@ from tinyml import __version__
 from tinyml.ir import NO_TENSOR, Graph
 from tinyml.lower import Kernel, param_fields
 from tinyml.memory import Buffer, Plan
-from tinyml.memory.planner import Ref
+from tinyml.memory.planner import Ref, Source
 from tinyml.resources import runtime_dir, templates_dir
 
 # runtime source files each kernel function needs (beyond the headers)
@@ -39,6 +39,7 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_clamp_s8": ("tml_clamp_s8.c",),
     "tml_pad_s8": ("tml_pad_s8.c",),
     "tml_copy": ("tml_copy.c",),
+    "tml_copy_rect": ("tml_copy_rect.c",),
     "tml_quantize_f32_s8": ("tml_quantize_f32_s8.c",),
     "tml_dequantize_s8_f32": ("tml_dequantize_s8_f32.c",),
 }
@@ -65,14 +66,17 @@ def _rows(values: np.ndarray, per_row: int = ARRAY_ROW) -> list[str]:
 
 
 def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: list[Buffer], plan: Plan,
-                  model_sha256: str, options: EmitOptions, roots: dict[int, int]) -> dict:
+                  model_sha256: str, options: EmitOptions, roots: dict[int, int],
+                  streamed: frozenset[int] = frozenset()) -> dict:
     """`schedule`: (op index, kernel calls) blocks in execution order (a patch stage repeats its ops per patch).
     `roots`: tensor -> root tensor of its storage, as the memory plan used it (constants resolve to arrays)."""
     p = options.prefix
     buf_of = {t: b for b in buffers for t in b.tensors}
     used_consts: list[int] = []
 
-    def expr(t: int | Ref) -> str:
+    def expr(t: int | Ref | Source) -> str:
+        if isinstance(t, Source):
+            return f"{p}_source[{t.index}]"
         if isinstance(t, Ref):
             base = plan.offsets[t.buffer if t.buffer < 0 else buf_of[t.buffer].id]
             return f"((int8_t *)({p}_arena.bytes + {base + t.offset}))"
@@ -128,13 +132,14 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
         weights.append({"name": f"{p}_w{r}", "ctype": t.dtype.ctype, "count": t.size, "tensor": t.name,
                         "shape": list(t.shape), "rows": _rows(t.data)})
 
-    def io(ts: tuple[int, ...]) -> list[dict]:
-        return [{"expr": expr(t), "bytes": g.tensor(t).nbytes, "name": g.tensor(t).name} for t in ts]
+    def io(ts: tuple[int, ...], inputs: bool = False) -> list[dict]:
+        return [{"expr": "NULL" if inputs and k in streamed else expr(t), "bytes": g.tensor(t).nbytes,
+                 "name": g.tensor(t).name, "streamed": inputs and k in streamed} for k, t in enumerate(ts)]
     sources = sorted({s for _, ks in schedule for kern in ks for s in KERNEL_SOURCES[kern.func]})
     return {
         "version": __version__, "source": g.source or g.name, "sha256": model_sha256, "prefix": p,
         "guard": p.upper(), "arena_size": arena_bytes(buffers, plan), "arena_align": arena_align(buffers),
-        "inputs": io(g.inputs), "outputs": io(g.outputs),
+        "inputs": io(g.inputs, True), "outputs": io(g.outputs), "streamed": sorted(streamed),
         "layers": layers, "num_layers": len(g.ops), "tables": tables, "structs": structs, "weights": weights,
         "runtime_sources": sources, "runtime_headers": list(RUNTIME_HEADERS),
     }

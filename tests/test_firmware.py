@@ -199,3 +199,16 @@ def test_patched_model_on_qemu(tmp_path):
     split = rep["memory"]["patch"]["split"]
     assert all(per[rep["layers"][k]["name"]] > 0 for k in range(split + 1))
     assert sum(per.values()) <= res["total_instructions"]
+
+
+def test_streamed_input_on_qemu(tmp_path):
+    """--stream-input on the board: the input stays in flash, the patch stage gathers its regions from there."""
+    from tinyml.compiler import CompileOptions
+    m = next(m for m in shared_baseline() if m["file"] == "vww_96_int8.tflite")
+    out = tmp_path / "out"
+    rep = compile_model(SHARED_MODELS / m["file"], out, CompileOptions(stream_input=True))
+    assert rep["inputs"][0]["streamed"]
+    res = emulate(out, "mps2-an386", _inputs(m))
+    assert res["outputs_match_host"]
+    assert res["outputs"][0].reshape(-1).tolist() == m["tflm_output_seed0"][0]
+    assert res["firmware"]["bss"] - rep["peak_sram_bytes"] < 8  # the input is not in RAM

@@ -62,7 +62,7 @@ def cmd_inspect(a: argparse.Namespace) -> int:
 def cmd_compile(a: argparse.Namespace) -> int:
     rep = api.compile(a.model, a.output, prefix=a.prefix, board=a.board, inplace=not a.no_inplace,
                       overlap=not a.no_overlap, sram_budget=a.sram_budget, patch=a.patch,
-                      patch_split=a.patch_split)
+                      patch_split=a.patch_split, stream_input=a.stream_input)
     pt = rep["memory"]["patch"]
     how = (f"{pt['grid']} patches up to op {pt['split']}, +{pt['extra_macs']:,} MACs "
            f"({pt['extra_macs_percent']:.1f}%)" if pt else "layer by layer")
@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "with the fewest extra MACs), off, or a grid such as 2x2 (default: auto)")
     p.add_argument("--patch-split", type=int, metavar="OP",
                    help="with --patch RxC: the index of the last op of the patch stage")
+    p.add_argument("--stream-input", action="store_true",
+                   help="the patch stage reads its model input region by region from memory the application owns "
+                        "(model_set_input_source: flash, a camera buffer) instead of holding it in the arena")
     p.set_defaults(func=cmd_compile)
     p = sub.add_parser("run", help="run a compiled model on the host")
     p.add_argument("target", help="output directory of `tinyml compile` (or a .tflite model with --reference)")

@@ -38,6 +38,7 @@ class CompileOptions:
     sram_budget: int | None = None  # bytes of activation RAM allowed (default with a board: its SRAM)
     patch: str = "auto"         # "auto" (patch only when needed to fit the budget), "off", or a grid "RxC"
     patch_split: int | None = None  # force the last op of the patch stage
+    stream_input: bool = False  # the patch stage reads its model input region by region, outside the arena
 
     def grid(self) -> tuple[int, int] | None:
         """The forced patch grid, or None for "auto"/"off"."""
@@ -118,17 +119,29 @@ def choose_plan(g: Graph, kernels: list[list[Kernel]], options: CompileOptions) 
     """The memory plan for `options`. --patch auto: layer by layer when that fits the budget (or there is none),
     else the patch configuration with the fewest extra MACs that fits, else the one with the lowest peak (which
     check_budget then reports)."""
-    mo = MemoryOptions(inplace=options.inplace, overlap=options.overlap)
+    mo = MemoryOptions(inplace=options.inplace, overlap=options.overlap, stream_input=options.stream_input)
     grid = options.grid()
     if grid is not None:
         return plan_memory_techniques(g, kernels, replace(mo, patch=grid, split=options.patch_split))
     if options.patch_split is not None:
         raise TinymlError("--patch-split needs a patch grid: give --patch RxC as well")
-    base = plan_memory_techniques(g, kernels, mo)
+    if options.stream_input and options.patch == "off":
+        raise TinymlError("--stream-input needs patch-based inference (--patch auto or RxC)")
+    base = plan_memory_techniques(g, kernels, replace(mo, stream_input=False))
     budget = options.budget()
-    if options.patch == "off" or budget is None or _sram(base) <= budget[0]:
+    if options.patch == "off" or (budget is None and not options.stream_input) or \
+            (budget is not None and _sram(base) <= budget[0]):
         return base
     cands = patch_options(g, kernels, mo)
+    if budget is None:  # --stream-input without a budget: the lowest peak within 20% extra MACs
+        total = sum(macs(g, op) for op in g.ops)
+        cheap = [m for m in cands if m.patch is not None and m.patch.extra_macs <= 0.2 * total]
+        if not cheap:
+            raise TinymlError("--stream-input: no patch configuration that streams a model input costs less than "
+                              "20% extra MACs; give --patch RxC to choose one")
+        pick = min(cheap, key=_sram)
+        assert pick.patch is not None
+        return plan_memory_techniques(g, kernels, replace(mo, patch=pick.patch.grid, split=pick.patch.stage.split))
     fitting = [m for m in cands if _sram(m) <= budget[0]]
     pick = min(fitting, key=lambda m: (m.patch.extra_macs if m.patch else 0, _sram(m))) if fitting else \
         min([base, *cands], key=_sram)
@@ -228,7 +241,7 @@ def _patch_report(c: Compiled) -> dict | None:
             "split": pp.stage.split, "split_tensor": c.graph.tensor(pp.stage.output).name,
             "stage_input": c.graph.tensor(pp.stage.input).name, "extra_macs": pp.extra_macs,
             "extra_macs_percent": round(100.0 * pp.extra_macs / total, 3) if total else 0.0,
-            "split_output_gap": pp.input_gap}
+            "split_output_gap": pp.input_gap, "streamed_input": pp.streamed}
 
 
 def build_report(c: Compiled, options: CompileOptions, source_path: str | None) -> dict:
@@ -255,7 +268,8 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
         "peak_sram_bytes": sram, "arena_bytes": sram, "flash_bytes": weights + tables,
         "weight_bytes": weights, "table_bytes": tables,
         "macs": sum(layer["macs"] for layer in layers), "max_layer_io_bytes": max_layer_io(g),
-        "inputs": [_tensor_info(g, t) for t in g.inputs], "outputs": [_tensor_info(g, t) for t in g.outputs],
+        "inputs": [{**_tensor_info(g, t), "streamed": bool(c.patch and c.patch.streamed == k)}
+                   for k, t in enumerate(g.inputs)], "outputs": [_tensor_info(g, t) for t in g.outputs],
         "layers": layers,
         "schedule": [k for k, ks in sched if ks],
         "memory": {"planner": plan.strategy, "inplace": options.inplace, "overlap": options.overlap,
@@ -296,7 +310,8 @@ def compile_model(model: str | Path, outdir: str | Path, options: CompileOptions
     c = analyze(data, path.name, options)
     report = build_report(c, options, str(path.resolve()))
     ctx = build_context(c.graph, c.schedule if c.schedule is not None else list(enumerate(c.kernels)), c.buffers,
-                        c.plan, c.sha256, EmitOptions(prefix=options.prefix), c.roots)
+                        c.plan, c.sha256, EmitOptions(prefix=options.prefix), c.roots,
+                        frozenset({c.patch.streamed} if c.patch and c.patch.streamed is not None else ()))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:

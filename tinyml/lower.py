@@ -208,6 +208,14 @@ class CopyParams:  # one input of a CONCATENATION: `outer` blocks of `block` byt
 
 
 @dataclass(frozen=True)
+class CopyRectParams:  # a rectangle gathered from a strided source into a contiguous buffer
+    rows: int
+    row_bytes: int
+    src_stride: int
+    src_offset: int
+
+
+@dataclass(frozen=True)
 class QuantizeParams:  # float32 -> int8
     size: int
     scale: float
@@ -236,8 +244,8 @@ class Kernel:
             SoftmaxParams: "tml_softmax_params", SigmoidParams: "tml_sigmoid_params",
             HardSwishParams: "tml_hard_swish_params", LeakyReluParams: "tml_leaky_relu_params",
             RequantizeParams: "tml_requantize_params", ClampParams: "tml_clamp_params", PadParams: "tml_pad_params",
-            CopyParams: "tml_copy_params", QuantizeParams: "tml_quantize_params",
-            DequantizeParams: "tml_dequantize_params",
+            CopyParams: "tml_copy_params", CopyRectParams: "tml_copy_rect_params",
+            QuantizeParams: "tml_quantize_params", DequantizeParams: "tml_dequantize_params",
         }[type(self.params)]
 
 

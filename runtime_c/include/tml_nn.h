@@ -139,6 +139,14 @@ typedef struct {
 
 void tml_copy(const tml_copy_params *p, const void *input, void *output);
 
+/* A rectangle of `rows` rows of `row_bytes` bytes, `src_stride` bytes apart from input + src_offset, gathered into
+ * a contiguous output (a patch's region of a streamed model input). */
+typedef struct {
+    int32_t rows, row_bytes, src_stride, src_offset;
+} tml_copy_rect_params;
+
+void tml_copy_rect(const tml_copy_rect_params *p, const void *input, void *output);
+
 /* QUANTIZE float32 -> int8 and DEQUANTIZE int8 -> float32 (model inputs and outputs). */
 typedef struct {
     int32_t size;

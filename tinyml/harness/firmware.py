@@ -91,7 +91,8 @@ def generate(outdir: Path, board: Board, opt: str, inputs: list[np.ndarray] | No
         "version": __version__, "board": board, "source": rep["source"], "prefix": rep["prefix"],
         "stack": STACK_BYTES, "cflags": cflags(board, opt), "ldflags": ldflags(), "model_dir": "../..",
         "model_sources": sorted(p.name for p in outdir.glob("*.c")),
-        "inputs": [{"count": x.nbytes, "rows": _rows(np.frombuffer(x.tobytes(), np.uint8))} for x in xs],
+        "inputs": [{"count": x.nbytes, "rows": _rows(np.frombuffer(x.tobytes(), np.uint8)),
+                    "streamed": bool(spec.get("streamed"))} for x, spec in zip(xs, rep["inputs"])],
         "outputs": rep["outputs"],
     }
     env = _env()

@@ -66,6 +66,7 @@ class HostModel:
             const void *{p}_output(int index);
             size_t {p}_input_bytes(int index);
             size_t {p}_output_bytes(int index);
+            int {p}_set_input_source(int index, const void *data);
         """)
         self.lib = self.ffi.dlopen(str(build_shared(self.outdir, cc)))
         self._p = p
@@ -73,10 +74,15 @@ class HostModel:
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         xs = check_inputs(self.report["inputs"], inputs)
         p, lib, ffi = self._p, self.lib, self.ffi
-        for k, x in enumerate(xs):
+        keep = []
+        for k, (x, spec) in enumerate(zip(xs, self.report["inputs"])):
             n = getattr(lib, f"{p}_input_bytes")(k)
             assert n == x.nbytes, (n, x.nbytes)
-            ffi.memmove(getattr(lib, f"{p}_input")(k), x.tobytes(), n)
+            if spec.get("streamed"):  # read in place by the patch stage, from memory the caller owns
+                keep.append(ffi.new("char[]", x.tobytes()))
+                assert getattr(lib, f"{p}_set_input_source")(k, keep[-1]) == 0
+            else:
+                ffi.memmove(getattr(lib, f"{p}_input")(k), x.tobytes(), n)
         getattr(lib, f"{p}_invoke")()
         outs = []
         for k, spec in enumerate(self.report["outputs"]):

@@ -26,9 +26,9 @@ import numpy as np
 
 from ..cost import macs
 from ..ir import NO_TENSOR, Graph, OpKind
-from ..lower import BroadcastParams, ConvParams, CopyParams, Kernel, PoolParams
+from ..lower import BroadcastParams, ConvParams, CopyParams, CopyRectParams, Kernel, PoolParams
 from .overlap import _gap
-from .planner import Buffer, Ref
+from .planner import Buffer, Ref, Source
 
 PATCH_BASE = -1_000_000  # planner buffer ids <= PATCH_BASE hold one patch of a stage tensor: PATCH_BASE - tensor
 
@@ -78,6 +78,7 @@ class PatchPlan:
     buffers: tuple[Buffer, ...]                 # patch buffers (ids patch_id(tensor))
     extra_macs: int                             # MACs spent on recomputed halos
     input_gap: int | None                       # safe gap of the split output below the stage input, or None
+    streamed: int | None = None                 # model input index read region by region from the application
 
     @property
     def patches(self) -> int:
@@ -176,12 +177,25 @@ def _region_kernel(g: Graph, kern: Kernel, rin: list[Region], rout: Region, in_r
     return Kernel(kern.func, q3, (refs[0], refs[1], out_ref))
 
 
-def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tuple[int, int]) -> PatchPlan | None:
+def streamable(g: Graph, stage: Stage) -> int | None:
+    """The model input index of the stage input when it can be streamed (a graph input read by the stage only)."""
+    if stage.input not in g.inputs or stage.input in g.outputs:
+        return None
+    users = g.consumers().get(stage.input, [])
+    return g.inputs.index(stage.input) if all(stage.start <= k <= stage.split for k in users) else None
+
+
+def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tuple[int, int],
+                 stream: bool = False) -> PatchPlan | None:
     """Regions, region kernels and patch buffers of `stage` cut into `grid` patches (None if the grid does not fit
-    the split output)."""
+    the split output, or `stream` is asked and the stage input is not a streamable model input). `stream`: the
+    stage input stays in the application's memory and each patch gathers its input region into a patch buffer."""
     hs, ws, cs = _spatial(g, stage.output)  # type: ignore[misc]
     rows, cols = grid
     if rows < 1 or cols < 1 or rows > hs or cols > ws or rows * cols < 2:
+        return None
+    src = streamable(g, stage) if stream else None
+    if stream and src is None:
         return None
     ops = range(stage.start, stage.split + 1)
     consumers = g.consumers()
@@ -199,18 +213,23 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
                 op = g.ops[k]
                 out = op.outputs[0]
                 for i in g.activation_inputs(op):
-                    if i == stage.input:
+                    if i == stage.input and src is None:
                         continue
                     h, w, _ = _spatial(g, i)  # type: ignore[misc]
                     reg[i] = _needed(kernels[k][0].params, reg[out], h, w).union(reg.get(i))
             calls: list[tuple[int, Kernel]] = []
+            if src is not None:  # gather this patch's input region from the application's memory
+                r = reg[stage.input]
+                calls.append((stage.start, Kernel("tml_copy_rect", CopyRectParams(r.h, r.w * ci, wi * ci,
+                                                                                  (r.y0 * wi + r.x0) * ci),
+                                                  (Source(src), Ref(patch_id(stage.input), 0)))))
             min_in = None
             for k in ops:
                 op = g.ops[k]
                 out = op.outputs[0]
                 ins = g.activation_inputs(op)
-                rin = [full_in if i == stage.input else reg[i] for i in ins]
-                refs = [Ref(i, 0) if i == stage.input else Ref(patch_id(i), 0) for i in ins]
+                rin = [full_in if i == stage.input and src is None else reg[i] for i in ins]
+                refs = [Ref(i, 0) if i == stage.input and src is None else Ref(patch_id(i), 0) for i in ins]
                 for i in ins:
                     if i == stage.input:
                         need = _needed(kernels[k][0].params, reg[out], hi, wi)
@@ -234,6 +253,9 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
             first_read.append(min_in if min_in is not None else 0)
     extra -= sum(macs(g, g.ops[k]) for k in ops)
     buffers = []
+    if src is not None:
+        size = max(r[stage.input].h * r[stage.input].w * ci for r in all_regions)
+        buffers.append(Buffer(patch_id(stage.input), size, stage.start, max(consumers[stage.input]), 1, ()))
     for k in ops:
         t = g.ops[k].outputs[0]
         if t == stage.output and direct:
@@ -242,8 +264,8 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
         size = max(r[t].h * r[t].w * c for r in all_regions)
         last = k if t == stage.output else max(consumers[t])
         buffers.append(Buffer(patch_id(t), size, k, last, 1, ()))
-    gap = _gap(np.asarray(last_written), np.asarray(first_read))
-    return PatchPlan(stage, grid, tuple(all_regions), tuple(all_calls), tuple(buffers), extra, gap)
+    gap = _gap(np.asarray(last_written), np.asarray(first_read)) if src is None else None
+    return PatchPlan(stage, grid, tuple(all_regions), tuple(all_calls), tuple(buffers), extra, gap, src)
 
 
 def stage_buffers(g: Graph, buffers: list[Buffer], roots: dict[int, int], pp: PatchPlan) -> list[Buffer]:
@@ -258,6 +280,8 @@ def stage_buffers(g: Graph, buffers: list[Buffer], roots: dict[int, int], pp: Pa
         if b.id == roots[st.output]:
             b = replace(b, first=min(b.first, st.start))
         if b.id == roots[st.input]:
+            if pp.streamed is not None:
+                continue  # read from the application's memory, region by region
             b = replace(b, last=max(b.last, st.split))
         out.append(b)
     return out + list(pp.buffers)

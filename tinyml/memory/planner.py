@@ -37,6 +37,13 @@ class Ref:
     offset: int = 0
 
 
+@dataclass(frozen=True)
+class Source:
+    """A kernel argument that is model input `index` read in place from the application's memory (a streamed
+    input: not in the arena)."""
+    index: int
+
+
 SCRATCH_BASE = -1000  # buffer ids <= SCRATCH_BASE are kernel scratch buffers (SCRATCH_BASE - op index)
 
 

@@ -29,6 +29,7 @@ class MemoryOptions:
     patch: tuple[int, int] | None = None  # patch grid (rows, columns) of the first stage; None: layer by layer
     split: int | None = None              # last op of the patch stage (None: the one with the lowest peak)
     search: int = 500                     # local-search steps of the allocator (0: ordering heuristics only)
+    stream_input: bool = False            # patch stage reads its model input region by region, outside the arena
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def plan(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions = MemoryO
                           f"and one output (valid split points, by op index: {valid})")
     best: MemoryPlan | None = None
     for st in cands:
-        pp = plan_patches(g, kernels, st, options.patch)
+        pp = plan_patches(g, kernels, st, options.patch, options.stream_input)
         if pp is None:
             continue
         mp = _plan(g, kernels, folded, options, pp)
@@ -115,6 +116,10 @@ def plan(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions = MemoryO
             best = mp
     if best is None:
         r, c = options.patch
+        if options.stream_input:
+            raise TinymlError(f"--stream-input: no patch stage of '{g.source or g.name}' that fits a {r}x{c} grid "
+                              "reads a model input that nothing else reads; streaming needs the first stage to "
+                              "start at a model input")
         raise TinymlError(f"a {r}x{c} patch grid does not fit the split output of any patch stage of "
                           f"'{g.source or g.name}' (it needs at least {r} rows and {c} columns)")
     return best
@@ -130,7 +135,7 @@ def patch_options(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions,
     out = []
     for st in stages(g, kernels):
         for grid in grids:
-            pp = plan_patches(g, kernels, st, grid)
+            pp = plan_patches(g, kernels, st, grid, options.stream_input)
             if pp is not None:
                 out.append(_plan(g, kernels, folded, replace(options, patch=grid, split=st.split), pp))
     return out
