@@ -80,6 +80,7 @@ PLAN: list[dict[str, Any]] = [
     {"name": "cnn_mobilenet", "build": "cnn", "inputs": [(23, 19, 3)], "kw": {"variant": "mobilenet"}},
     {"name": "cnn_residual", "build": "cnn", "inputs": [(17, 16, 3)], "kw": {"variant": "residual"}},
     {"name": "pad_folded_into_conv", "build": "cnn", "inputs": [(14, 13, 3)], "kw": {"variant": "pad_conv"}},
+    {"name": "two_branches", "build": "cnn", "inputs": [(12, 12, 3)], "kw": {"variant": "branches"}},
     {"name": "cnn_valid_dilated", "build": "cnn", "inputs": [(21, 22, 2)], "kw": {"variant": "valid_dilated"}},
 ]
 
@@ -170,6 +171,10 @@ def _builders(keras: Any) -> dict[str, Callable[..., Any]]:
             y = L.Conv2D(12, 3, strides=2, padding="same", activation="relu", **bias)(y)
             y = L.AveragePooling2D(3, strides=1, padding="same")(y)
             y = L.Conv2D(8, 3, strides=2, padding="same", **bias)(y)
+        elif variant == "branches":  # two independent branches with large intermediates, joined by ADD
+            a = L.Conv2D(2, 1, **bias)(L.Conv2D(24, 3, padding="same", activation="relu", **bias)(x))
+            b = L.Conv2D(2, 1, **bias)(L.Conv2D(24, 3, padding="same", activation="relu", **bias)(x))
+            y = L.Add()([a, b])
         elif variant == "pad_conv":  # explicit ZeroPadding2D before VALID convolutions (Keras MobileNetV2 style)
             y = L.Conv2D(6, 1, activation="relu", **bias)(x)
             y = L.ZeroPadding2D(((1, 2), (2, 1)))(y)

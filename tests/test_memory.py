@@ -78,6 +78,31 @@ def test_pad_folded_into_the_convolutions(opplan_models, tmp_path):
     assert plain["peak_sram_bytes"] < plain["max_layer_io_bytes"]  # the padded tensors are never materialized
 
 
+@needs_tflm()
+def test_branch_order_lowers_the_peak(opplan_models, tmp_path):
+    """Two branches interleaved (both 24-channel intermediates live at once) are run one after the other."""
+    from dataclasses import replace as dc_replace
+
+    from tinyml.frontends.tflite import load_tflite
+    from tinyml.memory.order import max_live_bytes, reorder
+    from tinyml.reference import run_reference
+    model = opplan_models("two_branches")
+    g = load_tflite(model)
+    heads = [k for k, op in enumerate(g.ops) if g.inputs[0] in op.inputs]
+    assert len(heads) == 2
+    cons = g.consumers()
+    seconds = [cons[g.ops[k].outputs[0]][0] for k in heads]
+    rest = [k for k in range(len(g.ops)) if k not in heads + seconds]
+    bad = dc_replace(g, ops=tuple(g.ops[k] for k in heads + seconds + rest))  # A1, B1, A2, B2, ...
+    good = reorder(bad)
+    n = len(g.ops)
+    assert max_live_bytes(good, list(range(n))) < max_live_bytes(bad, list(range(n)))
+    x = np.random.RandomState(0).randint(-128, 128, g.tensor(g.inputs[0]).shape).astype(np.int8)
+    for a, b in zip(run_reference(good, [x]), run_reference(g, [x])):
+        assert np.array_equal(a, b)
+    assert_bit_exact(model, tmp_path / "out", seeds=(0,))
+
+
 # ---------------------------------------------------------------- patch-based inference
 PATCH_CASES = [("person_detect.tflite", "2x2", None), ("person_detect.tflite", "3x3", None),
                ("person_detect.tflite", "4x4", None), ("person_detect.tflite", "4x1", None),

@@ -21,6 +21,7 @@ from .frontends.tflite import load_tflite, parse_tflite
 from .ir import DType, Graph, OpKind
 from .lower import Kernel, lower
 from .memory import Buffer, Plan, max_layer_io
+from .memory.order import reorder
 from .memory.patching import PATCH_BASE, PatchPlan
 from .memory.planner import SCRATCH_BASE, storage_roots
 from .memory.techniques import MemoryOptions, MemoryPlan, Schedule, patch_options
@@ -39,6 +40,7 @@ class CompileOptions:
     patch: str = "auto"         # "auto" (patch only when needed to fit the budget), "off", or a grid "RxC"
     patch_split: int | None = None  # force the last op of the patch stage
     stream_input: bool = False  # the patch stage reads its model input region by region, outside the arena
+    reorder: bool = True        # run independent branches in the order that lowers the peak
 
     def grid(self) -> tuple[int, int] | None:
         """The forced patch grid, or None for "auto"/"off"."""
@@ -103,6 +105,8 @@ def _check_quantized(g: Graph) -> None:
 def analyze(model_bytes: bytes, source: str, options: CompileOptions = CompileOptions()) -> Compiled:
     g = parse_tflite(model_bytes, source=source)
     _check_quantized(g)
+    if options.reorder:
+        g = reorder(g)
     return _compiled(g, choose_plan(g, lower(g), options), sha256_bytes(model_bytes))
 
 
