@@ -115,7 +115,7 @@ def _tool(name: str) -> str:
 def build(outdir: str | Path, board_name: str, opt: str = "-O2", inputs: list[np.ndarray] | None = None
           ) -> FirmwareBuild:
     """Cross-compile the model in `outdir` for `board_name`; fails clearly when it does not fit."""
-    out = Path(outdir)
+    out = Path(outdir).resolve()
     board = load_board(board_name)
     if opt not in ("-O0", "-O1", "-O2", "-O3", "-Os"):
         raise TinymlError(f"optimization level {opt} is not one of -O0 -O1 -O2 -O3 -Os")
@@ -210,7 +210,7 @@ def emulate(outdir: str | Path, board_name: str, inputs: list[np.ndarray], *, em
 
     Returns {"outputs": [...], "outputs_match_host": bool, "board", "emulator", "firmware": {...}}."""
     from .host import HostModel
-    out = Path(outdir)
+    out = Path(outdir).resolve()
     board = load_board(board_name)
     if emulator == "renode":
         return _emulate_renode(out, board, inputs, opt, timeout)
