@@ -72,8 +72,8 @@ class Compiled:
     buffers: list[Buffer]
     plan: Plan
     sha256: str
+    schedule: Schedule                 # kernel call blocks in execution order (a patch stage repeats its layers)
     inplace_ops: frozenset[int] = frozenset()
-    schedule: Schedule | None = None   # kernel call blocks in execution order (None: kernels in op order)
     patch: PatchPlan | None = None
     folded_pads: frozenset[int] = frozenset()
 
@@ -111,7 +111,7 @@ def analyze(model_bytes: bytes, source: str, options: CompileOptions = CompileOp
 
 
 def _compiled(g: Graph, mp: MemoryPlan, sha: str) -> Compiled:
-    return Compiled(g, mp.kernels, mp.buffers, mp.plan, sha, mp.inplace_ops, mp.schedule, mp.patch,
+    return Compiled(g, mp.kernels, mp.buffers, mp.plan, sha, mp.schedule, mp.inplace_ops, mp.patch,
                     mp.folded_pads)
 
 
@@ -156,8 +156,7 @@ def choose_plan(g: Graph, kernels: list[list[Kernel]], options: CompileOptions) 
 
 def peak_step(c: Compiled) -> int:
     """The step (op index) at which the arena is used highest."""
-    by_id = {b.id: b for b in c.buffers}
-    tops = [max((c.plan.offsets[i] + by_id[i].size for i in ids), default=0) for ids in c.plan.timeline]
+    tops = _arena_tops(c.buffers, c.plan, len(c.graph.ops))
     return max(range(len(tops)), key=lambda s: tops[s]) if tops else 0
 
 
@@ -222,12 +221,16 @@ def memory_curves(c: Compiled, options: CompileOptions) -> dict[str, list[int]]:
     g = c.graph
     n = len(g.ops)
     kernels = lower(g)
+    mine = _arena_tops(c.buffers, c.plan, n)
+    default = c.patch is None and options.inplace and options.overlap  # c is then the default plan itself
     curves = {}
     for name, mo in (("layer by layer, no in-place, no overlap", MemoryOptions(inplace=False, overlap=False)),
                      ("in-place depthwise + overlapping buffers", MemoryOptions())):
+        if mo == MemoryOptions() and default:
+            curves[name] = mine
+            continue
         mp = plan_memory_techniques(g, kernels, mo)
         curves[name] = _arena_tops(mp.buffers, mp.plan, n)
-    mine = _arena_tops(c.buffers, c.plan, n)
     if c.patch is not None:
         pp = c.patch
         curves[f"as compiled: {pp.grid[0]}x{pp.grid[1]} patches up to op {pp.stage.split}"] = mine
@@ -251,6 +254,7 @@ def _patch_report(c: Compiled) -> dict | None:
 def build_report(c: Compiled, options: CompileOptions, source_path: str | None) -> dict:
     g, plan = c.graph, c.plan
     size = {b.id: b.size for b in c.buffers}
+    tops = _arena_tops(c.buffers, plan, len(g.ops))
     offsets = {t: plan.offsets[b.id] for b in c.buffers for t in b.tensors}
     layers = []
     for k, op in enumerate(g.ops):
@@ -260,10 +264,9 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
                                                                                 for o in op.outputs),
                        "output_shape": list(out.shape), "arena_offset": offsets.get(op.outputs[0]),
                        "kernels": [kern.func for kern in c.kernels[k]]})
-    sched = c.schedule if c.schedule is not None else list(enumerate(c.kernels))
-    used = {a for _, ks in sched for kern in ks for a in kern.args if isinstance(a, int)}
+    used = {a for _, ks in c.schedule for kern in ks for a in kern.args if isinstance(a, int)}
     weights = sum(g.tensor(i).nbytes for i in sorted(used) if i >= 0 and g.tensor(i).is_const)
-    tables = sum(4 * len(v) for v in {v for _, ks in sched for kern in ks for v in vars(kern.params).values()
+    tables = sum(4 * len(v) for v in {v for _, ks in c.schedule for kern in ks for v in vars(kern.params).values()
                                       if isinstance(v, tuple)})
     sram = arena_bytes(c.buffers, plan)
     report = {
@@ -275,7 +278,7 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
         "inputs": [{**_tensor_info(g, t), "streamed": bool(c.patch and c.patch.streamed == k)}
                    for k, t in enumerate(g.inputs)], "outputs": [_tensor_info(g, t) for t in g.outputs],
         "layers": layers,
-        "schedule": [k for k, ks in sched if ks],
+        "schedule": [k for k, ks in c.schedule if ks],
         "memory": {"planner": plan.strategy, "inplace": options.inplace, "overlap": options.overlap,
                    "patch": _patch_report(c), "curves": memory_curves(c, options),
                    "inplace_layers": sorted(c.inplace_ops), "folded_pads": sorted(c.folded_pads),
@@ -283,7 +286,7 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
                                 for (y, x), gap in sorted(plan.overlaps.items())],
                    "buffers": [{"tensor": _buf_name(g, b.id), "bytes": b.size, "first": b.first, "last": b.last,
                                 "offset": plan.offsets[b.id]} for b in c.buffers],
-                   "timeline": [{"step": s, "arena_top": max((plan.offsets[i] + size[i] for i in ids), default=0),
+                   "timeline": [{"step": s, "arena_top": tops[s],
                                  "live": [{"buffer": _buf_name(g, i), "offset": plan.offsets[i], "bytes": size[i]}
                                           for i in ids]} for s, ids in enumerate(plan.timeline)]},
     }
@@ -313,8 +316,7 @@ def compile_model(model: str | Path, outdir: str | Path, options: CompileOptions
         raise TinymlError(f"--prefix '{options.prefix}' is not a valid C identifier")
     c = analyze(data, path.name, options)
     report = build_report(c, options, str(path.resolve()))
-    ctx = build_context(c.graph, c.schedule if c.schedule is not None else list(enumerate(c.kernels)), c.buffers,
-                        c.plan, c.sha256, EmitOptions(prefix=options.prefix), c.roots,
+    ctx = build_context(c.graph, c.schedule, c.buffers, c.plan, c.sha256, EmitOptions(prefix=options.prefix), c.roots,
                         frozenset({c.patch.streamed} if c.patch and c.patch.streamed is not None else ()))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))

@@ -159,15 +159,10 @@ def _needed(p: object, out: Region, h: int, w: int) -> Region:
 def _region_kernel(g: Graph, kern: Kernel, rin: list[Region], rout: Region, in_refs: list[Ref], out_ref: Ref
                    ) -> Kernel:
     p = kern.params
-    if isinstance(p, ConvParams):
+    if isinstance(p, (ConvParams, PoolParams)):  # same geometry fields; args (input, [weights, bias,] output)
         q = replace(p, in_h=rin[0].h, in_w=rin[0].w, out_h=rout.h, out_w=rout.w,
                     pad_h=p.pad_h - rout.y0 * p.stride_h + rin[0].y0, pad_w=p.pad_w - rout.x0 * p.stride_w + rin[0].x0)
         return Kernel(kern.func, q, (in_refs[0], *kern.args[1:-1], out_ref))
-    if isinstance(p, PoolParams):
-        q2 = replace(p, in_h=rin[0].h, in_w=rin[0].w, out_h=rout.h, out_w=rout.w,
-                     pad_h=p.pad_h - rout.y0 * p.stride_h + rin[0].y0,
-                     pad_w=p.pad_w - rout.x0 * p.stride_w + rin[0].x0)
-        return Kernel(kern.func, q2, (in_refs[0], out_ref))
     assert isinstance(p, BroadcastParams)
     c = p.d3
     strides = [(0, r.w * c, c, 1) for r in rin]

@@ -206,7 +206,7 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
         schedule = [(k, new_kernels[k]) for k in range(pp.stage.start)]
         for calls in pp.calls:
             for k, kern in calls:
-                if schedule and schedule[-1][0] == k and len(schedule) > pp.stage.start:
+                if schedule and schedule[-1][0] == k:  # a patch's calls of one layer form one profiled block
                     schedule[-1][1].append(kern)
                 else:
                     schedule.append((k, [kern]))
