@@ -13,7 +13,7 @@ import jinja2
 import numpy as np
 
 from tinyml import __version__
-from tinyml.ir import NO_TENSOR, Graph
+from tinyml.ir import NO_TENSOR, DType, Graph, pack_int4
 from tinyml.lower import Kernel, param_fields
 from tinyml.memory import Buffer, Plan
 from tinyml.memory.planner import Ref, Source
@@ -25,6 +25,9 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_depthwise_conv_s8": ("tml_depthwise_conv_s8.c",),
     "tml_depthwise_conv_inplace_s8": ("tml_depthwise_conv_inplace_s8.c",),
     "tml_fully_connected_s8": ("tml_fully_connected_s8.c",),
+    "tml_conv_s4": ("tml_conv_s8.c",),
+    "tml_depthwise_conv_s4": ("tml_depthwise_conv_s8.c",),
+    "tml_fully_connected_s4": ("tml_fully_connected_s8.c",),
     "tml_add_s8": ("tml_add_s8.c",),
     "tml_mul_s8": ("tml_mul_s8.c",),
     "tml_avgpool_s8": ("tml_avgpool_s8.c",),
@@ -129,8 +132,12 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
     for r in sorted(used_consts):
         t = g.tensor(r)
         assert t.data is not None
-        weights.append({"name": f"{p}_w{r}", "ctype": t.dtype.ctype, "count": t.size, "tensor": t.name,
-                        "shape": list(t.shape), "rows": _rows(t.data)})
+        data = t.data
+        if t.dtype is DType.INT4:  # packed two per byte, low nibble first
+            data = np.frombuffer(pack_int4(t.data), np.int8)
+        weights.append({"name": f"{p}_w{r}", "ctype": t.dtype.ctype, "count": data.size, "tensor": t.name,
+                        "shape": list(t.shape), "rows": _rows(data),
+                        "packed": "int4, two per byte, low nibble first" if t.dtype is DType.INT4 else ""})
 
     def io(ts: tuple[int, ...], inputs: bool = False) -> list[dict]:
         return [{"expr": "NULL" if inputs and k in streamed else expr(t), "bytes": g.tensor(t).nbytes,

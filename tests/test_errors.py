@@ -138,19 +138,3 @@ def test_refuses_to_clobber_foreign_directory(tmp_path):
     r = tinyml("compile", SHARED_MODELS / "hello_world_int8.tflite", "-o", d)
     assert_user_error(r, "not written by tinyml")
     assert (d / "thesis.tex").read_text() == "precious"
-
-
-@needs_shared()
-def test_int4_weights_are_refused_clearly():
-    """int4 weights import (the IR has DType.INT4) but have no kernels yet: a user error, not a crash."""
-    import dataclasses
-
-    from tinyml.errors import UnsupportedOpError
-    from tinyml.ir import DType
-    from tinyml.lower import lower
-    g = load_tflite(SHARED_MODELS / "hello_world_int8.tflite")
-    w = g.ops[0].inputs[1]
-    tensors = list(g.tensors)
-    tensors[w] = dataclasses.replace(tensors[w], dtype=DType.INT4)
-    with pytest.raises(UnsupportedOpError, match="int4"):
-        lower(dataclasses.replace(g, tensors=tuple(tensors)))

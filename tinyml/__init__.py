@@ -2,5 +2,9 @@
 __version__ = "0.1.0"
 
 from .api import compile, inspect, load, run  # noqa: E402
+from .frontends.keras import from_keras  # noqa: E402
+from .frontends.torch import from_torch  # noqa: E402
+from .quant import evaluate, export_tflite, quantize  # noqa: E402
 
-__all__ = ["__version__", "compile", "inspect", "load", "run"]
+__all__ = ["__version__", "compile", "inspect", "load", "run", "from_torch", "from_keras", "quantize",
+           "export_tflite", "evaluate"]

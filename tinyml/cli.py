@@ -133,6 +133,11 @@ def cmd_flash(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compress(a: argparse.Namespace) -> int:
+    from .quant.cli_compress import run
+    return run(a)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="tinyml", description="Compile int8 TFLite models to bit-exact C99 for "
                                  "microcontrollers and run them.")
@@ -160,6 +165,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the patch stage reads its model input region by region from memory the application owns "
                         "(model_set_input_source: flash, a camera buffer) instead of holding it in the arena")
     p.set_defaults(func=cmd_compile)
+    p = sub.add_parser("compress", help="quantize a float model (PyTorch .pt2, Keras, float .tflite) to int8 / "
+                       "mixed int4-int8 weights that fit flash and SRAM budgets with the best validation score")
+    p.add_argument("model", help="torch.export.save'd .pt2, Keras .keras/.h5, or a float .tflite")
+    p.add_argument("--data", required=True, help=".npz: 'x' calibration inputs (the model's own layout), 'y' labels")
+    p.add_argument("--val", help=".npz validation set ('x', 'y') that scores configurations (default: --data)")
+    p.add_argument("-o", "--output", required=True, help=".tflite file to write (plus .json and .png beside it)")
+    p.add_argument("--board", help="budgets from this board: its SRAM, and its flash minus 32 KiB for code")
+    p.add_argument("--flash-budget", type=int, metavar="BYTES", help="bytes for the model's constants")
+    p.add_argument("--sram-budget", type=int, metavar="BYTES", help="bytes for the activation arena")
+    p.add_argument("--estimator", default="minmax", choices=["minmax", "percentile", "mse"],
+                   help="activation range estimator (default: minmax)")
+    p.add_argument("--no-bias-correction", action="store_true", help="keep the float biases as they are")
+    p.set_defaults(func=cmd_compress)
     p = sub.add_parser("run", help="run a compiled model on the host")
     p.add_argument("target", help="output directory of `tinyml compile` (or a .tflite model with --reference)")
     p.add_argument("--input", action="append", required=True, help=".npy file, once per model input, in order")

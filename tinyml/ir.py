@@ -51,6 +51,14 @@ class DType(enum.Enum):
         return (count * self.bits + 7) // 8
 
 
+def pack_int4(values: np.ndarray) -> bytes:
+    """int4 values (held as int8 in [-8, 7]) packed two per byte, low nibble first ([1,2,3,4] -> 0x21 0x43)."""
+    v = (np.asarray(values, np.int8).reshape(-1) & 0x0F).astype(np.uint8)
+    if v.size % 2:
+        v = np.append(v, np.uint8(0))
+    return (v[0::2] | (v[1::2] << 4)).astype(np.uint8).tobytes()
+
+
 class Padding(enum.Enum):
     SAME = "same"
     VALID = "valid"
@@ -237,3 +245,40 @@ class Graph:
                 if i != NO_TENSOR:
                     out.setdefault(i, []).append(k)
         return out
+
+
+class GraphBuilder:
+    """Appends tensors and ops; front ends and graph rewrites use it to produce a new `Graph`."""
+
+    def __init__(self) -> None:
+        self.tensors: list[Tensor] = []
+        self.ops: list[Op] = []
+
+    def tensor(self, name: str, shape: tuple[int, ...], dtype: DType = DType.FLOAT32, quant: Quant | None = None,
+               data: np.ndarray | None = None) -> int:
+        if data is not None:
+            data = np.ascontiguousarray(data, dtype.numpy).reshape(shape)
+            data.setflags(write=False)
+        self.tensors.append(Tensor(name, tuple(int(d) for d in shape), dtype, quant, data))
+        return len(self.tensors) - 1
+
+    def const(self, name: str, data: np.ndarray, dtype: DType = DType.FLOAT32) -> int:
+        return self.tensor(name, tuple(np.shape(data)), dtype, data=np.asarray(data))
+
+    def op(self, kind: OpKind, inputs: tuple[int, ...], outputs: tuple[int, ...], attrs: Attrs | None = None,
+           name: str = "") -> int:
+        self.ops.append(Op(kind, tuple(inputs), tuple(outputs), NoAttrs() if attrs is None else attrs, name))
+        return len(self.ops) - 1
+
+    def build(self, name: str, inputs: tuple[int, ...], outputs: tuple[int, ...], source: str = "") -> Graph:
+        """The graph, with tensors no op or graph input/output uses dropped (indices renumbered)."""
+        used = set(inputs) | set(outputs)
+        for op in self.ops:
+            used.update(i for i in op.inputs + op.outputs if i != NO_TENSOR)
+        keep = sorted(used)
+        new = {old: k for k, old in enumerate(keep)}
+        new[NO_TENSOR] = NO_TENSOR
+        ops = tuple(Op(o.kind, tuple(new[i] for i in o.inputs), tuple(new[i] for i in o.outputs), o.attrs, o.name)
+                    for o in self.ops)
+        return Graph(name, tuple(self.tensors[i] for i in keep), ops, tuple(new[i] for i in inputs),
+                     tuple(new[i] for i in outputs), source)

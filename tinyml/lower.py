@@ -297,10 +297,9 @@ def _require(cond: bool, msg: str) -> None:
         raise UnsupportedOpError(msg)
 
 
-def _weights_int8(w: Tensor, kind: str) -> None:
-    if w.dtype is DType.INT4:
-        raise UnsupportedOpError(f"{kind} weights '{w.name}' are int4; int4 kernels are not implemented yet "
-                                 "(int8 weights are)")
+def _wsuffix(w: Tensor) -> str:
+    """Kernel name suffix for the weight width: s8, or s4 for packed int4 weights."""
+    return "s4" if w.dtype is DType.INT4 else "s8"
 
 
 def _int8(*ts: Tensor | None) -> None:
@@ -330,7 +329,6 @@ def _conv(g: Graph, op: Op) -> list[Kernel]:
     _require(w.dtype in (DType.INT8, DType.INT4) and w.quant is not None,
              f"{op.kind.value} weights '{w.name}' must be int8 or int4")
     _require(b is None or b.dtype is DType.INT32, f"{op.kind.value} bias must be int32 (int8 activations)")
-    _weights_int8(w, op.kind.value)
     _require(all(z == 0 for z in w.quant.zero_point), f"{op.kind.value} weights must be symmetric (zero point 0)")
     a = op.attrs
     n, ih, iw, ic = _nhwc(x.shape)
@@ -354,7 +352,7 @@ def _conv(g: Graph, op: Op) -> list[Kernel]:
                    same_padding(a.padding, ih, kh, a.stride_h, a.dilation_h, oh),
                    same_padding(a.padding, iw, kw, a.stride_w, a.dilation_w, ow),
                    -x.zero_point, y.zero_point, lo, hi, mult, shift)
-    func = "tml_depthwise_conv_s8" if depthwise else "tml_conv_s8"
+    func = ("tml_depthwise_conv_" if depthwise else "tml_conv_") + _wsuffix(w)
     bias = op.inputs[2] if len(op.inputs) > 2 else NO_TENSOR
     return [Kernel(func, p, (op.inputs[0], op.inputs[1], bias, op.outputs[0]))]
 
@@ -369,7 +367,6 @@ def _fully_connected(g: Graph, op: Op) -> list[Kernel]:
     _require(w.dtype in (DType.INT8, DType.INT4) and w.quant is not None and w.is_const,
              "FULLY_CONNECTED weights must be constant int8 or int4")
     _require(b is None or b.dtype is DType.INT32, "FULLY_CONNECTED bias must be int32 (int8 activations)")
-    _weights_int8(w, "FULLY_CONNECTED")
     out_c, depth = w.shape
     batches = x.size // depth
     _require(batches * depth == x.size, f"FULLY_CONNECTED input {list(x.shape)} is not a multiple of {depth}")
@@ -382,7 +379,7 @@ def _fully_connected(g: Graph, op: Op) -> list[Kernel]:
     lo, hi = activation_range(op.attrs.activation, y)
     p = FullyConnectedParams(batches, depth, out_c, -x.zero_point, -w.zero_point, y.zero_point, lo, hi,
                              int(per_channel), mult, shift)
-    func = "tml_fully_connected_s8"
+    func = "tml_fully_connected_" + _wsuffix(w)
     bias = op.inputs[2] if len(op.inputs) > 2 else NO_TENSOR
     return [Kernel(func, p, (op.inputs[0], op.inputs[1], bias, op.outputs[0]))]
 

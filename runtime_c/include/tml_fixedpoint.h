@@ -3,6 +3,7 @@
 #ifndef TML_FIXEDPOINT_H
 #define TML_FIXEDPOINT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define TML_INT32_MIN ((int32_t)(-2147483647 - 1))
@@ -12,6 +13,16 @@ static inline int32_t tml_min_i32(int32_t a, int32_t b) { return a < b ? a : b; 
 static inline int32_t tml_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
 static inline int8_t tml_sat_s8(int32_t v, int32_t lo, int32_t hi) {
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
+/* Weight i of a filter stored as int8 (bits 8) or as int4 packed two per byte, low nibble first (bits 4). */
+static inline int32_t tml_weight(const int8_t *filter, size_t i, int bits) {
+    if (bits == 8) return filter[i];
+    {
+        const uint32_t byte = (uint8_t)filter[i >> 1];
+        const int32_t nibble = (int32_t)((i & 1u) ? (byte >> 4) : (byte & 0x0Fu));
+        return (nibble ^ 8) - 8;
+    }
 }
 
 /* Two's-complement wrap of a 64-bit value to int32 (what int32 arithmetic does on every target here),

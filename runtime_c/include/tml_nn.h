@@ -30,6 +30,11 @@ typedef struct {
 
 void tml_conv_s8(const tml_conv_params *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
                  int8_t *output);
+/* The _s4 variants take int4 weights packed two per byte, low nibble first (CMSIS-NN/TFLM layout). */
+void tml_conv_s4(const tml_conv_params *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
+                 int8_t *output);
+void tml_depthwise_conv_s4(const tml_conv_params *p, const int8_t *input, const int8_t *filter,
+                           const int32_t *bias, int8_t *output);
 void tml_depthwise_conv_s8(const tml_conv_params *p, const int8_t *input, const int8_t *filter,
                            const int32_t *bias, int8_t *output);
 /* In-place variant (depth multiplier 1, batches 1): input and output are the same buffer, `plane` is scratch of
@@ -46,6 +51,8 @@ typedef struct {
 } tml_fc_params;
 
 void tml_fully_connected_s8(const tml_fc_params *p, const int8_t *input, const int8_t *filter,
+                            const int32_t *bias, int8_t *output);
+void tml_fully_connected_s4(const tml_fc_params *p, const int8_t *input, const int8_t *filter,
                             const int32_t *bias, int8_t *output);
 
 /* ADD, SUB and MUL over a 4-D output [d0, d1, d2, d3] with broadcasting: a_stride/b_stride are the element

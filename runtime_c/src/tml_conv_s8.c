@@ -1,9 +1,12 @@
-/* CONV_2D, int8 activations, int8 per-channel weights, int32 bias: TFLM reference_integer_ops::ConvPerChannel. */
+/* CONV_2D, int8 activations, int8 or packed int4 per-channel weights, int32 bias: TFLM
+ * reference_integer_ops::ConvPerChannel (TFLM unpacks int4 weights to int8 first; the sums are the same). */
 #include "tml_fixedpoint.h"
 #include "tml_nn.h"
 
-void tml_conv_s8(const tml_conv_params *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
-                 int8_t *output) {
+/* One body for both weight widths: `bits` is a constant at each call site, so each entry point compiles to its
+ * own loop without a per-weight branch. */
+static inline void conv_body(const tml_conv_params *p, const int8_t *input, const int8_t *filter,
+                             const int32_t *bias, int8_t *output, const int bits) {
     const int32_t groups = p->in_c / p->filter_in_c;
     const int32_t per_group = p->out_c / groups;
     int32_t b, oy, ox, oc, ky, kx, ic;
@@ -20,12 +23,14 @@ void tml_conv_s8(const tml_conv_params *p, const int8_t *input, const int8_t *fi
                         if (iy < 0 || iy >= p->in_h) continue;
                         for (kx = 0; kx < p->k_w; kx++) {
                             const int32_t ix = ix0 + p->dil_w * kx;
-                            const int8_t *in_px, *f_px;
+                            const int8_t *in_px;
+                            size_t f0;
                             if (ix < 0 || ix >= p->in_w) continue;
                             in_px = input + (((size_t)b * p->in_h + iy) * p->in_w + ix) * p->in_c + ic0;
-                            f_px = filter + (((size_t)oc * p->k_h + ky) * p->k_w + kx) * p->filter_in_c;
+                            f0 = (((size_t)oc * p->k_h + ky) * p->k_w + kx) * p->filter_in_c;
                             for (ic = 0; ic < p->filter_in_c; ic++) {
-                                acc += (int32_t)f_px[ic] * ((int32_t)in_px[ic] + p->input_offset);
+                                acc += tml_weight(filter, f0 + (size_t)ic, bits) *
+                                       ((int32_t)in_px[ic] + p->input_offset);
                             }
                         }
                     }
@@ -37,4 +42,14 @@ void tml_conv_s8(const tml_conv_params *p, const int8_t *input, const int8_t *fi
             }
         }
     }
+}
+
+void tml_conv_s8(const tml_conv_params *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
+                 int8_t *output) {
+    conv_body(p, input, filter, bias, output, 8);
+}
+
+void tml_conv_s4(const tml_conv_params *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
+                 int8_t *output) {
+    conv_body(p, input, filter, bias, output, 4);
 }

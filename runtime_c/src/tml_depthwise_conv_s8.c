@@ -1,9 +1,9 @@
-/* DEPTHWISE_CONV_2D, int8: TFLM reference_integer_ops::DepthwiseConvPerChannel. */
+/* DEPTHWISE_CONV_2D, int8 activations, int8 or packed int4 weights: TFLM reference_integer_ops::DepthwiseConvPerChannel. */
 #include "tml_fixedpoint.h"
 #include "tml_nn.h"
 
-void tml_depthwise_conv_s8(const tml_conv_params *p, const int8_t *input, const int8_t *filter,
-                           const int32_t *bias, int8_t *output) {
+static inline void depthwise_body(const tml_conv_params *p, const int8_t *input, const int8_t *filter,
+                                  const int32_t *bias, int8_t *output, const int bits) {
     int32_t b, oy, ox, ic, m, ky, kx;
     for (b = 0; b < p->batches; b++) {
         for (oy = 0; oy < p->out_h; oy++) {
@@ -22,7 +22,7 @@ void tml_depthwise_conv_s8(const tml_conv_params *p, const int8_t *input, const 
                                 int32_t xv;
                                 if (ix < 0 || ix >= p->in_w) continue;
                                 xv = input[(((size_t)b * p->in_h + iy) * p->in_w + ix) * p->in_c + ic];
-                                acc += (int32_t)filter[((size_t)ky * p->k_w + kx) * p->out_c + oc] *
+                                acc += tml_weight(filter, ((size_t)ky * p->k_w + kx) * p->out_c + (size_t)oc, bits) *
                                        (xv + p->input_offset);
                             }
                         }
@@ -35,4 +35,14 @@ void tml_depthwise_conv_s8(const tml_conv_params *p, const int8_t *input, const 
             }
         }
     }
+}
+
+void tml_depthwise_conv_s8(const tml_conv_params *p, const int8_t *input, const int8_t *filter,
+                           const int32_t *bias, int8_t *output) {
+    depthwise_body(p, input, filter, bias, output, 8);
+}
+
+void tml_depthwise_conv_s4(const tml_conv_params *p, const int8_t *input, const int8_t *filter,
+                           const int32_t *bias, int8_t *output) {
+    depthwise_body(p, input, filter, bias, output, 4);
 }

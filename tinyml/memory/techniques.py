@@ -176,7 +176,8 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
                     best_extra, overlap_pairs[k] = extra, (t, gap)
         p = kern.params
         if (options.inplace and op.kind is OpKind.DEPTHWISE_CONV_2D and isinstance(p, ConvParams)
-                and p.depth_multiplier == 1 and p.batches == 1 and _dies_at(g, base_roots, op.inputs[0], k)):
+                and p.depth_multiplier == 1 and p.batches == 1 and kern.func == "tml_depthwise_conv_s8"
+                and _dies_at(g, base_roots, op.inputs[0], k)):
             x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
             extra = max(x.nbytes, y.nbytes) + p.in_h * p.in_w - x.nbytes
             if best_extra is None or prefer == "inplace" or (prefer == "footprint" and extra < best_extra):

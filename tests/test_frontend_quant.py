@@ -1,0 +1,297 @@
+"""Front ends (PyTorch, Keras), post-training quantization (int8, int4, mixed), QAT, pruning, export and the
+`tinyml compress` command: every exported model runs in TFLM, equals the fake-quantized float graph within one
+LSB, and the generated C equals TFLM exactly."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT, needs_tflm, tf_available
+from oracle import tflm_run
+
+torch = pytest.importorskip("torch", reason="PyTorch is needed for the front-end tests: pip install '.[torch]'")
+from torch import nn  # noqa: E402
+
+import tinyml  # noqa: E402
+from tinyml.errors import TinymlError, UnsupportedOpError  # noqa: E402
+from tinyml.frontends.tflite import parse_tflite  # noqa: E402
+from tinyml.frontends.tflite_writer import write_tflite  # noqa: E402
+from tinyml.harness.host import HostModel  # noqa: E402
+from tinyml.ir import DType, OpKind  # noqa: E402
+from tinyml.quant import calibrate, quantize_graph, quantize_input  # noqa: E402
+from tinyml.quant.executor import GraphExecutor, run_batches  # noqa: E402
+from tinyml.reference import run_reference  # noqa: E402
+
+pytestmark = [needs_tflm()]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def nhwc(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(x).transpose(0, 2, 3, 1))
+
+
+class Everything(nn.Module):
+    """Every supported module once: grouped/depthwise/dilated convs, BN folding, all activations, arithmetic
+    with tensors and scalars, cat, pooling, flatten, dropout, linear, softmax."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 12, 3, stride=2, padding=1), nn.BatchNorm2d(12), nn.ReLU6())
+        self.dw = nn.Conv2d(12, 12, 3, padding=1, groups=12)
+        self.grouped = nn.Conv2d(12, 12, 3, padding=2, dilation=2, groups=3)
+        self.pw = nn.Conv2d(24, 16, 1)
+        self.bn = nn.BatchNorm2d(16)
+        self.act = nn.Hardswish()
+        self.side = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1), nn.LeakyReLU(0.1))
+        self.pool = nn.MaxPool2d(2)
+        self.avg = nn.AvgPool2d(2)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Linear(16 * 2 * 2 + 16, 24)
+        self.drop = nn.Dropout(0.3)
+        self.fc2 = nn.Linear(24, 5)
+
+    def forward(self, x):
+        h = self.stem(x)
+        a = torch.relu(self.dw(h))
+        b = torch.tanh(self.grouped(h)) * 0.5
+        h = torch.cat([a, b], dim=1)
+        h = self.act(self.bn(self.pw(h)))
+        h = h + torch.sigmoid(self.side(h)) - 0.25
+        p = self.avg(self.pool(h))
+        g = torch.flatten(self.gap(h), 1)
+        z = torch.cat([torch.flatten(p, 1), g], dim=1)
+        return torch.softmax(self.fc2(self.drop(torch.relu(self.fc1(z)))), dim=-1)
+
+
+def _randomize_bn(m: nn.Module) -> None:
+    g = torch.Generator().manual_seed(1)
+    for mod in m.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            mod.running_mean.copy_(torch.rand(mod.num_features, generator=g) - 0.5)
+            mod.running_var.copy_(torch.rand(mod.num_features, generator=g) + 0.5)
+            mod.weight.data.copy_(torch.rand(mod.num_features, generator=g) + 0.5)
+
+
+@pytest.fixture(scope="module")
+def everything():
+    torch.manual_seed(0)
+    m = Everything().eval()
+    _randomize_bn(m)
+    x = np.random.default_rng(0).normal(size=(96, 3, 16, 16)).astype(np.float32)
+    return m, x, tinyml.from_torch(m, torch.tensor(x[:1]))
+
+
+def _check_exported(q, x: np.ndarray, tmp_path: Path, fq: np.ndarray | None = None, n: int = 6) -> None:
+    """q's .tflite: TFLM equals the generated C and the reference; within one LSB of the fake-quant run."""
+    data = write_tflite(q)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "m.tflite"
+    path.write_bytes(data)
+    out = tmp_path / "c"
+    tinyml.compile(path, out)
+    host = HostModel(out)
+    s, z = q.tensor(q.outputs[0]).quant.scalar()
+    for i in range(n):
+        xi = quantize_input(q, x[i:i + 1])
+        want = tflm_run(data, [xi], 1)[0]
+        assert np.array_equal(host.run([xi])[0], want), f"generated C differs from TFLM on input {i}"
+        assert np.array_equal(run_reference(q, [xi])[0], want), f"reference differs from TFLM on input {i}"
+        if fq is not None:
+            lsb = np.abs((want.astype(np.float64) - z) * s - fq[i]).max() / s
+            assert lsb <= 1.0 + 1e-4, f"integer model is {lsb:.2f} LSB away from the fake-quantized graph"
+
+
+def test_float_import_matches_torch(everything):
+    m, x, g = everything
+    kinds = {op.kind for op in g.ops}
+    assert {OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED, OpKind.CONCATENATION,
+            OpKind.MAX_POOL_2D, OpKind.AVERAGE_POOL_2D, OpKind.MEAN, OpKind.HARD_SWISH, OpKind.LOGISTIC,
+            OpKind.TANH, OpKind.LEAKY_RELU, OpKind.SOFTMAX, OpKind.ADD, OpKind.SUB, OpKind.MUL} <= kinds
+    assert not any("batch_norm" in op.name for op in g.ops)  # folded
+    assert g.tensor(g.inputs[0]).shape == (1, 16, 16, 3)  # NHWC once, at the boundary
+    want = m(torch.tensor(x)).detach().numpy()
+    assert np.abs(run_batches(GraphExecutor(g), nhwc(x)) - want).max() < 1e-5
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_ptq_exports_bit_exact(everything, tmp_path, bits):
+    _, x, g = everything
+    cfg = calibrate(g, nhwc(x), weight_bits={k: bits for k in range(len(g.ops))})
+    q = quantize_graph(g, cfg)
+    w = [q.tensor(op.inputs[1]) for op in q.ops if op.kind in (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D,
+                                                                OpKind.FULLY_CONNECTED)]
+    assert all(t.dtype is (DType.INT8 if bits == 8 else DType.INT4) for t in w)
+    assert q.tensor(q.inputs[0]).dtype is DType.INT8 and q.tensor(q.outputs[0]).dtype is DType.INT8
+    fq = run_batches(GraphExecutor(g, cfg), nhwc(x[:6]))
+    _check_exported(q, nhwc(x), tmp_path, fq)
+
+
+def test_mixed_widths_and_estimators(everything, tmp_path):
+    _, x, g = everything
+    ops = [k for k, op in enumerate(g.ops) if op.kind in (OpKind.CONV_2D, OpKind.FULLY_CONNECTED)]
+    for est in ("percentile", "mse"):
+        q = tinyml.quantize(g, nhwc(x), weights={ops[0]: 4, ops[-1]: 4}, estimator=est)
+        assert sorted(t.dtype.value for t in q.tensors if t.dtype is DType.INT4) == ["int4", "int4"]
+        _check_exported(q, nhwc(x), tmp_path / est, n=3)
+
+
+def test_int4_packing_layout():
+    from tinyml.ir import pack_int4
+    assert pack_int4(np.array([1, 2, 3, 4], np.int8)) == bytes([0x21, 0x43])
+    assert pack_int4(np.array([-1, -8, 7], np.int8)) == bytes([0x8F, 0x07])
+
+
+def test_bias_correction_reduces_mean_error():
+    torch.manual_seed(3)
+    m = nn.Sequential(nn.Conv2d(4, 16, 3, padding=1), nn.Conv2d(16, 8, 1), nn.Flatten(), nn.Linear(8 * 64, 4))
+    x = np.abs(np.random.default_rng(1).normal(size=(128, 4, 8, 8))).astype(np.float32)
+    g = tinyml.from_torch(m.eval(), torch.tensor(x[:1]))
+    ref = run_batches(GraphExecutor(g), nhwc(x))
+    err = {}
+    for bc in (False, True):
+        cfg = calibrate(g, nhwc(x), weight_bits={k: 4 for k in range(len(g.ops))}, bias_correction=bc)
+        err[bc] = np.abs((run_batches(GraphExecutor(g, cfg), nhwc(x)) - ref).mean(0)).mean()
+    assert err[True] < err[False]
+
+
+def test_unsupported_module_names_its_path():
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.block = nn.Sequential(nn.Conv2d(1, 4, 3), nn.GELU())
+
+        def forward(self, x):
+            return self.block(x)
+    with pytest.raises(UnsupportedOpError, match=r"module 'block\.1' \(GELU\)"):
+        tinyml.from_torch(Net(), torch.zeros(1, 1, 8, 8))
+    with pytest.raises(TinymlError, match="expects a torch.nn.Module"):
+        tinyml.from_torch("not a model", None)
+
+
+def test_qat_exports_the_model_it_trained(tmp_path):
+    from tinyml.quant import qat
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                      nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU6(), nn.Flatten(), nn.Linear(8 * 16, 10))
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    x = (d.images[:400, None] / 16.0).astype(np.float32)
+    y = d.target[:400]
+    g = tinyml.from_torch(m.eval(), torch.tensor(x[:1]))
+    mod = qat.prepare(g, nhwc(x[:128]), weights="int4")
+    before = {n: p.detach().clone() for n, p in mod.named_parameters()}
+    losses = qat.finetune(mod, nhwc(x), y, epochs=2, lr=1e-2)
+    assert losses[-1] < losses[0]
+    changed = [n for n, p in mod.named_parameters() if not torch.equal(p.detach(), before[n])]
+    assert any("scale" in n for n in changed) and any(n.startswith("w.") for n in changed)
+    q = qat.export(mod)
+    fq = run_batches(mod, nhwc(x[:6]))
+    _check_exported(q, nhwc(x), tmp_path, fq)
+
+
+def test_pruning_keeps_a_consistent_graph(tmp_path):
+    from tinyml.quant.prune import prunable_chains, prune
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1,
+                      groups=8), nn.ReLU(), nn.Conv2d(8, 12, 1), nn.ReLU(), nn.Flatten(), nn.Linear(12 * 16, 10))
+    x = np.random.default_rng(0).normal(size=(32, 1, 8, 8)).astype(np.float32)
+    g = tinyml.from_torch(m.eval(), torch.tensor(x[:1]))
+    assert len(prunable_chains(g)) == 2
+    gp = prune(g, 0.5)
+    convs = [gp.tensor(op.outputs[0]).shape[-1] for op in gp.ops if op.kind is OpKind.CONV_2D]
+    assert convs == [4, 6]
+    assert tinyml.quant.weight_bytes(tinyml.quantize(gp, nhwc(x))) < tinyml.quant.weight_bytes(
+        tinyml.quantize(g, nhwc(x)))
+    # the pruned float graph equals the original network with those channels zeroed: run and export it
+    q = tinyml.quantize(gp, nhwc(x))
+    _check_exported(q, nhwc(x), tmp_path, n=3)
+
+
+@pytest.mark.skipif(not tf_available(), reason="tensorflow-cpu is needed for the Keras front end")
+def test_keras_front_end(tmp_path):
+    import tensorflow as tf
+    tf.keras.utils.set_random_seed(0)
+    L = tf.keras.layers
+    inp = tf.keras.Input((12, 12, 2), batch_size=1)
+    h = L.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    h = L.BatchNormalization()(h)
+    h = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(h)
+    h = L.AveragePooling2D(2)(h)
+    h = L.Flatten()(h)
+    out = L.Dense(4, activation="softmax")(L.Dense(16, activation="relu")(h))
+    km = tf.keras.Model(inp, out)
+    x = np.random.default_rng(0).normal(size=(64, 12, 12, 2)).astype(np.float32)
+    g = tinyml.from_keras(km)
+    assert np.abs(run_batches(GraphExecutor(g), x) - km.predict(x, batch_size=1, verbose=0)).max() < 1e-5
+    cfg = calibrate(g, x)
+    _check_exported(quantize_graph(g, cfg), x, tmp_path, run_batches(GraphExecutor(g, cfg), x[:6]))
+
+
+def _tinyml(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tinyml", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_compress_cli(tmp_path):
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1),
+                      nn.ReLU(), nn.Flatten(), nn.Linear(16 * 16, 32), nn.ReLU(), nn.Linear(32, 10)).eval()
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    x = (d.images[:, None] / 16.0).astype(np.float32)
+    ep = torch.export.export(m, (torch.tensor(x[:1]),))
+    torch.export.save(ep, str(tmp_path / "net.pt2"))
+    np.savez(tmp_path / "calib.npz", x=x[:200], y=d.target[:200])
+    np.savez(tmp_path / "val.npz", x=x[200:400], y=d.target[200:400])
+    int8 = tinyml.quant.weight_bytes(tinyml.quantize(tinyml.from_torch(m, torch.tensor(x[:1])), nhwc(x[:200])))
+    budget = int(0.6 * int8)
+    r = _tinyml("compress", "net.pt2", "--data", "calib.npz", "--val", "val.npz", "--flash-budget", str(budget),
+                "--sram-budget", "4096", "-o", "net_small.tflite", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "net_small.json").read_text())
+    assert doc["weight_bytes"] <= budget and doc["chosen"]["fits"] and doc["chosen"]["int4_layers"] >= 1
+    assert doc["chosen"]["peak_sram"] <= 4096 and len(doc["candidates"]) >= 4 and doc["pareto"]
+    assert (tmp_path / "net_small.png").is_file()
+    assert "Pareto" in r.stdout
+    q = parse_tflite((tmp_path / "net_small.tflite").read_bytes())
+    _check_exported(q, nhwc(x), tmp_path / "check", n=3)
+
+    # a budget nothing reaches: one paragraph, the smallest footprint, exit code, no file
+    r = _tinyml("compress", "net.pt2", "--data", "calib.npz", "--flash-budget", "100", "-o", "none.tflite",
+                cwd=tmp_path)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "smallest footprint reached" in r.stderr and not (tmp_path / "none.tflite").exists()
+    # wrong data layout and unknown formats
+    np.savez(tmp_path / "bad.npz", x=x[:10, 0])
+    r = _tinyml("compress", "net.pt2", "--data", "bad.npz", "-o", "o.tflite", cwd=tmp_path)
+    assert r.returncode != 0 and "NCHW" in r.stderr and "Traceback" not in r.stderr
+    (tmp_path / "m.onnx").write_bytes(b"x")
+    r = _tinyml("compress", "m.onnx", "--data", "calib.npz", "-o", "o.tflite", cwd=tmp_path)
+    assert r.returncode != 0 and "unknown model format" in r.stderr
+
+
+@pytest.mark.skipif(not tf_available(), reason="the digits example compares with TensorFlow's converter")
+def test_digits_example(tmp_path):
+    emulate = shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")
+    cmd = [sys.executable, str(ROOT / "examples" / "digits" / "run.py"), "--out", str(tmp_path / "d"),
+           "--epochs", "30", "--emulate-images", "1"] + ([] if emulate else ["--no-emulate"])
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    res = json.loads((tmp_path / "d" / "results.json").read_text())
+    for k in ("float_acc", "int8_acc", "mixed_acc", "tflite_ptq_acc", "int8_weight_bytes", "mixed_weight_bytes",
+              "int8_tflite", "test_data"):
+        assert k in res
+    assert all(v is True for k, v in res["checks"].items() if k != "keras_twin_matches_torch")
+    assert res["checks"]["keras_twin_matches_torch"] < 1e-4
+    assert res["mixed_weight_bytes"] <= 0.6 * res["int8_weight_bytes"]
+    # the exported model and test data reproduce int8_acc with TFLM independently
+    data = np.load(res["test_data"])
+    buf = Path(res["int8_tflite"]).read_bytes()
+    q = parse_tflite(buf)
+    pred = [tflm_run(buf, [quantize_input(q, data["x"][i:i + 1])], 1)[0].argmax() for i in range(len(data["x"]))]
+    assert np.isclose(np.mean(np.array(pred) == data["y"]), res["int8_acc"])

@@ -1,0 +1,196 @@
+"""Write a `tinyml.ir.Graph` as a standard `.tflite` flatbuffer (schema v3) with the `tflite` package's builders.
+
+The inverse of `tinyml.frontends.tflite`: one table maps each `OpKind` to its builtin operator and options.
+int4 constants are packed two per byte, low nibble first, with tensor type INT4, as TFLM reads them.
+"""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import flatbuffers
+import numpy as np
+import tflite
+
+from ..ir import Activation, DType, Graph, Op, OpKind, Padding, pack_int4
+
+_TYPES = {DType.FLOAT32: tflite.TensorType.FLOAT32, DType.INT8: tflite.TensorType.INT8,
+          DType.UINT8: tflite.TensorType.UINT8, DType.INT16: tflite.TensorType.INT16,
+          DType.INT32: tflite.TensorType.INT32, DType.INT64: tflite.TensorType.INT64,
+          DType.BOOL: tflite.TensorType.BOOL, DType.INT4: getattr(tflite.TensorType, "INT4", 17)}
+_ACT = {Activation.NONE: 0, Activation.RELU: 1, Activation.RELU_N1_TO_1: 2, Activation.RELU6: 3}
+_PAD = {Padding.SAME: tflite.Padding.SAME, Padding.VALID: tflite.Padding.VALID}
+_VERSIONS = {OpKind.CONV_2D: 3, OpKind.DEPTHWISE_CONV_2D: 3, OpKind.FULLY_CONNECTED: 4, OpKind.ADD: 2,
+             OpKind.SUB: 2, OpKind.MUL: 2, OpKind.AVERAGE_POOL_2D: 2, OpKind.MAX_POOL_2D: 2, OpKind.MEAN: 2,
+             OpKind.SOFTMAX: 2, OpKind.LOGISTIC: 2, OpKind.TANH: 2, OpKind.CONCATENATION: 2, OpKind.PAD: 2,
+             OpKind.QUANTIZE: 2, OpKind.DEQUANTIZE: 2, OpKind.LEAKY_RELU: 2, OpKind.RELU: 2, OpKind.RELU6: 2}
+
+
+def _mod(name: str) -> Any:
+    return importlib.import_module(f"tflite.{name}")
+
+
+def _conv(op: Op) -> tuple[str, dict]:
+    a = op.attrs
+    f = {"Padding": _PAD[a.padding], "StrideW": a.stride_w, "StrideH": a.stride_h,
+         "FusedActivationFunction": _ACT[a.activation], "DilationWFactor": a.dilation_w,
+         "DilationHFactor": a.dilation_h}
+    if op.kind is OpKind.DEPTHWISE_CONV_2D:
+        return "DepthwiseConv2DOptions", {**f, "DepthMultiplier": a.depth_multiplier}
+    return "Conv2DOptions", f
+
+
+_OPTIONS: dict[OpKind, Callable[[Op], tuple[str, dict] | None]] = {
+    OpKind.CONV_2D: _conv, OpKind.DEPTHWISE_CONV_2D: _conv,
+    OpKind.FULLY_CONNECTED: lambda op: ("FullyConnectedOptions", {
+        "FusedActivationFunction": _ACT[op.attrs.activation], "KeepNumDims": op.attrs.keep_num_dims}),
+    OpKind.ADD: lambda op: ("AddOptions", {"FusedActivationFunction": _ACT[op.attrs.activation]}),
+    OpKind.SUB: lambda op: ("SubOptions", {"FusedActivationFunction": _ACT[op.attrs.activation]}),
+    OpKind.MUL: lambda op: ("MulOptions", {"FusedActivationFunction": _ACT[op.attrs.activation]}),
+    OpKind.AVERAGE_POOL_2D: lambda op: ("Pool2DOptions", _pool(op)),
+    OpKind.MAX_POOL_2D: lambda op: ("Pool2DOptions", _pool(op)),
+    OpKind.MEAN: lambda op: ("ReducerOptions", {"KeepDims": op.attrs.keep_dims}),
+    OpKind.SOFTMAX: lambda op: ("SoftmaxOptions", {"Beta": op.attrs.beta}),
+    OpKind.LEAKY_RELU: lambda op: ("LeakyReluOptions", {"Alpha": op.attrs.alpha}),
+    OpKind.CONCATENATION: lambda op: ("ConcatenationOptions", {
+        "Axis": op.attrs.axis, "FusedActivationFunction": _ACT[op.attrs.activation]}),
+    OpKind.RESHAPE: lambda op: None, OpKind.PAD: lambda op: ("PadOptions", {}),
+    OpKind.LOGISTIC: lambda op: None, OpKind.TANH: lambda op: None, OpKind.RELU: lambda op: None,
+    OpKind.RELU6: lambda op: None, OpKind.HARD_SWISH: lambda op: ("HardSwishOptions", {}),
+    OpKind.QUANTIZE: lambda op: ("QuantizeOptions", {}), OpKind.DEQUANTIZE: lambda op: ("DequantizeOptions", {}),
+}
+
+
+def _pool(op: Op) -> dict:
+    a = op.attrs
+    return {"Padding": _PAD[a.padding], "StrideW": a.stride_w, "StrideH": a.stride_h, "FilterWidth": a.filter_w,
+            "FilterHeight": a.filter_h, "FusedActivationFunction": _ACT[a.activation]}
+
+
+def _raw(t_data: np.ndarray, dtype: DType) -> bytes:
+    if dtype is DType.INT4:
+        return pack_int4(t_data)
+    return np.ascontiguousarray(t_data, dtype.numpy).tobytes()
+
+
+def _vector(b: flatbuffers.Builder, start: Callable, values: list[int], kind: str = "Int32") -> int:
+    start(b, len(values))
+    for v in reversed(values):
+        getattr(b, f"Prepend{kind}")(v)
+    return b.EndVector()
+
+
+def _bytes(b: flatbuffers.Builder, data: bytes, align: int = 16) -> int:
+    b.StartVector(1, len(data), align)
+    b.head = b.head - len(data)
+    b.Bytes[b.head:b.head + len(data)] = data
+    return b.EndVector()
+
+
+def write_tflite(g: Graph, description: str = "tinyml") -> bytes:
+    """The .tflite bytes of `g`: one subgraph, one buffer per constant tensor (buffer 0 is the empty one)."""
+    b = flatbuffers.Builder(1024)
+    M, T, Q, Buf = _mod("Model"), _mod("Tensor"), _mod("QuantizationParameters"), _mod("Buffer")
+    Sg, Opr, Code = _mod("SubGraph"), _mod("Operator"), _mod("OperatorCode")
+
+    # buffers: 0 = empty, then one per constant
+    buffer_of: dict[int, int] = {}
+    datas: list[bytes] = [b""]
+    for i, t in enumerate(g.tensors):
+        if t.is_const:
+            buffer_of[i] = len(datas)
+            datas.append(_raw(t.data, t.dtype))
+    buf_offsets = []
+    for d in datas:
+        vec = _bytes(b, d) if d else None
+        Buf.Start(b)
+        if vec is not None:
+            Buf.AddData(b, vec)
+        buf_offsets.append(Buf.End(b))
+
+    tensor_offsets = []
+    for i, t in enumerate(g.tensors):
+        name = b.CreateString(t.name)
+        shape = _vector(b, T.StartShapeVector, list(t.shape))
+        quant = None
+        if t.quant is not None:
+            scale = _vector(b, Q.StartScaleVector, [float(s) for s in t.quant.scale], "Float32")
+            zp = _vector(b, Q.StartZeroPointVector, [int(z) for z in t.quant.zero_point], "Int64")
+            Q.Start(b)
+            Q.AddScale(b, scale)
+            Q.AddZeroPoint(b, zp)
+            Q.AddQuantizedDimension(b, t.quant.axis)
+            quant = Q.End(b)
+        T.Start(b)
+        T.AddShape(b, shape)
+        T.AddType(b, _TYPES[t.dtype])
+        T.AddBuffer(b, buffer_of.get(i, 0))
+        T.AddName(b, name)
+        if quant is not None:
+            T.AddQuantization(b, quant)
+        tensor_offsets.append(T.End(b))
+
+    kinds = sorted({op.kind for op in g.ops}, key=lambda k: k.value)
+    code_index = {k: n for n, k in enumerate(kinds)}
+    op_offsets = []
+    for op in g.ops:
+        spec = _OPTIONS[op.kind](op)
+        opt = None
+        if spec is not None:
+            mod = _mod(spec[0])
+            mod.Start(b)
+            for field, value in spec[1].items():
+                getattr(mod, f"Add{field}")(b, value)
+            opt = mod.End(b)
+        ins = _vector(b, Opr.StartInputsVector, list(op.inputs))
+        outs = _vector(b, Opr.StartOutputsVector, list(op.outputs))
+        Opr.Start(b)
+        Opr.AddOpcodeIndex(b, code_index[op.kind])
+        Opr.AddInputs(b, ins)
+        Opr.AddOutputs(b, outs)
+        if spec is not None:
+            Opr.AddBuiltinOptionsType(b, getattr(tflite.BuiltinOptions, spec[0]))
+            Opr.AddBuiltinOptions(b, opt)
+        op_offsets.append(Opr.End(b))
+
+    def table_vector(start: Callable, offs: list[int]) -> int:
+        start(b, len(offs))
+        for o in reversed(offs):
+            b.PrependUOffsetTRelative(o)
+        return b.EndVector()
+
+    tensors_vec = table_vector(Sg.StartTensorsVector, tensor_offsets)
+    ops_vec = table_vector(Sg.StartOperatorsVector, op_offsets)
+    ins_vec = _vector(b, Sg.StartInputsVector, list(g.inputs))
+    outs_vec = _vector(b, Sg.StartOutputsVector, list(g.outputs))
+    sg_name = b.CreateString("main")
+    Sg.Start(b)
+    Sg.AddTensors(b, tensors_vec)
+    Sg.AddInputs(b, ins_vec)
+    Sg.AddOutputs(b, outs_vec)
+    Sg.AddOperators(b, ops_vec)
+    Sg.AddName(b, sg_name)
+    subgraph = Sg.End(b)
+
+    codes = []
+    for k in kinds:
+        builtin = getattr(tflite.BuiltinOperator, k.value)
+        Code.Start(b)
+        Code.AddDeprecatedBuiltinCode(b, min(builtin, 127))
+        Code.AddBuiltinCode(b, builtin)
+        Code.AddVersion(b, _VERSIONS.get(k, 1))
+        codes.append(Code.End(b))
+    codes_vec = table_vector(M.StartOperatorCodesVector, codes)
+    subgraphs_vec = table_vector(M.StartSubgraphsVector, [subgraph])
+    buffers_vec = table_vector(M.StartBuffersVector, buf_offsets)
+    desc = b.CreateString(description)
+    M.Start(b)
+    M.AddVersion(b, 3)
+    M.AddOperatorCodes(b, codes_vec)
+    M.AddSubgraphs(b, subgraphs_vec)
+    M.AddDescription(b, desc)
+    M.AddBuffers(b, buffers_vec)
+    model = M.End(b)
+    b.Finish(model, file_identifier=b"TFL3")
+    return bytes(b.Output())

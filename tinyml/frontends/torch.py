@@ -1,0 +1,450 @@
+"""Import a PyTorch `nn.Module` into a float32 `tinyml.ir.Graph` through `torch.export`.
+
+The exported ATen graph (decomposed to core ops) is walked once.  Activations change layout exactly once, at
+the boundary: 4-D values are NCHW in PyTorch and NHWC in the IR (the graph's input and output shapes are NHWC),
+so convolution weights are transposed to TFLite's layouts here and nowhere else.  A 4-D value flattened for a
+Linear keeps its HWC order in the IR; the Linear's weight columns are permuted instead of the activations.
+BatchNorm following a convolution is folded into its weights; dropout disappears in eval mode.  Anything else
+is refused with the module path that produced it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import TinymlError, UnsupportedOpError
+from ..ir import (
+    Activation,
+    ConcatAttrs,
+    ConvAttrs,
+    DType,
+    ElementwiseAttrs,
+    FullyConnectedAttrs,
+    Graph,
+    GraphBuilder,
+    LeakyReluAttrs,
+    MeanAttrs,
+    NoAttrs,
+    OpKind,
+    PadAttrs,
+    Padding,
+    PoolAttrs,
+    SoftmaxAttrs,
+)
+from .passes import fuse_activations
+
+NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
+
+SUPPORTED = ("Conv2d (any groups, depthwise included)", "Linear", "BatchNorm2d after a convolution", "ReLU",
+             "ReLU6", "Hardtanh(0, 6)", "Hardswish", "Sigmoid", "Tanh", "LeakyReLU", "add/sub/mul", "torch.cat",
+             "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "mean over H and W", "flatten/view/reshape",
+             "Dropout", "Softmax over the last dimension")
+
+
+@dataclass
+class _Value:
+    index: int                 # IR tensor
+    shape: tuple[int, ...]     # IR shape (NHWC for 4-D)
+    perm: np.ndarray | None = None  # 2-D value holding flattened C,H,W data in H,W,C order: IR feature i is
+    #                                  PyTorch feature perm[i]
+
+
+def _module_of(node: Any) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return f"the expression '{node.name}' in forward()"
+    path, cls = list(stack.values())[-1]
+    cls_name = getattr(cls, "__name__", str(cls)).split(".")[-1]
+    return f"module '{path or '<root>'}' ({cls_name})"
+
+
+def _pad_mode(in_size: int, k: int, stride: int, dil: int, pad: int) -> tuple[Padding, int, int]:
+    """TFLite padding for a symmetric PyTorch padding: SAME when identical, else VALID after an explicit pad."""
+    eff = (k - 1) * dil + 1
+    out = (in_size + 2 * pad - eff) // stride + 1
+    if pad == 0:
+        return Padding.VALID, 0, 0
+    total = max(0, (out - 1) * stride + eff - in_size)
+    if out == -(-in_size // stride) and total // 2 == pad:
+        return Padding.SAME, 0, 0
+    after = (out - 1) * stride + eff - in_size - pad  # rows PyTorch's padding actually reaches
+    return Padding.VALID, pad, max(0, after)
+
+
+class _Importer:
+    def __init__(self, ep: Any, name: str) -> None:
+        import torch  # noqa: F401  (imported for the side effect of registering ops)
+        self.ep = ep
+        self.b = GraphBuilder()
+        self.values: dict[str, _Value] = {}
+        self.consts: dict[str, np.ndarray] = {}
+        self.name = name
+        self.folded: set[str] = set()
+        sig = ep.graph_signature
+        state = dict(ep.state_dict)
+        state.update({k: v for k, v in getattr(ep, "constants", {}).items()})
+        for mapping in (sig.inputs_to_parameters, sig.inputs_to_buffers,
+                        getattr(sig, "inputs_to_lifted_tensor_constants", {})):
+            for node_name, key in mapping.items():
+                self.consts[node_name] = state[key].detach().cpu().float().numpy()
+
+    # ---- helpers ------------------------------------------------------------------------------------------------
+    def value(self, node: Any, where: Any) -> _Value:
+        if not hasattr(node, "name") or node.name not in self.values:
+            raise UnsupportedOpError(f"{_module_of(where)} uses an input tinyml cannot map ({node}); only "
+                                     "activations computed from the model input are supported here")
+        return self.values[node.name]
+
+    def out(self, node: Any, shape: tuple[int, ...], perm: np.ndarray | None = None) -> _Value:
+        v = _Value(self.b.tensor(node.name, shape), shape, perm)
+        self.values[node.name] = v
+        return v
+
+    @staticmethod
+    def torch_shape(node: Any) -> tuple[int, ...]:
+        return tuple(int(d) for d in node.meta["val"].shape)
+
+    def ir_shape(self, node: Any) -> tuple[int, ...]:
+        s = self.torch_shape(node)
+        return (s[0], s[2], s[3], s[1]) if len(s) == 4 else s
+
+    def plain(self, v: _Value, node: Any, what: str) -> None:
+        if v.perm is not None:
+            raise UnsupportedOpError(f"{_module_of(node)}: {what} of a flattened spatial tensor is not supported "
+                                     "(only Linear layers and element-wise activations may consume a flatten of a "
+                                     "4-D tensor with H*W > 1)")
+
+    # ---- conversion ---------------------------------------------------------------------------------------------
+    def run(self) -> Graph:
+        g = self.ep.graph
+        inputs: list[int] = []
+        outputs: list[int] = []
+        for node in g.nodes:
+            if node.op == "placeholder":
+                if node.name in self.consts:
+                    continue
+                v = self.out(node, self.ir_shape(node))
+                inputs.append(v.index)
+            elif node.op == "call_function":
+                self.call(node)
+            elif node.op == "output":
+                for a in node.args[0]:
+                    v = self.value(a, node)
+                    self.plain(v, node, "returning")
+                    outputs.append(v.index)
+        graph = self.b.build(self.name, tuple(inputs), tuple(outputs), source=f"torch:{self.name}")
+        return fuse_activations(graph)
+
+    def call(self, node: Any) -> None:
+        target = str(node.target)
+        key = target.replace("aten.", "").rsplit(".", 1)[0] if target.startswith("aten.") else target
+        if key in ("clone", "dropout", "alias", "contiguous", "detach", "_to_copy", "lift_fresh_copy"):
+            self.values[node.name] = self.value(node.args[0], node)
+            return
+        handler = getattr(self, f"op_{key}", None)
+        if key == "<built-in function getitem>" or target == "<built-in function getitem>":
+            src = node.args[0]
+            if src.name in self.values and node.args[1] == 0:
+                self.values[node.name] = self.values[src.name]
+                return
+            if src.name in self.folded:
+                return
+        if handler is None:
+            raise UnsupportedOpError(
+                f"{_module_of(node)} computes '{target}', which tinyml cannot import. Supported: "
+                f"{', '.join(SUPPORTED)}.")
+        handler(node)
+
+    def op_conv2d(self, node: Any) -> None:
+        a = list(node.args) + [None] * (7 - len(node.args))
+        x = self.value(a[0], node)
+        self.plain(x, node, "a convolution")
+        w = self.consts.get(a[1].name)
+        if w is None:
+            raise UnsupportedOpError(f"{_module_of(node)}: convolution weights must be parameters")
+        bias = self.consts[a[2].name] if a[2] is not None else np.zeros(w.shape[0], np.float32)
+        stride = a[3] or [1, 1]
+        padding = a[4] if a[4] is not None else [0, 0]
+        dilation = a[5] or [1, 1]
+        groups = a[6] or 1
+        if isinstance(padding, str):
+            raise UnsupportedOpError(f"{_module_of(node)}: string padding '{padding}' is not supported; use "
+                                     "integers")
+        if len(x.shape) != 4:
+            raise UnsupportedOpError(f"{_module_of(node)}: only 2-D convolutions (4-D inputs) are supported")
+        users = list(node.users)
+        if len(users) == 1 and "batch_norm" in str(users[0].target):
+            bn = users[0]
+            gamma, beta, mean, var = (self.consts[bn.args[i].name] if bn.args[i] is not None else None
+                                      for i in range(1, 5))
+            eps = float(bn.args[-1])
+            scale = (gamma if gamma is not None else 1.0) / np.sqrt(var + eps)
+            w = w * scale[:, None, None, None]
+            bias = (bias - mean) * scale + (beta if beta is not None else 0.0)
+            self.folded.add(bn.name)
+            out_node = bn
+        else:
+            out_node = node
+        n, ih, iw, ic = x.shape
+        oc, fic, kh, kw = w.shape
+        modes = [_pad_mode(s, k, st, d, p) for s, k, st, d, p in
+                 zip((ih, iw), (kh, kw), stride, dilation, padding, strict=True)]
+        src = x.index
+        if any(m[1] or m[2] for m in modes):
+            padded = (n, ih + modes[0][1] + modes[0][2], iw + modes[1][1] + modes[1][2], ic)
+            src = self.b.tensor(f"{node.name}_pad", padded)
+            self.b.op(OpKind.PAD, (x.index, self.b.const(f"{node.name}_paddings", np.array(
+                [[0, 0], [modes[0][1], modes[0][2]], [modes[1][1], modes[1][2]], [0, 0]], np.int32), DType.INT32)),
+                (src,), PadAttrs(((0, 0), (modes[0][1], modes[0][2]), (modes[1][1], modes[1][2]), (0, 0))),
+                name=f"{node.name}_pad")
+        padding_mode = modes[0][0] if modes[0][0] is modes[1][0] else Padding.VALID
+        if padding_mode is Padding.VALID and any(m[0] is Padding.SAME for m in modes):
+            raise UnsupportedOpError(f"{_module_of(node)}: this mix of paddings per axis is not supported")
+        depthwise = groups == ic and groups > 1 and fic == 1
+        y = self.out(node, self.ir_shape(node))
+        self.values[out_node.name] = y
+        if depthwise:
+            wt = np.transpose(w, (1, 2, 3, 0))  # [1, kh, kw, oc]
+            attrs = ConvAttrs(stride[0], stride[1], dilation[0], dilation[1], padding_mode, Activation.NONE,
+                              depth_multiplier=oc // ic)
+            kind = OpKind.DEPTHWISE_CONV_2D
+        else:
+            wt = np.transpose(w, (0, 2, 3, 1))  # [oc, kh, kw, ic / groups]
+            attrs = ConvAttrs(stride[0], stride[1], dilation[0], dilation[1], padding_mode, Activation.NONE)
+            kind = OpKind.CONV_2D
+        self.b.op(kind, (src, self.b.const(f"{node.name}_weights", wt), self.b.const(f"{node.name}_bias", bias)),
+                  (y.index,), attrs, name=_name(node))
+
+    def op__native_batch_norm_legit_no_training(self, node: Any) -> None:
+        if node.name not in self.folded:
+            raise UnsupportedOpError(f"{_module_of(node)}: BatchNorm is only supported directly after a "
+                                     "convolution whose output it alone consumes (it is folded into the "
+                                     "convolution's weights)")
+
+    op_batch_norm = op__native_batch_norm_legit_no_training
+
+    def op_linear(self, node: Any) -> None:
+        x = self.value(node.args[0], node)
+        w = self.consts.get(node.args[1].name)
+        if w is None:
+            raise UnsupportedOpError(f"{_module_of(node)}: Linear weights must be parameters")
+        b = self.consts[node.args[2].name] if len(node.args) > 2 and node.args[2] is not None else \
+            np.zeros(w.shape[0], np.float32)
+        if x.perm is not None:
+            w = w[:, x.perm]
+        if len(x.shape) != 2:
+            raise UnsupportedOpError(f"{_module_of(node)}: Linear on a {len(x.shape)}-D input is not supported "
+                                     "(flatten it to [batch, features] first)")
+        y = self.out(node, self.ir_shape(node))
+        self.b.op(OpKind.FULLY_CONNECTED, (x.index, self.b.const(f"{node.name}_weights", w),
+                                           self.b.const(f"{node.name}_bias", b)), (y.index,),
+                  FullyConnectedAttrs(Activation.NONE), name=_name(node))
+
+    def _unary(self, node: Any, kind: OpKind, attrs: Any = None) -> None:
+        attrs = NoAttrs() if attrs is None else attrs
+        x = self.value(node.args[0], node)
+        y = self.out(node, x.shape, x.perm)
+        self.b.op(kind, (x.index,), (y.index,), attrs, name=_name(node))
+
+    def op_relu(self, node: Any) -> None:
+        self._unary(node, OpKind.RELU)
+
+    def op_hardtanh(self, node: Any) -> None:
+        lo, hi = (list(node.args[1:]) + [-1.0, 1.0])[:2]
+        if (float(lo), float(hi)) != (0.0, 6.0):
+            raise UnsupportedOpError(f"{_module_of(node)}: Hardtanh({lo}, {hi}) is not supported (ReLU6 is)")
+        self._unary(node, OpKind.RELU6)
+
+    def op_relu6(self, node: Any) -> None:
+        self._unary(node, OpKind.RELU6)
+
+    def op_clamp(self, node: Any) -> None:
+        self.op_hardtanh(node)
+
+    def op_hardswish(self, node: Any) -> None:
+        self._unary(node, OpKind.HARD_SWISH)
+
+    def op_sigmoid(self, node: Any) -> None:
+        self._unary(node, OpKind.LOGISTIC)
+
+    def op_tanh(self, node: Any) -> None:
+        self._unary(node, OpKind.TANH)
+
+    def op_leaky_relu(self, node: Any) -> None:
+        alpha = float(node.args[1]) if len(node.args) > 1 else 0.01
+        self._unary(node, OpKind.LEAKY_RELU, LeakyReluAttrs(alpha))
+
+    def _binary(self, node: Any, kind: OpKind) -> None:
+        if node.kwargs.get("alpha", 1) != 1 or (len(node.args) > 2 and node.args[2] != 1):
+            raise UnsupportedOpError(f"{_module_of(node)}: add/sub with alpha != 1 is not supported")
+        ins = []
+        for k, a in enumerate(node.args[:2]):
+            if isinstance(a, (int, float)):
+                ins.append(self.b.const(f"{node.name}_c{k}", np.array([float(a)], np.float32)))
+            elif a.name in self.consts:
+                c = self.consts[a.name]
+                ins.append(self.b.const(f"{node.name}_c{k}", np.transpose(c, (0, 2, 3, 1)) if c.ndim == 4 else c))
+            else:
+                v = self.value(a, node)
+                self.plain(v, node, "arithmetic")
+                ins.append(v.index)
+        y = self.out(node, self.ir_shape(node))
+        self.b.op(kind, tuple(ins), (y.index,), ElementwiseAttrs(Activation.NONE), name=_name(node))
+
+    def op_add(self, node: Any) -> None:
+        self._binary(node, OpKind.ADD)
+
+    def op_sub(self, node: Any) -> None:
+        self._binary(node, OpKind.SUB)
+
+    def op_mul(self, node: Any) -> None:
+        self._binary(node, OpKind.MUL)
+
+    def op_cat(self, node: Any) -> None:
+        vals = [self.value(a, node) for a in node.args[0]]
+        rank = len(vals[0].shape)
+        dim = int(node.args[1]) if len(node.args) > 1 else 0
+        dim = dim + rank if dim < 0 else dim
+        perm = None
+        if rank == 2 and dim == 1 and any(v.perm is not None for v in vals):  # features of flattened tensors
+            parts, off = [], 0
+            for v in vals:
+                parts.append((v.perm if v.perm is not None else np.arange(v.shape[1])) + off)
+                off += v.shape[1]
+            perm = np.concatenate(parts)
+        else:
+            for v in vals:
+                self.plain(v, node, "concatenation")
+        axis = NCHW_TO_NHWC_AXIS[dim] if rank == 4 else dim
+        y = self.out(node, self.ir_shape(node), perm)
+        self.b.op(OpKind.CONCATENATION, tuple(v.index for v in vals), (y.index,),
+                  ConcatAttrs(axis, Activation.NONE), name=_name(node))
+
+    def _pool(self, node: Any, kind: OpKind, k: list[int], stride: list[int], pad: list[int]) -> None:
+        x = self.value(node.args[0], node)
+        k = list(k) * (2 // len(k)) if len(k) == 1 else list(k)
+        stride = (list(stride) * (2 // len(stride)) if len(stride) == 1 else list(stride)) if stride else k
+        pad = list(pad) * (2 // len(pad)) if len(pad) == 1 else list(pad)
+        if any(pad):
+            raise UnsupportedOpError(f"{_module_of(node)}: pooling with padding is not supported (TFLite pools "
+                                     "exclude padded cells; PyTorch counts them); pad with a convolution instead")
+        y = self.out(node, self.ir_shape(node))
+        self.b.op(kind, (x.index,), (y.index,), PoolAttrs(k[0], k[1], stride[0], stride[1], Padding.VALID,
+                                                          Activation.NONE), name=_name(node))
+
+    def op_max_pool2d(self, node: Any) -> None:
+        a = list(node.args) + [None] * (6 - len(node.args))
+        if (a[4] not in (None, 1, [1, 1], [1])) or a[5]:
+            raise UnsupportedOpError(f"{_module_of(node)}: max pooling with dilation or ceil_mode is not supported")
+        self._pool(node, OpKind.MAX_POOL_2D, a[1], a[2] or [], a[3] or [0])
+
+    def op_max_pool2d_with_indices(self, node: Any) -> None:
+        self.op_max_pool2d(node)
+
+    def op_avg_pool2d(self, node: Any) -> None:
+        a = list(node.args) + [None] * (7 - len(node.args))
+        if a[4] or a[6] is not None:
+            raise UnsupportedOpError(f"{_module_of(node)}: average pooling with ceil_mode or divisor_override is "
+                                     "not supported")
+        self._pool(node, OpKind.AVERAGE_POOL_2D, a[1], a[2] or [], a[3] or [0])
+
+    def op__adaptive_avg_pool2d(self, node: Any) -> None:
+        x = self.value(node.args[0], node)
+        oh, ow = (list(node.args[1]) * 2)[:2] if len(node.args[1]) == 1 else node.args[1]
+        _, ih, iw, _ = x.shape
+        if (oh, ow) == (1, 1):
+            y = self.out(node, self.ir_shape(node))
+            self.b.op(OpKind.MEAN, (x.index, self.b.const(f"{node.name}_axes", np.array([1, 2], np.int32),
+                                                          DType.INT32)), (y.index,), MeanAttrs((1, 2), True),
+                      name=_name(node))
+            return
+        if ih % oh or iw % ow:
+            raise UnsupportedOpError(f"{_module_of(node)}: adaptive average pooling {ih}x{iw} -> {oh}x{ow} needs "
+                                     "the input to be a multiple of the output size")
+        self._pool(node, OpKind.AVERAGE_POOL_2D, [ih // oh, iw // ow], [ih // oh, iw // ow], [0])
+
+    op_adaptive_avg_pool2d = op__adaptive_avg_pool2d
+
+    def op_mean(self, node: Any) -> None:
+        x = self.value(node.args[0], node)
+        dims = sorted(int(d) % 4 for d in node.args[1]) if len(x.shape) == 4 else None
+        keep = bool(node.args[2]) if len(node.args) > 2 else bool(node.kwargs.get("keepdim", False))
+        if dims != [2, 3]:
+            raise UnsupportedOpError(f"{_module_of(node)}: mean over {node.args[1]} is not supported (the mean "
+                                     "over H and W of a 4-D tensor is)")
+        y = self.out(node, self.ir_shape(node) if keep else self.ir_shape(node))
+        self.b.op(OpKind.MEAN, (x.index, self.b.const(f"{node.name}_axes", np.array([1, 2], np.int32),
+                                                      DType.INT32)), (y.index,), MeanAttrs((1, 2), keep),
+                  name=_name(node))
+        if not keep:
+            self.values[node.name] = _Value(y.index, y.shape)
+
+    def _reshape(self, node: Any) -> None:
+        x = self.value(node.args[0], node)
+        out_t = self.torch_shape(node)
+        if x.perm is not None:
+            raise UnsupportedOpError(f"{_module_of(node)}: reshaping a flattened spatial tensor again is not "
+                                     "supported")
+        perm = None
+        if len(x.shape) == 4 and len(out_t) == 4:
+            in_t = (x.shape[0], x.shape[3], x.shape[1], x.shape[2])
+            if in_t != out_t:
+                raise UnsupportedOpError(f"{_module_of(node)}: a 4-D reshape {list(in_t)} -> {list(out_t)} is not "
+                                         "supported")
+            self.values[node.name] = x
+            return
+        if len(x.shape) == 4:
+            n, h, w, c = x.shape
+            if len(out_t) != 2 or out_t[0] != n:
+                raise UnsupportedOpError(f"{_module_of(node)}: reshaping a 4-D tensor to {list(out_t)} is not "
+                                         "supported (flattening to [batch, C*H*W] is)")
+            if h * w > 1:
+                perm = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)
+        elif len(out_t) == 4:
+            raise UnsupportedOpError(f"{_module_of(node)}: reshaping to a 4-D tensor is not supported")
+        y = self.out(node, out_t, perm)
+        self.b.op(OpKind.RESHAPE, (x.index, self.b.const(f"{node.name}_shape", np.array(out_t, np.int32),
+                                                         DType.INT32)), (y.index,), NoAttrs(), name=_name(node))
+
+    op_view = op_reshape = op__unsafe_view = op_flatten = op_squeeze = op_unsqueeze = _reshape
+
+    def op__softmax(self, node: Any) -> None:
+        x = self.value(node.args[0], node)
+        dim = int(node.args[1])
+        if dim not in (-1, len(x.shape) - 1) or len(x.shape) == 4:
+            raise UnsupportedOpError(f"{_module_of(node)}: softmax is supported over the last dimension of a "
+                                     "2-D tensor only")
+        self._unary(node, OpKind.SOFTMAX, SoftmaxAttrs(1.0))
+
+    op_softmax = op__softmax
+
+
+def _name(node: Any) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    return (list(stack.values())[-1][0] if stack else "") or node.name
+
+
+def from_torch(module: Any, example_input: Any, name: str | None = None) -> Graph:
+    """A float32 IR graph of `module` (switched to eval mode) traced with `torch.export` on `example_input`
+    (NCHW for images).  The IR input and output are NHWC; quantize it with `tinyml.quantize`."""
+    try:
+        import torch
+    except ImportError:
+        raise TinymlError("from_torch needs PyTorch: pip install 'tinyml[torch]' (torch==2.13.0, CPU)") from None
+    if not isinstance(module, torch.nn.Module) and not hasattr(module, "graph_signature"):
+        raise TinymlError(f"from_torch expects a torch.nn.Module or an ExportedProgram, got {type(module).__name__}")
+    if hasattr(module, "graph_signature"):
+        ep = module
+    else:
+        module = module.eval()
+        args = example_input if isinstance(example_input, tuple) else (example_input,)
+        try:
+            ep = torch.export.export(module, args)
+        except Exception as e:
+            raise TinymlError(f"torch.export could not trace {type(module).__name__}: {type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''}. Data-dependent control flow and "
+                              "dynamic shapes are not supported.") from None
+    label = name or ("exported" if hasattr(module, "graph_signature") else type(module).__name__)
+    return _Importer(ep.run_decompositions({}), label).run()

@@ -1,0 +1,155 @@
+"""`tinyml compress`: load a float model and data files, run the budget search, write the results."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..boards import load_board
+from ..errors import TinymlError
+from ..ir import Graph
+
+CODE_RESERVE = 32 * 1024  # flash kept for code with --board (tinyml build reports the real text size)
+
+
+def load_float_model(path: Path) -> tuple[Graph, bool]:
+    """(float graph, input is NCHW) from a torch.export .pt2, a Keras .keras/.h5 or a float .tflite file."""
+    if not path.is_file():
+        raise TinymlError(f"model file '{path}' does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".pt2":
+        try:
+            import torch
+        except ImportError:
+            raise TinymlError("a .pt2 model needs PyTorch: pip install 'tinyml[torch]'") from None
+        from ..frontends.torch import from_torch
+        try:
+            ep = torch.export.load(str(path))
+        except Exception as e:
+            raise TinymlError(f"'{path}' is not a torch.export program saved with torch.export.save "
+                              f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+        return from_torch(ep, None, name=path.stem), True
+    if suffix in (".keras", ".h5"):
+        try:
+            import tensorflow as tf
+        except ImportError:
+            raise TinymlError(f"a {suffix} model needs TensorFlow: pip install 'tinyml[tf]'") from None
+        from ..frontends.keras import from_keras
+        try:
+            model = tf.keras.models.load_model(str(path), compile=False)
+        except Exception as e:
+            raise TinymlError(f"'{path}' could not be loaded as a Keras model ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''})") from None
+        return from_keras(model, name=path.stem), False
+    if suffix == ".tflite":
+        from ..frontends.passes import fuse_activations
+        from ..frontends.tflite import load_tflite
+        from ..ir import DType
+        g = load_tflite(path)
+        if any(t.dtype is DType.INT8 for t in g.tensors):
+            raise TinymlError(f"'{path}' is already quantized; compress takes a float model (compile it "
+                              "directly with `tinyml compile`)")
+        return fuse_activations(g), False
+    raise TinymlError(f"'{path}': unknown model format '{suffix}'. compress reads a PyTorch program saved with "
+                      "torch.export.save (.pt2), a Keras model (.keras, .h5) or a float .tflite")
+
+
+def load_data(path: str, g: Graph, nchw: bool, what: str) -> tuple[np.ndarray, np.ndarray | None]:
+    p = Path(path)
+    if not p.is_file():
+        raise TinymlError(f"{what} file '{p}' does not exist")
+    try:
+        d = np.load(p, allow_pickle=False)
+        x = np.asarray(d["x"], np.float32)
+        y = np.asarray(d["y"]).reshape(-1) if "y" in d.files else None
+    except Exception as e:
+        raise TinymlError(f"{what} file '{p}' must be an .npz with an array 'x' (inputs, batch first) and "
+                          f"optionally 'y' (integer labels): {type(e).__name__}: {e}") from None
+    if nchw and x.ndim == 4:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    want = tuple(g.tensor(g.inputs[0]).shape[1:])
+    if tuple(x.shape[1:]) != want:
+        layout = "NCHW, as the PyTorch model takes it" if nchw else "NHWC"
+        raise TinymlError(f"{what} 'x' in '{p}' has shape {list(x.shape)}; the model needs [N, "
+                          f"{', '.join(map(str, want if not nchw else (want[2], want[0], want[1])))}] ({layout})")
+    if y is not None and len(y) != len(x):
+        raise TinymlError(f"{what} file '{p}' has {len(x)} inputs but {len(y)} labels")
+    return x, y
+
+
+def run(a) -> int:  # noqa: ANN001
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from . import export_tflite, weight_bytes
+    from .compress import compress, pareto
+    out = Path(a.output)
+    if out.suffix != ".tflite":
+        raise TinymlError(f"--output '{out}' must end in .tflite")
+    if not out.parent.exists():
+        raise TinymlError(f"cannot write '{out}': directory '{out.parent}' does not exist")
+    flash, sram = a.flash_budget, a.sram_budget
+    if a.board:
+        b = load_board(a.board)
+        flash = flash if flash is not None else max(0, b.flash.size - CODE_RESERVE)
+        sram = sram if sram is not None else b.sram.size
+    g, nchw = load_float_model(Path(a.model))
+    x, _ = load_data(a.data, g, nchw, "--data")
+    vx, vy = load_data(a.val, g, nchw, "--val") if a.val else load_data(a.data, g, nchw, "--data")
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, transient=True) as prog:
+        from .ptq import weighted_ops
+        task = prog.add_task("searching", total=2 * len(weighted_ops(g)) + 1)
+        res = compress(g, x, vx, vy, flash_budget=flash, sram_budget=sram, estimator=a.estimator,
+                       bias_correction=not a.no_bias_correction,
+                       progress=lambda what, n: prog.update(task, advance=n, description=what))
+    export_tflite(res.graph, out)
+    doc = {"model": str(a.model), "output": str(out), "metric": res.metric, "float_score": res.float_score,
+           "budgets": res.budgets, "chosen": res.chosen.row(), "weight_bytes": weight_bytes(res.graph),
+           "candidates": res.table(), "pareto": [c.row() for c in pareto(res.candidates)]}
+    jpath = out.with_suffix(".json")
+    tmp = jpath.with_name(jpath.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    tmp.replace(jpath)
+    table = Table(title=f"{res.metric} on {'--val' if a.val else '--data'} (float model: {res.float_score:.4f})")
+    for col in ("configuration", "weight bytes", "peak SRAM", res.metric, "fits"):
+        table.add_column(col)
+    front = {id(c) for c in pareto(res.candidates)}
+    for c in res.candidates:
+        mark = " (chosen)" if c is res.chosen else " *" if id(c) in front else ""
+        table.add_row(c.name + mark, f"{c.weight_bytes:,}", f"{c.peak_sram:,}", f"{c.score:.4f}",
+                      "yes" if c.fits else "no")
+    Console().print(table)
+    print("* on the Pareto front (no other configuration is both smaller and better)")
+    png = _plot(res, out.with_suffix(".png"))
+    print(f"wrote {out} ({res.chosen.name}: {weight_bytes(res.graph):,} bytes of weights, peak SRAM "
+          f"{res.chosen.peak_sram:,} bytes), {jpath}{f' and {png}' if png else ''}")
+    return 0
+
+
+def _plot(res, path: Path) -> Path | None:  # noqa: ANN001
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    from .compress import pareto
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter([c.weight_bytes for c in res.candidates], [c.score for c in res.candidates], s=14, label="searched")
+    front = pareto(res.candidates)
+    ax.plot([c.weight_bytes for c in front], [c.score for c in front], "o-", color="C1", label="Pareto front")
+    ax.scatter([res.chosen.weight_bytes], [res.chosen.score], s=80, marker="*", color="C3", zorder=3,
+               label="chosen")
+    if res.budgets.get("flash"):
+        ax.axvline(res.budgets["flash"], color="grey", ls="--", label="flash budget")
+    ax.set_xlabel("weight bytes")
+    ax.set_ylabel(res.metric)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,175 @@
+"""Budget-driven compression: weight widths per layer (int8/int4), structured pruning when needed, and the
+memory planner's techniques (in-place, overlap, patching), searched together so that the model fits a flash
+and an SRAM budget with the best score on the user's validation data.
+
+Search, cheapest first:
+1. calibrate once (int8 everywhere) and measure each layer's sensitivity: the validation loss when that layer
+   alone has int4 weights;
+2. order the layers by sensitivity per byte saved and evaluate every prefix of that order in int4 (int8 ... all
+   int4): a Pareto front of weight bytes vs score, from the fake-quantized model (within one LSB of the
+   integer model at every tensor);
+3. the peak SRAM comes from the compile path's planner with the SRAM budget (patch-based inference when needed);
+4. when no width assignment fits, prune channels (25%, 50%, 75% of every prunable convolution) and repeat.
+The pick is the highest score that fits both budgets; ties go to the outputs closest to the float model's.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import TinymlError
+from ..ir import DType, Graph
+from .ptq import QuantConfig, calibrate, quantize_graph, weighted_ops
+
+PRUNE_RATIOS = (0.0, 0.25, 0.5, 0.75)
+
+
+@dataclass
+class Candidate:
+    name: str
+    prune: float
+    bits: dict[int, int]
+    weight_bytes: int
+    peak_sram: int
+    score: float
+    loss: float         # mean squared distance of the outputs to the float model's (tie-breaker)
+    fits_flash: bool
+    fits_sram: bool
+
+    @property
+    def fits(self) -> bool:
+        return self.fits_flash and self.fits_sram
+
+    def row(self) -> dict:
+        return {"name": self.name, "prune": self.prune, "int4_layers": sum(b == 4 for b in self.bits.values()),
+                "weight_bytes": self.weight_bytes, "peak_sram": self.peak_sram, "score": self.score,
+                "output_mse": self.loss,
+                "fits": self.fits}
+
+
+@dataclass
+class CompressResult:
+    graph: Graph                    # the chosen integer graph
+    chosen: Candidate
+    candidates: list[Candidate]
+    metric: str                     # "accuracy" or "-relative MSE"
+    float_score: float
+    budgets: dict = field(default_factory=dict)
+
+    def table(self) -> list[dict]:
+        return [c.row() for c in self.candidates]
+
+
+def _score(out: np.ndarray, ref: np.ndarray, y: np.ndarray | None) -> float:
+    if y is not None:
+        return float((out.reshape(len(out), -1).argmax(1) == y).mean())
+    return -float(((out - ref) ** 2).mean() / max(float((ref ** 2).mean()), 1e-12))
+
+
+def _loss(out: np.ndarray, ref: np.ndarray) -> float:
+    return float(((out - ref) ** 2).mean())
+
+
+def int_weight_bytes(g: Graph, bits: dict[int, int]) -> int:
+    """Bytes of the integer model's constants for float graph `g` quantized with `bits` (int32 biases)."""
+    total = 0
+    wts = {g.ops[k].inputs[1]: b for k, b in bits.items()}
+    bias = {g.ops[k].inputs[2] for k in bits if len(g.ops[k].inputs) > 2}
+    for i, t in enumerate(g.tensors):
+        if not t.is_const:
+            continue
+        if i in wts:
+            total += (DType.INT4 if wts[i] == 4 else DType.INT8).storage_bytes(t.size)
+        elif i in bias or t.dtype is not DType.FLOAT32:
+            total += 4 * t.size
+        else:
+            total += t.size
+    return total
+
+
+def peak_sram(q: Graph, budget: int | None) -> int:
+    """The compile path's activation arena for integer graph `q` under `budget` (patching when needed)."""
+    from codegen.emit import arena_bytes
+
+    from ..compiler import CompileOptions, analyze
+    from ..frontends.tflite_writer import write_tflite
+    c = analyze(write_tflite(q), q.name, CompileOptions(sram_budget=budget))
+    return arena_bytes(c.buffers, c.plan)
+
+
+def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y: np.ndarray | None = None, *,
+             flash_budget: int | None = None, sram_budget: int | None = None, estimator: str = "minmax",
+             bias_correction: bool = True, progress: Callable[[str, int], None] | None = None) -> CompressResult:
+    """Search weight widths (and pruning when needed) for float graph `g`; see the module docstring."""
+    from .executor import GraphExecutor, run_batches
+    from .prune import prune
+    val_x = calib if val_x is None else val_x
+    y = None if val_y is None else np.asarray(val_y).reshape(-1)
+    tick = progress or (lambda what, n: None)
+    candidates: list[Candidate] = []
+    float_score = None
+    best_peak = None
+    for ratio in PRUNE_RATIOS:
+        gp = prune(g, ratio)
+        ref = run_batches(GraphExecutor(gp), val_x)
+        if float_score is None:
+            float_score = _score(ref, ref, y)
+        def config(bits: dict[int, int], gp: Graph = gp) -> QuantConfig:
+            return calibrate(gp, calib, estimator=estimator, bias_correction=bias_correction, weight_bits=bits)
+        base = config({})
+        ops = weighted_ops(gp)
+        q8 = quantize_graph(gp, base)
+        sram = peak_sram(q8, sram_budget)
+        best_peak = sram if best_peak is None else min(best_peak, sram)
+        fits_sram = sram_budget is None or sram <= sram_budget
+        tick(f"prune {ratio:.0%}: sensitivity", 0)
+        out8 = run_batches(GraphExecutor(gp, base), val_x)
+        loss8 = _loss(out8, ref)
+        sens = {}
+        for k in ops:
+            cfg = config({k: 4})
+            sens[k] = _loss(run_batches(GraphExecutor(gp, cfg), val_x), ref) - loss8
+            tick("sensitivity", 1)
+        full8 = int_weight_bytes(gp, base.weight_bits)
+        saved = {k: full8 - int_weight_bytes(gp, {**base.weight_bits, k: 4}) for k in ops}
+        order = sorted(ops, key=lambda k: (max(sens[k], 0.0) / max(saved[k], 1), k))
+        for n in range(len(order) + 1):
+            bits = {k: (4 if k in order[:n] else 8) for k in ops}
+            out = out8 if n == 0 else run_batches(GraphExecutor(gp, config(bits)), val_x)
+            wb = int_weight_bytes(gp, bits)
+            name = "int8" if n == 0 else "int4" if n == len(order) else f"mixed ({n} int4 layers)"
+            candidates.append(Candidate(f"{name}{f', pruned {ratio:.0%}' if ratio else ''}", ratio, bits, wb, sram,
+                                        _score(out, ref, y), _loss(out, ref),
+                                        flash_budget is None or wb <= flash_budget, fits_sram))
+            tick("widths", 1)
+        if any(c.fits for c in candidates):
+            break
+    fitting = [c for c in candidates if c.fits]
+    if not fitting:
+        smallest = min(candidates, key=lambda c: c.weight_bytes)
+        raise TinymlError(
+            "no configuration fits the budgets"
+            f"{f' (flash {flash_budget:,} bytes for constants)' if flash_budget is not None else ''}"
+            f"{f' (SRAM {sram_budget:,} bytes for activations)' if sram_budget is not None else ''}: the smallest "
+            f"footprint reached is {smallest.weight_bytes:,} bytes of weights ({smallest.name}) and "
+            f"{best_peak:,} bytes of peak SRAM (with in-place, overlapping buffers and patch-based inference), "
+            f"after pruning up to {PRUNE_RATIOS[-1]:.0%} of the channels of every prunable convolution. A smaller "
+            "architecture (fewer channels, a smaller input resolution) or a larger board is needed.")
+    chosen = max(fitting, key=lambda c: (c.score, -c.loss, -c.weight_bytes))
+    gp = prune(g, chosen.prune)
+    cfg = calibrate(gp, calib, estimator=estimator, bias_correction=bias_correction, weight_bits=chosen.bits)
+    return CompressResult(quantize_graph(gp, cfg), chosen, candidates,
+                          "accuracy" if y is not None else "-relative MSE", float(float_score),
+                          {"flash": flash_budget, "sram": sram_budget})
+
+
+def pareto(candidates: list[Candidate]) -> list[Candidate]:
+    """Candidates no other candidate beats in both weight bytes and score."""
+    front = []
+    for c in sorted(candidates, key=lambda c: (c.weight_bytes, -c.score)):
+        if not front or c.score > front[-1].score:
+            front.append(c)
+    return front
+

@@ -1,0 +1,245 @@
+"""PyTorch executor of a float IR graph: the float model, its fake-quantized twin and the QAT model are one class.
+
+Activations are NHWC with any batch size.  With a `QuantConfig` every activation tensor is fake-quantized with
+its (scale, zero point), weights per channel with their bit width and bias on the int32 grid of
+input scale x weight scale, mirroring what `tinyml.quant.ptq.quantize_graph` writes as integers.  With
+`trainable=True` weights, biases and every scale are parameters (LSQ: rounding passes gradients straight
+through, scales learn through the clamp), and `export_config()` gives the config whose integer model equals
+this forward pass.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..ir import NO_TENSOR, Activation, Graph, OpKind, Padding
+
+if TYPE_CHECKING:
+    from .ptq import QuantConfig
+
+WEIGHTED = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED)
+
+
+def _round_ste(v: torch.Tensor) -> torch.Tensor:
+    return (torch.round(v) - v).detach() + v
+
+
+def fake_quant(x: torch.Tensor, scale: torch.Tensor, zp: torch.Tensor | float, lo: int, hi: int) -> torch.Tensor:
+    return (torch.clamp(_round_ste(x / scale) + zp, lo, hi) - zp) * scale
+
+
+def _same_pads(size: int, k: int, stride: int, dil: int) -> tuple[int, int]:
+    out = -(-size // stride)
+    total = max(0, (out - 1) * stride + (k - 1) * dil + 1 - size)
+    return total // 2, total - total // 2
+
+
+def _act(x: torch.Tensor, act: Activation) -> torch.Tensor:
+    if act is Activation.RELU:
+        return F.relu(x)
+    if act is Activation.RELU6:
+        return torch.clamp(x, 0.0, 6.0)
+    if act is Activation.RELU_N1_TO_1:
+        return torch.clamp(x, -1.0, 1.0)
+    return x
+
+
+class GraphExecutor(nn.Module):
+    def __init__(self, g: Graph, config: QuantConfig | None = None, trainable: bool = False) -> None:
+        super().__init__()
+        self.g = g
+        self.config = config
+        self.w = nn.ParameterDict()
+        self.b = nn.ParameterDict()
+        self.consts: dict[int, torch.Tensor] = {}
+        self.w_scale = nn.ParameterDict()
+        self.a_scale = nn.ParameterDict()
+        self.a_zp: dict[int, float] = {}
+        self.trace: dict[int, torch.Tensor] | None = None
+        for k, op in enumerate(g.ops):
+            if op.kind in WEIGHTED:
+                w = g.tensor(op.inputs[1]).data
+                b = g.tensor(op.inputs[2]).data if len(op.inputs) > 2 and op.inputs[2] != NO_TENSOR else None
+                assert w is not None
+                if config is not None and k in config.bias:
+                    b = config.bias[k]
+                self.w[str(k)] = nn.Parameter(torch.tensor(np.asarray(w, np.float32)), requires_grad=trainable)
+                bias = np.zeros(w.shape[-1 if op.kind is OpKind.DEPTHWISE_CONV_2D else 0], np.float32) \
+                    if b is None else np.asarray(b, np.float32)
+                self.b[str(k)] = nn.Parameter(torch.tensor(bias), requires_grad=trainable)
+                if config is not None:
+                    self.w_scale[str(k)] = nn.Parameter(torch.tensor(np.asarray(config.weight_scale[k], np.float32)),
+                                                        requires_grad=trainable)
+            for i in op.inputs:
+                if i != NO_TENSOR and g.tensor(i).is_const and i not in self.consts:
+                    self.consts[i] = torch.tensor(np.asarray(g.tensor(i).data, np.float32))
+        # outputs whose quantization TFLM ties to the input's (pooling, reshape, ...) share its scale; fixed
+        # ones (softmax, logistic, tanh) do not learn
+        from .ptq import FIXED_OUTPUT, SAME_AS_INPUT
+        self.alias: dict[int, int] = {}
+        fixed = set()
+        for op in g.ops:
+            if op.kind in SAME_AS_INPUT:
+                self.alias[op.outputs[0]] = self.alias.get(op.inputs[0], op.inputs[0])
+            elif op.kind in FIXED_OUTPUT:
+                fixed.add(op.outputs[0])
+        if config is not None:
+            for t, (s, z) in config.act.items():
+                if t not in self.alias:
+                    self.a_scale[str(t)] = nn.Parameter(torch.tensor(float(s)),
+                                                        requires_grad=trainable and t not in fixed)
+                self.a_zp[t] = float(z)
+
+    # ---- quantization helpers ----------------------------------------------------------------------------------
+    def _scale(self, t: int) -> torch.Tensor:
+        return self.a_scale[str(self.alias.get(t, t))].abs() + 1e-12
+
+    def _fq(self, t: int, x: torch.Tensor) -> torch.Tensor:
+        if self.config is None or t not in self.a_zp:
+            return x
+        return fake_quant(x, self._scale(t), self.a_zp[t], -128, 127)
+
+    def _weights(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        w, b = self.w[str(k)], self.b[str(k)]
+        if self.config is None:
+            return w, b
+        op = self.g.ops[k]
+        bits = self.config.weight_bits.get(k, 8)
+        qmax = (1 << (bits - 1)) - 1
+        s = self.w_scale[str(k)].abs() + 1e-12
+        axis = 3 if op.kind is OpKind.DEPTHWISE_CONV_2D else 0
+        shape = [1] * w.dim()
+        shape[axis] = -1
+        wq = fake_quant(w, s.reshape(shape) if s.numel() > 1 else s, 0.0, -qmax, qmax)
+        in_s = self._scale(op.inputs[0])
+        bs = in_s * s
+        bq = _round_ste(b / bs) * bs
+        return wq, bq
+
+    # ---- forward ------------------------------------------------------------------------------------------------
+    def forward(self, *inputs: torch.Tensor) -> list[torch.Tensor]:
+        g = self.g
+        vals: dict[int, torch.Tensor] = {}
+        for i, x in zip(g.inputs, inputs, strict=True):
+            vals[i] = self._fq(i, x)
+        for k, op in enumerate(g.ops):
+            def get(i: int) -> torch.Tensor:
+                return vals[i] if i in vals else self.consts[i]
+            y = self._op(k, op, get)
+            out = op.outputs[0]
+            vals[out] = self._fq(out, y)
+            if self.trace is not None:
+                self.trace[out] = vals[out]
+        return [vals[o] for o in g.outputs]
+
+    def _op(self, k: int, op, get) -> torch.Tensor:  # noqa: ANN001, C901
+        kind, a = op.kind, op.attrs
+        x = get(op.inputs[0])
+        if kind in (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D):
+            w, b = self._weights(k)
+            if self.trace is not None:
+                self.trace[-(k + 1)] = x  # layer input, for bias correction
+            xc = x.permute(0, 3, 1, 2)
+            if kind is OpKind.DEPTHWISE_CONV_2D:
+                wc = w.permute(3, 0, 1, 2)
+                groups = x.shape[3]
+            else:
+                wc = w.permute(0, 3, 1, 2)
+                groups = x.shape[3] // w.shape[3]
+            if a.padding is Padding.SAME:
+                ph = _same_pads(xc.shape[2], wc.shape[2], a.stride_h, a.dilation_h)
+                pw = _same_pads(xc.shape[3], wc.shape[3], a.stride_w, a.dilation_w)
+                xc = F.pad(xc, (pw[0], pw[1], ph[0], ph[1]))
+            y = F.conv2d(xc, wc, b, (a.stride_h, a.stride_w), 0, (a.dilation_h, a.dilation_w), groups)
+            return _act(y.permute(0, 2, 3, 1), a.activation)
+        if kind is OpKind.FULLY_CONNECTED:
+            w, b = self._weights(k)
+            if self.trace is not None:
+                self.trace[-(k + 1)] = x
+            y = F.linear(x.reshape(x.shape[0], -1) if x.dim() != 2 else x, w, b)
+            return _act(y, a.activation)
+        if kind in (OpKind.ADD, OpKind.SUB, OpKind.MUL):
+            c = get(op.inputs[1])
+            if op.inputs[1] in self.consts:
+                c = self._fq(op.inputs[1], c)
+            y = x + c if kind is OpKind.ADD else x - c if kind is OpKind.SUB else x * c
+            return _act(y, a.activation)
+        if kind in (OpKind.AVERAGE_POOL_2D, OpKind.MAX_POOL_2D):
+            xc = x.permute(0, 3, 1, 2)
+            ph = _same_pads(xc.shape[2], a.filter_h, a.stride_h, 1) if a.padding is Padding.SAME else (0, 0)
+            pw = _same_pads(xc.shape[3], a.filter_w, a.stride_w, 1) if a.padding is Padding.SAME else (0, 0)
+            k_, s_ = (a.filter_h, a.filter_w), (a.stride_h, a.stride_w)
+            if kind is OpKind.MAX_POOL_2D:
+                y = F.max_pool2d(F.pad(xc, (pw[0], pw[1], ph[0], ph[1]), value=float("-inf")), k_, s_)
+            else:
+                total = F.avg_pool2d(F.pad(xc, (pw[0], pw[1], ph[0], ph[1])), k_, s_)
+                ones = F.pad(torch.ones_like(xc[:1, :1]), (pw[0], pw[1], ph[0], ph[1]))
+                y = total / F.avg_pool2d(ones, k_, s_)
+            return _act(y.permute(0, 2, 3, 1), a.activation)
+        if kind is OpKind.MEAN:
+            return x.mean(dim=a.axes, keepdim=a.keep_dims)
+        if kind is OpKind.RESHAPE:
+            return x.reshape((x.shape[0],) + tuple(g_ for g_ in self.g.tensor(op.outputs[0]).shape[1:]))
+        if kind is OpKind.SOFTMAX:
+            return torch.softmax(x * a.beta, dim=-1)
+        if kind is OpKind.LOGISTIC:
+            return torch.sigmoid(x)
+        if kind is OpKind.TANH:
+            return torch.tanh(x)
+        if kind is OpKind.HARD_SWISH:
+            return F.hardswish(x)
+        if kind is OpKind.LEAKY_RELU:
+            return F.leaky_relu(x, a.alpha)
+        if kind is OpKind.RELU:
+            return F.relu(x)
+        if kind is OpKind.RELU6:
+            return torch.clamp(x, 0.0, 6.0)
+        if kind is OpKind.PAD:
+            pads: list[int] = []
+            for before, after in reversed(a.paddings):
+                pads += [before, after]
+            return F.pad(x, pads)
+        if kind is OpKind.CONCATENATION:
+            return torch.cat([self._fq(i, get(i)) if self.config is not None else get(i) for i in op.inputs],
+                             dim=a.axis)
+        if kind in (OpKind.QUANTIZE, OpKind.DEQUANTIZE):
+            return x
+        raise NotImplementedError(kind)
+
+    # ---- QAT export ---------------------------------------------------------------------------------------------
+    def export(self) -> tuple[Graph, QuantConfig]:
+        """The float graph with this module's (trained) weights and the config of its learned scales."""
+        import dataclasses
+
+        from ..ir import GraphBuilder
+        from .ptq import QuantConfig
+        assert self.config is not None
+        b = GraphBuilder()
+        b.tensors = list(self.g.tensors)
+        b.ops = list(self.g.ops)
+        bias: dict[int, np.ndarray] = {}
+        for k, op in enumerate(self.g.ops):
+            if op.kind in WEIGHTED:
+                wt = self.g.tensor(op.inputs[1])
+                b.tensors[op.inputs[1]] = dataclasses.replace(wt, data=self.w[str(k)].detach().numpy().copy())
+                bias[k] = self.b[str(k)].detach().numpy().copy()
+        g = b.build(self.g.name, self.g.inputs, self.g.outputs, self.g.source)
+        cfg = QuantConfig(
+            act={t: (float(np.float32(float(self._scale(t).detach()))), int(z)) for t, z in self.a_zp.items()},
+            weight_bits=dict(self.config.weight_bits),
+            weight_scale={k: np.abs(self.w_scale[str(k)].detach().numpy()) + 1e-12 for k in self.config.weight_scale},
+            bias=bias)
+        return g, cfg
+
+
+def run_batches(module: GraphExecutor, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """The first output of `module` on `x` (NHWC float), in batches, without gradients."""
+    outs = []
+    with torch.no_grad():
+        for s in range(0, len(x), batch):
+            outs.append(module(torch.tensor(np.asarray(x[s:s + batch], np.float32)))[0].numpy())
+    return np.concatenate(outs)

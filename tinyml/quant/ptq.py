@@ -1,0 +1,303 @@
+"""Post-training quantization with TFLite's integer scheme.
+
+- weights: symmetric per output channel (int4 FULLY_CONNECTED per tensor: TFLM refuses per-channel there), int8 in
+  [-127, 127] or int4 in [-7, 7]; the scale is max|w| (`minmax`) or the clipping that minimizes the squared
+  error (`mse`, the default for int4);
+- activations: asymmetric per tensor, int8, range from calibration data with `minmax`, `percentile` or `mse`;
+- bias: int32 on the grid input scale x weight scale, optionally corrected for the mean error the weight
+  rounding introduces (empirical bias correction, Nagel et al. 2019);
+- ops whose TFLM kernels fix their output quantization get it (SOFTMAX/LOGISTIC 1/256, -128; TANH 1/128, 0;
+  pooling, RESHAPE, PAD and RELU6 keep their input's).
+
+`quantize_graph(float_graph, config)` writes the integer graph; `GraphExecutor(float_graph, config)` is its
+fake-quantized twin.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import TinymlError
+from ..ir import NO_TENSOR, DType, Graph, GraphBuilder, NoAttrs, Op, OpKind, Quant
+
+ESTIMATORS = ("minmax", "percentile", "mse")
+SAME_AS_INPUT = (OpKind.MAX_POOL_2D, OpKind.AVERAGE_POOL_2D, OpKind.RESHAPE, OpKind.PAD, OpKind.RELU6)
+FIXED_OUTPUT = {OpKind.SOFTMAX: (1.0 / 256, -128), OpKind.LOGISTIC: (1.0 / 256, -128), OpKind.TANH: (1.0 / 128, 0)}
+WEIGHTED = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED)
+SAMPLES = 1 << 16
+
+
+@dataclass
+class QuantConfig:
+    act: dict[int, tuple[float, int]] = field(default_factory=dict)     # tensor -> (scale, zero point)
+    weight_bits: dict[int, int] = field(default_factory=dict)           # op -> 8 or 4
+    weight_scale: dict[int, np.ndarray] = field(default_factory=dict)   # op -> per-channel scales
+    bias: dict[int, np.ndarray] = field(default_factory=dict)           # op -> float bias (after correction)
+
+    def with_bits(self, g: Graph, bits: dict[int, int], weight_estimator: str = "auto") -> QuantConfig:
+        """A copy with other weight widths (scales recomputed for the changed layers)."""
+        new = dataclasses.replace(self, weight_bits=dict(self.weight_bits), weight_scale=dict(self.weight_scale))
+        for k, b in bits.items():
+            new.weight_bits[k] = b
+            new.weight_scale[k] = weight_scales(g, k, b, weight_estimator)
+        return new
+
+
+def weighted_ops(g: Graph) -> list[int]:
+    return [k for k, op in enumerate(g.ops) if op.kind in WEIGHTED]
+
+
+def _channel_axis(g: Graph, k: int) -> int:
+    return 3 if g.ops[k].kind is OpKind.DEPTHWISE_CONV_2D else 0
+
+
+def weight_scales(g: Graph, k: int, bits: int, estimator: str = "auto") -> np.ndarray:
+    """Per-output-channel symmetric scales of op k's weights (one scale for an int4 FULLY_CONNECTED)."""
+    op = g.ops[k]
+    w = np.asarray(g.tensor(op.inputs[1]).data, np.float64)
+    qmax = (1 << (bits - 1)) - 1
+    axis = _channel_axis(g, k)
+    per_tensor = op.kind is OpKind.FULLY_CONNECTED and bits == 4  # TFLM has no per-channel int4 FC
+    wc = w.reshape(1, -1) if per_tensor else np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)
+    amax = np.maximum(np.abs(wc).max(axis=1), 1e-8)
+    if estimator == "auto":
+        estimator = "mse" if bits < 8 else "minmax"
+    if estimator == "minmax":
+        return (amax / qmax).astype(np.float32)
+    best, best_err = amax / qmax, np.full(len(amax), np.inf)
+    for ratio in np.linspace(0.3, 1.0, 36):
+        s = ratio * amax / qmax
+        err = ((np.clip(np.round(wc / s[:, None]), -qmax, qmax) * s[:, None] - wc) ** 2).sum(axis=1)
+        better = err < best_err
+        best, best_err = np.where(better, s, best), np.where(better, err, best_err)
+    return best.astype(np.float32)
+
+
+def act_params(lo: float, hi: float) -> tuple[float, int]:
+    """TFLite's asymmetric int8 parameters for a real range (widened to contain 0)."""
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    if hi - lo < 1e-8:
+        hi = lo + 1e-8
+    scale = (hi - lo) / 255.0
+    zp = int(np.clip(np.round(-128 - lo / scale), -128, 127))
+    return float(np.float32(scale)), zp
+
+
+def _estimate(samples: np.ndarray, lo: float, hi: float, estimator: str, percentile: float) -> tuple[float, float]:
+    if estimator == "minmax" or samples.size == 0:
+        return lo, hi
+    if estimator == "percentile":
+        return float(np.percentile(samples, 100 - percentile)), float(np.percentile(samples, percentile))
+    best, best_err = (lo, hi), np.inf
+    for ratio in np.linspace(0.2, 1.0, 41):
+        a, b = lo * ratio, hi * ratio
+        s, z = act_params(a, b)
+        q = np.clip(np.round(samples / s) + z, -128, 127)
+        err = float((((q - z) * s - samples) ** 2).mean())
+        if err < best_err:
+            best, best_err = (a, b), err
+    return best
+
+
+class _Stats:
+    def __init__(self, seed: int) -> None:
+        self.lo, self.hi = np.inf, -np.inf
+        self.samples: list[np.ndarray] = []
+        self.count = 0
+        self.rng = np.random.default_rng(seed)
+
+    def add(self, v: np.ndarray) -> None:
+        v = v.reshape(-1)
+        self.lo, self.hi = min(self.lo, float(v.min())), max(self.hi, float(v.max()))
+        take = min(v.size, SAMPLES // 4)
+        self.samples.append(v[self.rng.choice(v.size, take, replace=False)] if take < v.size else v)
+        self.count += take
+
+
+def calibrate(g: Graph, data: np.ndarray, *, estimator: str = "minmax", percentile: float = 99.99,
+              weight_bits: dict[int, int] | None = None, weight_estimator: str = "auto",
+              bias_correction: bool = True, batch: int = 64) -> QuantConfig:
+    """Quantization parameters for float graph `g` from calibration inputs `data` (NHWC float, batch first)."""
+    import torch
+
+    from .executor import GraphExecutor
+    if estimator not in ESTIMATORS:
+        raise TinymlError(f"unknown range estimator '{estimator}'; choose one of {', '.join(ESTIMATORS)}")
+    data = np.asarray(data, np.float32)
+    want = tuple(g.tensor(g.inputs[0]).shape[1:])
+    if data.ndim < 2 or tuple(data.shape[1:]) != want:
+        raise TinymlError(f"calibration data has shape {list(data.shape)}, but the model takes "
+                          f"[N, {', '.join(map(str, want))}] (NHWC)")
+    if len(data) == 0:
+        raise TinymlError("calibration data is empty")
+    bits = {k: (weight_bits or {}).get(k, 8) for k in weighted_ops(g)}
+    scales = {k: weight_scales(g, k, b, weight_estimator) for k, b in bits.items()}
+    ex = GraphExecutor(g)
+    stats: dict[int, _Stats] = {}
+    bias_err: dict[int, np.ndarray] = {}
+    with torch.no_grad():
+        for s in range(0, len(data), batch):
+            xb = torch.tensor(data[s:s + batch])
+            ex.trace = {}
+            ex(xb)
+            trace = {g.inputs[0]: xb, **ex.trace}
+            for t, v in trace.items():
+                if t >= 0:
+                    stats.setdefault(t, _Stats(t)).add(v.numpy())
+            if bias_correction:
+                for k in bits:
+                    err = _weight_error(g, k, scales[k], bits[k], trace[-(k + 1)])
+                    bias_err[k] = bias_err.get(k, 0) + err * len(xb)
+    cfg = QuantConfig(weight_bits=bits, weight_scale=scales)
+    for k in bits:
+        ins = g.ops[k].inputs
+        bdata = g.tensor(ins[2]).data if len(ins) > 2 and ins[2] != NO_TENSOR else None
+        b = np.asarray(bdata, np.float32) if bdata is not None else \
+            np.zeros(g.tensor(g.ops[k].outputs[0]).shape[-1], np.float32)
+        cfg.bias[k] = (b - bias_err[k] / len(data)).astype(np.float32) if bias_correction else b
+    for t, st in stats.items():
+        smp = np.concatenate(st.samples) if st.samples else np.zeros(0)
+        cfg.act[t] = act_params(*_estimate(smp, st.lo, st.hi, estimator, percentile))
+    for i, t in enumerate(g.tensors):
+        if t.is_const and t.dtype is DType.FLOAT32 and any(i in op.inputs[:2] and op.kind not in WEIGHTED
+                                                           for op in g.ops):
+            m = float(np.abs(t.data).max()) or 1.0
+            cfg.act[i] = (float(np.float32(m / 127)), 0)
+    return constrain(g, cfg)
+
+
+def _weight_error(g: Graph, k: int, scales: np.ndarray, bits: int, x) -> np.ndarray:  # noqa: ANN001
+    """Mean over batch and positions of op k's output change caused by rounding its weights (no bias)."""
+    import torch
+    import torch.nn.functional as F
+
+    from .executor import _same_pads
+    op = g.ops[k]
+    w = np.asarray(g.tensor(op.inputs[1]).data, np.float32)
+    qmax = (1 << (bits - 1)) - 1
+    axis = _channel_axis(g, k)
+    shape = [1] * w.ndim
+    shape[axis] = -1
+    s = scales.reshape(shape) if scales.size > 1 else scales
+    dw = torch.tensor(np.clip(np.round(w / s), -qmax, qmax) * s - w)
+    if op.kind is OpKind.FULLY_CONNECTED:
+        return F.linear(x.reshape(x.shape[0], -1), dw).mean(0).numpy()
+    a = op.attrs
+    xc = x.permute(0, 3, 1, 2)
+    if op.kind is OpKind.DEPTHWISE_CONV_2D:
+        wc, groups = dw.permute(3, 0, 1, 2), x.shape[3]
+    else:
+        wc, groups = dw.permute(0, 3, 1, 2), x.shape[3] // dw.shape[3]
+    from ..ir import Padding
+    if a.padding is Padding.SAME:
+        ph = _same_pads(xc.shape[2], wc.shape[2], a.stride_h, a.dilation_h)
+        pw = _same_pads(xc.shape[3], wc.shape[3], a.stride_w, a.dilation_w)
+        xc = F.pad(xc, (pw[0], pw[1], ph[0], ph[1]))
+    y = F.conv2d(xc, wc, None, (a.stride_h, a.stride_w), 0, (a.dilation_h, a.dilation_w), groups)
+    return y.mean(dim=(0, 2, 3)).numpy()
+
+
+def constrain(g: Graph, cfg: QuantConfig) -> QuantConfig:
+    """Apply the output quantization TFLM's kernels require, in execution order."""
+    for op in g.ops:
+        out = op.outputs[0]
+        if op.kind in FIXED_OUTPUT:
+            cfg.act[out] = FIXED_OUTPUT[op.kind]
+        elif op.kind in SAME_AS_INPUT:
+            cfg.act[out] = cfg.act[op.inputs[0]]
+    return cfg
+
+
+def _quant_tensor(name: str, q: np.ndarray, dtype: DType, scales: np.ndarray, axis: int = 0) -> tuple:
+    return name, q, dtype, Quant(tuple(float(s) for s in np.atleast_1d(scales)),
+                                 (0,) * np.atleast_1d(scales).size, axis)
+
+
+def quantize_graph(g: Graph, cfg: QuantConfig) -> Graph:
+    """The integer graph: int8 input/output and activations, int8/int4 weights, int32 biases."""
+    b = GraphBuilder()
+    new: dict[int, int] = {}
+
+    def act(i: int) -> int:
+        if i in new:
+            return new[i]
+        t = g.tensor(i)
+        if i not in cfg.act:
+            raise TinymlError(f"tensor '{t.name}' has no calibration range; the calibration data never reached "
+                              "it")
+        s, z = cfg.act[i]
+        data = None
+        if t.is_const:
+            data = np.clip(np.round(np.asarray(t.data, np.float64) / s) + z, -128, 127).astype(np.int8)
+        new[i] = b.tensor(t.name, t.shape, DType.INT8, Quant((s,), (z,)), data)
+        return new[i]
+
+    def const(i: int) -> int:
+        if i not in new:
+            t = g.tensor(i)
+            new[i] = b.tensor(t.name, t.shape, t.dtype, t.quant, t.data)
+        return new[i]
+
+    for k, op in enumerate(g.ops):
+        if op.kind in WEIGHTED:
+            x = act(op.inputs[0])
+            wt = g.tensor(op.inputs[1])
+            bits = cfg.weight_bits.get(k, 8)
+            qmax = (1 << (bits - 1)) - 1
+            axis = _channel_axis(g, k)
+            scales = np.asarray(cfg.weight_scale[k], np.float32)
+            shape = [1] * len(wt.shape)
+            shape[axis] = -1
+            s = scales.reshape(shape) if scales.size > 1 else scales
+            q = np.clip(np.round(np.asarray(wt.data, np.float32) / s), -qmax, qmax).astype(np.int8)
+            wdt = DType.INT8 if bits == 8 else DType.INT4
+            w = b.tensor(wt.name, wt.shape, wdt, Quant(tuple(float(v) for v in scales), (0,) * scales.size, axis), q)
+            in_s = np.float32(cfg.act[op.inputs[0]][0])
+            bscale = (in_s * scales).astype(np.float32)
+            bq = np.clip(np.round(np.asarray(cfg.bias[k], np.float64) / bscale), -2**31, 2**31 - 1).astype(np.int32)
+            bname = g.tensor(op.inputs[2]).name if len(op.inputs) > 2 and op.inputs[2] != NO_TENSOR else \
+                f"{wt.name}_bias"
+            bias = b.tensor(bname, (len(bq),), DType.INT32,
+                            Quant(tuple(float(v) for v in bscale), (0,) * bscale.size, 0), bq)
+            b.op(op.kind, (x, w, bias), (act(op.outputs[0]),), op.attrs, op.name)
+            continue
+        ins: list[int] = []
+        for pos, i in enumerate(op.inputs):
+            t = g.tensor(i) if i != NO_TENSOR else None
+            if t is not None and t.is_const and (t.dtype is not DType.FLOAT32 or
+                                                 op.kind in (OpKind.RESHAPE, OpKind.PAD, OpKind.MEAN) and pos > 0):
+                ins.append(const(i))
+                continue
+            src = act(i)
+            if op.kind is OpKind.CONCATENATION and cfg.act[i] != cfg.act[op.outputs[0]]:
+                s, z = cfg.act[op.outputs[0]]
+                rq = b.tensor(f"{g.tensor(i).name}_requant", g.tensor(i).shape, DType.INT8, Quant((s,), (z,)))
+                b.op(OpKind.QUANTIZE, (src,), (rq,), NoAttrs(), f"{op.name}_requant{pos}")
+                src = rq
+            ins.append(src)
+        b.op(op.kind, tuple(ins), tuple(act(o) for o in op.outputs), op.attrs, op.name)
+    inputs = tuple(act(i) for i in g.inputs)
+    outputs = tuple(act(o) for o in g.outputs)
+    return b.build(g.name, inputs, outputs, g.source)
+
+
+def weight_bytes(g: Graph) -> int:
+    """Bytes of all constant tensors of a quantized graph (weights, biases, other constants)."""
+    return sum(t.nbytes for t in g.tensors if t.is_const)
+
+
+def quantize_input(g: Graph, x: np.ndarray) -> np.ndarray:
+    t = g.tensor(g.inputs[0])
+    s, z = t.quant.scalar()
+    return np.clip(np.round(np.asarray(x, np.float64) / s) + z, -128, 127).astype(np.int8)
+
+
+def dequantize_output(g: Graph, y: np.ndarray, index: int = 0) -> np.ndarray:
+    t = g.tensor(g.outputs[index])
+    s, z = t.quant.scalar()
+    return (y.astype(np.float32) - z) * s
+
+
+_ = Op  # re-exported type for annotations in callers
