@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 from conftest import SHARED_MODELS, needs_shared, tf_available
 
-from tinyml.frontends.tflite import load_tflite
-
 
 def tinyml(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "tinyml", *map(str, args)], capture_output=True, text=True, cwd=cwd)
