@@ -142,9 +142,10 @@ def test_mixed_widths_and_estimators(everything, tmp_path):
 
 
 def test_int4_packing_layout():
-    from tinyml.ir import pack_int4
+    from tinyml.ir import pack_int4, unpack_int4
     assert pack_int4(np.array([1, 2, 3, 4], np.int8)) == bytes([0x21, 0x43])
     assert pack_int4(np.array([-1, -8, 7], np.int8)) == bytes([0x8F, 0x07])
+    assert unpack_int4(bytes([0x8F, 0x07]), 3).tolist() == [-1, -8, 7]
 
 
 def test_bias_correction_reduces_mean_error():

@@ -59,6 +59,13 @@ def pack_int4(values: np.ndarray) -> bytes:
     return (v[0::2] | (v[1::2] << 4)).astype(np.uint8).tobytes()
 
 
+def unpack_int4(raw: bytes, count: int) -> np.ndarray:
+    """The inverse of `pack_int4`: `count` signed int4 values as int8."""
+    packed = np.frombuffer(raw, np.uint8)
+    vals = np.stack([packed & 0x0F, packed >> 4], axis=1).reshape(-1)[:count].astype(np.int8)
+    return np.where(vals > 7, vals - 16, vals).astype(np.int8)
+
+
 class Padding(enum.Enum):
     SAME = "same"
     VALID = "valid"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..ir import Activation, ConvAttrs, ElementwiseAttrs, FullyConnectedAttrs, Graph, Op, OpKind
+from ..ir import Activation, ConvAttrs, ElementwiseAttrs, FullyConnectedAttrs, Graph, GraphBuilder, Op, OpKind
 
 _FUSABLE = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED, OpKind.ADD, OpKind.SUB)
 _ACTS = {OpKind.RELU: Activation.RELU, OpKind.RELU6: Activation.RELU6}
@@ -35,7 +35,6 @@ def fuse_activations(g: Graph) -> Graph:
         drop.add(k)
         rename[src] = op.outputs[0]
     kept = tuple(o for k, o in enumerate(ops) if k not in drop)
-    from ..ir import GraphBuilder
     b = GraphBuilder()
     b.tensors = list(g.tensors)
     b.ops = list(kept)

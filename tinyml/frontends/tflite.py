@@ -33,6 +33,7 @@ from ..ir import (
     Quant,
     SoftmaxAttrs,
     Tensor,
+    unpack_int4,
 )
 from . import read_model
 
@@ -199,11 +200,7 @@ def _tensor(model: tflite.Model, t: tflite.Tensor, buf: bytes, where: str) -> Te
                 raise TinymlError(f"constant tensor '{name}' holds {len(raw)} bytes but its shape {list(shape)} "
                                   f"and type {dtype.value} need {need}; the file is corrupt")
             if dtype is DType.INT4:
-                packed = np.frombuffer(raw, np.uint8)
-                lo = (packed & 0x0F).astype(np.int8)
-                hi = (packed >> 4).astype(np.int8)
-                vals = np.stack([lo, hi], axis=1).reshape(-1)[:count]
-                data = np.where(vals > 7, vals - 16, vals).astype(np.int8).reshape(shape)
+                data = unpack_int4(raw, count).reshape(shape)
             else:
                 data = np.frombuffer(raw, dtype.numpy).reshape(shape).copy()
             data.setflags(write=False)

@@ -48,6 +48,24 @@ def _act(x: torch.Tensor, act: Activation) -> torch.Tensor:
     return x
 
 
+def weighted(op, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:  # noqa: ANN001
+    """CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED of NHWC `x` with IR-layout weights, before activation."""
+    if op.kind is OpKind.FULLY_CONNECTED:
+        return F.linear(x.reshape(x.shape[0], -1) if x.dim() != 2 else x, w, b)
+    a = op.attrs
+    xc = x.permute(0, 3, 1, 2)
+    if op.kind is OpKind.DEPTHWISE_CONV_2D:
+        wc, groups = w.permute(3, 0, 1, 2), x.shape[3]
+    else:
+        wc, groups = w.permute(0, 3, 1, 2), x.shape[3] // w.shape[3]
+    if a.padding is Padding.SAME:
+        ph = _same_pads(xc.shape[2], wc.shape[2], a.stride_h, a.dilation_h)
+        pw = _same_pads(xc.shape[3], wc.shape[3], a.stride_w, a.dilation_w)
+        xc = F.pad(xc, (pw[0], pw[1], ph[0], ph[1]))
+    y = F.conv2d(xc, wc, b, (a.stride_h, a.stride_w), 0, (a.dilation_h, a.dilation_w), groups)
+    return y.permute(0, 2, 3, 1)
+
+
 class GraphExecutor(nn.Module):
     def __init__(self, g: Graph, config: QuantConfig | None = None, trainable: bool = False) -> None:
         super().__init__()
@@ -139,29 +157,11 @@ class GraphExecutor(nn.Module):
     def _op(self, k: int, op, get) -> torch.Tensor:  # noqa: ANN001, C901
         kind, a = op.kind, op.attrs
         x = get(op.inputs[0])
-        if kind in (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D):
+        if kind in WEIGHTED:
             w, b = self._weights(k)
             if self.trace is not None:
                 self.trace[-(k + 1)] = x  # layer input, for bias correction
-            xc = x.permute(0, 3, 1, 2)
-            if kind is OpKind.DEPTHWISE_CONV_2D:
-                wc = w.permute(3, 0, 1, 2)
-                groups = x.shape[3]
-            else:
-                wc = w.permute(0, 3, 1, 2)
-                groups = x.shape[3] // w.shape[3]
-            if a.padding is Padding.SAME:
-                ph = _same_pads(xc.shape[2], wc.shape[2], a.stride_h, a.dilation_h)
-                pw = _same_pads(xc.shape[3], wc.shape[3], a.stride_w, a.dilation_w)
-                xc = F.pad(xc, (pw[0], pw[1], ph[0], ph[1]))
-            y = F.conv2d(xc, wc, b, (a.stride_h, a.stride_w), 0, (a.dilation_h, a.dilation_w), groups)
-            return _act(y.permute(0, 2, 3, 1), a.activation)
-        if kind is OpKind.FULLY_CONNECTED:
-            w, b = self._weights(k)
-            if self.trace is not None:
-                self.trace[-(k + 1)] = x
-            y = F.linear(x.reshape(x.shape[0], -1) if x.dim() != 2 else x, w, b)
-            return _act(y, a.activation)
+            return _act(weighted(op, x, w, b), a.activation)
         if kind in (OpKind.ADD, OpKind.SUB, OpKind.MUL):
             c = get(op.inputs[1])
             if op.inputs[1] in self.consts:

@@ -14,13 +14,12 @@ fake-quantized twin.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import TinymlError
-from ..ir import NO_TENSOR, DType, Graph, GraphBuilder, NoAttrs, Op, OpKind, Quant
+from ..ir import NO_TENSOR, DType, Graph, GraphBuilder, NoAttrs, OpKind, Quant
 
 ESTIMATORS = ("minmax", "percentile", "mse")
 SAME_AS_INPUT = (OpKind.MAX_POOL_2D, OpKind.AVERAGE_POOL_2D, OpKind.RESHAPE, OpKind.PAD, OpKind.RELU6)
@@ -35,14 +34,6 @@ class QuantConfig:
     weight_bits: dict[int, int] = field(default_factory=dict)           # op -> 8 or 4
     weight_scale: dict[int, np.ndarray] = field(default_factory=dict)   # op -> per-channel scales
     bias: dict[int, np.ndarray] = field(default_factory=dict)           # op -> float bias (after correction)
-
-    def with_bits(self, g: Graph, bits: dict[int, int], weight_estimator: str = "auto") -> QuantConfig:
-        """A copy with other weight widths (scales recomputed for the changed layers)."""
-        new = dataclasses.replace(self, weight_bits=dict(self.weight_bits), weight_scale=dict(self.weight_scale))
-        for k, b in bits.items():
-            new.weight_bits[k] = b
-            new.weight_scale[k] = weight_scales(g, k, b, weight_estimator)
-        return new
 
 
 def weighted_ops(g: Graph) -> list[int]:
@@ -171,32 +162,17 @@ def calibrate(g: Graph, data: np.ndarray, *, estimator: str = "minmax", percenti
 def _weight_error(g: Graph, k: int, scales: np.ndarray, bits: int, x) -> np.ndarray:  # noqa: ANN001
     """Mean over batch and positions of op k's output change caused by rounding its weights (no bias)."""
     import torch
-    import torch.nn.functional as F
 
-    from .executor import _same_pads
+    from .executor import weighted
     op = g.ops[k]
     w = np.asarray(g.tensor(op.inputs[1]).data, np.float32)
     qmax = (1 << (bits - 1)) - 1
-    axis = _channel_axis(g, k)
     shape = [1] * w.ndim
-    shape[axis] = -1
+    shape[_channel_axis(g, k)] = -1
     s = scales.reshape(shape) if scales.size > 1 else scales
     dw = torch.tensor(np.clip(np.round(w / s), -qmax, qmax) * s - w)
-    if op.kind is OpKind.FULLY_CONNECTED:
-        return F.linear(x.reshape(x.shape[0], -1), dw).mean(0).numpy()
-    a = op.attrs
-    xc = x.permute(0, 3, 1, 2)
-    if op.kind is OpKind.DEPTHWISE_CONV_2D:
-        wc, groups = dw.permute(3, 0, 1, 2), x.shape[3]
-    else:
-        wc, groups = dw.permute(0, 3, 1, 2), x.shape[3] // dw.shape[3]
-    from ..ir import Padding
-    if a.padding is Padding.SAME:
-        ph = _same_pads(xc.shape[2], wc.shape[2], a.stride_h, a.dilation_h)
-        pw = _same_pads(xc.shape[3], wc.shape[3], a.stride_w, a.dilation_w)
-        xc = F.pad(xc, (pw[0], pw[1], ph[0], ph[1]))
-    y = F.conv2d(xc, wc, None, (a.stride_h, a.stride_w), 0, (a.dilation_h, a.dilation_w), groups)
-    return y.mean(dim=(0, 2, 3)).numpy()
+    y = weighted(op, x, dw, None)
+    return y.reshape(-1, y.shape[-1]).mean(0).numpy()
 
 
 def constrain(g: Graph, cfg: QuantConfig) -> QuantConfig:
@@ -208,11 +184,6 @@ def constrain(g: Graph, cfg: QuantConfig) -> QuantConfig:
         elif op.kind in SAME_AS_INPUT:
             cfg.act[out] = cfg.act[op.inputs[0]]
     return cfg
-
-
-def _quant_tensor(name: str, q: np.ndarray, dtype: DType, scales: np.ndarray, axis: int = 0) -> tuple:
-    return name, q, dtype, Quant(tuple(float(s) for s in np.atleast_1d(scales)),
-                                 (0,) * np.atleast_1d(scales).size, axis)
 
 
 def quantize_graph(g: Graph, cfg: QuantConfig) -> Graph:
@@ -299,5 +270,3 @@ def dequantize_output(g: Graph, y: np.ndarray, index: int = 0) -> np.ndarray:
     s, z = t.quant.scalar()
     return (y.astype(np.float32) - z) * s
 
-
-_ = Op  # re-exported type for annotations in callers
