@@ -70,18 +70,21 @@ def _rows(values: np.ndarray, per_row: int = ARRAY_ROW) -> list[str]:
 
 def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: list[Buffer], plan: Plan,
                   model_sha256: str, options: EmitOptions, roots: dict[int, int],
-                  streamed: frozenset[int] = frozenset()) -> dict:
+                  streamed: frozenset[int] = frozenset(), within: dict[int, int] | None = None) -> dict:
     """`schedule`: (op index, kernel calls) blocks in execution order (a patch stage repeats its ops per patch).
-    `roots`: tensor -> root tensor of its storage, as the memory plan used it (constants resolve to arrays)."""
+    `roots`: tensor -> root tensor of its storage, as the memory plan used it (constants resolve to arrays);
+    `within`: tensor -> byte offset inside that storage (zero-copy concatenation slices; default 0)."""
     p = options.prefix
     buf_of = {t: b for b in buffers for t in b.tensors}
+    within_ = within or {}
     used_consts: list[int] = []
 
     def expr(t: int | Ref | Source) -> str:
         if isinstance(t, Source):
             return f"{p}_source[{t.index}]"
         if isinstance(t, Ref):
-            base = plan.offsets[t.buffer if t.buffer < 0 else buf_of[t.buffer].id]
+            base = plan.offsets[t.buffer] if t.buffer < 0 else \
+                plan.offsets[buf_of[t.buffer].id] + within_.get(t.buffer, 0)
             return f"((int8_t *)({p}_arena.bytes + {base + t.offset}))"
         if t == NO_TENSOR:
             return "NULL"
@@ -93,7 +96,8 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
             if r not in used_consts:
                 used_consts.append(r)
             return f"{p}_w{r}"
-        return f"(({g.tensor(t).dtype.ctype} *)({p}_arena.bytes + {plan.offsets[buf_of[t].id]}))"
+        at = plan.offsets[buf_of[t].id] + within_.get(t, 0)
+        return f"(({g.tensor(t).dtype.ctype} *)({p}_arena.bytes + {at}))"
 
     layers, tables, structs = [], [], []
     struct_names: dict[tuple, str] = {}   # identical parameter structs (patches) are emitted once

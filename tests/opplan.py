@@ -82,6 +82,10 @@ PLAN: list[dict[str, Any]] = [
     {"name": "pad_folded_into_conv", "build": "cnn", "inputs": [(14, 13, 3)], "kw": {"variant": "pad_conv"}},
     {"name": "two_branches", "build": "cnn", "inputs": [(12, 12, 3)], "kw": {"variant": "branches"}},
     {"name": "cnn_valid_dilated", "build": "cnn", "inputs": [(21, 22, 2)], "kw": {"variant": "valid_dilated"}},
+    # zero-copy CONCATENATION (tests/test_memory.py): channel slices from conv/depthwise/pooling branches, a
+    # branch input that keeps its copy, and contiguous slices written by FULLY_CONNECTED
+    {"name": "cnn_inception", "build": "cnn", "inputs": [(16, 14, 3)], "kw": {"variant": "inception"}},
+    {"name": "dense_concat", "build": "dense_concat", "inputs": [(20,)], "kw": {}},
 ]
 
 
@@ -148,6 +152,11 @@ def _builders(keras: Any) -> dict[str, Callable[..., Any]]:
         b = L.Conv2D(5 if axis == -1 else 3, 3, padding="same", **bias)(x)
         return keras.Model(x, L.Concatenate(axis=axis)([a, b]))
 
+    def dense_concat(shapes):
+        x, = inputs(shapes)
+        y = L.Concatenate()([L.Dense(7, activation="relu", **bias)(x), L.Dense(5, **bias)(x)])
+        return keras.Model(x, L.Dense(3, **bias)(y))
+
     def two_io(shapes):
         a, b = inputs(shapes)
         s = L.Add()([L.Conv2D(3, 1, **bias)(a), b])
@@ -181,6 +190,16 @@ def _builders(keras: Any) -> dict[str, Callable[..., Any]]:
             y = L.DepthwiseConv2D(3, strides=2, padding="valid", **bias)(y)
             y = L.ZeroPadding2D(1)(y)
             y = L.Conv2D(8, 3, padding="valid", activation="relu", **bias)(y)
+        elif variant == "inception":  # parallel branches joined by channel concatenation, twice
+            s = L.Conv2D(4, 3, padding="same", activation="relu", **bias)(x)  # a stage patching can split
+            s = L.Conv2D(8, 3, padding="same", activation="relu", **bias)(s)
+            b1 = L.Conv2D(6, 1, activation="relu", **bias)(s)
+            b2 = L.Conv2D(6, 3, padding="same", activation="relu", **bias)(L.Conv2D(4, 1, **bias)(s))
+            b3 = L.MaxPooling2D(3, strides=1, padding="same")(s)
+            b4 = L.DepthwiseConv2D(3, padding="same", **bias)(s)
+            y = L.Concatenate()([b1, s, b2, b3, b4])  # s is read by the branches too: it is copied
+            y = L.Conv2D(8, 1, activation="relu", **bias)(y)
+            y = L.Concatenate()([L.AveragePooling2D(2)(y), L.Conv2D(4, 3, strides=2, padding="same", **bias)(y)])
         else:  # VALID padding, 5x5 kernels, dilation, average pooling
             y = L.Conv2D(6, 5, padding="valid", activation="relu", **bias)(x)
             y = L.DepthwiseConv2D(3, padding="valid", dilation_rate=2, **bias)(y)

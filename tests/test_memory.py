@@ -5,6 +5,7 @@ overlapping pointers (hypothesis); plans are checked by the overlap checker; bud
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -101,6 +102,64 @@ def test_branch_order_lowers_the_peak(opplan_models, tmp_path):
     for a, b in zip(run_reference(good, [x]), run_reference(g, [x])):
         assert np.array_equal(a, b)
     assert_bit_exact(model, tmp_path / "out", seeds=(0,))
+
+
+# ---------------------------------------------------------------- zero-copy concatenation
+ZERO_COPY = {"concat_channels": 2, "concat_width": 2, "cnn_inception": 6, "dense_concat": 2}
+
+
+@needs_tflm()
+@pytest.mark.parametrize("case", sorted(ZERO_COPY))
+def test_zero_copy_concatenation(case, opplan_models, tmp_path):
+    """Producers write CONCATENATION inputs straight into the output's slices: no copy, no separate buffer, the
+    same bytes as TFLM; an input that something else also reads keeps its copy."""
+    model = opplan_models(case)
+    rep = assert_bit_exact(model, tmp_path / "zc")
+    copies = assert_bit_exact(model, tmp_path / "copies", seeds=(0,),
+                              options=CompileOptions(zero_copy_concat=False))
+    zc = rep["memory"]["zero_copy_concat"]
+    assert len(zc) == ZERO_COPY[case] and not copies["memory"]["zero_copy_concat"]
+    assert rep["peak_sram_bytes"] <= copies["peak_sram_bytes"]
+    c = analyze(model.read_bytes(), model.name)
+    g = c.graph
+    for k, op in enumerate(g.ops):
+        if op.kind.value != "CONCATENATION":
+            continue
+        y = op.outputs[0]
+        sliced = [t for t in op.inputs if c.slices.get(t, (None,))[0] == y]
+        assert len(c.kernels[k]) == len(op.inputs) - len(sliced)  # one copy per input not written in place
+        spans = sorted((c.slices[t][1], g.tensor(t).nbytes) for t in sliced)
+        assert all(0 <= o and o + n <= g.tensor(y).nbytes for o, n in spans)
+    if case == "cnn_inception":
+        stem = g.ops[1].outputs[0]  # read by every branch and by the first concatenation: copied
+        assert stem not in c.slices
+        assert rep["peak_sram_bytes"] < 0.75 * copies["peak_sram_bytes"]
+        assert rep["peak_sram_bytes"] < rep["max_layer_io_bytes"]
+        for name, opts in CONFIGS.items():
+            assert_bit_exact(model, tmp_path / name, seeds=(1,), options=CompileOptions(**opts))
+        assert_bit_exact(model, tmp_path / "patched", seeds=(1,), options=CompileOptions(patch="2x2"))
+
+
+@needs_tflm()
+@pytest.mark.firmware
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                    reason="needs gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-system-arm (apt)")
+def test_zero_copy_concatenation_on_qemu(opplan_models, tmp_path):
+    """The strided slices on a Cortex-M4 (QEMU mps2-an386): TFLM's bytes."""
+    from helpers import input_specs
+    from oracle import random_inputs, tflm_run
+
+    from tinyml.frontends.tflite import parse_tflite
+    from tinyml.harness.firmware import emulate
+    model = opplan_models("cnn_inception")
+    rep = compile_model(model, tmp_path / "out")
+    assert len(rep["memory"]["zero_copy_concat"]) == ZERO_COPY["cnn_inception"]
+    g = parse_tflite(model.read_bytes(), model.name)
+    xs = random_inputs(input_specs(g), 3)
+    res = emulate(tmp_path / "out", "mps2-an386", xs)
+    assert res["outputs_match_host"]
+    want = tflm_run(model.read_bytes(), xs, len(g.outputs))
+    assert np.array_equal(res["outputs"][0].reshape(-1), want[0].reshape(-1))
 
 
 # ---------------------------------------------------------------- patch-based inference
@@ -253,10 +312,12 @@ typedef struct {
     int32_t stride_h, stride_w, dil_h, dil_w, pad_h, pad_w;
     int32_t input_offset, output_offset, act_min, act_max;
     const int32_t *multiplier, *shift;
+    int32_t out_row_stride, out_px_stride;
 } tml_conv_params;
 typedef struct {
     int32_t batches, in_h, in_w, channels, out_h, out_w, filter_h, filter_w, stride_h, stride_w, pad_h, pad_w;
     int32_t act_min, act_max;
+    int32_t out_row_stride, out_px_stride;
 } tml_pool_params;
 void tml_conv_s8(const tml_conv_params *, const int8_t *, const int8_t *, const int32_t *, int8_t *);
 void tml_depthwise_conv_s8(const tml_conv_params *, const int8_t *, const int8_t *, const int32_t *, int8_t *);
@@ -356,6 +417,51 @@ def test_overlap_gap_is_safe_on_the_c_kernels(ckernels, L):
     if L["kind"] == "dw" and L["dm"] == 1:
         got = _run(ffi, lib, L, p, x, w, b, max(x.nbytes, out_n), 0, 0, inplace=True)
         assert np.array_equal(got, ref)
+
+
+@settings(max_examples=100, deadline=None)
+@given(window_layers(), st.integers(0, 5), st.integers(0, 5), st.booleans())
+def test_strided_output_slices_on_the_c_kernels(ckernels, L, before, after, channels):
+    """A kernel writing its output as a channel (or column) slice of a larger tensor, through out_row_stride /
+    out_px_stride, writes exactly the dense result into the slice and not one byte outside it."""
+    from dataclasses import replace as dc_replace
+    ffi, lib = ckernels
+    rs = np.random.RandomState(L["seed"] % (2**31))
+    p = _params(L, rs)
+    c = L["out_c"]
+    x = rs.randint(-128, 128, L["in_h"] * L["in_w"] * L["in_c"]).astype(np.int8)
+    w = rs.randint(-127, 128, (L["out_c"] * L["in_c"] if L["kind"] == "conv" else L["out_c"]) * L["k_h"]
+                   * L["k_w"]).astype(np.int8)
+    b = rs.randint(-5000, 5000, c).astype(np.int32)
+    dense = _run(ffi, lib, L, p, x, w, b, x.nbytes + p.out_h * p.out_w * c, 0, x.nbytes)
+    dense = dense.reshape(p.out_h, p.out_w, c)
+    if channels:  # [out_h, out_w, before + c + after], the slice at channel `before`
+        full = (p.out_h, p.out_w, before + c + after)
+        q = dc_replace(p, out_row_stride=full[1] * full[2], out_px_stride=full[2])
+        offset, region = before, (slice(None), slice(None), slice(before, before + c))
+    else:  # [out_h, before + out_w + after, c], the slice at column `before`
+        full = (p.out_h, before + p.out_w + after, c)
+        q = dc_replace(p, out_row_stride=full[1] * c, out_px_stride=c)
+        offset, region = before * c, (slice(None), slice(before, before + p.out_w), slice(None))
+    size = int(np.prod(full))
+    arena = ffi.new("int8_t[]", x.nbytes + size)
+    ffi.memmove(arena, x.tobytes(), x.nbytes)
+    ffi.memmove(arena + x.nbytes, bytes([0x5A]) * size, size)
+    out = arena + x.nbytes + offset
+    if isinstance(q, PoolParams):
+        cp = ffi.new("tml_pool_params *", {f: getattr(q, f) for f in q.__dataclass_fields__})
+        getattr(lib, "tml_avgpool_s8" if L["kind"] == "avg" else "tml_maxpool_s8")(cp, arena, out)
+    else:
+        fields = {f: getattr(q, f) for f in q.__dataclass_fields__ if f not in ("multiplier", "shift")}
+        mult, shift = ffi.new("int32_t[]", list(q.multiplier)), ffi.new("int32_t[]", list(q.shift))
+        cp = ffi.new("tml_conv_params *", {**fields, "multiplier": mult, "shift": shift})
+        wf, bf = ffi.new("int8_t[]", w.tolist()), ffi.new("int32_t[]", b.tolist())
+        (lib.tml_conv_s8 if L["kind"] == "conv" else lib.tml_depthwise_conv_s8)(cp, arena, wf, bf, out)
+    got = np.frombuffer(bytes(ffi.buffer(arena + x.nbytes, size)), np.int8).reshape(full)
+    assert np.array_equal(got[region], dense)
+    outside = np.ones(full, bool)
+    outside[region] = False
+    assert (got[outside] == 0x5A).all()
 
 
 # ---------------------------------------------------------------- planner with overlaps

@@ -62,7 +62,8 @@ def cmd_inspect(a: argparse.Namespace) -> int:
 def cmd_compile(a: argparse.Namespace) -> int:
     rep = api.compile(a.model, a.output, prefix=a.prefix, board=a.board, inplace=not a.no_inplace,
                       overlap=not a.no_overlap, sram_budget=a.sram_budget, patch=a.patch,
-                      patch_split=a.patch_split, stream_input=a.stream_input)
+                      patch_split=a.patch_split, stream_input=a.stream_input,
+                      zero_copy_concat=not a.no_zero_copy_concat)
     pt = rep["memory"]["patch"]
     how = (f"{pt['grid']} patches up to op {pt['split']}, +{pt['extra_macs']:,} MACs "
            f"({pt['extra_macs_percent']:.1f}%)" if pt else "layer by layer")
@@ -156,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fail unless the activation arena fits in BYTES (default with --board: the board's SRAM)")
     p.add_argument("--no-inplace", action="store_true", help="no in-place depthwise convolution")
     p.add_argument("--no-overlap", action="store_true", help="no outputs overlapping the inputs they consume")
+    p.add_argument("--no-zero-copy-concat", action="store_true",
+                   help="copy CONCATENATION inputs into the output instead of having their producers write there")
     p.add_argument("--patch", default="auto", metavar="auto|off|RxC",
                    help="patch-based inference of the first stage: auto (only when needed to fit the SRAM budget, "
                         "with the fewest extra MACs), off, or a grid such as 2x2 (default: auto)")

@@ -5,7 +5,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from .lower import Kernel, lower
 from .memory import Buffer, Plan, max_layer_io
 from .memory.order import reorder
 from .memory.patching import PATCH_BASE, PatchPlan
-from .memory.planner import SCRATCH_BASE, storage_roots
+from .memory.planner import SCRATCH_BASE, storage_offsets, storage_roots
 from .memory.techniques import MemoryOptions, MemoryPlan, Schedule, patch_options
 from .memory.techniques import plan as plan_memory_techniques
 
@@ -41,6 +41,7 @@ class CompileOptions:
     patch_split: int | None = None  # force the last op of the patch stage
     stream_input: bool = False  # the patch stage reads its model input region by region, outside the arena
     reorder: bool = True        # run independent branches in the order that lowers the peak
+    zero_copy_concat: bool = True  # CONCATENATION inputs written straight into the output's slices
 
     def grid(self) -> tuple[int, int] | None:
         """The forced patch grid, or None for "auto"/"off"."""
@@ -76,10 +77,16 @@ class Compiled:
     inplace_ops: frozenset[int] = frozenset()
     patch: PatchPlan | None = None
     folded_pads: frozenset[int] = frozenset()
+    slices: dict[int, tuple[int, int]] = field(default_factory=dict)  # zero-copy concat: tensor -> (output, offset)
 
     @property
     def roots(self) -> dict[int, int]:
-        return storage_roots(self.graph, self.inplace_ops | self.folded_pads)
+        return storage_roots(self.graph, self.inplace_ops | self.folded_pads, self.slices)
+
+    @property
+    def offsets(self) -> dict[int, int]:
+        """tensor -> byte offset inside its storage's buffer (non-zero only for zero-copy concat slices)."""
+        return storage_offsets(self.graph, self.inplace_ops | self.folded_pads, self.slices)
 
 
 def load(path: str | Path) -> Graph:
@@ -112,7 +119,7 @@ def analyze(model_bytes: bytes, source: str, options: CompileOptions = CompileOp
 
 def _compiled(g: Graph, mp: MemoryPlan, sha: str) -> Compiled:
     return Compiled(g, mp.kernels, mp.buffers, mp.plan, sha, mp.schedule, mp.inplace_ops, mp.patch,
-                    mp.folded_pads)
+                    mp.folded_pads, mp.slices)
 
 
 def _sram(mp: MemoryPlan) -> int:
@@ -123,7 +130,8 @@ def choose_plan(g: Graph, kernels: list[list[Kernel]], options: CompileOptions) 
     """The memory plan for `options`. --patch auto: layer by layer when that fits the budget (or there is none),
     else the patch configuration with the fewest extra MACs that fits, else the one with the lowest peak (which
     check_budget then reports)."""
-    mo = MemoryOptions(inplace=options.inplace, overlap=options.overlap, stream_input=options.stream_input)
+    mo = MemoryOptions(inplace=options.inplace, overlap=options.overlap, stream_input=options.stream_input,
+                       zero_copy_concat=options.zero_copy_concat)
     grid = options.grid()
     if grid is not None:
         return plan_memory_techniques(g, kernels, replace(mo, patch=grid, split=options.patch_split))
@@ -255,7 +263,8 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
     g, plan = c.graph, c.plan
     size = {b.id: b.size for b in c.buffers}
     tops = _arena_tops(c.buffers, plan, len(g.ops))
-    offsets = {t: plan.offsets[b.id] for b in c.buffers for t in b.tensors}
+    within = c.offsets
+    offsets = {t: plan.offsets[b.id] + within[t] for b in c.buffers for t in b.tensors}
     layers = []
     for k, op in enumerate(g.ops):
         out = g.tensor(op.outputs[0])
@@ -282,6 +291,8 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
         "memory": {"planner": plan.strategy, "inplace": options.inplace, "overlap": options.overlap,
                    "patch": _patch_report(c), "curves": memory_curves(c, options),
                    "inplace_layers": sorted(c.inplace_ops), "folded_pads": sorted(c.folded_pads),
+                   "zero_copy_concat": [{"tensor": g.tensor(t).name, "into": g.tensor(y).name, "offset": off}
+                                        for t, (y, off) in sorted(c.slices.items())],
                    "overlaps": [{"output": _buf_name(g, y), "input": _buf_name(g, x), "gap": gap}
                                 for (y, x), gap in sorted(plan.overlaps.items())],
                    "buffers": [{"tensor": _buf_name(g, b.id), "bytes": b.size, "first": b.first, "last": b.last,
@@ -317,7 +328,8 @@ def compile_model(model: str | Path, outdir: str | Path, options: CompileOptions
     c = analyze(data, path.name, options)
     report = build_report(c, options, str(path.resolve()))
     ctx = build_context(c.graph, c.schedule, c.buffers, c.plan, c.sha256, EmitOptions(prefix=options.prefix), c.roots,
-                        frozenset({c.patch.streamed} if c.patch and c.patch.streamed is not None else ()))
+                        frozenset({c.patch.streamed} if c.patch and c.patch.streamed is not None else ()),
+                        c.offsets)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:

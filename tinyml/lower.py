@@ -62,6 +62,8 @@ class ConvParams:
     act_max: int
     multiplier: tuple[int, ...]
     shift: tuple[int, ...]
+    out_row_stride: int = 0  # element strides of the output when it is a slice of a larger tensor; 0: dense
+    out_px_stride: int = 0
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,8 @@ class PoolParams:
     pad_w: int
     act_min: int
     act_max: int
+    out_row_stride: int = 0  # as ConvParams
+    out_px_stride: int = 0
 
 
 @dataclass(frozen=True)

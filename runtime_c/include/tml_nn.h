@@ -16,16 +16,28 @@
 extern "C" {
 #endif
 
+/* Element offset of output pixel (b, y, x) of an [batches, out_h, out_w, channels] output that may be a slice of
+ * a larger tensor: row_stride/px_stride are its element strides there, 0 for a dense output. */
+static inline size_t tml_out_pixel(int32_t b, int32_t y, int32_t x, int32_t out_h, int32_t out_w, int32_t channels,
+                                   int32_t row_stride, int32_t px_stride) {
+    const size_t px = px_stride ? (size_t)px_stride : (size_t)channels;
+    const size_t row = row_stride ? (size_t)row_stride : (size_t)out_w * px;
+    return ((size_t)b * (size_t)out_h + (size_t)y) * row + (size_t)x * px;
+}
+
 /* CONV_2D and DEPTHWISE_CONV_2D. input [batches, in_h, in_w, in_c]; output [batches, out_h, out_w, out_c].
  * conv filter [out_c, k_h, k_w, filter_in_c] (grouped when filter_in_c < in_c);
  * depthwise filter [1, k_h, k_w, out_c] with out_c = in_c * depth_multiplier.
  * multiplier/shift: out_c entries. pad_h/pad_w: leading padding (SAME: floor of the total / 2).
- * input_offset = -input zero point, output_offset = output zero point; act_min/act_max in [-128, 127]. */
+ * input_offset = -input zero point, output_offset = output zero point; act_min/act_max in [-128, 127].
+ * out_row_stride/out_px_stride: elements between output rows / pixels when the output is a slice of a larger
+ * tensor (a zero-copy CONCATENATION input); 0 means dense. */
 typedef struct {
     int32_t batches, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, filter_in_c, depth_multiplier;
     int32_t stride_h, stride_w, dil_h, dil_w, pad_h, pad_w;
     int32_t input_offset, output_offset, act_min, act_max;
     const int32_t *multiplier, *shift;
+    int32_t out_row_stride, out_px_stride;
 } tml_conv_params;
 
 void tml_conv_s8(const tml_conv_params *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
@@ -68,10 +80,11 @@ typedef struct {
 void tml_add_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, int8_t *output);
 void tml_mul_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, int8_t *output);
 
-/* AVERAGE_POOL_2D and MAX_POOL_2D, NHWC, same quantization in and out. */
+/* AVERAGE_POOL_2D and MAX_POOL_2D, NHWC, same quantization in and out; output strides as for convolutions. */
 typedef struct {
     int32_t batches, in_h, in_w, channels, out_h, out_w, filter_h, filter_w, stride_h, stride_w, pad_h, pad_w;
     int32_t act_min, act_max;
+    int32_t out_row_stride, out_px_stride;
 } tml_pool_params;
 
 void tml_avgpool_s8(const tml_pool_params *p, const int8_t *input, int8_t *output);

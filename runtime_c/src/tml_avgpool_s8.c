@@ -10,6 +10,8 @@ void tml_avgpool_s8(const tml_pool_params *p, const int8_t *input, int8_t *outpu
             const int32_t fy0 = tml_max_i32(0, -iy0), fy1 = tml_min_i32(p->filter_h, p->in_h - iy0);
             for (ox = 0; ox < p->out_w; ox++) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                int8_t *const out_px = output + tml_out_pixel(b, oy, ox, p->out_h, p->out_w, p->channels,
+                                                               p->out_row_stride, p->out_px_stride);
                 const int32_t fx0 = tml_max_i32(0, -ix0), fx1 = tml_min_i32(p->filter_w, p->in_w - ix0);
                 for (c = 0; c < p->channels; c++) {
                     int32_t acc = 0, count = 0;
@@ -20,8 +22,7 @@ void tml_avgpool_s8(const tml_pool_params *p, const int8_t *input, int8_t *outpu
                         }
                     }
                     if (count > 0) acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-                    output[(((size_t)b * p->out_h + oy) * p->out_w + ox) * p->channels + c] =
-                        tml_sat_s8(acc, p->act_min, p->act_max);
+                    out_px[c] = tml_sat_s8(acc, p->act_min, p->act_max);
                 }
             }
         }

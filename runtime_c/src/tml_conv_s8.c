@@ -15,6 +15,8 @@ static inline void conv_body(const tml_conv_params *p, const int8_t *input, cons
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
             for (ox = 0; ox < p->out_w; ox++) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                int8_t *const out_px = output + tml_out_pixel(b, oy, ox, p->out_h, p->out_w, p->out_c,
+                                                               p->out_row_stride, p->out_px_stride);
                 for (oc = 0; oc < p->out_c; oc++) {
                     const int32_t ic0 = (oc / per_group) * p->filter_in_c;
                     int32_t acc = 0;
@@ -36,8 +38,7 @@ static inline void conv_body(const tml_conv_params *p, const int8_t *input, cons
                     }
                     if (bias) acc += bias[oc];
                     acc = tml_mbqm(acc, p->multiplier[oc], p->shift[oc]) + p->output_offset;
-                    output[(((size_t)b * p->out_h + oy) * p->out_w + ox) * p->out_c + oc] =
-                        tml_sat_s8(acc, p->act_min, p->act_max);
+                    out_px[oc] = tml_sat_s8(acc, p->act_min, p->act_max);
                 }
             }
         }

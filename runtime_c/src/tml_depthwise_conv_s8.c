@@ -10,6 +10,8 @@ static inline void depthwise_body(const tml_conv_params *p, const int8_t *input,
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
             for (ox = 0; ox < p->out_w; ox++) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                int8_t *const out_px = output + tml_out_pixel(b, oy, ox, p->out_h, p->out_w, p->out_c,
+                                                               p->out_row_stride, p->out_px_stride);
                 for (ic = 0; ic < p->in_c; ic++) {
                     for (m = 0; m < p->depth_multiplier; m++) {
                         const int32_t oc = ic * p->depth_multiplier + m;
@@ -28,8 +30,7 @@ static inline void depthwise_body(const tml_conv_params *p, const int8_t *input,
                         }
                         if (bias) acc += bias[oc];
                         acc = tml_mbqm(acc, p->multiplier[oc], p->shift[oc]) + p->output_offset;
-                        output[(((size_t)b * p->out_h + oy) * p->out_w + ox) * p->out_c + oc] =
-                            tml_sat_s8(acc, p->act_min, p->act_max);
+                        out_px[oc] = tml_sat_s8(acc, p->act_min, p->act_max);
                     }
                 }
             }

@@ -54,6 +54,8 @@ def safe_gap(kernel: Kernel, input_position: int) -> int | None:
     """Smallest gap (bytes) by which `kernel`'s output must start below its input number `input_position` so that
     overlapping them is safe, or None when this kernel's access pattern is not analysed (then: no overlap)."""
     p = kernel.params
+    if getattr(p, "out_row_stride", 0) or getattr(p, "out_px_stride", 0):
+        return None  # a strided slice of a larger output: its write order is not analysed
     if isinstance(p, ConvParams) and input_position == 0:
         return _window_gap(p.batches, p.in_h, p.in_w, p.in_c, p.out_h, p.out_w, p.out_c, p.stride_h, p.stride_w,
                            p.pad_h, p.pad_w)

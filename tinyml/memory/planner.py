@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ..errors import TinymlError
@@ -62,27 +62,44 @@ class Plan:
     overlaps: dict[tuple[int, int], int] = field(default_factory=dict, repr=False)
 
 
-def storage_roots(g: Graph, inplace: frozenset[int] = frozenset()) -> dict[int, int]:
+def storage_roots(g: Graph, inplace: frozenset[int] = frozenset(),
+                  slices: Mapping[int, tuple[int, int]] | None = None) -> dict[int, int]:
     """tensor index -> root tensor index of its storage. RESHAPE outputs share their input's storage, and so do
-    the outputs of the ops in `inplace` (op indices whose kernel writes its output over its input)."""
-    root: dict[int, int] = {}
+    the outputs of the ops in `inplace` (op indices whose kernel writes its output over its input) and the
+    tensors in `slices` (tensor -> (the tensor it is stored inside, byte offset): zero-copy CONCATENATION)."""
+    return _storage(g, inplace, slices)[0]
 
-    def find(t: int) -> int:
-        while root.get(t, t) != t:
-            t = root[t]
-        return t
+
+def storage_offsets(g: Graph, inplace: frozenset[int] = frozenset(),
+                    slices: Mapping[int, tuple[int, int]] | None = None) -> dict[int, int]:
+    """tensor index -> byte offset of the tensor inside its root's storage (0 except for slices)."""
+    return _storage(g, inplace, slices)[1]
+
+
+def _storage(g: Graph, inplace: frozenset[int],
+             slices: Mapping[int, tuple[int, int]] | None) -> tuple[dict[int, int], dict[int, int]]:
+    parent: dict[int, tuple[int, int]] = dict(slices or {})
     for k, op in enumerate(g.ops):
         if op.kind is OpKind.RESHAPE or k in inplace:
-            root[op.outputs[0]] = find(op.inputs[0])
-    return {t: find(t) for t in range(len(g.tensors))}
+            parent[op.outputs[0]] = (op.inputs[0], 0)
+
+    def find(t: int) -> tuple[int, int]:
+        off = 0
+        while t in parent:
+            t, o = parent[t]
+            off += o
+        return t, off
+    found = {t: find(t) for t in range(len(g.tensors))}
+    return {t: r for t, (r, _) in found.items()}, {t: o for t, (_, o) in found.items()}
 
 
 def lifetimes(g: Graph, inplace: frozenset[int] = frozenset(), scratch: dict[int, int] | None = None,
-              unsized: frozenset[int] = frozenset()) -> list[Buffer]:
+              unsized: frozenset[int] = frozenset(),
+              slices: Mapping[int, tuple[int, int]] | None = None) -> list[Buffer]:
     """One buffer per storage class (sized for its largest member, except the tensors in `unsized`, which are
     never materialized: folded PAD outputs), plus scratch buffers {op index: bytes} that live for their op's step
-    only."""
-    roots = storage_roots(g, inplace)
+    only. `slices` as for storage_roots."""
+    roots, offsets = _storage(g, inplace, slices)
     n = len(g.ops)
     first: dict[int, int] = {}
     last: dict[int, int] = {}
@@ -112,8 +129,8 @@ def lifetimes(g: Graph, inplace: frozenset[int] = frozenset(), scratch: dict[int
         t = g.tensor(r)
         align = 4 if t.dtype in (DType.FLOAT32, DType.INT32) else (2 if t.dtype is DType.INT16 else 1)
         ts = tuple(sorted(members[r], key=lambda x: (x != r, x)))
-        out.append(Buffer(r, max(g.tensor(m).nbytes for m in ts if m not in unsized or m == r), first[r], last[r],
-                          align, ts))
+        size = max(offsets[m] + g.tensor(m).nbytes for m in ts if m not in unsized or m == r)
+        out.append(Buffer(r, size, first[r], last[r], align, ts))
     for k, size in sorted((scratch or {}).items()):
         out.append(Buffer(scratch_id(k), size, k, k, 1, ()))
     return out

@@ -5,18 +5,25 @@
 - overlapping buffers (vMCU-style): a layer's output starts an exact, per-layer safe gap below an input that
   dies at it (tinyml/memory/overlap.py) and grows into it.
 For each depthwise layer where both apply, the one with the smaller footprint is taken.
+- zero-copy CONCATENATION: an input made by one kernel for the concatenation alone is written by that kernel
+  straight into its slice of the output (contiguous slices by any kernel; channel or column slices by the
+  convolution and pooling kernels, through their output strides), so the copy and the separate buffer vanish.
 - patch-based inference (MCUNetV2, tinyml/memory/patching.py): the first stage of a CNN runs patch by patch.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ..errors import TinymlError
 from ..ir import NO_TENSOR, Graph, OpKind
-from ..lower import ConvParams, Kernel, PadParams
+from ..lower import ConvParams, CopyParams, Kernel, PadParams, PoolParams
 from .overlap import safe_gap
 from .patching import PatchPlan, plan_patches, stage_buffers, stages
 from .planner import Buffer, Plan, lifetimes, plan_memory, scratch_id, storage_roots
+
+# kernels that can write their output as a strided slice of a larger NHWC tensor (out_row/px_stride)
+STRIDED_OUTPUT = frozenset({"tml_conv_s8", "tml_conv_s4", "tml_depthwise_conv_s8", "tml_depthwise_conv_s4",
+                            "tml_avgpool_s8", "tml_maxpool_s8"})
 
 # (op index, kernel calls) blocks in execution order; a patch stage repeats its ops once per patch
 Schedule = list[tuple[int, list[Kernel]]]
@@ -30,6 +37,7 @@ class MemoryOptions:
     split: int | None = None              # last op of the patch stage (None: the one with the lowest peak)
     search: int = 500                     # local-search steps of the allocator (0: ordering heuristics only)
     stream_input: bool = False            # patch stage reads its model input region by region, outside the arena
+    zero_copy_concat: bool = True         # producers write CONCATENATION inputs into the output's slices
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,7 @@ class MemoryPlan:
     schedule: Schedule
     patch: PatchPlan | None = None
     folded_pads: frozenset[int] = frozenset()  # PAD ops folded into the convolutions that read them
+    slices: dict[int, tuple[int, int]] = field(default_factory=dict)  # tensor -> (concat output, byte offset)
 
     @property
     def aliased_ops(self) -> frozenset[int]:
@@ -90,6 +99,47 @@ def fold_pads(g: Graph, kernels: list[list[Kernel]]) -> tuple[list[list[Kernel]]
         out[k] = []
         folded.add(k)
     return out, frozenset(folded)
+
+
+def concat_slices(g: Graph, kernels: list[list[Kernel]], exclude: frozenset[int] = frozenset()
+                  ) -> tuple[list[list[Kernel]], dict[int, tuple[int, int]]]:
+    """Zero-copy CONCATENATION: each input that one kernel produces for the concatenation alone (not a model
+    input or output, not read by anything else, not made by an op in `exclude`) is written by that kernel into
+    its slice of the output, and its copy is dropped. A slice that is contiguous in the output (everything
+    before the axis has size 1) takes any kernel; a channel (or column) slice of a 4-D output takes the
+    convolution and pooling kernels, given the output's row and pixel strides. Returns the kernels with the
+    copies removed and the producers' strides set, and {input tensor: (concat output, byte offset)}."""
+    consumers = g.consumers()
+    producer = {o: k for k, op in enumerate(g.ops) for o in op.outputs}
+    out = [list(ks) for ks in kernels]
+    slices: dict[int, tuple[int, int]] = {}
+    for k, op in enumerate(g.ops):
+        if op.kind is not OpKind.CONCATENATION or k in exclude:
+            continue
+        y = g.tensor(op.outputs[0])
+        keep = []
+        for kern in kernels[k]:
+            x, cp = kern.args[0], kern.params
+            assert isinstance(cp, CopyParams)
+            j = producer.get(x)
+            new = None
+            if (j is not None and j not in exclude and consumers.get(x) == [k] and op.inputs.count(x) == 1
+                    and x not in g.outputs and len(out[j]) == 1 and out[j][0].args[-1] == x
+                    and g.ops[j].kind is not OpKind.CONCATENATION):
+                prod = out[j][0]
+                if cp.outer == 1:  # a contiguous slice: any kernel writes it as it is
+                    new = prod
+                elif (prod.func in STRIDED_OUTPUT and len(y.shape) == 4 and y.shape[0] == 1
+                      and isinstance(prod.params, (ConvParams, PoolParams))):
+                    row = y.shape[2] * y.shape[3]  # elements per output row and per pixel of the concat output
+                    new = replace(prod, params=replace(prod.params, out_row_stride=row, out_px_stride=y.shape[3]))
+            if new is None:
+                keep.append(kern)
+                continue
+            out[j] = [new]
+            slices[x] = (op.outputs[0], cp.dst_offset)
+        out[k] = keep
+    return out, slices
 
 
 def plan(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions = MemoryOptions()) -> MemoryPlan:
@@ -144,21 +194,30 @@ def patch_options(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions,
 def _plan(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options: MemoryOptions,
           pp: PatchPlan | None) -> MemoryPlan:
     """Per-layer choices interact (an in-place buffer keeps its larger size for the whole lifetime of the output,
-    e.g. after a stride-2 depthwise), so plan with each per-layer preference and keep the lowest peak."""
-    plans = [_plan_one(g, kernels, folded, options, pp, prefer) for prefer in ("footprint", "overlap", "inplace")]
+    e.g. after a stride-2 depthwise), so plan with each per-layer preference and keep the lowest peak.
+    Zero-copy concatenation lengthens the output's life (from its first producer on), so it is tried on and off.
+    """
+    zero_copy = [False]
+    if options.zero_copy_concat and any(op.kind is OpKind.CONCATENATION for op in g.ops):
+        zero_copy.insert(0, True)
+    plans = [_plan_one(g, kernels, folded, options, pp, prefer, zc) for zc in zero_copy
+             for prefer in ("footprint", "overlap", "inplace")]
     return min(plans, key=lambda mp: mp.plan.peak)
 
 
 def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options: MemoryOptions,
-              pp: PatchPlan | None, prefer: str) -> MemoryPlan:
+              pp: PatchPlan | None, prefer: str, zero_copy: bool) -> MemoryPlan:
     """`kernels` with PADs already folded (fold_pads), `folded` the PAD ops."""
     stage_ops = range(pp.stage.start, pp.stage.split + 1) if pp else range(0)
-    base_roots = storage_roots(g, folded)
+    slices: dict[int, tuple[int, int]] = {}
+    if zero_copy:
+        kernels, slices = concat_slices(g, kernels, frozenset(stage_ops))
+    base_roots = storage_roots(g, folded, slices)
     inplace: set[int] = set()
     scratch: dict[int, int] = {}
     overlap_pairs: dict[int, tuple[int, int]] = {}  # op -> (input tensor, gap)
     for k, (op, ks) in enumerate(zip(g.ops, kernels)):
-        if len(ks) != 1 or not op.outputs or k in stage_ops:
+        if len(ks) != 1 or not op.outputs or k in stage_ops or op.outputs[0] in slices:
             continue
         kern = ks[0]
         best_extra: int | None = None
@@ -185,8 +244,9 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
                 scratch[k] = p.in_h * p.in_w
                 overlap_pairs.pop(k, None)
     frozen = frozenset(inplace)
-    roots = storage_roots(g, frozen | folded)
-    buffers = lifetimes(g, frozen | folded, scratch, unsized=frozenset(g.ops[k].outputs[0] for k in folded))
+    roots = storage_roots(g, frozen | folded, slices)
+    buffers = lifetimes(g, frozen | folded, scratch, unsized=frozenset(g.ops[k].outputs[0] for k in folded),
+                        slices=slices)
     overlaps = {(roots[g.ops[k].outputs[0]], roots[t]): gap for k, (t, gap) in overlap_pairs.items()}
     if pp is not None:
         buffers = stage_buffers(g, buffers, roots, pp)
@@ -213,4 +273,4 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
                     schedule.append((k, [kern]))
         schedule += [(k, new_kernels[k]) for k in range(pp.stage.split + 1, len(g.ops))]
     return MemoryPlan(new_kernels, buffers, plan_memory(buffers, overlaps, options.search), frozen, options,
-                      schedule, pp, folded)
+                      schedule, pp, folded, slices)
