@@ -4,8 +4,8 @@ The exported ATen graph (decomposed to core ops) is walked once.  Activations ch
 the boundary: 4-D values are NCHW in PyTorch and NHWC in the IR (the graph's input and output shapes are NHWC),
 so convolution weights are transposed to TFLite's layouts here and nowhere else.  A 4-D value flattened for a
 Linear keeps its HWC order in the IR; the Linear's weight columns are permuted instead of the activations.
-BatchNorm following a convolution is folded into its weights; dropout disappears in eval mode.  Anything else
-is refused with the module path that produced it.
+BatchNorm following a convolution is folded into its weights (elsewhere it becomes a per-channel MUL and
+ADD); dropout disappears in eval mode.  Anything else is refused with the module path that produced it.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from .passes import fuse_activations
 
 NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
 
-SUPPORTED = ("Conv2d (any groups, depthwise included)", "Linear", "BatchNorm2d after a convolution", "ReLU",
+SUPPORTED = ("Conv2d (any groups, depthwise included)", "Linear", "BatchNorm2d", "ReLU",
              "ReLU6", "Hardtanh(0, 6)", "Hardswish", "Sigmoid", "Tanh", "LeakyReLU", "add/sub/mul", "torch.cat",
              "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "mean over H and W", "flatten/view/reshape",
              "Dropout", "Softmax over the last dimension")
@@ -191,17 +191,7 @@ class _Importer:
         oc, fic, kh, kw = w.shape
         modes = [_pad_mode(s, k, st, d, p) for s, k, st, d, p in
                  zip((ih, iw), (kh, kw), stride, dilation, padding, strict=True)]
-        src = x.index
-        if any(m[1] or m[2] for m in modes):
-            padded = (n, ih + modes[0][1] + modes[0][2], iw + modes[1][1] + modes[1][2], ic)
-            src = self.b.tensor(f"{node.name}_pad", padded)
-            self.b.op(OpKind.PAD, (x.index, self.b.const(f"{node.name}_paddings", np.array(
-                [[0, 0], [modes[0][1], modes[0][2]], [modes[1][1], modes[1][2]], [0, 0]], np.int32), DType.INT32)),
-                (src,), PadAttrs(((0, 0), (modes[0][1], modes[0][2]), (modes[1][1], modes[1][2]), (0, 0))),
-                name=f"{node.name}_pad")
-        padding_mode = modes[0][0] if modes[0][0] is modes[1][0] else Padding.VALID
-        if padding_mode is Padding.VALID and any(m[0] is Padding.SAME for m in modes):
-            raise UnsupportedOpError(f"{_module_of(node)}: this mix of paddings per axis is not supported")
+        src, padding_mode = self._padded(node, x, modes)
         depthwise = groups == ic and groups > 1 and fic == 1
         y = self.out(node, self.ir_shape(node))
         self.values[out_node.name] = y
@@ -217,11 +207,44 @@ class _Importer:
         self.b.op(kind, (src, self.b.const(f"{node.name}_weights", wt), self.b.const(f"{node.name}_bias", bias)),
                   (y.index,), attrs, name=_name(node))
 
+    def _padded(self, node: Any, x: _Value, modes: list[tuple[Padding, int, int]]) -> tuple[int, Padding]:
+        """(tensor the layer reads, its TFLite padding) for per-axis `_pad_mode` results: an explicit zero PAD
+        where PyTorch's padding is not TFLite's SAME."""
+        n, ih, iw, c = x.shape
+        src = x.index
+        if any(m[1] or m[2] for m in modes):
+            padded = (n, ih + modes[0][1] + modes[0][2], iw + modes[1][1] + modes[1][2], c)
+            src = self.b.tensor(f"{node.name}_pad", padded)
+            self.b.op(OpKind.PAD, (x.index, self.b.const(f"{node.name}_paddings", np.array(
+                [[0, 0], [modes[0][1], modes[0][2]], [modes[1][1], modes[1][2]], [0, 0]], np.int32), DType.INT32)),
+                (src,), PadAttrs(((0, 0), (modes[0][1], modes[0][2]), (modes[1][1], modes[1][2]), (0, 0))),
+                name=f"{node.name}_pad")
+        padding_mode = modes[0][0] if modes[0][0] is modes[1][0] else Padding.VALID
+        if padding_mode is Padding.VALID and any(m[0] is Padding.SAME for m in modes):
+            raise UnsupportedOpError(f"{_module_of(node)}: this mix of paddings per axis is not supported")
+        return src, padding_mode
+
     def op__native_batch_norm_legit_no_training(self, node: Any) -> None:
-        if node.name not in self.folded:
-            raise UnsupportedOpError(f"{_module_of(node)}: BatchNorm is only supported directly after a "
-                                     "convolution whose output it alone consumes (it is folded into the "
-                                     "convolution's weights)")
+        """A BatchNorm that no convolution absorbed: y = x * scale + shift per channel (MUL and ADD with
+        per-channel constants)."""
+        if node.name in self.folded:
+            return
+        x = self.value(node.args[0], node)
+        self.plain(x, node, "BatchNorm")
+        if len(x.shape) != 4:
+            raise UnsupportedOpError(f"{_module_of(node)}: BatchNorm on a {len(x.shape)}-D input is not supported")
+        gamma, beta, mean, var = (self.consts[node.args[i].name] if node.args[i] is not None else None
+                                  for i in range(1, 5))
+        if mean is None or var is None:
+            raise UnsupportedOpError(f"{_module_of(node)}: BatchNorm without running statistics is not supported")
+        scale = ((gamma if gamma is not None else 1.0) / np.sqrt(var + float(node.args[-1]))).astype(np.float32)
+        shift = ((beta if beta is not None else 0.0) - mean * scale).astype(np.float32)
+        mid = self.b.tensor(f"{node.name}_scaled", x.shape)
+        self.b.op(OpKind.MUL, (x.index, self.b.const(f"{node.name}_scale", scale)), (mid,),
+                  ElementwiseAttrs(Activation.NONE), name=f"{_name(node)}_scale")
+        y = self.out(node, x.shape)
+        self.b.op(OpKind.ADD, (mid, self.b.const(f"{node.name}_shift", shift)), (y.index,),
+                  ElementwiseAttrs(Activation.NONE), name=_name(node))
 
     op_batch_norm = op__native_batch_norm_legit_no_training
 
@@ -322,17 +345,34 @@ class _Importer:
         self.b.op(OpKind.CONCATENATION, tuple(v.index for v in vals), (y.index,),
                   ConcatAttrs(axis, Activation.NONE), name=_name(node))
 
-    def _pool(self, node: Any, kind: OpKind, k: list[int], stride: list[int], pad: list[int]) -> None:
+    def _pool(self, node: Any, kind: OpKind, k: list[int], stride: list[int], pad: list[int],
+              count_pad: bool = False) -> None:
+        """Pooling. Symmetric padding that is TFLite's SAME maps to SAME (TFLite, like PyTorch's max pooling and
+        its count_include_pad=False averages, ignores padded cells); an average that counts padded cells as
+        zeros becomes PAD + VALID; other padded max pooling has no TFLite equivalent."""
         x = self.value(node.args[0], node)
+        self.plain(x, node, "pooling")
         k = list(k) * (2 // len(k)) if len(k) == 1 else list(k)
         stride = (list(stride) * (2 // len(stride)) if len(stride) == 1 else list(stride)) if stride else k
         pad = list(pad) * (2 // len(pad)) if len(pad) == 1 else list(pad)
+        modes = [_pad_mode(s, kk, st, 1, p) for s, kk, st, p in zip(x.shape[1:3], k, stride, pad, strict=True)]
+        src, mode = x.index, Padding.VALID
         if any(pad):
-            raise UnsupportedOpError(f"{_module_of(node)}: pooling with padding is not supported (TFLite pools "
-                                     "exclude padded cells; PyTorch counts them); pad with a convolution instead")
+            if count_pad and kind is OpKind.AVERAGE_POOL_2D:  # zeros counted: an explicit zero PAD, VALID
+                reach = [max(0, ((n + 2 * p - kk) // st) * st + kk - n - p)  # rows the windows reach after
+                         for n, kk, st, p in zip(x.shape[1:3], k, stride, pad, strict=True)]
+                src, mode = self._padded(node, x, [(Padding.VALID, p, r) for p, r in zip(pad, reach, strict=True)])
+            elif all(m[0] is Padding.SAME for m in modes):
+                mode = Padding.SAME
+            else:
+                raise UnsupportedOpError(
+                    f"{_module_of(node)}: this pooling padding ({pad} with kernel {k} and stride {stride} on a "
+                    f"{x.shape[1]}x{x.shape[2]} input) is not TFLite's SAME padding, and padded cells would count "
+                    "differently; use padding that matches SAME, an average with count_include_pad=True, or pad "
+                    "with a convolution")
         y = self.out(node, self.ir_shape(node))
-        self.b.op(kind, (x.index,), (y.index,), PoolAttrs(k[0], k[1], stride[0], stride[1], Padding.VALID,
-                                                          Activation.NONE), name=_name(node))
+        self.b.op(kind, (src,), (y.index,), PoolAttrs(k[0], k[1], stride[0], stride[1], mode, Activation.NONE),
+                  name=_name(node))
 
     def op_max_pool2d(self, node: Any) -> None:
         a = list(node.args) + [None] * (6 - len(node.args))
@@ -348,7 +388,8 @@ class _Importer:
         if a[4] or a[6] is not None:
             raise UnsupportedOpError(f"{_module_of(node)}: average pooling with ceil_mode or divisor_override is "
                                      "not supported")
-        self._pool(node, OpKind.AVERAGE_POOL_2D, a[1], a[2] or [], a[3] or [0])
+        self._pool(node, OpKind.AVERAGE_POOL_2D, a[1], a[2] or [], a[3] or [0],
+                   count_pad=a[5] is None or bool(a[5]))
 
     def op__adaptive_avg_pool2d(self, node: Any) -> None:
         x = self.value(node.args[0], node)

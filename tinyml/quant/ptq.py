@@ -176,13 +176,26 @@ def _weight_error(g: Graph, k: int, scales: np.ndarray, bits: int, x) -> np.ndar
 
 
 def constrain(g: Graph, cfg: QuantConfig) -> QuantConfig:
-    """Apply the output quantization TFLM's kernels require, in execution order."""
+    """Apply the output quantization TFLM's kernels require, in execution order. A CONCATENATION input made
+    for the concatenation alone by an op free to choose its output quantization takes the concatenation's (whose
+    range covers it), as TensorFlow's converter does: no requantization, and its producer can write straight into
+    the output (zero-copy concatenation)."""
+    consumers = g.consumers()
+    producer = {o: op for op in g.ops for o in op.outputs}
     for op in g.ops:
         out = op.outputs[0]
         if op.kind in FIXED_OUTPUT:
             cfg.act[out] = FIXED_OUTPUT[op.kind]
         elif op.kind in SAME_AS_INPUT:
             cfg.act[out] = cfg.act[op.inputs[0]]
+    for op in reversed(g.ops):  # an outer concatenation first: its quantization reaches nested inputs
+        if op.kind is not OpKind.CONCATENATION or op.outputs[0] not in cfg.act:
+            continue
+        for i in op.inputs:
+            src = producer.get(i)
+            if (src is not None and len(consumers.get(i, [])) == 1 and op.inputs.count(i) == 1
+                    and i not in g.outputs and src.kind not in FIXED_OUTPUT and src.kind not in SAME_AS_INPUT):
+                cfg.act[i] = cfg.act[op.outputs[0]]
     return cfg
 
 
