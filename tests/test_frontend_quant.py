@@ -175,6 +175,52 @@ def test_unsupported_module_names_its_path():
         tinyml.from_torch("not a model", None)
 
 
+class PaddedPools(nn.Module):
+    """A standalone BatchNorm (on an ADD, no convolution to fold into), padded pooling that is TFLite's SAME
+    (max, and an average that ignores padded cells), and an average that counts them (explicit PAD)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.side = nn.Conv2d(3, 6, 1)
+        self.bn = nn.BatchNorm2d(6)
+        self.maxp = nn.MaxPool2d(3, stride=2, padding=1)
+        self.avg_excl = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.avg_incl = nn.AvgPool2d(3, stride=2, padding=1)
+        self.fc = nn.Linear(6 * 3 * 3, 4)
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x))
+        h = self.bn(h + self.side(x))
+        h = self.avg_excl(self.maxp(h))
+        return self.fc(torch.flatten(self.avg_incl(h), 1))
+
+
+def test_standalone_batchnorm_and_padded_pooling(tmp_path):
+    torch.manual_seed(0)
+    m = PaddedPools()
+    with torch.no_grad():  # non-trivial running statistics
+        m.bn.running_mean.uniform_(-0.5, 0.5)
+        m.bn.running_var.uniform_(0.5, 2.0)
+        m.bn.weight.uniform_(0.5, 1.5)
+        m.bn.bias.uniform_(-0.3, 0.3)
+    m.eval()
+    x = np.random.default_rng(0).normal(size=(64, 3, 9, 9)).astype(np.float32)
+    g = tinyml.from_torch(m, torch.tensor(x[:1]))
+    kinds = [op.kind for op in g.ops]
+    assert OpKind.MUL in kinds and OpKind.PAD in kinds
+    pools = [op.attrs.padding.value for op in g.ops if op.kind in (OpKind.MAX_POOL_2D, OpKind.AVERAGE_POOL_2D)]
+    assert pools == ["same", "same", "valid"]
+    with torch.no_grad():
+        want = m(torch.tensor(x)).numpy()
+    assert np.abs(run_batches(GraphExecutor(g), nhwc(x)) - want).max() < 1e-5
+    cfg = calibrate(g, nhwc(x))
+    _check_exported(quantize_graph(g, cfg), nhwc(x), tmp_path, run_batches(GraphExecutor(g, cfg), nhwc(x[:6])))
+    # padded max pooling that is not SAME: a clear error naming the module
+    with pytest.raises(UnsupportedOpError, match=r"module 'maxp' \(MaxPool2d\).*not TFLite's SAME"):
+        tinyml.from_torch(m, torch.zeros(1, 3, 10, 10))
+
+
 def test_qat_exports_the_model_it_trained(tmp_path):
     from tinyml.quant import qat
     torch.manual_seed(0)
@@ -212,6 +258,38 @@ def test_pruning_keeps_a_consistent_graph(tmp_path):
     # the pruned float graph equals the original network with those channels zeroed: run and export it
     q = tinyml.quantize(gp, nhwc(x))
     _check_exported(q, nhwc(x), tmp_path, n=3)
+
+
+def test_pruning_is_followed_by_fine_tuning(tmp_path):
+    """A flash budget only pruning reaches: with labels, the pruned network is fine-tuned before quantization,
+    and scores clearly better on held-out data than the same pruning without it."""
+    from sklearn.datasets import load_digits
+
+    from tinyml.quant.compress import compress
+    d = load_digits()
+    x = (d.images[:, None] / 16.0).astype(np.float32)
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1),
+                      nn.ReLU(), nn.Flatten(), nn.Linear(16 * 16, 32), nn.ReLU(), nn.Linear(32, 10))
+    opt = torch.optim.Adam(m.parameters(), 2e-3)
+    xt, yt = torch.tensor(x[:1200]), torch.tensor(d.target[:1200])
+    for _ in range(15):
+        perm = torch.randperm(1200)
+        for s in range(0, 1200, 32):
+            i = perm[s:s + 32]
+            opt.zero_grad()
+            nn.functional.cross_entropy(m(xt[i]), yt[i]).backward()
+            opt.step()
+    g = tinyml.from_torch(m.eval(), torch.tensor(x[:1]))
+    xs = nhwc(x)
+    budget = int(0.3 * tinyml.quant.weight_bytes(tinyml.quantize(g, xs[:200])))
+    plain, tuned = (compress(g, xs[:1000], xs[1200:], d.target[1200:], flash_budget=budget,
+                             calib_y=d.target[:1000], finetune_epochs=n) for n in (0, 10))
+    assert plain.chosen.prune > 0 and tuned.chosen.prune > 0
+    assert tinyml.quant.weight_bytes(tuned.graph) <= budget
+    assert tuned.chosen.score > plain.chosen.score + 0.03
+    assert tuned.chosen.score > tuned.float_score - 0.05
+    _check_exported(tuned.graph, xs, tmp_path, n=2)
 
 
 @pytest.mark.skipif(not tf_available(), reason="tensorflow-cpu is needed for the Keras front end")
@@ -274,6 +352,36 @@ def test_compress_cli(tmp_path):
     (tmp_path / "m.onnx").write_bytes(b"x")
     r = _tinyml("compress", "m.onnx", "--data", "calib.npz", "-o", "o.tflite", cwd=tmp_path)
     assert r.returncode != 0 and "unknown model format" in r.stderr
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="needs gcc-arm-none-eabi to measure code size")
+def test_compress_for_a_board_measures_the_code(tmp_path):
+    """--board: the flash left for weights is the board's flash minus the firmware's measured code and tables, so
+    a 12 KiB part (less than a fixed 32 KiB code reserve) gets a model, and its firmware really links."""
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1),
+                      nn.ReLU(), nn.Flatten(), nn.Linear(16 * 16, 32), nn.ReLU(), nn.Linear(32, 10)).eval()
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    x = (d.images[:, None] / 16.0).astype(np.float32)
+    torch.export.save(torch.export.export(m, (torch.tensor(x[:1]),)), str(tmp_path / "net.pt2"))
+    np.savez(tmp_path / "calib.npz", x=x[:200], y=d.target[:200])
+    flash = 12 * 1024
+    (tmp_path / "tiny.toml").write_text(
+        'name = "tiny-m4"\ncore = "cortex-m4"\nfpu = "fpv4-sp-d16"\ndsp = true\nclock_hz = 48000000\n'
+        'console = "semihosting"\n[memory.flash]\nbase = 0x00000000\nsize = ' + str(flash) + '\n'
+        '[memory.sram]\nbase = 0x20000000\nsize = 16384\narena = true\n')
+    r = _tinyml("compress", "net.pt2", "--data", "calib.npz", "--board", "tiny.toml", "-o", "net.tflite",
+                cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "net.json").read_text())
+    assert doc["board"]["code_bytes_measured"] and 0 < doc["board"]["code_bytes"] < flash
+    assert doc["weight_bytes"] + doc["board"]["code_bytes"] <= flash
+    assert "measured with arm-none-eabi-gcc" in r.stdout
+    out = tmp_path / "c"
+    tinyml.compile(tmp_path / "net.tflite", out, board=str(tmp_path / "tiny.toml"))
+    b = _tinyml("build", str(out), "--board", str(tmp_path / "tiny.toml"), cwd=tmp_path)
+    assert b.returncode == 0, b.stderr
 
 
 @pytest.mark.skipif(not tf_available(), reason="the digits example compares with TensorFlow's converter")

@@ -174,12 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help=".npz: 'x' calibration inputs (the model's own layout), 'y' labels")
     p.add_argument("--val", help=".npz validation set ('x', 'y') that scores configurations (default: --data)")
     p.add_argument("-o", "--output", required=True, help=".tflite file to write (plus .json and .png beside it)")
-    p.add_argument("--board", help="budgets from this board: its SRAM, and its flash minus 32 KiB for code")
+    p.add_argument("--board", help="budgets from this board: its SRAM, and its flash minus the firmware's code "
+                   "(measured with arm-none-eabi-gcc; 32 KiB when that is not installed)")
     p.add_argument("--flash-budget", type=int, metavar="BYTES", help="bytes for the model's constants")
     p.add_argument("--sram-budget", type=int, metavar="BYTES", help="bytes for the activation arena")
     p.add_argument("--estimator", default="minmax", choices=["minmax", "percentile", "mse"],
                    help="activation range estimator (default: minmax)")
     p.add_argument("--no-bias-correction", action="store_true", help="keep the float biases as they are")
+    p.add_argument("--finetune-epochs", type=int, default=10, metavar="N",
+                   help="epochs of float fine-tuning on --data (which then needs labels 'y') after pruning channels "
+                        "(default: 10; 0: none)")
     p.set_defaults(func=cmd_compress)
     p = sub.add_parser("run", help="run a compiled model on the host")
     p.add_argument("target", help="output directory of `tinyml compile` (or a .tflite model with --reference)")

@@ -112,11 +112,11 @@ def _tool(name: str) -> str:
     return path
 
 
-def build(outdir: str | Path, board_name: str, opt: str = "-O2", inputs: list[np.ndarray] | None = None
+def build(outdir: str | Path, board_name: str | Board, opt: str = "-O2", inputs: list[np.ndarray] | None = None
           ) -> FirmwareBuild:
-    """Cross-compile the model in `outdir` for `board_name`; fails clearly when it does not fit."""
+    """Cross-compile the model in `outdir` for `board_name` (or a Board); fails clearly when it does not fit."""
     out = Path(outdir).resolve()
-    board = load_board(board_name)
+    board = board_name if isinstance(board_name, Board) else load_board(board_name)
     if opt not in ("-O0", "-O1", "-O2", "-O3", "-Os"):
         raise TinymlError(f"optimization level {opt} is not one of -O0 -O1 -O2 -O3 -Os")
     fw = generate(out, board, opt, inputs)

@@ -6,11 +6,35 @@ from pathlib import Path
 
 import numpy as np
 
-from ..boards import load_board
+from ..boards import Board, load_board
 from ..errors import TinymlError
 from ..ir import Graph
 
-CODE_RESERVE = 32 * 1024  # flash kept for code with --board (tinyml build reports the real text size)
+CODE_RESERVE = 32 * 1024  # flash kept for code with --board when the Arm toolchain is not there to measure it
+
+
+def firmware_code_bytes(q: Graph, board: Board) -> int | None:
+    """Flash the firmware of integer graph `q` needs on `board` besides the model's constants (code, parameter
+    tables, startup, console): `tinyml build`'s text + data minus the weight bytes, cross-compiled with
+    arm-none-eabi-gcc (-O2) for the board's core with its memories enlarged, so that an oversized model is
+    measured too. None when the toolchain is not installed."""
+    import dataclasses
+    import shutil
+    import tempfile
+
+    from ..boards import MemoryRegion
+    from ..compiler import compile_model
+    from ..harness.firmware import build
+    from . import export_tflite, weight_bytes
+    if shutil.which("arm-none-eabi-gcc") is None:
+        return None
+    roomy = dataclasses.replace(board, flash=MemoryRegion(board.flash.base, max(board.flash.size, 1 << 26)),
+                                sram=MemoryRegion(board.sram.base, max(board.sram.size, 1 << 24)))
+    with tempfile.TemporaryDirectory(prefix="tinyml-code-") as d:
+        export_tflite(q, Path(d) / "m.tflite")
+        compile_model(Path(d) / "m.tflite", Path(d) / "c")
+        fw = build(Path(d) / "c", roomy)
+        return fw.text + fw.data - weight_bytes(q)
 
 
 def load_float_model(path: Path) -> tuple[Graph, bool]:
@@ -91,25 +115,46 @@ def run(a) -> int:  # noqa: ANN001
     if not out.parent.exists():
         raise TinymlError(f"cannot write '{out}': directory '{out.parent}' does not exist")
     flash, sram = a.flash_budget, a.sram_budget
-    if a.board:
-        b = load_board(a.board)
-        flash = flash if flash is not None else max(0, b.flash.size - CODE_RESERVE)
-        sram = sram if sram is not None else b.sram.size
     g, nchw = load_float_model(Path(a.model))
-    x, _ = load_data(a.data, g, nchw, "--data")
+    x, xy = load_data(a.data, g, nchw, "--data")
     vx, vy = load_data(a.val, g, nchw, "--val") if a.val else load_data(a.data, g, nchw, "--data")
+    board = load_board(a.board) if a.board else None
+    code = None  # measured flash for code and tables, when the board sets the flash budget
+    if board is not None:
+        sram = sram if sram is not None else board.sram.size
+        if flash is None:
+            from . import quantize
+            code = firmware_code_bytes(quantize(g, x[:256]), board)
+            flash = max(0, board.flash.size - (CODE_RESERVE if code is None else code))
     console = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console, transient=True) as prog:
-        from .ptq import weighted_ops
-        task = prog.add_task("searching", total=2 * len(weighted_ops(g)) + 1)
-        res = compress(g, x, vx, vy, flash_budget=flash, sram_budget=sram, estimator=a.estimator,
-                       bias_correction=not a.no_bias_correction,
-                       progress=lambda what, n: prog.update(task, advance=n, description=what))
+    for _ in range(3):  # with a measured code size: until the chosen model's own firmware fits the board
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=console, transient=True) as prog:
+            from .ptq import weighted_ops
+            task = prog.add_task("searching", total=2 * len(weighted_ops(g)) + 1)
+            res = compress(g, x, vx, vy, flash_budget=flash, sram_budget=sram, estimator=a.estimator,
+                           bias_correction=not a.no_bias_correction, calib_y=xy,
+                           finetune_epochs=a.finetune_epochs,
+                           progress=lambda what, n, prog=prog, task=task: prog.update(task, advance=n,
+                                                                              description=what))
+        if code is None or board is None:
+            break
+        code = firmware_code_bytes(res.graph, board)
+        assert code is not None
+        if weight_bytes(res.graph) + code <= board.flash.size:
+            break
+        flash = max(0, board.flash.size - code)  # its kernels (int4 variants) need more code than measured
+    else:
+        raise TinymlError(f"no configuration's firmware fits {board.name}'s {board.flash.size:,} bytes of flash "
+                          f"(the last one needs {weight_bytes(res.graph):,} bytes of weights and {code:,} of code)")
     export_tflite(res.graph, out)
     doc = {"model": str(a.model), "output": str(out), "metric": res.metric, "float_score": res.float_score,
            "budgets": res.budgets, "chosen": res.chosen.row(), "weight_bytes": weight_bytes(res.graph),
            "candidates": res.table(), "pareto": [c.row() for c in pareto(res.candidates)]}
+    if board is not None:
+        doc["board"] = {"name": board.name, "flash_bytes": board.flash.size, "sram_bytes": board.sram.size,
+                        "code_bytes": code if code is not None else CODE_RESERVE,
+                        "code_bytes_measured": code is not None}
     jpath = out.with_suffix(".json")
     tmp = jpath.with_name(jpath.name + ".tmp")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
@@ -125,6 +170,12 @@ def run(a) -> int:  # noqa: ANN001
     Console().print(table)
     print("* on the Pareto front (no other configuration is both smaller and better)")
     png = _plot(res, out.with_suffix(".png"))
+    if board is not None:
+        how = "measured with arm-none-eabi-gcc -O2" if code is not None else \
+            "estimated: install gcc-arm-none-eabi to measure it"
+        print(f"{board.name}: {weight_bytes(res.graph):,} bytes of weights + "
+              f"{code if code is not None else CODE_RESERVE:,} bytes of code and tables ({how}) in "
+              f"{board.flash.size:,} bytes of flash")
     print(f"wrote {out} ({res.chosen.name}: {weight_bytes(res.graph):,} bytes of weights, peak SRAM "
           f"{res.chosen.peak_sram:,} bytes), {jpath}{f' and {png}' if png else ''}")
     return 0

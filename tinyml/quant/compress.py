@@ -9,7 +9,9 @@ Search, cheapest first:
    int4): a Pareto front of weight bytes vs score, from the fake-quantized model (within one LSB of the
    integer model at every tensor);
 3. the peak SRAM comes from the compile path's planner with the SRAM budget (patch-based inference when needed);
-4. when no width assignment fits, prune channels (25%, 50%, 75% of every prunable convolution) and repeat.
+4. when no width assignment fits, prune channels (25%, 50%, 75% of every prunable convolution), fine-tune the
+   pruned float network on the calibration data when it has labels (cross-entropy, `finetune_epochs`), and
+   repeat.
 The pick is the highest score that fits both budgets; ties go to the outputs closest to the float model's.
 """
 from __future__ import annotations
@@ -99,10 +101,22 @@ def peak_sram(q: Graph, budget: int | None) -> int:
     return arena_bytes(c.buffers, c.plan)
 
 
+def finetune_float(g: Graph, x: np.ndarray, y: np.ndarray, epochs: int, lr: float = 1e-3, seed: int = 0) -> Graph:
+    """`g` after `epochs` of float cross-entropy training on inputs `x` (NHWC) and integer labels `y`."""
+    from .executor import GraphExecutor
+    from .qat import finetune
+    ex = GraphExecutor(g, None, trainable=True)
+    finetune(ex, x, y, epochs=epochs, lr=lr, seed=seed)
+    return ex.trained_graph()
+
+
 def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y: np.ndarray | None = None, *,
              flash_budget: int | None = None, sram_budget: int | None = None, estimator: str = "minmax",
-             bias_correction: bool = True, progress: Callable[[str, int], None] | None = None) -> CompressResult:
-    """Search weight widths (and pruning when needed) for float graph `g`; see the module docstring."""
+             bias_correction: bool = True, progress: Callable[[str, int], None] | None = None,
+             calib_y: np.ndarray | None = None, finetune_epochs: int = 10) -> CompressResult:
+    """Search weight widths (and pruning when needed) for float graph `g`; see the module docstring.
+    `calib_y`: labels of `calib`; with them a pruned network is fine-tuned for `finetune_epochs` before it is
+    quantized (0: never)."""
     from .executor import GraphExecutor, run_batches
     from .prune import prune
     val_x = calib if val_x is None else val_x
@@ -111,8 +125,13 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
     candidates: list[Candidate] = []
     float_score = None
     best_peak = None
+    pruned: dict[float, Graph] = {}
     for ratio in PRUNE_RATIOS:
         gp = prune(g, ratio)
+        if ratio and calib_y is not None and finetune_epochs > 0:
+            tick(f"prune {ratio:.0%}: fine-tuning", 0)
+            gp = finetune_float(gp, calib, np.asarray(calib_y).reshape(-1), finetune_epochs)
+        pruned[ratio] = gp
         ref = run_batches(GraphExecutor(gp), val_x)
         if float_score is None:
             float_score = _score(ref, ref, y)
@@ -158,7 +177,7 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
             f"after pruning up to {PRUNE_RATIOS[-1]:.0%} of the channels of every prunable convolution. A smaller "
             "architecture (fewer channels, a smaller input resolution) or a larger board is needed.")
     chosen = max(fitting, key=lambda c: (c.score, -c.loss, -c.weight_bytes))
-    gp = prune(g, chosen.prune)
+    gp = pruned[chosen.prune]
     cfg = calibrate(gp, calib, estimator=estimator, bias_correction=bias_correction, weight_bits=chosen.bits)
     return CompressResult(quantize_graph(gp, cfg), chosen, candidates,
                           "accuracy" if y is not None else "-relative MSE", float(float_score),

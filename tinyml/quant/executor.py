@@ -210,30 +210,40 @@ class GraphExecutor(nn.Module):
             return x
         raise NotImplementedError(kind)
 
-    # ---- QAT export ---------------------------------------------------------------------------------------------
-    def export(self) -> tuple[Graph, QuantConfig]:
-        """The float graph with this module's (trained) weights and the config of its learned scales."""
+    # ---- export -------------------------------------------------------------------------------------------------
+    def trained_graph(self) -> Graph:
+        """The float graph with this module's (trained) weights and biases; a weighted op without a bias gets
+        one (zeros unless training moved it)."""
         import dataclasses
 
         from ..ir import GraphBuilder
-        from .ptq import QuantConfig
-        assert self.config is not None
         b = GraphBuilder()
         b.tensors = list(self.g.tensors)
-        b.ops = list(self.g.ops)
-        bias: dict[int, np.ndarray] = {}
         for k, op in enumerate(self.g.ops):
             if op.kind in WEIGHTED:
                 wt = self.g.tensor(op.inputs[1])
                 b.tensors[op.inputs[1]] = dataclasses.replace(wt, data=self.w[str(k)].detach().numpy().copy())
-                bias[k] = self.b[str(k)].detach().numpy().copy()
-        g = b.build(self.g.name, self.g.inputs, self.g.outputs, self.g.source)
+                bias = self.b[str(k)].detach().numpy().copy()
+                if len(op.inputs) > 2 and op.inputs[2] != NO_TENSOR:
+                    b.tensors[op.inputs[2]] = dataclasses.replace(self.g.tensor(op.inputs[2]), data=bias)
+                    b.ops.append(op)
+                else:
+                    bt = b.const(f"{wt.name}_bias", bias)
+                    b.ops.append(dataclasses.replace(op, inputs=(op.inputs[0], op.inputs[1], bt)))
+            else:
+                b.ops.append(op)
+        return b.build(self.g.name, self.g.inputs, self.g.outputs, self.g.source)
+
+    def export(self) -> tuple[Graph, QuantConfig]:
+        """The float graph with this module's (trained) weights and the config of its learned scales."""
+        from .ptq import QuantConfig
+        assert self.config is not None
         cfg = QuantConfig(
             act={t: (float(np.float32(float(self._scale(t).detach()))), int(z)) for t, z in self.a_zp.items()},
             weight_bits=dict(self.config.weight_bits),
             weight_scale={k: np.abs(self.w_scale[str(k)].detach().numpy()) + 1e-12 for k in self.config.weight_scale},
-            bias=bias)
-        return g, cfg
+            bias={k: self.b[str(k)].detach().numpy().copy() for k, op in enumerate(self.g.ops) if op.kind in WEIGHTED})
+        return self.trained_graph(), cfg
 
 
 def run_batches(module: GraphExecutor, x: np.ndarray, batch: int = 256) -> np.ndarray:
