@@ -130,6 +130,15 @@ def test_ptq_exports_bit_exact(everything, tmp_path, bits):
     assert q.tensor(q.inputs[0]).dtype is DType.INT8 and q.tensor(q.outputs[0]).dtype is DType.INT8
     fq = run_batches(GraphExecutor(g, cfg), nhwc(x[:6]))
     _check_exported(q, nhwc(x), tmp_path, fq)
+    # a concatenation input made by a convolution for it alone shares its quantization: no requantization, and
+    # the convolution writes straight into the concatenation's output
+    first_cat = next(op for op in q.ops if op.kind is OpKind.CONCATENATION)
+    made_by = {o: op.kind for op in q.ops for o in op.outputs}
+    assert OpKind.DEPTHWISE_CONV_2D in {made_by[i] for i in first_cat.inputs}
+    assert all(q.tensor(i).quant == q.tensor(first_cat.outputs[0]).quant for i in first_cat.inputs
+               if made_by[i] is OpKind.DEPTHWISE_CONV_2D)
+    rep = json.loads((tmp_path / "c" / "report.json").read_text())
+    assert rep["memory"]["zero_copy_concat"]
 
 
 def test_mixed_widths_and_estimators(everything, tmp_path):
