@@ -43,6 +43,7 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_pad_s8": ("tml_pad_s8.c",),
     "tml_copy": ("tml_copy.c",),
     "tml_copy_rect": ("tml_copy_rect.c",),
+    "tml_strided_slice": ("tml_strided_slice.c",),
     "tml_quantize_f32_s8": ("tml_quantize_f32_s8.c",),
     "tml_dequantize_s8_f32": ("tml_dequantize_s8_f32.c",),
 }

@@ -72,6 +72,8 @@ PLAN: list[dict[str, Any]] = [
     {"name": "zero_pad", "build": "pad", "inputs": [(5, 6, 3)], "kw": {"padding": ((1, 2), (2, 1))}},
     {"name": "concat_channels", "build": "concat", "inputs": [(6, 6, 3)], "kw": {"axis": -1}},
     {"name": "concat_width", "build": "concat", "inputs": [(5, 4, 3)], "kw": {"axis": 2}},
+    # STRIDED_SLICE: ranges, steps, a reversed axis, a shrunk axis
+    {"name": "strided_slice", "build": "slices", "inputs": [(9, 10, 6)], "kw": {}},
     # QUANTIZE / DEQUANTIZE at float32 model boundaries; several inputs and outputs
     {"name": "float_io", "build": "conv", "inputs": [(8, 8, 3)], "float_io": True,
      "kw": {"filters": 4, "kernel_size": 3, "padding": "same", "activation": "relu"}},
@@ -156,6 +158,13 @@ def _builders(keras: Any) -> dict[str, Callable[..., Any]]:
         x, = inputs(shapes)
         y = L.Concatenate()([L.Dense(7, activation="relu", **bias)(x), L.Dense(5, **bias)(x)])
         return keras.Model(x, L.Dense(3, **bias)(y))
+
+    def slices(shapes):
+        x, = inputs(shapes)
+        y = L.Conv2D(6, 1, **bias)(x)
+        a = L.Lambda(lambda t: t[:, 1:8:2, ::-1, 2:5])(y)
+        b = L.Lambda(lambda t: t[:, 3, -4:, :])(y)
+        return keras.Model(x, [a, L.Dense(3, **bias)(L.Flatten()(b))])
 
     def two_io(shapes):
         a, b = inputs(shapes)

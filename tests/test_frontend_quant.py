@@ -230,6 +230,35 @@ def test_standalone_batchnorm_and_padded_pooling(tmp_path):
         tinyml.from_torch(m, torch.zeros(1, 3, 10, 10))
 
 
+class Split(nn.Module):
+    """Channel split (ShuffleNet-style) and a strided spatial slice: STRIDED_SLICE."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.a = nn.Conv2d(3, 4, 1)
+        self.b = nn.Conv2d(5, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 4 * 8, 3)
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x))
+        y = self.a(h[:, :3]) + self.b(h[:, 3:])
+        return self.fc(torch.flatten(y[:, :, 1:9:2, -8:], 1))
+
+
+def test_slicing(tmp_path):
+    torch.manual_seed(0)
+    m = Split().eval()
+    x = np.random.default_rng(0).normal(size=(32, 3, 10, 8)).astype(np.float32)
+    g = tinyml.from_torch(m, torch.tensor(x[:1]))
+    assert sum(op.kind is OpKind.STRIDED_SLICE for op in g.ops) >= 3
+    with torch.no_grad():
+        want = m(torch.tensor(x)).numpy()
+    assert np.abs(run_batches(GraphExecutor(g), nhwc(x)) - want).max() < 1e-5
+    cfg = calibrate(g, nhwc(x))
+    _check_exported(quantize_graph(g, cfg), nhwc(x), tmp_path, run_batches(GraphExecutor(g, cfg), nhwc(x[:6])))
+
+
 def test_qat_exports_the_model_it_trained(tmp_path):
     from tinyml.quant import qat
     torch.manual_seed(0)

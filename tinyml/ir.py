@@ -144,6 +144,7 @@ class OpKind(enum.Enum):
     RELU6 = "RELU6"
     PAD = "PAD"
     CONCATENATION = "CONCATENATION"
+    STRIDED_SLICE = "STRIDED_SLICE"
     QUANTIZE = "QUANTIZE"
     DEQUANTIZE = "DEQUANTIZE"
 
@@ -213,8 +214,21 @@ class PadAttrs:
     paddings: tuple[tuple[int, int], ...]  # (before, after) per dimension
 
 
+@dataclass(frozen=True)
+class SliceAttrs:
+    """STRIDED_SLICE (and SLICE): element [i] of the output along each input dimension d is input element
+    begin[d] + i * strides[d], for i < size[d]; all resolved (masks and negative indices applied, full rank).
+    The masks are kept only to write the op back to .tflite as it was read."""
+    begin: tuple[int, ...]
+    size: tuple[int, ...]
+    strides: tuple[int, ...]
+    begin_mask: int = 0
+    end_mask: int = 0
+    shrink_axis_mask: int = 0
+
+
 Attrs = (NoAttrs | ConvAttrs | FullyConnectedAttrs | PoolAttrs | ElementwiseAttrs | SoftmaxAttrs | LeakyReluAttrs
-         | ConcatAttrs | MeanAttrs | PadAttrs)
+         | ConcatAttrs | MeanAttrs | PadAttrs | SliceAttrs)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from .ir import (
     PadAttrs,
     Padding,
     PoolAttrs,
+    SliceAttrs,
     SoftmaxAttrs,
     Tensor,
 )
@@ -220,6 +221,15 @@ class CopyRectParams:  # a rectangle gathered from a strided source into a conti
 
 
 @dataclass(frozen=True)
+class StridedSliceParams:  # 4-D, any element type
+    in_dims: tuple[int, ...]
+    out_dims: tuple[int, ...]
+    begin: tuple[int, ...]
+    stride: tuple[int, ...]
+    esize: int
+
+
+@dataclass(frozen=True)
 class QuantizeParams:  # float32 -> int8
     size: int
     scale: float
@@ -249,6 +259,7 @@ class Kernel:
             HardSwishParams: "tml_hard_swish_params", LeakyReluParams: "tml_leaky_relu_params",
             RequantizeParams: "tml_requantize_params", ClampParams: "tml_clamp_params", PadParams: "tml_pad_params",
             CopyParams: "tml_copy_params", CopyRectParams: "tml_copy_rect_params",
+            StridedSliceParams: "tml_strided_slice_params",
             QuantizeParams: "tml_quantize_params", DequantizeParams: "tml_dequantize_params",
         }[type(self.params)]
 
@@ -575,6 +586,21 @@ def _concat(g: Graph, op: Op) -> list[Kernel]:
     return kernels
 
 
+def _strided_slice(g: Graph, op: Op) -> list[Kernel]:
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    a = op.attrs
+    assert isinstance(a, SliceAttrs)
+    _require(len(x.shape) <= 4, f"STRIDED_SLICE supports up to 4-D tensors, got {list(x.shape)}")
+    _require(x.dtype is y.dtype and (x.quant is None or (x.scale == y.scale and x.zero_point == y.zero_point)),
+             "STRIDED_SLICE needs the same type and quantization on input and output (as TFLM requires)")
+    _require(int(np.prod(a.size)) == y.size, f"STRIDED_SLICE of {list(x.shape)} gives {list(a.size)} elements, "
+             f"but its output is {list(y.shape)}")
+    k = 4 - len(x.shape)
+    p = StridedSliceParams((1,) * k + tuple(x.shape), (1,) * k + tuple(a.size), (0,) * k + tuple(a.begin),
+                           (1,) * k + tuple(a.strides), x.dtype.bits // 8)
+    return [Kernel("tml_strided_slice", p, (op.inputs[0], op.outputs[0]))]
+
+
 def _quantize(g: Graph, op: Op) -> list[Kernel]:
     x = g.tensor(op.inputs[0])
     y = g.tensor(op.outputs[0])
@@ -609,7 +635,8 @@ LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.AVERAGE_POOL_2D: _pool, OpKind.MAX_POOL_2D: _pool, OpKind.MEAN: _mean, OpKind.SOFTMAX: _softmax,
     OpKind.LOGISTIC: _sigmoid, OpKind.TANH: _sigmoid, OpKind.HARD_SWISH: _hard_swish,
     OpKind.LEAKY_RELU: _leaky_relu, OpKind.RELU: _relu, OpKind.RELU6: _relu, OpKind.PAD: _pad,
-    OpKind.CONCATENATION: _concat, OpKind.QUANTIZE: _quantize, OpKind.DEQUANTIZE: _dequantize,
+    OpKind.CONCATENATION: _concat, OpKind.STRIDED_SLICE: _strided_slice, OpKind.QUANTIZE: _quantize,
+    OpKind.DEQUANTIZE: _dequantize,
     OpKind.RESHAPE: _alias,
 }
 

@@ -28,6 +28,7 @@ from .lower import (
     RequantizeParams,
     SigmoidParams,
     SoftmaxParams,
+    StridedSliceParams,
     lower,
 )
 
@@ -234,10 +235,16 @@ def dequantize(p: DequantizeParams, x: Arr) -> Arr:
     return (p.scale * (x.astype(np.float64) - p.zero_point)).astype(np.float32)
 
 
+def strided_slice(p: StridedSliceParams, x: Arr) -> Arr:
+    x4 = x.reshape(p.in_dims)
+    idx = tuple(b + s * np.arange(n) for b, s, n in zip(p.begin, p.stride, p.out_dims))
+    return x4[np.ix_(*idx)]
+
+
 _UNARY: dict[type, Callable[..., Arr]] = {
     PoolParams: avgpool, MeanParams: mean, SoftmaxParams: softmax, HardSwishParams: hard_swish,
     LeakyReluParams: leaky_relu, RequantizeParams: requantize, ClampParams: clamp, PadParams: pad,
-    QuantizeParams: quantize, DequantizeParams: dequantize,
+    QuantizeParams: quantize, DequantizeParams: dequantize, StridedSliceParams: strided_slice,
 }
 _FUNCS: dict[str, Callable[..., Arr]] = {
     "tml_maxpool_s8": maxpool, "tml_logistic_s8": logistic, "tml_tanh_s8": tanh, "tml_add_s8": add,

@@ -151,6 +151,15 @@ typedef struct {
 
 void tml_pad_s8(const tml_pad_params *p, const int8_t *input, int8_t *output);
 
+/* STRIDED_SLICE of a 4-D tensor (any element type of `esize` bytes): output element (o0, o1, o2, o3) is input
+ * element (begin[d] + o_d * stride[d]) in every dimension d; strides may be negative. */
+typedef struct {
+    const int32_t *in_dims, *out_dims, *begin, *stride;
+    int32_t esize;
+} tml_strided_slice_params;
+
+void tml_strided_slice(const tml_strided_slice_params *p, const void *input, void *output);
+
 /* One input of CONCATENATION (any element type): `outer` blocks of `block` bytes copied to
  * output + dst_offset + i * dst_stride. */
 typedef struct {

@@ -31,6 +31,7 @@ from ..ir import (
     Padding,
     PoolAttrs,
     Quant,
+    SliceAttrs,
     SoftmaxAttrs,
     Tensor,
     unpack_int4,
@@ -132,6 +133,42 @@ def _pad(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
     return PadAttrs(tuple((int(a), int(b)) for a, b in p))
 
 
+def _strided_slice(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
+    """TFLite's StartForAxis/StopForAxis: masks, negative indices and clamping resolved per dimension."""
+    o = _opts(op, tflite.StridedSliceOptions)
+    if o.EllipsisMask() or o.NewAxisMask():  # type: ignore[attr-defined]
+        raise UnsupportedOpError("STRIDED_SLICE with an ellipsis or new-axis mask is not supported")
+    if any(t is None or t.data is None for t in ins[1:4]) or len(ins) < 4:
+        raise UnsupportedOpError("STRIDED_SLICE with non-constant begin/end/strides is not supported")
+    shape = ins[0].shape
+    begin, end, strides = (ins[k].data.reshape(-1).astype(np.int64) for k in (1, 2, 3))  # type: ignore[union-attr]
+    bm, em, sm = o.BeginMask(), o.EndMask(), o.ShrinkAxisMask()  # type: ignore[attr-defined]
+    offset = bool(o.Offset()) if hasattr(o, "Offset") else False  # type: ignore[attr-defined]
+    starts, sizes = [], []
+    for d, n in enumerate(shape):
+        s = int(strides[d]) if d < len(strides) else 1
+        if s == 0:
+            raise UnsupportedOpError("STRIDED_SLICE with a zero stride")
+        lo, hi = (0, n) if s > 0 else (-1, n - 1)
+        if d >= len(begin) or bm >> d & 1:
+            start = 0 if s > 0 else n - 1
+        else:
+            start = int(begin[d]) + (n if begin[d] < 0 else 0)
+            start = min(max(start, lo), hi)
+        if sm >> d & 1:
+            stop = start + 1
+        elif d >= len(end) or em >> d & 1:
+            stop = n if s > 0 else -1
+        else:
+            stop = int(end[d]) + (int(begin[d]) if offset else 0)
+            stop = stop + (n if stop < 0 and not offset else 0)
+            stop = min(max(stop, lo), hi)
+        starts.append(start)
+        sizes.append(max(0, -(-(stop - start) // s)))
+    return SliceAttrs(tuple(starts), tuple(sizes), tuple(int(strides[d]) if d < len(strides) else 1
+                                                          for d in range(len(shape))), bm, em, sm)
+
+
 def _none(op: tflite.Operator, _: list[Tensor]) -> Attrs:
     return NoAttrs()
 
@@ -159,6 +196,7 @@ BUILDERS: dict[str, tuple[OpKind, Callable[[tflite.Operator, list[Tensor]], Attr
     "RELU6": (OpKind.RELU6, _none),
     "PAD": (OpKind.PAD, _pad),
     "CONCATENATION": (OpKind.CONCATENATION, _concat),
+    "STRIDED_SLICE": (OpKind.STRIDED_SLICE, _strided_slice),
     "QUANTIZE": (OpKind.QUANTIZE, _none),
     "DEQUANTIZE": (OpKind.DEQUANTIZE, _none),
 }

@@ -24,7 +24,8 @@ _PAD = {Padding.SAME: tflite.Padding.SAME, Padding.VALID: tflite.Padding.VALID}
 _VERSIONS = {OpKind.CONV_2D: 3, OpKind.DEPTHWISE_CONV_2D: 3, OpKind.FULLY_CONNECTED: 4, OpKind.ADD: 2,
              OpKind.SUB: 2, OpKind.MUL: 2, OpKind.AVERAGE_POOL_2D: 2, OpKind.MAX_POOL_2D: 2, OpKind.MEAN: 2,
              OpKind.SOFTMAX: 2, OpKind.LOGISTIC: 2, OpKind.TANH: 2, OpKind.CONCATENATION: 2, OpKind.PAD: 2,
-             OpKind.QUANTIZE: 2, OpKind.DEQUANTIZE: 2, OpKind.LEAKY_RELU: 2, OpKind.RELU: 2, OpKind.RELU6: 2}
+             OpKind.QUANTIZE: 2, OpKind.DEQUANTIZE: 2, OpKind.LEAKY_RELU: 2, OpKind.RELU: 2, OpKind.RELU6: 2,
+             OpKind.STRIDED_SLICE: 2}
 
 
 def _mod(name: str) -> Any:
@@ -56,6 +57,9 @@ _OPTIONS: dict[OpKind, Callable[[Op], tuple[str, dict] | None]] = {
     OpKind.CONCATENATION: lambda op: ("ConcatenationOptions", {
         "Axis": op.attrs.axis, "FusedActivationFunction": _ACT[op.attrs.activation]}),
     OpKind.RESHAPE: lambda op: None, OpKind.PAD: lambda op: ("PadOptions", {}),
+    OpKind.STRIDED_SLICE: lambda op: ("StridedSliceOptions", {
+        "BeginMask": op.attrs.begin_mask, "EndMask": op.attrs.end_mask,
+        "ShrinkAxisMask": op.attrs.shrink_axis_mask}),
     OpKind.LOGISTIC: lambda op: None, OpKind.TANH: lambda op: None, OpKind.RELU: lambda op: None,
     OpKind.RELU6: lambda op: None, OpKind.HARD_SWISH: lambda op: ("HardSwishOptions", {}),
     OpKind.QUANTIZE: lambda op: ("QuantizeOptions", {}), OpKind.DEQUANTIZE: lambda op: ("DequantizeOptions", {}),

@@ -31,6 +31,7 @@ from ..ir import (
     PadAttrs,
     Padding,
     PoolAttrs,
+    SliceAttrs,
     SoftmaxAttrs,
 )
 from .passes import fuse_activations
@@ -40,7 +41,7 @@ NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
 SUPPORTED = ("Conv2d (any groups, depthwise included)", "Linear", "BatchNorm2d", "ReLU",
              "ReLU6", "Hardtanh(0, 6)", "Hardswish", "Sigmoid", "Tanh", "LeakyReLU", "add/sub/mul", "torch.cat",
              "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "mean over H and W", "flatten/view/reshape",
-             "Dropout", "Softmax over the last dimension")
+             "Dropout", "Softmax over the last dimension", "slicing with a positive step (x[:, a:b])")
 
 
 @dataclass
@@ -421,6 +422,32 @@ class _Importer:
                   name=_name(node))
         if not keep:
             self.values[node.name] = _Value(y.index, y.shape)
+
+    def op_slice(self, node: Any) -> None:
+        """x[..., start:end:step] along one dimension: a STRIDED_SLICE (NCHW dimensions mapped to NHWC)."""
+        x = self.value(node.args[0], node)
+        self.plain(x, node, "slicing")
+        a = list(node.args) + [None] * (5 - len(node.args))
+        rank = len(x.shape)
+        dim = int(a[1] or 0) % rank
+        step = int(a[4] or 1)
+        axis = NCHW_TO_NHWC_AXIS[dim] if rank == 4 else dim
+        n = x.shape[axis]
+        start = int(a[2]) if a[2] is not None else 0
+        end = int(a[3]) if a[3] is not None else n
+        start, end = (min(max(v + n if v < 0 else v, 0), n) for v in (start, end))
+        if step < 1 or axis == 0:
+            raise UnsupportedOpError(f"{_module_of(node)}: slicing the batch dimension or with step {step} is not "
+                                     "supported")
+        size = list(x.shape)
+        size[axis] = max(0, -(-(end - start) // step))
+        begin, stop, strides = [0] * rank, list(x.shape), [1] * rank
+        begin[axis], stop[axis], strides[axis] = start, end, step
+        y = self.out(node, tuple(size))
+        consts = [self.b.const(f"{node.name}_{what}", np.array(v, np.int32), DType.INT32)
+                  for what, v in (("begin", begin), ("end", stop), ("strides", strides))]
+        self.b.op(OpKind.STRIDED_SLICE, (x.index, *consts), (y.index,),
+                  SliceAttrs(tuple(begin), tuple(size), tuple(strides)), name=_name(node))
 
     def _reshape(self, node: Any) -> None:
         x = self.value(node.args[0], node)

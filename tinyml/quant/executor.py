@@ -206,6 +206,12 @@ class GraphExecutor(nn.Module):
         if kind is OpKind.CONCATENATION:
             return torch.cat([self._fq(i, get(i)) if self.config is not None else get(i) for i in op.inputs],
                              dim=a.axis)
+        if kind is OpKind.STRIDED_SLICE:
+            for d, (b0, n, s) in enumerate(zip(a.begin, a.size, a.strides)):
+                if d > 0 and (b0, n, s) != (0, x.shape[d], 1):
+                    x = x.index_select(d, torch.arange(b0, b0 + n * s, s) if s > 0 else
+                                       torch.tensor([b0 + i * s for i in range(n)], dtype=torch.long))
+            return x.reshape((x.shape[0],) + tuple(self.g.tensor(op.outputs[0]).shape[1:]))
         if kind in (OpKind.QUANTIZE, OpKind.DEQUANTIZE):
             return x
         raise NotImplementedError(kind)

@@ -22,7 +22,8 @@ from ..errors import TinymlError
 from ..ir import NO_TENSOR, DType, Graph, GraphBuilder, NoAttrs, OpKind, Quant
 
 ESTIMATORS = ("minmax", "percentile", "mse")
-SAME_AS_INPUT = (OpKind.MAX_POOL_2D, OpKind.AVERAGE_POOL_2D, OpKind.RESHAPE, OpKind.PAD, OpKind.RELU6)
+SAME_AS_INPUT = (OpKind.MAX_POOL_2D, OpKind.AVERAGE_POOL_2D, OpKind.RESHAPE, OpKind.PAD, OpKind.RELU6,
+                 OpKind.STRIDED_SLICE)
 FIXED_OUTPUT = {OpKind.SOFTMAX: (1.0 / 256, -128), OpKind.LOGISTIC: (1.0 / 256, -128), OpKind.TANH: (1.0 / 128, 0)}
 WEIGHTED = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED)
 SAMPLES = 1 << 16
@@ -251,7 +252,8 @@ def quantize_graph(g: Graph, cfg: QuantConfig) -> Graph:
         for pos, i in enumerate(op.inputs):
             t = g.tensor(i) if i != NO_TENSOR else None
             if t is not None and t.is_const and (t.dtype is not DType.FLOAT32 or
-                                                 op.kind in (OpKind.RESHAPE, OpKind.PAD, OpKind.MEAN) and pos > 0):
+                                                 op.kind in (OpKind.RESHAPE, OpKind.PAD, OpKind.MEAN,
+                                                             OpKind.STRIDED_SLICE) and pos > 0):
                 ins.append(const(i))
                 continue
             src = act(i)
