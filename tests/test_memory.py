@@ -5,6 +5,7 @@ overlapping pointers (hypothesis); plans are checked by the overlap checker; bud
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -306,26 +307,18 @@ def test_report_has_the_memory_timeline(tmp_path):
 
 
 # ---------------------------------------------------------------- overlap gaps on the real C kernels
-CDEF = """
-typedef struct {
-    int32_t batches, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, filter_in_c, depth_multiplier;
-    int32_t stride_h, stride_w, dil_h, dil_w, pad_h, pad_w;
-    int32_t input_offset, output_offset, act_min, act_max;
-    const int32_t *multiplier, *shift;
-    int32_t out_row_stride, out_px_stride;
-} tml_conv_params;
-typedef struct {
-    int32_t batches, in_h, in_w, channels, out_h, out_w, filter_h, filter_w, stride_h, stride_w, pad_h, pad_w;
-    int32_t act_min, act_max;
-    int32_t out_row_stride, out_px_stride;
-} tml_pool_params;
-void tml_conv_s8(const tml_conv_params *, const int8_t *, const int8_t *, const int32_t *, int8_t *);
-void tml_depthwise_conv_s8(const tml_conv_params *, const int8_t *, const int8_t *, const int32_t *, int8_t *);
-void tml_depthwise_conv_inplace_s8(const tml_conv_params *, const int8_t *, const int8_t *, const int32_t *,
-                                   int8_t *, int8_t *);
-void tml_avgpool_s8(const tml_pool_params *, const int8_t *, int8_t *);
-void tml_maxpool_s8(const tml_pool_params *, const int8_t *, int8_t *);
-"""
+def _from_header(structs: tuple[str, ...], funcs: tuple[str, ...]) -> str:
+    """cffi declarations cut from runtime_c/include/tml_nn.h itself, so the test never drifts from the header."""
+    text = (runtime_dir() / "include" / "tml_nn.h").read_text()
+    parts = [re.search(r"typedef struct \{[^}]*\} " + s + ";", text) for s in structs]
+    parts += [re.search(r"void " + f + r"\([^;]*\);", text) for f in funcs]
+    assert all(parts), "tml_nn.h no longer declares what this test calls"
+    return "\n".join(m.group(0) for m in parts if m)
+
+
+CDEF = _from_header(("tml_conv_params", "tml_pool_params"),
+                    ("tml_conv_s8", "tml_depthwise_conv_s8", "tml_depthwise_conv_inplace_s8", "tml_avgpool_s8",
+                     "tml_maxpool_s8"))
 
 
 @pytest.fixture(scope="module")
