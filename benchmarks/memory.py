@@ -9,10 +9,14 @@ installed, else from baseline.json):
   plain              layer by layer, no in-place, no overlap
   +inplace           in-place depthwise convolution only
   +overlap           overlapping input/output buffers only
-  both               in-place + overlap (what `tinyml compile` does by default)
-  patched            + patch-based inference of the first stage: the lowest peak over split points and grids
-                     (n x n and n x 1, n = 2..8) whose extra MACs stay within --max-extra-macs
-  +MACs              the extra MACs of that patch configuration (recomputed halos), in % of the model's MACs
+  both               in-place + overlap, layer by layer (`tinyml compile --patch off`)
+  default            what `tinyml compile` does with no budget: the lowest peak with no extra MACs, i.e. layer by
+                     layer or the first stage in whole-row bands with cached halos (grid@split shown, "-": layer
+                     by layer)
+  patched            + patch-based inference of the first stage: the lowest peak over split points, grids
+                     (n x n and n x 1, n = 2..8, recomputed halos; every band height, cached halos) whose extra
+                     MACs stay within --max-extra-macs
+  +MACs              the extra MACs of that patch configuration, in % of the model's MACs
   streamed           patched with --stream-input: the first stage gathers each patch's input region from memory
                      the application owns (flash, a camera buffer), so the model input is not in the arena
                      (same MAC budget; "-" where the first stage does not start at a model input)
@@ -35,7 +39,7 @@ from codegen.emit import arena_bytes
 from tinyml.compiler import CompileOptions, _arena_tops, analyze
 from tinyml.cost import macs
 from tinyml.lower import lower
-from tinyml.memory.techniques import MemoryOptions, patch_options
+from tinyml.memory.techniques import MemoryOptions, MemoryPlan, patch_options, replan
 from tinyml.memory.techniques import plan as plan_memory
 
 
@@ -68,11 +72,12 @@ def main() -> int:
     a = ap.parse_args()
     base = json.loads((Path(a.models) / "baseline.json").read_text())["models"]
     hdr = (f"{'model':26} {'TFLM head':>9} {'total':>7} {'io bnd':>7} {'plain':>7} {'+inplace':>8} "
-           f"{'+overlap':>8} {'both':>7} {'patched':>7} {'+MACs':>6} {'grid@split':>10} {'vs head':>7} "
-           f"{'vs total':>8} {'streamed':>8} {'+MACs':>6} {'vs total':>8}")
+           f"{'+overlap':>8} {'both':>7} {'default':>7} {'grid@split':>10} {'vs head':>7} {'patched':>7} "
+           f"{'+MACs':>6} {'grid@split':>10} {'vs head':>7} {'vs total':>8} {'streamed':>8} {'+MACs':>6} "
+           f"{'vs total':>8}")
     print(hdr)
     print("-" * len(hdr))
-    ratios_both, ratios_best, ratios_stream = [], [], []
+    ratios_both, ratios_default, ratios_best, ratios_stream = [], [], [], []
     source = "tflite-micro print_allocations()"
     for m in base:
         path = Path(a.models) / m["file"]
@@ -90,46 +95,59 @@ def main() -> int:
             mp = plan_memory(g, kernels, mo)
             peaks[name] = arena_bytes(mp.buffers, mp.plan)
             curves[name] = _arena_tops(mp.buffers, mp.plan, len(g.ops))
-        best, best_mp = peaks["both"], None
-        for mp in patch_options(g, kernels, MemoryOptions()):
-            assert mp.patch is not None
-            if mp.patch.extra_macs <= a.max_extra_macs * model_macs and arena_bytes(mp.buffers, mp.plan) < best:
-                best, best_mp = arena_bytes(mp.buffers, mp.plan), mp
+        d = analyze(path.read_bytes(), m["file"])
+        default = arena_bytes(d.buffers, d.plan)
+        d_cfg = _cfg(d.patch)
+        if d.patch is not None:
+            curves["default " + d_cfg] = _arena_tops(d.buffers, d.plan, len(g.ops))
+        limit = a.max_extra_macs * model_macs
+        best_mp = _lowest(g, kernels, patch_options(g, kernels, MemoryOptions(halos="auto")), limit)
+        best = min(peaks["both"], arena_bytes(best_mp.buffers, best_mp.plan)) if best_mp else peaks["both"]
+        if best_mp is None or arena_bytes(best_mp.buffers, best_mp.plan) >= peaks["both"]:
+            best_mp = None
         extra = f"{100.0 * best_mp.patch.extra_macs / model_macs:5.1f}%" if best_mp and best_mp.patch else "    -"
-        cfg = (f"{best_mp.patch.grid[0]}x{best_mp.patch.grid[1]}@{best_mp.patch.stage.split}"
-               if best_mp and best_mp.patch else "-")
-        if best_mp is not None and best_mp.patch is not None:  # re-plan the pick with the allocator's search
-            best_mp = plan_memory(g, kernels, MemoryOptions(patch=best_mp.patch.grid, split=best_mp.patch.stage.split))
-            best = min(best, arena_bytes(best_mp.buffers, best_mp.plan))
+        cfg = _cfg(best_mp.patch) if best_mp else "-"
+        if best_mp is not None:
             curves["patched " + cfg] = _arena_tops(best_mp.buffers, best_mp.plan, len(g.ops))
-        sbest, smp = None, None
-        for mp in patch_options(g, kernels, MemoryOptions(stream_input=True)):
-            assert mp.patch is not None
-            if mp.patch.extra_macs <= a.max_extra_macs * model_macs and (
-                    sbest is None or arena_bytes(mp.buffers, mp.plan) < sbest):
-                sbest, smp = arena_bytes(mp.buffers, mp.plan), mp
-        if smp is not None and smp.patch is not None:
-            smp = plan_memory(g, kernels, MemoryOptions(patch=smp.patch.grid, split=smp.patch.stage.split,
-                                                        stream_input=True))
-            sbest = arena_bytes(smp.buffers, smp.plan)
-            curves["streamed input"] = _arena_tops(smp.buffers, smp.plan, len(g.ops))
+        smp = _lowest(g, kernels, patch_options(g, kernels, MemoryOptions(stream_input=True, halos="auto")), limit)
+        sbest = arena_bytes(smp.buffers, smp.plan) if smp is not None else None
+        if smp is not None:
+            curves["streamed input " + _cfg(smp.patch)] = _arena_tops(smp.buffers, smp.plan, len(g.ops))
         s_txt = (f"{sbest:>8,} {100.0 * smp.patch.extra_macs / model_macs:5.1f}% {sbest / total:>8.2f}"
                  if smp is not None and smp.patch is not None and sbest is not None else f"{'-':>8} {'-':>6} {'-':>8}")
         ratios_stream.append(min(best, sbest or best) / head)
         ratios_both.append(peaks["both"] / head)
+        ratios_default.append(default / head)
         ratios_best.append(best / head)
         print(f"{m['file'][:26]:26} {head:>9,} {total:>7,} {m['max_layer_io_bytes']:>7,} {peaks['plain']:>7,} "
-              f"{peaks['+inplace']:>8,} {peaks['+overlap']:>8,} {peaks['both']:>7,} {best:>7,} {extra:>6} "
-              f"{cfg:>10} {best / head:>7.2f} {best / total:>8.2f} {s_txt}")
+              f"{peaks['+inplace']:>8,} {peaks['+overlap']:>8,} {peaks['both']:>7,} {default:>7,} {d_cfg:>10} "
+              f"{default / head:>7.2f} {best:>7,} {extra:>6} {cfg:>10} {best / head:>7.2f} {best / total:>8.2f} "
+              f"{s_txt}")
         if a.plots:
             _plot(Path(a.plots) / f"{path.stem}_memory.png", m["file"], curves, head)
 
     def gm(r: list[float]) -> float:
         return math.exp(sum(map(math.log, r)) / len(r))
     print(f"\nTFLM arena from {source}. Geometric mean of peak / TFLM head: in-place + overlap "
-          f"{gm(ratios_both):.3f}; with patching (<= {a.max_extra_macs:.0%} extra MACs) {gm(ratios_best):.3f}; "
+          f"{gm(ratios_both):.3f}; `tinyml compile` default (no extra MACs) {gm(ratios_default):.3f}; "
+          f"with patching (<= {a.max_extra_macs:.0%} extra MACs) {gm(ratios_best):.3f}; "
           f"with streamed inputs where possible {gm(ratios_stream):.3f}")
     return 0
+
+
+def _cfg(pp) -> str:
+    """grid@split, "c" for cached halos."""
+    return f"{pp.grid[0]}x{pp.grid[1]}{'c' if pp.cached else ''}@{pp.stage.split}" if pp else "-"
+
+
+def _lowest(g, kernels, cands: list[MemoryPlan], limit: float, keep: int = 12) -> MemoryPlan | None:
+    """The lowest peak (then the fewest extra MACs) among the candidates within `limit` extra MACs: the `keep`
+    lowest by the allocator's heuristics of each halo mode, each planned again with its full search."""
+    ok = [m for cached in (False, True) for m in sorted(
+        (m for m in cands if m.patch is not None and m.patch.extra_macs <= limit and m.patch.cached == cached),
+        key=lambda m: arena_bytes(m.buffers, m.plan))[:keep]]
+    return min((replan(g, kernels, m) for m in ok), default=None,
+               key=lambda m: (arena_bytes(m.buffers, m.plan), m.patch.extra_macs))  # type: ignore[union-attr]
 
 
 def _plot(out: Path, title: str, curves: dict[str, list[int]], tflm_head: int) -> None:

@@ -82,7 +82,7 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
 
     def expr(t: int | Ref | Source) -> str:
         if isinstance(t, Source):
-            return f"{p}_source[{t.index}]"
+            return f"((const int8_t *){p}_source[{t.index}] + {t.offset})" if t.offset else f"{p}_source[{t.index}]"
         if isinstance(t, Ref):
             base = plan.offsets[t.buffer] if t.buffer < 0 else \
                 plan.offsets[buf_of[t.buffer].id] + within_.get(t.buffer, 0)

@@ -3,6 +3,7 @@ AddressSanitizer + UndefinedBehaviorSanitizer with the same outputs, holds exact
 RAM, and is deterministic."""
 from __future__ import annotations
 
+import ctypes
 import filecmp
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ from conftest import SHARED_MODELS, needs_shared, shared_baseline
 from opplan import PLAN
 from oracle import random_inputs
 
-from tinyml.compiler import compile_model, read_report
+from tinyml.compiler import CompileOptions, compile_model, read_report
 from tinyml.harness.host import HostModel
 from tinyml.resources import runtime_dir
 
@@ -28,17 +29,20 @@ assert set(OPS) <= {c["name"] for c in PLAN}
 
 def _compiled(request, tmp_path, kind, name, opplan_models=None):
     if kind == "shared":
-        if not (SHARED_MODELS / name).is_file():
+        if not (SHARED_MODELS / name.split("+")[0]).is_file():
             pytest.skip(f"shared models not present at {SHARED_MODELS}")
-        model = SHARED_MODELS / name
+        model = SHARED_MODELS / name.split("+")[0]
     else:
         model = request.getfixturevalue("opplan_models")(name)
     out = tmp_path / "out"
-    compile_model(model, out)
+    compile_model(model, out, CONFIGS.get((kind, name), CompileOptions()))
     return out
 
 
-CASES = [("shared", n) for n in SHARED] + [("op", n) for n in OPS]
+# configurations the defaults do not reach: first stages in bands with cached halos, reading a streamed input
+CONFIGS = {("shared", "person_detect.tflite+stream"): CompileOptions(patch="12x1", halos="cache", stream_input=True),
+           ("shared", "pretrainedResnet_quant.tflite+stream"): CompileOptions(patch="4x4", stream_input=True)}
+CASES = [("shared", n) for n in SHARED] + [("op", n) for n in OPS] + list(CONFIGS)
 
 
 @pytest.mark.parametrize("cc", ["gcc", "clang"])
@@ -82,7 +86,12 @@ def test_sanitizers_and_static_ram(kind, name, request, tmp_path):
     size = subprocess.run(["size", "-A", str(obj)], capture_output=True, text=True, check=True).stdout
     ram = sum(int(line.split()[1]) for line in size.splitlines()
               if line.split() and line.split()[0] in (".bss", ".data", ".sbss", ".sdata"))
-    assert ram == rep["peak_sram_bytes"]
+    # (with a streamed input, plus the table of source pointers the application sets, and the padding the host
+    # compiler puts between the two objects: it aligns large arrays to 32 bytes)
+    if any(i["streamed"] for i in rep["inputs"]):
+        assert 0 <= ram - rep["peak_sram_bytes"] - ctypes.sizeof(ctypes.c_void_p) * len(rep["inputs"]) < 32
+    else:
+        assert ram == rep["peak_sram_bytes"]
 
 
 @needs_shared()

@@ -201,6 +201,19 @@ def test_patched_model_on_qemu(tmp_path):
     assert sum(per.values()) <= res["total_instructions"]
 
 
+def test_cached_halos_on_qemu(tmp_path):
+    """person_detect as `tinyml compile` makes it by default (first stage in whole-row bands with cached halos) on
+    the board: equal to TFLM, and the arena in RAM is the planned peak."""
+    m = next(m for m in shared_baseline() if m["file"] == "person_detect.tflite")
+    out = tmp_path / "out"
+    rep = compile_model(SHARED_MODELS / m["file"], out)
+    assert rep["memory"]["patch"]["halos"] == "cached"
+    res = emulate(out, "mps2-an386", _inputs(m))
+    assert res["outputs_match_host"]
+    assert res["outputs"][0].reshape(-1).tolist() == m["tflm_output_seed0"][0]
+    assert res["firmware"]["bss"] - rep["peak_sram_bytes"] < 8
+
+
 def test_streamed_input_on_qemu(tmp_path):
     """--stream-input on the board: the input stays in flash, the patch stage gathers its regions from there."""
     from tinyml.compiler import CompileOptions

@@ -23,17 +23,19 @@ __all__ = ["load", "compile", "run", "inspect", "Graph"]
 
 def compile(model: str | Path, outdir: str | Path, *, prefix: str = "model", board: str | None = None,
             inplace: bool = True, overlap: bool = True, sram_budget: int | None = None, patch: str = "auto",
-            patch_split: int | None = None, stream_input: bool = False, zero_copy_concat: bool = True) -> dict:
+            patch_split: int | None = None, stream_input: bool = False, zero_copy_concat: bool = True,
+            halos: str = "auto") -> dict:
     """Compile `model` (.tflite) into C sources under `outdir`; returns report.json's content.
     patch: "auto" (patch-based inference only when needed to fit the SRAM budget), "off", or a grid "RxC";
     patch_split: the last op of the patch stage (default: the split with the lowest peak);
     stream_input: the patch stage reads its model input region by region from the application's memory
     (`model_set_input_source`) instead of the arena; zero_copy_concat: producers of CONCATENATION inputs write
-    into the output's slices (no copies) where that lowers the peak."""
+    into the output's slices (no copies) where that lowers the peak; halos: "recompute" (MCUNetV2 patches),
+    "cache" (whole-row bands keep their halos in window buffers: no extra MACs) or "auto"."""
     return compile_model(model, outdir, CompileOptions(prefix=prefix, board=board, inplace=inplace,
                                                        overlap=overlap, sram_budget=sram_budget, patch=patch,
                                                        patch_split=patch_split, stream_input=stream_input,
-                                                       zero_copy_concat=zero_copy_concat))
+                                                       zero_copy_concat=zero_copy_concat, halos=halos))
 
 
 def inspect(model: str | Path, *, inplace: bool = True, overlap: bool = True, patch: str = "auto",

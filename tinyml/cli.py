@@ -63,10 +63,10 @@ def cmd_compile(a: argparse.Namespace) -> int:
     rep = api.compile(a.model, a.output, prefix=a.prefix, board=a.board, inplace=not a.no_inplace,
                       overlap=not a.no_overlap, sram_budget=a.sram_budget, patch=a.patch,
                       patch_split=a.patch_split, stream_input=a.stream_input,
-                      zero_copy_concat=not a.no_zero_copy_concat)
+                      zero_copy_concat=not a.no_zero_copy_concat, halos=a.halos)
     pt = rep["memory"]["patch"]
-    how = (f"{pt['grid']} patches up to op {pt['split']}, +{pt['extra_macs']:,} MACs "
-           f"({pt['extra_macs_percent']:.1f}%)" if pt else "layer by layer")
+    how = (f"{pt['grid']} patches up to op {pt['split']}, {pt['halos']} halos, {pt['extra_macs']:+,} MACs "
+           f"({pt['extra_macs_percent']:+.1f}%)" if pt else "layer by layer")
     print(f"wrote {a.output}: peak SRAM {rep['peak_sram_bytes']:,} bytes ({how}), flash {rep['flash_bytes']:,} "
           f"bytes, {rep['macs']:,} MACs, {len(rep['layers'])} layers")
     return 0
@@ -164,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "with the fewest extra MACs), off, or a grid such as 2x2 (default: auto)")
     p.add_argument("--patch-split", type=int, metavar="OP",
                    help="with --patch RxC: the index of the last op of the patch stage")
+    p.add_argument("--halos", default="auto", choices=("auto", "recompute", "cache"),
+                   help="patch halos: recompute them per patch (MCUNetV2), cache them (whole-row bands R x 1: each "
+                        "row of the stage is computed once, kept in a window buffer, no extra MACs), or auto: the "
+                        "configuration the patch search picks (default: auto)")
     p.add_argument("--stream-input", action="store_true",
                    help="the patch stage reads its model input region by region from memory the application owns "
                         "(model_set_input_source: flash, a camera buffer) instead of holding it in the arena")

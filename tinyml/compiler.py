@@ -24,7 +24,7 @@ from .memory import Buffer, Plan, max_layer_io
 from .memory.order import reorder
 from .memory.patching import PATCH_BASE, PatchPlan
 from .memory.planner import SCRATCH_BASE, storage_offsets, storage_roots
-from .memory.techniques import MemoryOptions, MemoryPlan, Schedule, patch_options
+from .memory.techniques import MemoryOptions, MemoryPlan, Schedule, patch_options, replan
 from .memory.techniques import plan as plan_memory_techniques
 
 REPORT = "report.json"
@@ -42,6 +42,7 @@ class CompileOptions:
     stream_input: bool = False  # the patch stage reads its model input region by region, outside the arena
     reorder: bool = True        # run independent branches in the order that lowers the peak
     zero_copy_concat: bool = True  # CONCATENATION inputs written straight into the output's slices
+    halos: str = "auto"         # patch halos: "recompute", "cache" (R x 1 bands, no extra MACs) or "auto"
 
     def grid(self) -> tuple[int, int] | None:
         """The forced patch grid, or None for "auto"/"off"."""
@@ -127,11 +128,13 @@ def _sram(mp: MemoryPlan) -> int:
 
 
 def choose_plan(g: Graph, kernels: list[list[Kernel]], options: CompileOptions) -> MemoryPlan:
-    """The memory plan for `options`. --patch auto: layer by layer when that fits the budget (or there is none),
-    else the patch configuration with the fewest extra MACs that fits, else the one with the lowest peak (which
-    check_budget then reports)."""
+    """The memory plan for `options`. --patch auto: with an SRAM budget that layer by layer fits, layer by layer
+    (the fewest kernel calls and the least code); with no budget, the lowest peak that costs no extra MACs (layer
+    by layer, or a first stage run in whole-row bands with cached halos where that saves at least 1%); with a
+    budget that layer by layer does not fit, the patch configuration with the fewest extra MACs that fits, else
+    the one with the lowest peak (which check_budget then reports)."""
     mo = MemoryOptions(inplace=options.inplace, overlap=options.overlap, stream_input=options.stream_input,
-                       zero_copy_concat=options.zero_copy_concat)
+                       zero_copy_concat=options.zero_copy_concat, halos=options.halos)
     grid = options.grid()
     if grid is not None:
         return plan_memory_techniques(g, kernels, replace(mo, patch=grid, split=options.patch_split))
@@ -141,9 +144,14 @@ def choose_plan(g: Graph, kernels: list[list[Kernel]], options: CompileOptions) 
         raise TinymlError("--stream-input needs patch-based inference (--patch auto or RxC)")
     base = plan_memory_techniques(g, kernels, replace(mo, stream_input=False))
     budget = options.budget()
-    if options.patch == "off" or (budget is None and not options.stream_input) or \
-            (budget is not None and _sram(base) <= budget[0]):
+    if options.patch == "off":
         return base
+    if budget is not None and _sram(base) <= budget[0]:
+        return base  # layer by layer fits: the fewest kernel calls and the least code
+    if budget is None and not options.stream_input:
+        if options.halos == "recompute":
+            return base
+        return _lowest(g, kernels, base, patch_options(g, kernels, replace(mo, halos="cache"), below=_sram(base)))
     cands = patch_options(g, kernels, mo)
     if budget is None:  # --stream-input without a budget: the lowest peak within 20% extra MACs
         total = sum(macs(g, op) for op in g.ops)
@@ -151,15 +159,35 @@ def choose_plan(g: Graph, kernels: list[list[Kernel]], options: CompileOptions) 
         if not cheap:
             raise TinymlError("--stream-input: no patch configuration that streams a model input costs less than "
                               "20% extra MACs; give --patch RxC to choose one")
-        pick = min(cheap, key=_sram)
-        assert pick.patch is not None
-        return plan_memory_techniques(g, kernels, replace(mo, patch=pick.patch.grid, split=pick.patch.stage.split))
-    fitting = [m for m in cands if _sram(m) <= budget[0]]
-    pick = min(fitting, key=lambda m: (m.patch.extra_macs if m.patch else 0, _sram(m))) if fitting else \
-        min([base, *cands], key=_sram)
-    if pick.patch is None:
-        return pick
-    return plan_memory_techniques(g, kernels, replace(mo, patch=pick.patch.grid, split=pick.patch.stage.split))
+        return replan(g, kernels, min(cheap, key=_sram))
+    fitting = [m for m in _refine(g, kernels, cands) if _sram(m) <= budget[0]]
+    pick = min(fitting, key=lambda m: (_extra(m), _sram(m))) if fitting else min([base, *cands], key=_sram)
+    return replan(g, kernels, pick)
+
+
+def _extra(mp: MemoryPlan) -> int:
+    return mp.patch.extra_macs if mp.patch else 0
+
+
+REPLAN = 12  # candidates re-planned with the allocator's full search (its heuristics alone rank them roughly)
+
+
+def _refine(g: Graph, kernels: list[list[Kernel]], cands: list[MemoryPlan]) -> list[MemoryPlan]:
+    """`cands` with the REPLAN no-extra-MAC candidates of lowest heuristic peak planned again with the full search
+    (the allocator's heuristics alone rank cached-halo configurations only roughly)."""
+    free = sorted((k for k, m in enumerate(cands) if _extra(m) <= 0), key=lambda k: _sram(cands[k]))[:REPLAN]
+    out = list(cands)
+    for k in free:
+        out[k] = replan(g, kernels, cands[k])
+    return out
+
+
+def _lowest(g: Graph, kernels: list[list[Kernel]], base: MemoryPlan, cands: list[MemoryPlan]) -> MemoryPlan:
+    """The lowest peak among `base` (layer by layer) and the candidates that cost no extra MACs (refined with
+    _refine); one replaces layer by layer only if it saves at least 1% (more kernel calls, a little more code)."""
+    free = [m for m in _refine(g, kernels, cands) if _extra(m) <= 0]
+    pick = min(free, key=_sram, default=base)
+    return pick if _sram(pick) <= 0.99 * _sram(base) else base
 
 
 def peak_step(c: Compiled) -> int:
@@ -176,13 +204,9 @@ def check_budget(c: Compiled, options: CompileOptions) -> None:
     if budget is None or sram <= budget[0]:
         return
     kernels = lower(c.graph)
-    full = [plan_memory_techniques(c.graph, kernels, MemoryOptions()), *patch_options(c.graph, kernels,
-                                                                                       MemoryOptions())]
-    pick = min(full, key=_sram)
-    if pick.patch is not None:  # the same configuration with the allocator's full search
-        pick = plan_memory_techniques(c.graph, kernels, replace(MemoryOptions(), patch=pick.patch.grid,
-                                                                split=pick.patch.stage.split))
-    best = _compiled(c.graph, pick, c.sha256)
+    every = MemoryOptions(halos="auto")
+    full = [plan_memory_techniques(c.graph, kernels, every), *patch_options(c.graph, kernels, every)]
+    best = _compiled(c.graph, replan(c.graph, kernels, min(full, key=_sram)), c.sha256)
     k = peak_step(best)
     op = c.graph.ops[k] if c.graph.ops else None
     hints = []
@@ -194,8 +218,8 @@ def check_budget(c: Compiled, options: CompileOptions) -> None:
         hints.append("this network has no first stage that patch-based inference can split (it needs "
                      "convolutions or pooling at the start)")
     hints.append("a board with more SRAM, fewer channels at that layer, or a smaller input resolution")
-    what = (f"{best.patch.grid[0]}x{best.patch.grid[1]} patches, split after op {best.patch.stage.split}"
-            if best.patch else "layer by layer")
+    what = (f"{best.patch.grid[0]}x{best.patch.grid[1]} patches, split after op {best.patch.stage.split}, "
+            f"{'cached' if best.patch.cached else 'recomputed'} halos" if best.patch else "layer by layer")
     raise TinymlError(
         f"the model cannot fit {budget[1]}: this configuration needs {sram:,} bytes of activation SRAM, and the "
         f"smallest peak tinyml reaches with every technique is {arena_bytes(best.buffers, best.plan):,} bytes "
@@ -241,7 +265,8 @@ def memory_curves(c: Compiled, options: CompileOptions) -> dict[str, list[int]]:
         curves[name] = _arena_tops(mp.buffers, mp.plan, n)
     if c.patch is not None:
         pp = c.patch
-        curves[f"as compiled: {pp.grid[0]}x{pp.grid[1]} patches up to op {pp.stage.split}"] = mine
+        curves[f"as compiled: {pp.grid[0]}x{pp.grid[1]} patches up to op {pp.stage.split}"
+               f"{', cached halos' if pp.cached else ''}"] = mine
     elif mine not in curves.values():
         curves["as compiled"] = mine
     return curves
@@ -256,7 +281,8 @@ def _patch_report(c: Compiled) -> dict | None:
             "split": pp.stage.split, "split_tensor": c.graph.tensor(pp.stage.output).name,
             "stage_input": c.graph.tensor(pp.stage.input).name, "extra_macs": pp.extra_macs,
             "extra_macs_percent": round(100.0 * pp.extra_macs / total, 3) if total else 0.0,
-            "split_output_gap": pp.input_gap, "streamed_input": pp.streamed}
+            "split_output_gap": pp.input_gap, "streamed_input": pp.streamed,
+            "halos": "cached" if pp.cached else "recomputed"}
 
 
 def build_report(c: Compiled, options: CompileOptions, source_path: str | None) -> dict:

@@ -1,8 +1,11 @@
 /* Host test driver for a generated model (default prefix `model`): reads each input from a raw binary file,
  * invokes the model, writes each output to a raw binary file. Used by the sanitizer tests; also a minimal
- * example of the generated API.
+ * example of the generated API. A streamed input (model_input_streamed) is read into a buffer of exactly its
+ * size that the application owns, and handed over with model_set_input_source, so that a sanitizer sees any
+ * read outside it.
  * usage: tml_host_main IN0.bin [IN1.bin ...] -- OUT0.bin [OUT1.bin ...] */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model.h"
@@ -26,7 +29,8 @@ static int write_file(const char *path, const void *src, size_t n) {
 }
 
 int main(int argc, char **argv) {
-    int i, sep = -1;
+    int i, sep = -1, rc = 0;
+    void *owned[16] = {0};
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0) sep = i;
     }
@@ -35,15 +39,22 @@ int main(int argc, char **argv) {
                 model_num_inputs(), model_num_outputs());
         return 2;
     }
+    if (model_num_inputs() > 16) return 2;
     for (i = 0; i < model_num_inputs(); i++) {
-        if (read_file(argv[1 + i], model_input(i), model_input_bytes(i)) != 0) {
+        void *dst = model_input(i);
+        if (model_input_streamed(i)) {
+            dst = owned[i] = malloc(model_input_bytes(i));
+            if (!dst || model_set_input_source(i, dst) != 0) return 1;
+        }
+        if (read_file(argv[1 + i], dst, model_input_bytes(i)) != 0) {
             fprintf(stderr, "cannot read %lu bytes from %s\n", (unsigned long)model_input_bytes(i), argv[1 + i]);
             return 1;
         }
     }
-    if (model_invoke() != 0) return 1;
-    for (i = 0; i < model_num_outputs(); i++) {
-        if (write_file(argv[sep + 1 + i], model_output(i), model_output_bytes(i)) != 0) return 1;
+    if (model_invoke() != 0) rc = 1;
+    for (i = 0; rc == 0 && i < model_num_outputs(); i++) {
+        if (write_file(argv[sep + 1 + i], model_output(i), model_output_bytes(i)) != 0) rc = 1;
     }
-    return 0;
+    for (i = 0; i < 16; i++) free(owned[i]);
+    return rc;
 }

@@ -79,6 +79,7 @@ class PatchPlan:
     extra_macs: int                             # MACs spent on recomputed halos
     input_gap: int | None                       # safe gap of the split output below the stage input, or None
     streamed: int | None = None                 # model input index read region by region from the application
+    cached: bool = False                        # halos kept in window buffers (R x 1 bands), not recomputed
 
     @property
     def patches(self) -> int:
@@ -180,17 +181,48 @@ def streamable(g: Graph, stage: Stage) -> int | None:
     return g.inputs.index(stage.input) if all(stage.start <= k <= stage.split for k in users) else None
 
 
+def _bands(n: int, parts: int, cache: bool) -> list[tuple[int, int]] | None:
+    """Row (or column) ranges of the split output: near-equal parts, or with cached halos bands of one height
+    (so that every patch but the last runs the same calls; None if `parts` bands of one height cannot cover n)."""
+    if not cache:
+        return _split(n, parts)
+    b = -(-n // parts)
+    if -(-n // b) != parts:
+        return None
+    return [(i * b, min(n, (i + 1) * b)) for i in range(parts)]
+
+
+def _advance(t: int, r: Region, c: int, held: dict[int, Region]) -> tuple[list[Kernel], Region | None]:
+    """Cached halos: the window buffer of tensor `t` holds region held[t] from the previous patch and must hold
+    `r` now. Returns the call that moves the rows both share to the top of the buffer (none if there is nothing
+    to move) and the rows still to compute (None if none); records `r` as held."""
+    q = held.get(t)
+    held[t] = r
+    if q is None or r.y0 >= q.y1:
+        return [], r
+    assert r.y0 >= q.y0 and r.y1 >= q.y1 and (r.x0, r.x1) == (q.x0, q.x1), (t, q, r)  # regions only move down
+    row = r.w * c
+    keep, shift = q.y1 - r.y0, r.y0 - q.y0
+    move = [Kernel("tml_copy", CopyParams(1, keep * row, keep * row, 0),
+                   (Ref(patch_id(t), shift * row), Ref(patch_id(t), 0)))] if shift and keep else []
+    return move, (Region(q.y1, r.y1, r.x0, r.x1) if r.y1 > q.y1 else None)
+
+
 def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tuple[int, int],
-                 stream: bool = False) -> PatchPlan | None:
+                 stream: bool = False, cache: bool = False) -> PatchPlan | None:
     """Regions, region kernels and patch buffers of `stage` cut into `grid` patches (None if the grid does not fit
     the split output, or `stream` is asked and the stage input is not a streamable model input). `stream`: the
-    stage input stays in the application's memory and each patch gathers its input region into a patch buffer."""
+    stage input stays in the application's memory and each patch gathers its input region into a patch buffer.
+    `cache` (grids of whole-row bands, R x 1): halos are kept instead of recomputed. Every stage tensor has a
+    window buffer that lives through the whole stage; each patch moves the rows it shares with the previous patch
+    to the top and computes only the rows below them, so every row is computed once (no extra MACs)."""
     hs, ws, cs = _spatial(g, stage.output)  # type: ignore[misc]
     rows, cols = grid
-    if rows < 1 or cols < 1 or rows > hs or cols > ws or rows * cols < 2:
+    if rows < 1 or cols < 1 or rows > hs or cols > ws or rows * cols < 2 or (cache and cols != 1):
         return None
+    bands = _bands(hs, rows, cache)
     src = streamable(g, stage) if stream else None
-    if stream and src is None:
+    if bands is None or (stream and src is None):
         return None
     ops = range(stage.start, stage.split + 1)
     consumers = g.consumers()
@@ -201,7 +233,8 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
     direct = cols == 1  # a patch spans whole rows: its split-output rows are contiguous in the full tensor
     extra = 0
     last_written, first_read = [], []
-    for (y0, y1) in _split(hs, rows):
+    held: dict[int, Region] = {}  # cached halos: tensor -> the region its window buffer holds
+    for (y0, y1) in bands:
         for (x0, x1) in _split(ws, cols):
             reg: dict[int, Region] = {stage.output: Region(y0, y1, x0, x1)}
             for k in reversed(ops):
@@ -215,26 +248,47 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
             calls: list[tuple[int, Kernel]] = []
             if src is not None:  # gather this patch's input region from the application's memory
                 r = reg[stage.input]
-                calls.append((stage.start, Kernel("tml_copy_rect", CopyRectParams(r.h, r.w * ci, wi * ci,
-                                                                                  (r.y0 * wi + r.x0) * ci),
-                                                  (Source(src), Ref(patch_id(stage.input), 0)))))
+                move, new = _advance(stage.input, r, ci, held) if cache else ([], r)
+                calls += [(stage.start, m) for m in move]
+                if new is not None:
+                    calls.append((stage.start, Kernel(
+                        "tml_copy_rect", CopyRectParams(new.h, r.w * ci, wi * ci, 0),
+                        (Source(src, (new.y0 * wi + r.x0) * ci),
+                         Ref(patch_id(stage.input), (new.y0 - r.y0) * r.w * ci)))))
             min_in = None
             for k in ops:
                 op = g.ops[k]
                 out = op.outputs[0]
                 ins = g.activation_inputs(op)
-                rin = [full_in if i == stage.input and src is None else reg[i] for i in ins]
-                refs = [Ref(i, 0) if i == stage.input and src is None else Ref(patch_id(i), 0) for i in ins]
-                for i in ins:
-                    if i == stage.input:
-                        need = _needed(kernels[k][0].params, reg[out], hi, wi)
-                        off = (need.y0 * wi + need.x0) * ci
-                        min_in = off if min_in is None else min(min_in, off)
                 rout = reg[out]
+                c_out = _spatial(g, out)[2]  # type: ignore[index]
                 if out == stage.output:
                     out_ref = Ref(out, y0 * ws * cs) if direct else Ref(patch_id(out), 0)
+                elif cache:
+                    move, new = _advance(out, rout, c_out, held)
+                    calls += [(k, m) for m in move]
+                    if new is None:
+                        continue
+                    out_ref = Ref(patch_id(out), (new.y0 - rout.y0) * rout.w * c_out)
+                    rout = new
                 else:
                     out_ref = Ref(patch_id(out), 0)
+                rin, refs = [], []
+                for i in ins:
+                    if i == stage.input and src is None:
+                        need = _needed(kernels[k][0].params, rout, hi, wi)
+                        if cache:  # a window of whole rows of the stage input
+                            rin.append(Region(need.y0, need.y1, 0, wi))
+                            refs.append(Ref(i, need.y0 * wi * ci))
+                            off = need.y0 * wi * ci
+                        else:
+                            rin.append(full_in)
+                            refs.append(Ref(i, 0))
+                            off = (need.y0 * wi + need.x0) * ci
+                        min_in = off if min_in is None else min(min_in, off)
+                    else:
+                        rin.append(reg[i])
+                        refs.append(Ref(patch_id(i), 0))
                 calls.append((k, _region_kernel(g, kernels[k][0], rin, rout, refs, out_ref)))
                 h_full, w_full, _ = _spatial(g, out)  # type: ignore[misc]
                 extra += macs(g, op) // (h_full * w_full) * rout.h * rout.w
@@ -250,17 +304,21 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
     buffers = []
     if src is not None:
         size = max(r[stage.input].h * r[stage.input].w * ci for r in all_regions)
-        buffers.append(Buffer(patch_id(stage.input), size, stage.start, max(consumers[stage.input]), 1, ()))
+        last = stage.split if cache else max(consumers[stage.input])
+        buffers.append(Buffer(patch_id(stage.input), size, stage.start, last, 1, ()))
     for k in ops:
         t = g.ops[k].outputs[0]
         if t == stage.output and direct:
             continue
         c = _spatial(g, t)[2]  # type: ignore[index]
         size = max(r[t].h * r[t].w * c for r in all_regions)
-        last = k if t == stage.output else max(consumers[t])
-        buffers.append(Buffer(patch_id(t), size, k, last, 1, ()))
+        if cache:  # a window buffer carries rows from one patch to the next
+            first, last = stage.start, stage.split
+        else:
+            first, last = k, (k if t == stage.output else max(consumers[t]))
+        buffers.append(Buffer(patch_id(t), size, first, last, 1, ()))
     gap = _gap(np.asarray(last_written), np.asarray(first_read)) if src is None else None
-    return PatchPlan(stage, grid, tuple(all_regions), tuple(all_calls), tuple(buffers), extra, gap, src)
+    return PatchPlan(stage, grid, tuple(all_regions), tuple(all_calls), tuple(buffers), extra, gap, src, cache)
 
 
 def stage_buffers(g: Graph, buffers: list[Buffer], roots: dict[int, int], pp: PatchPlan) -> list[Buffer]:

@@ -40,8 +40,9 @@ class Ref:
 @dataclass(frozen=True)
 class Source:
     """A kernel argument that is model input `index` read in place from the application's memory (a streamed
-    input: not in the arena)."""
+    input: not in the arena), `offset` bytes in."""
     index: int
+    offset: int = 0
 
 
 SCRATCH_BASE = -1000  # buffer ids <= SCRATCH_BASE are kernel scratch buffers (SCRATCH_BASE - op index)

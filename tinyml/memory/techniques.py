@@ -38,6 +38,18 @@ class MemoryOptions:
     search: int = 500                     # local-search steps of the allocator (0: ordering heuristics only)
     stream_input: bool = False            # patch stage reads its model input region by region, outside the arena
     zero_copy_concat: bool = True         # producers write CONCATENATION inputs into the output's slices
+    halos: str = "recompute"              # patch halos: "recompute" (MCUNetV2), "cache" (R x 1 bands keep
+                                          # them in window buffers: no extra MACs), "auto" (the lower peak)
+
+
+HALO_MODES = ("auto", "recompute", "cache")
+
+
+def _halo_modes(options: MemoryOptions) -> tuple[bool, ...]:
+    """The `cache` flags of plan_patches that options.halos allows."""
+    if options.halos not in HALO_MODES:
+        raise TinymlError(f"--halos '{options.halos}' is not one of {', '.join(HALO_MODES)}")
+    return {"auto": (False, True), "recompute": (False,), "cache": (True,)}[options.halos]
 
 
 @dataclass(frozen=True)
@@ -157,15 +169,18 @@ def plan(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions = MemoryO
                           f"and one output (valid split points, by op index: {valid})")
     best: MemoryPlan | None = None
     for st in cands:
-        pp = plan_patches(g, kernels, st, options.patch, options.stream_input)
-        if pp is None:
-            continue
-        mp = _plan(g, kernels, folded, options, pp)
-        assert mp.patch is not None
-        if best is None or (mp.plan.peak, pp.extra_macs) < (best.plan.peak, best.patch.extra_macs):  # type: ignore
-            best = mp
+        for cache in _halo_modes(options):
+            pp = plan_patches(g, kernels, st, options.patch, options.stream_input, cache)
+            if pp is None:
+                continue
+            mp = _plan(g, kernels, folded, options, pp)
+            assert mp.patch is not None
+            if best is None or (mp.plan.peak, pp.extra_macs) < (best.plan.peak, best.patch.extra_macs):  # type: ignore
+                best = mp
     if best is None:
         r, c = options.patch
+        if options.halos == "cache" and c != 1:
+            raise TinymlError(f"--halos cache needs a grid of whole-row bands (R x 1), not {r}x{c}")
         if options.stream_input:
             raise TinymlError(f"--stream-input: no patch stage of '{g.source or g.name}' that fits a {r}x{c} grid "
                               "reads a model input that nothing else reads; streaming needs the first stage to "
@@ -176,19 +191,36 @@ def plan(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions = MemoryO
 
 
 def patch_options(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions,
-                  grids: tuple[tuple[int, int], ...] = ()) -> list[MemoryPlan]:
-    """Every (split point, grid) configuration, for the budget search; grids default to n x n and n x 1.
-    These plans use the allocator's heuristics only; re-plan the one you pick with plan() to search further."""
-    grids = grids or tuple((n, m) for n in range(2, 9) for m in (n, 1))
+                  grids: tuple[tuple[int, int], ...] = (), below: int | None = None) -> list[MemoryPlan]:
+    """Every (split point, grid, halo mode) configuration, for the budget search; grids default to n x n and n x 1
+    (n <= 8) with recomputed halos, and every band height with cached halos. These plans use the allocator's
+    heuristics only; re-plan the one you pick with replan() to search further. `below`: skip cached-halo
+    configurations that cannot reach a peak below it (their window buffers and split output are live together)."""
     options = replace(options, search=0)
     kernels, folded = fold_pads(g, kernels)
     out = []
     for st in stages(g, kernels):
-        for grid in grids:
-            pp = plan_patches(g, kernels, st, grid, options.stream_input)
-            if pp is not None:
-                out.append(_plan(g, kernels, folded, replace(options, patch=grid, split=st.split), pp))
+        hs = g.tensor(st.output).shape[1]
+        for cache in _halo_modes(options):
+            halos = "cache" if cache else "recompute"
+            for grid in grids or (tuple((n, 1) for n in range(2, hs + 1)) if cache else
+                                  tuple((n, m) for n in range(2, 9) for m in (n, 1))):
+                pp = plan_patches(g, kernels, st, grid, options.stream_input, cache)
+                if pp is not None and cache and below is not None and \
+                        sum(b.size for b in pp.buffers) + g.tensor(st.output).nbytes >= below:
+                    continue
+                if pp is not None:
+                    out.append(_plan(g, kernels, folded, replace(options, patch=grid, split=st.split, halos=halos),
+                                     pp))
     return out
+
+
+def replan(g: Graph, kernels: list[list[Kernel]], mp: MemoryPlan) -> MemoryPlan:
+    """A configuration from patch_options planned again with the allocator's full search."""
+    if mp.patch is None:
+        return mp
+    return plan(g, kernels, replace(mp.options, search=MemoryOptions().search,
+                                    halos="cache" if mp.patch.cached else "recompute"))
 
 
 def _plan(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options: MemoryOptions,
