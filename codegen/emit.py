@@ -216,7 +216,8 @@ def render_report_html(report: dict, emulation: dict | None = None) -> str:
                                           for i, v in enumerate(c))}
                       for k, (name, c) in enumerate(curves.items())]}
     pt = report["memory"].get("patch")
-    how = f"{pt['grid']} patches up to op {pt['split']}, +{pt['extra_macs_percent']}% MACs" if pt else \
+    how = f"{pt['grid']} patches up to op {pt['split']}, {pt.get('halos', 'recomputed')} halos, " \
+        f"{pt['extra_macs_percent']:+}% MACs" if pt else \
         "layer by layer"
     emu = None
     if emulation is not None:

@@ -52,8 +52,11 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     for layer in info["layers"]:
         print(f"  {layer['index']:>3} {layer['op']:<20} {str(layer['output_shape']):<20} {layer['macs']:>12,} "
               f"{layer['weight_bytes']:>9,} {layer['output_bytes']:>10,}")
-    print(f"memory estimate: peak activation SRAM {info['peak_sram_bytes']:,} bytes (layer by layer with in-place "
-          f"depthwise and overlapping buffers; patch-based inference, `compile --patch`, can lower it); "
+    pt = info["memory"]["patch"]
+    how = (f"first stage up to op {pt['split']} in {pt['grid']} bands with cached halos, no extra MACs"
+           if pt else "layer by layer")
+    print(f"memory estimate: peak activation SRAM {info['peak_sram_bytes']:,} bytes ({how}, with in-place "
+          f"depthwise and overlapping buffers; patches with recomputed halos, `compile --patch`, can lower it); "
           f"largest layer input+output {info['max_layer_io_bytes']:,} bytes; flash for weights and tables "
           f"{info['flash_bytes']:,} bytes")
     return 0
