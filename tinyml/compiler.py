@@ -169,7 +169,8 @@ def _extra(mp: MemoryPlan) -> int:
     return mp.patch.extra_macs if mp.patch else 0
 
 
-REPLAN = 12  # candidates re-planned with the allocator's full search (its heuristics alone rank them roughly)
+REPLAN = 12  # candidates re-planned with a short local search (the allocator's heuristics alone rank them roughly)
+RANK_SEARCH = 100
 
 
 def _refine(g: Graph, kernels: list[list[Kernel]], cands: list[MemoryPlan]) -> list[MemoryPlan]:
@@ -177,8 +178,8 @@ def _refine(g: Graph, kernels: list[list[Kernel]], cands: list[MemoryPlan]) -> l
     (the allocator's heuristics alone rank cached-halo configurations only roughly)."""
     free = sorted((k for k, m in enumerate(cands) if _extra(m) <= 0), key=lambda k: _sram(cands[k]))[:REPLAN]
     out = list(cands)
-    for k in free:
-        out[k] = replan(g, kernels, cands[k])
+    for k in free:  # a short search ranks them; the pick is planned again with the full search
+        out[k] = replan(g, kernels, cands[k], RANK_SEARCH)
     return out
 
 
@@ -186,7 +187,7 @@ def _lowest(g: Graph, kernels: list[list[Kernel]], base: MemoryPlan, cands: list
     """The lowest peak among `base` (layer by layer) and the candidates that cost no extra MACs (refined with
     _refine); one replaces layer by layer only if it saves at least 1% (more kernel calls, a little more code)."""
     free = [m for m in _refine(g, kernels, cands) if _extra(m) <= 0]
-    pick = min(free, key=_sram, default=base)
+    pick = replan(g, kernels, min(free, key=_sram, default=base))
     return pick if _sram(pick) <= 0.99 * _sram(base) else base
 
 

@@ -215,11 +215,12 @@ def patch_options(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions,
     return out
 
 
-def replan(g: Graph, kernels: list[list[Kernel]], mp: MemoryPlan) -> MemoryPlan:
-    """A configuration from patch_options planned again with the allocator's full search."""
+def replan(g: Graph, kernels: list[list[Kernel]], mp: MemoryPlan, search: int | None = None) -> MemoryPlan:
+    """A configuration from patch_options planned again with `search` local-search steps (default: the full
+    search)."""
     if mp.patch is None:
         return mp
-    return plan(g, kernels, replace(mp.options, search=MemoryOptions().search,
+    return plan(g, kernels, replace(mp.options, search=MemoryOptions().search if search is None else search,
                                     halos="cache" if mp.patch.cached else "recompute"))
 
 
