@@ -39,7 +39,7 @@ from codegen.emit import arena_bytes
 from tinyml.compiler import CompileOptions, _arena_tops, analyze
 from tinyml.cost import macs
 from tinyml.lower import lower
-from tinyml.memory.techniques import MemoryOptions, MemoryPlan, patch_options, replan
+from tinyml.memory.techniques import MemoryOptions, MemoryPlan, patch_options, refine, replan
 from tinyml.memory.techniques import plan as plan_memory
 
 
@@ -140,14 +140,13 @@ def _cfg(pp) -> str:
     return f"{pp.grid[0]}x{pp.grid[1]}{'c' if pp.cached else ''}@{pp.stage.split}" if pp else "-"
 
 
-def _lowest(g, kernels, cands: list[MemoryPlan], limit: float, keep: int = 12) -> MemoryPlan | None:
-    """The lowest peak (then the fewest extra MACs) among the candidates within `limit` extra MACs: the `keep`
-    lowest by the allocator's heuristics of each halo mode, each planned again with its full search."""
-    ok = [m for cached in (False, True) for m in sorted(
-        (m for m in cands if m.patch is not None and m.patch.extra_macs <= limit and m.patch.cached == cached),
-        key=lambda m: arena_bytes(m.buffers, m.plan))[:keep]]
-    return min((replan(g, kernels, m) for m in ok), default=None,
-               key=lambda m: (arena_bytes(m.buffers, m.plan), m.patch.extra_macs))  # type: ignore[union-attr]
+def _lowest(g, kernels, cands: list[MemoryPlan], limit: float) -> MemoryPlan | None:
+    """What the compile path picks among the candidates within `limit` extra MACs: the lowest peak (then the
+    fewest extra MACs) after refine(), planned again with the full search."""
+    ok = refine(g, kernels, [m for m in cands if m.patch is not None and m.patch.extra_macs <= limit])
+    if not ok:
+        return None
+    return replan(g, kernels, min(ok, key=lambda m: (arena_bytes(m.buffers, m.plan), m.patch.extra_macs)))  # type: ignore[union-attr]
 
 
 def _plot(out: Path, title: str, curves: dict[str, list[int]], tflm_head: int) -> None:

@@ -24,7 +24,7 @@ from .memory import Buffer, Plan, max_layer_io
 from .memory.order import reorder
 from .memory.patching import PATCH_BASE, PatchPlan
 from .memory.planner import SCRATCH_BASE, storage_offsets, storage_roots
-from .memory.techniques import MemoryOptions, MemoryPlan, Schedule, patch_options, replan
+from .memory.techniques import MemoryOptions, MemoryPlan, Schedule, patch_options, refine, replan
 from .memory.techniques import plan as plan_memory_techniques
 
 REPORT = "report.json"
@@ -155,12 +155,13 @@ def choose_plan(g: Graph, kernels: list[list[Kernel]], options: CompileOptions) 
     cands = patch_options(g, kernels, mo)
     if budget is None:  # --stream-input without a budget: the lowest peak within 20% extra MACs
         total = sum(macs(g, op) for op in g.ops)
-        cheap = [m for m in cands if m.patch is not None and m.patch.extra_macs <= 0.2 * total]
+        cheap = refine(g, kernels, [m for m in cands if m.patch is not None and m.patch.extra_macs <= 0.2 * total])
         if not cheap:
             raise TinymlError("--stream-input: no patch configuration that streams a model input costs less than "
                               "20% extra MACs; give --patch RxC to choose one")
         return replan(g, kernels, min(cheap, key=_sram))
-    fitting = [m for m in _refine(g, kernels, cands) if _sram(m) <= budget[0]]
+    cands = refine(g, kernels, cands)
+    fitting = [m for m in cands if _sram(m) <= budget[0]]
     pick = min(fitting, key=lambda m: (_extra(m), _sram(m))) if fitting else min([base, *cands], key=_sram)
     return replan(g, kernels, pick)
 
@@ -169,24 +170,10 @@ def _extra(mp: MemoryPlan) -> int:
     return mp.patch.extra_macs if mp.patch else 0
 
 
-REPLAN = 12  # candidates re-planned with a short local search (the allocator's heuristics alone rank them roughly)
-RANK_SEARCH = 100
-
-
-def _refine(g: Graph, kernels: list[list[Kernel]], cands: list[MemoryPlan]) -> list[MemoryPlan]:
-    """`cands` with the REPLAN no-extra-MAC candidates of lowest heuristic peak planned again with the full search
-    (the allocator's heuristics alone rank cached-halo configurations only roughly)."""
-    free = sorted((k for k, m in enumerate(cands) if _extra(m) <= 0), key=lambda k: _sram(cands[k]))[:REPLAN]
-    out = list(cands)
-    for k in free:  # a short search ranks them; the pick is planned again with the full search
-        out[k] = replan(g, kernels, cands[k], RANK_SEARCH)
-    return out
-
-
 def _lowest(g: Graph, kernels: list[list[Kernel]], base: MemoryPlan, cands: list[MemoryPlan]) -> MemoryPlan:
-    """The lowest peak among `base` (layer by layer) and the candidates that cost no extra MACs (refined with
-    _refine); one replaces layer by layer only if it saves at least 1% (more kernel calls, a little more code)."""
-    free = [m for m in _refine(g, kernels, cands) if _extra(m) <= 0]
+    """The lowest peak among `base` (layer by layer) and the candidates that cost no extra MACs; one replaces
+    layer by layer only if it saves at least 1% (more kernel calls, a little more code)."""
+    free = [m for m in refine(g, kernels, cands) if _extra(m) <= 0]
     pick = replan(g, kernels, min(free, key=_sram, default=base))
     return pick if _sram(pick) <= 0.99 * _sram(base) else base
 
@@ -206,7 +193,8 @@ def check_budget(c: Compiled, options: CompileOptions) -> None:
         return
     kernels = lower(c.graph)
     every = MemoryOptions(halos="auto")
-    full = [plan_memory_techniques(c.graph, kernels, every), *patch_options(c.graph, kernels, every)]
+    full = [plan_memory_techniques(c.graph, kernels, every), *refine(c.graph, kernels,
+                                                                     patch_options(c.graph, kernels, every))]
     best = _compiled(c.graph, replan(c.graph, kernels, min(full, key=_sram)), c.sha256)
     k = peak_step(best)
     op = c.graph.ops[k] if c.graph.ops else None
