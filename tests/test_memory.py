@@ -213,7 +213,8 @@ def test_patch_grids_and_splits_on_small_cnns(case, opplan_models, tmp_path):
 
 CACHE_CASES = [("person_detect.tflite", "12x1", 3), ("person_detect.tflite", "48x1", 1),
                ("pretrainedResnet_quant.tflite", "32x1", 3), ("pretrainedResnet_quant.tflite", "8x1", 11),
-               ("kws_ref_model.tflite", "25x1", 1), ("str_ww_ref_model.tflite", "14x1", 1)]
+               ("kws_ref_model.tflite", "25x1", 1), ("str_ww_ref_model.tflite", "14x1", 1),
+               ("vww_96_int8.tflite", "24x1", 3)]
 
 
 @needs_shared()
@@ -270,7 +271,7 @@ def test_default_compile_caches_halos_where_that_lowers_the_peak():
     """No budget: the lowest peak with no extra MACs. person_detect and resnet8 run their first stage in bands
     with cached halos (well below layer by layer); models where bands do not help stay layer by layer."""
     for name, band in (("person_detect.tflite", True), ("pretrainedResnet_quant.tflite", True),
-                       ("kws_ref_model.tflite", False), ("ad01_int8.tflite", False)):
+                       ("vww_96_int8.tflite", True), ("kws_ref_model.tflite", False), ("ad01_int8.tflite", False)):
         if name not in BASE:
             continue
         data = (SHARED_MODELS / name).read_bytes()
@@ -278,7 +279,12 @@ def test_default_compile_caches_halos_where_that_lowers_the_peak():
         off = analyze(data, name, CompileOptions(patch="off"))
         assert c.plan.peak <= off.plan.peak
         assert (c.patch is not None) == band, name
-        if band:
+        if band and name == "vww_96_int8.tflite":
+            # the 27,648-byte input is in the arena: the split output (9,216 bytes) is written over input rows
+            # already consumed, even though the last bands read no new input rows
+            out_bytes = c.graph.tensor(c.patch.stage.output).nbytes
+            assert c.patch.cached and c.patch.input_gap < out_bytes and c.plan.peak < 0.95 * off.plan.peak
+        elif band:
             assert c.patch.cached and c.patch.extra_macs <= 0 and c.plan.peak <= 0.8 * off.plan.peak
         assert analyze(data, name, CompileOptions(halos="recompute")).patch is None
 

@@ -30,6 +30,7 @@ from ..lower import BroadcastParams, ConvParams, CopyParams, CopyRectParams, Ker
 from .overlap import _gap
 from .planner import Buffer, Ref, Source
 
+NO_READ = 1 << 62  # first_read of a patch that reads nothing of the stage input (cached halos: no new rows)
 PATCH_BASE = -1_000_000  # planner buffer ids <= PATCH_BASE hold one patch of a stage tensor: PATCH_BASE - tensor
 
 STAGE_OPS = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.AVERAGE_POOL_2D, OpKind.MAX_POOL_2D, OpKind.ADD)
@@ -299,7 +300,7 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
             all_regions.append(reg)
             all_calls.append(tuple(calls))
             last_written.append(((y1 - 1) * ws + x1) * cs - 1)
-            first_read.append(min_in if min_in is not None else 0)
+            first_read.append(min_in if min_in is not None else NO_READ)
     extra -= sum(macs(g, g.ops[k]) for k in ops)
     buffers = []
     if src is not None:
