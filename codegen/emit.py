@@ -28,6 +28,12 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_conv_s4": ("tml_conv_s8.c",),
     "tml_depthwise_conv_s4": ("tml_depthwise_conv_s8.c",),
     "tml_fully_connected_s4": ("tml_fully_connected_s8.c",),
+    "tml_fully_connected_acc_s8": ("tml_fully_connected_s8.c",),
+    "tml_fully_connected_acc_s4": ("tml_fully_connected_s8.c",),
+    "tml_fully_connected_finish_s8": ("tml_fully_connected_s8.c",),
+    "tml_channel_sum_acc_s8": ("tml_avgpool_s8.c",),
+    "tml_avgpool_finish_s8": ("tml_avgpool_s8.c",),
+    "tml_mean_finish_s8": ("tml_mean_s8.c",),
     "tml_add_s8": ("tml_add_s8.c",),
     "tml_mul_s8": ("tml_mul_s8.c",),
     "tml_avgpool_s8": ("tml_avgpool_s8.c",),
@@ -86,7 +92,7 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
         if isinstance(t, Ref):
             base = plan.offsets[t.buffer] if t.buffer < 0 else \
                 plan.offsets[buf_of[t.buffer].id] + within_.get(t.buffer, 0)
-            return f"((int8_t *)({p}_arena.bytes + {base + t.offset}))"
+            return f"(({t.ctype} *)({p}_arena.bytes + {base + t.offset}))"
         if t == NO_TENSOR:
             return "NULL"
         if t < 0:  # a planner buffer of its own (kernel scratch)

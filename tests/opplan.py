@@ -88,6 +88,9 @@ PLAN: list[dict[str, Any]] = [
     # branch input that keeps its copy, and contiguous slices written by FULLY_CONNECTED
     {"name": "cnn_inception", "build": "cnn", "inputs": [(16, 14, 3)], "kw": {"variant": "inception"}},
     {"name": "dense_concat", "build": "dense_concat", "inputs": [(20,)], "kw": {}},
+    # patch stages that end at the classifier, summed band by band (tests/test_memory.py)
+    {"name": "cnn_flatten_dense", "build": "cnn_head", "inputs": [(18, 11, 2)], "kw": {"head": "flatten"}},
+    {"name": "cnn_avgpool_dense", "build": "cnn_head", "inputs": [(15, 12, 3)], "kw": {"head": "avgpool"}},
 ]
 
 
@@ -215,6 +218,15 @@ def _builders(keras: Any) -> dict[str, Callable[..., Any]]:
             y = L.AveragePooling2D(2, strides=2, padding="valid")(y)
             y = L.Conv2D(8, 3, strides=2, padding="valid", activation="relu", **bias)(y)
         return keras.Model(x, L.Dense(4, **bias)(L.GlobalAveragePooling2D()(y)))
+
+    def cnn_head(shapes, head):  # a small CNN whose last feature map goes straight into its classifier
+        x, = inputs(shapes)
+        y = L.Conv2D(8, 3, strides=2, padding="same", activation="relu", **bias)(x)
+        y = L.DepthwiseConv2D(3, padding="same", activation="relu", **bias)(y)
+        y = L.Conv2D(6, 1, activation="relu", **bias)(y)
+        if head == "avgpool":  # a full-size AveragePooling2D is AVERAGE_POOL_2D (GlobalAveragePooling2D is MEAN)
+            y = L.AveragePooling2D(pool_size=(y.shape[1], y.shape[2]))(y)
+        return keras.Model(x, L.Dense(5, **bias)(L.Flatten()(y)))
 
     return {k: v for k, v in locals().items() if callable(v) and k not in ("inputs",)}
 

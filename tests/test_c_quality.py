@@ -33,15 +33,19 @@ def _compiled(request, tmp_path, kind, name, opplan_models=None):
             pytest.skip(f"shared models not present at {SHARED_MODELS}")
         model = SHARED_MODELS / name.split("+")[0]
     else:
-        model = request.getfixturevalue("opplan_models")(name)
+        model = request.getfixturevalue("opplan_models")(name.split("+")[0])
     out = tmp_path / "out"
     compile_model(model, out, CONFIGS.get((kind, name), CompileOptions()))
     return out
 
 
-# configurations the defaults do not reach: first stages in bands with cached halos, reading a streamed input
+# configurations the defaults do not reach: first stages in bands with cached halos, reading a streamed input,
+# going on to the classifier (global average pool, MEAN over H and W summed band by band)
 CONFIGS = {("shared", "person_detect.tflite+stream"): CompileOptions(patch="12x1", halos="cache", stream_input=True),
-           ("shared", "pretrainedResnet_quant.tflite+stream"): CompileOptions(patch="4x4", stream_input=True)}
+           ("shared", "pretrainedResnet_quant.tflite+stream"): CompileOptions(patch="4x4", stream_input=True),
+           ("shared", "kws_ref_model.tflite+classifier"): CompileOptions(patch="25x1", patch_split=9, halos="cache"),
+           ("op", "cnn_mobilenet+classifier"): CompileOptions(patch="2x1", patch_split=7, halos="cache",
+                                                              stream_input=True)}
 CASES = [("shared", n) for n in SHARED] + [("op", n) for n in OPS] + list(CONFIGS)
 
 

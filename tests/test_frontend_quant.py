@@ -150,6 +150,31 @@ def test_mixed_widths_and_estimators(everything, tmp_path):
         _check_exported(q, nhwc(x), tmp_path / est, n=3)
 
 
+@pytest.mark.parametrize("bits", [8, 4])
+def test_classifier_summed_band_by_band(tmp_path, bits):
+    """A quantized CNN whose flattened feature map feeds a Linear layer (int8 or int4 weights): the patch stage
+    runs on to the classifier, which sums its input band by band, bit-exact with TFLM."""
+    torch.manual_seed(1)
+    m = nn.Sequential(nn.Conv2d(2, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 4, 3, stride=2), nn.ReLU(),
+                      nn.Flatten(), nn.Linear(4 * 6 * 5, 5)).eval()
+    x = np.random.default_rng(0).normal(size=(32, 2, 14, 12)).astype(np.float32)
+    g = tinyml.from_torch(m, torch.tensor(x[:1]))
+    fc = next(k for k, op in enumerate(g.ops) if op.kind is OpKind.FULLY_CONNECTED)
+    q = tinyml.quantize(g, nhwc(x), weights={fc: bits})
+    assert (q.tensor(q.ops[fc].inputs[1]).dtype is DType.INT4) == (bits == 4)
+    data = write_tflite(q)
+    (tmp_path / "m.tflite").write_bytes(data)
+    for rows in (2, 6):
+        out = tmp_path / f"c{rows}"
+        rep = tinyml.compile(tmp_path / "m.tflite", out, patch=f"{rows}x1", patch_split=fc, halos="cache")
+        assert rep["memory"]["patch"]["reduced_tensor"] is not None
+        assert f"tml_fully_connected_acc_s{bits}(" in (out / "model.c").read_text()
+        host = HostModel(out)
+        for i in range(4):
+            xi = quantize_input(q, nhwc(x[i:i + 1]))
+            assert np.array_equal(host.run([xi])[0], tflm_run(data, [xi], 1)[0]), f"differs on input {i}"
+
+
 def test_int4_packing_layout():
     from tinyml.ir import pack_int4, unpack_int4
     assert pack_int4(np.array([1, 2, 3, 4], np.int8)) == bytes([0x21, 0x43])

@@ -202,9 +202,11 @@ def test_patch_grids_and_splits_on_small_cnns(case, opplan_models, tmp_path):
     assert sts, f"{case} should have a patchable first stage"
     for st_ in sts:
         for grid in ("2x2", "3x3", "4x4", "3x1"):
-            h, w = c.graph.tensor(st_.output).shape[1:3]
+            h, w = c.graph.tensor(st_.banded).shape[1:3]
             r, col = int(grid[0]), int(grid[2])
-            if r > h or col > w or (grid != "2x2" and st_ is not sts[-1]):
+            if st_.reduced is not None:  # a stage that ends at its classifier runs in whole-row bands
+                r, col, grid = (r, 1, f"{r}x1") if grid in ("2x2", "3x3") else (0, 0, grid)
+            if not r or r > h or col > w or (grid not in ("2x2", "2x1") and st_ is not sts[-1]):
                 continue
             rep = assert_bit_exact(model, tmp_path / f"out_{st_.split}_{grid}", seeds=(0,),
                                    options=CompileOptions(patch=grid, patch_split=st_.split))
@@ -249,7 +251,7 @@ def test_cached_halos_on_small_cnns(case, opplan_models, tmp_path):
         pytest.skip(f"{case} has no patch stage")
     n = 0
     for st_ in sts:
-        h = c.graph.tensor(st_.output).shape[1]
+        h = c.graph.tensor(st_.banded).shape[1]
         for rows in sorted({2, h}):
             for stream in (False, True):
                 if rows < 2:
@@ -264,6 +266,39 @@ def test_cached_halos_on_small_cnns(case, opplan_models, tmp_path):
                 assert rep["memory"]["patch"]["halos"] == "cached" and rep["memory"]["patch"]["extra_macs"] <= 0
                 n += 1
     assert n >= 2
+
+
+@needs_tflm()
+@pytest.mark.parametrize("case", ["cnn_flatten_dense", "cnn_avgpool_dense", "cnn_mobilenet"])
+def test_stage_ends_at_the_classifier(case, opplan_models, tmp_path):
+    """A patch stage that goes on to its classifier (FULLY_CONNECTED after a flatten, a full-size average pool, a
+    MEAN over H and W) sums it band by band into int32 accumulators: bit-exact for every band count, cached and
+    recomputed halos, the input in the arena and streamed; the feature map never exists whole."""
+    model = opplan_models(case)
+    c = analyze(model.read_bytes(), model.name)
+    from tinyml.lower import lower
+    sts = [s for s in stages(c.graph, lower(c.graph)) if s.reduced is not None]
+    assert sts, f"{case} should have a stage that ends at its classifier"
+    st_ = sts[-1]
+    kind = c.graph.ops[st_.split].kind.value
+    assert kind == {"cnn_flatten_dense": "FULLY_CONNECTED", "cnn_avgpool_dense": "AVERAGE_POOL_2D",
+                    "cnn_mobilenet": "MEAN"}[case]
+    h = c.graph.tensor(st_.reduced).shape[1]
+    for rows in sorted({2, 3, h}):
+        for halos in ("cache", "recompute"):
+            for stream in (False, True):
+                rep = assert_bit_exact(model, tmp_path / f"o{rows}_{halos}_{stream}", seeds=(0, 1),
+                                       options=CompileOptions(patch=f"{rows}x1", patch_split=st_.split, halos=halos,
+                                                              stream_input=stream))
+                pt = rep["memory"]["patch"]
+                assert pt["split"] == st_.split and pt["reduced_tensor"] == c.graph.tensor(st_.reduced).name
+                assert rep["schedule"].count(st_.split) >= rows
+                names = {b["tensor"] for b in rep["memory"]["buffers"]}
+                assert c.graph.tensor(st_.reduced).name not in names  # only its band windows exist
+                acc = [b for b in rep["memory"]["buffers"] if b["tensor"] == f"patch:{c.graph.tensor(st_.output).name}"]
+                assert len(acc) == 1 and acc[0]["offset"] % 4 == 0
+    with pytest.raises(TinymlError, match="R x 1"):
+        analyze(model.read_bytes(), model.name, CompileOptions(patch="2x2", patch_split=st_.split))
 
 
 @needs_shared()

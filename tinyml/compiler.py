@@ -271,7 +271,8 @@ def _patch_report(c: Compiled) -> dict | None:
             "stage_input": c.graph.tensor(pp.stage.input).name, "extra_macs": pp.extra_macs,
             "extra_macs_percent": round(100.0 * pp.extra_macs / total, 3) if total else 0.0,
             "split_output_gap": pp.input_gap, "streamed_input": pp.streamed,
-            "halos": "cached" if pp.cached else "recomputed"}
+            "halos": "cached" if pp.cached else "recomputed",
+            "reduced_tensor": None if pp.stage.reduced is None else c.graph.tensor(pp.stage.reduced).name}
 
 
 def build_report(c: Compiled, options: CompileOptions, source_path: str | None) -> dict:

@@ -221,6 +221,19 @@ class CopyRectParams:  # a rectangle gathered from a strided source into a conti
 
 
 @dataclass(frozen=True)
+class AccumulateParams:
+    """One band's share of a reduction summed into int32 accumulators (a patch stage that ends at a classifier):
+    FULLY_CONNECTED elements [start, start + count) of the flattened input, or channel sums over `count` pixels."""
+    accum_depth: int
+    out_c: int
+    input_offset: int
+    filter_offset: int
+    start: int
+    count: int
+    first: int
+
+
+@dataclass(frozen=True)
 class StridedSliceParams:  # 4-D, any element type
     in_dims: tuple[int, ...]
     out_dims: tuple[int, ...]
@@ -259,6 +272,7 @@ class Kernel:
             HardSwishParams: "tml_hard_swish_params", LeakyReluParams: "tml_leaky_relu_params",
             RequantizeParams: "tml_requantize_params", ClampParams: "tml_clamp_params", PadParams: "tml_pad_params",
             CopyParams: "tml_copy_params", CopyRectParams: "tml_copy_rect_params",
+            AccumulateParams: "tml_accumulate_params",
             StridedSliceParams: "tml_strided_slice_params",
             QuantizeParams: "tml_quantize_params", DequantizeParams: "tml_dequantize_params",
         }[type(self.params)]

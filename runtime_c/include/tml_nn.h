@@ -98,6 +98,25 @@ typedef struct {
 
 void tml_mean_s8(const tml_mean_params *p, const int8_t *input, int8_t *output);
 
+/* Reductions computed band by band, for a patch stage that ends at a classifier: every band of whole rows of the
+ * reduced [1, H, W, C] tensor adds its share to int32 accumulators (`first` sets them instead), and one finish
+ * call applies the layer's output stage. Integer addition is associative, so the result equals the layer's.
+ * FULLY_CONNECTED: the band is elements [start, start + count) of the flattened input, acc has out_c entries.
+ * Channel sums (global AVERAGE_POOL_2D, MEAN over H and W): the band is `count` pixels of out_c channels. */
+typedef struct {
+    int32_t accum_depth, out_c, input_offset, filter_offset, start, count, first;
+} tml_accumulate_params;
+
+void tml_fully_connected_acc_s8(const tml_accumulate_params *p, const int8_t *input, const int8_t *filter,
+                                int32_t *acc);
+void tml_fully_connected_acc_s4(const tml_accumulate_params *p, const int8_t *input, const int8_t *filter,
+                                int32_t *acc);
+void tml_fully_connected_finish_s8(const tml_fc_params *p, const int32_t *acc, const int32_t *bias,
+                                   int8_t *output);
+void tml_channel_sum_acc_s8(const tml_accumulate_params *p, const int8_t *input, int32_t *acc);
+void tml_avgpool_finish_s8(const tml_pool_params *p, const int32_t *acc, int8_t *output);
+void tml_mean_finish_s8(const tml_mean_params *p, const int32_t *acc, int8_t *output);
+
 /* SOFTMAX over the last dimension (depth) of `rows` rows; output scale 1/256, zero point -128. */
 typedef struct {
     int32_t rows, depth, input_multiplier, input_left_shift, diff_min;

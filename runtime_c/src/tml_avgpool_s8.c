@@ -1,6 +1,13 @@
-/* AVERAGE_POOL_2D, int8: TFLM reference_integer_ops::AveragePool (rounded integer division). */
+/* AVERAGE_POOL_2D, int8: TFLM reference_integer_ops::AveragePool (rounded integer division). The channel sums
+ * below also serve MEAN, band by band (see tml_nn.h). */
 #include "tml_fixedpoint.h"
 #include "tml_nn.h"
+
+/* TFLM's rounded division of a window sum by its tap count. */
+static inline int32_t avg_round(int32_t acc, int32_t count) {
+    if (count <= 0) return acc;
+    return acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+}
 
 void tml_avgpool_s8(const tml_pool_params *p, const int8_t *input, int8_t *output) {
     int32_t b, oy, ox, c, fy, fx;
@@ -21,10 +28,26 @@ void tml_avgpool_s8(const tml_pool_params *p, const int8_t *input, int8_t *outpu
                             count++;
                         }
                     }
-                    if (count > 0) acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-                    out_px[c] = tml_sat_s8(acc, p->act_min, p->act_max);
+                    out_px[c] = tml_sat_s8(avg_round(acc, count), p->act_min, p->act_max);
                 }
             }
         }
     }
+}
+
+void tml_channel_sum_acc_s8(const tml_accumulate_params *p, const int8_t *input, int32_t *acc) {
+    int32_t px, c;
+    if (p->first) {
+        for (c = 0; c < p->out_c; c++) acc[c] = 0;
+    }
+    for (px = 0; px < p->count; px++) {
+        const int8_t *x = input + (size_t)px * p->out_c;
+        for (c = 0; c < p->out_c; c++) acc[c] += x[c];
+    }
+}
+
+void tml_avgpool_finish_s8(const tml_pool_params *p, const int32_t *acc, int8_t *output) {
+    const int32_t count = tml_min_i32(p->filter_h, p->in_h) * tml_min_i32(p->filter_w, p->in_w);
+    int32_t c;
+    for (c = 0; c < p->channels; c++) output[c] = tml_sat_s8(avg_round(acc[c], count), p->act_min, p->act_max);
 }

@@ -3,6 +3,18 @@
 #include "tml_fixedpoint.h"
 #include "tml_nn.h"
 
+/* The output stage of one reduced element from the sum of its inputs. */
+static inline int8_t mean_output(const tml_mean_params *p, int32_t sum) {
+    int32_t out;
+    if (p->same_quant) {
+        out = p->num_elements > 0 ? sum / p->num_elements : 0;
+    } else {
+        const int32_t shifted = tml_wrap32((int64_t)sum - (int64_t)p->input_zp * p->num_elements);
+        out = tml_mbqm(shifted, p->multiplier, p->shift) + p->output_zp;
+    }
+    return tml_sat_s8(out, -128, 127);
+}
+
 void tml_mean_s8(const tml_mean_params *p, const int8_t *input, int8_t *output) {
     const int32_t *d = p->in_dims;
     int32_t e[4], o[4], r[4], k;
@@ -12,7 +24,7 @@ void tml_mean_s8(const tml_mean_params *p, const int8_t *input, int8_t *output) 
     for (o[1] = 0; o[1] < e[1]; o[1]++)
     for (o[2] = 0; o[2] < e[2]; o[2]++)
     for (o[3] = 0; o[3] < e[3]; o[3]++) {
-        int32_t sum = 0, out;
+        int32_t sum = 0;
         for (r[0] = 0; r[0] < (p->reduce[0] ? d[0] : 1); r[0]++)
         for (r[1] = 0; r[1] < (p->reduce[1] ? d[1] : 1); r[1]++)
         for (r[2] = 0; r[2] < (p->reduce[2] ? d[2] : 1); r[2]++)
@@ -21,12 +33,11 @@ void tml_mean_s8(const tml_mean_params *p, const int8_t *input, int8_t *output) 
                                (o[3] + r[3]);
             sum += input[idx];
         }
-        if (p->same_quant) {
-            out = p->num_elements > 0 ? sum / p->num_elements : 0;
-        } else {
-            const int32_t shifted = tml_wrap32((int64_t)sum - (int64_t)p->input_zp * p->num_elements);
-            out = tml_mbqm(shifted, p->multiplier, p->shift) + p->output_zp;
-        }
-        output[out_i++] = tml_sat_s8(out, -128, 127);
+        output[out_i++] = mean_output(p, sum);
     }
+}
+
+void tml_mean_finish_s8(const tml_mean_params *p, const int32_t *acc, int8_t *output) {
+    int32_t c;
+    for (c = 0; c < p->in_dims[3]; c++) output[c] = mean_output(p, acc[c]);
 }

@@ -26,7 +26,17 @@ import numpy as np
 
 from ..cost import macs
 from ..ir import NO_TENSOR, Graph, OpKind
-from ..lower import BroadcastParams, ConvParams, CopyParams, CopyRectParams, Kernel, PoolParams
+from ..lower import (
+    AccumulateParams,
+    BroadcastParams,
+    ConvParams,
+    CopyParams,
+    CopyRectParams,
+    FullyConnectedParams,
+    Kernel,
+    MeanParams,
+    PoolParams,
+)
 from .overlap import _gap
 from .planner import Buffer, Ref, Source
 
@@ -68,6 +78,12 @@ class Stage:
     split: int              # last op of the stage
     input: int              # the tensor the stage reads from outside
     output: int             # the split output, handed on to layer-by-layer execution
+    reduced: int | None = None  # the stage ends at a reduction (op `split`) of this [1, H, W, C] tensor
+
+    @property
+    def banded(self) -> int:
+        """The tensor whose rows (and columns) are cut into patches."""
+        return self.output if self.reduced is None else self.reduced
 
 
 @dataclass(frozen=True)
@@ -109,8 +125,50 @@ def _eligible(g: Graph, k: int, ks: list[Kernel]) -> bool:
     return False
 
 
+REDUCE_FUNCS = {"tml_fully_connected_s8": "tml_fully_connected_acc_s8",
+                "tml_fully_connected_s4": "tml_fully_connected_acc_s4",
+                "tml_avgpool_s8": "tml_channel_sum_acc_s8", "tml_mean_s8": "tml_channel_sum_acc_s8"}
+FINISH_FUNCS = {"tml_fully_connected_s8": "tml_fully_connected_finish_s8",
+                "tml_fully_connected_s4": "tml_fully_connected_finish_s8",
+                "tml_avgpool_s8": "tml_avgpool_finish_s8", "tml_mean_s8": "tml_mean_finish_s8"}
+
+
+def _reduces(g: Graph, ks: list[Kernel], t: int) -> bool:
+    """True if `ks` is one kernel that reduces all of [1, H, W, C] tensor `t` (read as it is or through a RESHAPE)
+    to a few values with an int32 sum that can be taken band by band: FULLY_CONNECTED over the flattened tensor,
+    global AVERAGE_POOL_2D, MEAN over H and W."""
+    if len(ks) != 1 or ks[0].func not in REDUCE_FUNCS:
+        return False
+    h, w, c = _spatial(g, t)  # type: ignore[misc]
+    p = ks[0].params
+    if isinstance(p, FullyConnectedParams):
+        return p.batches == 1 and p.accum_depth == h * w * c
+    if isinstance(p, PoolParams):
+        geometry = (p.in_h, p.in_w, p.channels, p.out_h, p.out_w, p.pad_h, p.pad_w)
+        return p.batches == 1 and geometry == (h, w, c, 1, 1, 0, 0) and p.filter_h >= h and p.filter_w >= w
+    assert isinstance(p, MeanParams)
+    return tuple(p.in_dims) == (1, h, w, c) and tuple(p.reduce) == (0, 1, 1, 0)
+
+
+def _reduction(g: Graph, kernels: list[list[Kernel]], s: int, consumers: dict[int, list[int]]) -> int | None:
+    """The op after `s` (past a RESHAPE of its output) that reduces op s's output as a whole, or None."""
+    t = g.ops[s].outputs[0]
+    k, x = s + 1, t
+    if k < len(g.ops) and g.ops[k].kind is OpKind.RESHAPE and not kernels[k] and g.ops[k].inputs[0] == t \
+            and consumers.get(t) == [k] and t not in g.outputs:
+        k, x = k + 1, g.ops[k].outputs[0]
+    if k >= len(g.ops) or consumers.get(x) != [k] or x in g.outputs or consumers.get(t) != [k if x == t else k - 1]:
+        return None
+    op = g.ops[k]
+    if g.activation_inputs(op) != [x] or len(op.outputs) != 1:
+        return None
+    return k if _reduces(g, kernels[k], t) else None
+
+
 def stages(g: Graph, kernels: list[list[Kernel]]) -> list[Stage]:
-    """Every valid first stage: ops start..split, all eligible, one tensor in from outside, one tensor out."""
+    """Every valid first stage: ops start..split, all eligible, one tensor in from outside, one tensor out; and
+    those that go on to a reduction of their last tensor (a classifier: FULLY_CONNECTED, global average pool,
+    MEAN), which then runs band by band into int32 accumulators."""
     start = next((k for k, ks in enumerate(kernels) if _eligible(g, k, ks)), None)
     if start is None:
         return []
@@ -133,6 +191,9 @@ def stages(g: Graph, kernels: list[list[Kernel]]) -> list[Stage]:
                        for t in produced if t != out)
         if inner_ok and s > start:
             outs.append(Stage(start, s, next(iter(ext_t)), out))
+        r = _reduction(g, kernels, s, consumers) if inner_ok and _spatial(g, out)[0] > 1 else None  # type: ignore
+        if r is not None:
+            outs.append(Stage(start, r, next(iter(ext_t)), g.ops[r].outputs[0], out))
     return outs
 
 
@@ -193,6 +254,13 @@ def _bands(n: int, parts: int, cache: bool) -> list[tuple[int, int]] | None:
     return [(i * b, min(n, (i + 1) * b)) for i in range(parts)]
 
 
+def _fresh(r: Region, q: Region | None) -> Region | None:
+    """The rows of region `r` below those of `q`, the region a window held before (None if there are none)."""
+    if q is None or r.y0 >= q.y1:
+        return r
+    return Region(q.y1, r.y1, r.x0, r.x1) if r.y1 > q.y1 else None
+
+
 def _advance(t: int, r: Region, c: int, held: dict[int, Region]) -> tuple[list[Kernel], Region | None]:
     """Cached halos: the window buffer of tensor `t` holds region held[t] from the previous patch and must hold
     `r` now. Returns the call that moves the rows both share to the top of the buffer (none if there is nothing
@@ -206,7 +274,7 @@ def _advance(t: int, r: Region, c: int, held: dict[int, Region]) -> tuple[list[K
     keep, shift = q.y1 - r.y0, r.y0 - q.y0
     move = [Kernel("tml_copy", CopyParams(1, keep * row, keep * row, 0),
                    (Ref(patch_id(t), shift * row), Ref(patch_id(t), 0)))] if shift and keep else []
-    return move, (Region(q.y1, r.y1, r.x0, r.x1) if r.y1 > q.y1 else None)
+    return move, _fresh(r, q)
 
 
 def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tuple[int, int],
@@ -217,15 +285,18 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
     `cache` (grids of whole-row bands, R x 1): halos are kept instead of recomputed. Every stage tensor has a
     window buffer that lives through the whole stage; each patch moves the rows it shares with the previous patch
     to the top and computes only the rows below them, so every row is computed once (no extra MACs)."""
-    hs, ws, cs = _spatial(g, stage.output)  # type: ignore[misc]
+    hs, ws, cs = _spatial(g, stage.banded)  # type: ignore[misc]
     rows, cols = grid
-    if rows < 1 or cols < 1 or rows > hs or cols > ws or rows * cols < 2 or (cache and cols != 1):
+    reduce = stage.reduced is not None
+    if rows < 1 or cols < 1 or rows > hs or cols > ws or rows * cols < 2 or ((cache or reduce) and cols != 1):
         return None
     bands = _bands(hs, rows, cache)
     src = streamable(g, stage) if stream else None
     if bands is None or (stream and src is None):
         return None
-    ops = range(stage.start, stage.split + 1)
+    last_op = stage.split if not reduce else \
+        next(k for k in range(stage.split, stage.start - 1, -1) if g.ops[k].outputs[0] == stage.reduced)
+    ops = range(stage.start, last_op + 1)  # the spatial ops (a reduction at stage.split runs band by band)
     consumers = g.consumers()
     hi, wi, ci = _spatial(g, stage.input)  # type: ignore[misc]
     full_in = Region(0, hi, 0, wi)
@@ -235,19 +306,30 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
     extra = 0
     last_written, first_read = [], []
     held: dict[int, Region] = {}  # cached halos: tensor -> the region its window buffer holds
-    for (y0, y1) in bands:
+    last_need: dict[tuple[int, int], Region] = {}  # cached halos: (op, input position) -> rows it read last
+    for band, (y0, y1) in enumerate(bands):
         for (x0, x1) in _split(ws, cols):
-            reg: dict[int, Region] = {stage.output: Region(y0, y1, x0, x1)}
+            reg: dict[int, Region] = {stage.banded: Region(y0, y1, x0, x1)}
             for k in reversed(ops):
                 op = g.ops[k]
                 out = op.outputs[0]
-                for i in g.activation_inputs(op):
+                if out not in reg:
+                    continue
+                # recomputed halos: the op computes its whole region; cached: only the rows its window lacks, so
+                # its inputs' windows need only what those rows read (and what the op read last time it ran,
+                # which the window must keep until the op moves on)
+                computed = _fresh(reg[out], held.get(out)) if cache else reg[out]
+                for pos, i in enumerate(g.activation_inputs(op)):
                     if i == stage.input and src is None:
                         continue
                     h, w, _ = _spatial(g, i)  # type: ignore[misc]
-                    reg[i] = _needed(kernels[k][0].params, reg[out], h, w).union(reg.get(i))
+                    need = last_need.get((k, pos)) if computed is None else \
+                        _needed(kernels[k][0].params, computed, h, w)
+                    if need is not None:
+                        last_need[(k, pos)] = need
+                        reg[i] = need.union(reg.get(i))
             calls: list[tuple[int, Kernel]] = []
-            if src is not None:  # gather this patch's input region from the application's memory
+            if src is not None and stage.input in reg:  # gather the input region from the application's memory
                 r = reg[stage.input]
                 move, new = _advance(stage.input, r, ci, held) if cache else ([], r)
                 calls += [(stage.start, m) for m in move]
@@ -260,6 +342,8 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
             for k in ops:
                 op = g.ops[k]
                 out = op.outputs[0]
+                if out not in reg:
+                    continue  # nothing of this op is needed by this patch
                 ins = g.activation_inputs(op)
                 rout = reg[out]
                 c_out = _spatial(g, out)[2]  # type: ignore[index]
@@ -297,6 +381,9 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
                     calls.append((k, Kernel("tml_copy", CopyParams(rout.h, rout.w * cs, ws * cs,
                                                                    (y0 * ws + x0) * cs),
                                             (Ref(patch_id(out), 0), Ref(out, 0)))))
+            if reduce:
+                calls += [(stage.split, kern) for kern in _reduce_calls(g, kernels[stage.split][0], stage, y0, y1,
+                                                                      band == len(bands) - 1)]
             all_regions.append(reg)
             all_calls.append(tuple(calls))
             last_written.append(((y1 - 1) * ws + x1) * cs - 1)
@@ -304,7 +391,7 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
     extra -= sum(macs(g, g.ops[k]) for k in ops)
     buffers = []
     if src is not None:
-        size = max(r[stage.input].h * r[stage.input].w * ci for r in all_regions)
+        size = max(r[stage.input].h * r[stage.input].w * ci for r in all_regions if stage.input in r)
         last = stage.split if cache else max(consumers[stage.input])
         buffers.append(Buffer(patch_id(stage.input), size, stage.start, last, 1, ()))
     for k in ops:
@@ -312,14 +399,44 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
         if t == stage.output and direct:
             continue
         c = _spatial(g, t)[2]  # type: ignore[index]
-        size = max(r[t].h * r[t].w * c for r in all_regions)
+        size = max(r[t].h * r[t].w * c for r in all_regions if t in r)
         if cache:  # a window buffer carries rows from one patch to the next
             first, last = stage.start, stage.split
         else:
-            first, last = k, (k if t == stage.output else max(consumers[t]))
+            first, last = k, (k if t == stage.output else stage.split if t == stage.reduced else max(consumers[t]))
         buffers.append(Buffer(patch_id(t), size, first, last, 1, ()))
-    gap = _gap(np.asarray(last_written), np.asarray(first_read)) if src is None else None
+    if reduce:  # the int32 accumulators of the reduction
+        buffers.append(Buffer(patch_id(stage.output), 4 * _spatial_or_flat(g, stage.output), stage.start,
+                              stage.split, 4, ()))
+    gap = _gap(np.asarray(last_written), np.asarray(first_read)) if src is None and not reduce else None
     return PatchPlan(stage, grid, tuple(all_regions), tuple(all_calls), tuple(buffers), extra, gap, src, cache)
+
+
+def _spatial_or_flat(g: Graph, t: int) -> int:
+    """Elements of a reduction's output (its accumulators)."""
+    return int(np.prod(g.tensor(t).shape))
+
+
+def _reduce_calls(g: Graph, kern: Kernel, stage: Stage, y0: int, y1: int, last: bool) -> list[Kernel]:
+    """The reduction at the end of `stage` for rows [y0, y1) of the reduced tensor, read from its window buffer:
+    one accumulate call, and after the last band the layer's output stage."""
+    _, w, c = _spatial(g, stage.banded)  # type: ignore[misc]
+    acc = Ref(patch_id(stage.output), 0, "int32_t")
+    band = Ref(patch_id(stage.banded), 0)
+    p = kern.params
+    first = int(y0 == 0)
+    if isinstance(p, FullyConnectedParams):
+        q = AccumulateParams(p.accum_depth, p.out_c, p.input_offset, p.filter_offset, y0 * w * c, (y1 - y0) * w * c,
+                             first)
+        calls = [Kernel(REDUCE_FUNCS[kern.func], q, (band, kern.args[1], acc))]
+        if last:
+            calls.append(Kernel(FINISH_FUNCS[kern.func], p, (acc, kern.args[2], kern.args[3])))
+        return calls
+    q = AccumulateParams(0, c, 0, 0, y0 * w, (y1 - y0) * w, first)
+    calls = [Kernel(REDUCE_FUNCS[kern.func], q, (band, acc))]
+    if last:
+        calls.append(Kernel(FINISH_FUNCS[kern.func], p, (acc, kern.args[-1])))
+    return calls
 
 
 def stage_buffers(g: Graph, buffers: list[Buffer], roots: dict[int, int], pp: PatchPlan) -> list[Buffer]:
@@ -331,7 +448,7 @@ def stage_buffers(g: Graph, buffers: list[Buffer], roots: dict[int, int], pp: Pa
     for b in buffers:
         if b.id in inner:
             continue
-        if b.id == roots[st.output]:
+        if b.id == roots[st.output] and st.reduced is None:
             b = replace(b, first=min(b.first, st.start))
         if b.id == roots[st.input]:
             if pp.streamed is not None:

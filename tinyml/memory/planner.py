@@ -35,6 +35,7 @@ class Ref:
     buffer id (< 0: scratch, patch buffers)."""
     buffer: int
     offset: int = 0
+    ctype: str = "int8_t"  # the C element type the kernel takes there (int32_t: accumulators)
 
 
 @dataclass(frozen=True)

@@ -181,6 +181,13 @@ def plan(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions = MemoryO
         r, c = options.patch
         if options.halos == "cache" and c != 1:
             raise TinymlError(f"--halos cache needs a grid of whole-row bands (R x 1), not {r}x{c}")
+        if c != 1 and all(st.reduced is not None for st in cands):
+            raise TinymlError(f"the patch stage ending at op {cands[0].split} goes on to its classifier, which sums "
+                              f"band by band: it needs a grid of whole-row bands (R x 1), not {r}x{c}")
+        if c != 1 and any(st.reduced is not None for st in cands):
+            raise TinymlError(f"a {r}x{c} patch grid does not fit the split output of any patch stage of "
+                              f"'{g.source or g.name}' (it needs at least {r} rows and {c} columns), and stages that "
+                              "go on to their classifier need a grid of whole-row bands (R x 1)")
         if options.stream_input:
             raise TinymlError(f"--stream-input: no patch stage of '{g.source or g.name}' that fits a {r}x{c} grid "
                               "reads a model input that nothing else reads; streaming needs the first stage to "
@@ -200,7 +207,7 @@ def patch_options(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions,
     kernels, folded = fold_pads(g, kernels)
     out = []
     for st in stages(g, kernels):
-        hs = g.tensor(st.output).shape[1]
+        hs = g.tensor(st.banded).shape[1]
         for cache in _halo_modes(options):
             halos = "cache" if cache else "recompute"
             for grid in grids or (tuple((n, 1) for n in range(2, hs + 1)) if cache else
@@ -321,6 +328,8 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
                     schedule[-1][1].append(kern)
                 else:
                     schedule.append((k, [kern]))
+        # ops of the stage that run no code (a RESHAPE before its reduction) still appear, as aliases
+        schedule += [(k, []) for k in range(pp.stage.start, pp.stage.split + 1) if not new_kernels[k]]
         schedule += [(k, new_kernels[k]) for k in range(pp.stage.split + 1, len(g.ops))]
     return MemoryPlan(new_kernels, buffers, plan_memory(buffers, overlaps, options.search), frozen, options,
                       schedule, pp, folded, slices)
