@@ -233,7 +233,7 @@ def test_cached_halos_bit_exact(name, grid, split, stream, tmp_path):
     pt = rep["memory"]["patch"]
     assert pt["halos"] == "cached" and pt["grid"] == grid and pt["split"] == split
     assert pt["extra_macs"] <= 0 and pt["streamed_input"] == (0 if stream else None)
-    assert rep["schedule"].count(split) == int(grid.split("x")[0])
+    assert rep["schedule"].count(split) >= int(grid.split("x")[0])  # one block per pipeline step that computes
     # every window buffer lives through the whole stage; the stage's inner tensors have no full-size buffer
     windows = [b for b in rep["memory"]["buffers"] if b["tensor"].startswith("patch:")]
     assert windows and all((b["first"], b["last"]) == (pt["start"], split) for b in windows)
@@ -303,10 +303,11 @@ def test_stage_ends_at_the_classifier(case, opplan_models, tmp_path):
 
 @needs_shared()
 def test_default_compile_caches_halos_where_that_lowers_the_peak():
-    """No budget: the lowest peak with no extra MACs. person_detect and resnet8 run their first stage in bands
-    with cached halos (well below layer by layer); models where bands do not help stay layer by layer."""
+    """No budget: the lowest peak with no extra MACs. person_detect, resnet8 and vww run their first stage in
+    bands with cached halos, kws all of its convolutions up to the average pool (well below layer by layer);
+    models where bands do not help stay layer by layer."""
     for name, band in (("person_detect.tflite", True), ("pretrainedResnet_quant.tflite", True),
-                       ("vww_96_int8.tflite", True), ("kws_ref_model.tflite", False), ("ad01_int8.tflite", False)):
+                       ("vww_96_int8.tflite", True), ("kws_ref_model.tflite", True), ("ad01_int8.tflite", False)):
         if name not in BASE:
             continue
         data = (SHARED_MODELS / name).read_bytes()

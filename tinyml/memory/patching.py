@@ -1,18 +1,25 @@
 """Patch-based inference (MCUNetV2) for the first stage of a CNN.
 
 The stage is a run of consecutive ops `start..split` (CONV_2D, DEPTHWISE_CONV_2D, AVERAGE/MAX_POOL_2D and
-same-shape ADD) that reads one tensor from outside (the stage input) and hands one tensor on (the split output).
-The split output's spatial extent is cut into an R x C grid of patches; for each patch the receptive field is
-walked backwards through the stage (every tensor gets the bounding box of what its consumers need, halo
-included), and the stage's ops run on those small regions, one patch after the other. Only the stage input, the
-split output and one patch's worth of intermediate tensors are live, instead of whole feature maps.
+same-shape ADD) that reads one tensor from outside (the stage input) and hands one tensor on (the split output);
+or such a run that goes on to a reduction of its last tensor (FULLY_CONNECTED over the flattened tensor, a
+global AVERAGE_POOL_2D, MEAN over H and W: the classifier), which then sums that tensor band by band into int32
+accumulators and applies its output stage once at the end, so the last feature map never exists whole.
+
+Two schedules:
+- recomputed halos (`_patches`, MCUNetV2): the split output is cut into an R x C grid; for each patch the
+  receptive field is walked backwards through the stage (every tensor gets the bounding box of what its consumers
+  need, halo included) and the stage's ops run on those regions, in patch buffers of their own. Overlapping
+  receptive fields are computed again by each patch; the report counts the MACs that costs.
+- cached halos (`_pipeline`, R x 1 bands): the stage runs as a row pipeline through window buffers of whole rows,
+  every row computed once (no extra MACs).
 
 Bit-exactness: a region kernel is the layer's own kernel with the geometry of the region: the region buffer is
 its input (in_h/in_w = the region's size) and the "padding" becomes the offset between the output region's
 receptive field and the region's first row/column, which can be negative. Every input position the full layer
 would read inside the image lies inside the region, and every position the full layer treats as padding lies
-outside it, so each output value is computed from exactly the same numbers in the same order. Halos are
-recomputed, never cached; the report counts the MACs they cost.
+outside it, so each output value is computed from exactly the same numbers in the same order. The reductions add
+the same int32 terms in another grouping, which gives the same sum.
 
 The split output is written patch by patch (directly, when a patch spans whole rows; otherwise through a patch
 buffer and a strided copy). It may overlap the stage input: the planner gets the exact gap over the patch order,
@@ -90,8 +97,9 @@ class Stage:
 class PatchPlan:
     stage: Stage
     grid: tuple[int, int]                       # patch rows x patch columns
-    regions: tuple[dict[int, Region], ...]      # per patch: tensor -> region computed (split output: the patch)
-    calls: tuple[tuple[tuple[int, Kernel], ...], ...]  # per patch: (op index, kernel call) in execution order
+    regions: tuple[dict[int, Region], ...]      # per patch: tensor -> region computed (split output: the patch);
+                                                # cached halos, per pipeline step: tensor -> rows its window holds
+    calls: tuple[tuple[tuple[int, Kernel], ...], ...]  # per patch (step): (op index, kernel call) in order
     buffers: tuple[Buffer, ...]                 # patch buffers (ids patch_id(tensor))
     extra_macs: int                             # MACs spent on recomputed halos
     input_gap: int | None                       # safe gap of the split output below the stage input, or None
@@ -282,9 +290,7 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
     """Regions, region kernels and patch buffers of `stage` cut into `grid` patches (None if the grid does not fit
     the split output, or `stream` is asked and the stage input is not a streamable model input). `stream`: the
     stage input stays in the application's memory and each patch gathers its input region into a patch buffer.
-    `cache` (grids of whole-row bands, R x 1): halos are kept instead of recomputed. Every stage tensor has a
-    window buffer that lives through the whole stage; each patch moves the rows it shares with the previous patch
-    to the top and computes only the rows below them, so every row is computed once (no extra MACs)."""
+    `cache` (grids of whole-row bands, R x 1): halos are kept instead of recomputed (see _pipeline)."""
     hs, ws, cs = _spatial(g, stage.banded)  # type: ignore[misc]
     rows, cols = grid
     reduce = stage.reduced is not None
@@ -297,114 +303,31 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
     last_op = stage.split if not reduce else \
         next(k for k in range(stage.split, stage.start - 1, -1) if g.ops[k].outputs[0] == stage.reduced)
     ops = range(stage.start, last_op + 1)  # the spatial ops (a reduction at stage.split runs band by band)
-    consumers = g.consumers()
-    hi, wi, ci = _spatial(g, stage.input)  # type: ignore[misc]
-    full_in = Region(0, hi, 0, wi)
-    all_regions: list[dict[int, Region]] = []
-    all_calls: list[tuple[tuple[int, Kernel], ...]] = []
-    direct = cols == 1  # a patch spans whole rows: its split-output rows are contiguous in the full tensor
+    steps = _pipeline(g, kernels, stage, ops, rows, src) if cache else \
+        _patches(g, kernels, stage, ops, bands, cols, src)
+    all_regions, all_calls, sizes, last_written, first_read = steps
     extra = 0
-    last_written, first_read = [], []
-    held: dict[int, Region] = {}  # cached halos: tensor -> the region its window buffer holds
-    last_need: dict[tuple[int, int], Region] = {}  # cached halos: (op, input position) -> rows it read last
-    for band, (y0, y1) in enumerate(bands):
-        for (x0, x1) in _split(ws, cols):
-            reg: dict[int, Region] = {stage.banded: Region(y0, y1, x0, x1)}
-            for k in reversed(ops):
-                op = g.ops[k]
-                out = op.outputs[0]
-                if out not in reg:
-                    continue
-                # recomputed halos: the op computes its whole region; cached: only the rows its window lacks, so
-                # its inputs' windows need only what those rows read (and what the op read last time it ran,
-                # which the window must keep until the op moves on)
-                computed = _fresh(reg[out], held.get(out)) if cache else reg[out]
-                for pos, i in enumerate(g.activation_inputs(op)):
-                    if i == stage.input and src is None:
-                        continue
-                    h, w, _ = _spatial(g, i)  # type: ignore[misc]
-                    need = last_need.get((k, pos)) if computed is None else \
-                        _needed(kernels[k][0].params, computed, h, w)
-                    if need is not None:
-                        last_need[(k, pos)] = need
-                        reg[i] = need.union(reg.get(i))
-            calls: list[tuple[int, Kernel]] = []
-            if src is not None and stage.input in reg:  # gather the input region from the application's memory
-                r = reg[stage.input]
-                move, new = _advance(stage.input, r, ci, held) if cache else ([], r)
-                calls += [(stage.start, m) for m in move]
-                if new is not None:
-                    calls.append((stage.start, Kernel(
-                        "tml_copy_rect", CopyRectParams(new.h, r.w * ci, wi * ci, 0),
-                        (Source(src, (new.y0 * wi + r.x0) * ci),
-                         Ref(patch_id(stage.input), (new.y0 - r.y0) * r.w * ci)))))
-            min_in = None
-            for k in ops:
-                op = g.ops[k]
-                out = op.outputs[0]
-                if out not in reg:
-                    continue  # nothing of this op is needed by this patch
-                ins = g.activation_inputs(op)
-                rout = reg[out]
-                c_out = _spatial(g, out)[2]  # type: ignore[index]
-                if out == stage.output:
-                    out_ref = Ref(out, y0 * ws * cs) if direct else Ref(patch_id(out), 0)
-                elif cache:
-                    move, new = _advance(out, rout, c_out, held)
-                    calls += [(k, m) for m in move]
-                    if new is None:
-                        continue
-                    out_ref = Ref(patch_id(out), (new.y0 - rout.y0) * rout.w * c_out)
-                    rout = new
-                else:
-                    out_ref = Ref(patch_id(out), 0)
-                rin, refs = [], []
-                for i in ins:
-                    if i == stage.input and src is None:
-                        need = _needed(kernels[k][0].params, rout, hi, wi)
-                        if cache:  # a window of whole rows of the stage input
-                            rin.append(Region(need.y0, need.y1, 0, wi))
-                            refs.append(Ref(i, need.y0 * wi * ci))
-                            off = need.y0 * wi * ci
-                        else:
-                            rin.append(full_in)
-                            refs.append(Ref(i, 0))
-                            off = (need.y0 * wi + need.x0) * ci
-                        min_in = off if min_in is None else min(min_in, off)
-                    else:
-                        rin.append(reg[i])
-                        refs.append(Ref(patch_id(i), 0))
-                calls.append((k, _region_kernel(g, kernels[k][0], rin, rout, refs, out_ref)))
-                h_full, w_full, _ = _spatial(g, out)  # type: ignore[misc]
-                extra += macs(g, op) // (h_full * w_full) * rout.h * rout.w
-                if out == stage.output and not direct:
-                    calls.append((k, Kernel("tml_copy", CopyParams(rout.h, rout.w * cs, ws * cs,
-                                                                   (y0 * ws + x0) * cs),
-                                            (Ref(patch_id(out), 0), Ref(out, 0)))))
-            if reduce:
-                calls += [(stage.split, kern) for kern in _reduce_calls(g, kernels[stage.split][0], stage, y0, y1,
-                                                                      band == len(bands) - 1)]
-            all_regions.append(reg)
-            all_calls.append(tuple(calls))
-            last_written.append(((y1 - 1) * ws + x1) * cs - 1)
-            first_read.append(min_in if min_in is not None else NO_READ)
+    for calls in all_calls:
+        for k, kern in calls:
+            p = kern.params
+            if k in ops and isinstance(p, (ConvParams, PoolParams, BroadcastParams)):
+                h_full, w_full, _ = _spatial(g, g.ops[k].outputs[0])  # type: ignore[misc]
+                extra += macs(g, g.ops[k]) // (h_full * w_full) * _out_pixels(p)
     extra -= sum(macs(g, g.ops[k]) for k in ops)
+    consumers = g.consumers()
     buffers = []
     if src is not None:
-        size = max(r[stage.input].h * r[stage.input].w * ci for r in all_regions if stage.input in r)
         last = stage.split if cache else max(consumers[stage.input])
-        buffers.append(Buffer(patch_id(stage.input), size, stage.start, last, 1, ()))
+        buffers.append(Buffer(patch_id(stage.input), sizes[stage.input], stage.start, last, 1, ()))
     for k in ops:
         t = g.ops[k].outputs[0]
-        if t == stage.output and direct:
-            continue
-        c = _spatial(g, t)[2]  # type: ignore[index]
-        size = max(r[t].h * r[t].w * c for r in all_regions if t in r)
+        if t not in sizes:
+            continue  # the split output, written in place
         if cache:  # a window buffer carries rows from one patch to the next
             first, last = stage.start, stage.split
         else:
             first, last = k, (k if t == stage.output else stage.split if t == stage.reduced else max(consumers[t]))
-        buffers.append(Buffer(patch_id(t), size, first, last, 1, ()))
+        buffers.append(Buffer(patch_id(t), sizes[t], first, last, 1, ()))
     if reduce:  # the int32 accumulators of the reduction
         buffers.append(Buffer(patch_id(stage.output), 4 * _spatial_or_flat(g, stage.output), stage.start,
                               stage.split, 4, ()))
@@ -412,17 +335,201 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
     return PatchPlan(stage, grid, tuple(all_regions), tuple(all_calls), tuple(buffers), extra, gap, src, cache)
 
 
+def _out_pixels(p: object) -> int:
+    """Output pixels a region kernel computes."""
+    if isinstance(p, BroadcastParams):
+        return p.d1 * p.d2
+    assert isinstance(p, (ConvParams, PoolParams))
+    return p.out_h * p.out_w
+
+
+# what a patch schedule gives plan_patches: per patch the regions (tensor -> region held or computed) and the
+# (op, kernel) calls; bytes of each patch or window buffer; per patch the last split-output byte written and the
+# first stage-input byte read from then on (for the safe overlap of the two)
+Steps = tuple[list[dict[int, Region]], list[tuple[tuple[int, Kernel], ...]], dict[int, int], list[int], list[int]]
+
+
+def _gather(src: int, t: int, r: Region, new: Region, wi: int, ci: int) -> Kernel:
+    """Copy rows `new` of streamed model input `src` into the window buffer of tensor `t`, which holds `r`."""
+    return Kernel("tml_copy_rect", CopyRectParams(new.h, r.w * ci, wi * ci, 0),
+                  (Source(src, (new.y0 * wi + r.x0) * ci), Ref(patch_id(t), (new.y0 - r.y0) * r.w * ci)))
+
+
+def _patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, ops: range, bands: list[tuple[int, int]],
+             cols: int, src: int | None) -> Steps:
+    """Recomputed halos (MCUNetV2): every patch walks its receptive field back through the stage and computes
+    the whole of it, halo included, into patch buffers of its own."""
+    hs, ws, cs = _spatial(g, stage.banded)  # type: ignore[misc]
+    hi, wi, ci = _spatial(g, stage.input)  # type: ignore[misc]
+    full_in = Region(0, hi, 0, wi)
+    direct = cols == 1  # a patch spans whole rows: its split-output rows are contiguous in the full tensor
+    all_regions: list[dict[int, Region]] = []
+    all_calls: list[tuple[tuple[int, Kernel], ...]] = []
+    last_written, first_read = [], []
+    for band, (y0, y1) in enumerate(bands):
+        for (x0, x1) in _split(ws, cols):
+            reg: dict[int, Region] = {stage.banded: Region(y0, y1, x0, x1)}
+            for k in reversed(ops):
+                op = g.ops[k]
+                for i in g.activation_inputs(op):
+                    if i == stage.input and src is None:
+                        continue
+                    h, w, _ = _spatial(g, i)  # type: ignore[misc]
+                    reg[i] = _needed(kernels[k][0].params, reg[op.outputs[0]], h, w).union(reg.get(i))
+            calls: list[tuple[int, Kernel]] = []
+            if src is not None:  # gather the input region from the application's memory
+                r = reg[stage.input]
+                calls.append((stage.start, _gather(src, stage.input, r, r, wi, ci)))
+            min_in = None
+            for k in ops:
+                op = g.ops[k]
+                out = op.outputs[0]
+                rout = reg[out]
+                out_ref = Ref(out, y0 * ws * cs) if out == stage.output and direct else Ref(patch_id(out), 0)
+                rin, refs = [], []
+                for i in g.activation_inputs(op):
+                    if i == stage.input and src is None:
+                        need = _needed(kernels[k][0].params, rout, hi, wi)
+                        rin.append(full_in)
+                        refs.append(Ref(i, 0))
+                        off = (need.y0 * wi + need.x0) * ci
+                        min_in = off if min_in is None else min(min_in, off)
+                    else:
+                        rin.append(reg[i])
+                        refs.append(Ref(patch_id(i), 0))
+                calls.append((k, _region_kernel(g, kernels[k][0], rin, rout, refs, out_ref)))
+                if out == stage.output and not direct:
+                    calls.append((k, Kernel("tml_copy", CopyParams(rout.h, rout.w * cs, ws * cs,
+                                                                   (y0 * ws + x0) * cs),
+                                            (Ref(patch_id(out), 0), Ref(out, 0)))))
+            if stage.reduced is not None:
+                calls += [(stage.split, kern) for kern in _reduce_calls(g, kernels[stage.split][0], stage, y0, y1,
+                                                                      band == len(bands) - 1, 0)]
+            all_regions.append(reg)
+            all_calls.append(tuple(calls))
+            last_written.append(((y1 - 1) * ws + x1) * cs - 1)
+            first_read.append(min_in if min_in is not None else NO_READ)
+    sizes: dict[int, int] = {}
+    for reg in all_regions:
+        for t, r in reg.items():
+            if t == stage.output and direct:
+                continue
+            c = _spatial(g, t)[2]  # type: ignore[index]
+            sizes[t] = max(sizes.get(t, 0), r.h * r.w * c)
+    return all_regions, all_calls, sizes, last_written, first_read
+
+
+def _pipeline(g: Graph, kernels: list[list[Kernel]], stage: Stage, ops: range, rows: int, src: int | None
+              ) -> Steps:
+    """Cached halos: the stage runs as a row pipeline. Every stage tensor has a window buffer of whole rows that
+    lives through the stage. In each step every op computes the next rows of its output that its inputs' windows
+    allow, at most ceil(height / rows) of them, so the split output (or the reduced tensor) advances by one band
+    per step once the pipeline is full; before an op writes, its output window drops the rows no reader will read
+    again and moves the rest to the top (one memmove). Every row is computed once (no extra MACs), and a window
+    holds only the rows between its slowest reader and its producer, not the whole receptive field of a band."""
+    hi, wi, ci = _spatial(g, stage.input)  # type: ignore[misc]
+    shape = {g.ops[k].outputs[0]: _spatial(g, g.ops[k].outputs[0]) for k in ops}
+    readers: dict[int, list[int]] = {}  # tensor -> the stage ops that read it
+    for k in ops:
+        for i in g.activation_inputs(g.ops[k]):
+            readers.setdefault(i, []).append(k)
+    cap = {k: -(-shape[g.ops[k].outputs[0]][0] // rows) for k in ops}  # type: ignore[index]
+    done = {g.ops[k].outputs[0]: 0 for k in ops}  # rows computed so far
+    held: dict[int, Region] = {}
+    sizes: dict[int, int] = {}
+
+    def needed(k: int, i: int, r: Region) -> Region:
+        h, w, _ = _spatial(g, i)  # type: ignore[misc]
+        return _needed(kernels[k][0].params, r, h, w)
+
+    def next_read(t: int) -> int:
+        """The first row of `t` that a reader will still read (its rows computed so far if none will)."""
+        ys = []
+        for k in readers.get(t, []):
+            o = g.ops[k].outputs[0]
+            if done[o] < shape[o][0]:  # type: ignore[index]
+                ys.append(needed(k, t, Region(done[o], done[o] + 1, 0, shape[o][1])).y0)  # type: ignore[index]
+        return min(ys, default=done.get(t, 0))
+
+    def reach(k: int) -> int:
+        """How far op k's output can advance in this step."""
+        o = g.ops[k].outputs[0]
+        h, w, _ = shape[o]  # type: ignore[misc]
+        y = done[o]
+        ins = g.activation_inputs(g.ops[k])
+        while y < min(h, done[o] + cap[k]) and all(
+                needed(k, i, Region(y, y + 1, 0, w)).y1 <= (hi if i == stage.input else done[i]) for i in ins):
+            y += 1
+        return y
+
+    def window(t: int, r: Region, c: int) -> tuple[list[Kernel], Region | None]:
+        sizes[t] = max(sizes.get(t, 0), r.h * r.w * c)
+        return _advance(t, r, c, held)
+
+    all_regions: list[dict[int, Region]] = []
+    all_calls: list[tuple[tuple[int, Kernel], ...]] = []
+    last_written, first_read = [], []
+    while any(done[o] < shape[o][0] for o in done):  # type: ignore[index]
+        calls: list[tuple[int, Kernel]] = []
+        min_in, wrote = NO_READ, -1
+        for k in ops:
+            op = g.ops[k]
+            o = op.outputs[0]
+            h, w, c = shape[o]  # type: ignore[misc]
+            a, b = done[o], reach(k)
+            if b == a:
+                continue
+            new = Region(a, b, 0, w)
+            rin, refs = [], []
+            for i in g.activation_inputs(op):
+                need = needed(k, i, new)
+                if i == stage.input and src is None:  # whole rows of the stage input, where it is
+                    rin.append(Region(need.y0, need.y1, 0, wi))
+                    refs.append(Ref(i, need.y0 * wi * ci))
+                    min_in = min(min_in, need.y0 * wi * ci)
+                    continue
+                if i == stage.input:  # streamed: gather the rows this call reads that the window lacks
+                    q = held.get(i)
+                    r = Region(min(next_read(i), need.y0), max(q.y1 if q else 0, need.y1), 0, wi)
+                    move, fresh = window(i, r, ci)
+                    calls += [(k, m) for m in move]
+                    if fresh is not None:
+                        calls.append((k, _gather(src, i, r, fresh, wi, ci)))
+                rin.append(held[i])
+                refs.append(Ref(patch_id(i), 0))
+            if o == stage.output:  # the split output, written in place
+                out_ref = Ref(o, a * w * c)
+                wrote = b * w * c - 1
+            else:
+                r = Region(min(next_read(o), a), b, 0, w)
+                move, fresh = window(o, r, c)
+                assert fresh == new, (o, fresh, new)
+                calls += [(k, m) for m in move]
+                out_ref = Ref(patch_id(o), (a - r.y0) * w * c)
+            calls.append((k, _region_kernel(g, kernels[k][0], rin, new, refs, out_ref)))
+            done[o] = b
+            if o == stage.reduced:
+                calls += [(stage.split, kern) for kern in _reduce_calls(g, kernels[stage.split][0], stage, a, b,
+                                                                      b == h, out_ref.offset)]
+        assert calls, "the row pipeline made no progress"
+        all_regions.append(dict(held))
+        all_calls.append(tuple(calls))
+        last_written.append(wrote)
+        first_read.append(min_in)
+    return all_regions, all_calls, sizes, last_written, first_read
+
+
 def _spatial_or_flat(g: Graph, t: int) -> int:
     """Elements of a reduction's output (its accumulators)."""
     return int(np.prod(g.tensor(t).shape))
 
 
-def _reduce_calls(g: Graph, kern: Kernel, stage: Stage, y0: int, y1: int, last: bool) -> list[Kernel]:
-    """The reduction at the end of `stage` for rows [y0, y1) of the reduced tensor, read from its window buffer:
-    one accumulate call, and after the last band the layer's output stage."""
+def _reduce_calls(g: Graph, kern: Kernel, stage: Stage, y0: int, y1: int, last: bool, at: int) -> list[Kernel]:
+    """The reduction at the end of `stage` for rows [y0, y1) of the reduced tensor, `at` bytes into its window
+    buffer: one accumulate call, and after the last band the layer's output stage."""
     _, w, c = _spatial(g, stage.banded)  # type: ignore[misc]
     acc = Ref(patch_id(stage.output), 0, "int32_t")
-    band = Ref(patch_id(stage.banded), 0)
+    band = Ref(patch_id(stage.banded), at)
     p = kern.params
     first = int(y0 == 0)
     if isinstance(p, FullyConnectedParams):

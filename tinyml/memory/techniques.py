@@ -323,8 +323,9 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
     else:
         schedule = [(k, new_kernels[k]) for k in range(pp.stage.start)]
         for calls in pp.calls:
+            begin = len(schedule)
             for k, kern in calls:
-                if schedule and schedule[-1][0] == k:  # a patch's calls of one layer form one profiled block
+                if len(schedule) > begin and schedule[-1][0] == k:  # a patch's calls of one layer: one block
                     schedule[-1][1].append(kern)
                 else:
                     schedule.append((k, [kern]))
