@@ -86,25 +86,28 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
     within_ = within or {}
     used_consts: list[int] = []
 
-    def expr(t: int | Ref | Source) -> str:
+    def arg(t: int | Ref | Source) -> Arg:
         if isinstance(t, Source):
-            return f"((const int8_t *){p}_source[{t.index}] + {t.offset})" if t.offset else f"{p}_source[{t.index}]"
+            return Arg(f"((const int8_t *){p}_source[{t.index}] + ", t.offset, ")", f"{p}_source[{t.index}]")
         if isinstance(t, Ref):
             base = plan.offsets[t.buffer] if t.buffer < 0 else \
                 plan.offsets[buf_of[t.buffer].id] + within_.get(t.buffer, 0)
-            return f"(({t.ctype} *)({p}_arena.bytes + {base + t.offset}))"
+            return Arg(f"(({t.ctype} *)({p}_arena.bytes + ", base + t.offset, "))")
         if t == NO_TENSOR:
-            return "NULL"
+            return Arg("NULL")
         if t < 0:  # a planner buffer of its own (kernel scratch)
-            return f"((int8_t *)({p}_arena.bytes + {plan.offsets[t]}))"
+            return Arg(f"((int8_t *)({p}_arena.bytes + ", plan.offsets[t], "))")
         r = roots[t]
         tensor = g.tensor(r)
         if tensor.is_const:
             if r not in used_consts:
                 used_consts.append(r)
-            return f"{p}_w{r}"
+            return Arg(f"{p}_w{r}")
         at = plan.offsets[buf_of[t].id] + within_.get(t, 0)
-        return f"(({g.tensor(t).dtype.ctype} *)({p}_arena.bytes + {at}))"
+        return Arg(f"(({g.tensor(t).dtype.ctype} *)({p}_arena.bytes + ", at, "))")
+
+    def expr(t: int) -> str:
+        return arg(t).render()
 
     layers, tables, structs = [], [], []
     struct_names: dict[tuple, str] = {}   # identical parameter structs (patches) are emitted once
@@ -132,13 +135,14 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
                     else:
                         fields.append({"name": name, "value": _c_literal(ann, value)})
                 structs.append({"name": pname, "type": kern.struct, "fields": fields})
-            calls.append({"func": kern.func, "params": pname, "args": [expr(a) for a in kern.args]})
+            calls.append({"func": kern.func, "params": pname, "args": [arg(a) for a in kern.args]})
         seen_blocks[k] = seen_blocks.get(k, 0) + 1
         layers.append({"index": k, "op": op.kind.value, "name": op.name, "calls": calls,
                        "alias": not ks, "repeat": seen_blocks[k] - 1})
 
     for layer in layers:
         layer["patch"] = layer.pop("repeat") + 1 if seen_blocks[layer["index"]] > 1 else 0
+    groups = _fold(layers)
     weights = []
     for r in sorted(used_consts):
         t = g.tensor(r)
@@ -158,9 +162,97 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
         "version": __version__, "source": g.source or g.name, "sha256": model_sha256, "prefix": p,
         "guard": p.upper(), "arena_size": arena_bytes(buffers, plan), "arena_align": arena_align(buffers),
         "inputs": io(g.inputs, True), "outputs": io(g.outputs), "streamed": sorted(streamed),
-        "layers": layers, "num_layers": len(g.ops), "tables": tables, "structs": structs, "weights": weights,
+        "groups": groups, "num_layers": len(g.ops), "tables": tables, "structs": structs, "weights": weights,
         "runtime_sources": sources, "runtime_headers": list(RUNTIME_HEADERS),
     }
+
+
+@dataclass(frozen=True)
+class Arg:
+    """A kernel argument as C: `pre` alone, or `pre` + byte offset + `post` (a pointer into the arena or into a
+    streamed input), so that calls which differ only by offsets moving in equal steps can become one loop."""
+    pre: str
+    offset: int | None = None
+    post: str = ""
+    bare: str = ""  # how offset 0 reads outside a loop, if shorter
+
+    def render(self, step: int = 0) -> str:
+        """The C expression; inside a loop over i, the offset moves by `step` bytes per iteration."""
+        if self.offset is None:
+            return self.pre
+        if step:
+            return f"{self.pre}{self.offset} + {step} * i{self.post}"
+        if self.offset == 0 and self.bare:
+            return self.bare
+        return f"{self.pre}{self.offset}{self.post}"
+
+
+MIN_LOOP = 3     # repetitions from which a run of identical blocks becomes a loop
+MAX_PERIOD = 64  # blocks per repetition considered
+
+
+def _shape(layer: dict) -> tuple:
+    """What must be equal for two blocks to be one loop body: layer, kernels, parameter structs, fixed args."""
+    return (layer["index"], layer["alias"], tuple(
+        (c["func"], c["params"], tuple((a.pre, a.post, a.offset is None) for a in c["args"]))
+        for c in layer["calls"]))
+
+
+def _offsets(layer: dict) -> list[int]:
+    return [a.offset for c in layer["calls"] for a in c["args"] if a.offset is not None]
+
+
+def _repeats(layers: list[dict], i: int, period: int) -> tuple[int, list[int]]:
+    """How often the `period` blocks from i repeat with every offset moving by the same step each time."""
+    body = layers[i:i + period]
+    base = [o for la in body for o in _offsets(la)]
+    shapes = [_shape(la) for la in body]
+    n, steps = 1, [0] * len(base)
+    while i + (n + 1) * period <= len(layers):
+        nxt = layers[i + n * period:i + (n + 1) * period]
+        if [_shape(la) for la in nxt] != shapes:
+            break
+        offs = [o for la in nxt for o in _offsets(la)]
+        if n == 1:
+            steps = [b - a for a, b in zip(base, offs)]
+        elif any(o != b + n * d for o, b, d in zip(offs, base, steps)):
+            break
+        n += 1
+    return n, steps
+
+
+def _fold(layers: list[dict]) -> list[dict]:
+    """Group the blocks for the template: runs of blocks that repeat at least MIN_LOOP times with offsets moving
+    in equal steps (the steady state of a row pipeline) become one loop over the repeated blocks; the rest stay
+    straight-line. The calls and their order are unchanged, so are the profiling markers."""
+    out: list[dict] = []
+    i = 0
+    while i < len(layers):
+        best = (1, 1, [])
+        for period in range(1, min(MAX_PERIOD, (len(layers) - i) // MIN_LOOP) + 1):
+            n, steps = _repeats(layers, i, period)
+            if n >= MIN_LOOP and n * period > best[0] * best[1]:
+                best = (n, period, steps)
+        n, period, steps = best
+        if n < MIN_LOOP:
+            out.append({"loop": 0, "blocks": [_rendered(layers[i], [])]})
+            i += 1
+            continue
+        it = iter(steps)
+        body = [_rendered(la, [next(it) for _ in _offsets(la)]) for la in layers[i:i + period]]
+        for la in body:
+            la["patch"] = f"{la['patch']}-{la['patch'] + n - 1}" if la["patch"] else la["patch"]
+        out.append({"loop": n, "blocks": body})
+        i += n * period
+    return out
+
+
+def _rendered(layer: dict, steps: list[int]) -> dict:
+    it = iter(steps)
+    calls = [{"func": c["func"], "params": c["params"],
+              "args": [a.render(next(it) if steps and a.offset is not None else 0) for a in c["args"]]}
+             for c in layer["calls"]]
+    return {**layer, "calls": calls}
 
 
 def arena_align(buffers: list[Buffer]) -> int:

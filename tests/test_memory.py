@@ -325,6 +325,38 @@ def test_default_compile_caches_halos_where_that_lowers_the_peak():
         assert analyze(data, name, CompileOptions(halos="recompute")).patch is None
 
 
+@needs_shared()
+@needs_tflm()
+def test_pipeline_steady_state_is_one_loop(tmp_path):
+    """kws by default: the steady state of its row pipeline is emitted as one loop, bit-exact with TFLM."""
+    if "kws_ref_model.tflite" not in BASE:
+        pytest.skip("kws_ref_model.tflite is not among the shared models")
+    rep = assert_bit_exact(SHARED_MODELS / "kws_ref_model.tflite", tmp_path / "out", seeds=(0,))
+    src = (tmp_path / "out" / "model.c").read_text()
+    assert rep["memory"]["patch"]["halos"] == "cached" and "for (int32_t i = 0; i < " in src
+
+
+def test_fold_needs_equal_offset_steps():
+    """Blocks become a loop only when they repeat with the same kernels and structs and every offset moves by
+    the same step each time; anything else stays straight-line, in the same order."""
+    from codegen.emit import Arg, _fold
+
+    def block(k, off, params="p"):
+        return {"index": k, "op": "CONV_2D", "name": "c", "alias": False, "patch": 1,
+                "calls": [{"func": "f", "params": params, "args": [Arg("x + ", off, ")"), Arg("w")]}]}
+    linear = [block(0, 10 * j) for j in range(5)]
+    groups = _fold(linear)
+    assert len(groups) == 1 and groups[0]["loop"] == 5
+    assert groups[0]["blocks"][0]["calls"][0]["args"] == ["x + 0 + 10 * i)", "w"]
+    bent = [block(0, o) for o in (0, 10, 20, 35, 40)]
+    assert [g["loop"] for g in _fold(bent)] == [3, 0, 0]
+    other = [block(0, 10 * j, "p" if j != 2 else "q") for j in range(5)]
+    assert all(g["loop"] == 0 for g in _fold(other))
+    two = [block(k, 10 * j + k) for j in range(4) for k in (0, 1)]  # a period of two blocks
+    groups = _fold(two)
+    assert len(groups) == 1 and groups[0]["loop"] == 4 and [b["index"] for b in groups[0]["blocks"]] == [0, 1]
+
+
 def test_cached_halos_need_row_bands():
     m = SHARED_MODELS / "person_detect.tflite"
     if not m.exists():

@@ -53,8 +53,10 @@ def cmd_inspect(a: argparse.Namespace) -> int:
         print(f"  {layer['index']:>3} {layer['op']:<20} {str(layer['output_shape']):<20} {layer['macs']:>12,} "
               f"{layer['weight_bytes']:>9,} {layer['output_bytes']:>10,}")
     pt = info["memory"]["patch"]
-    how = (f"first stage up to op {pt['split']} in {pt['grid']} bands with cached halos, no extra MACs"
-           if pt else "layer by layer")
+    how = "layer by layer"
+    if pt:
+        into = f", summing its {info['layers'][pt['split']]['op']} band by band" if pt.get("reduced_tensor") else ""
+        how = f"first stage up to op {pt['split']} as a row pipeline of {pt['grid']} bands{into}, no extra MACs"
     print(f"memory estimate: peak activation SRAM {info['peak_sram_bytes']:,} bytes ({how}, with in-place "
           f"depthwise and overlapping buffers; patches with recomputed halos, `compile --patch`, can lower it); "
           f"largest layer input+output {info['max_layer_io_bytes']:,} bytes; flash for weights and tables "

@@ -539,7 +539,7 @@ def _reduce_calls(g: Graph, kern: Kernel, stage: Stage, y0: int, y1: int, last: 
         if last:
             calls.append(Kernel(FINISH_FUNCS[kern.func], p, (acc, kern.args[2], kern.args[3])))
         return calls
-    q = AccumulateParams(0, c, 0, 0, y0 * w, (y1 - y0) * w, first)
+    q = AccumulateParams(0, c, 0, 0, 0, (y1 - y0) * w, first)  # channel sums: the band's pixels, from `at`
     calls = [Kernel(REDUCE_FUNCS[kern.func], q, (band, acc))]
     if last:
         calls.append(Kernel(FINISH_FUNCS[kern.func], p, (acc, kern.args[-1])))
