@@ -175,6 +175,39 @@ def test_classifier_summed_band_by_band(tmp_path, bits):
             assert np.array_equal(host.run([xi])[0], tflm_run(data, [xi], 1)[0]), f"differs on input {i}"
 
 
+def test_patch_stages_through_folded_pads(tmp_path):
+    """PyTorch's stride-2 convolutions with padding=1 export as PAD + VALID convolution; the PADs fold into the
+    convolutions, and patch stages start at the input PAD and run through the inner one: every split point with
+    cached and recomputed halos, the input in the arena and streamed, bit-exact with TFLM."""
+    torch.manual_seed(1)
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1, groups=8),
+                      nn.ReLU(), nn.Conv2d(8, 12, 1), nn.ReLU(), nn.Conv2d(12, 12, 3, stride=2, padding=1, groups=12),
+                      nn.ReLU(), nn.Conv2d(12, 8, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)).eval()
+    x = np.random.default_rng(0).normal(size=(16, 3, 24, 20)).astype(np.float32)
+    q = tinyml.quantize(tinyml.from_torch(m, torch.tensor(x[:1])), nhwc(x))
+    assert [op.kind for op in q.ops].count(OpKind.PAD) == 2
+    data = write_tflite(q)
+    (tmp_path / "m.tflite").write_bytes(data)
+    from tinyml.compiler import analyze
+    from tinyml.lower import lower
+    from tinyml.memory.patching import stages
+    from tinyml.memory.techniques import fold_pads
+    c = analyze(data, "m.tflite")
+    splits = [st.split for st in stages(c.graph, fold_pads(c.graph, lower(c.graph))[0])]
+    pad2 = [k for k, op in enumerate(q.ops) if op.kind is OpKind.PAD][1]
+    assert splits[0] < pad2 < splits[-1] and c.patch is not None  # the default pipelines the first stage too
+    xs = [quantize_input(q, nhwc(x[i:i + 1])) for i in range(2)]
+    want = [tflm_run(data, [xi], 1)[0] for xi in xs]
+    for split in splits:
+        for opts in (dict(patch="6x1", halos="cache"), dict(patch="3x1", halos="recompute"),
+                     dict(patch="6x1", halos="cache", stream_input=True)):
+            out = tmp_path / f"c{split}_{len(opts)}_{opts['halos']}"
+            rep = tinyml.compile(tmp_path / "m.tflite", out, patch_split=split, **opts)
+            assert rep["memory"]["patch"]["start"] == 0
+            host = HostModel(out)
+            assert all(np.array_equal(host.run([xi])[0], w) for xi, w in zip(xs, want)), (split, opts)
+
+
 def test_int4_packing_layout():
     from tinyml.ir import pack_int4, unpack_int4
     assert pack_int4(np.array([1, 2, 3, 4], np.int8)) == bytes([0x21, 0x43])

@@ -116,8 +116,27 @@ def _spatial(g: Graph, t: int) -> tuple[int, int, int] | None:
     return (s[1], s[2], s[3]) if len(s) == 4 and s[0] == 1 else None
 
 
+def _folded_pad(g: Graph, k: int, ks: list[Kernel]) -> bool:
+    """A PAD folded into the convolutions that read it (techniques.fold_pads): no code, its output an alias."""
+    return g.ops[k].kind is OpKind.PAD and not ks
+
+
+def _reads(g: Graph, kernels: list[list[Kernel]], k: int) -> list[int]:
+    """The non-constant inputs of op k as stored: a folded PAD's output is its input (the convolutions that read
+    it carry the padding in their parameters)."""
+    folded = {op.outputs[0]: op.inputs[0] for j, op in enumerate(g.ops) if _folded_pad(g, j, kernels[j])}
+    out = []
+    for i in g.activation_inputs(g.ops[k]):
+        while i in folded:
+            i = folded[i]
+        out.append(i)
+    return out
+
+
 def _eligible(g: Graph, k: int, ks: list[Kernel]) -> bool:
     op = g.ops[k]
+    if _folded_pad(g, k, ks):
+        return _spatial(g, op.outputs[0]) is not None
     if op.kind not in STAGE_OPS or len(ks) != 1 or len(op.outputs) != 1 or _spatial(g, op.outputs[0]) is None:
         return False
     p = ks[0].params
@@ -181,19 +200,15 @@ def stages(g: Graph, kernels: list[list[Kernel]]) -> list[Stage]:
     if start is None:
         return []
     consumers = g.consumers()
-    producer = {t: k for k, op in enumerate(g.ops) for t in op.outputs}
     outs: list[Stage] = []
     produced: set[int] = set()
     for s in range(start, len(g.ops)):
         if not _eligible(g, s, kernels[s]):
             break
         produced.add(g.ops[s].outputs[0])
-        ext_t = {i for k in range(start, s + 1) for i in g.activation_inputs(g.ops[k]) if i not in produced}
-        if len(ext_t) != 1 or _spatial(g, next(iter(ext_t))) is None:
-            continue
-        src = producer.get(next(iter(ext_t)))
-        if src is not None and g.ops[src].kind is OpKind.PAD and not kernels[src]:
-            break  # reads a PAD folded into the first convolution: its tensor is never materialized
+        ext_t = {i for k in range(start, s + 1) for i in _reads(g, kernels, k) if i not in produced}
+        if len(ext_t) != 1 or _spatial(g, next(iter(ext_t))) is None or _folded_pad(g, s, kernels[s]):
+            continue  # (a stage does not end at a folded PAD: its output is never materialized)
         out = g.ops[s].outputs[0]
         inner_ok = all(t not in g.outputs and all(start <= c <= s for c in consumers.get(t, []))
                        for t in produced if t != out)
@@ -371,7 +386,9 @@ def _patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, ops: range, ba
             reg: dict[int, Region] = {stage.banded: Region(y0, y1, x0, x1)}
             for k in reversed(ops):
                 op = g.ops[k]
-                for i in g.activation_inputs(op):
+                if not kernels[k]:
+                    continue  # a folded PAD
+                for i in _reads(g, kernels, k):
                     if i == stage.input and src is None:
                         continue
                     h, w, _ = _spatial(g, i)  # type: ignore[misc]
@@ -384,10 +401,12 @@ def _patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, ops: range, ba
             for k in ops:
                 op = g.ops[k]
                 out = op.outputs[0]
+                if not kernels[k]:
+                    continue  # a folded PAD
                 rout = reg[out]
                 out_ref = Ref(out, y0 * ws * cs) if out == stage.output and direct else Ref(patch_id(out), 0)
                 rin, refs = [], []
-                for i in g.activation_inputs(op):
+                for i in _reads(g, kernels, k):
                     if i == stage.input and src is None:
                         need = _needed(kernels[k][0].params, rout, hi, wi)
                         rin.append(full_in)
@@ -419,8 +438,8 @@ def _patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, ops: range, ba
     return all_regions, all_calls, sizes, last_written, first_read
 
 
-def _pipeline(g: Graph, kernels: list[list[Kernel]], stage: Stage, ops: range, rows: int, src: int | None
-              ) -> Steps:
+def _pipeline(g: Graph, kernels: list[list[Kernel]], stage: Stage, stage_ops: range, rows: int,
+              src: int | None) -> Steps:
     """Cached halos: the stage runs as a row pipeline. Every stage tensor has a window buffer of whole rows that
     lives through the stage. In each step every op computes the next rows of its output that its inputs' windows
     allow, at most ceil(height / rows) of them, so the split output (or the reduced tensor) advances by one band
@@ -428,10 +447,12 @@ def _pipeline(g: Graph, kernels: list[list[Kernel]], stage: Stage, ops: range, r
     again and moves the rest to the top (one memmove). Every row is computed once (no extra MACs), and a window
     holds only the rows between its slowest reader and its producer, not the whole receptive field of a band."""
     hi, wi, ci = _spatial(g, stage.input)  # type: ignore[misc]
+    ops = [k for k in stage_ops if kernels[k]]  # folded PADs run no code (their readers pad)
+    reads = {k: _reads(g, kernels, k) for k in ops}
     shape = {g.ops[k].outputs[0]: _spatial(g, g.ops[k].outputs[0]) for k in ops}
     readers: dict[int, list[int]] = {}  # tensor -> the stage ops that read it
     for k in ops:
-        for i in g.activation_inputs(g.ops[k]):
+        for i in reads[k]:
             readers.setdefault(i, []).append(k)
     cap = {k: -(-shape[g.ops[k].outputs[0]][0] // rows) for k in ops}  # type: ignore[index]
     done = {g.ops[k].outputs[0]: 0 for k in ops}  # rows computed so far
@@ -456,7 +477,7 @@ def _pipeline(g: Graph, kernels: list[list[Kernel]], stage: Stage, ops: range, r
         o = g.ops[k].outputs[0]
         h, w, _ = shape[o]  # type: ignore[misc]
         y = done[o]
-        ins = g.activation_inputs(g.ops[k])
+        ins = reads[k]
         while y < min(h, done[o] + cap[k]) and all(
                 needed(k, i, Region(y, y + 1, 0, w)).y1 <= (hi if i == stage.input else done[i]) for i in ins):
             y += 1
@@ -481,7 +502,7 @@ def _pipeline(g: Graph, kernels: list[list[Kernel]], stage: Stage, ops: range, r
                 continue
             new = Region(a, b, 0, w)
             rin, refs = [], []
-            for i in g.activation_inputs(op):
+            for i in reads[k]:
                 need = needed(k, i, new)
                 if i == stage.input and src is None:  # whole rows of the stage input, where it is
                     rin.append(Region(need.y0, need.y1, 0, wi))
@@ -550,7 +571,7 @@ def stage_buffers(g: Graph, buffers: list[Buffer], roots: dict[int, int], pp: Pa
     """The graph's buffers with the stage's inner tensors replaced by patch buffers: the split output lives from
     the stage's first op, the stage input until its last."""
     st = pp.stage
-    inner = {roots[g.ops[k].outputs[0]] for k in range(st.start, st.split + 1)} - {roots[st.output]}
+    inner = {roots[g.ops[k].outputs[0]] for k in range(st.start, st.split + 1)} - {roots[st.output], roots[st.input]}
     out = []
     for b in buffers:
         if b.id in inner:
