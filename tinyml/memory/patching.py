@@ -121,16 +121,16 @@ def _folded_pad(g: Graph, k: int, ks: list[Kernel]) -> bool:
     return g.ops[k].kind is OpKind.PAD and not ks
 
 
-def _reads(g: Graph, kernels: list[list[Kernel]], k: int) -> list[int]:
-    """The non-constant inputs of op k as stored: a folded PAD's output is its input (the convolutions that read
+def _reads(g: Graph, kernels: list[list[Kernel]]) -> list[list[int]]:
+    """Per op, its non-constant inputs as stored: a folded PAD's output is its input (the convolutions that read
     it carry the padding in their parameters)."""
     folded = {op.outputs[0]: op.inputs[0] for j, op in enumerate(g.ops) if _folded_pad(g, j, kernels[j])}
-    out = []
-    for i in g.activation_inputs(g.ops[k]):
+
+    def stored(i: int) -> int:
         while i in folded:
             i = folded[i]
-        out.append(i)
-    return out
+        return i
+    return [[stored(i) for i in g.activation_inputs(op)] for op in g.ops]
 
 
 def _eligible(g: Graph, k: int, ks: list[Kernel]) -> bool:
@@ -200,13 +200,14 @@ def stages(g: Graph, kernels: list[list[Kernel]]) -> list[Stage]:
     if start is None:
         return []
     consumers = g.consumers()
+    reads = _reads(g, kernels)
     outs: list[Stage] = []
     produced: set[int] = set()
     for s in range(start, len(g.ops)):
         if not _eligible(g, s, kernels[s]):
             break
         produced.add(g.ops[s].outputs[0])
-        ext_t = {i for k in range(start, s + 1) for i in _reads(g, kernels, k) if i not in produced}
+        ext_t = {i for k in range(start, s + 1) for i in reads[k] if i not in produced}
         if len(ext_t) != 1 or _spatial(g, next(iter(ext_t))) is None or _folded_pad(g, s, kernels[s]):
             continue  # (a stage does not end at a folded PAD: its output is never materialized)
         out = g.ops[s].outputs[0]
@@ -277,13 +278,6 @@ def _bands(n: int, parts: int, cache: bool) -> list[tuple[int, int]] | None:
     return [(i * b, min(n, (i + 1) * b)) for i in range(parts)]
 
 
-def _fresh(r: Region, q: Region | None) -> Region | None:
-    """The rows of region `r` below those of `q`, the region a window held before (None if there are none)."""
-    if q is None or r.y0 >= q.y1:
-        return r
-    return Region(q.y1, r.y1, r.x0, r.x1) if r.y1 > q.y1 else None
-
-
 def _advance(t: int, r: Region, c: int, held: dict[int, Region]) -> tuple[list[Kernel], Region | None]:
     """Cached halos: the window buffer of tensor `t` holds region held[t] from the previous patch and must hold
     `r` now. Returns the call that moves the rows both share to the top of the buffer (none if there is nothing
@@ -297,7 +291,7 @@ def _advance(t: int, r: Region, c: int, held: dict[int, Region]) -> tuple[list[K
     keep, shift = q.y1 - r.y0, r.y0 - q.y0
     move = [Kernel("tml_copy", CopyParams(1, keep * row, keep * row, 0),
                    (Ref(patch_id(t), shift * row), Ref(patch_id(t), 0)))] if shift and keep else []
-    return move, _fresh(r, q)
+    return move, (Region(q.y1, r.y1, r.x0, r.x1) if r.y1 > q.y1 else None)
 
 
 def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tuple[int, int],
@@ -344,8 +338,8 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
             first, last = k, (k if t == stage.output else stage.split if t == stage.reduced else max(consumers[t]))
         buffers.append(Buffer(patch_id(t), sizes[t], first, last, 1, ()))
     if reduce:  # the int32 accumulators of the reduction
-        buffers.append(Buffer(patch_id(stage.output), 4 * _spatial_or_flat(g, stage.output), stage.start,
-                              stage.split, 4, ()))
+        buffers.append(Buffer(patch_id(stage.output), 4 * g.tensor(stage.output).size, stage.start, stage.split,
+                              4, ()))
     gap = _gap(np.asarray(last_written), np.asarray(first_read)) if src is None and not reduce else None
     return PatchPlan(stage, grid, tuple(all_regions), tuple(all_calls), tuple(buffers), extra, gap, src, cache)
 
@@ -378,6 +372,7 @@ def _patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, ops: range, ba
     hi, wi, ci = _spatial(g, stage.input)  # type: ignore[misc]
     full_in = Region(0, hi, 0, wi)
     direct = cols == 1  # a patch spans whole rows: its split-output rows are contiguous in the full tensor
+    reads = _reads(g, kernels)
     all_regions: list[dict[int, Region]] = []
     all_calls: list[tuple[tuple[int, Kernel], ...]] = []
     last_written, first_read = [], []
@@ -388,7 +383,7 @@ def _patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, ops: range, ba
                 op = g.ops[k]
                 if not kernels[k]:
                     continue  # a folded PAD
-                for i in _reads(g, kernels, k):
+                for i in reads[k]:
                     if i == stage.input and src is None:
                         continue
                     h, w, _ = _spatial(g, i)  # type: ignore[misc]
@@ -406,7 +401,7 @@ def _patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, ops: range, ba
                 rout = reg[out]
                 out_ref = Ref(out, y0 * ws * cs) if out == stage.output and direct else Ref(patch_id(out), 0)
                 rin, refs = [], []
-                for i in _reads(g, kernels, k):
+                for i in reads[k]:
                     if i == stage.input and src is None:
                         need = _needed(kernels[k][0].params, rout, hi, wi)
                         rin.append(full_in)
@@ -448,7 +443,7 @@ def _pipeline(g: Graph, kernels: list[list[Kernel]], stage: Stage, stage_ops: ra
     holds only the rows between its slowest reader and its producer, not the whole receptive field of a band."""
     hi, wi, ci = _spatial(g, stage.input)  # type: ignore[misc]
     ops = [k for k in stage_ops if kernels[k]]  # folded PADs run no code (their readers pad)
-    reads = {k: _reads(g, kernels, k) for k in ops}
+    reads = _reads(g, kernels)
     shape = {g.ops[k].outputs[0]: _spatial(g, g.ops[k].outputs[0]) for k in ops}
     readers: dict[int, list[int]] = {}  # tensor -> the stage ops that read it
     for k in ops:
@@ -538,11 +533,6 @@ def _pipeline(g: Graph, kernels: list[list[Kernel]], stage: Stage, stage_ops: ra
         last_written.append(wrote)
         first_read.append(min_in)
     return all_regions, all_calls, sizes, last_written, first_read
-
-
-def _spatial_or_flat(g: Graph, t: int) -> int:
-    """Elements of a reduction's output (its accumulators)."""
-    return int(np.prod(g.tensor(t).shape))
 
 
 def _reduce_calls(g: Graph, kern: Kernel, stage: Stage, y0: int, y1: int, last: bool, at: int) -> list[Kernel]:

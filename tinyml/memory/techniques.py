@@ -181,9 +181,6 @@ def plan(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions = MemoryO
         r, c = options.patch
         if options.halos == "cache" and c != 1:
             raise TinymlError(f"--halos cache needs a grid of whole-row bands (R x 1), not {r}x{c}")
-        if c != 1 and all(st.reduced is not None for st in cands):
-            raise TinymlError(f"the patch stage ending at op {cands[0].split} goes on to its classifier, which sums "
-                              f"band by band: it needs a grid of whole-row bands (R x 1), not {r}x{c}")
         if c != 1 and any(st.reduced is not None for st in cands):
             raise TinymlError(f"a {r}x{c} patch grid does not fit the split output of any patch stage of "
                               f"'{g.source or g.name}' (it needs at least {r} rows and {c} columns), and stages that "
