@@ -332,6 +332,7 @@ def render_report_html(report: dict, emulation: dict | None = None) -> str:
                          "label": f"{k} {la['op']}: {la['instructions']:,} instructions, {la['macs']:,} MACs"})
         emu = {"board": emulation["board"], "emulator": emulation["emulator"],
                "total": emulation["total_instructions"], "match": emulation["outputs_match_host"],
+               "match_ref": emulation.get("outputs_match_reference"),
                "layers": layers, "bars": bars, "width": 60 + len(layers) * 3 * w, "height": top + chart_h + 16}
     return _env().get_template("report.html.j2").render(
         version=__version__, source=report["source"], peak=report["peak_sram_bytes"], how=how, mem=mem, emu=emu)

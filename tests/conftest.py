@@ -5,7 +5,12 @@ import os
 import sys
 from pathlib import Path
 
-import pytest
+# one thread per test process: the suite runs in parallel processes (pytest -n auto), and PyTorch's and
+# TensorFlow's thread pools would otherwise oversubscribe the cores and make float training order-dependent
+for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import pytest  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from oracle import tflm_available  # noqa: E402

@@ -237,16 +237,23 @@ def build_tflite(case: dict[str, Any], seed: int = 0) -> bytes:
     keras = tf.keras
     keras.utils.set_random_seed(seed)
     model = _builders(keras)[case["build"]](case["inputs"], **case["kw"])
+    return convert_keras(model, case["inputs"], seed, bool(case.get("float_io")))
+
+
+def convert_keras(model: Any, inputs: list[tuple[int, ...]], seed: int = 0, float_io: bool = False) -> bytes:
+    """A Keras model converted to full-int8 TFLite by TensorFlow's converter, calibrated on 64 uniform random
+    inputs in [-2, 2) (float32 model inputs and outputs when `float_io`)."""
+    import tensorflow as tf
     rs = np.random.RandomState(seed)
 
     def rep():
         for _ in range(64):
-            yield [rs.uniform(-2, 2, size=(1,) + tuple(s)).astype(np.float32) for s in case["inputs"]]
+            yield [rs.uniform(-2, 2, size=(1,) + tuple(s)).astype(np.float32) for s in inputs]
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = rep
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    if not case.get("float_io"):
+    if not float_io:
         conv.inference_input_type = tf.int8
         conv.inference_output_type = tf.int8
     with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its SavedModel signature

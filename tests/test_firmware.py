@@ -36,7 +36,7 @@ def _check(board, name, tmp_path):
     out = tmp_path / "out"
     compile_model(SHARED_MODELS / name, out)
     res = emulate(out, board, _inputs(m))
-    assert res["outputs_match_host"]
+    assert res["outputs_match_host"] and res["outputs_match_reference"] is True
     for o, ref in zip(res["outputs"], m["tflm_output_seed0"]):
         assert o.reshape(-1).tolist() == ref
     assert res["total_instructions"] > 0
@@ -78,6 +78,7 @@ def test_cli_build_and_emulate(tmp_path):
     assert r.returncode == 0, r.stderr
     doc = json.loads((out / "emulation.json").read_text())
     assert doc["board"] == "mps2-an386" and doc["emulator"] == "qemu" and doc["outputs_match_host"] is True
+    assert doc["outputs_match_reference"] is True
     assert doc["total_instructions"] > 0 and {"name", "op", "macs", "instructions"} <= set(doc["layers"][0])
     assert np.load(tmp_path / "o.npz")["output_0"].reshape(-1).tolist() == m["tflm_output_seed0"][0]
     rep = json.loads((out / "report.json").read_text())

@@ -24,18 +24,21 @@ __all__ = ["load", "compile", "run", "inspect", "Graph"]
 def compile(model: str | Path, outdir: str | Path, *, prefix: str = "model", board: str | None = None,
             inplace: bool = True, overlap: bool = True, sram_budget: int | None = None, patch: str = "auto",
             patch_split: int | None = None, stream_input: bool = False, zero_copy_concat: bool = True,
-            halos: str = "auto") -> dict:
+            halos: str = "auto", verify: bool = True) -> dict:
     """Compile `model` (.tflite) into C sources under `outdir`; returns report.json's content.
     patch: "auto" (patch-based inference only when needed to fit the SRAM budget), "off", or a grid "RxC";
     patch_split: the last op of the patch stage (default: the split with the lowest peak);
     stream_input: the patch stage reads its model input region by region from the application's memory
     (`model_set_input_source`) instead of the arena; zero_copy_concat: producers of CONCATENATION inputs write
     into the output's slices (no copies) where that lowers the peak; halos: "recompute" (MCUNetV2 patches),
-    "cache" (whole-row bands keep their halos in window buffers: no extra MACs) or "auto"."""
+    "cache" (whole-row bands keep their halos in window buffers: no extra MACs) or "auto"; verify: build the
+    generated C for the host and check it against the reference executor before writing anything (turn it off
+    only where no host C compiler exists)."""
     return compile_model(model, outdir, CompileOptions(prefix=prefix, board=board, inplace=inplace,
                                                        overlap=overlap, sram_budget=sram_budget, patch=patch,
                                                        patch_split=patch_split, stream_input=stream_input,
-                                                       zero_copy_concat=zero_copy_concat, halos=halos))
+                                                       zero_copy_concat=zero_copy_concat, halos=halos,
+                                                       verify=verify))
 
 
 def inspect(model: str | Path, *, inplace: bool = True, overlap: bool = True, patch: str = "auto",
@@ -47,13 +50,22 @@ def inspect(model: str | Path, *, inplace: bool = True, overlap: bool = True, pa
     return build_report(analyze(read_model(p), p.name, opts), opts, str(p.resolve()))
 
 
+def reference_source(report: dict) -> Path | None:
+    """The model a compiled directory was made from, if it is still where it was and unchanged."""
+    src = Path(report.get("source_path") or "")
+    if not src.is_file() or hashlib.sha256(src.read_bytes()).hexdigest() != report.get("sha256"):
+        return None
+    return src
+
+
 def _reference_model(target: Path) -> Path:
     if target.is_dir():
         rep = read_report(target)
-        src = Path(rep.get("source_path") or "")
-        if not src.is_file() or hashlib.sha256(src.read_bytes()).hexdigest() != rep["sha256"]:
-            raise TinymlError(f"--reference needs the source model of '{target}', but '{src}' is missing or has "
-                              "changed since compilation; pass the .tflite file instead")
+        src = reference_source(rep)
+        if src is None:
+            raise TinymlError(f"--reference needs the source model of '{target}', but "
+                              f"'{rep.get('source_path')}' is missing or has changed since compilation; pass the "
+                              ".tflite file instead")
         return src
     return target
 

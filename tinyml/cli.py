@@ -68,12 +68,20 @@ def cmd_compile(a: argparse.Namespace) -> int:
     rep = api.compile(a.model, a.output, prefix=a.prefix, board=a.board, inplace=not a.no_inplace,
                       overlap=not a.no_overlap, sram_budget=a.sram_budget, patch=a.patch,
                       patch_split=a.patch_split, stream_input=a.stream_input,
-                      zero_copy_concat=not a.no_zero_copy_concat, halos=a.halos)
+                      zero_copy_concat=not a.no_zero_copy_concat, halos=a.halos, verify=not a.no_verify)
+    for r in rep["verification"]["rejected"]:
+        print(f"tinyml compile: warning: not using {r['configuration']}: {r['error']}", file=sys.stderr)
+    if rep["verification"]["rejected"]:
+        print(f"tinyml compile: warning: fell back to {rep['verification']['configuration']}, which passed the "
+              "self-check", file=sys.stderr)
     pt = rep["memory"]["patch"]
     how = (f"{pt['grid']} patches up to op {pt['split']}, {pt['halos']} halos, {pt['extra_macs']:+,} MACs "
            f"({pt['extra_macs_percent']:+.1f}%)" if pt else "layer by layer")
+    ver = rep["verification"]
+    checked = (f"checked against the reference executor on {len(ver['seeds'])} random inputs" if ver["checked"]
+               else "NOT checked (--no-verify)")
     print(f"wrote {a.output}: peak SRAM {rep['peak_sram_bytes']:,} bytes ({how}), flash {rep['flash_bytes']:,} "
-          f"bytes, {rep['macs']:,} MACs, {len(rep['layers'])} layers")
+          f"bytes, {rep['macs']:,} MACs, {len(rep['layers'])} layers; {checked}")
     return 0
 
 
@@ -97,7 +105,7 @@ def cmd_build(a: argparse.Namespace) -> int:
 
 
 def cmd_emulate(a: argparse.Namespace) -> int:
-    from .harness.firmware import emulate
+    from .harness.firmware import emulate, outputs_ok
     inputs = [_load_npy(p) for p in a.input]
     res = emulate(a.outdir, a.board, inputs, emulator=a.emulator, opt=a.opt, timeout=a.timeout)
     _save_npz(a.output, res["outputs"])
@@ -106,7 +114,7 @@ def cmd_emulate(a: argparse.Namespace) -> int:
     _write_atomic(path, json.dumps(doc, indent=1) + "\n")
     if res["total_instructions"] is None:
         print(f"wrote {a.output} and {path}")
-        return 0 if res["outputs_match_host"] else 1
+        return 0 if outputs_ok(res) else 1
     from codegen.emit import render_report_html
 
     from .compiler import REPORT, read_report
@@ -118,8 +126,11 @@ def cmd_emulate(a: argparse.Namespace) -> int:
                       "total_instructions": res["total_instructions"], "note": res["instructions_note"]}
     _write_atomic(Path(a.outdir) / REPORT, json.dumps(rep, indent=1) + "\n")
     _write_atomic(Path(a.outdir) / "report.html", render_report_html(rep, doc))
+    ref = res["outputs_match_reference"]
     print(f"{res['board']} on {res['emulator']}: outputs "
-          f"{'match the host run byte for byte' if res['outputs_match_host'] else 'DIFFER from the host run'}")
+          f"{'match the host run byte for byte' if res['outputs_match_host'] else 'DIFFER from the host run'}, "
+          + ("match the reference executor" if ref else "DIFFER from the reference executor" if ref is False else
+             f"not compared with the reference executor ({res['reference_note']})"))
     print(f"  {'#':>3} {'op':<20} {'MACs':>12} {'instructions':>14} {'instr/MAC':>9}")
     if res["total_instructions"] is None:
         print(f"  ({res['instructions_note']})")
@@ -129,7 +140,7 @@ def cmd_emulate(a: argparse.Namespace) -> int:
             print(f"  {k:>3} {layer['op']:<20} {layer['macs']:>12,} {layer['instructions']:>14,} {ipm:>9}")
         print(f"  total: {res['total_instructions']:,} instructions executed in invoke (instructions, not cycles)")
     print(f"wrote {a.output}, {path}, and the profile into report.json and report.html")
-    return 0 if res["outputs_match_host"] else 1
+    return 0 if outputs_ok(res) else 1
 
 
 def cmd_flash(a: argparse.Namespace) -> int:
@@ -176,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream-input", action="store_true",
                    help="the patch stage reads its model input region by region from memory the application owns "
                         "(model_set_input_source: flash, a camera buffer) instead of holding it in the arena")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip the self-check (by default compile builds the generated C with the host C compiler "
+                        "and compares it with the reference executor on two random inputs before writing "
+                        "anything); only for machines without a host C compiler")
     p.set_defaults(func=cmd_compile)
     p = sub.add_parser("compress", help="quantize a float model (PyTorch .pt2, Keras, float .tflite) to int8 / "
                        "mixed int4-int8 weights that fit flash and SRAM budgets with the best validation score")

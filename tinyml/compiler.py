@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -43,6 +44,7 @@ class CompileOptions:
     reorder: bool = True        # run independent branches in the order that lowers the peak
     zero_copy_concat: bool = True  # CONCATENATION inputs written straight into the output's slices
     halos: str = "auto"         # patch halos: "recompute", "cache" (R x 1 bands, no extra MACs) or "auto"
+    verify: bool = True         # build the generated C for the host and check it against the reference executor
 
     def grid(self) -> tuple[int, int] | None:
         """The forced patch grid, or None for "auto"/"off"."""
@@ -110,12 +112,24 @@ def _check_quantized(g: Graph) -> None:
             "a representative dataset and supported_ops=[TFLITE_BUILTINS_INT8].")
 
 
-def analyze(model_bytes: bytes, source: str, options: CompileOptions = CompileOptions()) -> Compiled:
+def _prepared(model_bytes: bytes, source: str, options: CompileOptions) -> tuple[Graph, list[list[Kernel]], str]:
     g = parse_tflite(model_bytes, source=source)
     _check_quantized(g)
     if options.reorder:
         g = reorder(g)
-    return _compiled(g, choose_plan(g, lower(g), options), sha256_bytes(model_bytes))
+    return g, lower(g), sha256_bytes(model_bytes)
+
+
+def analyze(model_bytes: bytes, source: str, options: CompileOptions = CompileOptions()) -> Compiled:
+    """The compile path's decisions for a model, nothing written (the first of `candidates`)."""
+    return next(candidates(model_bytes, source, options))
+
+
+def candidates(model_bytes: bytes, source: str, options: CompileOptions = CompileOptions()) -> Iterator[Compiled]:
+    """The configurations `options` allows, in the order the compiler prefers them (see plan_candidates)."""
+    g, kernels, sha = _prepared(model_bytes, source, options)
+    for mp in plan_candidates(g, kernels, options):
+        yield _compiled(g, mp, sha)
 
 
 def _compiled(g: Graph, mp: MemoryPlan, sha: str) -> Compiled:
@@ -128,42 +142,61 @@ def _sram(mp: MemoryPlan) -> int:
 
 
 def choose_plan(g: Graph, kernels: list[list[Kernel]], options: CompileOptions) -> MemoryPlan:
-    """The memory plan for `options`. --patch auto: with an SRAM budget that layer by layer fits, layer by layer
-    (the fewest kernel calls and the least code); with no budget, the lowest peak that costs no extra MACs (layer
-    by layer, or a first stage run in whole-row bands with cached halos where that saves at least 1%); with a
-    budget that layer by layer does not fit, the patch configuration with the fewest extra MACs that fits, else
-    the one with the lowest peak (which check_budget then reports)."""
+    """The memory plan the compiler prefers for `options` (the first of plan_candidates)."""
+    return next(plan_candidates(g, kernels, options))
+
+
+def plan_candidates(g: Graph, kernels: list[list[Kernel]], options: CompileOptions) -> Iterator[MemoryPlan]:
+    """The memory plans for `options`, preferred first; compile takes the first that passes its self-check.
+    --patch auto: with an SRAM budget that layer by layer fits, layer by layer (the fewest kernel calls and the
+    least code), then the patch configurations that fit; with no budget, the lowest peak that costs no extra MACs
+    (layer by layer, or a first stage run in whole-row bands with cached halos where that saves at least 1%), then
+    layer by layer; with a budget that layer by layer does not fit, the patch configurations that fit, fewest extra
+    MACs first, else the one with the lowest peak (which check_budget then reports). A forced grid or --patch off
+    gives one plan. Each plan is searched (replan) only when it is asked for."""
     mo = MemoryOptions(inplace=options.inplace, overlap=options.overlap, stream_input=options.stream_input,
                        zero_copy_concat=options.zero_copy_concat, halos=options.halos)
     grid = options.grid()
     if grid is not None:
-        return plan_memory_techniques(g, kernels, replace(mo, patch=grid, split=options.patch_split))
+        yield plan_memory_techniques(g, kernels, replace(mo, patch=grid, split=options.patch_split))
+        return
     if options.patch_split is not None:
         raise TinymlError("--patch-split needs a patch grid: give --patch RxC as well")
     if options.stream_input and options.patch == "off":
         raise TinymlError("--stream-input needs patch-based inference (--patch auto or RxC)")
     base = plan_memory_techniques(g, kernels, replace(mo, stream_input=False))
     budget = options.budget()
-    if options.patch == "off":
-        return base
-    if budget is not None and _sram(base) <= budget[0]:
-        return base  # layer by layer fits: the fewest kernel calls and the least code
+    if options.patch == "off" or (budget is None and not options.stream_input and options.halos == "recompute"):
+        yield base
+        return
     if budget is None and not options.stream_input:
-        if options.halos == "recompute":
-            return base
-        return _lowest(g, kernels, base, patch_options(g, kernels, replace(mo, halos="cache"), below=_sram(base)))
+        pick = _lowest(g, kernels, base, patch_options(g, kernels, replace(mo, halos="cache"), below=_sram(base)))
+        yield pick
+        if pick is not base:
+            yield base
+        return
     cands = patch_options(g, kernels, mo)
-    if budget is None:  # --stream-input without a budget: the lowest peak within 20% extra MACs
+    if budget is None:  # --stream-input without a budget: the lowest peaks within 20% extra MACs
         total = sum(macs(g, op) for op in g.ops)
         cheap = refine(g, kernels, [m for m in cands if m.patch is not None and m.patch.extra_macs <= 0.2 * total])
         if not cheap:
             raise TinymlError("--stream-input: no patch configuration that streams a model input costs less than "
                               "20% extra MACs; give --patch RxC to choose one")
-        return replan(g, kernels, min(cheap, key=_sram))
+        for m in sorted(cheap, key=_sram):
+            yield replan(g, kernels, m)
+        return
+    base_fits = _sram(base) <= budget[0]
+    if base_fits:
+        yield base  # layer by layer fits: the fewest kernel calls and the least code
     cands = refine(g, kernels, cands)
-    fitting = [m for m in cands if _sram(m) <= budget[0]]
-    pick = min(fitting, key=lambda m: (_extra(m), _sram(m))) if fitting else min([base, *cands], key=_sram)
-    return replan(g, kernels, pick)
+    fitting = sorted((m for m in cands if _sram(m) <= budget[0]), key=lambda m: (_extra(m), _sram(m)))
+    if not fitting and not base_fits:
+        yield replan(g, kernels, min([base, *cands], key=_sram))
+        return
+    for m in fitting:
+        m = replan(g, kernels, m)
+        if _sram(m) <= budget[0]:
+            yield m
 
 
 def _extra(mp: MemoryPlan) -> int:
@@ -328,11 +361,27 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
     return report
 
 
+def describe(c: Compiled, options: CompileOptions) -> str:
+    """The memory configuration of `c` in words (for messages and report.json)."""
+    pp = c.patch
+    what = "layer by layer" if pp is None else (
+        f"{pp.grid[0]}x{pp.grid[1]} patches from op {pp.stage.start} to op {pp.stage.split}, "
+        f"{'cached' if pp.cached else 'recomputed'} halos{', streamed input' if pp.streamed is not None else ''}")
+    off = [name for name, on in (("in-place", options.inplace), ("overlap", options.overlap),
+                                 ("zero-copy concatenation", options.zero_copy_concat)) if not on]
+    return what + (f", no {', no '.join(off)}" if off else "")
+
+
 def compile_model(model: str | Path, outdir: str | Path, options: CompileOptions = CompileOptions()) -> dict:
     """Compile a .tflite model into C sources in `outdir`; returns the report (also written as report.json).
 
+    Unless options.verify is off, the generated C is built for the host and checked against the reference
+    executor on seeded random inputs before anything is written (tinyml.verify); a configuration that fails is
+    never written: the next one the compiler would pick is tried (and report.json's `verification.rejected`
+    says so), and when none is left compile fails with an internal error.
     The directory is produced atomically: sources are rendered into a temporary sibling directory that replaces
     `outdir` only when everything succeeded, so a failure never leaves a half-written output."""
+    from .verify import SEEDS, VerificationError, check_generated
     path = Path(model)
     data = read_model(path)
     out = Path(outdir)
@@ -341,24 +390,50 @@ def compile_model(model: str | Path, outdir: str | Path, options: CompileOptions
                           "remove it")
     if not options.prefix.isidentifier():
         raise TinymlError(f"--prefix '{options.prefix}' is not a valid C identifier")
-    c = analyze(data, path.name, options)
-    report = build_report(c, options, str(path.resolve()))
-    ctx = build_context(c.graph, c.schedule, c.buffers, c.plan, c.sha256, EmitOptions(prefix=options.prefix), c.roots,
-                        frozenset({c.patch.streamed} if c.patch and c.patch.streamed is not None else ()),
-                        c.offsets)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        render(ctx, tmp)
-        (tmp / REPORT).write_text(json.dumps(report, indent=1) + "\n")
-        (tmp / "report.html").write_text(render_report_html(report))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return report
+    rejected: list[dict] = []
+    for c in candidates(data, path.name, options):
+        what = describe(c, options)
+        report = build_report(c, options, str(path.resolve()))
+        report["verification"] = {"checked": options.verify, "configuration": what, "seeds": list(SEEDS),
+                                  "against": "the NumPy reference executor (layer by layer, no memory plan)",
+                                  "rejected": rejected}
+        ctx = build_context(c.graph, c.schedule, c.buffers, c.plan, c.sha256, EmitOptions(prefix=options.prefix),
+                            c.roots, frozenset({c.patch.streamed} if c.patch and c.patch.streamed is not None
+                                               else ()), c.offsets)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        try:
+            render(ctx, tmp)
+            (tmp / REPORT).write_text(json.dumps(report, indent=1) + "\n")
+            (tmp / "report.html").write_text(render_report_html(report))
+            if options.verify:
+                try:
+                    check_generated(tmp, c.graph, what)
+                except VerificationError as e:
+                    rejected.append({"configuration": what, "error": str(e)})
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    continue
+            _replace_dir(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return report
+    if len(rejected) == 1:
+        raise VerificationError(rejected[0]["error"])
+    raise VerificationError(f"{rejected[0]['error']} The other configurations within the options failed too: "
+                            + "; ".join(r["configuration"] for r in rejected[1:]) + ".")
+
+
+def _replace_dir(new: Path, out: Path) -> None:
+    """Put directory `new` in the place of `out`: the old one is renamed aside first and deleted last, so that
+    `out` is at every moment either the old or the new output, never a half-deleted one."""
+    if not out.exists():
+        os.replace(new, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    os.replace(out, old / "d")
+    os.replace(new, out)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def read_report(outdir: str | Path) -> dict:

@@ -62,14 +62,15 @@ def _module_of(node: Any) -> str:
 
 
 def _pad_mode(in_size: int, k: int, stride: int, dil: int, pad: int) -> tuple[Padding, int, int]:
-    """TFLite padding for a symmetric PyTorch padding: SAME when identical, else VALID after an explicit pad."""
+    """TFLite padding for a symmetric PyTorch padding, with the rows (or columns) padded before and after: SAME
+    when identical, else VALID after an explicit pad."""
     eff = (k - 1) * dil + 1
     out = (in_size + 2 * pad - eff) // stride + 1
     if pad == 0:
         return Padding.VALID, 0, 0
     total = max(0, (out - 1) * stride + eff - in_size)
     if out == -(-in_size // stride) and total // 2 == pad:
-        return Padding.SAME, 0, 0
+        return Padding.SAME, pad, total - pad
     after = (out - 1) * stride + eff - in_size - pad  # rows PyTorch's padding actually reaches
     return Padding.VALID, pad, max(0, after)
 
@@ -212,7 +213,9 @@ class _Importer:
         """(tensor the layer reads, its TFLite padding) for per-axis `_pad_mode` results: an explicit zero PAD
         where PyTorch's padding is not TFLite's SAME."""
         n, ih, iw, c = x.shape
-        src = x.index
+        if all(m[0] is Padding.SAME for m in modes):
+            return x.index, Padding.SAME
+        src = x.index  # an axis that is SAME while the other is not: both padded explicitly
         if any(m[1] or m[2] for m in modes):
             padded = (n, ih + modes[0][1] + modes[0][2], iw + modes[1][1] + modes[1][2], c)
             src = self.b.tensor(f"{node.name}_pad", padded)
@@ -220,10 +223,7 @@ class _Importer:
                 [[0, 0], [modes[0][1], modes[0][2]], [modes[1][1], modes[1][2]], [0, 0]], np.int32), DType.INT32)),
                 (src,), PadAttrs(((0, 0), (modes[0][1], modes[0][2]), (modes[1][1], modes[1][2]), (0, 0))),
                 name=f"{node.name}_pad")
-        padding_mode = modes[0][0] if modes[0][0] is modes[1][0] else Padding.VALID
-        if padding_mode is Padding.VALID and any(m[0] is Padding.SAME for m in modes):
-            raise UnsupportedOpError(f"{_module_of(node)}: this mix of paddings per axis is not supported")
-        return src, padding_mode
+        return src, Padding.VALID
 
     def op__native_batch_norm_legit_no_training(self, node: Any) -> None:
         """A BatchNorm that no convolution absorbed: y = x * scale + shift per channel (MUL and ADD with

@@ -208,8 +208,8 @@ def emulate(outdir: str | Path, board_name: str, inputs: list[np.ndarray], *, em
             opt: str = "-O2", timeout: float = 300.0) -> dict:
     """Build firmware with `inputs` baked in, run it on the emulator, compare with the host run.
 
-    Returns {"outputs": [...], "outputs_match_host": bool, "board", "emulator", "firmware": {...}}."""
-    from .host import HostModel
+    Returns {"outputs": [...], "outputs_match_host": bool, "outputs_match_reference": bool | None, "board",
+    "emulator", "firmware": {...}} (see compare_outputs)."""
     out = Path(outdir).resolve()
     board = load_board(board_name)
     if emulator == "renode":
@@ -236,14 +236,39 @@ def emulate(outdir: str | Path, board_name: str, inputs: list[np.ndarray], *, em
         raise TinymlError(f"the firmware failed on QEMU {board.qemu_machine} (exit status {run.returncode}{why})."
                           f" Emulator output:\n{chr(10).join(fatal[:3] + [tail])}")
     outs = parse_outputs(run.output, rep["outputs"])
-    host = HostModel(out).run(xs)
-    match = all(np.array_equal(a, b) for a, b in zip(outs, host))
     total, layers = layer_instructions(events_file, rep)
-    return {"board": board.name, "emulator": emulator, "outputs_match_host": bool(match),
+    return {"board": board.name, "emulator": emulator, **compare_outputs(out, rep, xs, outs),
             "total_instructions": total, "layers": layers, "outputs": outs,
             "instructions_note": "executed instructions counted exactly by a QEMU TCG plugin (not cycles); each "
                                  "layer includes the 3-4 instructions of its profiling marker calls",
             "firmware": {"elf": os.path.relpath(fw.elf, out), "text": fw.text, "data": fw.data, "bss": fw.bss}}
+
+
+def compare_outputs(out: Path, rep: dict, xs: list[np.ndarray], outs: list[np.ndarray]) -> dict:
+    """The firmware's outputs against the host build of the same sources and against the NumPy reference
+    executor of the source model (which shares nothing with the memory plan or the generated code): a firmware
+    that equals a wrong host build is still caught. `outputs_match_reference` is None, with a note, when the
+    source model is no longer where it was compiled from (or has changed since)."""
+    from ..api import reference_source
+    from ..compiler import load
+    from ..reference import run_reference
+    from .host import HostModel
+    host = HostModel(out).run(xs)
+    res: dict = {"outputs_match_host": all(np.array_equal(a, b) for a, b in zip(outs, host))}
+    src = reference_source(rep)
+    if src is None:
+        res["outputs_match_reference"] = None
+        res["reference_note"] = (f"the source model '{rep.get('source_path')}' is missing or has changed since "
+                                 "compilation, so the reference executor could not run")
+        return res
+    ref = run_reference(load(src), xs)
+    res["outputs_match_reference"] = all(np.array_equal(a, np.asarray(b).reshape(a.shape)) for a, b in zip(outs, ref))
+    return res
+
+
+def outputs_ok(res: dict) -> bool:
+    """True if the emulated outputs equal the host run and, where it could run, the reference executor."""
+    return bool(res["outputs_match_host"]) and res.get("outputs_match_reference") is not False
 
 
 def layer_instructions(events_file: Path, report: dict) -> tuple[int, list[dict]]:
@@ -267,7 +292,6 @@ def layer_instructions(events_file: Path, report: dict) -> tuple[int, list[dict]
 
 def _emulate_renode(out: Path, board: Board, inputs: list[np.ndarray], opt: str, timeout: float) -> dict:
     """Run the generated Robot test under `renode-test`, read the outputs from its semihosting UART log."""
-    from .host import HostModel
     if not board.renode_platform:
         raise TinymlError(f"board {board.name} has no Renode platform in its board file; use --emulator qemu")
     runner = shutil.which("renode-test")
@@ -290,9 +314,7 @@ def _emulate_renode(out: Path, board: Board, inputs: list[np.ndarray], opt: str,
         tail = "\n".join(text.strip().splitlines()[-15:])
         raise TinymlError(f"the Renode test {robot.name} failed (exit status {r.returncode}):\n{tail}")
     outs = parse_outputs(text, rep["outputs"])
-    host = HostModel(out).run(xs)
-    return {"board": board.name, "emulator": "renode", "outputs": outs,
-            "outputs_match_host": all(np.array_equal(a, b) for a, b in zip(outs, host)),
+    return {"board": board.name, "emulator": "renode", "outputs": outs, **compare_outputs(out, rep, xs, outs),
             "total_instructions": None, "layers": [{"name": la["name"], "op": la["op"], "macs": la["macs"],
                                                     "instructions": None} for la in rep["layers"]],
             "instructions_note": "instruction counts come from the QEMU run (--emulator qemu)",

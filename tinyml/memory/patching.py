@@ -323,10 +323,13 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
                 h_full, w_full, _ = _spatial(g, g.ops[k].outputs[0])  # type: ignore[misc]
                 extra += macs(g, g.ops[k]) // (h_full * w_full) * _out_pixels(p)
     extra -= sum(macs(g, g.ops[k]) for k in ops)
-    consumers = g.consumers()
+    # the last stage op that reads each tensor, seen through folded PADs: a PAD folded into its convolutions runs
+    # no code, the convolution after it reads the PAD's input (graph consumers would end the lifetime at the PAD)
+    reads = _reads(g, kernels)
+    last_read = {i: k for k in ops for i in reads[k]}
     buffers = []
     if src is not None:
-        last = stage.split if cache else max(consumers[stage.input])
+        last = stage.split if cache else last_read[stage.input]
         buffers.append(Buffer(patch_id(stage.input), sizes[stage.input], stage.start, last, 1, ()))
     for k in ops:
         t = g.ops[k].outputs[0]
@@ -335,7 +338,7 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
         if cache:  # a window buffer carries rows from one patch to the next
             first, last = stage.start, stage.split
         else:
-            first, last = k, (k if t == stage.output else stage.split if t == stage.reduced else max(consumers[t]))
+            first, last = k, (k if t == stage.output else stage.split if t == stage.reduced else last_read[t])
         buffers.append(Buffer(patch_id(t), sizes[t], first, last, 1, ()))
     if reduce:  # the int32 accumulators of the reduction
         buffers.append(Buffer(patch_id(stage.output), 4 * g.tensor(stage.output).size, stage.start, stage.split,

@@ -19,7 +19,7 @@ from ..ir import NO_TENSOR, Graph, OpKind
 from ..lower import ConvParams, CopyParams, Kernel, PadParams, PoolParams
 from .overlap import safe_gap
 from .patching import PatchPlan, plan_patches, stage_buffers, stages
-from .planner import Buffer, Plan, lifetimes, plan_memory, scratch_id, storage_roots
+from .planner import Buffer, Plan, Ref, lifetimes, plan_memory, scratch_id, storage_roots
 
 # kernels that can write their output as a strided slice of a larger NHWC tensor (out_row/px_stride)
 STRIDED_OUTPUT = frozenset({"tml_conv_s8", "tml_conv_s4", "tml_depthwise_conv_s8", "tml_depthwise_conv_s4",
@@ -329,5 +329,26 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
         # ops of the stage that run no code (a RESHAPE before its reduction) still appear, as aliases
         schedule += [(k, []) for k in range(pp.stage.start, pp.stage.split + 1) if not new_kernels[k]]
         schedule += [(k, new_kernels[k]) for k in range(pp.stage.split + 1, len(g.ops))]
+    check_schedule(g, schedule, buffers, roots)
     return MemoryPlan(new_kernels, buffers, plan_memory(buffers, overlaps, options.search), frozen, options,
                       schedule, pp, folded, slices)
+
+
+def check_schedule(g: Graph, schedule: Schedule, buffers: list[Buffer], roots: dict[int, int]) -> None:
+    """Prove that every kernel call reads and writes only buffers that are live at its step: the planner may
+    give a buffer's bytes to another one outside its lifetime, so a call at step k that touches a buffer whose
+    lifetime does not include k would read or write someone else's data."""
+    life = {b.id: (b.first, b.last) for b in buffers}
+    for k, ks in schedule:
+        for kern in ks:
+            for a in kern.args:
+                if isinstance(a, Ref):
+                    bid = a.buffer if a.buffer < 0 else roots[a.buffer]
+                elif isinstance(a, int) and a != NO_TENSOR and (a < 0 or not g.tensor(a).is_const):
+                    bid = a if a < 0 else roots[a]
+                else:
+                    continue
+                first, last = life.get(bid, (1, 0))
+                if not first <= k <= last:
+                    raise TinymlError(f"internal planner error: {kern.func} of op {k} touches buffer {bid}, which "
+                                      f"is live only at steps {first}-{last}")

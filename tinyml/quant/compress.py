@@ -12,7 +12,9 @@ Search, cheapest first:
 4. when no width assignment fits, prune channels (25%, 50%, 75% of every prunable convolution), fine-tune the
    pruned float network on the calibration data when it has labels (cross-entropy, `finetune_epochs`), and
    repeat.
-The pick is the highest score that fits both budgets; ties go to the outputs closest to the float model's.
+The pick is the highest score that fits both budgets; ties go to the outputs closest to the float model's. It
+is compiled as `tinyml compile` would (the compiler's self-check included, which falls back to the next memory
+configuration when one fails), and a candidate none of whose fitting configurations passes is never returned.
 """
 from __future__ import annotations
 
@@ -176,12 +178,43 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
             f"{best_peak:,} bytes of peak SRAM (with in-place, overlapping buffers and patch-based inference), "
             f"after pruning up to {PRUNE_RATIOS[-1]:.0%} of the channels of every prunable convolution. A smaller "
             "architecture (fewer channels, a smaller input resolution) or a larger board is needed.")
-    chosen = max(fitting, key=lambda c: (c.score, -c.loss, -c.weight_bytes))
-    gp = pruned[chosen.prune]
-    cfg = calibrate(gp, calib, estimator=estimator, bias_correction=bias_correction, weight_bits=chosen.bits)
-    return CompressResult(quantize_graph(gp, cfg), chosen, candidates,
-                          "accuracy" if y is not None else "-relative MSE", float(float_score),
-                          {"flash": flash_budget, "sram": sram_budget})
+    for chosen in sorted(fitting, key=lambda c: (c.score, -c.loss, -c.weight_bytes), reverse=True):
+        gp = pruned[chosen.prune]
+        cfg = calibrate(gp, calib, estimator=estimator, bias_correction=bias_correction, weight_bits=chosen.bits)
+        q = quantize_graph(gp, cfg)
+        checked = verified_peak(q, sram_budget)
+        if checked is None:
+            continue  # no configuration of it both fits and passes the compiler's self-check
+        chosen.peak_sram = checked
+        return CompressResult(q, chosen, candidates, "accuracy" if y is not None else "-relative MSE",
+                              float(float_score), {"flash": flash_budget, "sram": sram_budget})
+    raise TinymlError("internal error, please report: no configuration that fits the budgets passed the "
+                      "compiler's self-check (its generated C differed from the reference executor)")
+
+
+def verified_peak(q: Graph, budget: int | None) -> int | None:
+    """The peak SRAM of integer graph `q` as `tinyml compile` (with `budget`) writes it, after the compiler's
+    self-check (which falls back to the next configuration when one fails); None if every configuration that
+    fits failed the check. Without a host C compiler: the planned peak, unchecked."""
+    import tempfile
+    from pathlib import Path
+
+    from ..compiler import CompileOptions, compile_model
+    from ..errors import ToolchainError
+    from ..frontends.tflite_writer import write_tflite
+    from ..harness.host import find_cc
+    from ..verify import VerificationError
+    try:
+        find_cc()
+    except ToolchainError:
+        return peak_sram(q, budget)
+    with tempfile.TemporaryDirectory(prefix="tinyml-compress-") as d:
+        (Path(d) / "m.tflite").write_bytes(write_tflite(q))
+        try:
+            rep = compile_model(Path(d) / "m.tflite", Path(d) / "c", CompileOptions(sram_budget=budget))
+        except VerificationError:
+            return None
+        return int(rep["peak_sram_bytes"])
 
 
 def pareto(candidates: list[Candidate]) -> list[Candidate]:
