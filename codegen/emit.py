@@ -14,9 +14,11 @@ import numpy as np
 
 from tinyml import __version__
 from tinyml.ir import NO_TENSOR, DType, Graph, pack_int4
+from tinyml.kernels import Const, choose
+from tinyml.kernels import derived as derived_args
 from tinyml.lower import Kernel, param_fields
 from tinyml.memory import Buffer, Plan
-from tinyml.memory.planner import Ref, Source
+from tinyml.memory.planner import Ref, Source, scratch_id
 from tinyml.resources import runtime_dir, templates_dir
 
 # runtime source files each kernel function needs (beyond the headers)
@@ -53,13 +55,14 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_quantize_f32_s8": ("tml_quantize_f32_s8.c",),
     "tml_dequantize_s8_f32": ("tml_dequantize_s8_f32.c",),
 }
-RUNTIME_HEADERS = ("tml_nn.h", "tml_fixedpoint.h")
+RUNTIME_HEADERS = ("tml_nn.h", "tml_fixedpoint.h", "tml_simd.h")
 ARRAY_ROW = 16
 
 
 @dataclass(frozen=True)
 class EmitOptions:
     prefix: str = "model"
+    isa: str | None = None  # generated kernels: "dsp", "portable", or None (the runtime kernels only)
 
 
 def _c_literal(annotation: str, value: object) -> str:
@@ -109,6 +112,28 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
     def expr(t: int) -> str:
         return arg(t).render()
 
+    derived: dict[Const, str] = {}  # constant arrays prepared for generated kernels
+
+    def const(c: int | Const) -> Arg:
+        if isinstance(c, Const):
+            if c not in derived:
+                derived[c] = f"{p}_c{len(derived)}"
+            return Arg(derived[c])
+        return arg(c)
+
+    specials: dict[str, dict] = {}
+
+    def call(k: int, kern: Kernel, pname: str) -> dict:
+        sp = choose(kern, options.isa, g)
+        if sp is None:
+            return {"func": kern.func, "params": pname, "args": [arg(a) for a in kern.args]}
+        specials.setdefault(sp.name, {"family": sp.family, "special": sp, "c": dict(sp.consts)})
+        w, b = derived_args(sp, kern, g)
+        args = [arg(kern.args[0]), const(w), const(b)] + [arg(a) for a in kern.args[3:-1]]  # (in-place: plane)
+        if sp.scratch:
+            args.append(arg(scratch_id(k)))
+        return {"func": f"{p}_k_{sp.name}", "params": pname, "args": args + [arg(kern.args[-1])]}
+
     layers, tables, structs = [], [], []
     struct_names: dict[tuple, str] = {}   # identical parameter structs (patches) are emitted once
     table_names: dict[tuple[int, ...], str] = {}  # and so are identical tables
@@ -135,7 +160,7 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
                     else:
                         fields.append({"name": name, "value": _c_literal(ann, value)})
                 structs.append({"name": pname, "type": kern.struct, "fields": fields})
-            calls.append({"func": kern.func, "params": pname, "args": [arg(a) for a in kern.args]})
+            calls.append(call(k, kern, pname))
         seen_blocks[k] = seen_blocks.get(k, 0) + 1
         layers.append({"index": k, "op": op.kind.value, "name": op.name, "calls": calls,
                        "alias": not ks, "repeat": seen_blocks[k] - 1})
@@ -154,16 +179,23 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
                         "shape": list(t.shape), "rows": _rows(data),
                         "packed": "int4, two per byte, low nibble first" if t.dtype is DType.INT4 else ""})
 
+    for c, name in derived.items():
+        v = c.values()
+        weights.append({"name": name, "ctype": c.ctype, "count": v.size, "tensor": f"prepared for a generated "
+                        f"kernel: {c.key}", "shape": [v.size], "rows": _rows(v), "packed": ""})
+
     def io(ts: tuple[int, ...], inputs: bool = False) -> list[dict]:
         return [{"expr": "NULL" if inputs and k in streamed else expr(t), "bytes": g.tensor(t).nbytes,
                  "name": g.tensor(t).name, "streamed": inputs and k in streamed} for k, t in enumerate(ts)]
-    sources = sorted({s for _, ks in schedule for kern in ks for s in KERNEL_SOURCES[kern.func]})
+    sources = sorted({s for _, ks in schedule for kern in ks if choose(kern, options.isa, g) is None
+                      for s in KERNEL_SOURCES[kern.func]})
     return {
         "version": __version__, "source": g.source or g.name, "sha256": model_sha256, "prefix": p,
         "guard": p.upper(), "arena_size": arena_bytes(buffers, plan), "arena_align": arena_align(buffers),
         "inputs": io(g.inputs, True), "outputs": io(g.outputs), "streamed": sorted(streamed),
         "groups": groups, "num_layers": len(g.ops), "tables": tables, "structs": structs, "weights": weights,
         "runtime_sources": sources, "runtime_headers": list(RUNTIME_HEADERS),
+        "kernels": [specials[n] for n in sorted(specials)], "isa": options.isa,
     }
 
 
@@ -275,8 +307,11 @@ def render(ctx: dict, outdir: Path) -> list[Path]:
     env = _env()
     p = ctx["prefix"]
     written = []
-    for template, name in (("model.h.j2", f"{p}.h"), ("model.c.j2", f"{p}.c"), ("weights.h.j2", f"{p}_weights.h"),
-                           ("weights.c.j2", f"{p}_weights.c")):
+    files = [("model.h.j2", f"{p}.h"), ("model.c.j2", f"{p}.c"), ("weights.h.j2", f"{p}_weights.h"),
+             ("weights.c.j2", f"{p}_weights.c")]
+    if ctx["kernels"]:
+        files += [("kernels.h.j2", f"{p}_kernels.h"), ("kernels.c.j2", f"{p}_kernels.c")]
+    for template, name in files:
         path = outdir / name
         path.write_text(env.get_template(template).render(**ctx))
         written.append(path)

@@ -24,7 +24,7 @@ __all__ = ["load", "compile", "run", "inspect", "Graph"]
 def compile(model: str | Path, outdir: str | Path, *, prefix: str = "model", board: str | None = None,
             inplace: bool = True, overlap: bool = True, sram_budget: int | None = None, patch: str = "auto",
             patch_split: int | None = None, stream_input: bool = False, zero_copy_concat: bool = True,
-            halos: str = "auto", verify: bool = True) -> dict:
+            halos: str = "auto", verify: bool = True, kernels: str = "auto") -> dict:
     """Compile `model` (.tflite) into C sources under `outdir`; returns report.json's content.
     patch: "auto" (patch-based inference only when needed to fit the SRAM budget), "off", or a grid "RxC";
     patch_split: the last op of the patch stage (default: the split with the lowest peak);
@@ -33,12 +33,14 @@ def compile(model: str | Path, outdir: str | Path, *, prefix: str = "model", boa
     into the output's slices (no copies) where that lowers the peak; halos: "recompute" (MCUNetV2 patches),
     "cache" (whole-row bands keep their halos in window buffers: no extra MACs) or "auto"; verify: build the
     generated C for the host and check it against the reference executor before writing anything (turn it off
-    only where no host C compiler exists)."""
+    only where no host C compiler exists); kernels: the generated kernels, "dsp" (SIMD for cores with the DSP
+    extension; portable C definitions of its instructions elsewhere), "portable" (plain C loops, for
+    Cortex-M0+/M3) or "auto" (dsp unless `board` lacks the DSP extension)."""
     return compile_model(model, outdir, CompileOptions(prefix=prefix, board=board, inplace=inplace,
                                                        overlap=overlap, sram_budget=sram_budget, patch=patch,
                                                        patch_split=patch_split, stream_input=stream_input,
                                                        zero_copy_concat=zero_copy_concat, halos=halos,
-                                                       verify=verify))
+                                                       verify=verify, kernels=kernels))
 
 
 def inspect(model: str | Path, *, inplace: bool = True, overlap: bool = True, patch: str = "auto",

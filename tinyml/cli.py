@@ -68,7 +68,8 @@ def cmd_compile(a: argparse.Namespace) -> int:
     rep = api.compile(a.model, a.output, prefix=a.prefix, board=a.board, inplace=not a.no_inplace,
                       overlap=not a.no_overlap, sram_budget=a.sram_budget, patch=a.patch,
                       patch_split=a.patch_split, stream_input=a.stream_input,
-                      zero_copy_concat=not a.no_zero_copy_concat, halos=a.halos, verify=not a.no_verify)
+                      zero_copy_concat=not a.no_zero_copy_concat, halos=a.halos, verify=not a.no_verify,
+                      kernels=a.kernels)
     for r in rep["verification"]["rejected"]:
         print(f"tinyml compile: warning: not using {r['configuration']}: {r['error']}", file=sys.stderr)
     if rep["verification"]["rejected"]:
@@ -187,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream-input", action="store_true",
                    help="the patch stage reads its model input region by region from memory the application owns "
                         "(model_set_input_source: flash, a camera buffer) instead of holding it in the arena")
+    p.add_argument("--kernels", default="auto", choices=("auto", "dsp", "portable"),
+                   help="generated kernels: dsp (SIMD for Cortex-M4/M7/M33/M55; portable C definitions of the "
+                        "instructions elsewhere), portable (plain C loops, for Cortex-M0+/M3), or auto: dsp unless "
+                        "--board names a core without the DSP extension (default: auto)")
     p.add_argument("--no-verify", action="store_true",
                    help="skip the self-check (by default compile builds the generated C with the host C compiler "
                         "and compares it with the reference executor on two random inputs before writing "

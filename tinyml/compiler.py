@@ -20,6 +20,7 @@ from .errors import TinymlError
 from .frontends import read_model
 from .frontends.tflite import load_tflite, parse_tflite
 from .ir import DType, Graph, OpKind
+from .kernels import Const, choose, derived, resolve_isa
 from .lower import Kernel, lower
 from .memory import Buffer, Plan, max_layer_io
 from .memory.order import reorder
@@ -45,6 +46,7 @@ class CompileOptions:
     zero_copy_concat: bool = True  # CONCATENATION inputs written straight into the output's slices
     halos: str = "auto"         # patch halos: "recompute", "cache" (R x 1 bands, no extra MACs) or "auto"
     verify: bool = True         # build the generated C for the host and check it against the reference executor
+    kernels: str = "auto"       # generated kernels: "dsp", "portable", or "auto" (dsp unless the board lacks it)
 
     def grid(self) -> tuple[int, int] | None:
         """The forced patch grid, or None for "auto"/"off"."""
@@ -57,6 +59,16 @@ class CompileOptions:
         if r < 1 or c < 1 or r * c < 2:
             raise TinymlError(f"--patch '{self.patch}': a patch grid needs at least two patches")
         return r, c
+
+    def isa(self) -> str:
+        """The generated kernels' flavour (tinyml.kernels): dsp, or portable for a board without DSP."""
+        return resolve_isa(self.kernels, load_board(self.board).dsp if self.board else None)
+
+    def memory_options(self, **changes: object) -> MemoryOptions:
+        """The memory planner's options for this compile (with `changes`)."""
+        mo = MemoryOptions(inplace=self.inplace, overlap=self.overlap, stream_input=self.stream_input,
+                           zero_copy_concat=self.zero_copy_concat, halos=self.halos, isa=self.isa())
+        return replace(mo, **changes)  # type: ignore[arg-type]
 
     def budget(self) -> tuple[int, str] | None:
         """(bytes, description) of the SRAM budget in force, if any."""
@@ -154,8 +166,7 @@ def plan_candidates(g: Graph, kernels: list[list[Kernel]], options: CompileOptio
     layer by layer; with a budget that layer by layer does not fit, the patch configurations that fit, fewest extra
     MACs first, else the one with the lowest peak (which check_budget then reports). A forced grid or --patch off
     gives one plan. Each plan is searched (replan) only when it is asked for."""
-    mo = MemoryOptions(inplace=options.inplace, overlap=options.overlap, stream_input=options.stream_input,
-                       zero_copy_concat=options.zero_copy_concat, halos=options.halos)
+    mo = options.memory_options()
     grid = options.grid()
     if grid is not None:
         yield plan_memory_techniques(g, kernels, replace(mo, patch=grid, split=options.patch_split))
@@ -225,7 +236,7 @@ def check_budget(c: Compiled, options: CompileOptions) -> None:
     if budget is None or sram <= budget[0]:
         return
     kernels = lower(c.graph)
-    every = MemoryOptions(halos="auto")
+    every = MemoryOptions(halos="auto", isa=options.isa())
     full = [plan_memory_techniques(c.graph, kernels, every), *refine(c.graph, kernels,
                                                                      patch_options(c.graph, kernels, every))]
     best = _compiled(c.graph, replan(c.graph, kernels, min(full, key=_sram)), c.sha256)
@@ -278,9 +289,10 @@ def memory_curves(c: Compiled, options: CompileOptions) -> dict[str, list[int]]:
     mine = _arena_tops(c.buffers, c.plan, n)
     default = c.patch is None and options.inplace and options.overlap  # c is then the default plan itself
     curves = {}
-    for name, mo in (("layer by layer, no in-place, no overlap", MemoryOptions(inplace=False, overlap=False)),
-                     ("in-place depthwise + overlapping buffers", MemoryOptions())):
-        if mo == MemoryOptions() and default:
+    isa = options.isa()
+    for name, mo in (("layer by layer, no in-place, no overlap", MemoryOptions(inplace=False, overlap=False, isa=isa)),
+                     ("in-place depthwise + overlapping buffers", MemoryOptions(isa=isa))):
+        if mo == MemoryOptions(isa=isa) and default:
             curves[name] = mine
             continue
         mp = plan_memory_techniques(g, kernels, mo)
@@ -314,6 +326,7 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
     tops = _arena_tops(c.buffers, plan, len(g.ops))
     within = c.offsets
     offsets = {t: plan.offsets[b.id] + within[t] for b in c.buffers for t in b.tensors}
+    isa = options.isa()
     layers = []
     for k, op in enumerate(g.ops):
         out = g.tensor(op.outputs[0])
@@ -321,16 +334,22 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
                        "weight_bytes": weight_bytes(g, op), "output_bytes": sum(g.tensor(o).nbytes
                                                                                 for o in op.outputs),
                        "output_shape": list(out.shape), "arena_offset": offsets.get(op.outputs[0]),
-                       "kernels": [kern.func for kern in c.kernels[k]]})
-    used = {a for _, ks in c.schedule for kern in ks for a in kern.args if isinstance(a, int)}
-    weights = sum(g.tensor(i).nbytes for i in sorted(used) if i >= 0 and g.tensor(i).is_const)
+                       "kernels": [f"{options.prefix}_k_{sp.name}" if (sp := choose(kern, isa, g)) else kern.func
+                                   for kern in c.kernels[k]]})
+    used: set[int | Const] = set()  # the constant arrays the calls read (prepared copies for generated kernels)
+    for _, ks in c.schedule:
+        for kern in ks:
+            sp = choose(kern, isa, g)
+            used.update(derived(sp, kern, g) if sp else (a for a in kern.args if isinstance(a, int)))
+    weights = sum(len(a.data) if isinstance(a, Const) else g.tensor(a).nbytes for a in used
+                  if isinstance(a, Const) or (a >= 0 and g.tensor(a).is_const))
     tables = sum(4 * len(v) for v in {v for _, ks in c.schedule for kern in ks for v in vars(kern.params).values()
                                       if isinstance(v, tuple)})
     sram = arena_bytes(c.buffers, plan)
     report = {
         "tool": "tinyml", "version": __version__, "source": g.source, "source_path": source_path,
         "sha256": c.sha256, "prefix": options.prefix,
-        "peak_sram_bytes": sram, "arena_bytes": sram, "flash_bytes": weights + tables,
+        "peak_sram_bytes": sram, "arena_bytes": sram, "flash_bytes": weights + tables, "kernels": isa,
         "weight_bytes": weights, "table_bytes": tables,
         "macs": sum(layer["macs"] for layer in layers), "max_layer_io_bytes": max_layer_io(g),
         "inputs": [{**_tensor_info(g, t), "streamed": bool(c.patch and c.patch.streamed == k)}
@@ -397,7 +416,8 @@ def compile_model(model: str | Path, outdir: str | Path, options: CompileOptions
         report["verification"] = {"checked": options.verify, "configuration": what, "seeds": list(SEEDS),
                                   "against": "the NumPy reference executor (layer by layer, no memory plan)",
                                   "rejected": rejected}
-        ctx = build_context(c.graph, c.schedule, c.buffers, c.plan, c.sha256, EmitOptions(prefix=options.prefix),
+        ctx = build_context(c.graph, c.schedule, c.buffers, c.plan, c.sha256,
+                            EmitOptions(prefix=options.prefix, isa=options.isa()),
                             c.roots, frozenset({c.patch.streamed} if c.patch and c.patch.streamed is not None
                                                else ()), c.offsets)
         out.parent.mkdir(parents=True, exist_ok=True)

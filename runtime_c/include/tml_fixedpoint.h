@@ -59,6 +59,24 @@ static inline int32_t tml_mbqm(int32_t x, int32_t multiplier, int32_t shift) {
     return tml_rdbp(tml_srdhm(tml_shl32(x, left), multiplier), right);
 }
 
+/* tml_mbqm in fewer instructions, for the multipliers tinyml computes (0 <= multiplier < 2^31): with m >= 0,
+ * SaturatingRoundingDoublingHighMul(a, m) is exactly (a * m + 2^30) >> 31 (for a * m < 0 the truncating division
+ * of a * m + 1 - 2^30 by 2^31 equals the floor of (a * m + 2^30) / 2^31; the saturating case needs
+ * m == INT32_MIN), one SMLAL and two shifts on Cortex-M. Arithmetic right shifts of negative values, as every
+ * compiler for these targets does them. */
+static inline int32_t tml_requant(int32_t acc, int32_t multiplier, int32_t shift) {
+    if (shift > 0) {
+        const int32_t x = (int32_t)((uint32_t)acc << shift);
+        return (int32_t)(((int64_t)x * multiplier + (1LL << 30)) >> 31);
+    }
+    {
+        const int32_t x = (int32_t)(((int64_t)acc * multiplier + (1LL << 30)) >> 31);
+        const int e = (int)-shift;
+        const int32_t mask = (int32_t)((1u << e) - 1u);
+        return (x >> e) + ((x & mask) > (mask >> 1) + (x < 0 ? 1 : 0) ? 1 : 0);
+    }
+}
+
 /* MultiplyByQuantizedMultiplierSmallerThanOneExp (left_shift <= 0). */
 static inline int32_t tml_mbqm_lt1(int32_t x, int32_t multiplier, int32_t left_shift) {
     return tml_rdbp(tml_srdhm(x, multiplier), (int)-left_shift);

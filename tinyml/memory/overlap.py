@@ -38,27 +38,33 @@ def _gap(last_written: np.ndarray, min_read: np.ndarray) -> int:
 
 
 def _window_gap(batches: int, in_h: int, in_w: int, in_c: int, out_h: int, out_w: int, out_c: int, stride_h: int,
-                stride_w: int, pad_h: int, pad_w: int) -> int:
-    """Kernels that compute one output pixel at a time from a window of input rows/cols (conv, depthwise,
-    pooling): event = output pixel; it writes out_c bytes and reads from its window's first in-bounds row/col."""
+                stride_w: int, pad_h: int, pad_w: int, block: int = 1) -> int:
+    """Kernels that compute output pixels from windows of input rows/cols (conv, depthwise, pooling), `block`
+    consecutive pixels (in raster order) at a time: event = a block; it writes the block's bytes and reads from
+    the first in-bounds row/col of its first pixel's window onwards."""
     b, oy, ox = np.meshgrid(np.arange(batches), np.arange(out_h), np.arange(out_w), indexing="ij")
     iy = np.clip(oy * stride_h - pad_h, 0, in_h - 1)
     ix = np.clip(ox * stride_w - pad_w, 0, in_w - 1)
-    first_read = ((b * in_h + iy) * in_w + ix) * in_c
-    pixel = (b * out_h + oy) * out_w + ox
+    first_read = (((b * in_h + iy) * in_w + ix) * in_c).reshape(-1)
+    pixel = ((b * out_h + oy) * out_w + ox).reshape(-1)
     last_written = pixel * out_c + out_c - 1
-    return _gap(last_written.reshape(-1), first_read.reshape(-1))
+    if block > 1:
+        last = np.minimum((pixel // block) * block + block - 1, pixel[-1]) if len(pixel) else pixel
+        last_written = last * out_c + out_c - 1
+        first_read = first_read[(pixel // block) * block]
+    return _gap(last_written, first_read)
 
 
-def safe_gap(kernel: Kernel, input_position: int) -> int | None:
+def safe_gap(kernel: Kernel, input_position: int, block: int = 1) -> int | None:
     """Smallest gap (bytes) by which `kernel`'s output must start below its input number `input_position` so that
-    overlapping them is safe, or None when this kernel's access pattern is not analysed (then: no overlap)."""
+    overlapping them is safe, or None when this kernel's access pattern is not analysed (then: no overlap).
+    `block`: output pixels the kernel that runs it computes together (generated kernels: tinyml.kernels)."""
     p = kernel.params
     if getattr(p, "out_row_stride", 0) or getattr(p, "out_px_stride", 0):
         return None  # a strided slice of a larger output: its write order is not analysed
     if isinstance(p, ConvParams) and input_position == 0:
         return _window_gap(p.batches, p.in_h, p.in_w, p.in_c, p.out_h, p.out_w, p.out_c, p.stride_h, p.stride_w,
-                           p.pad_h, p.pad_w)
+                           p.pad_h, p.pad_w, block)
     if isinstance(p, PoolParams) and input_position == 0:
         return _window_gap(p.batches, p.in_h, p.in_w, p.channels, p.out_h, p.out_w, p.channels, p.stride_h,
                            p.stride_w, p.pad_h, p.pad_w)

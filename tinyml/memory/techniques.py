@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import TinymlError
 from ..ir import NO_TENSOR, Graph, OpKind
+from ..kernels import choose
 from ..lower import ConvParams, CopyParams, Kernel, PadParams, PoolParams
 from .overlap import safe_gap
 from .patching import PatchPlan, plan_patches, stage_buffers, stages
@@ -40,6 +41,7 @@ class MemoryOptions:
     zero_copy_concat: bool = True         # producers write CONCATENATION inputs into the output's slices
     halos: str = "recompute"              # patch halos: "recompute" (MCUNetV2), "cache" (R x 1 bands keep
                                           # them in window buffers: no extra MACs), "auto" (the lower peak)
+    isa: str | None = None                # generated kernels (tinyml.kernels): their scratch and write order
 
 
 HALO_MODES = ("auto", "recompute", "cache")
@@ -256,7 +258,9 @@ def _plan(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options
         zero_copy.insert(0, True)
     plans = [_plan_one(g, kernels, folded, options, pp, prefer, zc) for zc in zero_copy
              for prefer in ("footprint", "overlap", "inplace")]
-    return min(plans, key=lambda mp: mp.plan.peak)
+    # equal peaks: fewer in-place layers (the in-place kernel works channel by channel, slower than the
+    # generated depthwise kernels)
+    return min(plans, key=lambda mp: (mp.plan.peak, len(mp.inplace_ops)))
 
 
 def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options: MemoryOptions,
@@ -281,7 +285,8 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
                     continue
                 if sum(1 for u in op.inputs if u != NO_TENSOR and base_roots[u] == base_roots[t]) > 1:
                     continue  # the same storage read twice (x + x)
-                gap = safe_gap(kern, pos)
+                sp = choose(kern, options.isa, g)
+                gap = safe_gap(kern, pos, sp.px_block if sp else 1)
                 if gap is None:
                     continue
                 extra = max(gap + g.tensor(t).nbytes, g.tensor(op.outputs[0]).nbytes) - g.tensor(t).nbytes
@@ -297,6 +302,10 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
                 inplace.add(k)
                 scratch[k] = p.in_h * p.in_w
                 overlap_pairs.pop(k, None)
+    for k, ks in enumerate(kernels):  # scratch of generated kernels (im2col rows), patch regions included
+        need = max((sp.scratch for kern in ks if (sp := choose(kern, options.isa, g)) is not None), default=0)
+        if need and k not in inplace:
+            scratch[k] = need
     frozen = frozenset(inplace)
     roots = storage_roots(g, frozen | folded, slices)
     buffers = lifetimes(g, frozen | folded, scratch, unsized=frozenset(g.ops[k].outputs[0] for k in folded),

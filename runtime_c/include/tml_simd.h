@@ -1,0 +1,90 @@
+/* tinyml runtime: the Armv7E-M DSP instructions the generated kernels use, as inline functions.
+ *
+ * On a core with the DSP extension (Cortex-M4, M7, M33, M55: __ARM_FEATURE_DSP) they are the instructions
+ * themselves (GCC's arm_acle.h, plus SXTB16 with its ROR #8 operand, which GCC does not fuse on its own).
+ * Everywhere else (the host, Cortex-M0+/M3) they are portable C with the same results, so the host tests run the
+ * very kernels the M4 runs. Define TML_PORTABLE_INTRINSICS to force the C versions.
+ * Arithmetic wraps modulo 2^32 as the instructions do (SMLAD/SMLABB set the Q flag on overflow, nothing else). */
+#ifndef TML_SIMD_H
+#define TML_SIMD_H
+
+#include <stdint.h>
+#include <string.h>
+
+/* Four int8 lanes as one 32-bit word; memcpy compiles to one (unaligned-capable) load where the core has one. */
+static inline uint32_t tml_read32(const void *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static inline void tml_write32(void *p, uint32_t v) { memcpy(p, &v, 4); }
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(TML_PORTABLE_INTRINSICS)
+#include <arm_acle.h>
+#define TML_DSP 1
+
+/* lanes 0 and 2 of x, sign-extended to two int16 halves */
+static inline int32_t tml_sxtb16(uint32_t x) { return __sxtb16((int32_t)x); }
+/* lanes 1 and 3 of x, sign-extended to two int16 halves */
+static inline int32_t tml_sxtb16_ror8(uint32_t x) {
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+/* acc + lo(a) * lo(b) + hi(a) * hi(b) */
+static inline int32_t tml_smlad(int32_t a, int32_t b, int32_t acc) { return __smlad(a, b, acc); }
+/* acc + lo(a) * lo(b), acc + hi(a) * hi(b) */
+static inline int32_t tml_smlabb(int32_t a, int32_t b, int32_t acc) { return __smlabb(a, b, acc); }
+static inline int32_t tml_smlatt(int32_t a, int32_t b, int32_t acc) { return __smlatt(a, b, acc); }
+/* acc + hi(a) * lo(b) */
+static inline int32_t tml_smlatb(int32_t a, int32_t b, int32_t acc) { return __smlatb(a, b, acc); }
+/* lane-wise signed byte maximum (SSUB8 sets the GE flags that SEL reads) */
+static inline uint32_t tml_max_s8x4(uint32_t a, uint32_t b) {
+    (void)__ssub8((int32_t)a, (int32_t)b);
+    return (uint32_t)__sel((int32_t)a, (int32_t)b);
+}
+#else
+#define TML_DSP 0
+
+static inline int32_t tml_lo16(int32_t v) { return (int32_t)(int16_t)(uint16_t)((uint32_t)v & 0xFFFFu); }
+static inline int32_t tml_hi16(int32_t v) { return (int32_t)(int16_t)(uint16_t)((uint32_t)v >> 16); }
+static inline int32_t tml_pack16(int32_t lo, int32_t hi) {
+    return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
+}
+static inline int32_t tml_sxtb16(uint32_t x) {
+    return tml_pack16((int8_t)(uint8_t)(x & 0xFFu), (int8_t)(uint8_t)((x >> 16) & 0xFFu));
+}
+static inline int32_t tml_sxtb16_ror8(uint32_t x) { return tml_sxtb16(x >> 8); }
+static inline int32_t tml_smlad(int32_t a, int32_t b, int32_t acc) {
+    return (int32_t)((uint32_t)acc + (uint32_t)(tml_lo16(a) * tml_lo16(b)) + (uint32_t)(tml_hi16(a) * tml_hi16(b)));
+}
+static inline int32_t tml_smlabb(int32_t a, int32_t b, int32_t acc) {
+    return (int32_t)((uint32_t)acc + (uint32_t)(tml_lo16(a) * tml_lo16(b)));
+}
+static inline int32_t tml_smlatt(int32_t a, int32_t b, int32_t acc) {
+    return (int32_t)((uint32_t)acc + (uint32_t)(tml_hi16(a) * tml_hi16(b)));
+}
+static inline int32_t tml_smlatb(int32_t a, int32_t b, int32_t acc) {
+    return (int32_t)((uint32_t)acc + (uint32_t)(tml_hi16(a) * tml_lo16(b)));
+}
+static inline uint32_t tml_max_s8x4(uint32_t a, uint32_t b) {
+    uint32_t r = 0;
+    int i;
+    for (i = 0; i < 32; i += 8) {
+        const int8_t x = (int8_t)(uint8_t)(a >> i), y = (int8_t)(uint8_t)(b >> i);
+        r |= (uint32_t)(uint8_t)(x > y ? x : y) << i;
+    }
+    return r;
+}
+#endif
+
+/* two int16 values in one word (lo in the low half) */
+static inline int32_t tml_pack16x2(int32_t lo, int32_t hi) {
+    return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
+}
+
+/* wrapping int32 addition (the kernels' accumulators wrap modulo 2^32, as SMLAD does) */
+static inline int32_t tml_wadd(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
+
+#endif

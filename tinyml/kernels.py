@@ -1,0 +1,200 @@
+"""Which generated kernel runs each layer: signatures, the selector, and the constants prepared for it.
+
+The portable runtime kernels in `runtime_c/src` are the specification. For the layers that carry nearly all the
+MACs (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED), the code generator emits a kernel specialized for the layer's
+signature: channel counts, kernel size, strides, dilation and weight width are compile-time constants, so loops
+unroll and the border checks leave the interior; spatial sizes, padding and output strides stay run-time values
+(every patch region of a layer calls the same function). Layers with one signature share one function.
+
+`select(kernel, isa)` returns the `Special` for a lowered kernel call, or None when the portable kernel stays
+(grouped convolutions, depth multipliers above 1, batches, an int4 depthwise, a non-zero weight zero point).
+`isa`: "dsp" (Armv7E-M SIMD through tml_simd.h: SXTB16/SMLAD/SMLABB, register blocking; the same C runs on the
+host and on cores without DSP through portable definitions of those instructions) or "portable" (the same
+structure with plain C inner loops, for Cortex-M0+/M3).
+
+What the kernels compute differs from TFLM's loops only in the order of integer additions, which does not change
+an int32 sum: the input offset is folded into the bias at generation time (bias + input_offset * sum of the
+weights), and padding taps read the input zero point instead of being skipped, so each contributes
+(zero point + input_offset) * w = 0, exactly as a skipped tap does. Requantization is tml_requant, proven equal
+to TFLM's MultiplyByQuantizedMultiplier for every multiplier tinyml computes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import TinymlError
+from .ir import NO_TENSOR, Graph
+from .lower import ConvParams, FullyConnectedParams, Kernel
+
+ISAS = ("auto", "portable", "dsp")
+
+
+def resolve_isa(kernels: str, board_dsp: bool | None) -> str:
+    """The kernel flavour for `--kernels` (auto: dsp unless the board's core lacks the DSP extension)."""
+    if kernels not in ISAS:
+        raise TinymlError(f"--kernels '{kernels}' is not one of {', '.join(ISAS)}")
+    if kernels != "auto":
+        return kernels
+    return "portable" if board_dsp is False else "dsp"
+
+
+@dataclass(frozen=True)
+class Const:
+    """A constant array prepared at generation time (reordered weights, folded biases), emitted in flash."""
+    key: str            # what it is, for its C name and comment
+    ctype: str          # int8_t, int16_t, int32_t
+    data: bytes         # little-endian values of that type
+
+    def values(self) -> np.ndarray:
+        return np.frombuffer(self.data, {"int8_t": np.int8, "int16_t": np.int16, "int32_t": np.int32}[self.ctype])
+
+
+@dataclass(frozen=True)
+class Special:
+    """A kernel generated for one signature."""
+    family: str                      # template family: conv, depthwise, dw_inplace, fc
+    isa: str                         # dsp or portable
+    consts: tuple[tuple[str, int], ...]  # the template's compile-time constants
+    scratch: int = 0                 # bytes of scratch one call needs (im2col of two pixels)
+    px_block: int = 1                # output pixels written together (for the overlap analysis)
+    weights: str = "original"        # how the weights are laid out for it (see derived())
+    c: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def name(self) -> str:
+        c = dict(self.consts)
+        if self.family == "conv":
+            geo = f"{c['KH']}x{c['KW']}_s{c['SH']}x{c['SW']}" + (f"_d{c['DH']}x{c['DW']}" if c["DH"] * c["DW"] > 1
+                                                                 else "")
+            return f"conv_{geo}_c{c['CIN']}x{c['COUT']}_s{c['BITS']}_{self.isa}"
+        if self.family == "depthwise":
+            geo = f"{c['KH']}x{c['KW']}_s{c['SH']}x{c['SW']}" + (f"_d{c['DH']}x{c['DW']}" if c["DH"] * c["DW"] > 1
+                                                                 else "")
+            return f"dw_{geo}_c{c['C']}_s{c['BITS']}_{self.isa}"
+        if self.family == "dw_inplace":
+            geo = f"{c['KH']}x{c['KW']}_s{c['SH']}x{c['SW']}" + (f"_d{c['DH']}x{c['DW']}" if c["DH"] * c["DW"] > 1
+                                                                 else "")
+            return f"dw_inplace_{geo}_c{c['C']}_{self.isa}"
+        return f"fc_{c['DEPTH']}x{c['OUTC']}_s{c['BITS']}_{self.isa}"
+
+    def const(self, name: str) -> int:
+        return dict(self.consts)[name]
+
+
+def _bits(func: str) -> int:
+    return 4 if func.endswith("_s4") else 8
+
+
+def select(kern: Kernel, isa: str) -> Special | None:
+    """The generated kernel for this call, or None to keep the portable runtime kernel."""
+    p = kern.params
+    # a depthwise convolution of one input channel (depth multiplier = output channels) is a convolution
+    as_conv = kern.func.startswith("tml_depthwise_conv_") and isinstance(p, ConvParams) and p.in_c == 1
+    if (kern.func in ("tml_conv_s8", "tml_conv_s4") or as_conv) and isinstance(p, ConvParams):
+        if p.batches != 1 or (p.filter_in_c != p.in_c and not as_conv):
+            return None
+        bits = _bits(kern.func)
+        # 1x1 without padding: the GEMM reads the input pixels where they are; else two pixels are gathered
+        # (im2col) into scratch rows padded to whole SIMD steps, the padding taps filled with the zero point
+        direct = p.k_h == 1 and p.k_w == 1 and p.pad_h <= 0 and p.pad_w <= 0
+        k = p.k_h * p.k_w * p.in_c
+        step = 8 if bits == 4 else 4
+        kp = -(-k // step) * step  # weight rows (and im2col rows) in whole SIMD steps, zero weights after k
+        if bits == 8 and direct:
+            kp = k
+        ka = (k // step) * step if direct else kp  # elements the SIMD loop covers (a direct row has k)
+        consts = (("CIN", p.in_c), ("COUT", p.out_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h),
+                  ("SW", p.stride_w), ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", bits), ("K", k), ("KP", kp),
+                  ("KA", ka), ("DIRECT", int(direct)))
+        return Special("conv", isa, consts, scratch=0 if direct else 2 * kp, px_block=2,
+                       weights="original" if bits == 8 and kp == k and not as_conv else "conv_rows")
+    if kern.func == "tml_depthwise_conv_inplace_s8" and isinstance(p, ConvParams):
+        consts = (("C", p.in_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h), ("SW", p.stride_w),
+                  ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", 8))
+        return Special("dw_inplace", isa, consts)
+    if kern.func == "tml_depthwise_conv_s8" and isinstance(p, ConvParams):
+        if p.batches != 1 or p.depth_multiplier != 1:
+            return None
+        consts = (("C", p.in_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h), ("SW", p.stride_w),
+                  ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", 8))
+        return Special("depthwise", isa, consts, weights="dw16" if isa == "dsp" else "original")
+    if kern.func in ("tml_fully_connected_s8", "tml_fully_connected_s4") and isinstance(p, FullyConnectedParams):
+        if p.filter_offset != 0:
+            return None
+        bits = _bits(kern.func)
+        d = p.accum_depth
+        consts = (("DEPTH", d), ("OUTC", p.out_c), ("BITS", bits), ("KP", -(-d // 8) * 8 if bits == 4 else d),
+                  ("KA", (d // 8) * 8 if bits == 4 else (d // 4) * 4))
+        return Special("fc", isa, consts, weights="original" if bits == 8 else "conv_rows")
+    return None
+
+
+def _weights(g: Graph, t: int) -> np.ndarray:
+    """The weights of tensor `t` as int8 values (int4 unpacked)."""
+    w = g.tensor(t)
+    assert w.data is not None
+    return np.asarray(w.data).astype(np.int64)
+
+
+def _pack_rows(w: np.ndarray, kp: int, bits: int) -> Const:
+    """Rows of `w` ([rows, k]) padded with zeros to kp; int4: packed so that one 32-bit word holds 8 values whose
+    low nibbles are elements 0-3 and high nibbles elements 4-7 (unpacked with two masks and SXTB16)."""
+    rows, k = w.shape
+    pad = np.zeros((rows, kp), np.int64)
+    pad[:, :k] = w
+    if bits == 8:
+        return Const(f"rows{kp}", "int8_t", pad.astype(np.int8).tobytes())
+    g8 = pad.reshape(rows, kp // 8, 2, 4) & 0xF  # [row][group][low/high][byte]
+    packed = (g8[:, :, 0, :] | (g8[:, :, 1, :] << 4)).astype(np.uint8)
+    return Const(f"nibbles{kp}", "int8_t", packed.tobytes())
+
+
+def derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, int | Const]:
+    """(weights, bias) arguments of the generated kernel for `kern`: the original weight tensor or a reordered
+    copy, and the bias with the input offset folded in (input_offset * sum of each output channel's weights)."""
+    p = kern.params
+    wt, bt = kern.args[1], kern.args[2]
+    w = _weights(g, wt)
+    bias = np.zeros(w.shape[-1] if sp.family == "depthwise" else w.shape[0], np.int64) if bt == NO_TENSOR else \
+        np.asarray(g.tensor(bt).data).astype(np.int64)
+    assert isinstance(p, (ConvParams, FullyConnectedParams))
+    if kern.func.startswith("tml_depthwise_conv_"):
+        rows = w.reshape(-1, w.shape[-1])          # [taps, C]
+        folded = bias + p.input_offset * rows.sum(axis=0)
+        if sp.family == "conv":                    # one input channel: output channel c's row is column c
+            rows = np.ascontiguousarray(rows.T)
+    else:
+        rows = w.reshape(w.shape[0], -1)           # [out_c, K]
+        folded = bias + p.input_offset * rows.sum(axis=1)
+    b = Const("bias", "int32_t", folded.astype(np.int32).tobytes())
+    if sp.weights == "original":
+        return wt, b
+    if sp.weights == "conv_rows":
+        return _pack_rows(rows, sp.const("KP"), sp.const("BITS")), b
+    assert sp.weights == "dw16"
+    c = rows.shape[1]
+    order = np.arange(c)
+    for q in range(0, c - c % 4, 4):  # SXTB16 splits 4 channels into (c0, c2) and (c1, c3)
+        order[q:q + 4] = (q, q + 2, q + 1, q + 3)
+    return Const("dw16", "int16_t", rows[:, order].astype(np.int16).tobytes()), b
+
+
+def fits_int32(sp: Special, kern: Kernel, g: Graph) -> bool:
+    """The int4 path multiplies weights scaled by 16 and shifts the sum back, which is exact only while
+    16 * sum |w * x| stays inside int32 (the int8 paths wrap modulo 2^32 like TFLM's own int32 sums, and their
+    result is TFLM's whenever TFLM's is)."""
+    if sp.const("BITS") != 4:
+        return True
+    w = _weights(g, kern.args[1])
+    rows = w.reshape(-1, w.shape[-1]).T if kern.func.startswith("tml_depthwise_conv_") else w.reshape(w.shape[0], -1)
+    return bool((np.abs(rows).sum(axis=1) * 128 * 16).max(initial=0) < (1 << 31))
+
+
+def choose(kern: Kernel, isa: str | None, g: Graph) -> Special | None:
+    """The generated kernel for this call under `isa` (None: the portable runtime kernels only)."""
+    if isa is None:
+        return None
+    sp = select(kern, isa)
+    return sp if sp is not None and fits_int32(sp, kern, g) else None
