@@ -65,6 +65,11 @@ class Special:
     @property
     def name(self) -> str:
         c = dict(self.consts)
+        stage = f"_o{c['OUT_OFF']}_a{c['ACT_MIN']}_{c['ACT_MAX']}".replace("-", "m")
+        return self._name() + stage + ("" if c["RQ"] else "_rq")
+
+    def _name(self) -> str:
+        c = dict(self.consts)
         if self.family == "conv":
             geo = f"{c['KH']}x{c['KW']}_s{c['SH']}x{c['SW']}" + (f"_d{c['DH']}x{c['DW']}" if c["DH"] * c["DW"] > 1
                                                                  else "")
@@ -87,6 +92,13 @@ def _bits(func: str) -> int:
     return 4 if func.endswith("_s4") else 8
 
 
+def _output_stage(p: ConvParams | FullyConnectedParams) -> tuple[tuple[str, int], ...]:
+    """The output stage as constants: tml_requant_pre when every channel's multiplier is in (2^30, 2^31) and
+    its shift <= -2, the output zero point and the activation range."""
+    fast = int(all(m > (1 << 30) and s <= -2 for m, s in zip(p.multiplier, p.shift)))
+    return (("RQ", fast), ("OUT_OFF", p.output_offset), ("ACT_MIN", p.act_min), ("ACT_MAX", p.act_max))
+
+
 def select(kern: Kernel, isa: str) -> Special | None:
     """The generated kernel for this call, or None to keep the portable runtime kernel."""
     p = kern.params
@@ -107,18 +119,18 @@ def select(kern: Kernel, isa: str) -> Special | None:
         ka = (k // step) * step if direct else kp  # elements the SIMD loop covers (a direct row has k)
         consts = (("CIN", p.in_c), ("COUT", p.out_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h),
                   ("SW", p.stride_w), ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", bits), ("K", k), ("KP", kp),
-                  ("KA", ka), ("DIRECT", int(direct)))
+                  ("KA", ka), ("DIRECT", int(direct))) + _output_stage(p)
         return Special("conv", isa, consts, scratch=0 if direct else 2 * kp, px_block=2,
                        weights="original" if bits == 8 and kp == k and not as_conv else "conv_rows")
     if kern.func == "tml_depthwise_conv_inplace_s8" and isinstance(p, ConvParams):
         consts = (("C", p.in_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h), ("SW", p.stride_w),
-                  ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", 8))
+                  ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", 8)) + _output_stage(p)
         return Special("dw_inplace", isa, consts)
     if kern.func == "tml_depthwise_conv_s8" and isinstance(p, ConvParams):
         if p.batches != 1 or p.depth_multiplier != 1:
             return None
         consts = (("C", p.in_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h), ("SW", p.stride_w),
-                  ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", 8))
+                  ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", 8)) + _output_stage(p)
         return Special("depthwise", isa, consts, weights="dw16" if isa == "dsp" else "original")
     if kern.func in ("tml_fully_connected_s8", "tml_fully_connected_s4") and isinstance(p, FullyConnectedParams):
         if p.filter_offset != 0:
@@ -126,7 +138,7 @@ def select(kern: Kernel, isa: str) -> Special | None:
         bits = _bits(kern.func)
         d = p.accum_depth
         consts = (("DEPTH", d), ("OUTC", p.out_c), ("BITS", bits), ("KP", -(-d // 8) * 8 if bits == 4 else d),
-                  ("KA", (d // 8) * 8 if bits == 4 else (d // 4) * 4))
+                  ("KA", (d // 8) * 8 if bits == 4 else (d // 4) * 4)) + _output_stage(p)
         return Special("fc", isa, consts, weights="original" if bits == 8 else "conv_rows")
     return None
 
@@ -151,9 +163,25 @@ def _pack_rows(w: np.ndarray, kp: int, bits: int) -> Const:
     return Const(f"nibbles{kp}", "int8_t", packed.tobytes())
 
 
+def requant_records(p: ConvParams | FullyConnectedParams, folded: np.ndarray, fast: int) -> np.ndarray:
+    """Four int32 per output channel: the bias with the input offset folded in, the multiplier, and e - 1 and
+    2^(e - 2) with e = -shift (`fast`: tml_requant_pre) or the shift and 0 (tml_requant)."""
+    n = len(folded)
+    mult = np.resize(np.asarray(p.multiplier, np.int64), n)
+    shift = np.resize(np.asarray(p.shift, np.int64), n)
+    rec = np.zeros((n, 4), np.int64)
+    rec[:, 0], rec[:, 1] = folded, mult
+    if fast:
+        rec[:, 2], rec[:, 3] = -shift - 1, np.left_shift(1, -shift - 2)
+    else:
+        rec[:, 2] = shift
+    return rec.astype(np.int32)
+
+
 def derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, int | Const]:
-    """(weights, bias) arguments of the generated kernel for `kern`: the original weight tensor or a reordered
-    copy, and the bias with the input offset folded in (input_offset * sum of each output channel's weights)."""
+    """(weights, requantization records) arguments of the generated kernel for `kern`: the original weight tensor
+    or a reordered copy, and per output channel the bias with the input offset folded in (input_offset * sum of
+    the channel's weights) and its requantization constants (requant_records)."""
     p = kern.params
     wt, bt = kern.args[1], kern.args[2]
     w = _weights(g, wt)
@@ -168,7 +196,7 @@ def derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, int | Con
     else:
         rows = w.reshape(w.shape[0], -1)           # [out_c, K]
         folded = bias + p.input_offset * rows.sum(axis=1)
-    b = Const("bias", "int32_t", folded.astype(np.int32).tobytes())
+    b = Const("rq", "int32_t", requant_records(p, folded, sp.const("RQ")).tobytes())
     if sp.weights == "original":
         return wt, b
     if sp.weights == "conv_rows":

@@ -77,6 +77,23 @@ static inline int32_t tml_requant(int32_t acc, int32_t multiplier, int32_t shift
     }
 }
 
+/* tml_requant for a multiplier in (2^30, 2^31) and shift <= -2, the common case of convolutions: with
+ * e = -shift, the double rounding is floor((x * m + 2^30 + (2^(e-1) - [x * m < -2^30]) * 2^31) / 2^(31 + e)),
+ * and with m > 2^30, x * m < -2^30 exactly when x < 0. The constant added is then a 64-bit value whose halves are
+ * cheap to form from the sign of x, so that one SMLAL and one shift of its high word do everything.
+ * tml_requant_pre takes e1 = e - 1 and hp = 2^(e - 2) computed ahead (generated kernels keep them per channel). */
+static inline int32_t tml_requant_pre(int32_t x, int32_t multiplier, int32_t e1, int32_t hp) {
+    const int32_t s = x >> 31; /* -1 for a negative x */
+    const uint32_t lo = 0x40000000u ^ ((uint32_t)s << 31);
+    const uint32_t hi = (uint32_t)hp + (uint32_t)s;
+    const int64_t v = (int64_t)(((uint64_t)hi << 32) | lo) + (int64_t)x * multiplier;
+    return (int32_t)(v >> 32) >> e1;
+}
+
+static inline int32_t tml_requant_fast(int32_t x, int32_t multiplier, int32_t shift) {
+    return tml_requant_pre(x, multiplier, (int32_t)-shift - 1, (int32_t)(1u << (-shift - 2)));
+}
+
 /* MultiplyByQuantizedMultiplierSmallerThanOneExp (left_shift <= 0). */
 static inline int32_t tml_mbqm_lt1(int32_t x, int32_t multiplier, int32_t left_shift) {
     return tml_rdbp(tml_srdhm(x, multiplier), (int)-left_shift);
