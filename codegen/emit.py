@@ -333,6 +333,7 @@ def sha256_bytes(data: bytes) -> str:
 
 
 COLORS = ("#bbbbbb", "#4477aa", "#ee6677", "#228833")
+SMLAD_FLOOR = 0.5  # instructions per int8 MAC: SMLAD does two multiply-accumulates
 
 
 def render_report_html(report: dict, emulation: dict | None = None) -> str:
@@ -365,9 +366,12 @@ def render_report_html(report: dict, emulation: dict | None = None) -> str:
             bars.append({"index": k, "x": 30 + k * 3 * w, "w": w, "y": top + chart_h - h, "h": h,
                          "my": top + chart_h - mh, "mh": mh,
                          "label": f"{k} {la['op']}: {la['instructions']:,} instructions, {la['macs']:,} MACs"})
+        kernels = {la["name"]: ", ".join(la.get("kernels", [])) for la in report["layers"]}
         emu = {"board": emulation["board"], "emulator": emulation["emulator"],
                "total": emulation["total_instructions"], "match": emulation["outputs_match_host"],
                "match_ref": emulation.get("outputs_match_reference"),
-               "layers": layers, "bars": bars, "width": 60 + len(layers) * 3 * w, "height": top + chart_h + 16}
+               "layers": [{**la, "kernel": kernels.get(la["name"], "")} for la in layers], "bars": bars,
+               "width": 60 + len(layers) * 3 * w, "height": top + chart_h + 16}
     return _env().get_template("report.html.j2").render(
-        version=__version__, source=report["source"], peak=report["peak_sram_bytes"], how=how, mem=mem, emu=emu)
+        version=__version__, source=report["source"], peak=report["peak_sram_bytes"], how=how, mem=mem, emu=emu,
+        floor=SMLAD_FLOOR)

@@ -316,7 +316,10 @@ def configurations(tflite: bytes, name: str = "net.tflite") -> list[tuple[str, C
         ("off,no-inplace,no-overlap", CompileOptions(patch="off", inplace=False, overlap=False)),
         ("default,no-inplace", CompileOptions(inplace=False)), ("default,no-overlap", CompileOptions(overlap=False)),
         ("default,no-zero-copy-concat", CompileOptions(zero_copy_concat=False)),
-        ("halos=recompute", CompileOptions(halos="recompute"))]
+        ("halos=recompute", CompileOptions(halos="recompute")),
+        ("default,portable kernels", CompileOptions(kernels="portable")),
+        ("off,portable kernels", CompileOptions(patch="off", kernels="portable")),
+        ("default,reference kernels", CompileOptions(kernels="reference"))]
     g = parse_tflite(tflite, name)
     kernels, _ = fold_pads(g, lower(g))
     sts = stages(g, kernels)
@@ -331,12 +334,13 @@ def configurations(tflite: bytes, name: str = "net.tflite") -> list[tuple[str, C
                                 CompileOptions(patch=grid, patch_split=st.split, halos=halos, stream_input=s)))
     if sts:  # budgets that layer by layer fits, and budgets met only by patch configurations of every kind
         from codegen.emit import arena_bytes
-        from tinyml.memory.techniques import MemoryOptions, patch_options
+        from tinyml.memory.techniques import patch_options
         from tinyml.memory.techniques import plan as plan_memory
-        peak = arena_bytes(*_bp(plan_memory(g, lower(g), MemoryOptions())))
+        mo = CompileOptions().memory_options()  # as compile plans them (generated kernels' scratch included)
+        peak = arena_bytes(*_bp(plan_memory(g, lower(g), mo)))
         for s in (False, True):
-            peaks = sorted({arena_bytes(*_bp(m)) for m in patch_options(g, lower(g), MemoryOptions(
-                stream_input=s, halos="auto"))} - {peak})
+            peaks = sorted({arena_bytes(*_bp(m)) for m in patch_options(g, lower(g), replace(
+                mo, stream_input=s, halos="auto"))} - {peak})
             picks = sorted({peaks[0], peaks[len(peaks) // 2], peaks[-1]} if peaks else set())
             for b in ([peak] if not s else []) + [b for b in picks if b < peak or s]:
                 out.append((f"budget {b}{',stream' if s else ''}", CompileOptions(sram_budget=b, stream_input=s)))
@@ -398,12 +402,13 @@ def budget_picks(tflite: bytes, name: str, stream: bool = False) -> list[tuple[i
     that order (and layer by layer wherever it fits)."""
     from codegen.emit import arena_bytes
     from tinyml.compiler import lower, parse_tflite
-    from tinyml.memory.techniques import MemoryOptions, patch_options, refine
+    from tinyml.memory.techniques import patch_options, refine
     from tinyml.memory.techniques import plan as plan_memory
     g = parse_tflite(tflite, name)
     k = lower(g)
-    base = arena_bytes(*_bp(plan_memory(g, k, MemoryOptions())))
-    cands = refine(g, k, patch_options(g, k, MemoryOptions(stream_input=stream, halos="auto")))
+    mo = CompileOptions().memory_options()  # as compile plans them (generated kernels' scratch included)
+    base = arena_bytes(*_bp(plan_memory(g, k, mo)))
+    cands = refine(g, k, patch_options(g, k, replace(mo, stream_input=stream, halos="auto")))
     picks = [] if stream else [base]
     best = base if not stream else None
     for m in sorted(cands, key=lambda m: (m.patch.extra_macs, arena_bytes(*_bp(m)))):

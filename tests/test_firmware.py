@@ -23,7 +23,7 @@ pytestmark = [
                        reason="needs gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-system-arm (apt)"),
 ]
 MODELS = [m["file"] for m in shared_baseline()]
-OTHER_BOARDS = [(b, f) for b in ("mps2-an385", "mps2-an500", "mps2-an505", "netduinoplus2")
+OTHER_BOARDS = [(b, f) for b in ("mps2-an385", "mps2-an500", "mps2-an505", "mps3-an547", "netduinoplus2")
                 for f in ("kws_ref_model.tflite", "ad01_int8.tflite")]
 
 
@@ -31,10 +31,11 @@ def _inputs(m, seed=0):
     return random_inputs([(tuple(s["shape"]), s["dtype"]) for s in m["input"]], seed)
 
 
-def _check(board, name, tmp_path):
+def _check(board, name, tmp_path, options=None):
+    from tinyml.compiler import CompileOptions
     m = next(m for m in shared_baseline() if m["file"] == name)
     out = tmp_path / "out"
-    compile_model(SHARED_MODELS / name, out)
+    compile_model(SHARED_MODELS / name, out, options or CompileOptions())
     res = emulate(out, board, _inputs(m))
     assert res["outputs_match_host"] and res["outputs_match_reference"] is True
     for o, ref in zip(res["outputs"], m["tflm_output_seed0"]):
@@ -53,7 +54,20 @@ def test_an386_bit_exact(name, tmp_path):
 
 @pytest.mark.parametrize("board,name", OTHER_BOARDS)
 def test_other_cores_bit_exact(board, name, tmp_path):
+    """Cortex-M3, M7, M33, M55 and the STM32F405, with the kernels generated for the DSP extension (emulated in C
+    on the M3, which lacks it)."""
     _check(board, name, tmp_path)
+
+
+@pytest.mark.parametrize("board,name", [("mps2-an385", "kws_ref_model.tflite"), ("mps2-an386", "vww_96_int8.tflite"),
+                                        ("mps3-an547", "micro_speech_quantized.tflite")])
+def test_portable_and_reference_kernels_on_qemu(board, name, tmp_path):
+    """The generated portable kernels (what a Cortex-M0+/M3 gets by default) and the runtime kernels alone."""
+    from tinyml.compiler import CompileOptions
+    for kernels in ("portable", "reference"):
+        out, _ = _check(board, name, tmp_path / kernels, CompileOptions(kernels=kernels))
+        names = {f for layer in json.loads((out / "report.json").read_text())["layers"] for f in layer["kernels"]}
+        assert any(f.endswith("_portable") or "_portable_" in f for f in names) == (kernels == "portable")
 
 
 def test_instruction_counts_are_deterministic(tmp_path):
@@ -154,7 +168,7 @@ def test_renode_run(tmp_path):
 
 
 @pytest.mark.parametrize("board", ["nucleo-g071rb", "mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505",
-                                   "stm32f746g-disco", "nrf52840dk"])
+                                   "mps3-an547", "stm32f746g-disco", "nrf52840dk"])
 def test_same_sources_build_for_every_core(board, tmp_path):
     """Cortex-M0+/M3 (no DSP) and M4/M7/M33 (DSP) from the same generated sources."""
     out = tmp_path / "out"

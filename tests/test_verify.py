@@ -110,12 +110,14 @@ def _corrupt_model_c(monkeypatch, times: int | None = None):
     def render(ctx, outdir):
         written = real(ctx, outdir)
         count[0] += 1
-        if times is None or count[0] <= times:
-            p = outdir / f"{ctx['prefix']}.c"
+        if times is None or count[0] <= times:  # the last layer's zero point: a kernel constant or a struct field
+            kernels = outdir / f"{ctx['prefix']}_kernels.c"
+            p, key, end = (kernels, "#define OUT_OFF ", "\n") if kernels.exists() else \
+                (outdir / f"{ctx['prefix']}.c", ".output_offset = ", ",")
             text = p.read_text()
-            i = text.rindex(".output_offset = ")
-            j = text.index(",", i)
-            p.write_text(text[:i] + f".output_offset = {int(text[i + 17:j]) + 3}" + text[j:])
+            i = text.rindex(key)
+            j = text.index(end, i)
+            p.write_text(text[:i] + f"{key}{int(text[i + len(key):j]) + 3}" + text[j:])
         return written
     monkeypatch.setattr("tinyml.compiler.render", render)
 

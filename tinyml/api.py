@@ -35,7 +35,8 @@ def compile(model: str | Path, outdir: str | Path, *, prefix: str = "model", boa
     generated C for the host and check it against the reference executor before writing anything (turn it off
     only where no host C compiler exists); kernels: the generated kernels, "dsp" (SIMD for cores with the DSP
     extension; portable C definitions of its instructions elsewhere), "portable" (plain C loops, for
-    Cortex-M0+/M3) or "auto" (dsp unless `board` lacks the DSP extension)."""
+    Cortex-M0+/M3), "reference" (the portable runtime kernels only) or "auto" (dsp unless `board` lacks the DSP
+    extension)."""
     return compile_model(model, outdir, CompileOptions(prefix=prefix, board=board, inplace=inplace,
                                                        overlap=overlap, sram_budget=sram_budget, patch=patch,
                                                        patch_split=patch_split, stream_input=stream_input,

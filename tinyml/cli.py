@@ -188,10 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream-input", action="store_true",
                    help="the patch stage reads its model input region by region from memory the application owns "
                         "(model_set_input_source: flash, a camera buffer) instead of holding it in the arena")
-    p.add_argument("--kernels", default="auto", choices=("auto", "dsp", "portable"),
-                   help="generated kernels: dsp (SIMD for Cortex-M4/M7/M33/M55; portable C definitions of the "
-                        "instructions elsewhere), portable (plain C loops, for Cortex-M0+/M3), or auto: dsp unless "
-                        "--board names a core without the DSP extension (default: auto)")
+    p.add_argument("--kernels", default="auto", choices=("auto", "dsp", "portable", "reference"),
+                   help="kernels generated per layer signature: dsp (SIMD for Cortex-M4/M7/M33/M55; portable C "
+                        "definitions of the instructions elsewhere), portable (plain C loops, for Cortex-M0+/M3), "
+                        "reference (no generated kernels: the portable runtime kernels, TFLM's loops), or auto: dsp "
+                        "unless --board names a core without the DSP extension (default: auto)")
     p.add_argument("--no-verify", action="store_true",
                    help="skip the self-check (by default compile builds the generated C with the host C compiler "
                         "and compares it with the reference executor on two random inputs before writing "

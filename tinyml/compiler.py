@@ -46,7 +46,8 @@ class CompileOptions:
     zero_copy_concat: bool = True  # CONCATENATION inputs written straight into the output's slices
     halos: str = "auto"         # patch halos: "recompute", "cache" (R x 1 bands, no extra MACs) or "auto"
     verify: bool = True         # build the generated C for the host and check it against the reference executor
-    kernels: str = "auto"       # generated kernels: "dsp", "portable", or "auto" (dsp unless the board lacks it)
+    kernels: str = "auto"       # generated kernels: "dsp", "portable", "reference" (the portable runtime kernels
+                                # only) or "auto" (dsp unless the board lacks the DSP extension)
 
     def grid(self) -> tuple[int, int] | None:
         """The forced patch grid, or None for "auto"/"off"."""
@@ -60,8 +61,8 @@ class CompileOptions:
             raise TinymlError(f"--patch '{self.patch}': a patch grid needs at least two patches")
         return r, c
 
-    def isa(self) -> str:
-        """The generated kernels' flavour (tinyml.kernels): dsp, or portable for a board without DSP."""
+    def isa(self) -> str | None:
+        """The generated kernels' flavour (tinyml.kernels): dsp, portable (a board without DSP), None (reference)."""
         return resolve_isa(self.kernels, load_board(self.board).dsp if self.board else None)
 
     def memory_options(self, **changes: object) -> MemoryOptions:
@@ -349,7 +350,7 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
     report = {
         "tool": "tinyml", "version": __version__, "source": g.source, "source_path": source_path,
         "sha256": c.sha256, "prefix": options.prefix,
-        "peak_sram_bytes": sram, "arena_bytes": sram, "flash_bytes": weights + tables, "kernels": isa,
+        "peak_sram_bytes": sram, "arena_bytes": sram, "flash_bytes": weights + tables, "kernels": isa or "reference",
         "weight_bytes": weights, "table_bytes": tables,
         "macs": sum(layer["macs"] for layer in layers), "max_layer_io_bytes": max_layer_io(g),
         "inputs": [{**_tensor_info(g, t), "streamed": bool(c.patch and c.patch.streamed == k)}

@@ -28,13 +28,16 @@ from .errors import TinymlError
 from .ir import NO_TENSOR, Graph
 from .lower import ConvParams, FullyConnectedParams, Kernel
 
-ISAS = ("auto", "portable", "dsp")
+ISAS = ("auto", "dsp", "portable", "reference")
 
 
-def resolve_isa(kernels: str, board_dsp: bool | None) -> str:
-    """The kernel flavour for `--kernels` (auto: dsp unless the board's core lacks the DSP extension)."""
+def resolve_isa(kernels: str, board_dsp: bool | None) -> str | None:
+    """The kernel flavour for `--kernels` (auto: dsp unless the board's core lacks the DSP extension; reference:
+    None, the portable runtime kernels everywhere)."""
     if kernels not in ISAS:
         raise TinymlError(f"--kernels '{kernels}' is not one of {', '.join(ISAS)}")
+    if kernels == "reference":
+        return None
     if kernels != "auto":
         return kernels
     return "portable" if board_dsp is False else "dsp"

@@ -1,0 +1,133 @@
+"""Generated kernels (tinyml/kernels.py, codegen/templates/kernels.c.j2): every signature family, in both
+flavours (dsp: the SIMD code the Cortex-M4 runs, through portable definitions of its instructions on the host;
+portable: plain C loops), bit-exact with the portable runtime kernels (--kernels reference), the NumPy reference
+and TFLM; and the fixed-point shortcuts they use equal TFLM's arithmetic."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+from conftest import SHARED_MODELS, needs_shared, needs_tflm
+from helpers import assert_bit_exact
+
+from tinyml.compiler import CompileOptions
+from tinyml.kernels import select
+from tinyml.resources import runtime_dir
+
+pytestmark = [needs_tflm()]
+
+# op-plan cases per kernel family, with what their generated kernels must be called
+TABLE = {
+    "conv1x1": "conv_1x1", "conv_nobias": "conv_3x3", "conv3x3_s1_same_relu": "conv_3x3_s1x1",
+    "conv3x3_s2_valid": "conv_3x3_s2x2", "conv5x5_s2_same_relu6": "conv_5x5_s2x2", "conv3x3_dil2_same": "_d2x2",
+    "conv_s2x1_k3x1_odd": "conv_3x1_s2x1", "conv_s2_same_even": "conv_3x3_s2x2",
+    "dw3x3_s1_same": "dw_3x3_s1x1", "dw3x3_valid_dil2": "dw_3x3_s1x1_d2x2", "dw5x5_s2_relu6": "dw_5x5_s2x2",
+    "dense_relu": "fc_20x7", "flatten_dense": "fc_60x10", "dense_nobias": "fc_33x5",
+}
+
+
+@pytest.mark.parametrize("isa", ["dsp", "portable"])
+@pytest.mark.parametrize("case", sorted(TABLE))
+def test_generated_kernels_bit_exact(case, isa, opplan_models, tmp_path):
+    model = opplan_models(case)
+    rep = assert_bit_exact(model, tmp_path / isa, seeds=(0, 1), options=CompileOptions(kernels=isa))
+    names = [f for layer in rep["layers"] for f in layer["kernels"]]
+    assert any(TABLE[case] in f and f.startswith("model_k_") and f"_{isa}" in f for f in names), names
+    ref = assert_bit_exact(model, tmp_path / "ref", seeds=(0,), options=CompileOptions(kernels="reference"))
+    assert not any(f.startswith("model_k_") for layer in ref["layers"] for f in layer["kernels"])
+
+
+@needs_shared()
+@pytest.mark.parametrize("isa", ["dsp", "portable"])
+def test_inplace_depthwise_and_im2col_on_a_shared_model(isa, tmp_path):
+    """kws layer by layer runs its depthwise layers in place (the generated channel-plane kernel) and its first
+    convolution (10x4, one input channel) through im2col; micro_speech's depthwise of one input channel becomes
+    a convolution."""
+    for name, fam in (("kws_ref_model.tflite", "dw_inplace_3x3"), ("micro_speech_quantized.tflite", "conv_10x8")):
+        rep = assert_bit_exact(SHARED_MODELS / name, tmp_path / name, seeds=(0,),
+                               options=CompileOptions(patch="off", kernels=isa))
+        names = [f for layer in rep["layers"] for f in layer["kernels"]]
+        assert any(fam in f for f in names), names
+
+
+def test_kernels_option_and_board_default(tmp_path):
+    from tinyml.errors import TinymlError
+    from tinyml.kernels import resolve_isa
+    assert resolve_isa("auto", None) == "dsp" and resolve_isa("auto", False) == "portable"
+    assert resolve_isa("auto", True) == "dsp" and resolve_isa("reference", True) is None
+    with pytest.raises(TinymlError, match="--kernels 'neon'"):
+        resolve_isa("neon", None)
+    assert CompileOptions(board="nucleo-g071rb").isa() == "portable"  # Cortex-M0+: no DSP
+    assert CompileOptions(board="mps2-an386").isa() == "dsp"
+
+
+def test_selector_keeps_the_portable_kernel_where_it_must():
+    """Grouped convolutions, batches and depth multipliers > 1 on several input channels stay portable."""
+    from dataclasses import replace
+
+    from tinyml.lower import ConvParams, Kernel
+    p = ConvParams(1, 8, 8, 4, 8, 8, 8, 3, 3, 4, 1, 1, 1, 1, 1, 1, 1, 0, 0, -128, 127, (1 << 30,) * 8, (-3,) * 8)
+    assert select(Kernel("tml_conv_s8", p, (0, 1, 2, 3)), "dsp").family == "conv"
+    assert select(Kernel("tml_conv_s8", replace(p, filter_in_c=2), (0, 1, 2, 3)), "dsp") is None
+    assert select(Kernel("tml_conv_s8", replace(p, batches=2), (0, 1, 2, 3)), "dsp") is None
+    assert select(Kernel("tml_depthwise_conv_s8", replace(p, depth_multiplier=2), (0, 1, 2, 3)), "dsp") is None
+    one = select(Kernel("tml_depthwise_conv_s8", replace(p, in_c=1, depth_multiplier=8), (0, 1, 2, 3)), "dsp")
+    assert one is not None and one.family == "conv"  # one input channel: a convolution
+    assert select(Kernel("tml_depthwise_conv_s4", p, (0, 1, 2, 3)), "dsp") is None  # int4 depthwise: portable
+    sp = select(Kernel("tml_conv_s8", p, (0, 1, 2, 3)), "dsp")
+    assert sp.scratch == 2 * 36 and sp.px_block == 2  # im2col of two pixels, 3*3*4 = 36 bytes each
+    fast = dict(sp.consts)["RQ"]
+    slow = dict(select(Kernel("tml_conv_s8", replace(p, shift=(1,) * 8), (0, 1, 2, 3)), "dsp").consts)["RQ"]
+    assert (fast, slow) == (0, 0)  # multiplier 2^30 exactly: the exact requantization
+    m = (1 << 30) + 5
+    assert dict(select(Kernel("tml_conv_s8", replace(p, multiplier=(m,) * 8), (0, 1, 2, 3)), "dsp").consts)["RQ"]
+
+
+REQUANT_TEST = r"""
+#include <stdio.h>
+#include "tml_fixedpoint.h"
+#include "tml_simd.h"
+static unsigned long long st = 88172645463325252ULL;
+static unsigned rnd(void) { st ^= st << 13; st ^= st >> 7; st ^= st << 17; return (unsigned)st; }
+int main(void) {
+    static const int edges[] = {0, 1, -1, 2, -2, 1 << 30, -(1 << 30), 0x7fffffff, (int)0x80000000, 12345,
+                                -12345, 0x3fffffff, -0x40000001};
+    long bad = 0;
+    int it;
+    for (it = 0; it < 4000000; it++) {
+        int acc = (it % 7 == 0) ? edges[rnd() % 13] : (int)rnd() >> (rnd() % 32);
+        int m = (it % 5 == 0) ? ((rnd() & 1) ? (1 << 30) + 1 : 0x7fffffff) : (int)((1u << 30) | (rnd() & 0x3fffffff));
+        int sh = (int)(rnd() % 40) - 31, fast_sh = -2 - (int)(rnd() % 30);
+        if (it % 11 == 0) m = 0;
+        if (sh > 8) sh = 8;
+        if (tml_requant(acc, m, sh) != tml_mbqm(acc, m, sh)) bad++;
+        if (m > (1 << 30) && tml_requant_fast(acc, m, fast_sh) != tml_mbqm(acc, m, fast_sh)) bad++;
+    }
+    {   /* the portable definitions of the DSP instructions, lane by lane */
+        unsigned x = 0x80FF7F01u, y = 0x02FE8081u;
+        int e = tml_sxtb16(x), o = tml_sxtb16_ror8(x);
+        if (tml_lo16(e) != 1 || tml_hi16(e) != -1 || tml_lo16(o) != 127 || tml_hi16(o) != -128) bad++;
+        if (tml_smlad(e, tml_sxtb16(y), 10) != 10 + 1 * -127 + -1 * -2) bad++;
+        if (tml_smlatb(o, e, 0) != -128 * 1 || tml_max_s8x4(x, y) != 0x02FF7F01u) bad++;
+    }
+    printf("%ld\n", bad);
+    return bad != 0;
+}
+"""
+
+
+def test_requantization_shortcuts_equal_tflm_arithmetic(tmp_path):
+    """tml_requant (one SMLAL instead of TFLM's 64-bit division) and tml_requant_pre (both roundings folded into
+    one constant) equal tml_mbqm, TFLM's MultiplyByQuantizedMultiplier, on 4 million random and edge values."""
+    cc = shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        pytest.skip("no host C compiler")
+    src = tmp_path / "rq.c"
+    src.write_text(REQUANT_TEST)
+    exe = tmp_path / "rq"
+    inc = runtime_dir() / "include"
+    subprocess.run([cc, "-std=c99", "-O2", "-DTML_PORTABLE_INTRINSICS", "-I", str(inc), str(src), "-o", str(exe)],
+                   check=True)
+    r = subprocess.run([str(exe)], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "0", r.stdout
