@@ -128,9 +128,9 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
         if sp is None:
             return {"func": kern.func, "params": pname, "args": [arg(a) for a in kern.args]}
         specials.setdefault(sp.name, {"family": sp.family, "special": sp, "c": dict(sp.consts)})
-        w, b = derived_args(sp, kern, g)
-        args = [arg(kern.args[0]), const(w), const(b)] + [arg(a) for a in kern.args[3:-1]]  # (in-place: plane)
-        if sp.scratch:
+        consts = derived_args(sp, kern, g)
+        args = [arg(kern.args[0]), *map(const, consts)] + [arg(a) for a in kern.args[len(consts) + 1:-1]]
+        if sp.scratch and sp.family == "conv":  # im2col rows (an in-place kernel's plane is among its args)
             args.append(arg(scratch_id(k)))
         return {"func": f"{p}_k_{sp.name}", "params": pname, "args": args + [arg(kern.args[-1])]}
 

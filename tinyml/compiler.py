@@ -328,6 +328,12 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
     within = c.offsets
     offsets = {t: plan.offsets[b.id] + within[t] for b in c.buffers for t in b.tensors}
     isa = options.isa()
+    called: dict[int, list[str]] = {}  # the functions each layer calls (patch regions and band sums included)
+    for k, ks in c.schedule:
+        for kern in ks:
+            f = f"{options.prefix}_k_{sp.name}" if (sp := choose(kern, isa, g)) else kern.func
+            if f not in called.setdefault(k, []):
+                called[k].append(f)
     layers = []
     for k, op in enumerate(g.ops):
         out = g.tensor(op.outputs[0])
@@ -335,8 +341,7 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
                        "weight_bytes": weight_bytes(g, op), "output_bytes": sum(g.tensor(o).nbytes
                                                                                 for o in op.outputs),
                        "output_shape": list(out.shape), "arena_offset": offsets.get(op.outputs[0]),
-                       "kernels": [f"{options.prefix}_k_{sp.name}" if (sp := choose(kern, isa, g)) else kern.func
-                                   for kern in c.kernels[k]]})
+                       "kernels": called.get(k, [])})
     used: set[int | Const] = set()  # the constant arrays the calls read (prepared copies for generated kernels)
     for _, ks in c.schedule:
         for kern in ks:

@@ -26,7 +26,7 @@ import numpy as np
 
 from .errors import TinymlError
 from .ir import NO_TENSOR, Graph
-from .lower import ConvParams, FullyConnectedParams, Kernel
+from .lower import AccumulateParams, ConvParams, FullyConnectedParams, Kernel
 
 ISAS = ("auto", "dsp", "portable", "reference")
 
@@ -57,7 +57,7 @@ class Const:
 @dataclass(frozen=True)
 class Special:
     """A kernel generated for one signature."""
-    family: str                      # template family: conv, depthwise, dw_inplace, fc
+    family: str                      # template family: conv, depthwise, dw_inplace, fc, fc_acc
     isa: str                         # dsp or portable
     consts: tuple[tuple[str, int], ...]  # the template's compile-time constants
     scratch: int = 0                 # bytes of scratch one call needs (im2col of two pixels)
@@ -68,6 +68,8 @@ class Special:
     @property
     def name(self) -> str:
         c = dict(self.consts)
+        if self.family == "fc_acc":
+            return f"fc_acc_{c['DEPTH']}x{c['OUTC']}_s8_{self.isa}"
         stage = f"_o{c['OUT_OFF']}_a{c['ACT_MIN']}_{c['ACT_MAX']}".replace("-", "m")
         return self._name() + stage + ("" if c["RQ"] else "_rq")
 
@@ -126,15 +128,24 @@ def select(kern: Kernel, isa: str) -> Special | None:
         return Special("conv", isa, consts, scratch=0 if direct else 2 * kp, px_block=2,
                        weights="original" if bits == 8 and kp == k and not as_conv else "conv_rows")
     if kern.func == "tml_depthwise_conv_inplace_s8" and isinstance(p, ConvParams):
+        if p.pad_h < 0 or p.pad_w < 0:
+            return None
         consts = (("C", p.in_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h), ("SW", p.stride_w),
                   ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", 8)) + _output_stage(p)
-        return Special("dw_inplace", isa, consts)
+        # the channel plane with the padding around it (the zero point), so that every pixel is an inside one
+        rows = (p.out_h - 1) * p.stride_h + (p.k_h - 1) * p.dil_h + 1
+        cols = (p.out_w - 1) * p.stride_w + (p.k_w - 1) * p.dil_w + 1
+        return Special("dw_inplace", isa, consts, scratch=rows * cols)
     if kern.func == "tml_depthwise_conv_s8" and isinstance(p, ConvParams):
         if p.batches != 1 or p.depth_multiplier != 1:
             return None
         consts = (("C", p.in_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h), ("SW", p.stride_w),
                   ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", 8)) + _output_stage(p)
         return Special("depthwise", isa, consts, weights="dw16" if isa == "dsp" else "original")
+    if kern.func == "tml_fully_connected_acc_s8" and isinstance(p, AccumulateParams):
+        if p.filter_offset != 0:
+            return None
+        return Special("fc_acc", isa, (("DEPTH", p.accum_depth), ("OUTC", p.out_c), ("BITS", 8)))
     if kern.func in ("tml_fully_connected_s8", "tml_fully_connected_s4") and isinstance(p, FullyConnectedParams):
         if p.filter_offset != 0:
             return None
@@ -181,11 +192,13 @@ def requant_records(p: ConvParams | FullyConnectedParams, folded: np.ndarray, fa
     return rec.astype(np.int32)
 
 
-def derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, int | Const]:
+def derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, ...]:
     """(weights, requantization records) arguments of the generated kernel for `kern`: the original weight tensor
     or a reordered copy, and per output channel the bias with the input offset folded in (input_offset * sum of
     the channel's weights) and its requantization constants (requant_records)."""
     p = kern.params
+    if sp.family == "fc_acc":  # the weights as they are, the input offset added while widening the input
+        return (kern.args[1],)
     wt, bt = kern.args[1], kern.args[2]
     w = _weights(g, wt)
     bias = np.zeros(w.shape[-1] if sp.family == "depthwise" else w.shape[0], np.int64) if bt == NO_TENSOR else \

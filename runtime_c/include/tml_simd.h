@@ -32,6 +32,13 @@ static inline int32_t tml_sxtb16_ror8(uint32_t x) {
     __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
     return r;
 }
+/* lanes 0 and 2 (1 and 3) of x, sign-extended, added to the two int16 halves of a */
+static inline int32_t tml_sxtab16(int32_t a, uint32_t x) { return __sxtab16(a, (int32_t)x); }
+static inline int32_t tml_sxtab16_ror8(int32_t a, uint32_t x) {
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
 /* acc + lo(a) * lo(b) + hi(a) * hi(b) */
 static inline int32_t tml_smlad(int32_t a, int32_t b, int32_t acc) { return __smlad(a, b, acc); }
 /* acc + lo(a) * lo(b), acc + hi(a) * hi(b) */
@@ -58,6 +65,11 @@ static inline int32_t tml_sxtb16(uint32_t x) {
     return tml_pack16((int8_t)(uint8_t)(x & 0xFFu), (int8_t)(uint8_t)((x >> 16) & 0xFFu));
 }
 static inline int32_t tml_sxtb16_ror8(uint32_t x) { return tml_sxtb16(x >> 8); }
+static inline int32_t tml_sxtab16(int32_t a, uint32_t x) {
+    const int32_t e = tml_sxtb16(x);
+    return tml_pack16(tml_lo16(a) + tml_lo16(e), tml_hi16(a) + tml_hi16(e));
+}
+static inline int32_t tml_sxtab16_ror8(int32_t a, uint32_t x) { return tml_sxtab16(a, x >> 8); }
 static inline int32_t tml_smlad(int32_t a, int32_t b, int32_t acc) {
     return (int32_t)((uint32_t)acc + (uint32_t)(tml_lo16(a) * tml_lo16(b)) + (uint32_t)(tml_hi16(a) * tml_hi16(b)));
 }

@@ -297,10 +297,12 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
                 and p.depth_multiplier == 1 and p.batches == 1 and kern.func == "tml_depthwise_conv_s8"
                 and _dies_at(g, base_roots, op.inputs[0], k)):
             x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
-            extra = max(x.nbytes, y.nbytes) + p.in_h * p.in_w - x.nbytes
+            sp = choose(replace(kern, func="tml_depthwise_conv_inplace_s8"), options.isa, g)
+            plane = sp.scratch if sp is not None else p.in_h * p.in_w  # the generated kernel's plane is padded
+            extra = max(x.nbytes, y.nbytes) + plane - x.nbytes
             if best_extra is None or prefer == "inplace" or (prefer == "footprint" and extra < best_extra):
                 inplace.add(k)
-                scratch[k] = p.in_h * p.in_w
+                scratch[k] = plane
                 overlap_pairs.pop(k, None)
     for k, ks in enumerate(kernels):  # scratch of generated kernels (im2col rows), patch regions included
         need = max((sp.scratch for kern in ks if (sp := choose(kern, options.isa, g)) is not None), default=0)
