@@ -99,8 +99,9 @@ def test_cli_build_and_emulate(tmp_path):
     assert rep["profile"]["total_instructions"] == doc["total_instructions"]
     assert [la["instructions"] for la in rep["layers"]] == [la["instructions"] for la in doc["layers"]]
     html = (out / "report.html").read_text()
+    coded = sum(1 for la in doc["layers"] if la["macs"])  # each layer with MACs has an instr/MAC bar too
     assert "<svg" in html and f"{doc['total_instructions']:,}" in html and html.count("<rect") == 2 * len(
-        doc["layers"])
+        doc["layers"]) + coded and "x floor" in html
 
 
 def _board_file(tmp_path, **over):
