@@ -5,7 +5,9 @@ and hands plain data to the templates in `codegen/templates/`, which decide *how
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,8 +187,16 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
                         f"kernel: {c.key}", "shape": [v.size], "rows": _rows(v), "packed": ""})
 
     def io(ts: tuple[int, ...], inputs: bool = False) -> list[dict]:
-        return [{"expr": "NULL" if inputs and k in streamed else expr(t), "bytes": g.tensor(t).nbytes,
-                 "name": g.tensor(t).name, "streamed": inputs and k in streamed} for k, t in enumerate(ts)]
+        out = []
+        for k, t in enumerate(ts):
+            x = g.tensor(t)
+            q = x.quant.scalar() if x.quant is not None and x.dtype is DType.INT8 else None
+            out.append({"expr": "NULL" if inputs and k in streamed else expr(t), "bytes": x.nbytes, "name": x.name,
+                        "streamed": inputs and k in streamed, "shape": list(x.shape), "elements": x.size,
+                        "ctype": x.dtype.ctype, "int8": q is not None,
+                        "scale": _c_literal("float", q[0]) if q else "", "zero_point": int(q[1]) if q else 0,
+                        "scale_text": f"{q[0]:.9g}" if q else ""})
+        return out
     sources = sorted({s for _, ks in schedule for kern in ks if choose(kern, options.isa, g) is None
                       for s in KERNEL_SOURCES[kern.func]})
     return {
@@ -297,9 +307,20 @@ def arena_bytes(buffers: list[Buffer], plan: Plan) -> int:
     return max(-(-plan.peak // a) * a, a)
 
 
+@functools.cache
 def _env() -> jinja2.Environment:
+    """One environment per process; compiled templates are also kept on disk across processes (the kernels
+    template takes a noticeable part of a compile to parse)."""
+    cache = None
+    base = Path(os.environ.get("TINYML_CACHE_DIR") or Path.home() / ".cache" / "tinyml") / "jinja"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        cache = jinja2.FileSystemBytecodeCache(str(base))
+    except OSError:
+        pass
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())), undefined=jinja2.StrictUndefined,
-                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
+                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False,
+                              bytecode_cache=cache)
 
 
 def render(ctx: dict, outdir: Path) -> list[Path]:

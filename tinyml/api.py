@@ -18,7 +18,7 @@ from .errors import TinymlError
 from .ir import Graph
 from .reference import run_reference
 
-__all__ = ["load", "compile", "run", "inspect", "Graph"]
+__all__ = ["load", "compile", "run", "inspect", "Graph", "quantize_input", "dequantize_output"]
 
 
 def compile(model: str | Path, outdir: str | Path, *, prefix: str = "model", board: str | None = None,
@@ -89,3 +89,49 @@ def run(target: str | Path, inputs: list[np.ndarray], *, reference: bool = False
                           "or pass --reference to run the model with the NumPy reference executor")
     from .harness.host import HostModel
     return HostModel(t).run(inputs)
+
+
+def _io_spec(model: str | Path | Graph, which: str, index: int) -> dict:
+    """The spec (name, shape, dtype, scale, zero point) of input/output `index` of a .tflite file, a compiled
+    directory (its report.json) or a Graph."""
+    if isinstance(model, Graph):
+        g = model
+    else:
+        p = Path(model)
+        if p.is_dir():
+            specs = read_report(p)[which]
+            if not 0 <= index < len(specs):
+                raise TinymlError(f"'{p}' has {len(specs)} {which}; there is no {which[:-1]} {index}")
+            return specs[index]
+        g = load(p)
+    ts = g.inputs if which == "inputs" else g.outputs
+    if not 0 <= index < len(ts):
+        raise TinymlError(f"the model has {len(ts)} {which}; there is no {which[:-1]} {index}")
+    t = g.tensor(ts[index])
+    scale, zp = t.quant.scalar() if t.quant is not None else (None, None)
+    return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype.value, "scale": scale, "zero_point": zp}
+
+
+def quantize_input(model: str | Path | Graph, x: np.ndarray, index: int = 0) -> np.ndarray:
+    """Real values for int8 input `index` of `model` (a .tflite file, a compiled directory or a Graph) quantized
+    as TFLite does (round(x / scale) + zero point, half away from zero, saturated), in the input's shape: the
+    same bytes `model_quantize_input_f32` writes in C."""
+    from .reference import quantize_values
+    spec = _io_spec(model, "inputs", index)
+    if spec["dtype"] != "int8" or spec["scale"] is None:
+        raise TinymlError(f"input {index} ('{spec['name']}') is {spec['dtype']}, not a quantized int8 tensor: "
+                          "pass its values as they are")
+    x = np.asarray(x, np.float32)
+    if x.size != int(np.prod(spec["shape"])):
+        raise TinymlError(f"input {index} ('{spec['name']}') has shape {spec['shape']}, got {list(x.shape)}")
+    return quantize_values(x, spec["scale"], spec["zero_point"]).reshape(spec["shape"])
+
+
+def dequantize_output(model: str | Path | Graph, y: np.ndarray, index: int = 0) -> np.ndarray:
+    """int8 output `index` of `model` as real values ((q - zero point) * scale, float32), as
+    `model_dequantize_output_f32` computes them."""
+    from .reference import dequantize_values
+    spec = _io_spec(model, "outputs", index)
+    if spec["dtype"] != "int8" or spec["scale"] is None:
+        raise TinymlError(f"output {index} ('{spec['name']}') is {spec['dtype']}, not a quantized int8 tensor")
+    return dequantize_values(np.asarray(y), spec["scale"], spec["zero_point"])

@@ -20,6 +20,7 @@ to TFLM's MultiplyByQuantizedMultiplier for every multiplier tinyml computes.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,6 +105,7 @@ def _output_stage(p: ConvParams | FullyConnectedParams) -> tuple[tuple[str, int]
     return (("RQ", fast), ("OUT_OFF", p.output_offset), ("ACT_MIN", p.act_min), ("ACT_MAX", p.act_max))
 
 
+@functools.lru_cache(maxsize=4096)
 def select(kern: Kernel, isa: str) -> Special | None:
     """The generated kernel for this call, or None to keep the portable runtime kernel."""
     p = kern.params

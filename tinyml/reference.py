@@ -231,6 +231,17 @@ def quantize(p: QuantizeParams, x: Arr) -> Arr:
     return _sat8(r)
 
 
+def quantize_values(x: Arr, scale: float, zero_point: int) -> Arr:
+    """Real values to int8 as TFLite does it (float32 division, round half away from zero, zero point,
+    saturation): what `model_quantize_input_f32` in the generated model.c computes."""
+    return quantize(QuantizeParams(int(np.size(x)), scale, zero_point), np.asarray(x, np.float32))
+
+
+def dequantize_values(y: Arr, scale: float, zero_point: int) -> Arr:
+    """int8 values to float32: (q - zero point) * scale in float32, as `model_dequantize_output_f32` does."""
+    return (np.asarray(y).astype(np.int32) - zero_point).astype(np.float32) * np.float32(scale)
+
+
 def dequantize(p: DequantizeParams, x: Arr) -> Arr:
     return (p.scale * (x.astype(np.float64) - p.zero_point)).astype(np.float32)
 

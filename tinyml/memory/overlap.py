@@ -14,6 +14,8 @@ and return the smallest safe gap. gap == 0 means the kernel can run fully in pla
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..lower import (
@@ -55,6 +57,7 @@ def _window_gap(batches: int, in_h: int, in_w: int, in_c: int, out_h: int, out_w
     return _gap(last_written, first_read)
 
 
+@functools.lru_cache(maxsize=4096)
 def safe_gap(kernel: Kernel, input_position: int, block: int = 1) -> int | None:
     """Smallest gap (bytes) by which `kernel`'s output must start below its input number `input_position` so that
     overlapping them is safe, or None when this kernel's access pattern is not analysed (then: no overlap).

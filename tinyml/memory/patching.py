@@ -457,9 +457,14 @@ def _pipeline(g: Graph, kernels: list[list[Kernel]], stage: Stage, stage_ops: ra
     held: dict[int, Region] = {}
     sizes: dict[int, int] = {}
 
+    memo: dict[tuple[int, int, Region], Region] = {}
+
     def needed(k: int, i: int, r: Region) -> Region:
-        h, w, _ = _spatial(g, i)  # type: ignore[misc]
-        return _needed(kernels[k][0].params, r, h, w)
+        key = (k, i, r)
+        if key not in memo:
+            h, w, _ = _spatial(g, i)  # type: ignore[misc]
+            memo[key] = _needed(kernels[k][0].params, r, h, w)
+        return memo[key]
 
     def next_read(t: int) -> int:
         """The first row of `t` that a reader will still read (its rows computed so far if none will)."""

@@ -138,29 +138,43 @@ def lifetimes(g: Graph, inplace: frozenset[int] = frozenset(), scratch: dict[int
     return out
 
 
-def _forbidden(b: Buffer, p: Buffer, p_off: int, overlaps: dict[tuple[int, int], int]) -> tuple[int, int]:
-    """Open interval of start offsets that `b` may not take, given `p` already placed at `p_off`."""
+def _forbidden(b: Buffer, p: Buffer, overlaps: dict[tuple[int, int], int]) -> tuple[int, int]:
+    """The open interval of start offsets that `b` may not take, relative to where `p` starts."""
     if (b.id, p.id) in overlaps:  # b is an output that may grow into input p from below
-        return p_off - min(overlaps[(b.id, p.id)], b.size), p_off + p.size
+        return -min(overlaps[(b.id, p.id)], b.size), p.size
     if (p.id, b.id) in overlaps:  # p is an output that may grow into input b
-        return p_off - b.size, p_off + min(overlaps[(p.id, b.id)], p.size)
-    return p_off - b.size, p_off + p.size
+        return -b.size, min(overlaps[(p.id, b.id)], p.size)
+    return -b.size, p.size
 
 
-def _first_fit(order: Iterable[Buffer], overlaps: dict[tuple[int, int], int]) -> dict[int, int]:
-    placed: list[tuple[int, Buffer]] = []
+Conflicts = dict[int, list[tuple[int, int, int]]]  # buffer id -> (id, lo, hi) of every buffer live with it
+
+
+def _conflicts(buffers: list[Buffer], overlaps: dict[tuple[int, int], int]) -> Conflicts:
+    """For each buffer, the buffers live at the same time and the start offsets each forbids it (relative)."""
+    conf: Conflicts = {b.id: [] for b in buffers}
+    by_first = sorted(buffers, key=lambda b: b.first)
+    for i, a in enumerate(by_first):
+        for b in by_first[i + 1:]:
+            if b.first > a.last:
+                break
+            conf[a.id].append((b.id, *_forbidden(a, b, overlaps)))
+            conf[b.id].append((a.id, *_forbidden(b, a, overlaps)))
+    return conf
+
+
+def _first_fit(order: Iterable[Buffer], conflicts: Conflicts) -> dict[int, int]:
+    """Each buffer in turn at the lowest aligned offset outside the intervals its placed conflicts forbid. The
+    lowest such offset is 0 or the aligned end of an interval: a sweep over the intervals sorted by start finds
+    it (an interval that starts before the current offset and ends after it moves it to its end)."""
     offsets: dict[int, int] = {}
     for b in order:
-        intervals = [_forbidden(b, p, o, overlaps) for o, p in placed if p.overlaps_in_time(b)]
-        best = None
-        for cand in sorted({0, *(hi for _, hi in intervals), *(lo for lo, _ in intervals if lo > 0)}):
-            cand = max(0, -(-cand // b.align) * b.align)
-            if all(not (lo < cand < hi) for lo, hi in intervals):
-                best = cand
-                break
-        assert best is not None  # the end of the highest interval is always free
-        offsets[b.id] = best
-        placed.append((best, b))
+        intervals = sorted((offsets[i] + lo, offsets[i] + hi) for i, lo, hi in conflicts[b.id] if i in offsets)
+        s = 0
+        for lo, hi in intervals:
+            if lo < s < hi:
+                s = -(-hi // b.align) * b.align
+        offsets[b.id] = s
     return offsets
 
 
@@ -187,18 +201,19 @@ def plan_memory(buffers: list[Buffer], overlaps: dict[tuple[int, int], int] | No
     to another position in the order, keep the move when the peak does not grow), as TVM's hill climbing does;
     graphs of up to 6 buffers are solved exactly over all orders instead."""
     ov = dict(overlaps or {})
+    conf = _conflicts(buffers, ov)
     best: Plan | None = None
     best_order: list[Buffer] = []
     for name, key in ORDERINGS.items():
         order = sorted(buffers, key=key)
-        offs = _first_fit(order, ov)
+        offs = _first_fit(order, conf)
         peak = _peak(buffers, offs)
         if best is None or peak < best.peak:
             best, best_order = Plan(offs, peak, name), order
     assert best is not None
     if search and 1 < len(buffers) <= 6:
         for order_t in itertools.permutations(buffers):
-            offs = _first_fit(order_t, ov)
+            offs = _first_fit(order_t, conf)
             peak = _peak(buffers, offs)
             if peak < best.peak:
                 best = Plan(offs, peak, "exact")
@@ -211,7 +226,7 @@ def plan_memory(buffers: list[Buffer], overlaps: dict[tuple[int, int], int] | No
                 continue
             cand = list(order)
             cand.insert(j, cand.pop(i))
-            offs = _first_fit(cand, ov)
+            offs = _first_fit(cand, conf)
             peak = _peak(buffers, offs)
             if peak <= cur:
                 order, cur = cand, peak

@@ -274,14 +274,15 @@ def weight_bytes(g: Graph) -> int:
     return sum(t.nbytes for t in g.tensors if t.is_const)
 
 
-def quantize_input(g: Graph, x: np.ndarray) -> np.ndarray:
-    t = g.tensor(g.inputs[0])
-    s, z = t.quant.scalar()
-    return np.clip(np.round(np.asarray(x, np.float64) / s) + z, -128, 127).astype(np.int8)
+def quantize_input(g: Graph, x: np.ndarray, index: int = 0) -> np.ndarray:
+    """Float input `index` of integer graph `g` quantized as TFLite does (tinyml.quantize_input)."""
+    from ..reference import quantize_values
+    s, z = g.tensor(g.inputs[index]).quant.scalar()
+    return quantize_values(x, s, z).reshape(np.shape(x))
 
 
 def dequantize_output(g: Graph, y: np.ndarray, index: int = 0) -> np.ndarray:
-    t = g.tensor(g.outputs[index])
-    s, z = t.quant.scalar()
-    return (y.astype(np.float32) - z) * s
+    from ..reference import dequantize_values
+    s, z = g.tensor(g.outputs[index]).quant.scalar()
+    return dequantize_values(y, s, z)
 
