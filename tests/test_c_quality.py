@@ -112,3 +112,69 @@ def test_generation_is_deterministic(tmp_path):
     assert "tinyml 0.1.0" in head and "kws_ref_model.tflite" in head
     for p in a.glob("model*"):
         assert "kws_ref_model.tflite" in p.read_text().splitlines()[0]
+
+
+QUANT_MAIN = r"""
+#include <stdio.h>
+#include "model.h"
+int main(void) {
+    static float x[MODEL_INPUT0_ELEMENTS], y[MODEL_OUTPUT0_ELEMENTS];
+    static int8_t q[MODEL_INPUT0_ELEMENTS];
+    const int shape[] = MODEL_INPUT0_SHAPE;
+    size_t i;
+    FILE *f = fopen("x.bin", "rb");
+    if (!f || fread(x, sizeof x, 1, f) != 1) return 2;
+    fclose(f);
+    if (model_quantize_input_f32(0, x, q, MODEL_INPUT0_ELEMENTS) != 0) return 3;
+    if (model_quantize_input_f32(0, x, NULL, MODEL_INPUT0_ELEMENTS) != 0) return 4;
+    if (model_quantize_input_f32(0, x, q, 3) != -1 || model_quantize_input_f32(5, x, q, 1) != -1) return 5;
+    model_invoke();
+    if (model_dequantize_output_f32(0, y, MODEL_OUTPUT0_ELEMENTS) != 0) return 6;
+    f = fopen("out.bin", "wb");
+    fwrite(q, sizeof q, 1, f);
+    fwrite(y, sizeof y, 1, f);
+    fwrite(model_output(0), MODEL_OUTPUT0_ELEMENTS, 1, f);
+    fclose(f);
+    for (i = 0; i < MODEL_INPUT0_DIMS; i++) printf("%d ", shape[i]);
+    printf("%.9g %d\n", (double)MODEL_INPUT0_SCALE, MODEL_INPUT0_ZERO_POINT);
+    return 0;
+}
+"""
+
+
+@needs_shared()
+def test_model_h_quantizes_like_tinyml_quantize_input(tmp_path):
+    """model.h's shape, scale and zero-point macros and the C quantize/dequantize helpers give the bytes and
+    floats tinyml.quantize_input / dequantize_output give (TFLite's rounding, half away from zero)."""
+    import tinyml
+    cc = shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        pytest.skip("no host C compiler")
+    model = SHARED_MODELS / "person_detect.tflite"
+    out = tmp_path / "out"
+    rep = compile_model(model, out, CompileOptions(patch="off"))
+    spec = rep["inputs"][0]
+    rs = np.random.RandomState(3)
+    x = rs.uniform(-1.2, 1.2, size=spec["shape"]).astype(np.float32)
+    x.reshape(-1)[:4] = np.array([0.5, -0.5, 1.5, -2.5], np.float32) * np.float32(spec["scale"])  # exact halves
+    (tmp_path / "x.bin").write_bytes(x.tobytes())
+    (tmp_path / "main.c").write_text(QUANT_MAIN)
+    exe = tmp_path / "q"
+    subprocess.run([cc, "-std=c99", "-O1", "-Wall", "-Wextra", "-Werror", "-I", str(out), str(tmp_path / "main.c"),
+                    *sorted(str(p) for p in out.glob("*.c")), "-lm", "-o", str(exe)], check=True)
+    r = subprocess.run([str(exe)], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    dims, tail = r.stdout.split()[:4], r.stdout.split()[4:]
+    assert [int(d) for d in dims] == spec["shape"]
+    assert float(tail[0]) == pytest.approx(spec["scale"]) and int(tail[1]) == spec["zero_point"]
+    raw = (tmp_path / "out.bin").read_bytes()
+    n = x.size
+    q = np.frombuffer(raw[:n], np.int8)
+    assert np.array_equal(q, tinyml.quantize_input(model, x).reshape(-1))
+    assert np.array_equal(q, tinyml.quantize_input(out, x).reshape(-1))
+    assert q[:4].tolist() == [1 + spec["zero_point"], -1 + spec["zero_point"], 2 + spec["zero_point"],
+                              -3 + spec["zero_point"]]  # halves round away from zero
+    y = np.frombuffer(raw[n:n + 8], np.float32)
+    raw_out = np.frombuffer(raw[n + 8:], np.int8)
+    assert np.array_equal(y, tinyml.dequantize_output(out, raw_out))
+    assert np.array_equal(raw_out, HostModel(out).run([q.reshape(spec["shape"])])[0].reshape(-1))

@@ -174,9 +174,11 @@ def test_same_sources_build_for_every_core(board, tmp_path):
     """Cortex-M0+/M3 (no DSP) and M4/M7/M33 (DSP) from the same generated sources."""
     out = tmp_path / "out"
     compile_model(SHARED_MODELS / "kws_ref_model.tflite", out)
+    from tinyml.boards import FIRMWARE_RAM_BYTES
     fw = build(out, board)
     peak = json.loads((out / "report.json").read_text())["peak_sram_bytes"]
     assert 0 <= fw.bss - peak < 8  # the arena is all of .bss; the linker may pad the section end to 8 bytes
+    assert fw.data + fw.bss - peak <= FIRMWARE_RAM_BYTES  # what compile --board leaves for the firmware's data
     assert fw.flash_used <= fw.board.flash.size and fw.ram_used <= fw.board.sram.size
 
 
@@ -241,3 +243,28 @@ def test_streamed_input_on_qemu(tmp_path):
     assert res["outputs_match_host"]
     assert res["outputs"][0].reshape(-1).tolist() == m["tflm_output_seed0"][0]
     assert res["firmware"]["bss"] - rep["peak_sram_bytes"] < 8  # the input is not in RAM
+
+
+def test_build_writes_images_and_a_cmake_project(tmp_path):
+    """fw.elf, fw.bin and fw.hex for programmers and bootloaders, and a CMakeLists.txt that builds the same
+    firmware: run on QEMU, it prints TFLM's output."""
+    from tinyml.boards import load_board
+    from tinyml.harness.firmware import parse_outputs, run_qemu
+    m = next(m for m in shared_baseline() if m["file"] == "micro_speech_quantized.tflite")
+    out = tmp_path / "out"
+    rep = compile_model(SHARED_MODELS / m["file"], out)
+    fw = build(out, "mps2-an386", inputs=_inputs(m))
+    d = fw.elf.parent
+    assert (d / "fw.bin").stat().st_size >= fw.text and (d / "fw.hex").read_text().startswith(":")
+    assert (d / "fw.hex").read_text().rstrip().endswith(":00000001FF")  # Intel HEX end-of-file record
+    if shutil.which("cmake") is None:
+        pytest.skip("cmake is not installed (apt-get install cmake); the images were checked")
+    r = subprocess.run(["cmake", "-S", str(d), "-B", str(d / "cbuild")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run(["cmake", "--build", str(d / "cbuild")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (d / "cbuild" / "fw.bin").is_file() and (d / "cbuild" / "fw.hex").is_file()
+    run = run_qemu(d / "cbuild" / "fw.elf", load_board("mps2-an386"), timeout=60)
+    assert run.returncode == 0 and "TML_DONE" in run.output
+    outs = parse_outputs(run.output, rep["outputs"])
+    assert outs[0].reshape(-1).tolist() == m["tflm_output_seed0"][0]

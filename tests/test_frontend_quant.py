@@ -410,7 +410,8 @@ def test_keras_front_end(tmp_path):
 
 
 def _tinyml(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tinyml", *args], cwd=cwd, capture_output=True, text=True)
+    env = dict(os.environ, COLUMNS="200")  # rich's tables, unwrapped
+    return subprocess.run([sys.executable, "-m", "tinyml", *args], cwd=cwd, capture_output=True, text=True, env=env)
 
 
 def test_compress_cli(tmp_path):
@@ -437,11 +438,20 @@ def test_compress_cli(tmp_path):
     q = parse_tflite((tmp_path / "net_small.tflite").read_bytes())
     _check_exported(q, nhwc(x), tmp_path / "check", n=3)
 
-    # a budget nothing reaches: one paragraph, the smallest footprint, exit code, no file
-    r = _tinyml("compress", "net.pt2", "--data", "calib.npz", "--flash-budget", "100", "-o", "none.tflite",
-                cwd=tmp_path)
+    front = {c["name"] for c in doc["pareto"]}  # the chosen row carries the Pareto marker too
+    assert (" * (chosen)" in r.stdout) == (doc["chosen"]["name"] in front)
+    # --bits 8: no int4 layer, and no budget: int8 by default
+    r = _tinyml("compress", "net.pt2", "--data", "calib.npz", "--bits", "8", "-o", "n8.tflite", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "n8.json").read_text())["chosen"]["int4_layers"] == 0
+    # a budget nothing reaches fails before any training: one paragraph, the smallest footprint, no file
+    import time
+    t = time.time()
+    r = _tinyml("compress", "net.pt2", "--data", "calib.npz", "--flash-budget", "100", "--finetune-epochs", "50",
+                "-o", "none.tflite", cwd=tmp_path)
     assert r.returncode != 0 and "Traceback" not in r.stderr
-    assert "smallest footprint reached" in r.stderr and not (tmp_path / "none.tflite").exists()
+    assert "no configuration can fit" in r.stderr and "smallest footprint" in r.stderr
+    assert not (tmp_path / "none.tflite").exists() and time.time() - t < 60  # (50 epochs would take minutes)
     # wrong data layout and unknown formats
     np.savez(tmp_path / "bad.npz", x=x[:10, 0])
     r = _tinyml("compress", "net.pt2", "--data", "bad.npz", "-o", "o.tflite", cwd=tmp_path)

@@ -417,14 +417,23 @@ def test_budget_picks_patching_when_layer_by_layer_does_not_fit(tmp_path):
 
 @needs_shared()
 def test_board_sram_is_the_default_budget(tmp_path):
-    """vww needs 37 KB layer by layer; on a board with 32 KB of SRAM (the user's own board file) tinyml patches
-    the first stage to fit."""
+    """vww needs 37 KB layer by layer; on a board with 40 KB of SRAM (the user's own board file), of which the
+    firmware's stack and data take 8,256 bytes, tinyml patches the first stage to fit the remaining 32,704, and
+    `tinyml build` then fits the board (it counts the same stack)."""
+    from tinyml.boards import FIRMWARE_RAM_BYTES, STACK_BYTES, load_board
     board = tmp_path / "my-m4.toml"
     board.write_text('name = "my-m4"\ncore = "cortex-m4"\nfpu = "fpv4-sp-d16"\ndsp = true\nclock_hz = 80000000\n'
                      'console = "semihosting"\n[memory.flash]\nbase = 0x08000000\nsize = 524288\n'
-                     '[memory.sram]\nbase = 0x20000000\nsize = 32768\narena = true\n')
+                     '[memory.sram]\nbase = 0x20000000\nsize = 40960\narena = true\n')
+    budget = 40960 - STACK_BYTES - FIRMWARE_RAM_BYTES
+    assert load_board(str(board)).arena_budget == budget
     rep = compile_model(SHARED_MODELS / "vww_96_int8.tflite", tmp_path / "out", CompileOptions(board=str(board)))
-    assert rep["peak_sram_bytes"] <= 32768 < 36888 and rep["memory"]["patch"] is not None
+    assert rep["peak_sram_bytes"] <= budget < 36888 and rep["memory"]["patch"] is not None
+    assert rep["board"]["arena_budget_bytes"] == budget
+    if shutil.which("arm-none-eabi-gcc"):
+        from tinyml.harness.firmware import build
+        fw = build(tmp_path / "out", str(board))
+        assert fw.ram_used <= 40960
 
 
 @needs_shared()
@@ -434,8 +443,11 @@ def test_infeasible_budget_is_a_clear_error(tmp_path):
     assert r.returncode != 0 and "Traceback" not in r.stderr
     msg = r.stderr
     assert "cannot fit --sram-budget 4,000" in msg and "smallest peak" in msg and "What would help" in msg
-    assert "layer" in msg
+    assert "layer" in msg and "--stream-input" in msg and "still above the budget" in msg
     assert not out.exists()
+    r = _tinyml("compile", SHARED_MODELS / "vww_96_int8.tflite", "-o", out, "--sram-budget", 20000)
+    assert r.returncode != 0 and "--stream-input, which leaves the model input" in r.stderr  # only streaming fits
+    assert "which fits" in r.stderr
     r = _tinyml("compile", SHARED_MODELS / "hello_world_int8.tflite", "-o", out, "--patch", "2x2")
     assert r.returncode != 0 and "no patch stage" in r.stderr and "Traceback" not in r.stderr
     r = _tinyml("compile", SHARED_MODELS / "hello_world_int8.tflite", "-o", out, "--stream-input")

@@ -8,6 +8,10 @@ from pathlib import Path
 from .errors import TinymlError
 from .resources import boards_dir
 
+STACK_BYTES = 8192       # the stack the generated firmware reserves at the top of SRAM (its linker script)
+FIRMWARE_RAM_BYTES = 64  # .data + .bss of the firmware besides the arena (0 measured on every bundled board; room
+                         # for newlib's and the linker's alignment), checked by tests/test_firmware.py
+
 
 @dataclass(frozen=True)
 class MemoryRegion:
@@ -29,6 +33,16 @@ class Board:
     qemu_machine: str | None
     renode_platform: str | None
     pyocd_target: str | None
+
+    @property
+    def arena_budget(self) -> int:
+        """Bytes of SRAM the model's arena may take: what `tinyml build` leaves after the stack and the firmware's
+        own data (the same numbers its linker check uses)."""
+        return self.sram.size - STACK_BYTES - FIRMWARE_RAM_BYTES
+
+    def describe_budget(self) -> str:
+        return (f"{self.name}'s {self.sram.size:,} bytes of SRAM less the firmware's {STACK_BYTES:,}-byte stack and "
+                f"{FIRMWARE_RAM_BYTES} bytes of its own data, i.e. {self.arena_budget:,} bytes for the arena")
 
 
 def board_names() -> list[str]:

@@ -101,7 +101,8 @@ def cmd_build(a: argparse.Namespace) -> int:
     print(f"built {fw.elf} for {b.name} ({b.core}): text {fw.text:,} B, data {fw.data:,} B, bss {fw.bss:,} B")
     print(f"  flash {fw.flash_used:,} / {b.flash.size:,} B ({100 * fw.flash_used / b.flash.size:.1f}%), "
           f"SRAM {fw.ram_used:,} / {b.sram.size:,} B ({100 * fw.ram_used / b.sram.size:.1f}%, incl. stack)")
-    print(f"  project: {fw.elf.parent / 'Makefile'}")
+    print(f"  images: {fw.elf}, {fw.elf.with_suffix('.bin')}, {fw.elf.with_suffix('.hex')}")
+    print(f"  project: {fw.elf.parent / 'Makefile'} and {fw.elf.parent / 'CMakeLists.txt'}")
     return 0
 
 
@@ -208,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(measured with arm-none-eabi-gcc; 32 KiB when that is not installed)")
     p.add_argument("--flash-budget", type=int, metavar="BYTES", help="bytes for the model's constants")
     p.add_argument("--sram-budget", type=int, metavar="BYTES", help="bytes for the activation arena")
+    p.add_argument("--bits", default="auto", choices=["auto", "8", "4", "mixed"],
+                   help="weight widths: 8 (int8 everywhere), 4 (int4 everywhere), mixed (int4 in the layers that "
+                        "lose least, as many as the budget needs), auto: mixed under a flash budget (or --board), "
+                        "else int8 (default: auto)")
     p.add_argument("--estimator", default="minmax", choices=["minmax", "percentile", "mse"],
                    help="activation range estimator (default: minmax)")
     p.add_argument("--no-bias-correction", action="store_true", help="keep the float biases as they are")

@@ -77,7 +77,7 @@ class CompileOptions:
             return self.sram_budget, f"--sram-budget {self.sram_budget:,}"
         if self.board:
             b = load_board(self.board)
-            return b.sram.size, f"{b.name}'s {b.sram.size:,} bytes of SRAM"
+            return b.arena_budget, b.describe_budget()
         return None
 
 
@@ -237,13 +237,20 @@ def check_budget(c: Compiled, options: CompileOptions) -> None:
     if budget is None or sram <= budget[0]:
         return
     kernels = lower(c.graph)
-    every = MemoryOptions(halos="auto", isa=options.isa())
-    full = [plan_memory_techniques(c.graph, kernels, every), *refine(c.graph, kernels,
-                                                                     patch_options(c.graph, kernels, every))]
+    every = MemoryOptions(halos="auto", isa=options.isa(), stream_input=options.stream_input)
+    full = [plan_memory_techniques(c.graph, kernels, replace(every, stream_input=False)),
+            *refine(c.graph, kernels, patch_options(c.graph, kernels, every))]
     best = _compiled(c.graph, replan(c.graph, kernels, min(full, key=_sram)), c.sha256)
     k = peak_step(best)
     op = c.graph.ops[k] if c.graph.ops else None
     hints = []
+    if not options.stream_input:
+        streamed = refine(c.graph, kernels, patch_options(c.graph, kernels, replace(every, stream_input=True)))
+        if streamed:
+            s = min(_sram(replan(c.graph, kernels, min(streamed, key=_sram))), min(map(_sram, streamed)))
+            fits = "which fits" if s <= budget[0] else "still above the budget"
+            hints.append(f"--stream-input, which leaves the model input in memory the application owns (flash, a "
+                         f"camera buffer) and reads it region by region: {s:,} bytes, {fits}")
     if not options.inplace or not options.overlap:
         hints.append("allow in-place and overlapping buffers (drop --no-inplace/--no-overlap)")
     if options.patch != "auto":
@@ -378,7 +385,8 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
     check_budget(c, options)
     if options.board:
         board = load_board(options.board)
-        report["board"] = {"name": board.name, "sram_bytes": board.sram.size, "flash_bytes": board.flash.size}
+        report["board"] = {"name": board.name, "sram_bytes": board.sram.size, "flash_bytes": board.flash.size,
+                           "arena_budget_bytes": board.arena_budget}
         if report["flash_bytes"] > board.flash.size:
             raise TinymlError(
                 f"the model does not fit {board.name}: it needs {report['flash_bytes']:,} bytes of flash for "

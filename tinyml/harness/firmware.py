@@ -20,7 +20,7 @@ import numpy as np
 from codegen.emit import _rows
 from tinyml import __version__
 
-from ..boards import Board, load_board
+from ..boards import STACK_BYTES, Board, load_board
 from ..compiler import check_inputs, read_report
 from ..errors import TinymlError, ToolchainError
 from ..ir import DType
@@ -35,7 +35,6 @@ CORE_FLAGS = {
     "cortex-m33": ["-mcpu=cortex-m33"],
     "cortex-m55": ["-mcpu=cortex-m55"],
 }
-STACK_BYTES = 8192
 # every layer of model.c is bracketed by a call of the board's profiling marker
 PROFILE_FLAGS = ["-include", "tml_board.h", "-DTML_LAYER_BEGIN(i)=tml_layer_mark(i)",
                  "-DTML_LAYER_END(i)=tml_layer_mark(i)"]
@@ -96,7 +95,7 @@ def generate(outdir: Path, board: Board, opt: str, inputs: list[np.ndarray] | No
         "outputs": rep["outputs"],
     }
     env = _env()
-    for name in ("startup.c", "board.c", "tml_board.h", "main.c", "linker.ld", "Makefile"):
+    for name in ("startup.c", "board.c", "tml_board.h", "main.c", "linker.ld", "Makefile", "CMakeLists.txt"):
         (fw / name).write_text(env.get_template(f"{name}.j2").render(**ctx))
     if board.renode_platform:  # Renode script and Robot test, for every board that has a Renode platform
         rctx = dict(ctx, elf=str((fw / "fw.elf").resolve()), timeout=300)
@@ -134,6 +133,11 @@ def build(outdir: str | Path, board_name: str | Board, opt: str = "-O2", inputs:
                               f"for activations plus a {STACK_BYTES} B stack, and {rep['flash_bytes']} B of flash "
                               f"for weights. Linker said: {r.stderr.strip().splitlines()[-1]}")
         raise ToolchainError(f"arm-none-eabi-gcc failed building firmware for {board.name}:\n{r.stderr.strip()}")
+    objcopy = _tool("arm-none-eabi-objcopy")
+    for fmt, ext in (("binary", ".bin"), ("ihex", ".hex")):  # for STM32CubeProgrammer, J-Link, drag and drop
+        r = subprocess.run([objcopy, "-O", fmt, str(elf), str(elf.with_suffix(ext))], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise ToolchainError(f"arm-none-eabi-objcopy could not write {elf.with_suffix(ext).name}:\n{r.stderr}")
     text, data, bss = section_sizes(elf)
     return FirmwareBuild(elf, text, data, bss, board)
 

@@ -121,7 +121,7 @@ def run(a) -> int:  # noqa: ANN001
     board = load_board(a.board) if a.board else None
     code = None  # measured flash for code and tables, when the board sets the flash budget
     if board is not None:
-        sram = sram if sram is not None else board.sram.size
+        sram = sram if sram is not None else board.arena_budget  # the stack and the firmware's data excluded
         if flash is None:
             from . import quantize
             code = firmware_code_bytes(quantize(g, x[:256]), board)
@@ -130,13 +130,13 @@ def run(a) -> int:  # noqa: ANN001
     for _ in range(3):  # with a measured code size: until the chosen model's own firmware fits the board
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TimeElapsedColumn(), console=console, transient=True) as prog:
-            from .ptq import weighted_ops
-            task = prog.add_task("searching", total=2 * len(weighted_ops(g)) + 1)
+            task = prog.add_task("searching", total=1)
+
+            def progress(what: str, done: int, total: int, prog: Progress = prog, task=task) -> None:  # noqa: ANN001
+                prog.update(task, description=what, completed=done, total=max(total, 1))
             res = compress(g, x, vx, vy, flash_budget=flash, sram_budget=sram, estimator=a.estimator,
                            bias_correction=not a.no_bias_correction, calib_y=xy,
-                           finetune_epochs=a.finetune_epochs,
-                           progress=lambda what, n, prog=prog, task=task: prog.update(task, advance=n,
-                                                                              description=what))
+                           finetune_epochs=a.finetune_epochs, progress=progress, bits=a.bits)
         if code is None or board is None:
             break
         code = firmware_code_bytes(res.graph, board)
@@ -164,7 +164,7 @@ def run(a) -> int:  # noqa: ANN001
         table.add_column(col)
     front = {id(c) for c in pareto(res.candidates)}
     for c in res.candidates:
-        mark = " (chosen)" if c is res.chosen else " *" if id(c) in front else ""
+        mark = (" *" if id(c) in front else "") + (" (chosen)" if c is res.chosen else "")
         table.add_row(c.name + mark, f"{c.weight_bytes:,}", f"{c.peak_sram:,}", f"{c.score:.4f}",
                       "yes" if c.fits else "no")
     Console().print(table)

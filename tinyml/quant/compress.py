@@ -112,59 +112,99 @@ def finetune_float(g: Graph, x: np.ndarray, y: np.ndarray, epochs: int, lr: floa
     return ex.trained_graph()
 
 
+BITS = ("auto", "8", "4", "mixed")
+
+
+def _footprint_floor(g: Graph, calib: np.ndarray, ratio: float, bits: str, sram_budget: int | None) -> tuple[int, int]:
+    """(smallest weight bytes, smallest peak SRAM) a prune ratio can reach with the allowed widths: neither
+    depends on the weights' values, so no fine-tuning or sensitivity analysis is needed to know it."""
+    from .prune import prune
+    gp = prune(g, ratio)
+    ops = weighted_ops(gp)
+    narrow = {k: 8 if bits == "8" else 4 for k in ops}
+    q = quantize_graph(gp, calibrate(gp, calib[:2], weight_bits=narrow, bias_correction=False))
+    return int_weight_bytes(gp, narrow), peak_sram(q, sram_budget)
+
+
 def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y: np.ndarray | None = None, *,
              flash_budget: int | None = None, sram_budget: int | None = None, estimator: str = "minmax",
-             bias_correction: bool = True, progress: Callable[[str, int], None] | None = None,
-             calib_y: np.ndarray | None = None, finetune_epochs: int = 10) -> CompressResult:
+             bias_correction: bool = True, progress: Callable[[str, int, int], None] | None = None,
+             calib_y: np.ndarray | None = None, finetune_epochs: int = 10, bits: str = "auto") -> CompressResult:
     """Search weight widths (and pruning when needed) for float graph `g`; see the module docstring.
     `calib_y`: labels of `calib`; with them a pruned network is fine-tuned for `finetune_epochs` before it is
-    quantized (0: never)."""
+    quantized (0: never). `bits`: "8" (int8 only), "4" (int4 only), "mixed" (every int4 prefix of the
+    sensitivity order), "auto" (mixed under a flash budget, int8 without one: int4 would save nothing needed).
+    `progress(description, completed, total)` is called as each phase of each prune ratio advances."""
     from .executor import GraphExecutor, run_batches
     from .prune import prune
+    if bits not in BITS:
+        raise TinymlError(f"--bits '{bits}' is not one of {', '.join(BITS)}")
+    if bits == "auto":
+        bits = "mixed" if flash_budget is not None else "8"
     val_x = calib if val_x is None else val_x
     y = None if val_y is None else np.asarray(val_y).reshape(-1)
-    tick = progress or (lambda what, n: None)
+    tick = progress or (lambda what, done, total: None)
+    # what each prune ratio can reach at best, before any training: ratios that cannot fit are skipped, and a
+    # budget nothing meets fails now, not after minutes of fine-tuning
+    floors = {r: _footprint_floor(g, calib, r, bits, sram_budget) for r in PRUNE_RATIOS}
+    reachable = [r for r in PRUNE_RATIOS if (flash_budget is None or floors[r][0] <= flash_budget)
+                 and (sram_budget is None or floors[r][1] <= sram_budget)]
+    if not reachable:
+        wb = min(f[0] for f in floors.values())
+        sr = min(f[1] for f in floors.values())
+        raise TinymlError(
+            "no configuration can fit the budgets"
+            f"{f' (flash {flash_budget:,} bytes for constants)' if flash_budget is not None else ''}"
+            f"{f' (SRAM {sram_budget:,} bytes for activations)' if sram_budget is not None else ''}: with "
+            f"{'int8' if bits == '8' else 'int4'} weights everywhere and up to {PRUNE_RATIOS[-1]:.0%} of the "
+            f"channels of every prunable convolution pruned, the smallest footprint is {wb:,} bytes of weights and "
+            f"{sr:,} bytes of peak SRAM (with in-place, overlapping buffers and patch-based inference). A smaller "
+            "architecture (fewer channels, a smaller input resolution) or a larger board is needed"
+            f"{'; int4 weights (--bits mixed or 4) would halve the weight bytes' if bits == '8' else ''}.")
     candidates: list[Candidate] = []
     float_score = None
-    best_peak = None
     pruned: dict[float, Graph] = {}
-    for ratio in PRUNE_RATIOS:
+    for ratio in reachable:
         gp = prune(g, ratio)
         if ratio and calib_y is not None and finetune_epochs > 0:
-            tick(f"prune {ratio:.0%}: fine-tuning", 0)
+            tick(f"prune {ratio:.0%}: fine-tuning", 0, 1)
             gp = finetune_float(gp, calib, np.asarray(calib_y).reshape(-1), finetune_epochs)
         pruned[ratio] = gp
         ref = run_batches(GraphExecutor(gp), val_x)
         if float_score is None:
             float_score = _score(ref, ref, y)
-        def config(bits: dict[int, int], gp: Graph = gp) -> QuantConfig:
-            return calibrate(gp, calib, estimator=estimator, bias_correction=bias_correction, weight_bits=bits)
+
+        def config(bits_: dict[int, int], gp: Graph = gp) -> QuantConfig:
+            return calibrate(gp, calib, estimator=estimator, bias_correction=bias_correction, weight_bits=bits_)
         base = config({})
         ops = weighted_ops(gp)
         q8 = quantize_graph(gp, base)
         sram = peak_sram(q8, sram_budget)
-        best_peak = sram if best_peak is None else min(best_peak, sram)
         fits_sram = sram_budget is None or sram <= sram_budget
-        tick(f"prune {ratio:.0%}: sensitivity", 0)
         out8 = run_batches(GraphExecutor(gp, base), val_x)
         loss8 = _loss(out8, ref)
-        sens = {}
-        for k in ops:
-            cfg = config({k: 4})
-            sens[k] = _loss(run_batches(GraphExecutor(gp, cfg), val_x), ref) - loss8
-            tick("sensitivity", 1)
-        full8 = int_weight_bytes(gp, base.weight_bits)
-        saved = {k: full8 - int_weight_bytes(gp, {**base.weight_bits, k: 4}) for k in ops}
-        order = sorted(ops, key=lambda k: (max(sens[k], 0.0) / max(saved[k], 1), k))
-        for n in range(len(order) + 1):
-            bits = {k: (4 if k in order[:n] else 8) for k in ops}
-            out = out8 if n == 0 else run_batches(GraphExecutor(gp, config(bits)), val_x)
-            wb = int_weight_bytes(gp, bits)
+        if bits == "mixed":
+            sens = {}
+            for n, k in enumerate(ops):
+                tick(f"prune {ratio:.0%}: int4 sensitivity", n, len(ops))
+                sens[k] = _loss(run_batches(GraphExecutor(gp, config({k: 4})), val_x), ref) - loss8
+            full8 = int_weight_bytes(gp, base.weight_bits)
+            saved = {k: full8 - int_weight_bytes(gp, {**base.weight_bits, k: 4}) for k in ops}
+            order = sorted(ops, key=lambda k: (max(sens[k], 0.0) / max(saved[k], 1), k))
+            prefixes = range(len(order) + 1)
+        else:
+            order = list(ops)
+            prefixes = range(0, 1) if bits == "8" else range(len(order), len(order) + 1)
+        for i, n in enumerate(prefixes):
+            tick(f"prune {ratio:.0%}: widths", i, len(prefixes))
+            wbits = {k: (4 if k in order[:n] else 8) for k in ops}
+            out = out8 if n == 0 else run_batches(GraphExecutor(gp, config(wbits)), val_x)
+            wb = int_weight_bytes(gp, wbits)
             name = "int8" if n == 0 else "int4" if n == len(order) else f"mixed ({n} int4 layers)"
-            candidates.append(Candidate(f"{name}{f', pruned {ratio:.0%}' if ratio else ''}", ratio, bits, wb, sram,
+            candidates.append(Candidate(f"{name}{f', pruned {ratio:.0%}' if ratio else ''}", ratio, wbits, wb, sram,
                                         _score(out, ref, y), _loss(out, ref),
                                         flash_budget is None or wb <= flash_budget, fits_sram))
-            tick("widths", 1)
+        tick(f"prune {ratio:.0%}: done", 1, 1)
         if any(c.fits for c in candidates):
             break
     fitting = [c for c in candidates if c.fits]
@@ -175,9 +215,10 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
             f"{f' (flash {flash_budget:,} bytes for constants)' if flash_budget is not None else ''}"
             f"{f' (SRAM {sram_budget:,} bytes for activations)' if sram_budget is not None else ''}: the smallest "
             f"footprint reached is {smallest.weight_bytes:,} bytes of weights ({smallest.name}) and "
-            f"{best_peak:,} bytes of peak SRAM (with in-place, overlapping buffers and patch-based inference), "
-            f"after pruning up to {PRUNE_RATIOS[-1]:.0%} of the channels of every prunable convolution. A smaller "
-            "architecture (fewer channels, a smaller input resolution) or a larger board is needed.")
+            f"{min(c.peak_sram for c in candidates):,} bytes of peak SRAM (with in-place, overlapping buffers and "
+            f"patch-based inference), after pruning up to {reachable[-1]:.0%} of the channels of every prunable "
+            "convolution. A smaller architecture (fewer channels, a smaller input resolution) or a larger board is "
+            "needed.")
     for chosen in sorted(fitting, key=lambda c: (c.score, -c.loss, -c.weight_bytes), reverse=True):
         gp = pruned[chosen.prune]
         cfg = calibrate(gp, calib, estimator=estimator, bias_correction=bias_correction, weight_bits=chosen.bits)
