@@ -83,7 +83,7 @@ def test_float_model(tmp_path):
     p = tmp_path / "float.tflite"
     p.write_bytes(_convert(m, float_model=True))
     r = tinyml("compile", p, "-o", tmp_path / "out")
-    assert_user_error(r, "float model", "int8")
+    assert_user_error(r, "float model", "int8", "tinyml compress")
     assert not (tmp_path / "out").exists()
 
 
@@ -92,13 +92,14 @@ def test_unsupported_op(tmp_path):
     import tensorflow as tf
     x = tf.keras.Input((8, 8, 3), batch_size=1)
     y = tf.keras.layers.Conv2DTranspose(2, 3, strides=2)(x)
+    y = tf.keras.layers.Resizing(34, 34, interpolation="bilinear")(y)
     p = tmp_path / "tconv.tflite"
     p.write_bytes(_convert(tf.keras.Model(x, y)))
     r = tinyml("compile", p, "-o", tmp_path / "out")
     assert_user_error(r, "TRANSPOSE_CONV", "operator", "Supported operators", "CONV_2D")
     assert not (tmp_path / "out").exists()
-    r = tinyml("inspect", p)
-    assert_user_error(r, "TRANSPOSE_CONV")
+    r = tinyml("inspect", p)  # every unsupported operator is named, not only the first
+    assert_user_error(r, "TRANSPOSE_CONV", "RESIZE_BILINEAR", "2 operators")
 
 
 @needs_shared()
@@ -136,3 +137,8 @@ def test_refuses_to_clobber_foreign_directory(tmp_path):
     r = tinyml("compile", SHARED_MODELS / "hello_world_int8.tflite", "-o", d)
     assert_user_error(r, "not written by tinyml")
     assert (d / "thesis.tex").read_text() == "precious"
+
+
+def test_help_describes_the_default_patch_policy():
+    r = tinyml("compile", "--help")
+    assert r.returncode == 0 and "row pipeline" in r.stdout and "no extra" in r.stdout

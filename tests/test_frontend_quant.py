@@ -456,6 +456,10 @@ def test_compress_cli(tmp_path):
     np.savez(tmp_path / "bad.npz", x=x[:10, 0])
     r = _tinyml("compress", "net.pt2", "--data", "bad.npz", "-o", "o.tflite", cwd=tmp_path)
     assert r.returncode != 0 and "NCHW" in r.stderr and "Traceback" not in r.stderr
+    np.savez(tmp_path / "nhwc.npz", x=x[:10].transpose(0, 2, 3, 1))  # NHWC data for an NCHW model
+    r = _tinyml("compress", "net.pt2", "--data", "nhwc.npz", "-o", "o.tflite", cwd=tmp_path)
+    assert r.returncode != 0 and "has shape [10, 8, 8, 1]" in r.stderr and "needs [N, 1, 8, 8]" in r.stderr
+    assert "FutureWarning" not in r.stderr
     (tmp_path / "m.onnx").write_bytes(b"x")
     r = _tinyml("compress", "m.onnx", "--data", "calib.npz", "-o", "o.tflite", cwd=tmp_path)
     assert r.returncode != 0 and "unknown model format" in r.stderr

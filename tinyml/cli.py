@@ -178,8 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-zero-copy-concat", action="store_true",
                    help="copy CONCATENATION inputs into the output instead of having their producers write there")
     p.add_argument("--patch", default="auto", metavar="auto|off|RxC",
-                   help="patch-based inference of the first stage: auto (only when needed to fit the SRAM budget, "
-                        "with the fewest extra MACs), off, or a grid such as 2x2 (default: auto)")
+                   help="patch-based inference of the first stage: auto (without a budget, the lowest peak that "
+                        "costs no extra MACs: a row pipeline with cached halos where that saves memory, else layer by "
+                        "layer; under --sram-budget/--board, layer by layer when it fits, else the patch "
+                        "configuration with the fewest extra MACs that fits), off, or a grid such as 2x2 "
+                        "(default: auto)")
     p.add_argument("--patch-split", type=int, metavar="OP",
                    help="with --patch RxC: the index of the last op of the patch stage")
     p.add_argument("--halos", default="auto", choices=("auto", "recompute", "cache"),
@@ -253,7 +256,19 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _quiet_libraries() -> None:
+    """TensorFlow's C++ log lines and PyTorch's deprecation warnings say nothing a tinyml user can act on."""
+    import os
+    import warnings
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*Statistics for quantized inputs were expected.*")
+
+
 def main(argv: list[str] | None = None) -> int:
+    _quiet_libraries()
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -120,9 +120,11 @@ def _check_quantized(g: Graph) -> None:
         k = float_ops[0]
         raise TinymlError(
             f"'{g.source}' is a float model: operator {k} ({g.ops[k].kind.value}) computes in float32. tinyml "
-            "compiles fully int8-quantized models (float32 is allowed only at the model inputs and outputs, "
-            "through QUANTIZE/DEQUANTIZE). Convert with TFLiteConverter using optimizations=[Optimize.DEFAULT], "
-            "a representative dataset and supported_ops=[TFLITE_BUILTINS_INT8].")
+            "compiles int8-quantized models (float32 is allowed only at the model inputs and outputs, through "
+            f"QUANTIZE/DEQUANTIZE). Quantize it with `tinyml compress {g.source} --data CALIB.npz -o "
+            "model_int8.tflite` (calibration inputs in an .npz array 'x'; it also fits flash and SRAM budgets), or "
+            "with TensorFlow's TFLiteConverter (optimizations=[Optimize.DEFAULT], a representative dataset, "
+            "supported_ops=[TFLITE_BUILTINS_INT8]).")
 
 
 def _prepared(model_bytes: bytes, source: str, options: CompileOptions) -> tuple[Graph, list[list[Kernel]], str]:

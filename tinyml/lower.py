@@ -665,4 +665,17 @@ def lower_op(g: Graph, index: int) -> list[Kernel]:
 
 
 def lower(g: Graph) -> list[list[Kernel]]:
-    return [lower_op(g, k) for k in range(len(g.ops))]
+    """Every op's kernel calls; an op that cannot be lowered is reported together with all the others."""
+    out: list[list[Kernel]] = []
+    errors: list[str] = []
+    for k in range(len(g.ops)):
+        try:
+            out.append(lower_op(g, k))
+        except UnsupportedOpError as e:
+            errors.append(str(e))
+    if len(errors) == 1:
+        raise UnsupportedOpError(errors[0])
+    if errors:
+        raise UnsupportedOpError(f"{len(errors)} operators cannot be compiled: " + "; ".join(errors[:20])
+                                 + (f"; and {len(errors) - 20} more" if len(errors) > 20 else ""))
+    return out

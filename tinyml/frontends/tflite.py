@@ -267,10 +267,13 @@ def _parse(buf: bytes, source: str) -> Graph:
     model = tflite.Model.GetRootAsModel(buf, 0)
     if model.SubgraphsLength() != 1:
         raise UnsupportedOpError(f"'{source}' has {model.SubgraphsLength()} subgraphs; tinyml compiles models "
-                                 "with exactly one (control flow such as WHILE/IF is not supported)")
+                                 "with exactly one (control flow such as WHILE/IF is not supported). A recurrent "
+                                 "layer (LSTM, GRU, SimpleRNN) converts to a WHILE loop unless it is built with "
+                                 "unroll=True (a fixed number of time steps)")
     sg = model.Subgraphs(0)
     tensors = [_tensor(model, sg.Tensors(i), buf, f"index {i}") for i in range(sg.TensorsLength())]
     ops: list[Op] = []
+    unknown: list[str] = []  # every unsupported operator is named, not only the first
     for k in range(sg.OperatorsLength()):
         op = sg.Operators(k)
         oc = model.OperatorCodes(op.OpcodeIndex())
@@ -279,9 +282,8 @@ def _parse(buf: bytes, source: str) -> Graph:
         if code == tflite.BuiltinOperator.CUSTOM:
             opname = f"CUSTOM ({(oc.CustomCode() or b'').decode()})"
         if opname not in BUILDERS:
-            raise UnsupportedOpError(
-                f"operator {k} of '{source}' is {opname}, which tinyml does not support. Supported operators: "
-                f"{', '.join(SUPPORTED_OPS)}.")
+            unknown.append(f"operator {k} is {opname}")
+            continue
         kind, build = BUILDERS[opname]
         ins = tuple(int(i) for i in op.InputsAsNumpy()) if op.InputsLength() else ()
         outs = tuple(int(i) for i in op.OutputsAsNumpy()) if op.OutputsLength() else ()
@@ -292,6 +294,12 @@ def _parse(buf: bytes, source: str) -> Graph:
         attrs = build(op, [tensors[i] if i != NO_TENSOR else None for i in ins])  # type: ignore[misc]
         outname = tensors[outs[0]].name if outs else ""
         ops.append(Op(kind, ins, outs, attrs, name=f"op{k}_{kind.value.lower()}:{outname}"))
+    if unknown:
+        kinds = sorted({u.split(" is ", 1)[1] for u in unknown})
+        listed = "; ".join(unknown[:20]) + (f"; and {len(unknown) - 20} more" if len(unknown) > 20 else "")
+        raise UnsupportedOpError(
+            f"'{source}' uses {len(unknown)} operator{'s' if len(unknown) > 1 else ''} that tinyml does not support "
+            f"({', '.join(kinds)}): {listed}. Supported operators: {', '.join(SUPPORTED_OPS)}.")
     name = Path(source).stem
     inputs = tuple(int(i) for i in sg.InputsAsNumpy())
     outputs = tuple(int(i) for i in sg.OutputsAsNumpy())

@@ -55,11 +55,8 @@ def load_float_model(path: Path) -> tuple[Graph, bool]:
                               f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
         return from_torch(ep, None, name=path.stem), True
     if suffix in (".keras", ".h5"):
-        try:
-            import tensorflow as tf
-        except ImportError:
-            raise TinymlError(f"a {suffix} model needs TensorFlow: pip install 'tinyml[tf]'") from None
-        from ..frontends.keras import from_keras
+        from ..frontends.keras import from_keras, import_tensorflow
+        tf = import_tensorflow()
         try:
             model = tf.keras.models.load_model(str(path), compile=False)
         except Exception as e:
@@ -90,12 +87,13 @@ def load_data(path: str, g: Graph, nchw: bool, what: str) -> tuple[np.ndarray, n
     except Exception as e:
         raise TinymlError(f"{what} file '{p}' must be an .npz with an array 'x' (inputs, batch first) and "
                           f"optionally 'y' (integer labels): {type(e).__name__}: {e}") from None
+    given = list(x.shape)  # as the file holds it (the message must not show the transposed copy)
     if nchw and x.ndim == 4:
         x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
     want = tuple(g.tensor(g.inputs[0]).shape[1:])
     if tuple(x.shape[1:]) != want:
         layout = "NCHW, as the PyTorch model takes it" if nchw else "NHWC"
-        raise TinymlError(f"{what} 'x' in '{p}' has shape {list(x.shape)}; the model needs [N, "
+        raise TinymlError(f"{what} 'x' in '{p}' has shape {given}; the model needs [N, "
                           f"{', '.join(map(str, want if not nchw else (want[2], want[0], want[1])))}] ({layout})")
     if y is not None and len(y) != len(x):
         raise TinymlError(f"{what} file '{p}' has {len(x)} inputs but {len(y)} labels")
