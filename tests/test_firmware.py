@@ -268,3 +268,41 @@ def test_build_writes_images_and_a_cmake_project(tmp_path):
     assert run.returncode == 0 and "TML_DONE" in run.output
     outs = parse_outputs(run.output, rep["outputs"])
     assert outs[0].reshape(-1).tolist() == m["tflm_output_seed0"][0]
+
+
+def _chromium():
+    return next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+
+
+def test_report_html_renders_in_a_browser(tmp_path):
+    """report.html as a deployment summary (board fit, MACs, weights by width, per-layer table, charts with
+    axis titles), rendered by headless Chromium after `tinyml emulate`: a non-empty screenshot, no console
+    errors."""
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    m = next(m for m in shared_baseline() if m["file"] == "kws_ref_model.tflite")
+    out = tmp_path / "out"
+    from tinyml.compiler import CompileOptions
+    compile_model(SHARED_MODELS / m["file"], out, CompileOptions(board="mps2-an386", patch="5x1", halos="recompute"))
+    np.save(tmp_path / "in.npy", _inputs(m)[0])
+    r = subprocess.run([sys.executable, "-m", "tinyml", "emulate", str(out), "--board", "mps2-an386", "--input",
+                        str(tmp_path / "in.npy"), "--output", str(tmp_path / "o.npz")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    html = (out / "report.html").read_text()
+    for needle in ("Summary", "Fit on mps2-an386", "arena bytes in use", "layer (op index)", "instr/MAC", "x floor",
+                   "constants by layer weight width", "int8:", "without the halos"):
+        assert needle in html, needle
+    assert "+48.001%" not in html and "% MACs" in html
+    png = tmp_path / "report.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'p'}",
+             "--enable-logging=stderr", "--v=0"]
+    r = subprocess.run([browser, *flags, "--window-size=1250,2400", f"--screenshot={png}",
+                        (out / "report.html").as_uri()], capture_output=True, text=True, timeout=120)
+    assert png.is_file() and png.stat().st_size > 20_000, r.stderr[-2000:]
+    console = [line for line in r.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert not console, console
+    from PIL import Image
+    img = np.asarray(Image.open(png).convert("L"))
+    assert img.std() > 10  # not a blank page

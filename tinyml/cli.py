@@ -138,8 +138,9 @@ def cmd_emulate(a: argparse.Namespace) -> int:
         print(f"  ({res['instructions_note']})")
     else:
         for k, layer in enumerate(res["layers"]):
-            ipm = f"{layer['instructions'] / layer['macs']:.2f}" if layer["macs"] else ""
-            print(f"  {k:>3} {layer['op']:<20} {layer['macs']:>12,} {layer['instructions']:>14,} {ipm:>9}")
+            m = layer.get("executed_macs", layer["macs"])  # with recomputed patch halos, more than the layer's
+            ipm = f"{layer['instructions'] / m:.2f}" if m else ""
+            print(f"  {k:>3} {layer['op']:<20} {m:>12,} {layer['instructions']:>14,} {ipm:>9}")
         print(f"  total: {res['total_instructions']:,} instructions executed in invoke (instructions, not cycles)")
     print(f"wrote {a.output}, {path}, and the profile into report.json and report.html")
     return 0 if outputs_ok(res) else 1

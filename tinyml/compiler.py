@@ -330,6 +330,27 @@ def _patch_report(c: Compiled) -> dict | None:
             "reduced_tensor": None if pp.stage.reduced is None else c.graph.tensor(pp.stage.reduced).name}
 
 
+WEIGHTED = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED)
+
+
+def _executed_macs(c: Compiled) -> dict[int, int]:
+    """MACs each convolution executes: with recomputed patch halos, more than the layer's own count (every
+    region call computes its out_h x out_w pixels)."""
+    g = c.graph
+    out: dict[int, int] = {}
+    for k, ks in c.schedule:
+        op = g.ops[k]
+        if op.kind not in (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D):
+            continue
+        pixels = g.tensor(op.outputs[0]).size // g.tensor(op.outputs[0]).shape[-1]
+        per_pixel = macs(g, op) // max(pixels, 1)
+        for kern in ks:
+            p = kern.params
+            if hasattr(p, "out_h") and hasattr(p, "k_h"):
+                out[k] = out.get(k, 0) + per_pixel * p.batches * p.out_h * p.out_w  # type: ignore[attr-defined]
+    return out
+
+
 def build_report(c: Compiled, options: CompileOptions, source_path: str | None) -> dict:
     g, plan = c.graph, c.plan
     size = {b.id: b.size for b in c.buffers}
@@ -344,11 +365,15 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
             if f not in called.setdefault(k, []):
                 called[k].append(f)
     layers = []
+    executed = _executed_macs(c)
     for k, op in enumerate(g.ops):
         out = g.tensor(op.outputs[0])
+        w = g.tensor(op.inputs[1]) if op.kind in WEIGHTED and len(op.inputs) > 1 else None
         layers.append({"index": k, "name": op.name, "op": op.kind.value, "macs": macs(g, op),
+                       "executed_macs": executed.get(k, macs(g, op)),
                        "weight_bytes": weight_bytes(g, op), "output_bytes": sum(g.tensor(o).nbytes
                                                                                 for o in op.outputs),
+                       "weight_bits": (4 if w.dtype is DType.INT4 else 8) if w is not None and w.is_const else None,
                        "output_shape": list(out.shape), "arena_offset": offsets.get(op.outputs[0]),
                        "kernels": called.get(k, [])})
     used: set[int | Const] = set()  # the constant arrays the calls read (prepared copies for generated kernels)

@@ -245,7 +245,8 @@ def emulate(outdir: str | Path, board_name: str, inputs: list[np.ndarray], *, em
             "total_instructions": total, "layers": layers, "outputs": outs,
             "instructions_note": "executed instructions counted exactly by a QEMU TCG plugin (not cycles); each "
                                  "layer includes the 3-4 instructions of its profiling marker calls",
-            "firmware": {"elf": os.path.relpath(fw.elf, out), "text": fw.text, "data": fw.data, "bss": fw.bss}}
+            "firmware": {"elf": os.path.relpath(fw.elf, out), "text": fw.text, "data": fw.data, "bss": fw.bss,
+                         "stack": STACK_BYTES, "board_sram": board.sram.size, "board_flash": board.flash.size}}
 
 
 def compare_outputs(out: Path, rep: dict, xs: list[np.ndarray], outs: list[np.ndarray]) -> dict:
@@ -290,7 +291,8 @@ def layer_instructions(events_file: Path, report: dict) -> tuple[int, list[dict]
     for k, index in enumerate(blocks):
         per[index] = per.get(index, 0) + ev[2 + 2 * k] - ev[1 + 2 * k]
     out = [{"name": layer["name"], "op": layer["op"], "macs": layer["macs"],
-            "instructions": per.get(layer["index"], 0)} for layer in layers]
+            "executed_macs": layer.get("executed_macs", layer["macs"]), "instructions": per.get(layer["index"], 0)}
+           for layer in layers]
     return ev[-1] - ev[0], out
 
 
@@ -322,4 +324,5 @@ def _emulate_renode(out: Path, board: Board, inputs: list[np.ndarray], opt: str,
             "total_instructions": None, "layers": [{"name": la["name"], "op": la["op"], "macs": la["macs"],
                                                     "instructions": None} for la in rep["layers"]],
             "instructions_note": "instruction counts come from the QEMU run (--emulator qemu)",
-            "firmware": {"elf": os.path.relpath(fw.elf, out), "text": fw.text, "data": fw.data, "bss": fw.bss}}
+            "firmware": {"elf": os.path.relpath(fw.elf, out), "text": fw.text, "data": fw.data, "bss": fw.bss,
+                         "stack": STACK_BYTES, "board_sram": board.sram.size, "board_flash": board.flash.size}}
