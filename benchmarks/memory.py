@@ -90,8 +90,10 @@ def main() -> int:
         kernels = lower(g)
         model_macs = sum(macs(g, op) for op in g.ops)
         peaks, curves = {}, {}
-        for name, mo in (("plain", MemoryOptions(False, False)), ("+inplace", MemoryOptions(True, False)),
-                         ("+overlap", MemoryOptions(False, True)), ("both", MemoryOptions())):
+        isa = CompileOptions().isa()  # the generated kernels compile uses (their scratch counts)
+        for name, mo in (("plain", MemoryOptions(False, False, isa=isa)), ("+inplace", MemoryOptions(True, False,
+                                                                                                     isa=isa)),
+                         ("+overlap", MemoryOptions(False, True, isa=isa)), ("both", MemoryOptions(isa=isa))):
             mp = plan_memory(g, kernels, mo)
             peaks[name] = arena_bytes(mp.buffers, mp.plan)
             curves[name] = _arena_tops(mp.buffers, mp.plan, len(g.ops))
@@ -101,7 +103,7 @@ def main() -> int:
         if d.patch is not None:
             curves["default " + d_cfg] = _arena_tops(d.buffers, d.plan, len(g.ops))
         limit = a.max_extra_macs * model_macs
-        best_mp = _lowest(g, kernels, patch_options(g, kernels, MemoryOptions(halos="auto")), limit)
+        best_mp = _lowest(g, kernels, patch_options(g, kernels, MemoryOptions(halos="auto", isa=isa)), limit)
         best = min(peaks["both"], arena_bytes(best_mp.buffers, best_mp.plan)) if best_mp else peaks["both"]
         if best_mp is None or arena_bytes(best_mp.buffers, best_mp.plan) >= peaks["both"]:
             best_mp = None
@@ -109,7 +111,8 @@ def main() -> int:
         cfg = _cfg(best_mp.patch) if best_mp else "-"
         if best_mp is not None:
             curves["patched " + cfg] = _arena_tops(best_mp.buffers, best_mp.plan, len(g.ops))
-        smp = _lowest(g, kernels, patch_options(g, kernels, MemoryOptions(stream_input=True, halos="auto")), limit)
+        smp = _lowest(g, kernels, patch_options(g, kernels, MemoryOptions(stream_input=True, halos="auto", isa=isa)),
+                      limit)
         sbest = arena_bytes(smp.buffers, smp.plan) if smp is not None else None
         if smp is not None:
             curves["streamed input " + _cfg(smp.patch)] = _arena_tops(smp.buffers, smp.plan, len(g.ops))

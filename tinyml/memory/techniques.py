@@ -256,7 +256,8 @@ def _plan(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options
     zero_copy = [False]
     if options.zero_copy_concat and any(op.kind is OpKind.CONCATENATION for op in g.ops):
         zero_copy.insert(0, True)
-    plans = [_plan_one(g, kernels, folded, options, pp, prefer, zc) for zc in zero_copy
+    memo: dict[tuple, MemoryPlan] = {}  # preferences that lead to the same decisions give the same plan
+    plans = [_plan_one(g, kernels, folded, options, pp, prefer, zc, memo) for zc in zero_copy
              for prefer in ("footprint", "overlap", "inplace")]
     # equal peaks: fewer in-place layers (the in-place kernel works channel by channel, slower than the
     # generated depthwise kernels)
@@ -264,7 +265,8 @@ def _plan(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options
 
 
 def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options: MemoryOptions,
-              pp: PatchPlan | None, prefer: str, zero_copy: bool) -> MemoryPlan:
+              pp: PatchPlan | None, prefer: str, zero_copy: bool, memo: dict[tuple, MemoryPlan] | None = None
+              ) -> MemoryPlan:
     """`kernels` with PADs already folded (fold_pads), `folded` the PAD ops."""
     stage_ops = range(pp.stage.start, pp.stage.split + 1) if pp else range(0)
     slices: dict[int, tuple[int, int]] = {}
@@ -309,6 +311,9 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
         if need and k not in inplace:
             scratch[k] = need
     frozen = frozenset(inplace)
+    key = (zero_copy, frozen, tuple(sorted(overlap_pairs.items())), tuple(sorted(scratch.items())))
+    if memo is not None and key in memo:
+        return memo[key]
     roots = storage_roots(g, frozen | folded, slices)
     buffers = lifetimes(g, frozen | folded, scratch, unsized=frozenset(g.ops[k].outputs[0] for k in folded),
                         slices=slices)
@@ -341,8 +346,11 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
         schedule += [(k, []) for k in range(pp.stage.start, pp.stage.split + 1) if not new_kernels[k]]
         schedule += [(k, new_kernels[k]) for k in range(pp.stage.split + 1, len(g.ops))]
     check_schedule(g, schedule, buffers, roots)
-    return MemoryPlan(new_kernels, buffers, plan_memory(buffers, overlaps, options.search), frozen, options,
-                      schedule, pp, folded, slices)
+    mp = MemoryPlan(new_kernels, buffers, plan_memory(buffers, overlaps, options.search), frozen, options,
+                    schedule, pp, folded, slices)
+    if memo is not None:
+        memo[key] = mp
+    return mp
 
 
 def check_schedule(g: Graph, schedule: Schedule, buffers: list[Buffer], roots: dict[int, int]) -> None:
