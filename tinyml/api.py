@@ -24,7 +24,8 @@ __all__ = ["load", "compile", "run", "inspect", "Graph", "quantize_input", "dequ
 def compile(model: str | Path, outdir: str | Path, *, prefix: str = "model", board: str | None = None,
             inplace: bool = True, overlap: bool = True, sram_budget: int | None = None, patch: str = "auto",
             patch_split: int | None = None, stream_input: bool = False, zero_copy_concat: bool = True,
-            halos: str = "auto", verify: bool = True, kernels: str = "auto") -> dict:
+            halos: str = "auto", verify: bool = True, kernels: str = "auto",
+            max_arena: int | None = None) -> dict:
     """Compile `model` (.tflite) into C sources under `outdir`; returns report.json's content.
     patch: "auto" (patch-based inference only when needed to fit the SRAM budget), "off", or a grid "RxC";
     patch_split: the last op of the patch stage (default: the split with the lowest peak);
@@ -36,12 +37,13 @@ def compile(model: str | Path, outdir: str | Path, *, prefix: str = "model", boa
     only where no host C compiler exists); kernels: the generated kernels, "dsp" (SIMD for cores with the DSP
     extension; portable C definitions of its instructions elsewhere), "portable" (plain C loops, for
     Cortex-M0+/M3), "reference" (the portable runtime kernels only) or "auto" (dsp unless `board` lacks the DSP
-    extension)."""
+    extension); max_arena: the largest arena (and tensor) in bytes tinyml generates code for (default 64 MiB)."""
+    extra = {} if max_arena is None else {"max_arena": max_arena}
     return compile_model(model, outdir, CompileOptions(prefix=prefix, board=board, inplace=inplace,
                                                        overlap=overlap, sram_budget=sram_budget, patch=patch,
                                                        patch_split=patch_split, stream_input=stream_input,
                                                        zero_copy_concat=zero_copy_concat, halos=halos,
-                                                       verify=verify, kernels=kernels))
+                                                       verify=verify, kernels=kernels, **extra))
 
 
 def inspect(model: str | Path, *, inplace: bool = True, overlap: bool = True, patch: str = "auto",
@@ -73,8 +75,10 @@ def _reference_model(target: Path) -> Path:
     return target
 
 
-def run(target: str | Path, inputs: list[np.ndarray], *, reference: bool = False) -> list[np.ndarray]:
-    """Run a compiled model directory on the host (or, with reference=True, the NumPy reference executor)."""
+def run(target: str | Path, inputs: list[np.ndarray], *, reference: bool = False,
+        reshape: bool = False) -> list[np.ndarray]:
+    """Run a compiled model directory on the host (or, with reference=True, the NumPy reference executor).
+    Inputs must have the model's dtypes and shapes (reshape=True: any shape with the same number of elements)."""
     t = Path(target)
     if not t.exists():
         raise TinymlError(f"'{t}' does not exist")
@@ -83,12 +87,12 @@ def run(target: str | Path, inputs: list[np.ndarray], *, reference: bool = False
         specs = [{"name": g.tensor(i).name, "shape": list(g.tensor(i).shape), "dtype": g.tensor(i).dtype.value,
                   "scale": g.tensor(i).quant.scale[0] if g.tensor(i).quant else None,
                   "zero_point": g.tensor(i).quant.zero_point[0] if g.tensor(i).quant else None} for i in g.inputs]
-        return list(run_reference(g, check_inputs(specs, inputs)))  # type: ignore[arg-type]
+        return list(run_reference(g, check_inputs(specs, inputs, reshape)))  # type: ignore[arg-type]
     if not t.is_dir():
         raise TinymlError(f"'{t}' is not a compiled model directory; run `tinyml compile {t} -o OUTDIR` first, "
                           "or pass --reference to run the model with the NumPy reference executor")
     from .harness.host import HostModel
-    return HostModel(t).run(inputs)
+    return HostModel(t, reshape=reshape).run(inputs)
 
 
 def _io_spec(model: str | Path | Graph, which: str, index: int) -> dict:

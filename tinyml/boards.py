@@ -56,14 +56,24 @@ def load_board(name: str) -> Board:
         raise TinymlError(f"unknown board '{name}'. Known boards: {', '.join(board_names())} (or pass the path "
                           "of a board .toml file).")
     try:
-        d = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise TinymlError(f"board file '{path}' is not valid TOML: {e}") from None
-    mem = d["memory"]
-    emu = d.get("emulators", {})
-    return Board(d["name"], d.get("description", ""), d["core"], d.get("fpu", "none"), bool(d.get("dsp", False)),
-                 int(d.get("clock_hz", 0)), d.get("console", "semihosting"),
-                 MemoryRegion(mem["flash"]["base"], mem["flash"]["size"]),
-                 MemoryRegion(mem["sram"]["base"], mem["sram"]["size"]),
-                 emu.get("qemu", {}).get("machine"), emu.get("renode", {}).get("platform"),
-                 d.get("flash", {}).get("pyocd_target"))
+        d = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise TinymlError(f"board file '{path}' is not valid UTF-8 TOML: {e}") from None
+    except OSError as e:
+        raise TinymlError(f"board file '{path}' cannot be read: {e.strerror}") from None
+    try:
+        mem = d["memory"]
+        emu = d.get("emulators", {})
+        board = Board(str(d["name"]), str(d.get("description", "")), str(d["core"]), str(d.get("fpu", "none")),
+                      bool(d.get("dsp", False)), int(d.get("clock_hz", 0)), str(d.get("console", "semihosting")),
+                      MemoryRegion(int(mem["flash"]["base"]), int(mem["flash"]["size"])),
+                      MemoryRegion(int(mem["sram"]["base"]), int(mem["sram"]["size"])),
+                      emu.get("qemu", {}).get("machine"), emu.get("renode", {}).get("platform"),
+                      d.get("flash", {}).get("pyocd_target"))
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise TinymlError(f"board file '{path}' lacks or mistypes a field ({type(e).__name__}: {e}); a board needs "
+                          "name, core, and [memory.flash] and [memory.sram] with base and size (see "
+                          "boards/mps2-an386.toml)") from None
+    if min(board.flash.size, board.sram.size) <= 0:
+        raise TinymlError(f"board file '{path}': memory sizes must be positive")
+    return board

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
@@ -24,8 +26,10 @@ def _load_npy(path: str) -> np.ndarray:
 
 def _save_npz(path: str, outputs: list[np.ndarray]) -> None:
     p = Path(path)
-    if p.parent and not p.parent.exists():
-        raise TinymlError(f"cannot write '{p}': directory '{p.parent}' does not exist")
+    if p.parent and not p.parent.is_dir():
+        raise TinymlError(f"cannot write '{p}': '{p.parent}' is not an existing directory")
+    if p.is_dir():
+        raise TinymlError(f"--output '{p}' is a directory; give the .npz file to write")
     tmp = p.with_name(p.name + ".tmp.npz")
     np.savez(tmp, **{f"output_{k}": o for k, o in enumerate(outputs)})
     tmp.replace(p)
@@ -69,7 +73,7 @@ def cmd_compile(a: argparse.Namespace) -> int:
                       overlap=not a.no_overlap, sram_budget=a.sram_budget, patch=a.patch,
                       patch_split=a.patch_split, stream_input=a.stream_input,
                       zero_copy_concat=not a.no_zero_copy_concat, halos=a.halos, verify=not a.no_verify,
-                      kernels=a.kernels)
+                      kernels=a.kernels, max_arena=a.max_arena)
     for r in rep["verification"]["rejected"]:
         print(f"tinyml compile: warning: not using {r['configuration']}: {r['error']}", file=sys.stderr)
     if rep["verification"]["rejected"]:
@@ -88,7 +92,7 @@ def cmd_compile(a: argparse.Namespace) -> int:
 
 def cmd_run(a: argparse.Namespace) -> int:
     inputs = [_load_npy(p) for p in a.input]
-    outputs = api.run(a.target, inputs, reference=a.reference)
+    outputs = api.run(a.target, inputs, reference=a.reference, reshape=a.reshape)
     _save_npz(a.output, outputs)
     print(f"wrote {a.output}: " + ", ".join(f"output_{k} {list(o.shape)} {o.dtype}" for k, o in enumerate(outputs)))
     return 0
@@ -108,6 +112,8 @@ def cmd_build(a: argparse.Namespace) -> int:
 
 def cmd_emulate(a: argparse.Namespace) -> int:
     from .harness.firmware import emulate, outputs_ok
+    if not math.isfinite(a.timeout) or a.timeout <= 0:
+        raise TinymlError(f"--timeout {a.timeout} is not a positive number of seconds")
     inputs = [_load_npy(p) for p in a.input]
     res = emulate(a.outdir, a.board, inputs, emulator=a.emulator, opt=a.opt, timeout=a.timeout)
     _save_npz(a.output, res["outputs"])
@@ -198,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "definitions of the instructions elsewhere), portable (plain C loops, for Cortex-M0+/M3), "
                         "reference (no generated kernels: the portable runtime kernels, TFLM's loops), or auto: dsp "
                         "unless --board names a core without the DSP extension (default: auto)")
+    p.add_argument("--max-arena", type=int, metavar="BYTES",
+                   help="the largest activation arena (and tensor) to generate code for (default: 64 MiB); a model "
+                        "that needs more is refused before any C is written")
     p.add_argument("--no-verify", action="store_true",
                    help="skip the self-check (by default compile builds the generated C with the host C compiler "
                         "and compares it with the reference executor on two random inputs before writing "
@@ -230,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help=".npz file to write (output_0, output_1, ...)")
     p.add_argument("--reference", action="store_true",
                    help="run the NumPy reference executor instead of the generated C")
+    p.add_argument("--reshape", action="store_true",
+                   help="accept input arrays of another shape with the model input's number of elements (default: "
+                        "the shape must match exactly)")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("build", help="cross-compile a compiled model into firmware for a board")
     p.add_argument("outdir")
@@ -279,6 +291,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tinyml: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug in tinyml: say so, with what to report, never a bare traceback
+        subject = getattr(args, "model", None) or getattr(args, "target", None) or getattr(args, "outdir", None)
+        where = f" on '{subject}'" if subject else ""
+        first = str(e).splitlines()[0][:300] if str(e) else ""
+        print(f"tinyml {args.command}: internal error, please report: tinyml {args.command} failed{where} with "
+              f"{type(e).__name__}: {first}. This is a bug in tinyml, not in your input; please report it with the "
+              f"model and the command line (tinyml {__version__}). Set TINYML_TRACEBACK=1 to see the traceback.",
+              file=sys.stderr)
+        if os.environ.get("TINYML_TRACEBACK"):
+            import traceback
+            traceback.print_exc()
+        return 70
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from .memory.patching import PATCH_BASE, PatchPlan
 from .memory.planner import SCRATCH_BASE, storage_offsets, storage_roots
 from .memory.techniques import MemoryOptions, MemoryPlan, Schedule, patch_options, refine, replan
 from .memory.techniques import plan as plan_memory_techniques
+from .validate import MAX_TENSOR_BYTES, validate
 
 REPORT = "report.json"
 
@@ -48,6 +50,7 @@ class CompileOptions:
     verify: bool = True         # build the generated C for the host and check it against the reference executor
     kernels: str = "auto"       # generated kernels: "dsp", "portable", "reference" (the portable runtime kernels
                                 # only) or "auto" (dsp unless the board lacks the DSP extension)
+    max_arena: int = MAX_TENSOR_BYTES  # bytes: the largest tensor and arena tinyml generates code for
 
     def grid(self) -> tuple[int, int] | None:
         """The forced patch grid, or None for "auto"/"off"."""
@@ -128,7 +131,10 @@ def _check_quantized(g: Graph) -> None:
 
 
 def _prepared(model_bytes: bytes, source: str, options: CompileOptions) -> tuple[Graph, list[list[Kernel]], str]:
-    g = parse_tflite(model_bytes, source=source)
+    if not 1 <= options.max_arena <= (1 << 31) - 1:
+        raise TinymlError(f"--max-arena {options.max_arena} must be between 1 and {(1 << 31) - 1:,} bytes (the "
+                          "generated code indexes the arena with 32-bit integers)")
+    g = validate(parse_tflite(model_bytes, source=source), options.max_arena)
     _check_quantized(g)
     if options.reorder:
         g = reorder(g)
@@ -410,6 +416,9 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
                                           for i in ids]} for s, ids in enumerate(plan.timeline)]},
     }
     check_budget(c, options)
+    if sram > options.max_arena:
+        raise TinymlError(f"'{g.source}' needs a {sram:,}-byte arena, more than the {options.max_arena:,} bytes tinyml "
+                          "generates code for (--max-arena raises the limit)")
     if options.board:
         board = load_board(options.board)
         report["board"] = {"name": board.name, "sram_bytes": board.sram.size, "flash_bytes": board.flash.size,
@@ -445,11 +454,14 @@ def compile_model(model: str | Path, outdir: str | Path, options: CompileOptions
     path = Path(model)
     data = read_model(path)
     out = Path(outdir)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / REPORT).exists())):
+    if out.exists() and (not out.is_dir() or not _ours(out)):
         raise TinymlError(f"output directory '{out}' exists and was not written by tinyml; choose another or "
                           "remove it")
-    if not options.prefix.isidentifier():
-        raise TinymlError(f"--prefix '{options.prefix}' is not a valid C identifier")
+    if not options.prefix.isidentifier() or not options.prefix.isascii() or len(options.prefix) > 48:
+        shown = options.prefix if len(options.prefix) <= 60 else options.prefix[:57] + "..."
+        raise TinymlError(f"--prefix '{shown}' is not a C identifier of at most 48 ASCII characters")
+    if out.parent.exists() and not out.parent.is_dir() or any(p.exists() and not p.is_dir() for p in out.parents):
+        raise TinymlError(f"cannot write '{out}': a parent of it is a file, not a directory")
     rejected: list[dict] = []
     for c in candidates(data, path.name, options):
         what = describe(c, options)
@@ -461,10 +473,15 @@ def compile_model(model: str | Path, outdir: str | Path, options: CompileOptions
                             EmitOptions(prefix=options.prefix, isa=options.isa()),
                             c.roots, frozenset({c.patch.streamed} if c.patch and c.patch.streamed is not None
                                                else ()), c.offsets)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
         try:
-            render(ctx, tmp)
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise TinymlError(f"cannot create the directory for '{out}': {e.strerror}") from None
+        _remove_stale(out)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
+        try:
+            written = render(ctx, tmp)
+            report["files"] = {p.name: sha256_bytes(p.read_bytes()) for p in sorted(written)}
             (tmp / REPORT).write_text(json.dumps(report, indent=1) + "\n")
             (tmp / "report.html").write_text(render_report_html(report))
             if options.verify:
@@ -485,13 +502,64 @@ def compile_model(model: str | Path, outdir: str | Path, options: CompileOptions
                             + "; ".join(r["configuration"] for r in rejected[1:]) + ".")
 
 
+_OURS = re.compile(r"^(report\.(json|html)|emulation\.json|tml_\w+\.[ch]|\w+(_weights|_kernels)?\.[ch]"
+                   r"|build|firmware)$")
+
+
+def _ours(out: Path) -> bool:
+    """True if every entry of directory `out` is something `tinyml compile`, `build` or `emulate` writes: an
+    output of tinyml, possibly left half-written by a killed run of an older version, that may be replaced."""
+    return all(_OURS.match(p.name) for p in out.iterdir())
+
+
+def _remove_stale(out: Path) -> None:
+    """Remove the temporary siblings of `out` that compiles killed before they finished left behind (a live
+    compile's are kept: their names carry its process id)."""
+    for p in list(out.parent.glob(f".{out.name}.tmp-*")) + list(out.parent.glob(f".{out.name}.old-*")):
+        m = re.match(rf"^\.{re.escape(out.name)}\.(tmp|old)-(\d+)-", p.name)
+        if m is not None and _alive(int(m.group(2))):
+            continue
+        if m is not None and m.group(1) == "old" and (p / "d").is_dir() and not out.exists():
+            os.replace(p / "d", out)  # killed between its two renames: the old output goes back in place
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directories in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where unavailable."""
+    import ctypes
+    import ctypes.util
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
 def _replace_dir(new: Path, out: Path) -> None:
-    """Put directory `new` in the place of `out`: the old one is renamed aside first and deleted last, so that
-    `out` is at every moment either the old or the new output, never a half-deleted one."""
+    """Put directory `new` in the place of `out` so that `out` is at every moment either the old or the new
+    output, never a half-deleted one: one atomic exchange where the system offers it (Linux), else the old one is
+    renamed aside first (a compile killed right then leaves it there, and the next compile puts it back) and
+    deleted last."""
     if not out.exists():
         os.replace(new, out)
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    if _exchange(new, out):
+        shutil.rmtree(new, ignore_errors=True)  # now the old output
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-{os.getpid()}-", dir=out.parent))
     os.replace(out, old / "d")
     os.replace(new, out)
     shutil.rmtree(old, ignore_errors=True)
@@ -502,11 +570,37 @@ def read_report(outdir: str | Path) -> dict:
     if not p.is_file():
         raise TinymlError(f"'{outdir}' is not a tinyml output directory (no {REPORT}); run `tinyml compile` "
                           "first")
-    return json.loads(p.read_text())
+    try:
+        rep = json.loads(p.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise TinymlError(f"'{p}' is corrupt ({type(e).__name__}); compile the model again") from None
+    if not isinstance(rep, dict) or not {"prefix", "inputs", "outputs", "layers"} <= set(rep):
+        raise TinymlError(f"'{p}' is not a report tinyml wrote; compile the model again")
+    return rep
 
 
-def check_inputs(specs: list[dict], inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """Validate user inputs against the model's input specs; returns them in the model's shapes."""
+def check_outdir(outdir: str | Path) -> dict:
+    """report.json of `outdir`, after proving that every file compile generated is still the one it wrote (a
+    tampered or stale directory, or a report.json from another compile, is refused)."""
+    out = Path(outdir)
+    rep = read_report(out)
+    files = rep.get("files")
+    if not isinstance(files, dict) or not files:
+        raise TinymlError(f"'{out}' was written by an older tinyml (its report.json lists no file hashes); "
+                          "compile the model again")
+    for name, digest in files.items():
+        p = out / name
+        if not p.is_file():
+            raise TinymlError(f"'{out}' is incomplete: {name} is missing; compile the model again")
+        if sha256_bytes(p.read_bytes()) != digest:
+            raise TinymlError(f"'{out}' has changed since tinyml compile wrote it: {name} differs from the file "
+                              "report.json records; compile the model again")
+    return rep
+
+
+def check_inputs(specs: list[dict], inputs: list[np.ndarray], reshape: bool = False) -> list[np.ndarray]:
+    """Validate user inputs against the model's input specs (dtype and shape exactly; `reshape`: any shape with
+    the same number of elements); returns them in the model's shapes."""
     if len(inputs) != len(specs):
         raise TinymlError(f"the model has {len(specs)} input(s) but {len(inputs)} were given")
     out = []
@@ -517,8 +611,10 @@ def check_inputs(specs: list[dict], inputs: list[np.ndarray]) -> list[np.ndarray
             raise TinymlError(f"input {k} ('{spec['name']}') must be {want} with shape {spec['shape']}, got "
                               f"{x.dtype}; quantize it first (scale {spec.get('scale')}, zero point "
                               f"{spec.get('zero_point')})")
-        if x.size != int(np.prod(spec["shape"])):
+        if x.size != int(np.prod(spec["shape"])) or (not reshape and list(x.shape) != list(spec["shape"])):
+            hint = ("; the number of elements matches: pass --reshape (reshape=True) to read it in the model's shape"
+                    if x.size == int(np.prod(spec["shape"])) else "")
             raise TinymlError(f"input {k} ('{spec['name']}') must have shape {spec['shape']}, got "
-                              f"{list(x.shape)}")
+                              f"{list(x.shape)}{hint}")
         out.append(np.ascontiguousarray(x.reshape(spec["shape"])))
     return out

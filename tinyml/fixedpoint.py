@@ -88,6 +88,10 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     """TFLite QuantizeMultiplier: real ~= q * 2**(shift - 31), q in [2**30, 2**31)."""
     if real == 0.0:
         return 0, 0
+    if not math.isfinite(real) or abs(real) >= float(1 << 30):
+        from .errors import UnsupportedOpError
+        raise UnsupportedOpError(f"the quantization scales give a requantization multiplier of {real:g}, beyond "
+                                 "what TFLM's int32 fixed point represents (below 2^30); the scales are corrupt")
     q, shift = math.frexp(real)
     q_fixed = tflite_round(q * (1 << 31))
     assert q_fixed <= (1 << 31)

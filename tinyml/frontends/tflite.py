@@ -254,13 +254,15 @@ def parse_tflite(buf: bytes, source: str = "<bytes>") -> Graph:
         raise TinymlError(f"'{source}' is not a TensorFlow Lite model: a .tflite flatbuffer carries the file "
                           "identifier 'TFL3' at bytes 4-8, and this file does not (is it truncated, or another "
                           "format such as a Keras .h5 or a SavedModel?)")
+    from ..validate import validate
     try:
-        return _parse(buf, source)
+        g = _parse(buf, source)
     except TinymlError:
         raise
     except Exception as e:  # the flatbuffer accessors raise anything on corrupt offsets
         raise TinymlError(f"'{source}' could not be read as a TensorFlow Lite flatbuffer ({type(e).__name__}: "
                           f"{e}); the file is truncated or corrupt. Re-export it from the converter.") from None
+    return validate(g, max_tensor_bytes=(1 << 31) - 1)  # structure; compile bounds sizes by --max-arena
 
 
 def _parse(buf: bytes, source: str) -> Graph:

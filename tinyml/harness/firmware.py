@@ -21,7 +21,7 @@ from codegen.emit import _rows
 from tinyml import __version__
 
 from ..boards import STACK_BYTES, Board, load_board
-from ..compiler import check_inputs, read_report
+from ..compiler import check_inputs, check_outdir, read_report
 from ..errors import TinymlError, ToolchainError
 from ..ir import DType
 from ..resources import runtime_dir, templates_dir
@@ -80,7 +80,7 @@ def _env() -> jinja2.Environment:
 
 def generate(outdir: Path, board: Board, opt: str, inputs: list[np.ndarray] | None = None) -> Path:
     """Render the firmware project for `board` into OUTDIR/firmware/<board>/; returns that directory."""
-    rep = read_report(outdir)
+    rep = check_outdir(outdir)
     if inputs is None:  # the input zero points: a neutral input for builds without data
         inputs = [np.full(s["shape"], s.get("zero_point") or 0, DType(s["dtype"]).numpy) for s in rep["inputs"]]
     xs = check_inputs(rep["inputs"], inputs)

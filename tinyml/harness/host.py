@@ -19,7 +19,7 @@ from pathlib import Path
 import cffi
 import numpy as np
 
-from ..compiler import check_inputs, read_report
+from ..compiler import check_inputs, check_outdir, read_report
 from ..errors import ToolchainError
 from ..ir import DType
 from ..resources import runtime_dir
@@ -106,8 +106,26 @@ def _link(cc: str, objs: list[Path], out: Path, extra: tuple[str, ...]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise ToolchainError(f"linking the generated sources failed:\n{' '.join(cmd)}\n{r.stderr.strip()}")
     os.chmod(tmp, 0o755)
+    digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
     os.replace(tmp, out)
+    _write_atomic(out.with_name(out.name + ".sha256"), digest)  # a truncated library is rebuilt, not loaded
     return out
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _intact(lib: Path) -> bool:
+    """The cached library exists and is the one that was linked (its recorded hash matches)."""
+    side = lib.with_name(lib.name + ".sha256")
+    try:
+        return side.read_text().strip() == hashlib.sha256(lib.read_bytes()).hexdigest()
+    except OSError:
+        return False
 
 
 def _build(outdir: Path, cc: str | None, extra_flags: tuple[str, ...], target: Path | None = None) -> Path:
@@ -122,7 +140,7 @@ def _build(outdir: Path, cc: str | None, extra_flags: tuple[str, ...], target: P
             h.update(s.name.encode())
             h.update(s.read_bytes())
         target = outdir / BUILD_DIR / f"lib{h.hexdigest()[:16]}.so"
-        if target.exists():
+        if _intact(target):
             return target
     cache = object_cache() or target.parent / "obj"
     dirs = (outdir,)
@@ -170,9 +188,10 @@ def run_driver(exe: Path, inputs: list[np.ndarray], specs: list[dict], timeout: 
 class HostModel:
     """A compiled model loaded into this process: `HostModel(outdir).run([x, ...]) -> [y, ...]`."""
 
-    def __init__(self, outdir: str | Path, cc: str | None = None):
+    def __init__(self, outdir: str | Path, cc: str | None = None, reshape: bool = False):
         self.outdir = Path(outdir)
-        self.report = read_report(self.outdir)
+        self.report = check_outdir(self.outdir)
+        self.reshape = reshape
         p = self.report["prefix"]
         self.ffi = cffi.FFI()
         self.ffi.cdef(f"""
@@ -187,7 +206,7 @@ class HostModel:
         self._p = p
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        xs = check_inputs(self.report["inputs"], inputs)
+        xs = check_inputs(self.report["inputs"], inputs, self.reshape)
         p, lib, ffi = self._p, self.lib, self.ffi
         keep = []
         for k, (x, spec) in enumerate(zip(xs, self.report["inputs"])):

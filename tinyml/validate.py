@@ -1,0 +1,260 @@
+"""Everything the generated C relies on, proven about an imported model before anything else looks at it.
+
+A `.tflite` file is data someone else wrote: a corrupt or hostile one can describe a cycle, a tensor with two
+writers, an operator that writes a weight, a stride of 0, a scale of NaN, a zero point of 2^40, a convolution
+whose weights disagree with its channels. Each would otherwise surface later as a Python exception, a division by
+zero in C, or generated code that writes past its arena. `validate` rejects them with one line naming the
+operator, the tensor and the field; after it, the lowering, the planner and the code generator may assume a
+well-formed graph.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .errors import TinymlError
+from .ir import (
+    NO_TENSOR,
+    ConcatAttrs,
+    ConvAttrs,
+    DType,
+    Graph,
+    MeanAttrs,
+    Op,
+    OpKind,
+    PadAttrs,
+    Padding,
+    PoolAttrs,
+    SliceAttrs,
+    SoftmaxAttrs,
+    Tensor,
+)
+
+MAX_TENSOR_BYTES = 64 << 20  # the largest tensor (and arena) tinyml generates code for, by default
+MAX_DIM = 1 << 24            # a dimension beyond this is a corrupt file, not a model for a microcontroller
+
+_RANGES = {DType.INT4: (-8, 7), DType.INT8: (-128, 127), DType.UINT8: (0, 255), DType.INT16: (-32768, 32767),
+           DType.INT32: (-(1 << 31), (1 << 31) - 1), DType.INT64: (-(1 << 63), (1 << 63) - 1)}
+
+
+class InvalidModelError(TinymlError):
+    pass
+
+
+def validate(g: Graph, max_tensor_bytes: int = MAX_TENSOR_BYTES) -> Graph:
+    """Raise InvalidModelError (a TinymlError) unless `g` is well formed; returns `g`."""
+    src = g.source or g.name
+
+    def fail(msg: str) -> None:
+        raise InvalidModelError(f"'{src}' is not a valid model: {msg}")
+    n = len(g.tensors)
+    if not g.ops:
+        fail("it has no operators")
+    if not g.inputs or not g.outputs:
+        fail(f"it has {len(g.inputs)} inputs and {len(g.outputs)} outputs; a model needs at least one of each")
+    for what, idx in (("input", g.inputs), ("output", g.outputs)):
+        for k, i in enumerate(idx):
+            if not 0 <= i < n:
+                fail(f"model {what} {k} refers to tensor {i}, which does not exist ({n} tensors)")
+    for i, t in enumerate(g.tensors):
+        _tensor(t, i, fail, max_tensor_bytes)
+    for what, idx in (("input", g.inputs), ("output", g.outputs)):
+        for i in idx:
+            if g.tensor(i).is_const:
+                fail(f"model {what} '{g.tensor(i).name}' is a constant")
+        if len(set(idx)) != len(idx):
+            fail(f"a tensor is listed twice among the model's {what}s")
+    writer: dict[int, int] = {}
+    for k, op in enumerate(g.ops):
+        where = f"operator {k} ({op.kind.value})"
+        for i in op.inputs + op.outputs:
+            if i != NO_TENSOR and not 0 <= i < n:
+                fail(f"{where} refers to tensor {i}, which does not exist ({n} tensors)")
+        if not op.outputs or NO_TENSOR in op.outputs:
+            fail(f"{where} has no output tensor")
+        for o in op.outputs:
+            t = g.tensor(o)
+            if t.is_const:
+                fail(f"{where} writes '{t.name}', which is a constant (weights or a shape)")
+            if o in g.inputs:
+                fail(f"{where} writes '{t.name}', which is a model input")
+            if o in writer:
+                fail(f"tensor '{t.name}' is written by operator {writer[o]} and by {where}")
+            if o in op.inputs:
+                fail(f"{where} reads its own output '{t.name}' (a cycle)")
+            writer[o] = k
+    for k, op in enumerate(g.ops):
+        for i in op.inputs:
+            if i == NO_TENSOR or g.tensor(i).is_const or i in g.inputs:
+                continue
+            if i not in writer:
+                fail(f"operator {k} ({op.kind.value}) reads '{g.tensor(i).name}', which nothing writes")
+            if writer[i] > k:
+                fail(f"operator {k} ({op.kind.value}) reads '{g.tensor(i).name}' before operator {writer[i]} writes "
+                     "it (the operators are not in an order they can run in: a cycle or a misordered file)")
+    for i in g.outputs:
+        if i not in writer and i not in g.inputs and not g.tensor(i).is_const:
+            fail(f"model output '{g.tensor(i).name}' is never written")
+    for k, op in enumerate(g.ops):
+        _op(g, k, op, fail)
+    return g
+
+
+def _tensor(t: Tensor, i: int, fail, max_bytes: int) -> None:  # noqa: ANN001
+    where = f"tensor {i} ('{t.name}')"
+    if any(d < 1 or d > MAX_DIM for d in t.shape):
+        fail(f"{where} has shape {list(t.shape)}; every dimension must be between 1 and {MAX_DIM:,}")
+    if t.nbytes > max_bytes:
+        fail(f"{where} takes {t.nbytes:,} bytes, more than the {max_bytes:,} tinyml generates code for "
+             "(--max-arena raises the limit)")
+    q = t.quant
+    if q is None:
+        return
+    if len(q.scale) != len(q.zero_point) or not q.scale:
+        fail(f"{where} has {len(q.scale)} scales and {len(q.zero_point)} zero points")
+    if any(not math.isfinite(s) or s <= 0 for s in q.scale):
+        bad = next(s for s in q.scale if not math.isfinite(s) or s <= 0)
+        fail(f"{where} has quantization scale {bad}; scales must be finite and positive")
+    lo, hi = _RANGES.get(t.dtype, (-(1 << 63), (1 << 63) - 1))
+    if any(not lo <= z <= hi for z in q.zero_point):
+        bad = next(z for z in q.zero_point if not lo <= z <= hi)
+        fail(f"{where} is {t.dtype.value} with zero point {bad}, outside [{lo}, {hi}]")
+    if len(q.scale) > 1:
+        if len(t.shape) == 1 and len(q.scale) == t.shape[0]:
+            return  # a 1-D per-channel bias: TFLM accepts any quantized_dimension there (person_detect has 3)
+        if not 0 <= q.axis < len(t.shape):
+            fail(f"{where} has quantized_dimension {q.axis}, but {len(t.shape)} dimensions")
+        if len(q.scale) != t.shape[q.axis]:
+            fail(f"{where} has {len(q.scale)} per-channel scales for {t.shape[q.axis]} channels along dimension "
+                 f"{q.axis}")
+
+
+def _op(g: Graph, k: int, op: Op, fail) -> None:  # noqa: ANN001, C901
+    where = f"operator {k} ({op.kind.value})"
+    ins = [g.tensor(i) if i != NO_TENSOR else None for i in op.inputs]
+    out = g.tensor(op.outputs[0])
+    a = op.attrs
+    if not ins or ins[0] is None:
+        fail(f"{where} has no input")
+    x = ins[0]
+    assert x is not None
+    if op.kind in (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D):
+        assert isinstance(a, ConvAttrs)
+        if len(ins) < 2 or ins[1] is None:
+            fail(f"{where} has no weights")
+        w = ins[1]
+        assert w is not None
+        if min(a.stride_h, a.stride_w, a.dilation_h, a.dilation_w) < 1:
+            fail(f"{where} has stride {a.stride_h}x{a.stride_w} and dilation {a.dilation_h}x{a.dilation_w}; both "
+                 "must be at least 1")
+        if len(x.shape) != 4 or len(w.shape) != 4 or len(out.shape) != 4:
+            fail(f"{where} needs 4-D input, weights and output; got {list(x.shape)}, {list(w.shape)}, "
+                 f"{list(out.shape)}")
+        if op.kind is OpKind.CONV_2D:
+            if w.shape[0] != out.shape[3] or x.shape[3] % w.shape[3]:
+                fail(f"{where}: weights '{w.name}' {list(w.shape)} do not match input channels {x.shape[3]} and "
+                     f"output channels {out.shape[3]}")
+        else:
+            if a.depth_multiplier < 1 or w.shape[0] != 1 or w.shape[3] != out.shape[3] or out.shape[3] % x.shape[3]:
+                fail(f"{where}: weights '{w.name}' {list(w.shape)} do not match input channels {x.shape[3]}, "
+                     f"output channels {out.shape[3]} and depth multiplier {a.depth_multiplier}")
+        if x.shape[0] != out.shape[0]:
+            fail(f"{where}: batch {x.shape[0]} in, {out.shape[0]} out")
+        _geometry(where, x.shape, out.shape, (w.shape[1], w.shape[2]), a, fail)
+        _bias(g, where, ins, out.shape[3], fail)
+    elif op.kind is OpKind.FULLY_CONNECTED:
+        if len(ins) < 2 or ins[1] is None or len(ins[1].shape) != 2:
+            fail(f"{where} needs 2-D weights")
+        w = ins[1]
+        assert w is not None
+        if w.shape[1] < 1 or x.size % w.shape[1] or out.shape[-1] != w.shape[0]:
+            fail(f"{where}: weights '{w.name}' {list(w.shape)} do not match input {list(x.shape)} and output "
+                 f"{list(out.shape)}")
+        if out.size != (x.size // w.shape[1]) * w.shape[0]:
+            fail(f"{where}: output {list(out.shape)} has {out.size} values; {x.size // w.shape[1]} rows of "
+                 f"{w.shape[0]} were expected")
+        _bias(g, where, ins, w.shape[0], fail)
+    elif op.kind in (OpKind.AVERAGE_POOL_2D, OpKind.MAX_POOL_2D):
+        assert isinstance(a, PoolAttrs)
+        if min(a.filter_h, a.filter_w, a.stride_h, a.stride_w) < 1:
+            fail(f"{where} has filter {a.filter_h}x{a.filter_w} and stride {a.stride_h}x{a.stride_w}; both must be "
+                 "at least 1")
+        if len(x.shape) != 4 or len(out.shape) != 4 or x.shape[3] != out.shape[3] or x.shape[0] != out.shape[0]:
+            fail(f"{where}: input {list(x.shape)} and output {list(out.shape)} must be 4-D with the same batch and "
+                 "channels")
+        _geometry(where, x.shape, out.shape, (a.filter_h, a.filter_w), a, fail)
+    elif op.kind is OpKind.CONCATENATION:
+        assert isinstance(a, ConcatAttrs)
+        rank = len(out.shape)
+        axis = a.axis + rank if a.axis < 0 else a.axis
+        if not 0 <= axis < rank:
+            fail(f"{where} has axis {a.axis} for a {rank}-D output")
+        parts = [t for t in ins if t is not None]
+        if any(len(t.shape) != rank or any(t.shape[d] != out.shape[d] for d in range(rank) if d != axis)
+               for t in parts) or sum(t.shape[axis] for t in parts) != out.shape[axis]:
+            fail(f"{where}: inputs {[list(t.shape) for t in parts]} do not concatenate to {list(out.shape)} along "
+                 f"axis {a.axis}")
+    elif op.kind is OpKind.MEAN:
+        assert isinstance(a, MeanAttrs)
+        if not a.axes or any(not -len(x.shape) <= ax < len(x.shape) for ax in a.axes):
+            fail(f"{where} reduces axes {list(a.axes)} of a {len(x.shape)}-D input")
+        axes = {ax % len(x.shape) for ax in a.axes}
+        want = [1 if d in axes else n for d, n in enumerate(x.shape) if a.keep_dims or d not in axes]
+        if math.prod(want) != out.size:
+            fail(f"{where}: reducing axes {list(a.axes)} of {list(x.shape)} gives {want}, but its output is "
+                 f"{list(out.shape)}")
+    elif op.kind is OpKind.PAD:
+        assert isinstance(a, PadAttrs)
+        if len(a.paddings) != len(x.shape) or any(b < 0 or e < 0 for b, e in a.paddings) or \
+                tuple(d + b + e for d, (b, e) in zip(x.shape, a.paddings)) != tuple(out.shape):
+            fail(f"{where}: paddings {[list(p) for p in a.paddings]} do not take {list(x.shape)} to "
+                 f"{list(out.shape)}")
+    elif op.kind is OpKind.RESHAPE:
+        if x.size != out.size:
+            fail(f"{where}: {list(x.shape)} ({x.size} values) cannot become {list(out.shape)} ({out.size})")
+        if x.dtype is not out.dtype:
+            fail(f"{where}: reshapes {x.dtype.value} '{x.name}' into {out.dtype.value} '{out.name}'; a reshape keeps "
+                 "the type")
+    elif op.kind in (OpKind.ADD, OpKind.SUB, OpKind.MUL):
+        if len(ins) < 2 or ins[1] is None:
+            fail(f"{where} needs two inputs")
+        y = ins[1]
+        assert y is not None
+        try:
+            both = np.broadcast_shapes(x.shape, y.shape)
+        except ValueError:
+            both = None
+        if both is None or math.prod(both) != out.size or len(both) > len(out.shape) and \
+                tuple(both[-len(out.shape):]) != tuple(out.shape):
+            fail(f"{where}: inputs {list(x.shape)} and {list(y.shape)} do not broadcast to the output "
+                 f"{list(out.shape)}")
+    elif op.kind is OpKind.STRIDED_SLICE:
+        assert isinstance(a, SliceAttrs)
+        if not len(a.begin) == len(a.size) == len(a.strides) == len(x.shape) or \
+                any(n < 1 or st == 0 or not 0 <= b < d or not 0 <= b + (n - 1) * st < d
+                    for b, n, st, d in zip(a.begin, a.size, a.strides, x.shape)) or math.prod(a.size) != out.size:
+            fail(f"{where}: begin {list(a.begin)}, size {list(a.size)} and strides {list(a.strides)} do not select "
+                 f"{list(out.shape)} from {list(x.shape)}")
+    elif op.kind in (OpKind.LOGISTIC, OpKind.TANH, OpKind.HARD_SWISH, OpKind.LEAKY_RELU, OpKind.RELU, OpKind.RELU6,
+                     OpKind.QUANTIZE, OpKind.DEQUANTIZE, OpKind.SOFTMAX):
+        if isinstance(a, SoftmaxAttrs) and not math.isfinite(a.beta):
+            fail(f"{where} has beta {a.beta}")
+        if x.size != out.size:
+            fail(f"{where}: input {list(x.shape)} and output {list(out.shape)} differ in size")
+
+
+def _bias(g: Graph, where: str, ins: list, channels: int, fail) -> None:  # noqa: ANN001
+    if len(ins) > 2 and ins[2] is not None and ins[2].size != channels:
+        fail(f"{where}: bias '{ins[2].name}' has {ins[2].size} values for {channels} output channels")
+
+
+def _geometry(where: str, xs: tuple, os: tuple, k: tuple, a, fail) -> None:  # noqa: ANN001
+    """The output's height and width are the ones TFLite's converter derives from the padding mode."""
+    dil = (getattr(a, "dilation_h", 1), getattr(a, "dilation_w", 1))
+    for d, name in ((0, "height"), (1, "width")):
+        n, kk, s = xs[1 + d], (k[d] - 1) * dil[d] + 1, (a.stride_h, a.stride_w)[d]
+        want = (n + s - 1) // s if a.padding is Padding.SAME else (n - kk + s) // s
+        if want < 1 or os[1 + d] != want:
+            fail(f"{where}: output {name} {os[1 + d]} does not follow from input {name} {n}, filter {k[d]}, stride "
+                 f"{s} and {a.padding.value} padding (expected {max(want, 0)})")
