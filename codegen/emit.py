@@ -56,6 +56,11 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_strided_slice": ("tml_strided_slice.c",),
     "tml_quantize_f32_s8": ("tml_quantize_f32_s8.c",),
     "tml_dequantize_s8_f32": ("tml_dequantize_s8_f32.c",),
+    "tml_maximum_s8": ("tml_max_min_s8.c",),
+    "tml_minimum_s8": ("tml_max_min_s8.c",),
+    "tml_prelu_s8": ("tml_prelu_s8.c",),
+    "tml_permute": ("tml_permute.c",),
+    "tml_resize_nearest": ("tml_resize_nearest.c",),
 }
 RUNTIME_HEADERS = ("tml_nn.h", "tml_fixedpoint.h", "tml_simd.h")
 ARRAY_ROW = 16

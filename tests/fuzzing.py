@@ -171,7 +171,15 @@ def _context() -> Any:
 
 
 def exercise(model: bytes, timeout: float = 120.0) -> tuple[str, str]:
-    """Run `_exercise` in a process of its own: (class, detail)."""
+    """Run `_exercise` in a process of its own: (class, detail). A worker that exits without a result and
+    without a signal (the process machinery failing under load, exit status 255) is retried once."""
+    cls, detail = _exercise_once(model, timeout)
+    if cls == "signal" and "exit code 255" in detail:  # multiprocessing's forkserver lost track of the worker
+        cls, detail = _exercise_once(model, timeout)
+    return cls, detail
+
+
+def _exercise_once(model: bytes, timeout: float) -> tuple[str, str]:
     ctx = _context()
     q = ctx.Queue()
     with tempfile.TemporaryDirectory(prefix="tinyml-fuzz-") as d:
@@ -182,12 +190,12 @@ def exercise(model: bytes, timeout: float = 120.0) -> tuple[str, str]:
             p.kill()
             p.join()
             return "hang", f"no answer within {timeout:.0f} s"
-        if p.exitcode != 0:
-            return "signal", f"the worker died with exit code {p.exitcode}"
+        if p.exitcode is not None and p.exitcode < 0:
+            return "signal", f"the worker died of signal {-p.exitcode}"
         try:
             return q.get(timeout=5)
         except Exception:
-            return "signal", "the worker left no result"
+            return "signal", f"the worker left no result (exit code {p.exitcode})"
 
 
 def corpus(models_dir: Path, names: tuple[str, ...] = ("hello_world_int8.tflite", "ad01_int8.tflite",

@@ -78,6 +78,26 @@ PLAN: list[dict[str, Any]] = [
     {"name": "float_io", "build": "conv", "inputs": [(8, 8, 3)], "float_io": True,
      "kw": {"filters": 4, "kernel_size": 3, "padding": "same", "activation": "relu"}},
     {"name": "two_in_two_out", "build": "two_io", "inputs": [(6, 6, 3), (6, 6, 3)], "kw": {}},
+    # data movement: TRANSPOSE, SPACE_TO_DEPTH, DEPTH_TO_SPACE, RESIZE_NEAREST_NEIGHBOR (half-pixel centers,
+    # align_corners, up and down), SPLIT / SPLIT_V / UNPACK / PACK (the converter leaves SPLIT_V and UNPACK in
+    # float32 between a DEQUANTIZE and QUANTIZEs: a float island)
+    {"name": "transpose_hw", "build": "layout", "inputs": [(6, 5, 4)], "kw": {"op": "permute"}},
+    {"name": "transpose_3d", "build": "layout", "inputs": [(7, 3, 5)], "kw": {"op": "transpose3"}},
+    {"name": "space_to_depth", "build": "layout", "inputs": [(8, 6, 3)], "kw": {"op": "s2d"}},
+    {"name": "depth_to_space", "build": "layout", "inputs": [(4, 3, 8)], "kw": {"op": "d2s"}},
+    {"name": "resize_nearest_up", "build": "resize", "inputs": [(5, 7, 3)], "kw": {"size": (11, 13), "mode": "tf2"}},
+    {"name": "resize_nearest_x2", "build": "resize", "inputs": [(4, 6, 5)], "kw": {"size": (8, 12), "mode": "v1"}},
+    {"name": "resize_nearest_align", "build": "resize", "inputs": [(5, 7, 3)],
+     "kw": {"size": (11, 13), "mode": "align"}},
+    {"name": "resize_nearest_down", "build": "resize", "inputs": [(9, 10, 2)], "kw": {"size": (4, 3), "mode": "tf2"}},
+    {"name": "split_pack", "build": "splits", "inputs": [(6, 5, 9)], "kw": {}},
+    # MAXIMUM, MINIMUM (broadcast), PRELU (per-channel alpha and alpha over every element)
+    {"name": "maximum_minimum", "build": "max_min", "inputs": [(5, 6, 4), (1, 6, 4)], "kw": {}},
+    {"name": "prelu_channels", "build": "prelu", "inputs": [(6, 6, 4)], "kw": {"shared_axes": [1, 2]}},
+    {"name": "prelu_full", "build": "prelu", "inputs": [(5, 4, 3)], "kw": {"shared_axes": None}},
+    # realistic small models with the operators above (host and QEMU: tests/test_firmware.py)
+    {"name": "focus_superres", "build": "focus_superres", "inputs": [(16, 16, 3)], "kw": {}},
+    {"name": "branching_cnn", "build": "branching_cnn", "inputs": [(12, 12, 4)], "kw": {}},
     # small CNNs whose first stage patch-based inference can split (tests/test_memory.py runs them patched too)
     {"name": "cnn_mobilenet", "build": "cnn", "inputs": [(23, 19, 3)], "kw": {"variant": "mobilenet"}},
     {"name": "cnn_residual", "build": "cnn", "inputs": [(17, 16, 3)], "kw": {"variant": "residual"}},
@@ -174,6 +194,77 @@ def _builders(keras: Any) -> dict[str, Callable[..., Any]]:
         s = L.Add()([L.Conv2D(3, 1, **bias)(a), b])
         return keras.Model([a, b], [L.Conv2D(2, 3, **bias)(s), L.GlobalAveragePooling2D()(s)])
 
+    def layout(shapes, op):
+        import tensorflow as tf
+        x, = inputs(shapes)
+        y = L.Conv2D(shapes[0][-1] if op != "d2s" else 8, 1, **bias)(x)
+        if op == "permute":
+            y = L.Permute((2, 1, 3))(y)
+        elif op == "transpose3":  # [1, 7, 3, 5] -> [1, 5, 7, 3]
+            y = L.Permute((3, 1, 2))(y)
+        elif op == "s2d":
+            y = L.Lambda(lambda t: tf.nn.space_to_depth(t, 2))(y)
+        else:
+            y = L.Lambda(lambda t: tf.nn.depth_to_space(t, 2))(y)
+        return keras.Model(x, y)
+
+    def resize(shapes, size, mode):
+        import tensorflow as tf
+        x, = inputs(shapes)
+        y = L.Conv2D(shapes[0][-1], 1, **bias)(x)
+        if mode == "tf2":  # half-pixel centers
+            f = lambda t: tf.image.resize(t, size, method="nearest")  # noqa: E731
+        else:
+            f = lambda t: tf.compat.v1.image.resize_nearest_neighbor(t, size, align_corners=mode == "align")  # noqa
+        return keras.Model(x, L.Conv2D(3, 1, **bias)(L.Lambda(f)(y)))
+
+    def splits(shapes):
+        import tensorflow as tf
+        x, = inputs(shapes)
+        y = L.Conv2D(9, 1, **bias)(x)
+        a, b, c = L.Lambda(lambda t: tf.split(t, 3, axis=-1))(y)
+        d, e = L.Lambda(lambda t: tf.split(t, [2, 4], axis=1))(y)
+        u = L.Lambda(lambda t: tf.unstack(t, axis=2))(y)
+        s = L.Lambda(lambda ts: tf.stack(ts, axis=1))([a, c])
+        z = L.Conv2D(3, 1, **bias)(L.Concatenate(axis=1)([e, d]))
+        w = L.Dense(4, **bias)(L.Flatten()(L.Concatenate()([u[1], u[3]])))
+        return keras.Model(x, [b, z, w, s])
+
+    def max_min(shapes):
+        a, b = inputs(shapes)
+        ca = L.Conv2D(shapes[0][-1], 1, **bias)(a)
+        return keras.Model([a, b], [L.Maximum()([ca, b]), keras.ops.minimum(ca, b)])
+
+    def prelu(shapes, shared_axes):
+        x, = inputs(shapes)
+        y = L.Conv2D(shapes[0][-1], 3, padding="same", **bias)(x)
+        alpha = keras.initializers.RandomUniform(-0.3, 0.5)
+        return keras.Model(x, L.PReLU(alpha_initializer=alpha, shared_axes=shared_axes)(y))
+
+    def focus_superres(shapes):  # a YOLOv5-style focus stem and a pixel-shuffle decoder, plus a nearest skip
+        import tensorflow as tf
+        x, = inputs(shapes)
+        h, w, _ = shapes[0]
+        y = L.Lambda(lambda t: tf.nn.space_to_depth(t, 2))(x)
+        y = L.Conv2D(16, 3, padding="same", activation="relu", **bias)(y)
+        y = L.PReLU(alpha_initializer=keras.initializers.Constant(0.2), shared_axes=[1, 2])(
+            L.Conv2D(16, 1, **bias)(y))
+        y = L.Lambda(lambda t: tf.nn.depth_to_space(t, 2))(L.Conv2D(12, 3, padding="same", **bias)(y))
+        z = L.Conv2D(3, 1, **bias)(L.AveragePooling2D(2)(x))
+        z = L.Lambda(lambda t: tf.image.resize(t, (h, w), method="nearest"))(z)
+        return keras.Model(x, L.Add()([y, z]))
+
+    def branching_cnn(shapes):  # max/min branches, PReLU, a channel split, a transpose, a classifier
+        import tensorflow as tf
+        x, = inputs(shapes)
+        a = L.Conv2D(8, 3, padding="same", **bias)(x)
+        b = L.Conv2D(8, 3, padding="same", **bias)(x)
+        m, n = L.Maximum()([a, b]), L.Minimum()([a, b])
+        c = L.Concatenate()([m, L.PReLU(alpha_initializer=keras.initializers.Constant(0.1), shared_axes=[1, 2])(n)])
+        p, q = L.Lambda(lambda t: tf.split(t, 2, axis=-1))(L.Conv2D(12, 1, **bias)(c))
+        r = L.Permute((2, 1, 3))(L.Add()([p, q]))
+        return keras.Model(x, L.Dense(5, **bias)(L.GlobalAveragePooling2D()(r)))
+
     def cnn(shapes, variant):
         x, = inputs(shapes)
         if variant == "mobilenet":  # strided conv, depthwise (multiplier 1 and 2), pointwise, pooling, head
@@ -235,6 +326,7 @@ def build_tflite(case: dict[str, Any], seed: int = 0) -> bytes:
     """Build the case's Keras model and convert it to full-int8 TFLite (float32 I/O when the case asks)."""
     import tensorflow as tf
     keras = tf.keras
+    keras.backend.clear_session()  # layer names (and with them the converter's choices) independent of history
     keras.utils.set_random_seed(seed)
     model = _builders(keras)[case["build"]](case["inputs"], **case["kw"])
     return convert_keras(model, case["inputs"], seed, bool(case.get("float_io")))

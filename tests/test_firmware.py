@@ -306,3 +306,23 @@ def test_report_html_renders_in_a_browser(tmp_path):
     from PIL import Image
     img = np.asarray(Image.open(png).convert("L"))
     assert img.std() > 10  # not a blank page
+
+
+@pytest.mark.parametrize("case", ["focus_superres", "branching_cnn", "split_pack", "resize_nearest_align"])
+def test_new_operators_on_qemu(case, opplan_models, tmp_path):
+    """SPACE_TO_DEPTH, DEPTH_TO_SPACE, RESIZE_NEAREST_NEIGHBOR, PRELU, MAXIMUM, MINIMUM, SPLIT, SPLIT_V, UNPACK,
+    PACK and TRANSPOSE in models TensorFlow's converter made, on the emulated Cortex-M4: TFLM's bytes."""
+    from helpers import input_specs
+    from oracle import tflm_run
+
+    from tinyml.frontends.tflite import load_tflite
+    model = opplan_models(case)
+    g = load_tflite(model)
+    xs = random_inputs(input_specs(g), 0)
+    want = tflm_run(model.read_bytes(), xs, len(g.outputs))
+    out = tmp_path / "out"
+    compile_model(model, out)
+    res = emulate(out, "mps2-an386", xs)
+    assert res["outputs_match_host"] and res["outputs_match_reference"] is True
+    for o, w in zip(res["outputs"], want):
+        assert np.array_equal(o.reshape(-1), w.reshape(-1))

@@ -13,9 +13,20 @@ pytestmark = [needs_tflm()]
 EXPECTED_OPS = {  # the plan must keep covering every supported operator
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "AVERAGE_POOL_2D", "MAX_POOL_2D",
     "MEAN", "RESHAPE", "SOFTMAX", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "PAD",
-    "CONCATENATION", "QUANTIZE", "DEQUANTIZE",
+    "CONCATENATION", "QUANTIZE", "DEQUANTIZE", "TRANSPOSE", "SPACE_TO_DEPTH", "DEPTH_TO_SPACE",
+    "RESIZE_NEAREST_NEIGHBOR", "MAXIMUM", "MINIMUM", "PRELU",
 }
+IMPORTED_AS_OTHERS = {"SPLIT", "SPLIT_V", "UNPACK", "PACK"}  # become STRIDED_SLICE / RESHAPE + CONCATENATION
 _seen: set[str] = set()
+
+
+def _file_ops(model) -> set[str]:
+    import tflite
+
+    from tinyml.frontends.tflite import _BUILTIN_NAMES
+    m = tflite.Model.GetRootAsModel(model.read_bytes(), 0)
+    return {_BUILTIN_NAMES[max(m.OperatorCodes(k).BuiltinCode(), m.OperatorCodes(k).DeprecatedBuiltinCode())]
+            for k in range(m.OperatorCodesLength())}
 
 
 @pytest.mark.parametrize("case", [c["name"] for c in PLAN])
@@ -26,6 +37,70 @@ def test_op_case_bit_exact(case, opplan_models, tmp_path):
 
 
 def test_plan_covers_every_supported_op(opplan_models):
+    in_files: set[str] = set()
     for c in PLAN:
         _seen.update(op.kind.value for op in load_tflite(opplan_models(c["name"])).ops)
+        in_files |= _file_ops(opplan_models(c["name"]))
     assert EXPECTED_OPS <= _seen, f"not covered: {sorted(EXPECTED_OPS - _seen)}"
+    assert IMPORTED_AS_OTHERS <= in_files, f"not covered: {sorted(IMPORTED_AS_OTHERS - in_files)}"
+
+
+def test_float_island_bit_exact(opplan_models, tmp_path):
+    """DEQUANTIZE -> float32 TRANSPOSE, STRIDED_SLICE, CONCATENATION -> QUANTIZE inside an int8 graph (what the
+    converter leaves around SPLIT_V and UNPACK at times): the float ops run on float32 values, bit-exact with
+    TFLM, and the report lists them; a float32 ADD in the island is still refused."""
+    import dataclasses
+
+    import numpy as np
+
+    from tinyml.compiler import CompileOptions, compile_model
+    from tinyml.errors import TinymlError
+    from tinyml.frontends.tflite_writer import write_tflite
+    from tinyml.ir import (
+        Activation,
+        ConcatAttrs,
+        DType,
+        ElementwiseAttrs,
+        NoAttrs,
+        Op,
+        OpKind,
+        SliceAttrs,
+        Tensor,
+        TransposeAttrs,
+    )
+    g = load_tflite(opplan_models("transpose_hw"))
+    k = next(i for i, op in enumerate(g.ops) if op.kind is OpKind.TRANSPOSE)
+    x, y = g.ops[k].inputs[0], g.ops[k].outputs[0]
+    ts = list(g.tensors)
+
+    def add(name, shape, dtype=DType.FLOAT32, data=None, like=None):
+        ts.append(dataclasses.replace(like, name=name, shape=shape) if like else Tensor(name, shape, dtype, None, data))
+        return len(ts) - 1
+
+    def const(name, v):
+        d = np.asarray(v, np.int32)
+        d.setflags(write=False)
+        return add(name, (len(v),), DType.INT32, d)
+    xs = ts[x].shape
+    t_shape = (xs[0], xs[2], xs[1], xs[3])
+    s_shape = (1, t_shape[1], 3, t_shape[3])
+    xf, tf_, sf = add("xf", xs), add("tf", t_shape), add("sf", s_shape)
+    cat = add("cf", (1, t_shape[1], t_shape[2] + 3, t_shape[3]))
+    yq = add("yq", ts[cat].shape, like=ts[y])
+    head = list(g.ops[:k]) + [
+        Op(OpKind.DEQUANTIZE, (x,), (xf,), NoAttrs()),
+        Op(OpKind.TRANSPOSE, (xf, const("perm", [0, 2, 1, 3])), (tf_,), TransposeAttrs((0, 2, 1, 3))),
+        Op(OpKind.STRIDED_SLICE, (tf_, const("b", [0, 0, 1, 0]), const("e", [1, t_shape[1], 6, t_shape[3]]),
+                                  const("s", [1, 1, 2, 1])), (sf,), SliceAttrs((0, 0, 1, 0), s_shape, (1, 1, 2, 1))),
+        Op(OpKind.CONCATENATION, (tf_, sf), (cat,), ConcatAttrs(2, Activation.NONE))]
+    p = tmp_path / "island.tflite"
+    p.write_bytes(write_tflite(dataclasses.replace(
+        g, tensors=tuple(ts), ops=tuple(head + [Op(OpKind.QUANTIZE, (cat,), (yq,), NoAttrs())]), outputs=(yq,))))
+    rep = assert_bit_exact(p, tmp_path / "out")
+    assert [i["op"] for i in rep["float_islands"]] == ["TRANSPOSE", "STRIDED_SLICE", "CONCATENATION"]
+    total = add("sum", ts[cat].shape)
+    p.write_bytes(write_tflite(dataclasses.replace(g, tensors=tuple(ts), outputs=(yq,), ops=tuple(head + [
+        Op(OpKind.ADD, (cat, cat), (total,), ElementwiseAttrs(Activation.NONE)),
+        Op(OpKind.QUANTIZE, (total,), (yq,), NoAttrs())]))))
+    with pytest.raises(TinymlError, match="computes in float32"):
+        compile_model(p, tmp_path / "out2", CompileOptions())

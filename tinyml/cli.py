@@ -87,6 +87,11 @@ def cmd_compile(a: argparse.Namespace) -> int:
                else "NOT checked (--no-verify)")
     print(f"wrote {a.output}: peak SRAM {rep['peak_sram_bytes']:,} bytes ({how}), flash {rep['flash_bytes']:,} "
           f"bytes, {rep['macs']:,} MACs, {len(rep['layers'])} layers; {checked}")
+    if rep.get("float_islands"):
+        isl = rep["float_islands"]
+        print(f"note: {len(isl)} operator{'s' if len(isl) > 1 else ''} between a DEQUANTIZE and a QUANTIZE move "
+              f"float32 values, as the converter left them ({', '.join(sorted({i['op'] for i in isl}))}); "
+              "report.json lists them under float_islands")
     return 0
 
 

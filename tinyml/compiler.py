@@ -115,10 +115,24 @@ def load(path: str | Path) -> Graph:
 
 
 
+# operators that only move values: between a DEQUANTIZE and a QUANTIZE inside an int8 graph (the converter
+# leaves SPLIT_V and UNPACK in float32, for one) they run on float32 with the same kernels
+FLOAT_ISLAND_OPS = frozenset({OpKind.STRIDED_SLICE, OpKind.RESHAPE, OpKind.CONCATENATION, OpKind.TRANSPOSE,
+                              OpKind.SPACE_TO_DEPTH, OpKind.DEPTH_TO_SPACE, OpKind.RESIZE_NEAREST_NEIGHBOR})
+
+
+def float_islands(g: Graph) -> list[int]:
+    """The operators that compute in float32 inside a quantized graph (see FLOAT_ISLAND_OPS)."""
+    return [k for k, op in enumerate(g.ops) if op.kind in FLOAT_ISLAND_OPS
+            and any(g.tensor(i).dtype is DType.FLOAT32 for i in g.activation_inputs(op))]
+
+
 def _check_quantized(g: Graph) -> None:
+    computes_int8 = any(g.tensor(i).dtype is DType.INT8 for op in g.ops for i in g.activation_inputs(op)
+                        if op.kind not in (OpKind.QUANTIZE, OpKind.DEQUANTIZE))
     float_ops = [k for k, op in enumerate(g.ops)
                  if any(g.tensor(i).dtype is DType.FLOAT32 for i in g.activation_inputs(op))
-                 and op.kind is not OpKind.QUANTIZE]
+                 and op.kind is not OpKind.QUANTIZE and not (computes_int8 and op.kind in FLOAT_ISLAND_OPS)]
     if float_ops:
         k = float_ops[0]
         raise TinymlError(
@@ -401,6 +415,7 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
         "inputs": [{**_tensor_info(g, t), "streamed": bool(c.patch and c.patch.streamed == k)}
                    for k, t in enumerate(g.inputs)], "outputs": [_tensor_info(g, t) for t in g.outputs],
         "layers": layers,
+        "float_islands": [{"index": k, "name": g.ops[k].name, "op": g.ops[k].kind.value} for k in float_islands(g)],
         "schedule": [k for k, ks in c.schedule if ks],
         "memory": {"planner": plan.strategy, "inplace": options.inplace, "overlap": options.overlap,
                    "patch": _patch_report(c), "curves": memory_curves(c, options),

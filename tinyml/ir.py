@@ -147,6 +147,13 @@ class OpKind(enum.Enum):
     STRIDED_SLICE = "STRIDED_SLICE"
     QUANTIZE = "QUANTIZE"
     DEQUANTIZE = "DEQUANTIZE"
+    TRANSPOSE = "TRANSPOSE"
+    SPACE_TO_DEPTH = "SPACE_TO_DEPTH"
+    DEPTH_TO_SPACE = "DEPTH_TO_SPACE"
+    RESIZE_NEAREST_NEIGHBOR = "RESIZE_NEAREST_NEIGHBOR"
+    MAXIMUM = "MAXIMUM"
+    MINIMUM = "MINIMUM"
+    PRELU = "PRELU"
 
 
 # ---- typed attributes, one dataclass per family of ops -------------------------------------------------------
@@ -227,8 +234,24 @@ class SliceAttrs:
     shrink_axis_mask: int = 0
 
 
+@dataclass(frozen=True)
+class TransposeAttrs:
+    perm: tuple[int, ...]  # output dimension d is input dimension perm[d]
+
+
+@dataclass(frozen=True)
+class BlockAttrs:  # SPACE_TO_DEPTH and DEPTH_TO_SPACE
+    block_size: int
+
+
+@dataclass(frozen=True)
+class ResizeAttrs:
+    align_corners: bool
+    half_pixel_centers: bool
+
+
 Attrs = (NoAttrs | ConvAttrs | FullyConnectedAttrs | PoolAttrs | ElementwiseAttrs | SoftmaxAttrs | LeakyReluAttrs
-         | ConcatAttrs | MeanAttrs | PadAttrs | SliceAttrs)
+         | ConcatAttrs | MeanAttrs | PadAttrs | SliceAttrs | TransposeAttrs | BlockAttrs | ResizeAttrs)
 
 
 @dataclass(frozen=True)

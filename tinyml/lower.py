@@ -17,6 +17,7 @@ from .fixedpoint import downscale_int32_to_int16, frexp_multiplier, input_radius
 from .ir import (
     NO_TENSOR,
     Activation,
+    BlockAttrs,
     ConcatAttrs,
     ConvAttrs,
     DType,
@@ -30,9 +31,11 @@ from .ir import (
     PadAttrs,
     Padding,
     PoolAttrs,
+    ResizeAttrs,
     SliceAttrs,
     SoftmaxAttrs,
     Tensor,
+    TransposeAttrs,
 )
 
 double = float  # annotation marker: a C `double` field
@@ -243,6 +246,27 @@ class StridedSliceParams:  # 4-D, any element type
 
 
 @dataclass(frozen=True)
+class PermuteParams:  # TRANSPOSE, SPACE_TO_DEPTH, DEPTH_TO_SPACE: any element type
+    """Output element (o0..o5), in order, is input element sum(o_d * in_stride[d])."""
+    out_dims: tuple[int, ...]
+    in_stride: tuple[int, ...]
+    esize: int
+
+
+@dataclass(frozen=True)
+class ResizeNearestParams:
+    """RESIZE_NEAREST_NEIGHBOR: output pixel (y, x) copies input pixel (y_index[y], x_index[x]), `pixel` bytes."""
+    batches: int
+    in_h: int
+    in_w: int
+    pixel: int
+    out_h: int
+    out_w: int
+    y_index: tuple[int, ...]
+    x_index: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class QuantizeParams:  # float32 -> int8
     size: int
     scale: float
@@ -273,7 +297,8 @@ class Kernel:
             RequantizeParams: "tml_requantize_params", ClampParams: "tml_clamp_params", PadParams: "tml_pad_params",
             CopyParams: "tml_copy_params", CopyRectParams: "tml_copy_rect_params",
             AccumulateParams: "tml_accumulate_params",
-            StridedSliceParams: "tml_strided_slice_params",
+            StridedSliceParams: "tml_strided_slice_params", PermuteParams: "tml_permute_params",
+            ResizeNearestParams: "tml_resize_nearest_params",
             QuantizeParams: "tml_quantize_params", DequantizeParams: "tml_dequantize_params",
         }[type(self.params)]
 
@@ -423,21 +448,29 @@ def broadcast_strides(shape: tuple[int, ...], out: tuple[int, ...]) -> tuple[int
     return tuple(strides)
 
 
-def _binary(g: Graph, op: Op) -> list[Kernel]:
+def _broadcast_operands(g: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor, dict]:
+    """The two int8 operands and the output of an element-wise op, and the BroadcastParams fields they fix."""
     a_t, b_t = g.op_inputs(op)[:2]
     y = g.tensor(op.outputs[0])
-    assert a_t is not None and b_t is not None and isinstance(op.attrs, ElementwiseAttrs)
+    assert a_t is not None and b_t is not None
     _int8(a_t, b_t, y)
     _require(len(y.shape) <= 4, f"{op.kind.value} supports up to 4-D tensors, got {list(y.shape)}")
     out4 = (1,) * (4 - len(y.shape)) + tuple(y.shape)
     for t in (a_t, b_t):
         t4 = (1,) * (4 - len(t.shape)) + tuple(t.shape)
-        _require(all(d in (1, o) for d, o in zip(t4, out4)),
+        _require(len(t.shape) <= 4 and all(d in (1, o) for d, o in zip(t4, out4)),
                  f"{op.kind.value} cannot broadcast {list(t.shape)} to {list(y.shape)}")
-    lo, hi = activation_range(op.attrs.activation, y)
     common = dict(d0=out4[0], d1=out4[1], d2=out4[2], d3=out4[3], a_stride=broadcast_strides(a_t.shape, out4),
                   b_stride=broadcast_strides(b_t.shape, out4), a_offset=-a_t.zero_point, b_offset=-b_t.zero_point,
-                  output_offset=y.zero_point, act_min=lo, act_max=hi)
+                  output_offset=y.zero_point)
+    return a_t, b_t, y, common
+
+
+def _binary(g: Graph, op: Op) -> list[Kernel]:
+    a_t, b_t, y, common = _broadcast_operands(g, op)
+    assert isinstance(op.attrs, ElementwiseAttrs)
+    lo, hi = activation_range(op.attrs.activation, y)
+    common.update(act_min=lo, act_max=hi)
     if op.kind is OpKind.MUL:
         m, s = quantize_multiplier(a_t.scale * b_t.scale / y.scale)
         p = BroadcastParams(**common, left_shift=0, a_multiplier=0, a_shift=0, b_multiplier=0, b_shift=0,
@@ -637,6 +670,97 @@ def _dequantize(g: Graph, op: Op) -> list[Kernel]:
                    (op.inputs[0], op.outputs[0]))]
 
 
+def _max_min(g: Graph, op: Op) -> list[Kernel]:
+    """MAXIMUM/MINIMUM: TFLM compares the stored int8 values (the converter gives operands and output one
+    quantization), so no arithmetic on them."""
+    _, _, _, common = _broadcast_operands(g, op)
+    p = BroadcastParams(**common, left_shift=0, a_multiplier=0, a_shift=0, b_multiplier=0, b_shift=0,
+                        output_multiplier=0, output_shift=0, act_min=QMIN, act_max=QMAX, is_sub=0)
+    func = "tml_maximum_s8" if op.kind is OpKind.MAXIMUM else "tml_minimum_s8"
+    return [Kernel(func, p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+
+
+def _prelu(g: Graph, op: Op) -> list[Kernel]:
+    """PRELU (TFLM CalculatePreluParams): x >= 0 -> x * (s_x / s_y); else x * alpha * (s_x * s_alpha / s_y),
+    each through its own quantized multiplier. The a_* fields carry the first, the b_* fields the second."""
+    x, alpha, y, common = _broadcast_operands(g, op)
+    _require(alpha.quant is not None and len(alpha.quant.scale) == 1,
+             f"PRELU needs a per-tensor quantized alpha, got {len(alpha.quant.scale) if alpha.quant else 0} scales")
+    m1, s1 = quantize_multiplier(x.scale / y.scale)
+    m2, s2 = quantize_multiplier(x.scale * alpha.scale / y.scale)
+    p = BroadcastParams(**common, left_shift=0, a_multiplier=m1, a_shift=s1, b_multiplier=m2, b_shift=s2,
+                        output_multiplier=0, output_shift=0, act_min=QMIN, act_max=QMAX, is_sub=0)
+    return [Kernel("tml_prelu_s8", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+
+
+def _permute_params(out6: list[int], strides6: list[int], esize: int) -> PermuteParams:
+    k = 6 - len(out6)
+    return PermuteParams((1,) * k + tuple(out6), (0,) * k + tuple(strides6), esize)
+
+
+def _permute(g: Graph, op: Op) -> list[Kernel]:
+    """TRANSPOSE, SPACE_TO_DEPTH and DEPTH_TO_SPACE: the output read from the input through up to six
+    (dimension, stride) pairs; only bytes move, as in TFLM."""
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    _require(x.dtype is y.dtype and x.dtype.bits % 8 == 0, f"{op.kind.value} needs the same whole-byte type on "
+             f"input and output, got {x.dtype.value} and {y.dtype.value}")
+    if x.quant is not None and y.quant is not None:
+        _require(x.scale == y.scale and x.zero_point == y.zero_point,
+                 f"{op.kind.value} needs the same quantization on input and output (as TFLM requires)")
+    esize = x.dtype.bits // 8
+    xs = list(x.shape)
+    inner = [int(np.prod(xs[d + 1:], dtype=np.int64)) for d in range(len(xs))]
+    a = op.attrs
+    if isinstance(a, TransposeAttrs):
+        p = _permute_params([xs[d] for d in a.perm], [inner[d] for d in a.perm], esize)
+    else:
+        assert isinstance(a, BlockAttrs)
+        b = a.block_size
+        n, h, w, c = xs
+        if op.kind is OpKind.SPACE_TO_DEPTH:  # out (n, h/b, w/b, [by, bx, c])
+            p = _permute_params([n, h // b, w // b, b, b, c], [h * w * c, b * w * c, b * c, w * c, c, 1], esize)
+        else:  # out (n, [h, by], [w, bx], c'): input channel (by * b + bx) * c' + c
+            co = c // (b * b)
+            p = _permute_params([n, h, b, w, b, co], [h * w * c, w * c, b * co, c, co, 1], esize)
+    return [Kernel("tml_permute", p, (op.inputs[0], op.outputs[0]))]
+
+
+def nearest_index(out_size: int, in_size: int, align_corners: bool, half_pixel_centers: bool) -> tuple[int, ...]:
+    """TFLM GetNearestNeighbor for every output coordinate, in float32 as TFLM computes it."""
+    f32 = np.float32
+    scale = (f32(in_size - 1) / f32(out_size - 1) if align_corners and out_size > 1
+             else f32(in_size) / f32(out_size))
+    v = (np.arange(out_size).astype(f32) + f32(0.5 if half_pixel_centers else 0.0)) * scale
+    v = v.astype(f32)
+    if align_corners:  # std::round: half away from zero (v - trunc(v) is exact in float32)
+        t = np.trunc(v)
+        idx = (t + np.sign(v) * (np.abs(v - t) >= f32(0.5))).astype(np.int64)
+    else:
+        idx = np.floor(v).astype(np.int64)
+    idx = np.minimum(idx, in_size - 1)
+    if half_pixel_centers:
+        idx = np.maximum(idx, 0)
+    return tuple(int(i) for i in idx)
+
+
+def _resize_nearest(g: Graph, op: Op) -> list[Kernel]:
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    a = op.attrs
+    assert isinstance(a, ResizeAttrs)
+    _require(x.dtype is y.dtype and x.dtype.bits % 8 == 0,
+             f"RESIZE_NEAREST_NEIGHBOR needs the same type on input and output, got {x.dtype.value} and "
+             f"{y.dtype.value}")
+    if x.quant is not None and y.quant is not None:
+        _require(x.scale == y.scale and x.zero_point == y.zero_point,
+                 "RESIZE_NEAREST_NEIGHBOR needs the same quantization on input and output (as TFLM requires)")
+    n, ih, iw, c = _nhwc(x.shape)
+    _, oh, ow, _ = _nhwc(y.shape)
+    p = ResizeNearestParams(n, ih, iw, c * (x.dtype.bits // 8), oh, ow,
+                            nearest_index(oh, ih, a.align_corners, a.half_pixel_centers),
+                            nearest_index(ow, iw, a.align_corners, a.half_pixel_centers))
+    return [Kernel("tml_resize_nearest", p, (op.inputs[0], op.outputs[0]))]
+
+
 def _alias(g: Graph, op: Op) -> list[Kernel]:
     x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
     _require(x.size == y.size, f"RESHAPE from {list(x.shape)} to {list(y.shape)} changes the element count")
@@ -652,6 +776,9 @@ LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.CONCATENATION: _concat, OpKind.STRIDED_SLICE: _strided_slice, OpKind.QUANTIZE: _quantize,
     OpKind.DEQUANTIZE: _dequantize,
     OpKind.RESHAPE: _alias,
+    OpKind.TRANSPOSE: _permute, OpKind.SPACE_TO_DEPTH: _permute, OpKind.DEPTH_TO_SPACE: _permute,
+    OpKind.RESIZE_NEAREST_NEIGHBOR: _resize_nearest, OpKind.MAXIMUM: _max_min, OpKind.MINIMUM: _max_min,
+    OpKind.PRELU: _prelu,
 }
 
 

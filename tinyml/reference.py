@@ -23,9 +23,11 @@ from .lower import (
     LeakyReluParams,
     MeanParams,
     PadParams,
+    PermuteParams,
     PoolParams,
     QuantizeParams,
     RequantizeParams,
+    ResizeNearestParams,
     SigmoidParams,
     SoftmaxParams,
     StridedSliceParams,
@@ -252,14 +254,48 @@ def strided_slice(p: StridedSliceParams, x: Arr) -> Arr:
     return x4[np.ix_(*idx)]
 
 
+def maximum(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
+    a4, b4 = _broadcast(p, a, b)
+    return np.maximum(a4, b4).astype(np.int8)
+
+
+def minimum(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
+    a4, b4 = _broadcast(p, a, b)
+    return np.minimum(a4, b4).astype(np.int8)
+
+
+def prelu(p: BroadcastParams, x: Arr, alpha: Arr) -> Arr:
+    x4, a4 = _broadcast(p, x, alpha)
+    xv = x4 + p.a_offset
+    pos = fp.mbqm(xv, p.a_multiplier, p.a_shift)
+    neg = fp.mbqm(fp.wrap32(xv * (a4 + p.b_offset)), p.b_multiplier, p.b_shift)
+    return _sat8(np.where(xv >= 0, pos, neg) + p.output_offset, -128, 127)
+
+
+def permute(p: PermuteParams, x: Arr) -> Arr:
+    flat = np.ascontiguousarray(x).reshape(-1)
+    idx = np.zeros(p.out_dims, np.int64)
+    for d, (n, s) in enumerate(zip(p.out_dims, p.in_stride)):
+        shape = [1] * 6
+        shape[d] = n
+        idx = idx + (np.arange(n) * s).reshape(shape)
+    return flat[idx.reshape(-1)]
+
+
+def resize_nearest(p: ResizeNearestParams, x: Arr) -> Arr:
+    x4 = np.ascontiguousarray(x).reshape(p.batches, p.in_h, p.in_w, -1)
+    return x4[:, np.asarray(p.y_index)][:, :, np.asarray(p.x_index)]
+
+
 _UNARY: dict[type, Callable[..., Arr]] = {
     PoolParams: avgpool, MeanParams: mean, SoftmaxParams: softmax, HardSwishParams: hard_swish,
     LeakyReluParams: leaky_relu, RequantizeParams: requantize, ClampParams: clamp, PadParams: pad,
     QuantizeParams: quantize, DequantizeParams: dequantize, StridedSliceParams: strided_slice,
+    PermuteParams: permute, ResizeNearestParams: resize_nearest,
 }
 _FUNCS: dict[str, Callable[..., Arr]] = {
     "tml_maxpool_s8": maxpool, "tml_logistic_s8": logistic, "tml_tanh_s8": tanh, "tml_add_s8": add,
-    "tml_mul_s8": mul,
+    "tml_mul_s8": mul, "tml_maximum_s8": maximum, "tml_minimum_s8": minimum, "tml_prelu_s8": prelu,
 }
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from .errors import TinymlError
 from .ir import (
     NO_TENSOR,
+    BlockAttrs,
     ConcatAttrs,
     ConvAttrs,
     DType,
@@ -29,6 +30,7 @@ from .ir import (
     SliceAttrs,
     SoftmaxAttrs,
     Tensor,
+    TransposeAttrs,
 )
 
 MAX_TENSOR_BYTES = 64 << 20  # the largest tensor (and arena) tinyml generates code for, by default
@@ -216,7 +218,7 @@ def _op(g: Graph, k: int, op: Op, fail) -> None:  # noqa: ANN001, C901
         if x.dtype is not out.dtype:
             fail(f"{where}: reshapes {x.dtype.value} '{x.name}' into {out.dtype.value} '{out.name}'; a reshape keeps "
                  "the type")
-    elif op.kind in (OpKind.ADD, OpKind.SUB, OpKind.MUL):
+    elif op.kind in (OpKind.ADD, OpKind.SUB, OpKind.MUL, OpKind.MAXIMUM, OpKind.MINIMUM, OpKind.PRELU):
         if len(ins) < 2 or ins[1] is None:
             fail(f"{where} needs two inputs")
         y = ins[1]
@@ -229,6 +231,32 @@ def _op(g: Graph, k: int, op: Op, fail) -> None:  # noqa: ANN001, C901
                 tuple(both[-len(out.shape):]) != tuple(out.shape):
             fail(f"{where}: inputs {list(x.shape)} and {list(y.shape)} do not broadcast to the output "
                  f"{list(out.shape)}")
+    elif op.kind is OpKind.TRANSPOSE:
+        assert isinstance(a, TransposeAttrs)
+        if sorted(a.perm) != list(range(len(x.shape))) or len(x.shape) > 6 or \
+                tuple(x.shape[d] for d in a.perm) != tuple(out.shape):
+            fail(f"{where}: permutation {list(a.perm)} does not take {list(x.shape)} to {list(out.shape)} (at most "
+                 "6 dimensions)")
+    elif op.kind in (OpKind.SPACE_TO_DEPTH, OpKind.DEPTH_TO_SPACE):
+        assert isinstance(a, BlockAttrs)
+        b = a.block_size
+        if b < 1 or len(x.shape) != 4 or len(out.shape) != 4:
+            fail(f"{where} has block size {b} and shapes {list(x.shape)} -> {list(out.shape)}; it needs 4-D "
+                 "tensors and a block size of at least 1")
+        n, h, w, c = x.shape
+        want = ((n, h // b, w // b, c * b * b) if op.kind is OpKind.SPACE_TO_DEPTH and h % b == 0 and w % b == 0
+                else (n, h * b, w * b, c // (b * b)) if op.kind is OpKind.DEPTH_TO_SPACE and c % (b * b) == 0
+                else None)
+        if want != tuple(out.shape):
+            fail(f"{where}: block size {b} does not take {list(x.shape)} to {list(out.shape)}")
+    elif op.kind is OpKind.RESIZE_NEAREST_NEIGHBOR:
+        if len(x.shape) != 4 or len(out.shape) != 4 or x.shape[0] != out.shape[0] or x.shape[3] != out.shape[3]:
+            fail(f"{where}: input {list(x.shape)} and output {list(out.shape)} must be 4-D with the same batch and "
+                 "channels")
+        size = ins[1] if len(ins) > 1 else None
+        if size is None or size.data is None or [int(v) for v in np.asarray(size.data).reshape(-1)] != \
+                list(out.shape[1:3]):
+            fail(f"{where}: its size input does not hold the output's height and width {list(out.shape[1:3])}")
     elif op.kind is OpKind.STRIDED_SLICE:
         assert isinstance(a, SliceAttrs)
         if not len(a.begin) == len(a.size) == len(a.strides) == len(x.shape) or \

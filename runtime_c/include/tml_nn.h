@@ -212,6 +212,31 @@ typedef struct {
 
 void tml_dequantize_s8_f32(const tml_dequantize_params *p, const int8_t *input, float *output);
 
+/* MAXIMUM and MINIMUM (int8, the stored values compared as TFLM does), with the broadcasting of ADD. */
+void tml_maximum_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, int8_t *output);
+void tml_minimum_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, int8_t *output);
+
+/* PRELU (int8) with broadcast alpha: a_multiplier/a_shift scale x >= 0, b_multiplier/b_shift scale x * alpha. */
+void tml_prelu_s8(const tml_broadcast_params *p, const int8_t *input, const int8_t *alpha, int8_t *output);
+
+/* TRANSPOSE, SPACE_TO_DEPTH, DEPTH_TO_SPACE (any element type of `esize` bytes): output element (o0, ..., o5), in
+ * order, is input element sum(o_d * in_stride[d]). */
+typedef struct {
+    const int32_t *out_dims, *in_stride;
+    int32_t esize;
+} tml_permute_params;
+
+void tml_permute(const tml_permute_params *p, const void *input, void *output);
+
+/* RESIZE_NEAREST_NEIGHBOR: output pixel (y, x) of each batch is input pixel (y_index[y], x_index[x]); a pixel is
+ * `pixel` bytes (channels x element size). */
+typedef struct {
+    int32_t batches, in_h, in_w, pixel, out_h, out_w;
+    const int32_t *y_index, *x_index;
+} tml_resize_nearest_params;
+
+void tml_resize_nearest(const tml_resize_nearest_params *p, const void *input, void *output);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,6 +16,7 @@ from ..ir import (
     NO_TENSOR,
     Activation,
     Attrs,
+    BlockAttrs,
     ConcatAttrs,
     ConvAttrs,
     DType,
@@ -31,9 +32,11 @@ from ..ir import (
     Padding,
     PoolAttrs,
     Quant,
+    ResizeAttrs,
     SliceAttrs,
     SoftmaxAttrs,
     Tensor,
+    TransposeAttrs,
     unpack_int4,
 )
 from . import read_model
@@ -173,6 +176,30 @@ def _none(op: tflite.Operator, _: list[Tensor]) -> Attrs:
     return NoAttrs()
 
 
+def _const_ints(t: Tensor | None, what: str) -> list[int]:
+    if t is None or t.data is None:
+        raise UnsupportedOpError(f"{what} must be a constant tensor")
+    return [int(v) for v in np.asarray(t.data).reshape(-1)]
+
+
+def _transpose(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
+    perm = _const_ints(ins[1] if len(ins) > 1 else None, "TRANSPOSE's permutation")
+    rank = len(ins[0].shape) if ins and ins[0] is not None else len(perm)
+    return TransposeAttrs(tuple(p + rank if p < 0 else p for p in perm))
+
+
+def _block(cls: type) -> Callable[[tflite.Operator, list[Tensor]], Attrs]:
+    def build(op: tflite.Operator, _: list[Tensor]) -> Attrs:
+        return BlockAttrs(int(_opts(op, cls).BlockSize()))  # type: ignore[attr-defined]
+    return build
+
+
+def _resize(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
+    o = _opts(op, tflite.ResizeNearestNeighborOptions)
+    _const_ints(ins[1] if len(ins) > 1 else None, "RESIZE_NEAREST_NEIGHBOR's output size")
+    return ResizeAttrs(bool(o.AlignCorners()), bool(o.HalfPixelCenters()))  # type: ignore[attr-defined]
+
+
 # builtin operator name -> (kind, attribute builder)
 BUILDERS: dict[str, tuple[OpKind, Callable[[tflite.Operator, list[Tensor]], Attrs]]] = {
     "CONV_2D": (OpKind.CONV_2D, _conv),
@@ -199,8 +226,110 @@ BUILDERS: dict[str, tuple[OpKind, Callable[[tflite.Operator, list[Tensor]], Attr
     "STRIDED_SLICE": (OpKind.STRIDED_SLICE, _strided_slice),
     "QUANTIZE": (OpKind.QUANTIZE, _none),
     "DEQUANTIZE": (OpKind.DEQUANTIZE, _none),
+    "TRANSPOSE": (OpKind.TRANSPOSE, _transpose),
+    "SPACE_TO_DEPTH": (OpKind.SPACE_TO_DEPTH, _block(tflite.SpaceToDepthOptions)),
+    "DEPTH_TO_SPACE": (OpKind.DEPTH_TO_SPACE, _block(tflite.DepthToSpaceOptions)),
+    "RESIZE_NEAREST_NEIGHBOR": (OpKind.RESIZE_NEAREST_NEIGHBOR, _resize),
+    "MAXIMUM": (OpKind.MAXIMUM, _none),
+    "MINIMUM": (OpKind.MINIMUM, _none),
+    "PRELU": (OpKind.PRELU, _none),
 }
-SUPPORTED_OPS = tuple(sorted(BUILDERS))
+
+
+class _Split:
+    """Operators imported as several of the ones above: SPLIT, SPLIT_V and UNPACK become one STRIDED_SLICE per
+    output, PACK a RESHAPE of each input (a view) and a CONCATENATION. They compute the same bytes as TFLM's
+    kernels (both only move int8 values); the new constant and intermediate tensors are appended."""
+
+    def __init__(self, tensors: list[Tensor]):
+        self.tensors = tensors
+
+    def const(self, name: str, values: list[int]) -> int:
+        data = np.asarray(values, np.int32)
+        data.setflags(write=False)
+        self.tensors.append(Tensor(name, (len(values),), DType.INT32, None, data))
+        return len(self.tensors) - 1
+
+    def slices(self, k: int, name: str, x: int, outs: tuple[int, ...], axis: int, shrink: bool) -> list[Op]:
+        xs = self.tensors[x].shape
+        rank = len(xs)
+        if not 0 <= axis < rank:
+            raise TinymlError(f"operator {k} ({name}) has axis {axis} for a {rank}-D input; the file is corrupt")
+        ops, start = [], 0
+        for j, o in enumerate(outs):
+            os_ = self.tensors[o].shape
+            want = tuple(n for d, n in enumerate(xs) if d != axis) if shrink else None
+            size = 1 if shrink else (os_[axis] if len(os_) == rank else -1)
+            if (shrink and tuple(os_) != want) or (not shrink and (len(os_) != rank or any(
+                    os_[d] != xs[d] for d in range(rank) if d != axis))):
+                raise TinymlError(f"operator {k} ({name}): output {j} has shape {list(os_)}, which is not a part "
+                                  f"of the input {list(xs)} along axis {axis}; the file is corrupt")
+            begin = [start if d == axis else 0 for d in range(rank)]
+            sizes = [size if d == axis else xs[d] for d in range(rank)]
+            ins = (x, self.const(f"{name}_{k}/begin{j}", begin),
+                   self.const(f"{name}_{k}/end{j}", [b + n for b, n in zip(begin, sizes)]),
+                   self.const(f"{name}_{k}/strides{j}", [1] * rank))
+            attrs = SliceAttrs(tuple(begin), tuple(sizes), (1,) * rank,
+                               shrink_axis_mask=(1 << axis) if shrink else 0)
+            ops.append(Op(OpKind.STRIDED_SLICE, ins, (o,), attrs,
+                          name=f"op{k}_{name.lower()}{j}:{self.tensors[o].name}"))
+            start += size
+        if start != xs[axis]:
+            raise TinymlError(f"operator {k} ({name}): its outputs cover {start} of the {xs[axis]} entries along "
+                              f"axis {axis}; the file is corrupt")
+        return ops
+
+    def __call__(self, k: int, opname: str, op: tflite.Operator, ins: tuple[int, ...],
+                 outs: tuple[int, ...]) -> list[Op]:
+        t = self.tensors
+
+        def axis_of(i: int, rank: int) -> int:
+            a = _const_ints(t[i] if i != NO_TENSOR else None, f"{opname}'s axis")
+            if len(a) != 1:
+                raise TinymlError(f"operator {k} ({opname}) has {len(a)} axes; the file is corrupt")
+            return a[0] + rank if a[0] < 0 else a[0]
+        if not outs or not ins or any(i == NO_TENSOR for i in outs):
+            raise TinymlError(f"operator {k} ({opname}) has no inputs or outputs; the file is corrupt")
+        if opname == "SPLIT":
+            if len(ins) != 2 or ins[1] == NO_TENSOR:
+                raise TinymlError(f"operator {k} (SPLIT) needs an axis and an input; the file is corrupt")
+            return self.slices(k, opname, ins[1], outs, axis_of(ins[0], len(t[ins[1]].shape)), False)
+        if opname == "SPLIT_V":
+            if len(ins) != 3 or ins[0] == NO_TENSOR:
+                raise TinymlError(f"operator {k} (SPLIT_V) needs an input, sizes and an axis; the file is corrupt")
+            return self.slices(k, opname, ins[0], outs, axis_of(ins[2], len(t[ins[0]].shape)), False)
+        if opname == "UNPACK":
+            o = _opts(op, tflite.UnpackOptions)
+            rank = len(t[ins[0]].shape)
+            axis = int(o.Axis())  # type: ignore[attr-defined]
+            return self.slices(k, opname, ins[0], outs, axis + rank if axis < 0 else axis, True)
+        # PACK: a view of each input with the new axis, then CONCATENATION along it
+        o = _opts(op, tflite.PackOptions)
+        if NO_TENSOR in ins:
+            raise TinymlError(f"operator {k} (PACK) has a missing input; the file is corrupt")
+        y = t[outs[0]]
+        rank = len(y.shape)
+        axis = int(o.Axis())  # type: ignore[attr-defined]
+        axis = axis + rank if axis < 0 else axis
+        ops, views = [], []
+        for j, i in enumerate(ins):
+            xs = t[i].shape
+            if not 0 <= axis < rank or len(xs) != rank - 1:
+                raise TinymlError(f"operator {k} (PACK): input {j} {list(xs)} cannot be stacked into "
+                                  f"{list(y.shape)} along axis {axis}; the file is corrupt")
+            shape = tuple(xs[:axis]) + (1,) + tuple(xs[axis:])
+            t.append(Tensor(f"{t[i].name}/pack{k}_{j}", shape, t[i].dtype, t[i].quant, None))
+            view = len(t) - 1
+            ops.append(Op(OpKind.RESHAPE, (i, self.const(f"PACK_{k}/shape{j}", list(shape))), (view,), NoAttrs(),
+                          name=f"op{k}_pack_view{j}:{t[view].name}"))
+            views.append(view)
+        ops.append(Op(OpKind.CONCATENATION, tuple(views), (outs[0],), ConcatAttrs(axis, Activation.NONE),
+                      name=f"op{k}_pack:{y.name}"))
+        return ops
+
+
+SPLITS = ("SPLIT", "SPLIT_V", "UNPACK", "PACK")
+SUPPORTED_OPS = tuple(sorted(BUILDERS) + list(SPLITS))
 
 
 def _tensor(model: tflite.Model, t: tflite.Tensor, buf: bytes, where: str) -> Tensor:
@@ -276,6 +405,8 @@ def _parse(buf: bytes, source: str) -> Graph:
     tensors = [_tensor(model, sg.Tensors(i), buf, f"index {i}") for i in range(sg.TensorsLength())]
     ops: list[Op] = []
     unknown: list[str] = []  # every unsupported operator is named, not only the first
+    n_file = len(tensors)
+    split = _Split(tensors)
     for k in range(sg.OperatorsLength()):
         op = sg.Operators(k)
         oc = model.OperatorCodes(op.OpcodeIndex())
@@ -283,16 +414,23 @@ def _parse(buf: bytes, source: str) -> Graph:
         opname = _BUILTIN_NAMES.get(code, f"builtin code {code}")
         if code == tflite.BuiltinOperator.CUSTOM:
             opname = f"CUSTOM ({(oc.CustomCode() or b'').decode()})"
-        if opname not in BUILDERS:
+        if opname not in BUILDERS and opname not in SPLITS:
             unknown.append(f"operator {k} is {opname}")
             continue
-        kind, build = BUILDERS[opname]
         ins = tuple(int(i) for i in op.InputsAsNumpy()) if op.InputsLength() else ()
         outs = tuple(int(i) for i in op.OutputsAsNumpy()) if op.OutputsLength() else ()
         for i in ins + outs:
-            if i != NO_TENSOR and not 0 <= i < len(tensors):
+            if i != NO_TENSOR and not 0 <= i < n_file:
                 raise TinymlError(f"operator {k} ({opname}) of '{source}' refers to tensor {i}, which does not "
                                   "exist; the file is corrupt")
+        if opname in SPLITS:
+            if not unknown:
+                try:
+                    ops.extend(split(k, opname, op, ins, outs))
+                except TinymlError as e:
+                    raise type(e)(f"'{source}': {e}") from None
+            continue
+        kind, build = BUILDERS[opname]
         attrs = build(op, [tensors[i] if i != NO_TENSOR else None for i in ins])  # type: ignore[misc]
         outname = tensors[outs[0]].name if outs else ""
         ops.append(Op(kind, ins, outs, attrs, name=f"op{k}_{kind.value.lower()}:{outname}"))

@@ -25,7 +25,8 @@ _VERSIONS = {OpKind.CONV_2D: 3, OpKind.DEPTHWISE_CONV_2D: 3, OpKind.FULLY_CONNEC
              OpKind.SUB: 2, OpKind.MUL: 2, OpKind.AVERAGE_POOL_2D: 2, OpKind.MAX_POOL_2D: 2, OpKind.MEAN: 2,
              OpKind.SOFTMAX: 2, OpKind.LOGISTIC: 2, OpKind.TANH: 2, OpKind.CONCATENATION: 2, OpKind.PAD: 2,
              OpKind.QUANTIZE: 2, OpKind.DEQUANTIZE: 2, OpKind.LEAKY_RELU: 2, OpKind.RELU: 2, OpKind.RELU6: 2,
-             OpKind.STRIDED_SLICE: 2}
+             OpKind.STRIDED_SLICE: 2, OpKind.TRANSPOSE: 2, OpKind.SPACE_TO_DEPTH: 2, OpKind.DEPTH_TO_SPACE: 2,
+             OpKind.RESIZE_NEAREST_NEIGHBOR: 3, OpKind.MAXIMUM: 2, OpKind.MINIMUM: 2}
 
 
 def _mod(name: str) -> Any:
@@ -63,6 +64,13 @@ _OPTIONS: dict[OpKind, Callable[[Op], tuple[str, dict] | None]] = {
     OpKind.LOGISTIC: lambda op: None, OpKind.TANH: lambda op: None, OpKind.RELU: lambda op: None,
     OpKind.RELU6: lambda op: None, OpKind.HARD_SWISH: lambda op: ("HardSwishOptions", {}),
     OpKind.QUANTIZE: lambda op: ("QuantizeOptions", {}), OpKind.DEQUANTIZE: lambda op: ("DequantizeOptions", {}),
+    OpKind.TRANSPOSE: lambda op: ("TransposeOptions", {}),
+    OpKind.SPACE_TO_DEPTH: lambda op: ("SpaceToDepthOptions", {"BlockSize": op.attrs.block_size}),
+    OpKind.DEPTH_TO_SPACE: lambda op: ("DepthToSpaceOptions", {"BlockSize": op.attrs.block_size}),
+    OpKind.RESIZE_NEAREST_NEIGHBOR: lambda op: ("ResizeNearestNeighborOptions", {
+        "AlignCorners": op.attrs.align_corners, "HalfPixelCenters": op.attrs.half_pixel_centers}),
+    OpKind.MAXIMUM: lambda op: ("MaximumMinimumOptions", {}), OpKind.MINIMUM: lambda op: ("MaximumMinimumOptions", {}),
+    OpKind.PRELU: lambda op: None,
 }
 
 
