@@ -61,6 +61,8 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_prelu_s8": ("tml_prelu_s8.c",),
     "tml_permute": ("tml_permute.c",),
     "tml_resize_nearest": ("tml_resize_nearest.c",),
+    "tml_resize_bilinear_s8": ("tml_resize_bilinear_s8.c",),
+    "tml_transpose_conv_s8": ("tml_transpose_conv_s8.c",),
 }
 RUNTIME_HEADERS = ("tml_nn.h", "tml_fixedpoint.h", "tml_simd.h")
 ARRAY_ROW = 16

@@ -91,6 +91,24 @@ PLAN: list[dict[str, Any]] = [
      "kw": {"size": (11, 13), "mode": "align"}},
     {"name": "resize_nearest_down", "build": "resize", "inputs": [(9, 10, 2)], "kw": {"size": (4, 3), "mode": "tf2"}},
     {"name": "split_pack", "build": "splits", "inputs": [(6, 5, 9)], "kw": {}},
+    # RESIZE_BILINEAR (half-pixel centers, v1 x2 with exact rounding ties, align_corners, down) and
+    # TRANSPOSE_CONV (bias or not, SAME/VALID, stride 1/2, fused ReLU, output padding)
+    {"name": "resize_bilinear_up", "build": "resize", "inputs": [(5, 7, 3)],
+     "kw": {"size": (11, 13), "mode": "tf2", "method": "bilinear"}},
+    {"name": "resize_bilinear_x2", "build": "resize", "inputs": [(4, 6, 5)],
+     "kw": {"size": (8, 12), "mode": "v1", "method": "bilinear"}},
+    {"name": "resize_bilinear_align", "build": "resize", "inputs": [(5, 7, 3)],
+     "kw": {"size": (11, 13), "mode": "align", "method": "bilinear"}},
+    {"name": "resize_bilinear_down", "build": "resize", "inputs": [(9, 10, 2)],
+     "kw": {"size": (4, 3), "mode": "tf2", "method": "bilinear"}},
+    {"name": "tconv_s2_same", "build": "tconv", "inputs": [(5, 6, 4)],
+     "kw": {"filters": 6, "kernel_size": 3, "strides": 2, "padding": "same"}},
+    {"name": "tconv_s2_valid_nobias", "build": "tconv", "inputs": [(5, 6, 4)],
+     "kw": {"filters": 3, "kernel_size": 3, "strides": 2, "padding": "valid", "use_bias": False}},
+    {"name": "tconv_s1_relu", "build": "tconv", "inputs": [(5, 6, 4)],
+     "kw": {"filters": 5, "kernel_size": 2, "strides": 1, "padding": "same", "activation": "relu"}},
+    {"name": "tconv_k4s2_outpad", "build": "tconv", "inputs": [(4, 5, 3)],
+     "kw": {"filters": 4, "kernel_size": (4, 3), "strides": 2, "padding": "valid", "output_padding": 1}},
     # MAXIMUM, MINIMUM (broadcast), PRELU (per-channel alpha and alpha over every element)
     {"name": "maximum_minimum", "build": "max_min", "inputs": [(5, 6, 4), (1, 6, 4)], "kw": {}},
     {"name": "prelu_channels", "build": "prelu", "inputs": [(6, 6, 4)], "kw": {"shared_axes": [1, 2]}},
@@ -98,6 +116,8 @@ PLAN: list[dict[str, Any]] = [
     # realistic small models with the operators above (host and QEMU: tests/test_firmware.py)
     {"name": "focus_superres", "build": "focus_superres", "inputs": [(16, 16, 3)], "kw": {}},
     {"name": "branching_cnn", "build": "branching_cnn", "inputs": [(12, 12, 4)], "kw": {}},
+    {"name": "unet", "build": "unet", "inputs": [(16, 16, 2)], "kw": {}},
+    {"name": "fpn_head", "build": "fpn_head", "inputs": [(24, 24, 3)], "kw": {}},
     # small CNNs whose first stage patch-based inference can split (tests/test_memory.py runs them patched too)
     {"name": "cnn_mobilenet", "build": "cnn", "inputs": [(23, 19, 3)], "kw": {"variant": "mobilenet"}},
     {"name": "cnn_residual", "build": "cnn", "inputs": [(17, 16, 3)], "kw": {"variant": "residual"}},
@@ -208,15 +228,48 @@ def _builders(keras: Any) -> dict[str, Callable[..., Any]]:
             y = L.Lambda(lambda t: tf.nn.depth_to_space(t, 2))(y)
         return keras.Model(x, y)
 
-    def resize(shapes, size, mode):
+    def resize(shapes, size, mode, method="nearest"):
         import tensorflow as tf
         x, = inputs(shapes)
         y = L.Conv2D(shapes[0][-1], 1, **bias)(x)
+        v1 = (tf.compat.v1.image.resize_nearest_neighbor if method == "nearest"
+              else tf.compat.v1.image.resize_bilinear)
         if mode == "tf2":  # half-pixel centers
-            f = lambda t: tf.image.resize(t, size, method="nearest")  # noqa: E731
+            f = lambda t: tf.image.resize(t, size, method=method)  # noqa: E731
         else:
-            f = lambda t: tf.compat.v1.image.resize_nearest_neighbor(t, size, align_corners=mode == "align")  # noqa
+            f = lambda t: v1(t, size, align_corners=mode == "align")  # noqa: E731
         return keras.Model(x, L.Conv2D(3, 1, **bias)(L.Lambda(f)(y)))
+
+    def tconv(shapes, **kw):
+        x, = inputs(shapes)
+        return keras.Model(x, L.Conv2DTranspose(**kw, **({} if kw.get("use_bias") is False else bias))(x))
+
+    def unet(shapes):  # a two-level U-Net: strided encoder, transposed-conv and nearest decoders, skip concats
+        import tensorflow as tf
+        x, = inputs(shapes)
+        e1 = L.Conv2D(8, 3, padding="same", activation="relu", **bias)(x)
+        e2 = L.Conv2D(12, 3, padding="same", activation="relu", **bias)(L.MaxPooling2D(2)(e1))
+        m = L.Conv2D(16, 3, strides=2, padding="same", activation="relu", **bias)(e2)
+        d2 = L.Conv2DTranspose(12, 3, strides=2, padding="same", activation="relu", **bias)(m)
+        d2 = L.Conv2D(12, 3, padding="same", activation="relu", **bias)(L.Concatenate()([d2, e2]))
+        h, w = shapes[0][:2]
+        d1 = L.Lambda(lambda t: tf.image.resize(t, (h, w), method="nearest"))(d2)
+        d1 = L.Conv2D(8, 3, padding="same", activation="relu", **bias)(L.Concatenate()([d1, e1]))
+        return keras.Model(x, L.Conv2D(3, 1, **bias)(d1))  # per-pixel class scores
+
+    def fpn_head(shapes):  # a feature pyramid: lateral 1x1s, bilinear top-down upsampling, a detection head
+        import tensorflow as tf
+        x, = inputs(shapes)
+        c2 = L.Conv2D(8, 3, strides=2, padding="same", activation="relu", **bias)(x)
+        c3 = L.Conv2D(12, 3, strides=2, padding="same", activation="relu", **bias)(c2)
+        c4 = L.Conv2D(16, 3, strides=2, padding="same", activation="relu", **bias)(c3)
+        p4 = L.Conv2D(8, 1, **bias)(c4)
+        up = L.UpSampling2D(2, interpolation="bilinear")
+        p3 = L.Add()([up(p4), L.Conv2D(8, 1, **bias)(c3)])
+        p2 = L.Add()([L.Lambda(lambda t: tf.image.resize(t, c2.shape[1:3], method="bilinear"))(p3),
+                      L.Conv2D(8, 1, **bias)(c2)])
+        head = L.Conv2D(6, 3, padding="same", **bias)  # 6 = 1 objectness + 4 box + 1 class, shared by levels
+        return keras.Model(x, [head(p2), head(p3)])
 
     def splits(shapes):
         import tensorflow as tf

@@ -1,6 +1,7 @@
 """The data-driven op test plan (tests/opplan.py): Keras -> TFLiteConverter int8 -> tinyml C vs TFLM."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from conftest import needs_tflm
 from helpers import assert_bit_exact
@@ -14,7 +15,7 @@ EXPECTED_OPS = {  # the plan must keep covering every supported operator
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "AVERAGE_POOL_2D", "MAX_POOL_2D",
     "MEAN", "RESHAPE", "SOFTMAX", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "PAD",
     "CONCATENATION", "QUANTIZE", "DEQUANTIZE", "TRANSPOSE", "SPACE_TO_DEPTH", "DEPTH_TO_SPACE",
-    "RESIZE_NEAREST_NEIGHBOR", "MAXIMUM", "MINIMUM", "PRELU",
+    "RESIZE_NEAREST_NEIGHBOR", "MAXIMUM", "MINIMUM", "PRELU", "RESIZE_BILINEAR", "TRANSPOSE_CONV",
 }
 IMPORTED_AS_OTHERS = {"SPLIT", "SPLIT_V", "UNPACK", "PACK"}  # become STRIDED_SLICE / RESHAPE + CONCATENATION
 _seen: set[str] = set()
@@ -104,3 +105,36 @@ def test_float_island_bit_exact(opplan_models, tmp_path):
         Op(OpKind.QUANTIZE, (total,), (yq,), NoAttrs())]))))
     with pytest.raises(TinymlError, match="computes in float32"):
         compile_model(p, tmp_path / "out2", CompileOptions())
+
+
+def test_transpose_conv_round_trip_and_refusals(opplan_models, tmp_path):
+    """TRANSPOSE_CONV is imported as (input, weights, bias) and written back in TFLite's order (output shape
+    first): the rewritten file is still TFLM's model, bit for bit; an output shape that no convolution of the
+    output gives back, or a shape constant that disagrees with the output, is refused with a reason."""
+    import dataclasses
+
+    from tinyml.errors import TinymlError
+    from tinyml.frontends.tflite import parse_tflite
+    from tinyml.frontends.tflite_writer import write_tflite
+    from tinyml.ir import OpKind
+    g = load_tflite(opplan_models("tconv_s2_same"))
+    p = tmp_path / "rt.tflite"
+    p.write_bytes(write_tflite(g))
+    g2 = load_tflite(p)
+    assert [(op.kind, op.inputs) for op in g2.ops] == [(op.kind, op.inputs) for op in g.ops]
+    assert_bit_exact(p, tmp_path / "out", seeds=(0,))
+    k = next(i for i, op in enumerate(g.ops) if op.kind is OpKind.TRANSPOSE_CONV)
+    y = g.ops[k].outputs[0]
+    ts = list(g.tensors)
+    n, h, w, c = ts[y].shape
+    ts[y] = dataclasses.replace(ts[y], shape=(n, h + 3, w, c))  # a stride-2 SAME conv of h+3 rows is not 5 rows
+    with pytest.raises(TinymlError, match="TRANSPOSE_CONV.*input height 5 does not follow from output height"):
+        parse_tflite(write_tflite(dataclasses.replace(g, tensors=tuple(ts))), "bad.tflite")
+    buf = bytearray(opplan_models("tconv_s2_same").read_bytes())
+    shape = np.asarray(g.tensor(g.ops[k].inputs[0]).shape, np.int32)  # not the output: [1, 5, 6, 4] vs [1, 10, ...]
+    out_shape = np.asarray(ts[y].shape[:1] + (h, w, c), np.int32).tobytes()
+    at = bytes(buf).find(out_shape)
+    assert at > 0
+    buf[at:at + 16] = shape.tobytes()
+    with pytest.raises(TinymlError, match="TRANSPOSE_CONV.*output shape \\[1, 5, 6, 4\\]"):
+        parse_tflite(bytes(buf), "bad2.tflite")

@@ -5,8 +5,11 @@ from .ir import NO_TENSOR, Graph, Op, OpKind
 
 
 def macs(g: Graph, op: Op) -> int:
-    """Multiply-accumulates of CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED (other ops count 0, as in
+    """Multiply-accumulates of CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV and FULLY_CONNECTED (other ops count 0, as in
     MLPerf Tiny and baseline.json)."""
+    if op.kind is OpKind.TRANSPOSE_CONV:  # every input value meets k_h x k_w x out_c weights
+        w = g.tensor(op.inputs[1])
+        return g.tensor(op.inputs[0]).size * w.shape[0] * w.shape[1] * w.shape[2]
     if op.kind not in (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED):
         return 0
     out = g.tensor(op.outputs[0])

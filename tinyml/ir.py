@@ -154,6 +154,8 @@ class OpKind(enum.Enum):
     MAXIMUM = "MAXIMUM"
     MINIMUM = "MINIMUM"
     PRELU = "PRELU"
+    TRANSPOSE_CONV = "TRANSPOSE_CONV"
+    RESIZE_BILINEAR = "RESIZE_BILINEAR"
 
 
 # ---- typed attributes, one dataclass per family of ops -------------------------------------------------------
@@ -245,7 +247,7 @@ class BlockAttrs:  # SPACE_TO_DEPTH and DEPTH_TO_SPACE
 
 
 @dataclass(frozen=True)
-class ResizeAttrs:
+class ResizeAttrs:  # RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR
     align_corners: bool
     half_pixel_centers: bool
 

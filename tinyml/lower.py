@@ -267,6 +267,47 @@ class ResizeNearestParams:
 
 
 @dataclass(frozen=True)
+class ResizeBilinearParams:
+    """RESIZE_BILINEAR: rows y0/y1 with weight wy (on y1, in 1/1024) per output row; columns likewise."""
+    batches: int
+    in_h: int
+    in_w: int
+    channels: int
+    out_h: int
+    out_w: int
+    y0: tuple[int, ...]
+    y1: tuple[int, ...]
+    wy: tuple[int, ...]
+    x0: tuple[int, ...]
+    x1: tuple[int, ...]
+    wx: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TransposeConvParams:
+    """TRANSPOSE_CONV (its own type: the planner's convolution rules do not apply to it)."""
+    batches: int
+    in_h: int
+    in_w: int
+    in_c: int
+    out_h: int
+    out_w: int
+    out_c: int
+    k_h: int
+    k_w: int
+    stride_h: int
+    stride_w: int
+    pad_h: int
+    pad_w: int
+    input_offset: int
+    output_offset: int
+    act_min: int
+    act_max: int
+    multiplier: tuple[int, ...]
+    shift: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class QuantizeParams:  # float32 -> int8
     size: int
     scale: float
@@ -298,7 +339,8 @@ class Kernel:
             CopyParams: "tml_copy_params", CopyRectParams: "tml_copy_rect_params",
             AccumulateParams: "tml_accumulate_params",
             StridedSliceParams: "tml_strided_slice_params", PermuteParams: "tml_permute_params",
-            ResizeNearestParams: "tml_resize_nearest_params",
+            ResizeNearestParams: "tml_resize_nearest_params", ResizeBilinearParams: "tml_resize_bilinear_params",
+            TransposeConvParams: "tml_transpose_conv_params",
             QuantizeParams: "tml_quantize_params", DequantizeParams: "tml_dequantize_params",
         }[type(self.params)]
 
@@ -349,6 +391,14 @@ def _nhwc(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
 def _require(cond: bool, msg: str) -> None:
     if not cond:
         raise UnsupportedOpError(msg)
+
+
+def _same_quant(op: Op, x: Tensor, y: Tensor) -> None:
+    _require(x.dtype is y.dtype, f"{op.kind.value} needs the same type on input and output, got {x.dtype.value} "
+             f"and {y.dtype.value}")
+    if x.quant is not None and y.quant is not None:
+        _require(x.scale == y.scale and x.zero_point == y.zero_point,
+                 f"{op.kind.value} needs the same quantization on input and output (as TFLM requires)")
 
 
 def _wsuffix(w: Tensor) -> str:
@@ -702,11 +752,8 @@ def _permute(g: Graph, op: Op) -> list[Kernel]:
     """TRANSPOSE, SPACE_TO_DEPTH and DEPTH_TO_SPACE: the output read from the input through up to six
     (dimension, stride) pairs; only bytes move, as in TFLM."""
     x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
-    _require(x.dtype is y.dtype and x.dtype.bits % 8 == 0, f"{op.kind.value} needs the same whole-byte type on "
-             f"input and output, got {x.dtype.value} and {y.dtype.value}")
-    if x.quant is not None and y.quant is not None:
-        _require(x.scale == y.scale and x.zero_point == y.zero_point,
-                 f"{op.kind.value} needs the same quantization on input and output (as TFLM requires)")
+    _same_quant(op, x, y)
+    _require(x.dtype.bits % 8 == 0, f"{op.kind.value} needs a whole-byte type, got {x.dtype.value}")
     esize = x.dtype.bits // 8
     xs = list(x.shape)
     inner = [int(np.prod(xs[d + 1:], dtype=np.int64)) for d in range(len(xs))]
@@ -747,18 +794,80 @@ def _resize_nearest(g: Graph, op: Op) -> list[Kernel]:
     x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
     a = op.attrs
     assert isinstance(a, ResizeAttrs)
-    _require(x.dtype is y.dtype and x.dtype.bits % 8 == 0,
-             f"RESIZE_NEAREST_NEIGHBOR needs the same type on input and output, got {x.dtype.value} and "
-             f"{y.dtype.value}")
-    if x.quant is not None and y.quant is not None:
-        _require(x.scale == y.scale and x.zero_point == y.zero_point,
-                 "RESIZE_NEAREST_NEIGHBOR needs the same quantization on input and output (as TFLM requires)")
+    _same_quant(op, x, y)
+    _require(x.dtype.bits % 8 == 0, f"RESIZE_NEAREST_NEIGHBOR needs a whole-byte type, got {x.dtype.value}")
     n, ih, iw, c = _nhwc(x.shape)
     _, oh, ow, _ = _nhwc(y.shape)
     p = ResizeNearestParams(n, ih, iw, c * (x.dtype.bits // 8), oh, ow,
                             nearest_index(oh, ih, a.align_corners, a.half_pixel_centers),
                             nearest_index(ow, iw, a.align_corners, a.half_pixel_centers))
     return [Kernel("tml_resize_nearest", p, (op.inputs[0], op.outputs[0]))]
+
+
+def bilinear_coords(out_size: int, in_size: int, align_corners: bool, half_pixel_centers: bool) -> tuple[
+        tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """TFLM ResizeBilinearInteger's source coordinates: for each output coordinate the lower and upper source
+    index and the 10-bit weight of the upper one (input_y - 1024 * y0), with C++'s truncating division."""
+    def div(a: int, b: int) -> int:  # C++ integer division: truncates toward zero
+        q = abs(a) // abs(b)
+        return q if (a >= 0) == (b > 0) else -q
+    scale = div((1 << 10) * in_size + out_size // 2, out_size)
+    if align_corners and out_size > 1:
+        scale = div((1 << 10) * (in_size - 1) + (out_size - 1) // 2, out_size - 1)
+    lo, hi, wt = [], [], []
+    for v in range(out_size):
+        scaled = v * scale + scale // 2 - (1 << 9) if half_pixel_centers else v * scale
+        a = max(div(scaled, 1 << 10), 0)
+        b = min(div(scaled + (1 << 10) - 1, 1 << 10), in_size - 1)
+        _require(a < in_size and -512 <= scaled - (a << 10) <= 1024,
+                 f"RESIZE_BILINEAR from {in_size} to {out_size} reads outside its input")
+        lo.append(a)
+        hi.append(b)
+        wt.append(scaled - (a << 10))
+    return tuple(lo), tuple(hi), tuple(wt)
+
+
+def _resize_bilinear(g: Graph, op: Op) -> list[Kernel]:
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    a = op.attrs
+    assert isinstance(a, ResizeAttrs)
+    _int8(x, y)
+    _same_quant(op, x, y)
+    n, ih, iw, c = _nhwc(x.shape)
+    _, oh, ow, _ = _nhwc(y.shape)
+    ys = bilinear_coords(oh, ih, a.align_corners, a.half_pixel_centers)
+    xs = bilinear_coords(ow, iw, a.align_corners, a.half_pixel_centers)
+    p = ResizeBilinearParams(n, ih, iw, c, oh, ow, *ys, *xs)
+    return [Kernel("tml_resize_bilinear_s8", p, (op.inputs[0], op.outputs[0]))]
+
+
+def _transpose_conv(g: Graph, op: Op) -> list[Kernel]:
+    """TFLM transpose_conv.cc: padding from ComputePaddingHeightWidth over the *output* size, per-channel
+    multipliers as CONV_2D, the fused activation's range."""
+    ins = g.op_inputs(op)
+    x, w = ins[0], ins[1]
+    b = ins[2] if len(ins) > 2 else None
+    y = g.tensor(op.outputs[0])
+    assert isinstance(op.attrs, ConvAttrs) and x is not None and w is not None
+    _int8(x, y)
+    _require(w.dtype is DType.INT8 and w.quant is not None and w.is_const,
+             f"TRANSPOSE_CONV weights '{w.name}' must be constant int8")
+    _require(b is None or b.dtype is DType.INT32, "TRANSPOSE_CONV bias must be int32 (int8 activations)")
+    _require(all(z == 0 for z in w.quant.zero_point), "TRANSPOSE_CONV weights must be symmetric (zero point 0)")
+    a = op.attrs
+    n, ih, iw, ic = _nhwc(x.shape)
+    _, oh, ow, oc = _nhwc(y.shape)
+    woc, kh, kw, wic = w.shape
+    _require(woc == oc and wic == ic, f"TRANSPOSE_CONV filter shape {list(w.shape)} does not match {list(x.shape)} "
+             f"-> {list(y.shape)}")
+    mult, shift = _per_channel_multipliers(x, w, y, oc)
+    lo, hi = activation_range(a.activation, y)
+    pad_h = same_padding(a.padding, oh, kh, a.stride_h, 1, out_size(a.padding, oh, kh, a.stride_h, 1))
+    pad_w = same_padding(a.padding, ow, kw, a.stride_w, 1, out_size(a.padding, ow, kw, a.stride_w, 1))
+    p = TransposeConvParams(n, ih, iw, ic, oh, ow, oc, kh, kw, a.stride_h, a.stride_w, pad_h, pad_w, -x.zero_point,
+                            y.zero_point, lo, hi, mult, shift)
+    bias = op.inputs[2] if len(op.inputs) > 2 else NO_TENSOR
+    return [Kernel("tml_transpose_conv_s8", p, (op.inputs[0], op.inputs[1], bias, op.outputs[0]))]
 
 
 def _alias(g: Graph, op: Op) -> list[Kernel]:
@@ -778,7 +887,7 @@ LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.RESHAPE: _alias,
     OpKind.TRANSPOSE: _permute, OpKind.SPACE_TO_DEPTH: _permute, OpKind.DEPTH_TO_SPACE: _permute,
     OpKind.RESIZE_NEAREST_NEIGHBOR: _resize_nearest, OpKind.MAXIMUM: _max_min, OpKind.MINIMUM: _max_min,
-    OpKind.PRELU: _prelu,
+    OpKind.PRELU: _prelu, OpKind.RESIZE_BILINEAR: _resize_bilinear, OpKind.TRANSPOSE_CONV: _transpose_conv,
 }
 
 

@@ -27,10 +27,12 @@ from .lower import (
     PoolParams,
     QuantizeParams,
     RequantizeParams,
+    ResizeBilinearParams,
     ResizeNearestParams,
     SigmoidParams,
     SoftmaxParams,
     StridedSliceParams,
+    TransposeConvParams,
     lower,
 )
 
@@ -74,6 +76,24 @@ def conv(p: ConvParams, x: Arr, w: Arr, b: Arr | None, depthwise: bool) -> Arr:
                     acc[..., gi * per:(gi + 1) * per] += xg @ wg.T
     if b is not None:
         acc += b.astype(np.int64)
+    return _requant_channels(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
+
+
+def transpose_conv(p: TransposeConvParams, x: Arr, w: Arr, b: Arr | None) -> Arr:
+    """TFLM's scatter: every input pixel adds its products into the output window it reaches (here a canvas
+    with room for the whole scatter, cropped at the padding)."""
+    x = x.reshape(p.batches, p.in_h, p.in_w, p.in_c).astype(np.int64) + p.input_offset
+    w = w.astype(np.int64)
+    full_h = max((p.in_h - 1) * p.stride_h + p.k_h, p.pad_h + p.out_h)
+    full_w = max((p.in_w - 1) * p.stride_w + p.k_w, p.pad_w + p.out_w)
+    acc = np.zeros((p.batches, full_h, full_w, p.out_c), np.int64)
+    for ky in range(p.k_h):
+        for kx in range(p.k_w):
+            acc[:, ky: ky + (p.in_h - 1) * p.stride_h + 1: p.stride_h,
+                kx: kx + (p.in_w - 1) * p.stride_w + 1: p.stride_w, :] += x @ w[:, ky, kx, :].T
+    acc = acc[:, p.pad_h: p.pad_h + p.out_h, p.pad_w: p.pad_w + p.out_w, :]
+    if b is not None:
+        acc = acc + b.astype(np.int64)
     return _requant_channels(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
 
 
@@ -287,11 +307,22 @@ def resize_nearest(p: ResizeNearestParams, x: Arr) -> Arr:
     return x4[:, np.asarray(p.y_index)][:, :, np.asarray(p.x_index)]
 
 
+def resize_bilinear(p: ResizeBilinearParams, x: Arr) -> Arr:
+    x4 = x.reshape(p.batches, p.in_h, p.in_w, p.channels).astype(np.int64)
+    y0, y1, x0, x1 = (np.asarray(v) for v in (p.y0, p.y1, p.x0, p.x1))
+    dy = np.asarray(p.wy, np.int64)[None, :, None, None]
+    dx = np.asarray(p.wx, np.int64)[None, None, :, None]
+    v = (x4[:, y0][:, :, x0] * (1024 - dy) * (1024 - dx) + x4[:, y1][:, :, x0] * dy * (1024 - dx)
+         + x4[:, y0][:, :, x1] * (1024 - dy) * dx + x4[:, y1][:, :, x1] * dy * dx)
+    r = np.abs(v) + (1 << 19) >> 20  # round half away from zero, then the sign back
+    return (np.sign(v) * r).astype(np.int8)
+
+
 _UNARY: dict[type, Callable[..., Arr]] = {
     PoolParams: avgpool, MeanParams: mean, SoftmaxParams: softmax, HardSwishParams: hard_swish,
     LeakyReluParams: leaky_relu, RequantizeParams: requantize, ClampParams: clamp, PadParams: pad,
     QuantizeParams: quantize, DequantizeParams: dequantize, StridedSliceParams: strided_slice,
-    PermuteParams: permute, ResizeNearestParams: resize_nearest,
+    PermuteParams: permute, ResizeNearestParams: resize_nearest, ResizeBilinearParams: resize_bilinear,
 }
 _FUNCS: dict[str, Callable[..., Arr]] = {
     "tml_maxpool_s8": maxpool, "tml_logistic_s8": logistic, "tml_tanh_s8": tanh, "tml_add_s8": add,
@@ -311,6 +342,8 @@ def run_kernel(k: Kernel, bufs: dict[int, Arr], g: Graph) -> None:
     if isinstance(p, ConvParams):
         y = conv(p, get(k.args[0]), get(k.args[1]), get(k.args[2]),  # type: ignore[arg-type]
                  k.func.startswith("tml_depthwise"))
+    elif isinstance(p, TransposeConvParams):
+        y = transpose_conv(p, get(k.args[0]), get(k.args[1]), get(k.args[2]))  # type: ignore[arg-type]
     elif isinstance(p, FullyConnectedParams):
         y = fully_connected(p, get(k.args[0]), get(k.args[1]), get(k.args[2]))  # type: ignore[arg-type]
     elif isinstance(p, CopyParams):

@@ -165,6 +165,19 @@ def _op(g: Graph, k: int, op: Op, fail) -> None:  # noqa: ANN001, C901
             fail(f"{where}: batch {x.shape[0]} in, {out.shape[0]} out")
         _geometry(where, x.shape, out.shape, (w.shape[1], w.shape[2]), a, fail)
         _bias(g, where, ins, out.shape[3], fail)
+    elif op.kind is OpKind.TRANSPOSE_CONV:
+        assert isinstance(a, ConvAttrs)
+        w = ins[1] if len(ins) > 1 else None
+        if w is None or len(w.shape) != 4 or len(x.shape) != 4 or len(out.shape) != 4:
+            fail(f"{where} needs 4-D input, weights and output")
+        assert w is not None
+        if min(a.stride_h, a.stride_w) < 1:
+            fail(f"{where} has stride {a.stride_h}x{a.stride_w}; it must be at least 1")
+        if w.shape[0] != out.shape[3] or w.shape[3] != x.shape[3] or x.shape[0] != out.shape[0]:
+            fail(f"{where}: weights '{w.name}' {list(w.shape)} do not match input {list(x.shape)} and output "
+                 f"{list(out.shape)}")
+        _geometry(where, out.shape, x.shape, (w.shape[1], w.shape[2]), a, fail, transposed=True)
+        _bias(g, where, ins, out.shape[3], fail)
     elif op.kind is OpKind.FULLY_CONNECTED:
         if len(ins) < 2 or ins[1] is None or len(ins[1].shape) != 2:
             fail(f"{where} needs 2-D weights")
@@ -249,7 +262,7 @@ def _op(g: Graph, k: int, op: Op, fail) -> None:  # noqa: ANN001, C901
                 else None)
         if want != tuple(out.shape):
             fail(f"{where}: block size {b} does not take {list(x.shape)} to {list(out.shape)}")
-    elif op.kind is OpKind.RESIZE_NEAREST_NEIGHBOR:
+    elif op.kind in (OpKind.RESIZE_NEAREST_NEIGHBOR, OpKind.RESIZE_BILINEAR):
         if len(x.shape) != 4 or len(out.shape) != 4 or x.shape[0] != out.shape[0] or x.shape[3] != out.shape[3]:
             fail(f"{where}: input {list(x.shape)} and output {list(out.shape)} must be 4-D with the same batch and "
                  "channels")
@@ -277,12 +290,16 @@ def _bias(g: Graph, where: str, ins: list, channels: int, fail) -> None:  # noqa
         fail(f"{where}: bias '{ins[2].name}' has {ins[2].size} values for {channels} output channels")
 
 
-def _geometry(where: str, xs: tuple, os: tuple, k: tuple, a, fail) -> None:  # noqa: ANN001
-    """The output's height and width are the ones TFLite's converter derives from the padding mode."""
+def _geometry(where: str, xs: tuple, os: tuple, k: tuple, a, fail, transposed: bool = False) -> None:  # noqa: ANN001
+    """The output's height and width are the ones TFLite's converter derives from the padding mode (for
+    TRANSPOSE_CONV, called with the shapes swapped: its input is what a convolution of its output gives)."""
     dil = (getattr(a, "dilation_h", 1), getattr(a, "dilation_w", 1))
     for d, name in ((0, "height"), (1, "width")):
         n, kk, s = xs[1 + d], (k[d] - 1) * dil[d] + 1, (a.stride_h, a.stride_w)[d]
         want = (n + s - 1) // s if a.padding is Padding.SAME else (n - kk + s) // s
         if want < 1 or os[1 + d] != want:
+            if transposed:
+                fail(f"{where}: input {name} {os[1 + d]} does not follow from output {name} {n}, filter {k[d]}, "
+                     f"stride {s} and {a.padding.value} padding (expected {max(want, 0)})")
             fail(f"{where}: output {name} {os[1 + d]} does not follow from input {name} {n}, filter {k[d]}, stride "
                  f"{s} and {a.padding.value} padding (expected {max(want, 0)})")

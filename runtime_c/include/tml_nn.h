@@ -237,6 +237,28 @@ typedef struct {
 
 void tml_resize_nearest(const tml_resize_nearest_params *p, const void *input, void *output);
 
+/* RESIZE_BILINEAR, int8: TFLM reference_ops::ResizeBilinearInteger. For output row y the two source rows are
+ * y0[y] and y1[y] with weight wy[y] / 1024 on y1 (TFLM's input_y - 1024 * y0, negative at half-pixel borders);
+ * the same for columns. */
+typedef struct {
+    int32_t batches, in_h, in_w, channels, out_h, out_w;
+    const int32_t *y0, *y1, *wy, *x0, *x1, *wx;
+} tml_resize_bilinear_params;
+
+void tml_resize_bilinear_s8(const tml_resize_bilinear_params *p, const int8_t *input, int8_t *output);
+
+/* TRANSPOSE_CONV, int8 activations, int8 per-channel weights [out_c, k_h, k_w, in_c], optional int32 bias: TFLM
+ * reference_integer_ops::TransposeConv. TFLM scatters every input pixel into an int32 buffer of the output's
+ * size; this kernel gathers the same products per output pixel (no scratch buffer, the same sums). */
+typedef struct {
+    int32_t batches, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, stride_h, stride_w, pad_h, pad_w;
+    int32_t input_offset, output_offset, act_min, act_max;
+    const int32_t *multiplier, *shift;
+} tml_transpose_conv_params;
+
+void tml_transpose_conv_s8(const tml_transpose_conv_params *p, const int8_t *input, const int8_t *filter,
+                           const int32_t *bias, int8_t *output);
+
 #ifdef __cplusplus
 }
 #endif

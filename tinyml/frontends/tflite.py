@@ -194,10 +194,21 @@ def _block(cls: type) -> Callable[[tflite.Operator, list[Tensor]], Attrs]:
     return build
 
 
-def _resize(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
-    o = _opts(op, tflite.ResizeNearestNeighborOptions)
-    _const_ints(ins[1] if len(ins) > 1 else None, "RESIZE_NEAREST_NEIGHBOR's output size")
-    return ResizeAttrs(bool(o.AlignCorners()), bool(o.HalfPixelCenters()))  # type: ignore[attr-defined]
+def _resize(cls: type, name: str) -> Callable[[tflite.Operator, list[Tensor]], Attrs]:
+    def build(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
+        o = _opts(op, cls)
+        _const_ints(ins[1] if len(ins) > 1 else None, f"{name}'s output size")
+        return ResizeAttrs(bool(o.AlignCorners()), bool(o.HalfPixelCenters()))  # type: ignore[attr-defined]
+    return build
+
+
+def _transpose_conv(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
+    """TRANSPOSE_CONV's inputs are (output shape, weights, input[, bias]); the importer reorders them to
+    (input, weights[, bias]) like CONV_2D's, after checking that the output shape constant is the output's."""
+    o = _opts(op, tflite.TransposeConvOptions)
+    _const_ints(ins[0] if ins else None, "TRANSPOSE_CONV's output shape")
+    return ConvAttrs(o.StrideH(), o.StrideW(), 1, 1, _PADDING[o.Padding()],  # type: ignore[attr-defined]
+                     _activation(o.FusedActivationFunction()))  # type: ignore[attr-defined]
 
 
 # builtin operator name -> (kind, attribute builder)
@@ -229,7 +240,10 @@ BUILDERS: dict[str, tuple[OpKind, Callable[[tflite.Operator, list[Tensor]], Attr
     "TRANSPOSE": (OpKind.TRANSPOSE, _transpose),
     "SPACE_TO_DEPTH": (OpKind.SPACE_TO_DEPTH, _block(tflite.SpaceToDepthOptions)),
     "DEPTH_TO_SPACE": (OpKind.DEPTH_TO_SPACE, _block(tflite.DepthToSpaceOptions)),
-    "RESIZE_NEAREST_NEIGHBOR": (OpKind.RESIZE_NEAREST_NEIGHBOR, _resize),
+    "RESIZE_NEAREST_NEIGHBOR": (OpKind.RESIZE_NEAREST_NEIGHBOR,
+                                _resize(tflite.ResizeNearestNeighborOptions, "RESIZE_NEAREST_NEIGHBOR")),
+    "RESIZE_BILINEAR": (OpKind.RESIZE_BILINEAR, _resize(tflite.ResizeBilinearOptions, "RESIZE_BILINEAR")),
+    "TRANSPOSE_CONV": (OpKind.TRANSPOSE_CONV, _transpose_conv),
     "MAXIMUM": (OpKind.MAXIMUM, _none),
     "MINIMUM": (OpKind.MINIMUM, _none),
     "PRELU": (OpKind.PRELU, _none),
@@ -433,6 +447,13 @@ def _parse(buf: bytes, source: str) -> Graph:
         kind, build = BUILDERS[opname]
         attrs = build(op, [tensors[i] if i != NO_TENSOR else None for i in ins])  # type: ignore[misc]
         outname = tensors[outs[0]].name if outs else ""
+        if kind is OpKind.TRANSPOSE_CONV:
+            shape = [int(v) for v in np.asarray(tensors[ins[0]].data).reshape(-1)]
+            if len(ins) < 3 or shape != list(tensors[outs[0]].shape):
+                raise TinymlError(f"operator {k} (TRANSPOSE_CONV) of '{source}' has {len(ins)} inputs and output "
+                                  f"shape {shape} for an output of shape {list(tensors[outs[0]].shape)}; the file "
+                                  "is corrupt")
+            ins = (ins[2], ins[1]) + ins[3:]
         ops.append(Op(kind, ins, outs, attrs, name=f"op{k}_{kind.value.lower()}:{outname}"))
     if unknown:
         kinds = sorted({u.split(" is ", 1)[1] for u in unknown})

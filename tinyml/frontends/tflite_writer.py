@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import flatbuffers
 import numpy as np
 import tflite
 
-from ..ir import Activation, DType, Graph, Op, OpKind, Padding, pack_int4
+from ..ir import Activation, DType, Graph, Op, OpKind, Padding, Tensor, pack_int4
 
 _TYPES = {DType.FLOAT32: tflite.TensorType.FLOAT32, DType.INT8: tflite.TensorType.INT8,
           DType.UINT8: tflite.TensorType.UINT8, DType.INT16: tflite.TensorType.INT16,
@@ -26,7 +27,8 @@ _VERSIONS = {OpKind.CONV_2D: 3, OpKind.DEPTHWISE_CONV_2D: 3, OpKind.FULLY_CONNEC
              OpKind.SOFTMAX: 2, OpKind.LOGISTIC: 2, OpKind.TANH: 2, OpKind.CONCATENATION: 2, OpKind.PAD: 2,
              OpKind.QUANTIZE: 2, OpKind.DEQUANTIZE: 2, OpKind.LEAKY_RELU: 2, OpKind.RELU: 2, OpKind.RELU6: 2,
              OpKind.STRIDED_SLICE: 2, OpKind.TRANSPOSE: 2, OpKind.SPACE_TO_DEPTH: 2, OpKind.DEPTH_TO_SPACE: 2,
-             OpKind.RESIZE_NEAREST_NEIGHBOR: 3, OpKind.MAXIMUM: 2, OpKind.MINIMUM: 2}
+             OpKind.RESIZE_NEAREST_NEIGHBOR: 3, OpKind.MAXIMUM: 2, OpKind.MINIMUM: 2,
+             OpKind.TRANSPOSE_CONV: 4, OpKind.RESIZE_BILINEAR: 3}
 
 
 def _mod(name: str) -> Any:
@@ -69,6 +71,11 @@ _OPTIONS: dict[OpKind, Callable[[Op], tuple[str, dict] | None]] = {
     OpKind.DEPTH_TO_SPACE: lambda op: ("DepthToSpaceOptions", {"BlockSize": op.attrs.block_size}),
     OpKind.RESIZE_NEAREST_NEIGHBOR: lambda op: ("ResizeNearestNeighborOptions", {
         "AlignCorners": op.attrs.align_corners, "HalfPixelCenters": op.attrs.half_pixel_centers}),
+    OpKind.RESIZE_BILINEAR: lambda op: ("ResizeBilinearOptions", {
+        "AlignCorners": op.attrs.align_corners, "HalfPixelCenters": op.attrs.half_pixel_centers}),
+    OpKind.TRANSPOSE_CONV: lambda op: ("TransposeConvOptions", {
+        "Padding": _PAD[op.attrs.padding], "StrideW": op.attrs.stride_w, "StrideH": op.attrs.stride_h,
+        "FusedActivationFunction": _ACT[op.attrs.activation]}),
     OpKind.MAXIMUM: lambda op: ("MaximumMinimumOptions", {}), OpKind.MINIMUM: lambda op: ("MaximumMinimumOptions", {}),
     OpKind.PRELU: lambda op: None,
 }
@@ -100,8 +107,26 @@ def _bytes(b: flatbuffers.Builder, data: bytes, align: int = 16) -> int:
     return b.EndVector()
 
 
+def _file_order(g: Graph) -> Graph:
+    """TRANSPOSE_CONV back to TFLite's input order (output shape, weights, input[, bias]), its output shape an
+    appended int32 constant (the importer's reordering, inverted)."""
+    if not any(op.kind is OpKind.TRANSPOSE_CONV for op in g.ops):
+        return g
+    tensors, ops = list(g.tensors), []
+    for op in g.ops:
+        if op.kind is OpKind.TRANSPOSE_CONV:
+            y = g.tensor(op.outputs[0])
+            data = np.asarray(y.shape, np.int32)
+            data.setflags(write=False)
+            tensors.append(Tensor(f"{y.name}/output_shape", (len(y.shape),), DType.INT32, None, data))
+            op = replace(op, inputs=(len(tensors) - 1, op.inputs[1], op.inputs[0]) + tuple(op.inputs[2:]))
+        ops.append(op)
+    return replace(g, tensors=tuple(tensors), ops=tuple(ops))
+
+
 def write_tflite(g: Graph, description: str = "tinyml") -> bytes:
     """The .tflite bytes of `g`: one subgraph, one buffer per constant tensor (buffer 0 is the empty one)."""
+    g = _file_order(g)
     b = flatbuffers.Builder(1024)
     M, T, Q, Buf = _mod("Model"), _mod("Tensor"), _mod("QuantizationParameters"), _mod("Buffer")
     Sg, Opr, Code = _mod("SubGraph"), _mod("Operator"), _mod("OperatorCode")
