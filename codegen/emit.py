@@ -63,6 +63,11 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_resize_nearest": ("tml_resize_nearest.c",),
     "tml_resize_bilinear_s8": ("tml_resize_bilinear_s8.c",),
     "tml_transpose_conv_s8": ("tml_transpose_conv_s8.c",),
+    "tml_lut_s8": ("tml_lut_s8.c",),
+    "tml_squared_difference_s8": ("tml_squared_difference_s8.c",),
+    "tml_neg_f32": ("tml_unary_f32.c",),
+    "tml_square_f32": ("tml_unary_f32.c",),
+    "tml_batch_matmul_s8": ("tml_batch_matmul_s8.c",),
 }
 RUNTIME_HEADERS = ("tml_nn.h", "tml_fixedpoint.h", "tml_simd.h")
 ARRAY_ROW = 16
@@ -145,7 +150,7 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
 
     layers, tables, structs = [], [], []
     struct_names: dict[tuple, str] = {}   # identical parameter structs (patches) are emitted once
-    table_names: dict[tuple[int, ...], str] = {}  # and so are identical tables
+    table_names: dict[tuple[str, tuple[int, ...]], str] = {}  # and so are identical tables
     per_op: dict[int, int] = {}
     seen_blocks: dict[int, int] = {}
     for k, ks in schedule:
@@ -161,11 +166,12 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
                 fields = []
                 for name, ann, value in param_fields(kern.params):
                     if isinstance(value, tuple):
-                        if value not in table_names:
-                            table_names[value] = f"{pname}_{name}"
-                            tables.append({"name": table_names[value], "ctype": "int32_t", "count": len(value),
+                        ctype = "int8_t" if ann == "tuple[int8, ...]" else "int32_t"
+                        if (ctype, value) not in table_names:
+                            table_names[ctype, value] = f"{pname}_{name}"
+                            tables.append({"name": table_names[ctype, value], "ctype": ctype, "count": len(value),
                                            "rows": _rows(np.asarray(value, np.int64))})
-                        fields.append({"name": name, "value": table_names[value]})
+                        fields.append({"name": name, "value": table_names[ctype, value]})
                     else:
                         fields.append({"name": name, "value": _c_literal(ann, value)})
                 structs.append({"name": pname, "type": kern.struct, "fields": fields})

@@ -101,6 +101,11 @@ PLAN: list[dict[str, Any]] = [
      "kw": {"size": (11, 13), "mode": "align", "method": "bilinear"}},
     {"name": "resize_bilinear_down", "build": "resize", "inputs": [(9, 10, 2)],
      "kw": {"size": (4, 3), "mode": "tf2", "method": "bilinear"}},
+    # ABS, RSQRT (int8, tabulated), SQUARED_DIFFERENCE (broadcast), NEG and SQUARE (float32 islands the converter
+    # leaves between DEQUANTIZE and QUANTIZE)
+    {"name": "abs_rsqrt", "build": "math", "inputs": [(6, 8)], "kw": {"op": "abs_rsqrt"}},
+    {"name": "squared_difference", "build": "math", "inputs": [(6, 8)], "kw": {"op": "sqdiff"}},
+    {"name": "neg_square_islands", "build": "math", "inputs": [(6, 8)], "kw": {"op": "neg_square"}},
     {"name": "tconv_s2_same", "build": "tconv", "inputs": [(5, 6, 4)],
      "kw": {"filters": 6, "kernel_size": 3, "strides": 2, "padding": "same"}},
     {"name": "tconv_s2_valid_nobias", "build": "tconv", "inputs": [(5, 6, 4)],
@@ -118,6 +123,8 @@ PLAN: list[dict[str, Any]] = [
     {"name": "branching_cnn", "build": "branching_cnn", "inputs": [(12, 12, 4)], "kw": {}},
     {"name": "unet", "build": "unet", "inputs": [(16, 16, 2)], "kw": {}},
     {"name": "fpn_head", "build": "fpn_head", "inputs": [(24, 24, 3)], "kw": {}},
+    {"name": "attention", "build": "attention", "inputs": [(6, 16)], "kw": {}},
+    {"name": "lstm_kws", "build": "lstm_kws", "inputs": [(8, 10)], "kw": {}},
     # small CNNs whose first stage patch-based inference can split (tests/test_memory.py runs them patched too)
     {"name": "cnn_mobilenet", "build": "cnn", "inputs": [(23, 19, 3)], "kw": {"variant": "mobilenet"}},
     {"name": "cnn_residual", "build": "cnn", "inputs": [(17, 16, 3)], "kw": {"variant": "residual"}},
@@ -270,6 +277,29 @@ def _builders(keras: Any) -> dict[str, Callable[..., Any]]:
                       L.Conv2D(8, 1, **bias)(c2)])
         head = L.Conv2D(6, 3, padding="same", **bias)  # 6 = 1 objectness + 4 box + 1 class, shared by levels
         return keras.Model(x, [head(p2), head(p3)])
+
+    def math(shapes, op):
+        import tensorflow as tf
+        x, = inputs(shapes)
+        y = L.Dense(shapes[0][-1], **bias)(x)
+        if op == "abs_rsqrt":
+            return keras.Model(x, [L.Lambda(tf.abs)(y), L.Lambda(lambda t: tf.math.rsqrt(tf.abs(t) + 0.5))(y)])
+        if op == "sqdiff":  # against a per-row mean (broadcast over the last axis) and a constant
+            m = L.Lambda(lambda t: tf.reduce_mean(t, axis=-1, keepdims=True))(y)
+            return keras.Model(x, [L.Lambda(lambda ts: tf.math.squared_difference(ts[0], ts[1]))([y, m]),
+                                   L.Lambda(lambda t: tf.math.squared_difference(t, 0.3))(y)])
+        return keras.Model(x, [L.Lambda(lambda t: -t)(y), L.Lambda(tf.square)(y)])
+
+    def attention(shapes):  # a two-head self-attention block with LayerNorm and a residual, then a classifier
+        x, = inputs(shapes)
+        h = L.LayerNormalization()(x)
+        y = L.Add()([x, L.MultiHeadAttention(num_heads=2, key_dim=8)(h, h)])
+        return keras.Model(x, L.Dense(4, **bias)(L.GlobalAveragePooling1D()(y)))
+
+    def lstm_kws(shapes):  # an LSTM keyword spotter over 8 frames of 10 features, unrolled by the converter
+        x, = inputs(shapes)   # (UNPACK, FULLY_CONNECTED, SPLIT, LOGISTIC, TANH, MUL, ADD per time step)
+        y = L.LSTM(12, unroll=True)(x)
+        return keras.Model(x, L.Dense(4, **bias)(y))
 
     def splits(shapes):
         import tensorflow as tf

@@ -309,11 +309,12 @@ def test_report_html_renders_in_a_browser(tmp_path):
 
 
 @pytest.mark.parametrize("case", ["focus_superres", "branching_cnn", "split_pack", "resize_nearest_align", "unet",
-                                  "fpn_head", "resize_bilinear_x2", "tconv_k4s2_outpad"])
+                                  "fpn_head", "lstm_kws", "attention", "abs_rsqrt", "resize_bilinear_x2",
+                                  "tconv_k4s2_outpad"])
 def test_new_operators_on_qemu(case, opplan_models, tmp_path):
     """SPACE_TO_DEPTH, DEPTH_TO_SPACE, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, TRANSPOSE_CONV, PRELU, MAXIMUM,
     MINIMUM, SPLIT, SPLIT_V, UNPACK, PACK and TRANSPOSE in models TensorFlow's converter made (a U-Net and an FPN
-    head among them), on the emulated Cortex-M4: TFLM's bytes."""
+    head and an unrolled LSTM among them), on the emulated Cortex-M4: TFLM's bytes."""
     from helpers import input_specs
     from oracle import tflm_run
 

@@ -15,7 +15,8 @@ EXPECTED_OPS = {  # the plan must keep covering every supported operator
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "AVERAGE_POOL_2D", "MAX_POOL_2D",
     "MEAN", "RESHAPE", "SOFTMAX", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "PAD",
     "CONCATENATION", "QUANTIZE", "DEQUANTIZE", "TRANSPOSE", "SPACE_TO_DEPTH", "DEPTH_TO_SPACE",
-    "RESIZE_NEAREST_NEIGHBOR", "MAXIMUM", "MINIMUM", "PRELU", "RESIZE_BILINEAR", "TRANSPOSE_CONV",
+    "RESIZE_NEAREST_NEIGHBOR", "MAXIMUM", "MINIMUM", "PRELU", "RESIZE_BILINEAR", "TRANSPOSE_CONV", "ABS", "RSQRT",
+    "SQUARED_DIFFERENCE", "NEG", "SQUARE", "BATCH_MATMUL",
 }
 IMPORTED_AS_OTHERS = {"SPLIT", "SPLIT_V", "UNPACK", "PACK"}  # become STRIDED_SLICE / RESHAPE + CONCATENATION
 _seen: set[str] = set()
@@ -138,3 +139,92 @@ def test_transpose_conv_round_trip_and_refusals(opplan_models, tmp_path):
     buf[at:at + 16] = shape.tobytes()
     with pytest.raises(TinymlError, match="TRANSPOSE_CONV.*output shape \\[1, 5, 6, 4\\]"):
         parse_tflite(bytes(buf), "bad2.tflite")
+
+
+def _single_op_model(kind, ins, out, attrs=None, consts=()):
+    """A one-operator .tflite written by tinyml's writer: `ins` and `out` are (shape, dtype, scale, zero point)
+    activations, `consts` extra constant inputs (name, array)."""
+    from tinyml.frontends.tflite_writer import write_tflite
+    from tinyml.ir import DType, Graph, NoAttrs, Op, Quant, Tensor
+
+    def t(name, spec):
+        shape, dtype, scale, zp = spec
+        return Tensor(name, tuple(shape), dtype, None if scale is None else Quant((float(np.float32(scale)),),
+                                                                                   (zp,)))
+    ts = [t(f"in{k}", s) for k, s in enumerate(ins)] + [t("out", out)]
+    for name, arr in consts:
+        arr = np.asarray(arr)
+        arr.setflags(write=False)
+        ts.append(Tensor(name, arr.shape, DType.INT32 if arr.dtype == np.int32 else DType.INT8, None, arr))
+    n = len(ins)
+    op = Op(kind, tuple(range(n)) + tuple(range(n + 1, len(ts))), (n,), attrs or NoAttrs())
+    return write_tflite(Graph("single", tuple(ts), (op,), tuple(range(n)), (n,)))
+
+
+def _assert_single_op_bit_exact(buf, xs, tmp_path, name):
+    from oracle import tflm_run
+
+    from tinyml.api import compile as tcompile
+    from tinyml.api import run as trun
+    p = tmp_path / f"{name}.tflite"
+    p.write_bytes(buf)
+    want = tflm_run(buf, xs, 1)[0]
+    tcompile(p, tmp_path / name)
+    got = trun(tmp_path / name, xs)[0]
+    assert np.array_equal(got.reshape(-1), want.reshape(-1)), \
+        f"{name}: {int((got.reshape(-1) != want.reshape(-1)).sum())} of {want.size} values differ from TFLM"
+
+
+@pytest.mark.parametrize("s_in,zp_in,s_out,zp_out", [(0.02, 5, 0.02, -7), (0.05, -20, 0.011, -128),
+                                                      (0.003, 100, 0.2, 3), (0.1, -128, 0.05, -128)])
+def test_abs_every_int8_value(s_in, zp_in, s_out, zp_out, tmp_path):
+    """ABS on all 256 int8 inputs, with and without TFLM's rescale: TFLM's bytes (the kernel is a table the
+    generator fills by evaluating TFLM's arithmetic)."""
+    from tinyml.ir import DType, OpKind
+    x = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
+    buf = _single_op_model(OpKind.ABS, [((1, 256), DType.INT8, s_in, zp_in)], ((1, 256), DType.INT8, s_out, zp_out))
+    _assert_single_op_bit_exact(buf, [x], tmp_path, "abs")
+
+
+@pytest.mark.parametrize("s_in,zp_in,s_out,zp_out", [(0.02, -128, 0.05, -128), (0.0007, -128, 0.3, -100),
+                                                      (0.9, -128, 0.004, -128), (0.05, 0, 0.02, 10)])
+def test_rsqrt_every_valid_int8_value(s_in, zp_in, s_out, zp_out, tmp_path):
+    """RSQRT on every int8 input at or above the zero point (TFLM's Invoke fails below it), bit-exact with TFLM's
+    Newton-Raphson fixed point (GetInvSqrtQuantizedMultiplierExp), including the saturated outputs near 0."""
+    from tinyml.ir import DType, OpKind
+    x = np.arange(zp_in, 128, dtype=np.int8).reshape(1, -1)
+    buf = _single_op_model(OpKind.RSQRT, [(x.shape, DType.INT8, s_in, zp_in)], (x.shape, DType.INT8, s_out, zp_out))
+    _assert_single_op_bit_exact(buf, [x], tmp_path, "rsqrt")
+
+
+@pytest.mark.parametrize("lhs,rhs,adj_x,adj_y", [
+    ((1, 2, 3, 5), (1, 2, 5, 4), False, False),
+    ((2, 5, 3), (2, 5, 4), True, False),
+    ((2, 3, 5), (2, 4, 5), False, True),
+    ((2, 1, 5, 3), (3, 4, 5), True, True),   # batch broadcast both ways ([2, 1] x [3])
+    ((2, 1, 3, 5), (1, 3, 5, 4), False, False),
+    ((4, 7), (7, 6), False, False),
+])
+def test_batch_matmul_layouts(lhs, rhs, adj_x, adj_y, tmp_path):
+    """BATCH_MATMUL with adj_x / adj_y and broadcast batch dimensions (TFLM transposes into scratch buffers;
+    tinyml reads through strides): TFLM's bytes on three random inputs."""
+    from tinyml.ir import DType, MatMulAttrs, OpKind
+    m = lhs[-1] if adj_x else lhs[-2]
+    n = rhs[-2] if adj_y else rhs[-1]
+    batch = np.broadcast_shapes(lhs[:-2], rhs[:-2])
+    out = tuple(batch) + (m, n)
+    buf = _single_op_model(OpKind.BATCH_MATMUL, [(lhs, DType.INT8, 0.05, 3), (rhs, DType.INT8, 0.02, -9)],
+                           (out, DType.INT8, 0.07, -4), MatMulAttrs(adj_x, adj_y))
+    rs = np.random.RandomState(0)
+    _assert_single_op_bit_exact(buf, [rs.randint(-128, 128, lhs).astype(np.int8),
+                                      rs.randint(-128, 128, rhs).astype(np.int8)], tmp_path, "bmm")
+
+
+def test_batch_matmul_shape_mismatch_refused():
+    from tinyml.errors import TinymlError
+    from tinyml.frontends.tflite import parse_tflite
+    from tinyml.ir import DType, MatMulAttrs, OpKind
+    buf = _single_op_model(OpKind.BATCH_MATMUL, [((2, 1, 3, 5), DType.INT8, 0.05, 3), ((3, 4, 5), DType.INT8, 0.02, 0)],
+                           ((2, 3, 5, 4), DType.INT8, 0.07, 0), MatMulAttrs(True, True))
+    with pytest.raises(TinymlError, match=r"BATCH_MATMUL.*\(adj_x True\) times \[3, 4, 5\] \(adj_y True\) does not"):
+        parse_tflite(buf, "bad.tflite")

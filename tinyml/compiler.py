@@ -22,7 +22,7 @@ from .frontends import read_model
 from .frontends.tflite import load_tflite, parse_tflite
 from .ir import DType, Graph, OpKind
 from .kernels import Const, choose, derived, resolve_isa
-from .lower import Kernel, lower
+from .lower import Kernel, lower, param_fields
 from .memory import Buffer, Plan, max_layer_io
 from .memory.order import reorder
 from .memory.patching import PATCH_BASE, PatchPlan
@@ -118,7 +118,8 @@ def load(path: str | Path) -> Graph:
 # operators that only move values: between a DEQUANTIZE and a QUANTIZE inside an int8 graph (the converter
 # leaves SPLIT_V and UNPACK in float32, for one) they run on float32 with the same kernels
 FLOAT_ISLAND_OPS = frozenset({OpKind.STRIDED_SLICE, OpKind.RESHAPE, OpKind.CONCATENATION, OpKind.TRANSPOSE,
-                              OpKind.SPACE_TO_DEPTH, OpKind.DEPTH_TO_SPACE, OpKind.RESIZE_NEAREST_NEIGHBOR})
+                              OpKind.SPACE_TO_DEPTH, OpKind.DEPTH_TO_SPACE, OpKind.RESIZE_NEAREST_NEIGHBOR,
+                              OpKind.NEG, OpKind.SQUARE})
 
 
 def float_islands(g: Graph) -> list[int]:
@@ -403,8 +404,9 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
             used.update(derived(sp, kern, g) if sp else (a for a in kern.args if isinstance(a, int)))
     weights = sum(len(a.data) if isinstance(a, Const) else g.tensor(a).nbytes for a in used
                   if isinstance(a, Const) or (a >= 0 and g.tensor(a).is_const))
-    tables = sum(4 * len(v) for v in {v for _, ks in c.schedule for kern in ks for v in vars(kern.params).values()
-                                      if isinstance(v, tuple)})
+    tables = sum((1 if ann == "tuple[int8, ...]" else 4) * len(v)  # distinct tables, as the emitter writes them
+                 for ann, v in {(ann, v) for _, ks in c.schedule for kern in ks
+                                for _, ann, v in param_fields(kern.params) if isinstance(v, tuple)})
     sram = arena_bytes(c.buffers, plan)
     report = {
         "tool": "tinyml", "version": __version__, "source": g.source, "source_path": source_path,

@@ -239,3 +239,29 @@ def reciprocal(x: object, x_integer_digits: int) -> tuple[np.ndarray, np.ndarray
     shifted = (((x & 0xFFFFFFFF) << headroom_plus_one) & 0xFFFFFFFF) - (1 << 31)
     shifted = wrap32(shifted)
     return one_over_one_plus_x(shifted), num_bits_over_unit
+
+
+def inv_sqrt_multiplier_exp(value: int, reverse_shift: int) -> tuple[int, int]:
+    """TFLite GetInvSqrtQuantizedMultiplierExp for one int32 value: 1/sqrt(value) as a multiplier and a shift
+    (gemmlowp fixed point: five Newton-Raphson steps in Q3.28, then times sqrt(2)/2)."""
+    if value <= 1:
+        return I32_MAX, 0
+    shift = 11
+    while value >= (1 << 29):
+        value //= 4
+        shift += 1
+    pairs = (int(clz32(value)) - 1) // 2 - 1
+    shift -= pairs
+    value <<= 2 * pairs
+    x_in = value >> 1  # Q3.28
+    half_in = int(rdbp(x_in, 1))
+    half_three = (1 << 28) + (1 << 27)
+    x = 1 << 28  # F3 one
+    for _ in range(5):
+        x3 = int(sat_left_shift(srdhm(srdhm(x, x), x), 6))  # F9 -> F3
+        x = int(sat_left_shift(wrap32(int(srdhm(half_three, x)) - int(srdhm(half_in, x3))), 3))  # F6 -> F3
+    x = int(srdhm(x, 1518500250))
+    if shift < 0:
+        x = int(wrap32(x << -shift))
+        shift = 0
+    return x, shift * reverse_shift

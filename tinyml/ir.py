@@ -156,6 +156,12 @@ class OpKind(enum.Enum):
     PRELU = "PRELU"
     TRANSPOSE_CONV = "TRANSPOSE_CONV"
     RESIZE_BILINEAR = "RESIZE_BILINEAR"
+    ABS = "ABS"
+    RSQRT = "RSQRT"
+    SQUARED_DIFFERENCE = "SQUARED_DIFFERENCE"
+    NEG = "NEG"
+    SQUARE = "SQUARE"
+    BATCH_MATMUL = "BATCH_MATMUL"
 
 
 # ---- typed attributes, one dataclass per family of ops -------------------------------------------------------
@@ -247,13 +253,20 @@ class BlockAttrs:  # SPACE_TO_DEPTH and DEPTH_TO_SPACE
 
 
 @dataclass(frozen=True)
+class MatMulAttrs:  # BATCH_MATMUL
+    adj_x: bool
+    adj_y: bool
+
+
+@dataclass(frozen=True)
 class ResizeAttrs:  # RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR
     align_corners: bool
     half_pixel_centers: bool
 
 
 Attrs = (NoAttrs | ConvAttrs | FullyConnectedAttrs | PoolAttrs | ElementwiseAttrs | SoftmaxAttrs | LeakyReluAttrs
-         | ConcatAttrs | MeanAttrs | PadAttrs | SliceAttrs | TransposeAttrs | BlockAttrs | ResizeAttrs)
+         | ConcatAttrs | MeanAttrs | PadAttrs | SliceAttrs | TransposeAttrs | BlockAttrs | ResizeAttrs
+         | MatMulAttrs)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,15 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .errors import TinymlError, UnsupportedOpError
-from .fixedpoint import downscale_int32_to_int16, frexp_multiplier, input_radius, quantize_multiplier, tflite_round
+from .fixedpoint import (
+    downscale_int32_to_int16,
+    frexp_multiplier,
+    input_radius,
+    inv_sqrt_multiplier_exp,
+    mbqm,
+    quantize_multiplier,
+    tflite_round,
+)
 from .ir import (
     NO_TENSOR,
     Activation,
@@ -25,6 +33,7 @@ from .ir import (
     FullyConnectedAttrs,
     Graph,
     LeakyReluAttrs,
+    MatMulAttrs,
     MeanAttrs,
     Op,
     OpKind,
@@ -39,6 +48,7 @@ from .ir import (
 )
 
 double = float  # annotation marker: a C `double` field
+int8 = int  # annotation marker: `tuple[int8, ...]` is a `const int8_t *` table
 
 
 @dataclass(frozen=True)
@@ -308,6 +318,39 @@ class TransposeConvParams:
 
 
 @dataclass(frozen=True)
+class UnaryF32Params:  # NEG, SQUARE in float32 islands
+    size: int
+
+
+@dataclass(frozen=True)
+class MatMulParams:
+    """BATCH_MATMUL: out[b, m, n] = sum_k (lhs[b, m, k] + lhs_offset) * (rhs[b, k, n] + rhs_offset), requantized.
+    Up to three batch dimensions (broadcast through zero strides); element strides express adj_x and adj_y."""
+    batch: tuple[int, ...]
+    lhs_batch_stride: tuple[int, ...]
+    rhs_batch_stride: tuple[int, ...]
+    m: int
+    n: int
+    k: int
+    lhs_m_stride: int
+    lhs_k_stride: int
+    rhs_k_stride: int
+    rhs_n_stride: int
+    lhs_offset: int
+    rhs_offset: int
+    output_offset: int
+    multiplier: int
+    shift: int
+
+
+@dataclass(frozen=True)
+class LutParams:
+    """An int8 -> int8 function of one value, tabulated at generation time: y = table[(uint8_t)x]."""
+    size: int
+    table: tuple[int8, ...]
+
+
+@dataclass(frozen=True)
 class QuantizeParams:  # float32 -> int8
     size: int
     scale: float
@@ -340,7 +383,8 @@ class Kernel:
             AccumulateParams: "tml_accumulate_params",
             StridedSliceParams: "tml_strided_slice_params", PermuteParams: "tml_permute_params",
             ResizeNearestParams: "tml_resize_nearest_params", ResizeBilinearParams: "tml_resize_bilinear_params",
-            TransposeConvParams: "tml_transpose_conv_params",
+            TransposeConvParams: "tml_transpose_conv_params", LutParams: "tml_lut_params",
+            UnaryF32Params: "tml_unary_f32_params", MatMulParams: "tml_matmul_params",
             QuantizeParams: "tml_quantize_params", DequantizeParams: "tml_dequantize_params",
         }[type(self.params)]
 
@@ -870,6 +914,102 @@ def _transpose_conv(g: Graph, op: Op) -> list[Kernel]:
     return [Kernel("tml_transpose_conv_s8", p, (op.inputs[0], op.inputs[1], bias, op.outputs[0]))]
 
 
+def abs_table(s_in: float, zp_in: int, s_out: float, zp_out: int) -> tuple[int, ...]:
+    """TFLM AbsEvalQuantized for every int8 input (elementwise.cc: a rescale only when the scales differ)."""
+    f32 = np.float32
+    rescale = f32(s_in) != f32(s_out)
+    m, sh = quantize_multiplier(float(f32(s_in) / f32(s_out))) if rescale else (0, 0)
+    out = []
+    for v in range(-128, 128):
+        a = abs(v - zp_in)
+        out.append(int(np.clip((int(mbqm(a, m, sh)) if rescale else a) + zp_out, QMIN, QMAX)))
+    return tuple(out)
+
+
+def rsqrt_table(s_in: float, zp_in: int, s_out: float, zp_out: int) -> tuple[int, ...]:
+    """TFLM RsqrtEvalQuantized for every int8 input: 1/sqrt(v - zp) through GetInvSqrtQuantizedMultiplierExp and
+    two MultiplyByQuantizedMultiplier steps with a 2^20 headroom; 127 at v == zp. Below the zero point TFLM's
+    Invoke fails (RSQRT of a negative value); the table holds 127 there too."""
+    f32 = np.float32
+    m, sh = quantize_multiplier(1.0 / float(f32(np.sqrt(f32(s_in))) * f32(s_out)))
+    out = []
+    for v in range(-128, 128):
+        x = v - zp_in
+        if x <= 0:
+            out.append(QMAX)
+            continue
+        inv, inv_shift = inv_sqrt_multiplier_exp(x, -1)
+        data = int(mbqm(1, inv, inv_shift + 20))
+        out.append(int(np.clip(int(mbqm(data, m, sh - 20)) + zp_out, QMIN, QMAX)))
+    return tuple(out)
+
+
+LUT_TABLES = {OpKind.ABS: abs_table, OpKind.RSQRT: rsqrt_table}
+
+
+def _lut(g: Graph, op: Op) -> list[Kernel]:
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    _int8(x, y)
+    _require(len(x.quant.scale) == 1 and len(y.quant.scale) == 1, f"{op.kind.value} needs per-tensor quantization")
+    _require(x.size == y.size, f"{op.kind.value} input {list(x.shape)} and output {list(y.shape)} differ in size")
+    table = LUT_TABLES[op.kind](x.scale, x.zero_point, y.scale, y.zero_point)
+    return [Kernel("tml_lut_s8", LutParams(x.size, table[128:] + table[:128]), (op.inputs[0], op.outputs[0]))]
+
+
+def _squared_difference(g: Graph, op: Op) -> list[Kernel]:
+    """TFLM squared_difference.cc (int8): both inputs scaled to twice the larger input scale with a left shift of
+    7, the difference squared, and requantized with (2 * max scale)^2 / (2^14 * output scale)."""
+    a_t, b_t, y, common = _broadcast_operands(g, op)
+    twice_max = 2.0 * max(a_t.scale, b_t.scale)
+    m1, s1 = quantize_multiplier(a_t.scale / twice_max)
+    m2, s2 = quantize_multiplier(b_t.scale / twice_max)
+    mo, so = quantize_multiplier(twice_max * twice_max / float(np.float32((1 << 14) * np.float32(y.scale))))
+    p = BroadcastParams(**common, left_shift=7, a_multiplier=m1, a_shift=s1, b_multiplier=m2, b_shift=s2,
+                        output_multiplier=mo, output_shift=so, act_min=QMIN, act_max=QMAX, is_sub=0)
+    return [Kernel("tml_squared_difference_s8", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+
+
+def _float_unary(g: Graph, op: Op) -> list[Kernel]:
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    _require(x.dtype is DType.FLOAT32 and y.dtype is DType.FLOAT32 and x.size == y.size,
+             f"{op.kind.value} runs in float32 (as in TFLM), between a DEQUANTIZE and a QUANTIZE; got "
+             f"{x.dtype.value} -> {y.dtype.value}")
+    return [Kernel(f"tml_{op.kind.value.lower()}_f32", UnaryF32Params(x.size), (op.inputs[0], op.outputs[0]))]
+
+
+def _batch_matmul(g: Graph, op: Op) -> list[Kernel]:
+    """TFLM batch_matmul.cc (int8): per-tensor quantization, multiplier s_lhs * s_rhs / s_out, no activation."""
+    lhs, rhs = g.tensor(op.inputs[0]), g.tensor(op.inputs[1])
+    y = g.tensor(op.outputs[0])
+    a = op.attrs
+    assert isinstance(a, MatMulAttrs)
+    _int8(lhs, rhs, y)
+    _require(all(len(t.quant.scale) == 1 for t in (lhs, rhs, y)), "BATCH_MATMUL needs per-tensor quantization")
+    _require(2 <= len(lhs.shape) <= 5 and 2 <= len(rhs.shape) <= 5, "BATCH_MATMUL needs 2-D to 5-D operands")
+    m, k = lhs.shape[-2:][::-1] if a.adj_x else lhs.shape[-2:]
+    k2, n = rhs.shape[-2:][::-1] if a.adj_y else rhs.shape[-2:]
+    _require(k == k2, f"BATCH_MATMUL cannot multiply {list(lhs.shape)} by {list(rhs.shape)}")
+    lb = (1,) * (5 - len(lhs.shape)) + tuple(lhs.shape[:-2])
+    rb = (1,) * (5 - len(rhs.shape)) + tuple(rhs.shape[:-2])
+    _require(all(p == q or 1 in (p, q) for p, q in zip(lb, rb)),
+             f"BATCH_MATMUL cannot broadcast the batch dimensions of {list(lhs.shape)} and {list(rhs.shape)}")
+    batch = tuple(max(p, q) for p, q in zip(lb, rb))
+    _require(y.size == int(np.prod(batch)) * m * n, f"BATCH_MATMUL output {list(y.shape)} is not "
+             f"{list(batch)} x {m} x {n}")
+
+    def strides(dims: tuple[int, ...], block: int) -> tuple[int, ...]:
+        out, acc = [0, 0, 0], block
+        for d in (2, 1, 0):
+            out[d] = acc if dims[d] != 1 else 0
+            acc *= dims[d]
+        return tuple(out)
+    mult, shift = quantize_multiplier(lhs.scale * rhs.scale / y.scale)
+    p = MatMulParams(batch[:3], strides(lb, m * k), strides(rb, k * n), m, n, k,
+                     1 if a.adj_x else k, m if a.adj_x else 1, 1 if a.adj_y else n, k if a.adj_y else 1,
+                     -lhs.zero_point, -rhs.zero_point, y.zero_point, mult, shift)
+    return [Kernel("tml_batch_matmul_s8", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+
+
 def _alias(g: Graph, op: Op) -> list[Kernel]:
     x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
     _require(x.size == y.size, f"RESHAPE from {list(x.shape)} to {list(y.shape)} changes the element count")
@@ -888,6 +1028,8 @@ LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.TRANSPOSE: _permute, OpKind.SPACE_TO_DEPTH: _permute, OpKind.DEPTH_TO_SPACE: _permute,
     OpKind.RESIZE_NEAREST_NEIGHBOR: _resize_nearest, OpKind.MAXIMUM: _max_min, OpKind.MINIMUM: _max_min,
     OpKind.PRELU: _prelu, OpKind.RESIZE_BILINEAR: _resize_bilinear, OpKind.TRANSPOSE_CONV: _transpose_conv,
+    OpKind.ABS: _lut, OpKind.RSQRT: _lut, OpKind.SQUARED_DIFFERENCE: _squared_difference,
+    OpKind.NEG: _float_unary, OpKind.SQUARE: _float_unary, OpKind.BATCH_MATMUL: _batch_matmul,
 }
 
 

@@ -21,6 +21,8 @@ from .lower import (
     HardSwishParams,
     Kernel,
     LeakyReluParams,
+    LutParams,
+    MatMulParams,
     MeanParams,
     PadParams,
     PermuteParams,
@@ -318,15 +320,43 @@ def resize_bilinear(p: ResizeBilinearParams, x: Arr) -> Arr:
     return (np.sign(v) * r).astype(np.int8)
 
 
+def squared_difference(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
+    a, b = _broadcast(p, a, b)
+    sa = fp.mbqm_lt_one(fp.wrap32((a + p.a_offset) << p.left_shift), p.a_multiplier, p.a_shift)
+    sb = fp.mbqm_lt_one(fp.wrap32((b + p.b_offset) << p.left_shift), p.b_multiplier, p.b_shift)
+    d = sa - sb
+    return _sat8(fp.mbqm(d * d, p.output_multiplier, p.output_shift) + p.output_offset, p.act_min, p.act_max)
+
+
+def batch_matmul(p: MatMulParams, lhs: Arr, rhs: Arr) -> Arr:
+    """The plain product of the zero-point-corrected operands, batch dimensions broadcast by NumPy."""
+    def operand(x: Arr, strides: tuple[int, ...], rows: int, cols: int, transposed: bool) -> Arr:
+        dims = tuple(n if s else 1 for n, s in zip(p.batch, strides))
+        x = x.reshape(dims + ((cols, rows) if transposed else (rows, cols))).astype(np.int64)
+        return np.swapaxes(x, -1, -2) if transposed else x
+    lm = operand(lhs, p.lhs_batch_stride, p.m, p.k, p.lhs_m_stride == 1 and p.m > 1) + p.lhs_offset
+    rm = operand(rhs, p.rhs_batch_stride, p.k, p.n, p.rhs_n_stride == p.k and p.rhs_k_stride == 1 and p.n > 1)
+    acc = lm @ (rm + p.rhs_offset)
+    return _sat8(fp.mbqm(fp.wrap32(acc), p.multiplier, p.shift) + p.output_offset)
+
+
+def lut(p: LutParams, x: Arr) -> Arr:
+    return np.asarray(p.table, np.int8)[x.reshape(-1).view(np.uint8)]
+
+
 _UNARY: dict[type, Callable[..., Arr]] = {
     PoolParams: avgpool, MeanParams: mean, SoftmaxParams: softmax, HardSwishParams: hard_swish,
     LeakyReluParams: leaky_relu, RequantizeParams: requantize, ClampParams: clamp, PadParams: pad,
     QuantizeParams: quantize, DequantizeParams: dequantize, StridedSliceParams: strided_slice,
     PermuteParams: permute, ResizeNearestParams: resize_nearest, ResizeBilinearParams: resize_bilinear,
+    LutParams: lut,
 }
 _FUNCS: dict[str, Callable[..., Arr]] = {
     "tml_maxpool_s8": maxpool, "tml_logistic_s8": logistic, "tml_tanh_s8": tanh, "tml_add_s8": add,
     "tml_mul_s8": mul, "tml_maximum_s8": maximum, "tml_minimum_s8": minimum, "tml_prelu_s8": prelu,
+    "tml_squared_difference_s8": squared_difference, "tml_batch_matmul_s8": batch_matmul,
+    "tml_neg_f32": lambda p, x: -x.astype(np.float32),
+    "tml_square_f32": lambda p, x: x.astype(np.float32) * x.astype(np.float32),
 }
 
 

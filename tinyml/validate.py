@@ -21,6 +21,7 @@ from .ir import (
     ConvAttrs,
     DType,
     Graph,
+    MatMulAttrs,
     MeanAttrs,
     Op,
     OpKind,
@@ -178,6 +179,21 @@ def _op(g: Graph, k: int, op: Op, fail) -> None:  # noqa: ANN001, C901
                  f"{list(out.shape)}")
         _geometry(where, out.shape, x.shape, (w.shape[1], w.shape[2]), a, fail, transposed=True)
         _bias(g, where, ins, out.shape[3], fail)
+    elif op.kind is OpKind.BATCH_MATMUL:
+        assert isinstance(a, MatMulAttrs)
+        y = ins[1] if len(ins) > 1 else None
+        if y is None or not 2 <= len(x.shape) <= 5 or not 2 <= len(y.shape) <= 5:
+            fail(f"{where} needs two operands of 2 to 5 dimensions")
+        assert y is not None
+        m, k = x.shape[-2:][::-1] if a.adj_x else x.shape[-2:]
+        k2, n = y.shape[-2:][::-1] if a.adj_y else y.shape[-2:]
+        try:
+            batch = np.broadcast_shapes(tuple(x.shape[:-2]), tuple(y.shape[:-2]))
+        except ValueError:
+            batch = None
+        if k != k2 or batch is None or tuple(out.shape) != tuple(batch) + (m, n):
+            fail(f"{where}: {list(x.shape)} (adj_x {a.adj_x}) times {list(y.shape)} (adj_y {a.adj_y}) does not give "
+                 f"{list(out.shape)}")
     elif op.kind is OpKind.FULLY_CONNECTED:
         if len(ins) < 2 or ins[1] is None or len(ins[1].shape) != 2:
             fail(f"{where} needs 2-D weights")
@@ -231,7 +247,8 @@ def _op(g: Graph, k: int, op: Op, fail) -> None:  # noqa: ANN001, C901
         if x.dtype is not out.dtype:
             fail(f"{where}: reshapes {x.dtype.value} '{x.name}' into {out.dtype.value} '{out.name}'; a reshape keeps "
                  "the type")
-    elif op.kind in (OpKind.ADD, OpKind.SUB, OpKind.MUL, OpKind.MAXIMUM, OpKind.MINIMUM, OpKind.PRELU):
+    elif op.kind in (OpKind.ADD, OpKind.SUB, OpKind.MUL, OpKind.MAXIMUM, OpKind.MINIMUM, OpKind.PRELU,
+                     OpKind.SQUARED_DIFFERENCE):
         if len(ins) < 2 or ins[1] is None:
             fail(f"{where} needs two inputs")
         y = ins[1]
@@ -278,7 +295,8 @@ def _op(g: Graph, k: int, op: Op, fail) -> None:  # noqa: ANN001, C901
             fail(f"{where}: begin {list(a.begin)}, size {list(a.size)} and strides {list(a.strides)} do not select "
                  f"{list(out.shape)} from {list(x.shape)}")
     elif op.kind in (OpKind.LOGISTIC, OpKind.TANH, OpKind.HARD_SWISH, OpKind.LEAKY_RELU, OpKind.RELU, OpKind.RELU6,
-                     OpKind.QUANTIZE, OpKind.DEQUANTIZE, OpKind.SOFTMAX):
+                     OpKind.QUANTIZE, OpKind.DEQUANTIZE, OpKind.SOFTMAX, OpKind.ABS, OpKind.RSQRT, OpKind.NEG,
+                     OpKind.SQUARE):
         if isinstance(a, SoftmaxAttrs) and not math.isfinite(a.beta):
             fail(f"{where} has beta {a.beta}")
         if x.size != out.size:

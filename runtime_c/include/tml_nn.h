@@ -256,6 +256,36 @@ typedef struct {
     const int32_t *multiplier, *shift;
 } tml_transpose_conv_params;
 
+/* An int8 function of one value tabulated at generation time (ABS, RSQRT): y = table[(uint8_t)x]. */
+typedef struct {
+    int32_t size;
+    const int8_t *table;
+} tml_lut_params;
+
+void tml_lut_s8(const tml_lut_params *p, const int8_t *input, int8_t *output);
+
+/* SQUARED_DIFFERENCE, int8, 4-D broadcasting: TFLM squared_difference.cc (left_shift 7, both inputs scaled to
+ * twice the larger scale, the difference squared and requantized). */
+void tml_squared_difference_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, int8_t *output);
+
+/* NEG and SQUARE in float32 islands (between a DEQUANTIZE and a QUANTIZE), as TFLM computes them. */
+typedef struct {
+    int32_t size;
+} tml_unary_f32_params;
+
+void tml_neg_f32(const tml_unary_f32_params *p, const float *input, float *output);
+void tml_square_f32(const tml_unary_f32_params *p, const float *input, float *output);
+
+/* BATCH_MATMUL, int8: out[b][m][n] = requant(sum_k (lhs + lhs_offset) * (rhs + rhs_offset)), three batch
+ * dimensions with element strides (0 where broadcast), adj_x / adj_y as element strides. */
+typedef struct {
+    const int32_t *batch, *lhs_batch_stride, *rhs_batch_stride;
+    int32_t m, n, k, lhs_m_stride, lhs_k_stride, rhs_k_stride, rhs_n_stride;
+    int32_t lhs_offset, rhs_offset, output_offset, multiplier, shift;
+} tml_matmul_params;
+
+void tml_batch_matmul_s8(const tml_matmul_params *p, const int8_t *lhs, const int8_t *rhs, int8_t *output);
+
 void tml_transpose_conv_s8(const tml_transpose_conv_params *p, const int8_t *input, const int8_t *filter,
                            const int32_t *bias, int8_t *output);
 

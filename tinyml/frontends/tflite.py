@@ -24,6 +24,7 @@ from ..ir import (
     FullyConnectedAttrs,
     Graph,
     LeakyReluAttrs,
+    MatMulAttrs,
     MeanAttrs,
     NoAttrs,
     Op,
@@ -202,6 +203,13 @@ def _resize(cls: type, name: str) -> Callable[[tflite.Operator, list[Tensor]], A
     return build
 
 
+def _batch_matmul(op: tflite.Operator, _: list[Tensor]) -> Attrs:
+    if op.BuiltinOptions() is None:
+        return MatMulAttrs(False, False)
+    o = _opts(op, tflite.BatchMatMulOptions)
+    return MatMulAttrs(bool(o.AdjX()), bool(o.AdjY()))  # type: ignore[attr-defined]
+
+
 def _transpose_conv(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
     """TRANSPOSE_CONV's inputs are (output shape, weights, input[, bias]); the importer reorders them to
     (input, weights[, bias]) like CONV_2D's, after checking that the output shape constant is the output's."""
@@ -244,6 +252,12 @@ BUILDERS: dict[str, tuple[OpKind, Callable[[tflite.Operator, list[Tensor]], Attr
                                 _resize(tflite.ResizeNearestNeighborOptions, "RESIZE_NEAREST_NEIGHBOR")),
     "RESIZE_BILINEAR": (OpKind.RESIZE_BILINEAR, _resize(tflite.ResizeBilinearOptions, "RESIZE_BILINEAR")),
     "TRANSPOSE_CONV": (OpKind.TRANSPOSE_CONV, _transpose_conv),
+    "ABS": (OpKind.ABS, _none),
+    "RSQRT": (OpKind.RSQRT, _none),
+    "SQUARED_DIFFERENCE": (OpKind.SQUARED_DIFFERENCE, _none),
+    "NEG": (OpKind.NEG, _none),
+    "SQUARE": (OpKind.SQUARE, _none),
+    "BATCH_MATMUL": (OpKind.BATCH_MATMUL, _batch_matmul),
     "MAXIMUM": (OpKind.MAXIMUM, _none),
     "MINIMUM": (OpKind.MINIMUM, _none),
     "PRELU": (OpKind.PRELU, _none),

@@ -28,7 +28,8 @@ _VERSIONS = {OpKind.CONV_2D: 3, OpKind.DEPTHWISE_CONV_2D: 3, OpKind.FULLY_CONNEC
              OpKind.QUANTIZE: 2, OpKind.DEQUANTIZE: 2, OpKind.LEAKY_RELU: 2, OpKind.RELU: 2, OpKind.RELU6: 2,
              OpKind.STRIDED_SLICE: 2, OpKind.TRANSPOSE: 2, OpKind.SPACE_TO_DEPTH: 2, OpKind.DEPTH_TO_SPACE: 2,
              OpKind.RESIZE_NEAREST_NEIGHBOR: 3, OpKind.MAXIMUM: 2, OpKind.MINIMUM: 2,
-             OpKind.TRANSPOSE_CONV: 4, OpKind.RESIZE_BILINEAR: 3}
+             OpKind.TRANSPOSE_CONV: 4, OpKind.RESIZE_BILINEAR: 3,
+             OpKind.ABS: 2, OpKind.RSQRT: 2, OpKind.SQUARED_DIFFERENCE: 2, OpKind.BATCH_MATMUL: 4}
 
 
 def _mod(name: str) -> Any:
@@ -77,7 +78,10 @@ _OPTIONS: dict[OpKind, Callable[[Op], tuple[str, dict] | None]] = {
         "Padding": _PAD[op.attrs.padding], "StrideW": op.attrs.stride_w, "StrideH": op.attrs.stride_h,
         "FusedActivationFunction": _ACT[op.attrs.activation]}),
     OpKind.MAXIMUM: lambda op: ("MaximumMinimumOptions", {}), OpKind.MINIMUM: lambda op: ("MaximumMinimumOptions", {}),
-    OpKind.PRELU: lambda op: None,
+    OpKind.PRELU: lambda op: None, OpKind.ABS: lambda op: None, OpKind.RSQRT: lambda op: None,
+    OpKind.SQUARED_DIFFERENCE: lambda op: ("SquaredDifferenceOptions", {}), OpKind.NEG: lambda op: ("NegOptions", {}),
+    OpKind.SQUARE: lambda op: ("SquareOptions", {}),
+    OpKind.BATCH_MATMUL: lambda op: ("BatchMatMulOptions", {"AdjX": op.attrs.adj_x, "AdjY": op.attrs.adj_y}),
 }
 
 
