@@ -68,6 +68,10 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_neg_f32": ("tml_unary_f32.c",),
     "tml_square_f32": ("tml_unary_f32.c",),
     "tml_batch_matmul_s8": ("tml_batch_matmul_s8.c",),
+    "tml_reduce_max_s8": ("tml_mean_s8.c",),
+    "tml_arg_max_s8": ("tml_arg_min_max_s8.c",),
+    "tml_arg_min_s8": ("tml_arg_min_max_s8.c",),
+    "tml_gather": ("tml_gather.c",),
 }
 RUNTIME_HEADERS = ("tml_nn.h", "tml_fixedpoint.h", "tml_simd.h")
 ARRAY_ROW = 16

@@ -106,6 +106,9 @@ PLAN: list[dict[str, Any]] = [
     {"name": "abs_rsqrt", "build": "math", "inputs": [(6, 8)], "kw": {"op": "abs_rsqrt"}},
     {"name": "squared_difference", "build": "math", "inputs": [(6, 8)], "kw": {"op": "sqdiff"}},
     {"name": "neg_square_islands", "build": "math", "inputs": [(6, 8)], "kw": {"op": "neg_square"}},
+    # SUM, REDUCE_MAX (axes, keepdims), ARG_MAX / ARG_MIN (int32 outputs), GATHER (constant indices)
+    {"name": "reductions", "build": "reductions", "inputs": [(5, 6, 7)], "kw": {}},
+    {"name": "gather", "build": "gather", "inputs": [(10, 8)], "kw": {}},
     {"name": "tconv_s2_same", "build": "tconv", "inputs": [(5, 6, 4)],
      "kw": {"filters": 6, "kernel_size": 3, "strides": 2, "padding": "same"}},
     {"name": "tconv_s2_valid_nobias", "build": "tconv", "inputs": [(5, 6, 4)],
@@ -289,6 +292,24 @@ def _builders(keras: Any) -> dict[str, Callable[..., Any]]:
             return keras.Model(x, [L.Lambda(lambda ts: tf.math.squared_difference(ts[0], ts[1]))([y, m]),
                                    L.Lambda(lambda t: tf.math.squared_difference(t, 0.3))(y)])
         return keras.Model(x, [L.Lambda(lambda t: -t)(y), L.Lambda(tf.square)(y)])
+
+    def reductions(shapes):
+        import tensorflow as tf
+        x, = inputs(shapes)
+        y = L.Conv2D(7, 1, **bias)(x)
+        return keras.Model(x, [L.Lambda(lambda t: tf.reduce_sum(t, axis=-1))(y),
+                               L.Lambda(lambda t: tf.reduce_sum(t, axis=[1, 2], keepdims=True))(y),
+                               L.Lambda(lambda t: tf.reduce_max(t, axis=[1, 2]))(y),
+                               L.Lambda(lambda t: tf.reduce_max(t, axis=1, keepdims=True))(y),
+                               L.Lambda(lambda t: tf.argmax(t, axis=-1, output_type=tf.int32))(y),
+                               L.Lambda(lambda t: tf.argmin(t, axis=1, output_type=tf.int32))(y)])
+
+    def gather(shapes):
+        import tensorflow as tf
+        x, = inputs(shapes)
+        y = L.Dense(8, **bias)(x)
+        return keras.Model(x, [L.Lambda(lambda t: tf.gather(t, [3, 1, 7, 0, 3], axis=2))(y),
+                               L.Lambda(lambda t: tf.gather(t, [[9, 0], [4, 4]], axis=1))(y)])
 
     def attention(shapes):  # a two-head self-attention block with LayerNorm and a residual, then a classifier
         x, = inputs(shapes)

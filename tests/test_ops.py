@@ -16,7 +16,7 @@ EXPECTED_OPS = {  # the plan must keep covering every supported operator
     "MEAN", "RESHAPE", "SOFTMAX", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "RELU", "RELU6", "PAD",
     "CONCATENATION", "QUANTIZE", "DEQUANTIZE", "TRANSPOSE", "SPACE_TO_DEPTH", "DEPTH_TO_SPACE",
     "RESIZE_NEAREST_NEIGHBOR", "MAXIMUM", "MINIMUM", "PRELU", "RESIZE_BILINEAR", "TRANSPOSE_CONV", "ABS", "RSQRT",
-    "SQUARED_DIFFERENCE", "NEG", "SQUARE", "BATCH_MATMUL",
+    "SQUARED_DIFFERENCE", "NEG", "SQUARE", "BATCH_MATMUL", "SUM", "REDUCE_MAX", "ARG_MAX", "ARG_MIN", "GATHER",
 }
 IMPORTED_AS_OTHERS = {"SPLIT", "SPLIT_V", "UNPACK", "PACK"}  # become STRIDED_SLICE / RESHAPE + CONCATENATION
 _seen: set[str] = set()
@@ -228,3 +228,22 @@ def test_batch_matmul_shape_mismatch_refused():
                            ((2, 3, 5, 4), DType.INT8, 0.07, 0), MatMulAttrs(True, True))
     with pytest.raises(TinymlError, match=r"BATCH_MATMUL.*\(adj_x True\) times \[3, 4, 5\] \(adj_y True\) does not"):
         parse_tflite(buf, "bad.tflite")
+
+
+def test_arg_max_min_ties_and_gather_runtime_indices(tmp_path):
+    """ARG_MAX / ARG_MIN on values with many ties (TFLM keeps the first index) and GATHER whose int32 indices are
+    a model input: TFLM's outputs."""
+    from tinyml.ir import AxisAttrs, DType, OpKind
+    rs = np.random.RandomState(3)
+    x = rs.randint(-2, 3, (1, 4, 9, 5)).astype(np.int8)
+    for kind in (OpKind.ARG_MAX, OpKind.ARG_MIN):
+        for axis in (1, 2, 3):
+            out = tuple(d for k, d in enumerate(x.shape) if k != axis)
+            buf = _single_op_model(kind, [(x.shape, DType.INT8, 0.1, 0)], (out, DType.INT32, None, 0), AxisAttrs(axis),
+                                   consts=[("axis", np.asarray([axis], np.int32))])
+            _assert_single_op_bit_exact(buf, [x], tmp_path, f"{kind.value.lower()}{axis}")
+    table = rs.randint(-128, 128, (1, 6, 3)).astype(np.int8)
+    idx = np.asarray([[5, 0, 2, 2, 1]], np.int32)
+    buf = _single_op_model(OpKind.GATHER, [(table.shape, DType.INT8, 0.1, 2), (idx.shape, DType.INT32, None, 0)],
+                           ((1, 1, 5, 3), DType.INT8, 0.1, 2), AxisAttrs(1))
+    _assert_single_op_bit_exact(buf, [table, idx], tmp_path, "gather")

@@ -162,6 +162,11 @@ class OpKind(enum.Enum):
     NEG = "NEG"
     SQUARE = "SQUARE"
     BATCH_MATMUL = "BATCH_MATMUL"
+    SUM = "SUM"
+    REDUCE_MAX = "REDUCE_MAX"
+    ARG_MAX = "ARG_MAX"
+    ARG_MIN = "ARG_MIN"
+    GATHER = "GATHER"
 
 
 # ---- typed attributes, one dataclass per family of ops -------------------------------------------------------
@@ -253,6 +258,11 @@ class BlockAttrs:  # SPACE_TO_DEPTH and DEPTH_TO_SPACE
 
 
 @dataclass(frozen=True)
+class AxisAttrs:  # ARG_MAX / ARG_MIN (the constant axis input) and GATHER
+    axis: int
+
+
+@dataclass(frozen=True)
 class MatMulAttrs:  # BATCH_MATMUL
     adj_x: bool
     adj_y: bool
@@ -266,7 +276,7 @@ class ResizeAttrs:  # RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR
 
 Attrs = (NoAttrs | ConvAttrs | FullyConnectedAttrs | PoolAttrs | ElementwiseAttrs | SoftmaxAttrs | LeakyReluAttrs
          | ConcatAttrs | MeanAttrs | PadAttrs | SliceAttrs | TransposeAttrs | BlockAttrs | ResizeAttrs
-         | MatMulAttrs)
+         | MatMulAttrs | AxisAttrs)
 
 
 @dataclass(frozen=True)

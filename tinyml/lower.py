@@ -25,6 +25,7 @@ from .fixedpoint import (
 from .ir import (
     NO_TENSOR,
     Activation,
+    AxisAttrs,
     BlockAttrs,
     ConcatAttrs,
     ConvAttrs,
@@ -344,6 +345,21 @@ class MatMulParams:
 
 
 @dataclass(frozen=True)
+class ArgParams:  # ARG_MAX / ARG_MIN over the middle of (outer, axis, inner)
+    outer: int
+    axis: int
+    inner: int
+
+
+@dataclass(frozen=True)
+class GatherParams:  # GATHER: `count` indices into the middle of (outer, axis, inner bytes)
+    outer: int
+    axis: int
+    inner_bytes: int
+    count: int
+
+
+@dataclass(frozen=True)
 class LutParams:
     """An int8 -> int8 function of one value, tabulated at generation time: y = table[(uint8_t)x]."""
     size: int
@@ -384,7 +400,8 @@ class Kernel:
             StridedSliceParams: "tml_strided_slice_params", PermuteParams: "tml_permute_params",
             ResizeNearestParams: "tml_resize_nearest_params", ResizeBilinearParams: "tml_resize_bilinear_params",
             TransposeConvParams: "tml_transpose_conv_params", LutParams: "tml_lut_params",
-            UnaryF32Params: "tml_unary_f32_params", MatMulParams: "tml_matmul_params",
+            UnaryF32Params: "tml_unary_f32_params", MatMulParams: "tml_matmul_params", ArgParams: "tml_arg_params",
+            GatherParams: "tml_gather_params",
             QuantizeParams: "tml_quantize_params", DequantizeParams: "tml_dequantize_params",
         }[type(self.params)]
 
@@ -599,17 +616,25 @@ def _pool(g: Graph, op: Op) -> list[Kernel]:
 
 
 def _mean(g: Graph, op: Op) -> list[Kernel]:
+    """MEAN, SUM (QuantizedMeanOrSum with compute_sum: no 1/n, never the plain path) and REDUCE_MAX."""
     x = g.tensor(op.inputs[0])
     y = g.tensor(op.outputs[0])
     assert isinstance(op.attrs, MeanAttrs)
     _int8(x, y)
-    _require(len(x.shape) <= 4, f"MEAN supports up to 4-D inputs, got {list(x.shape)}")
+    _require(len(x.shape) <= 4, f"{op.kind.value} supports up to 4-D inputs, got {list(x.shape)}")
     pad = 4 - len(x.shape)
     dims = (1,) * pad + tuple(x.shape)
     red = tuple(1 if (d - pad) in op.attrs.axes else 0 for d in range(4))
     n = int(np.prod([dims[d] for d in range(4) if red[d]]))
     same = int(x.scale == y.scale and x.zero_point == y.zero_point)
+    if op.kind is OpKind.REDUCE_MAX:
+        _require(bool(same), "REDUCE_MAX needs the same quantization on input and output (as TFLM requires)")
+        return [Kernel("tml_reduce_max_s8", MeanParams(dims, red, n, 1, x.zero_point, y.zero_point, 0, 0),
+                       (op.inputs[0], op.outputs[0]))]
     m, s = quantize_multiplier(x.scale / y.scale)
+    if op.kind is OpKind.SUM:
+        p = MeanParams(dims, red, n, 0, x.zero_point, y.zero_point, m, s)
+        return [Kernel("tml_mean_s8", p, (op.inputs[0], op.outputs[0]))]
     if n > 0:  # fold 1/n into the multiplier as QuantizedMeanOrSum does
         shift = min(n.bit_length() - 1, 32, 31 + s)
         m = ((m << shift) // n) if m >= 0 else -((-m << shift) // n)
@@ -1010,6 +1035,39 @@ def _batch_matmul(g: Graph, op: Op) -> list[Kernel]:
     return [Kernel("tml_batch_matmul_s8", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
 
 
+def _arg(g: Graph, op: Op) -> list[Kernel]:
+    """ARG_MAX / ARG_MIN (TFLM arg_min_max.cc): the first index of the largest (smallest) stored int8 value along
+    the axis, as int32."""
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    a = op.attrs
+    assert isinstance(a, AxisAttrs)
+    _int8(x)
+    _require(y.dtype is DType.INT32, f"{op.kind.value} output must be int32, got {y.dtype.value} (TFLM does not "
+             "run an int64 output either; convert with output_type=tf.int32)")
+    xs = tuple(x.shape)
+    p = ArgParams(int(np.prod(xs[:a.axis])), xs[a.axis], int(np.prod(xs[a.axis + 1:])))
+    return [Kernel(f"tml_{op.kind.value.lower()}_s8", p, (op.inputs[0], op.outputs[0]))]
+
+
+def _gather(g: Graph, op: Op) -> list[Kernel]:
+    """GATHER (TFLM gather.cc, batch_dims 0): out[outer, i, inner] = params[outer, indices[i], inner], bytes
+    only. Constant indices are checked here; an index a model input supplies that is out of range gives zeros
+    (TFLM's Invoke fails)."""
+    x, idx, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
+    a = op.attrs
+    assert isinstance(a, AxisAttrs)
+    _same_quant(op, x, y)
+    _require(x.dtype.bits % 8 == 0, f"GATHER needs a whole-byte type, got {x.dtype.value}")
+    _require(idx.dtype is DType.INT32, f"GATHER indices must be int32, got {idx.dtype.value}")
+    xs = tuple(x.shape)
+    if idx.data is not None:
+        bad = [int(v) for v in np.asarray(idx.data).reshape(-1) if not 0 <= v < xs[a.axis]]
+        _require(not bad, f"GATHER index {bad[:1]} is outside [0, {xs[a.axis]})")
+    p = GatherParams(int(np.prod(xs[:a.axis])), xs[a.axis], int(np.prod(xs[a.axis + 1:])) * (x.dtype.bits // 8),
+                     idx.size)
+    return [Kernel("tml_gather", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+
+
 def _alias(g: Graph, op: Op) -> list[Kernel]:
     x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
     _require(x.size == y.size, f"RESHAPE from {list(x.shape)} to {list(y.shape)} changes the element count")
@@ -1030,6 +1088,7 @@ LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.PRELU: _prelu, OpKind.RESIZE_BILINEAR: _resize_bilinear, OpKind.TRANSPOSE_CONV: _transpose_conv,
     OpKind.ABS: _lut, OpKind.RSQRT: _lut, OpKind.SQUARED_DIFFERENCE: _squared_difference,
     OpKind.NEG: _float_unary, OpKind.SQUARE: _float_unary, OpKind.BATCH_MATMUL: _batch_matmul,
+    OpKind.SUM: _mean, OpKind.REDUCE_MAX: _mean, OpKind.ARG_MAX: _arg, OpKind.ARG_MIN: _arg, OpKind.GATHER: _gather,
 }
 
 

@@ -12,12 +12,14 @@ import numpy as np
 from . import fixedpoint as fp
 from .ir import NO_TENSOR, Graph
 from .lower import (
+    ArgParams,
     BroadcastParams,
     ClampParams,
     ConvParams,
     CopyParams,
     DequantizeParams,
     FullyConnectedParams,
+    GatherParams,
     HardSwishParams,
     Kernel,
     LeakyReluParams,
@@ -340,6 +342,22 @@ def batch_matmul(p: MatMulParams, lhs: Arr, rhs: Arr) -> Arr:
     return _sat8(fp.mbqm(fp.wrap32(acc), p.multiplier, p.shift) + p.output_offset)
 
 
+def reduce_max(p: MeanParams, x: Arr) -> Arr:
+    return x.reshape(p.in_dims).max(axis=tuple(d for d in range(4) if p.reduce[d]))
+
+
+def _arg(x: Arr, p: ArgParams, fn: Callable[..., Arr]) -> Arr:
+    return fn(x.reshape(p.outer, p.axis, p.inner), axis=1).astype(np.int32)  # NumPy's first index of ties too
+
+
+def gather(p: GatherParams, x: Arr, idx: Arr) -> Arr:
+    blocks = x.reshape(-1).view(np.uint8).reshape(p.outer, p.axis, p.inner_bytes)
+    i = idx.reshape(-1).astype(np.int64)
+    ok = (i >= 0) & (i < p.axis)
+    out = blocks[:, np.where(ok, i, 0)] * ok[None, :, None].astype(np.uint8)
+    return out.reshape(-1).view(x.dtype)
+
+
 def lut(p: LutParams, x: Arr) -> Arr:
     return np.asarray(p.table, np.int8)[x.reshape(-1).view(np.uint8)]
 
@@ -355,6 +373,8 @@ _FUNCS: dict[str, Callable[..., Arr]] = {
     "tml_maxpool_s8": maxpool, "tml_logistic_s8": logistic, "tml_tanh_s8": tanh, "tml_add_s8": add,
     "tml_mul_s8": mul, "tml_maximum_s8": maximum, "tml_minimum_s8": minimum, "tml_prelu_s8": prelu,
     "tml_squared_difference_s8": squared_difference, "tml_batch_matmul_s8": batch_matmul,
+    "tml_reduce_max_s8": reduce_max, "tml_gather": gather,
+    "tml_arg_max_s8": lambda p, x: _arg(x, p, np.argmax), "tml_arg_min_s8": lambda p, x: _arg(x, p, np.argmin),
     "tml_neg_f32": lambda p, x: -x.astype(np.float32),
     "tml_square_f32": lambda p, x: x.astype(np.float32) * x.astype(np.float32),
 }

@@ -16,6 +16,7 @@ import numpy as np
 from .errors import TinymlError
 from .ir import (
     NO_TENSOR,
+    AxisAttrs,
     BlockAttrs,
     ConcatAttrs,
     ConvAttrs,
@@ -226,7 +227,15 @@ def _op(g: Graph, k: int, op: Op, fail) -> None:  # noqa: ANN001, C901
                for t in parts) or sum(t.shape[axis] for t in parts) != out.shape[axis]:
             fail(f"{where}: inputs {[list(t.shape) for t in parts]} do not concatenate to {list(out.shape)} along "
                  f"axis {a.axis}")
-    elif op.kind is OpKind.MEAN:
+    elif op.kind in (OpKind.ARG_MAX, OpKind.ARG_MIN, OpKind.GATHER):
+        assert isinstance(a, AxisAttrs)
+        if not 0 <= a.axis < len(x.shape):
+            fail(f"{where} has axis {a.axis} for a {len(x.shape)}-D input")
+        idx = ins[1] if len(ins) > 1 else None
+        mid = (() if op.kind is not OpKind.GATHER else tuple(idx.shape) if idx is not None else None)
+        if mid is None or tuple(out.shape) != tuple(x.shape[:a.axis]) + mid + tuple(x.shape[a.axis + 1:]):
+            fail(f"{where}: input {list(x.shape)} along axis {a.axis} does not give {list(out.shape)}")
+    elif op.kind in (OpKind.MEAN, OpKind.SUM, OpKind.REDUCE_MAX):
         assert isinstance(a, MeanAttrs)
         if not a.axes or any(not -len(x.shape) <= ax < len(x.shape) for ax in a.axes):
             fail(f"{where} reduces axes {list(a.axes)} of a {len(x.shape)}-D input")

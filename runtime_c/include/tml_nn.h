@@ -286,6 +286,24 @@ typedef struct {
 
 void tml_batch_matmul_s8(const tml_matmul_params *p, const int8_t *lhs, const int8_t *rhs, int8_t *output);
 
+void tml_reduce_max_s8(const tml_mean_params *p, const int8_t *input, int8_t *output);
+
+/* ARG_MAX / ARG_MIN, int8 in, int32 out: the first index of the largest (smallest) value along the middle axis. */
+typedef struct {
+    int32_t outer, axis, inner;
+} tml_arg_params;
+
+void tml_arg_max_s8(const tml_arg_params *p, const int8_t *input, int32_t *output);
+void tml_arg_min_s8(const tml_arg_params *p, const int8_t *input, int32_t *output);
+
+/* GATHER (batch_dims 0), any element type: `count` int32 indices into the middle axis; an index out of range
+ * gives zeros (TFLM's Invoke fails there). */
+typedef struct {
+    int32_t outer, axis, inner_bytes, count;
+} tml_gather_params;
+
+void tml_gather(const tml_gather_params *p, const void *input, const int32_t *indices, void *output);
+
 void tml_transpose_conv_s8(const tml_transpose_conv_params *p, const int8_t *input, const int8_t *filter,
                            const int32_t *bias, int8_t *output);
 

@@ -1,5 +1,5 @@
-/* MEAN over any subset of the axes of a 4-D int8 tensor: TFLM reduce (QuantizedMeanOrSum, or the plain
- * integer mean when input and output quantization are equal). */
+/* MEAN, SUM and REDUCE_MAX over any subset of the axes of a 4-D int8 tensor: TFLM reduce (QuantizedMeanOrSum,
+ * or the plain integer mean when input and output quantization are equal; ReduceGeneric for the maximum). */
 #include "tml_fixedpoint.h"
 #include "tml_nn.h"
 
@@ -15,7 +15,9 @@ static inline int8_t mean_output(const tml_mean_params *p, int32_t sum) {
     return tml_sat_s8(out, -128, 127);
 }
 
-void tml_mean_s8(const tml_mean_params *p, const int8_t *input, int8_t *output) {
+/* One loop for MEAN and SUM (the sum's output stage) and REDUCE_MAX (the largest stored value, as TFLM's
+ * ReduceGeneric compares them; input and output share one quantization). `is_max` is a constant per entry point. */
+static inline void reduce_body(const tml_mean_params *p, const int8_t *input, int8_t *output, const int is_max) {
     const int32_t *d = p->in_dims;
     int32_t e[4], o[4], r[4], k;
     size_t out_i = 0;
@@ -24,17 +26,29 @@ void tml_mean_s8(const tml_mean_params *p, const int8_t *input, int8_t *output) 
     for (o[1] = 0; o[1] < e[1]; o[1]++)
     for (o[2] = 0; o[2] < e[2]; o[2]++)
     for (o[3] = 0; o[3] < e[3]; o[3]++) {
-        int32_t sum = 0;
+        int32_t acc = is_max ? -128 : 0;
         for (r[0] = 0; r[0] < (p->reduce[0] ? d[0] : 1); r[0]++)
         for (r[1] = 0; r[1] < (p->reduce[1] ? d[1] : 1); r[1]++)
         for (r[2] = 0; r[2] < (p->reduce[2] ? d[2] : 1); r[2]++)
         for (r[3] = 0; r[3] < (p->reduce[3] ? d[3] : 1); r[3]++) {
-            const size_t idx = (((size_t)(o[0] + r[0]) * d[1] + (o[1] + r[1])) * d[2] + (o[2] + r[2])) * d[3] +
-                               (o[3] + r[3]);
-            sum += input[idx];
+            const size_t idx = (((size_t)(o[0] + r[0]) * (size_t)d[1] + (size_t)(o[1] + r[1])) * (size_t)d[2] +
+                                (size_t)(o[2] + r[2])) * (size_t)d[3] + (size_t)(o[3] + r[3]);
+            if (is_max) {
+                if (input[idx] > acc) acc = input[idx];
+            } else {
+                acc += input[idx];
+            }
         }
-        output[out_i++] = mean_output(p, sum);
+        output[out_i++] = is_max ? (int8_t)acc : mean_output(p, acc);
     }
+}
+
+void tml_mean_s8(const tml_mean_params *p, const int8_t *input, int8_t *output) {
+    reduce_body(p, input, output, 0);
+}
+
+void tml_reduce_max_s8(const tml_mean_params *p, const int8_t *input, int8_t *output) {
+    reduce_body(p, input, output, 1);
 }
 
 void tml_mean_finish_s8(const tml_mean_params *p, const int32_t *acc, int8_t *output) {

@@ -16,6 +16,7 @@ from ..ir import (
     NO_TENSOR,
     Activation,
     Attrs,
+    AxisAttrs,
     BlockAttrs,
     ConcatAttrs,
     ConvAttrs,
@@ -124,10 +125,30 @@ def _concat(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
 def _mean(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
     o = _opts(op, tflite.ReducerOptions)
     if ins[1] is None or ins[1].data is None:
-        raise UnsupportedOpError("MEAN with a non-constant axis tensor is not supported")
+        raise UnsupportedOpError("a reduction (MEAN, SUM, REDUCE_MAX) with a non-constant axis tensor is not "
+                                 "supported")
     rank = len(ins[0].shape)
     axes = tuple(sorted({int(a) + rank if a < 0 else int(a) for a in ins[1].data.reshape(-1)}))
     return MeanAttrs(axes, bool(o.KeepDims()))  # type: ignore[attr-defined]
+
+
+def _arg(cls: type) -> Callable[[tflite.Operator, list[Tensor]], Attrs]:
+    def build(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
+        axis = _const_ints(ins[1] if len(ins) > 1 else None, "ARG_MAX/ARG_MIN's axis")
+        if len(axis) != 1:
+            raise TinymlError(f"ARG_MAX/ARG_MIN has {len(axis)} axes; it takes one")
+        rank = len(ins[0].shape) if ins and ins[0] is not None else 1
+        return AxisAttrs(axis[0] + rank if axis[0] < 0 else axis[0])
+    return build
+
+
+def _gather(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
+    o = _opts(op, tflite.GatherOptions)
+    if o.BatchDims() != 0:  # type: ignore[attr-defined]
+        raise UnsupportedOpError(f"GATHER with batch_dims {o.BatchDims()} is not supported (batch_dims 0 is)")  # type: ignore[attr-defined]
+    rank = len(ins[0].shape) if ins and ins[0] is not None else 1
+    axis = int(o.Axis())  # type: ignore[attr-defined]
+    return AxisAttrs(axis + rank if axis < 0 else axis)
 
 
 def _pad(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
@@ -230,6 +251,11 @@ BUILDERS: dict[str, tuple[OpKind, Callable[[tflite.Operator, list[Tensor]], Attr
     "AVERAGE_POOL_2D": (OpKind.AVERAGE_POOL_2D, _pool),
     "MAX_POOL_2D": (OpKind.MAX_POOL_2D, _pool),
     "MEAN": (OpKind.MEAN, _mean),
+    "SUM": (OpKind.SUM, _mean),
+    "REDUCE_MAX": (OpKind.REDUCE_MAX, _mean),
+    "ARG_MAX": (OpKind.ARG_MAX, _arg(tflite.ArgMaxOptions)),
+    "ARG_MIN": (OpKind.ARG_MIN, _arg(tflite.ArgMinOptions)),
+    "GATHER": (OpKind.GATHER, _gather),
     "RESHAPE": (OpKind.RESHAPE, _none),
     "SQUEEZE": (OpKind.RESHAPE, _none),
     "EXPAND_DIMS": (OpKind.RESHAPE, _none),

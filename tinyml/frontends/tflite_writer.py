@@ -81,6 +81,11 @@ _OPTIONS: dict[OpKind, Callable[[Op], tuple[str, dict] | None]] = {
     OpKind.PRELU: lambda op: None, OpKind.ABS: lambda op: None, OpKind.RSQRT: lambda op: None,
     OpKind.SQUARED_DIFFERENCE: lambda op: ("SquaredDifferenceOptions", {}), OpKind.NEG: lambda op: ("NegOptions", {}),
     OpKind.SQUARE: lambda op: ("SquareOptions", {}),
+    OpKind.SUM: lambda op: ("ReducerOptions", {"KeepDims": op.attrs.keep_dims}),
+    OpKind.REDUCE_MAX: lambda op: ("ReducerOptions", {"KeepDims": op.attrs.keep_dims}),
+    OpKind.ARG_MAX: lambda op: ("ArgMaxOptions", {"OutputType": tflite.TensorType.INT32}),
+    OpKind.ARG_MIN: lambda op: ("ArgMinOptions", {"OutputType": tflite.TensorType.INT32}),
+    OpKind.GATHER: lambda op: ("GatherOptions", {"Axis": op.attrs.axis}),
     OpKind.BATCH_MATMUL: lambda op: ("BatchMatMulOptions", {"AdjX": op.attrs.adj_x, "AdjY": op.attrs.adj_y}),
 }
 
