@@ -72,6 +72,8 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_arg_max_s8": ("tml_arg_min_max_s8.c",),
     "tml_arg_min_s8": ("tml_arg_min_max_s8.c",),
     "tml_gather": ("tml_gather.c",),
+    "tml_div_s8": ("tml_div_s8.c", "tml_fixedpoint.c"),
+    "tml_l2norm_s8": ("tml_l2norm_s8.c", "tml_fixedpoint.c"),
 }
 RUNTIME_HEADERS = ("tml_nn.h", "tml_fixedpoint.h", "tml_simd.h")
 ARRAY_ROW = 16

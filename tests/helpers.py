@@ -35,3 +35,37 @@ def assert_bit_exact(model: Path, outdir: Path, seeds=(0, 1, 2), options: Compil
             assert np.array_equal(r.reshape(-1), w.reshape(-1)), \
                 f"{model.name} seed {seed} output {k}: NumPy reference differs from TFLM"
     return report
+
+
+def single_op_model(kind, ins, out, attrs=None, consts=()):
+    """A one-operator .tflite written by tinyml's writer: `ins` and `out` are (shape, dtype, scale, zero point)
+    activations, `consts` extra constant inputs (name, array)."""
+    from tinyml.frontends.tflite_writer import write_tflite
+    from tinyml.ir import DType, Graph, NoAttrs, Op, Quant, Tensor
+
+    def t(name, spec):
+        shape, dtype, scale, zp = spec
+        return Tensor(name, tuple(shape), dtype, None if scale is None else Quant((float(np.float32(scale)),),
+                                                                                   (zp,)))
+    ts = [t(f"in{k}", s) for k, s in enumerate(ins)] + [t("out", out)]
+    for name, arr in consts:
+        arr = np.asarray(arr)
+        arr.setflags(write=False)
+        ts.append(Tensor(name, arr.shape, DType.INT32 if arr.dtype == np.int32 else DType.INT8, None, arr))
+    n = len(ins)
+    op = Op(kind, tuple(range(n)) + tuple(range(n + 1, len(ts))), (n,), attrs or NoAttrs())
+    return write_tflite(Graph("single", tuple(ts), (op,), tuple(range(n)), (n,)))
+
+
+def assert_single_op_bit_exact(buf, xs, tmp_path, name):
+    from oracle import tflm_run
+
+    from tinyml.api import compile as tcompile
+    from tinyml.api import run as trun
+    p = tmp_path / f"{name}.tflite"
+    p.write_bytes(buf)
+    want = tflm_run(buf, xs, 1)[0]
+    tcompile(p, tmp_path / name)
+    got = trun(tmp_path / name, xs)[0]
+    assert np.array_equal(got.reshape(-1), want.reshape(-1)), \
+        f"{name}: {int((got.reshape(-1) != want.reshape(-1)).sum())} of {want.size} values differ from TFLM"

@@ -105,6 +105,7 @@ PLAN: list[dict[str, Any]] = [
     # leaves between DEQUANTIZE and QUANTIZE)
     {"name": "abs_rsqrt", "build": "math", "inputs": [(6, 8)], "kw": {"op": "abs_rsqrt"}},
     {"name": "squared_difference", "build": "math", "inputs": [(6, 8)], "kw": {"op": "sqdiff"}},
+    {"name": "div_l2norm", "build": "math", "inputs": [(6, 8)], "kw": {"op": "div_l2"}},
     {"name": "neg_square_islands", "build": "math", "inputs": [(6, 8)], "kw": {"op": "neg_square"}},
     # SUM, REDUCE_MAX (axes, keepdims), ARG_MAX / ARG_MIN (int32 outputs), GATHER (constant indices)
     {"name": "reductions", "build": "reductions", "inputs": [(5, 6, 7)], "kw": {}},
@@ -291,6 +292,10 @@ def _builders(keras: Any) -> dict[str, Callable[..., Any]]:
             m = L.Lambda(lambda t: tf.reduce_mean(t, axis=-1, keepdims=True))(y)
             return keras.Model(x, [L.Lambda(lambda ts: tf.math.squared_difference(ts[0], ts[1]))([y, m]),
                                    L.Lambda(lambda t: tf.math.squared_difference(t, 0.3))(y)])
+        if op == "div_l2":  # a broadcast DIV by a positive per-row norm, and L2_NORMALIZATION
+            n = L.Lambda(lambda t: tf.reduce_sum(tf.abs(t), axis=-1, keepdims=True) + 1.0)(y)
+            return keras.Model(x, [L.Lambda(lambda ts: ts[0] / ts[1])([y, n]),
+                                   L.Lambda(lambda t: tf.math.l2_normalize(t, axis=-1))(y)])
         return keras.Model(x, [L.Lambda(lambda t: -t)(y), L.Lambda(tf.square)(y)])
 
     def reductions(shapes):

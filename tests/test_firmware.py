@@ -309,7 +309,7 @@ def test_report_html_renders_in_a_browser(tmp_path):
 
 
 @pytest.mark.parametrize("case", ["focus_superres", "branching_cnn", "split_pack", "resize_nearest_align", "unet",
-                                  "fpn_head", "lstm_kws", "attention", "abs_rsqrt", "resize_bilinear_x2",
+                                  "fpn_head", "lstm_kws", "attention", "abs_rsqrt", "div_l2norm", "resize_bilinear_x2",
                                   "tconv_k4s2_outpad"])
 def test_new_operators_on_qemu(case, opplan_models, tmp_path):
     """SPACE_TO_DEPTH, DEPTH_TO_SPACE, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, TRANSPOSE_CONV, PRELU, MAXIMUM,
@@ -329,3 +329,25 @@ def test_new_operators_on_qemu(case, opplan_models, tmp_path):
     assert res["outputs_match_host"] and res["outputs_match_reference"] is True
     for o, w in zip(res["outputs"], want):
         assert np.array_equal(o.reshape(-1), w.reshape(-1))
+
+
+def test_div_every_int8_pair_on_qemu(tmp_path):
+    """DIV's undefined corners in TFLM (shifts by 32 or more, a divisor at its zero point) give the oracle's bytes
+    on the Cortex-M4 too, not what an Arm build of TFLM would compute there."""
+    from helpers import single_op_model
+    from oracle import tflm_run
+
+    from tinyml.ir import Activation, DType, ElementwiseAttrs, OpKind
+    v = np.arange(-128, 128)
+    aa, bb = np.meshgrid(v, v, indexing="ij")
+    shape = (1, aa.size)
+    buf = single_op_model(OpKind.DIV, [(shape, DType.INT8, 0.05, 3), (shape, DType.INT8, 0.02, -9)],
+                           (shape, DType.INT8, 0.07, -4), ElementwiseAttrs(Activation.NONE))
+    model = tmp_path / "div.tflite"
+    model.write_bytes(buf)
+    xs = [aa.reshape(shape).astype(np.int8), bb.reshape(shape).astype(np.int8)]
+    out = tmp_path / "out"
+    compile_model(model, out)
+    res = emulate(out, "mps2-an386", xs)
+    assert res["outputs_match_host"] and res["outputs_match_reference"] is True
+    assert np.array_equal(res["outputs"][0].reshape(-1), tflm_run(buf, xs, 1)[0].reshape(-1))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import needs_tflm
-from helpers import assert_bit_exact
+from helpers import assert_bit_exact, assert_single_op_bit_exact, single_op_model
 from opplan import PLAN
 
 from tinyml.frontends.tflite import load_tflite
@@ -17,6 +17,7 @@ EXPECTED_OPS = {  # the plan must keep covering every supported operator
     "CONCATENATION", "QUANTIZE", "DEQUANTIZE", "TRANSPOSE", "SPACE_TO_DEPTH", "DEPTH_TO_SPACE",
     "RESIZE_NEAREST_NEIGHBOR", "MAXIMUM", "MINIMUM", "PRELU", "RESIZE_BILINEAR", "TRANSPOSE_CONV", "ABS", "RSQRT",
     "SQUARED_DIFFERENCE", "NEG", "SQUARE", "BATCH_MATMUL", "SUM", "REDUCE_MAX", "ARG_MAX", "ARG_MIN", "GATHER",
+    "DIV", "L2_NORMALIZATION",
 }
 IMPORTED_AS_OTHERS = {"SPLIT", "SPLIT_V", "UNPACK", "PACK"}  # become STRIDED_SLICE / RESHAPE + CONCATENATION
 _seen: set[str] = set()
@@ -141,40 +142,6 @@ def test_transpose_conv_round_trip_and_refusals(opplan_models, tmp_path):
         parse_tflite(bytes(buf), "bad2.tflite")
 
 
-def _single_op_model(kind, ins, out, attrs=None, consts=()):
-    """A one-operator .tflite written by tinyml's writer: `ins` and `out` are (shape, dtype, scale, zero point)
-    activations, `consts` extra constant inputs (name, array)."""
-    from tinyml.frontends.tflite_writer import write_tflite
-    from tinyml.ir import DType, Graph, NoAttrs, Op, Quant, Tensor
-
-    def t(name, spec):
-        shape, dtype, scale, zp = spec
-        return Tensor(name, tuple(shape), dtype, None if scale is None else Quant((float(np.float32(scale)),),
-                                                                                   (zp,)))
-    ts = [t(f"in{k}", s) for k, s in enumerate(ins)] + [t("out", out)]
-    for name, arr in consts:
-        arr = np.asarray(arr)
-        arr.setflags(write=False)
-        ts.append(Tensor(name, arr.shape, DType.INT32 if arr.dtype == np.int32 else DType.INT8, None, arr))
-    n = len(ins)
-    op = Op(kind, tuple(range(n)) + tuple(range(n + 1, len(ts))), (n,), attrs or NoAttrs())
-    return write_tflite(Graph("single", tuple(ts), (op,), tuple(range(n)), (n,)))
-
-
-def _assert_single_op_bit_exact(buf, xs, tmp_path, name):
-    from oracle import tflm_run
-
-    from tinyml.api import compile as tcompile
-    from tinyml.api import run as trun
-    p = tmp_path / f"{name}.tflite"
-    p.write_bytes(buf)
-    want = tflm_run(buf, xs, 1)[0]
-    tcompile(p, tmp_path / name)
-    got = trun(tmp_path / name, xs)[0]
-    assert np.array_equal(got.reshape(-1), want.reshape(-1)), \
-        f"{name}: {int((got.reshape(-1) != want.reshape(-1)).sum())} of {want.size} values differ from TFLM"
-
-
 @pytest.mark.parametrize("s_in,zp_in,s_out,zp_out", [(0.02, 5, 0.02, -7), (0.05, -20, 0.011, -128),
                                                       (0.003, 100, 0.2, 3), (0.1, -128, 0.05, -128)])
 def test_abs_every_int8_value(s_in, zp_in, s_out, zp_out, tmp_path):
@@ -182,8 +149,8 @@ def test_abs_every_int8_value(s_in, zp_in, s_out, zp_out, tmp_path):
     generator fills by evaluating TFLM's arithmetic)."""
     from tinyml.ir import DType, OpKind
     x = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
-    buf = _single_op_model(OpKind.ABS, [((1, 256), DType.INT8, s_in, zp_in)], ((1, 256), DType.INT8, s_out, zp_out))
-    _assert_single_op_bit_exact(buf, [x], tmp_path, "abs")
+    buf = single_op_model(OpKind.ABS, [((1, 256), DType.INT8, s_in, zp_in)], ((1, 256), DType.INT8, s_out, zp_out))
+    assert_single_op_bit_exact(buf, [x], tmp_path, "abs")
 
 
 @pytest.mark.parametrize("s_in,zp_in,s_out,zp_out", [(0.02, -128, 0.05, -128), (0.0007, -128, 0.3, -100),
@@ -193,8 +160,8 @@ def test_rsqrt_every_valid_int8_value(s_in, zp_in, s_out, zp_out, tmp_path):
     Newton-Raphson fixed point (GetInvSqrtQuantizedMultiplierExp), including the saturated outputs near 0."""
     from tinyml.ir import DType, OpKind
     x = np.arange(zp_in, 128, dtype=np.int8).reshape(1, -1)
-    buf = _single_op_model(OpKind.RSQRT, [(x.shape, DType.INT8, s_in, zp_in)], (x.shape, DType.INT8, s_out, zp_out))
-    _assert_single_op_bit_exact(buf, [x], tmp_path, "rsqrt")
+    buf = single_op_model(OpKind.RSQRT, [(x.shape, DType.INT8, s_in, zp_in)], (x.shape, DType.INT8, s_out, zp_out))
+    assert_single_op_bit_exact(buf, [x], tmp_path, "rsqrt")
 
 
 @pytest.mark.parametrize("lhs,rhs,adj_x,adj_y", [
@@ -213,10 +180,10 @@ def test_batch_matmul_layouts(lhs, rhs, adj_x, adj_y, tmp_path):
     n = rhs[-2] if adj_y else rhs[-1]
     batch = np.broadcast_shapes(lhs[:-2], rhs[:-2])
     out = tuple(batch) + (m, n)
-    buf = _single_op_model(OpKind.BATCH_MATMUL, [(lhs, DType.INT8, 0.05, 3), (rhs, DType.INT8, 0.02, -9)],
+    buf = single_op_model(OpKind.BATCH_MATMUL, [(lhs, DType.INT8, 0.05, 3), (rhs, DType.INT8, 0.02, -9)],
                            (out, DType.INT8, 0.07, -4), MatMulAttrs(adj_x, adj_y))
     rs = np.random.RandomState(0)
-    _assert_single_op_bit_exact(buf, [rs.randint(-128, 128, lhs).astype(np.int8),
+    assert_single_op_bit_exact(buf, [rs.randint(-128, 128, lhs).astype(np.int8),
                                       rs.randint(-128, 128, rhs).astype(np.int8)], tmp_path, "bmm")
 
 
@@ -224,7 +191,7 @@ def test_batch_matmul_shape_mismatch_refused():
     from tinyml.errors import TinymlError
     from tinyml.frontends.tflite import parse_tflite
     from tinyml.ir import DType, MatMulAttrs, OpKind
-    buf = _single_op_model(OpKind.BATCH_MATMUL, [((2, 1, 3, 5), DType.INT8, 0.05, 3), ((3, 4, 5), DType.INT8, 0.02, 0)],
+    buf = single_op_model(OpKind.BATCH_MATMUL, [((2, 1, 3, 5), DType.INT8, 0.05, 3), ((3, 4, 5), DType.INT8, 0.02, 0)],
                            ((2, 3, 5, 4), DType.INT8, 0.07, 0), MatMulAttrs(True, True))
     with pytest.raises(TinymlError, match=r"BATCH_MATMUL.*\(adj_x True\) times \[3, 4, 5\] \(adj_y True\) does not"):
         parse_tflite(buf, "bad.tflite")
@@ -239,11 +206,39 @@ def test_arg_max_min_ties_and_gather_runtime_indices(tmp_path):
     for kind in (OpKind.ARG_MAX, OpKind.ARG_MIN):
         for axis in (1, 2, 3):
             out = tuple(d for k, d in enumerate(x.shape) if k != axis)
-            buf = _single_op_model(kind, [(x.shape, DType.INT8, 0.1, 0)], (out, DType.INT32, None, 0), AxisAttrs(axis),
+            buf = single_op_model(kind, [(x.shape, DType.INT8, 0.1, 0)], (out, DType.INT32, None, 0), AxisAttrs(axis),
                                    consts=[("axis", np.asarray([axis], np.int32))])
-            _assert_single_op_bit_exact(buf, [x], tmp_path, f"{kind.value.lower()}{axis}")
+            assert_single_op_bit_exact(buf, [x], tmp_path, f"{kind.value.lower()}{axis}")
     table = rs.randint(-128, 128, (1, 6, 3)).astype(np.int8)
     idx = np.asarray([[5, 0, 2, 2, 1]], np.int32)
-    buf = _single_op_model(OpKind.GATHER, [(table.shape, DType.INT8, 0.1, 2), (idx.shape, DType.INT32, None, 0)],
+    buf = single_op_model(OpKind.GATHER, [(table.shape, DType.INT8, 0.1, 2), (idx.shape, DType.INT32, None, 0)],
                            ((1, 1, 5, 3), DType.INT8, 0.1, 2), AxisAttrs(1))
-    _assert_single_op_bit_exact(buf, [table, idx], tmp_path, "gather")
+    assert_single_op_bit_exact(buf, [table, idx], tmp_path, "gather")
+
+
+@pytest.mark.parametrize("q", [((0.05, 3), (0.02, -9), (0.07, -4)), ((0.004, -128), (0.5, 100), (0.01, 0))])
+def test_div_every_int8_pair(q, tmp_path):
+    """DIV on all 65,536 pairs of int8 values: TFLM's bytes, through its per-element reciprocal, including the
+    pairs where TFLM's arithmetic is undefined C++ (a divisor at its zero point, shifts by 32 or more) and the oracle
+    computes something else than the quotient."""
+    from tinyml.ir import Activation, DType, ElementwiseAttrs, OpKind
+    (sa, za), (sb, zb), (so, zo) = q
+    v = np.arange(-128, 128)
+    aa, bb = np.meshgrid(v, v, indexing="ij")
+    shape = (1, aa.size)
+    buf = single_op_model(OpKind.DIV, [(shape, DType.INT8, sa, za), (shape, DType.INT8, sb, zb)],
+                           (shape, DType.INT8, so, zo), ElementwiseAttrs(Activation.NONE))
+    assert_single_op_bit_exact(buf, [aa.reshape(shape).astype(np.int8), bb.reshape(shape).astype(np.int8)], tmp_path,
+                                "div")
+
+
+def test_l2norm_rows(tmp_path):
+    """L2_NORMALIZATION on rows of 1 to 9,000 values (sums of squares past 2^29 take the inverse square root's
+    range reduction): TFLM's bytes."""
+    from tinyml.ir import Activation, DType, ElementwiseAttrs, OpKind
+    rs = np.random.RandomState(5)
+    for depth, zp in ((1, 0), (7, -3), (300, 20), (9000, -128)):
+        x = rs.randint(-128, 128, (2, depth)).astype(np.int8)
+        buf = single_op_model(OpKind.L2_NORMALIZATION, [(x.shape, DType.INT8, 0.03, zp)],
+                               (x.shape, DType.INT8, 1 / 128, 0), ElementwiseAttrs(Activation.NONE))
+        assert_single_op_bit_exact(buf, [x], tmp_path, f"l2_{depth}")

@@ -167,6 +167,8 @@ class OpKind(enum.Enum):
     ARG_MAX = "ARG_MAX"
     ARG_MIN = "ARG_MIN"
     GATHER = "GATHER"
+    DIV = "DIV"
+    L2_NORMALIZATION = "L2_NORMALIZATION"
 
 
 # ---- typed attributes, one dataclass per family of ops -------------------------------------------------------

@@ -360,6 +360,13 @@ class GatherParams:  # GATHER: `count` indices into the middle of (outer, axis, 
 
 
 @dataclass(frozen=True)
+class L2NormParams:  # L2_NORMALIZATION over the last axis; output scale 1/128, zero point 0
+    outer: int
+    depth: int
+    input_zp: int
+
+
+@dataclass(frozen=True)
 class LutParams:
     """An int8 -> int8 function of one value, tabulated at generation time: y = table[(uint8_t)x]."""
     size: int
@@ -401,7 +408,7 @@ class Kernel:
             ResizeNearestParams: "tml_resize_nearest_params", ResizeBilinearParams: "tml_resize_bilinear_params",
             TransposeConvParams: "tml_transpose_conv_params", LutParams: "tml_lut_params",
             UnaryF32Params: "tml_unary_f32_params", MatMulParams: "tml_matmul_params", ArgParams: "tml_arg_params",
-            GatherParams: "tml_gather_params",
+            GatherParams: "tml_gather_params", L2NormParams: "tml_l2norm_params",
             QuantizeParams: "tml_quantize_params", DequantizeParams: "tml_dequantize_params",
         }[type(self.params)]
 
@@ -994,6 +1001,35 @@ def _squared_difference(g: Graph, op: Op) -> list[Kernel]:
     return [Kernel("tml_squared_difference_s8", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
 
 
+def _div(g: Graph, op: Op) -> list[Kernel]:
+    """DIV (TFLM div.cc, int8): a reciprocal of the divisor per element (GetReciprocal), the quotient with the
+    numerator's headroom, then the multiplier s_1 / (s_2 * s_out) and the fused activation."""
+    a_t, b_t, y, common = _broadcast_operands(g, op)
+    assert isinstance(op.attrs, ElementwiseAttrs)
+    m, s = quantize_multiplier(a_t.scale / (b_t.scale * y.scale))
+    _require(s <= 23, f"DIV with the multiplier s1 / (s2 * s_out) = {a_t.scale / (b_t.scale * y.scale):.3g} is not "
+             "supported (TFLM's arithmetic is undefined beyond 2^23)")
+    lo, hi = activation_range(op.attrs.activation, y)
+    p = BroadcastParams(**common, left_shift=0, a_multiplier=0, a_shift=0, b_multiplier=0, b_shift=0,
+                        output_multiplier=m, output_shift=s, act_min=lo, act_max=hi, is_sub=0)
+    return [Kernel("tml_div_s8", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+
+
+def _l2norm(g: Graph, op: Op) -> list[Kernel]:
+    """L2_NORMALIZATION (TFLM reference_integer_ops::L2Normalization): 1/sqrt of the row's sum of squares by
+    GetInvSqrtQuantizedMultiplierExp, output in 1/128 steps."""
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    assert isinstance(op.attrs, ElementwiseAttrs)
+    _int8(x, y)
+    _require(y.scale == 1 / 128 and y.zero_point == 0, "L2_NORMALIZATION output must have scale 1/128 and zero "
+             "point 0 (as TFLM requires)")
+    _require(op.attrs.activation is Activation.NONE, "L2_NORMALIZATION with a fused activation is not supported "
+             "(TFLM refuses it too)")
+    depth = x.shape[-1]
+    return [Kernel("tml_l2norm_s8", L2NormParams(x.size // depth, depth, x.zero_point),
+                   (op.inputs[0], op.outputs[0]))]
+
+
 def _float_unary(g: Graph, op: Op) -> list[Kernel]:
     x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
     _require(x.dtype is DType.FLOAT32 and y.dtype is DType.FLOAT32 and x.size == y.size,
@@ -1088,7 +1124,7 @@ LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.PRELU: _prelu, OpKind.RESIZE_BILINEAR: _resize_bilinear, OpKind.TRANSPOSE_CONV: _transpose_conv,
     OpKind.ABS: _lut, OpKind.RSQRT: _lut, OpKind.SQUARED_DIFFERENCE: _squared_difference,
     OpKind.NEG: _float_unary, OpKind.SQUARE: _float_unary, OpKind.BATCH_MATMUL: _batch_matmul,
-    OpKind.SUM: _mean, OpKind.REDUCE_MAX: _mean, OpKind.ARG_MAX: _arg, OpKind.ARG_MIN: _arg, OpKind.GATHER: _gather,
+    OpKind.DIV: _div, OpKind.L2_NORMALIZATION: _l2norm, OpKind.SUM: _mean, OpKind.REDUCE_MAX: _mean, OpKind.ARG_MAX: _arg, OpKind.ARG_MIN: _arg, OpKind.GATHER: _gather,
 }
 
 

@@ -20,6 +20,7 @@ from .lower import (
     DequantizeParams,
     FullyConnectedParams,
     GatherParams,
+    L2NormParams,
     HardSwishParams,
     Kernel,
     LeakyReluParams,
@@ -358,6 +359,29 @@ def gather(p: GatherParams, x: Arr, idx: Arr) -> Arr:
     return out.reshape(-1).view(x.dtype)
 
 
+def div(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
+    a, b = _broadcast(p, a, b)
+    x, d = a.astype(np.int64) + p.a_offset, b.astype(np.int64) + p.b_offset
+    x, d = np.where(d < 0, -x, x), np.abs(d)
+    inv, recip_shift = fp.reciprocal(d, 31)
+    headroom = fp.clz32(np.where(x < 0, ~x, x)) - 1  # CountLeadingSignBits
+    q = fp.mbqm_gt_one(x, inv, headroom)
+    h = fp.srdhm(q, p.output_multiplier)
+    e = recip_shift + headroom - p.output_shift  # >= 32: the oracle's shift count modulo 32 (see tml_div_s8.c)
+    r = np.where(e < 32, fp.rdbp(h, np.minimum(e, 31)), (h >> (e & 31)) + (h >= 0))
+    out = np.clip(p.output_offset + r, -128, 127)
+    return _sat8(out, p.act_min, p.act_max)
+
+
+def l2norm(p: L2NormParams, x: Arr) -> Arr:
+    rows = x.reshape(p.outer, p.depth).astype(np.int64) - p.input_zp
+    out = np.empty_like(rows)
+    for r, v in enumerate(rows):
+        m, shift = fp.inv_sqrt_multiplier_exp(int((v * v).sum()), -1)
+        out[r] = fp.mbqm(v, m, shift + 7)
+    return _sat8(out)
+
+
 def lut(p: LutParams, x: Arr) -> Arr:
     return np.asarray(p.table, np.int8)[x.reshape(-1).view(np.uint8)]
 
@@ -373,7 +397,7 @@ _FUNCS: dict[str, Callable[..., Arr]] = {
     "tml_maxpool_s8": maxpool, "tml_logistic_s8": logistic, "tml_tanh_s8": tanh, "tml_add_s8": add,
     "tml_mul_s8": mul, "tml_maximum_s8": maximum, "tml_minimum_s8": minimum, "tml_prelu_s8": prelu,
     "tml_squared_difference_s8": squared_difference, "tml_batch_matmul_s8": batch_matmul,
-    "tml_reduce_max_s8": reduce_max, "tml_gather": gather,
+    "tml_reduce_max_s8": reduce_max, "tml_gather": gather, "tml_div_s8": div, "tml_l2norm_s8": l2norm,
     "tml_arg_max_s8": lambda p, x: _arg(x, p, np.argmax), "tml_arg_min_s8": lambda p, x: _arg(x, p, np.argmin),
     "tml_neg_f32": lambda p, x: -x.astype(np.float32),
     "tml_square_f32": lambda p, x: x.astype(np.float32) * x.astype(np.float32),

@@ -257,7 +257,7 @@ def _op(g: Graph, k: int, op: Op, fail) -> None:  # noqa: ANN001, C901
             fail(f"{where}: reshapes {x.dtype.value} '{x.name}' into {out.dtype.value} '{out.name}'; a reshape keeps "
                  "the type")
     elif op.kind in (OpKind.ADD, OpKind.SUB, OpKind.MUL, OpKind.MAXIMUM, OpKind.MINIMUM, OpKind.PRELU,
-                     OpKind.SQUARED_DIFFERENCE):
+                     OpKind.SQUARED_DIFFERENCE, OpKind.DIV):
         if len(ins) < 2 or ins[1] is None:
             fail(f"{where} needs two inputs")
         y = ins[1]
@@ -305,7 +305,7 @@ def _op(g: Graph, k: int, op: Op, fail) -> None:  # noqa: ANN001, C901
                  f"{list(out.shape)} from {list(x.shape)}")
     elif op.kind in (OpKind.LOGISTIC, OpKind.TANH, OpKind.HARD_SWISH, OpKind.LEAKY_RELU, OpKind.RELU, OpKind.RELU6,
                      OpKind.QUANTIZE, OpKind.DEQUANTIZE, OpKind.SOFTMAX, OpKind.ABS, OpKind.RSQRT, OpKind.NEG,
-                     OpKind.SQUARE):
+                     OpKind.SQUARE, OpKind.L2_NORMALIZATION):
         if isinstance(a, SoftmaxAttrs) and not math.isfinite(a.beta):
             fail(f"{where} has beta {a.beta}")
         if x.size != out.size:

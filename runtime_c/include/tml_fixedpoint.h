@@ -127,5 +127,11 @@ int32_t tml_exp_on_negative_values(int32_t a, int integer_bits);
 /* gemmlowp one_over_one_plus_x_for_x_in_0_1 and one_minus_x_over_one_plus_x_for_x_in_0_1 (Q0.31). */
 int32_t tml_one_over_one_plus_x(int32_t a);
 int32_t tml_one_minus_x_over_one_plus_x(int32_t a);
+/* TFLite GetReciprocal (Q0.31 scale of 1/x and the bits above one) and GetInvSqrtQuantizedMultiplierExp. */
+int32_t tml_reciprocal(int32_t x, int x_integer_digits, int *num_bits_over_unit);
+int32_t tml_inv_sqrt_multiplier_exp(int32_t input, int reverse_shift, int *shift);
+
+/* CountLeadingSignBits for int32 (GCC's __builtin_clrsb; 31 for 0 and -1). */
+static inline int tml_clsb32(int32_t x) { return tml_clz32((uint32_t)(x < 0 ? ~x : x)) - 1; }
 
 #endif

@@ -304,6 +304,17 @@ typedef struct {
 
 void tml_gather(const tml_gather_params *p, const void *input, const int32_t *indices, void *output);
 
+/* DIV, int8, 4-D broadcasting: TFLM div.cc (output_multiplier/shift, act_min/max and the offsets are used), with
+ * the oracle's results where TFLM's arithmetic is undefined (see tml_div_s8.c). */
+void tml_div_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, int8_t *output);
+
+/* L2_NORMALIZATION, int8, over the last axis: TFLM reference_integer_ops::L2Normalization. */
+typedef struct {
+    int32_t outer, depth, input_zp;
+} tml_l2norm_params;
+
+void tml_l2norm_s8(const tml_l2norm_params *p, const int8_t *input, int8_t *output);
+
 void tml_transpose_conv_s8(const tml_transpose_conv_params *p, const int8_t *input, const int8_t *filter,
                            const int32_t *bias, int8_t *output);
 

@@ -54,3 +54,41 @@ int32_t tml_one_over_one_plus_x(int32_t a) { return tml_sat_shl(newton_half(a), 
 int32_t tml_one_minus_x_over_one_plus_x(int32_t a) {
     return tml_sat_shl(tml_sub_wrap(newton_half(a), (int32_t)1 << 29), 2);
 }
+
+int32_t tml_reciprocal(int32_t x, int x_integer_digits, int *num_bits_over_unit) {
+    const int headroom_plus_one = tml_clz32((uint32_t)x);
+    *num_bits_over_unit = x_integer_digits - headroom_plus_one;
+    return tml_one_over_one_plus_x(
+        tml_wrap32((int64_t)(uint32_t)(((uint32_t)x << headroom_plus_one) - ((uint32_t)1 << 31))));
+}
+
+int32_t tml_inv_sqrt_multiplier_exp(int32_t input, int reverse_shift, int *shift) {
+    int32_t x_in, half_in, x;
+    const int32_t half_three = ((int32_t)1 << 28) + ((int32_t)1 << 27);
+    int s = 11, pairs, i;
+    if (input <= 1) {
+        *shift = 0;
+        return TML_INT32_MAX;
+    }
+    while (input >= ((int32_t)1 << 29)) {
+        input /= 4;
+        s++;
+    }
+    pairs = (tml_clz32((uint32_t)input) - 1) / 2 - 1;
+    s -= pairs;
+    input = (int32_t)((uint32_t)input << (2 * pairs));
+    x_in = input >> 1; /* Q3.28 */
+    half_in = tml_rdbp(x_in, 1);
+    x = (int32_t)1 << 28; /* one in Q3.28 */
+    for (i = 0; i < 5; i++) {
+        const int32_t x3 = tml_sat_shl(tml_srdhm(tml_srdhm(x, x), x), 6);
+        x = tml_sat_shl(tml_sub_wrap(tml_srdhm(half_three, x), tml_srdhm(half_in, x3)), 3);
+    }
+    x = tml_srdhm(x, 1518500250); /* times sqrt(2) / 2 */
+    if (s < 0) {
+        x = tml_shl32(x, -s);
+        s = 0;
+    }
+    *shift = s * reverse_shift;
+    return x;
+}

@@ -248,6 +248,8 @@ BUILDERS: dict[str, tuple[OpKind, Callable[[tflite.Operator, list[Tensor]], Attr
     "ADD": (OpKind.ADD, _elementwise(tflite.AddOptions)),
     "SUB": (OpKind.SUB, _elementwise(tflite.SubOptions)),
     "MUL": (OpKind.MUL, _elementwise(tflite.MulOptions)),
+    "DIV": (OpKind.DIV, _elementwise(tflite.DivOptions)),
+    "L2_NORMALIZATION": (OpKind.L2_NORMALIZATION, _elementwise(tflite.L2NormOptions)),
     "AVERAGE_POOL_2D": (OpKind.AVERAGE_POOL_2D, _pool),
     "MAX_POOL_2D": (OpKind.MAX_POOL_2D, _pool),
     "MEAN": (OpKind.MEAN, _mean),

@@ -53,6 +53,8 @@ _OPTIONS: dict[OpKind, Callable[[Op], tuple[str, dict] | None]] = {
     OpKind.ADD: lambda op: ("AddOptions", {"FusedActivationFunction": _ACT[op.attrs.activation]}),
     OpKind.SUB: lambda op: ("SubOptions", {"FusedActivationFunction": _ACT[op.attrs.activation]}),
     OpKind.MUL: lambda op: ("MulOptions", {"FusedActivationFunction": _ACT[op.attrs.activation]}),
+    OpKind.DIV: lambda op: ("DivOptions", {"FusedActivationFunction": _ACT[op.attrs.activation]}),
+    OpKind.L2_NORMALIZATION: lambda op: ("L2NormOptions", {"FusedActivationFunction": _ACT[op.attrs.activation]}),
     OpKind.AVERAGE_POOL_2D: lambda op: ("Pool2DOptions", _pool(op)),
     OpKind.MAX_POOL_2D: lambda op: ("Pool2DOptions", _pool(op)),
     OpKind.MEAN: lambda op: ("ReducerOptions", {"KeepDims": op.attrs.keep_dims}),
