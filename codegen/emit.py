@@ -74,6 +74,16 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_gather": ("tml_gather.c",),
     "tml_div_s8": ("tml_div_s8.c", "tml_fixedpoint.c"),
     "tml_l2norm_s8": ("tml_l2norm_s8.c", "tml_fixedpoint.c"),
+    "tml_conv_s16": ("tml_s16.c",),
+    "tml_depthwise_conv_s16": ("tml_s16.c",),
+    "tml_fully_connected_s16": ("tml_s16.c",),
+    "tml_add_s16": ("tml_s16.c",),
+    "tml_avgpool_s16": ("tml_s16.c",),
+    "tml_maxpool_s16": ("tml_s16.c",),
+    "tml_mean_s16": ("tml_s16.c",),
+    "tml_softmax_s16": ("tml_s16.c",),
+    "tml_quantize_f32_s16": ("tml_s16.c",),
+    "tml_dequantize_s16_f32": ("tml_s16.c",),
 }
 RUNTIME_HEADERS = ("tml_nn.h", "tml_fixedpoint.h", "tml_simd.h")
 ARRAY_ROW = 16
@@ -172,7 +182,7 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
                 fields = []
                 for name, ann, value in param_fields(kern.params):
                     if isinstance(value, tuple):
-                        ctype = "int8_t" if ann == "tuple[int8, ...]" else "int32_t"
+                        ctype = {"tuple[int8, ...]": "int8_t", "tuple[int16, ...]": "int16_t"}.get(ann, "int32_t")
                         if (ctype, value) not in table_names:
                             table_names[ctype, value] = f"{pname}_{name}"
                             tables.append({"name": table_names[ctype, value], "ctype": ctype, "count": len(value),

@@ -128,6 +128,10 @@ PLAN: list[dict[str, Any]] = [
     {"name": "unet", "build": "unet", "inputs": [(16, 16, 2)], "kw": {}},
     {"name": "fpn_head", "build": "fpn_head", "inputs": [(24, 24, 3)], "kw": {}},
     {"name": "attention", "build": "attention", "inputs": [(6, 16)], "kw": {}},
+    # 16x8 quantization (int16 activations, int8 weights, int64 bias): an audio CNN with int16 and float32 I/O
+    {"name": "audio_cnn_16x8", "build": "audio_cnn", "inputs": [(49, 10, 1)], "kw": {}, "mode": "16x8"},
+    {"name": "audio_cnn_16x8_float_io", "build": "audio_cnn", "inputs": [(25, 8, 1)], "kw": {}, "mode": "16x8",
+     "float_io": True},
     {"name": "lstm_kws", "build": "lstm_kws", "inputs": [(8, 10)], "kw": {}},
     # small CNNs whose first stage patch-based inference can split (tests/test_memory.py runs them patched too)
     {"name": "cnn_mobilenet", "build": "cnn", "inputs": [(23, 19, 3)], "kw": {"variant": "mobilenet"}},
@@ -322,6 +326,16 @@ def _builders(keras: Any) -> dict[str, Callable[..., Any]]:
         y = L.Add()([x, L.MultiHeadAttention(num_heads=2, key_dim=8)(h, h)])
         return keras.Model(x, L.Dense(4, **bias)(L.GlobalAveragePooling1D()(y)))
 
+    def audio_cnn(shapes):  # a keyword-spotting CNN on a spectrogram: strided conv, depthwise, residual ADD,
+        x, = inputs(shapes)  # pooling, MEAN, classifier and SOFTMAX
+        y = L.Conv2D(8, (5, 3), strides=(2, 1), padding="same", activation="relu", **bias)(x)
+        y = L.DepthwiseConv2D(3, padding="same", activation="relu", **bias)(y)
+        y = L.Conv2D(12, 1, activation="relu", **bias)(y)
+        y = L.Add()([y, L.Conv2D(12, 3, padding="same", **bias)(y)])
+        y = L.AveragePooling2D(2)(L.MaxPooling2D(2)(y))
+        y = L.Dense(6, **bias)(L.GlobalAveragePooling2D()(y))
+        return keras.Model(x, L.Softmax()(y))
+
     def lstm_kws(shapes):  # an LSTM keyword spotter over 8 frames of 10 features, unrolled by the converter
         x, = inputs(shapes)   # (UNPACK, FULLY_CONNECTED, SPLIT, LOGISTIC, TANH, MUL, ADD per time step)
         y = L.LSTM(12, unroll=True)(x)
@@ -438,12 +452,14 @@ def build_tflite(case: dict[str, Any], seed: int = 0) -> bytes:
     keras.backend.clear_session()  # layer names (and with them the converter's choices) independent of history
     keras.utils.set_random_seed(seed)
     model = _builders(keras)[case["build"]](case["inputs"], **case["kw"])
-    return convert_keras(model, case["inputs"], seed, bool(case.get("float_io")))
+    return convert_keras(model, case["inputs"], seed, bool(case.get("float_io")), case.get("mode", "int8"))
 
 
-def convert_keras(model: Any, inputs: list[tuple[int, ...]], seed: int = 0, float_io: bool = False) -> bytes:
+def convert_keras(model: Any, inputs: list[tuple[int, ...]], seed: int = 0, float_io: bool = False,
+                  mode: str = "int8") -> bytes:
     """A Keras model converted to full-int8 TFLite by TensorFlow's converter, calibrated on 64 uniform random
-    inputs in [-2, 2) (float32 model inputs and outputs when `float_io`)."""
+    inputs in [-2, 2) (float32 model inputs and outputs when `float_io`; mode "16x8": int16 activations and
+    int8 weights, TFLite's EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8)."""
     import tensorflow as tf
     rs = np.random.RandomState(seed)
 
@@ -453,9 +469,11 @@ def convert_keras(model: Any, inputs: list[tuple[int, ...]], seed: int = 0, floa
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = rep
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    wide = mode == "16x8"
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+                                      if wide else tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     if not float_io:
-        conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
+        conv.inference_input_type = tf.int16 if wide else tf.int8
+        conv.inference_output_type = tf.int16 if wide else tf.int8
     with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its SavedModel signature
         return conv.convert()

@@ -310,7 +310,7 @@ def test_report_html_renders_in_a_browser(tmp_path):
 
 @pytest.mark.parametrize("case", ["focus_superres", "branching_cnn", "split_pack", "resize_nearest_align", "unet",
                                   "fpn_head", "lstm_kws", "attention", "abs_rsqrt", "div_l2norm", "resize_bilinear_x2",
-                                  "tconv_k4s2_outpad"])
+                                  "tconv_k4s2_outpad", "audio_cnn_16x8"])
 def test_new_operators_on_qemu(case, opplan_models, tmp_path):
     """SPACE_TO_DEPTH, DEPTH_TO_SPACE, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, TRANSPOSE_CONV, PRELU, MAXIMUM,
     MINIMUM, SPLIT, SPLIT_V, UNPACK, PACK and TRANSPOSE in models TensorFlow's converter made (a U-Net and an FPN

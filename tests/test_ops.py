@@ -242,3 +242,33 @@ def test_l2norm_rows(tmp_path):
         buf = single_op_model(OpKind.L2_NORMALIZATION, [(x.shape, DType.INT8, 0.03, zp)],
                                (x.shape, DType.INT8, 1 / 128, 0), ElementwiseAttrs(Activation.NONE))
         assert_single_op_bit_exact(buf, [x], tmp_path, f"l2_{depth}")
+
+
+@pytest.mark.parametrize("s_in", [0.00003, 0.001, 0.01])
+def test_softmax_int16_tables(s_in, tmp_path):
+    """int16 SOFTMAX: the exp and 1/(1+x) tables (TFLite's LUTPopulate, float32) and their interpolation give
+    TFLM's bytes on 1,500 rows spread over the whole input range."""
+    from tinyml.ir import DType, OpKind, SoftmaxAttrs
+    rs = np.random.RandomState(7)
+    x = rs.randint(-32768, 32768, (1500, 10)).astype(np.int16)
+    x[:500] //= 64  # rows of close values
+    buf = single_op_model(OpKind.SOFTMAX, [(x.shape, DType.INT16, s_in, 0)], (x.shape, DType.INT16, 1 / 32768, 0),
+                          SoftmaxAttrs(1.0))
+    assert_single_op_bit_exact(buf, [x], tmp_path, "softmax16")
+
+
+def test_16x8_refusals(opplan_models, tmp_path):
+    """What 16x8 does not cover yet is refused by name, and patch-based inference (planned for int8) too."""
+    from tinyml.compiler import CompileOptions, compile_model
+    from tinyml.errors import TinymlError
+    from tinyml.frontends.tflite import parse_tflite
+    from tinyml.ir import Activation, DType, ElementwiseAttrs, OpKind
+    buf = single_op_model(OpKind.MUL, [((1, 8), DType.INT16, 0.01, 0), ((1, 8), DType.INT16, 0.02, 0)],
+                          ((1, 8), DType.INT16, 0.03, 0), ElementwiseAttrs(Activation.NONE))
+    p = tmp_path / "mul16.tflite"
+    p.write_bytes(buf)
+    parse_tflite(buf, "mul16.tflite")
+    with pytest.raises(TinymlError, match="MUL does not support int16 activations yet"):
+        compile_model(p, tmp_path / "o1", CompileOptions())
+    with pytest.raises(TinymlError, match="int16 \\(16x8\\) activations; patch-based inference"):
+        compile_model(opplan_models("audio_cnn_16x8"), tmp_path / "o2", CompileOptions(patch="2x2"))

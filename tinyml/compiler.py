@@ -404,7 +404,7 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
             used.update(derived(sp, kern, g) if sp else (a for a in kern.args if isinstance(a, int)))
     weights = sum(len(a.data) if isinstance(a, Const) else g.tensor(a).nbytes for a in used
                   if isinstance(a, Const) or (a >= 0 and g.tensor(a).is_const))
-    tables = sum((1 if ann == "tuple[int8, ...]" else 4) * len(v)  # distinct tables, as the emitter writes them
+    tables = sum({"tuple[int8, ...]": 1, "tuple[int16, ...]": 2}.get(ann, 4) * len(v)  # distinct, as emitted
                  for ann, v in {(ann, v) for _, ks in c.schedule for kern in ks
                                 for _, ann, v in param_fields(kern.params) if isinstance(v, tuple)})
     sram = arena_bytes(c.buffers, plan)

@@ -69,6 +69,14 @@ def mbqm(x: object, multiplier: object, shift: object) -> np.ndarray:
     return rdbp(srdhm(wrap32(_i64(x) << left), multiplier), right)
 
 
+def mbqm64(x: object, multiplier: object, shift: object) -> np.ndarray:
+    """TFLM MultiplyByQuantizedMultiplier for an int64 x (16x8 kernels): the multiplier rounded to 16 bits."""
+    x, m, s = _i64(x), _i64(multiplier), _i64(shift)
+    reduced = np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF)
+    total = 15 - s
+    return (x * reduced + (np.int64(1) << (total - 1))) >> total
+
+
 def mbqm_gt_one(x: object, multiplier: object, left_shift: object) -> np.ndarray:
     """MultiplyByQuantizedMultiplierGreaterThanOne."""
     return srdhm(wrap32(_i64(x) << _i64(left_shift)), multiplier)

@@ -305,6 +305,11 @@ class Graph:
     def op_inputs(self, op: Op) -> list[Tensor | None]:
         return [None if i == NO_TENSOR else self.tensors[i] for i in op.inputs]
 
+    @property
+    def wide(self) -> bool:
+        """True when activations are int16 (16x8 quantization)."""
+        return any(t.dtype is DType.INT16 and not t.is_const for t in self.tensors)
+
     def activation_inputs(self, op: Op) -> list[int]:
         """Indices of the non-constant inputs of `op` (what has to live in RAM while it runs)."""
         return [i for i in op.inputs if i != NO_TENSOR and not self.tensors[i].is_const]

@@ -50,6 +50,7 @@ from .ir import (
 
 double = float  # annotation marker: a C `double` field
 int8 = int  # annotation marker: `tuple[int8, ...]` is a `const int8_t *` table
+int16 = int  # and `tuple[int16, ...]` a `const int16_t *` one
 
 
 @dataclass(frozen=True)
@@ -367,6 +368,18 @@ class L2NormParams:  # L2_NORMALIZATION over the last axis; output scale 1/128, 
 
 
 @dataclass(frozen=True)
+class SoftmaxS16Params:
+    """SOFTMAX, int16 (TFLM SoftmaxInt16): 513-entry interpolated tables of exp on [-10, 0] and 1/(1+x) on
+    [0, 1]."""
+    rows: int
+    depth: int
+    input_multiplier: int
+    input_left_shift: int
+    exp_lut: tuple[int16, ...]
+    recip_lut: tuple[int16, ...]
+
+
+@dataclass(frozen=True)
 class LutParams:
     """An int8 -> int8 function of one value, tabulated at generation time: y = table[(uint8_t)x]."""
     size: int
@@ -409,6 +422,7 @@ class Kernel:
             TransposeConvParams: "tml_transpose_conv_params", LutParams: "tml_lut_params",
             UnaryF32Params: "tml_unary_f32_params", MatMulParams: "tml_matmul_params", ArgParams: "tml_arg_params",
             GatherParams: "tml_gather_params", L2NormParams: "tml_l2norm_params",
+            SoftmaxS16Params: "tml_softmax_s16_params",
             QuantizeParams: "tml_quantize_params", DequantizeParams: "tml_dequantize_params",
         }[type(self.params)]
 
@@ -421,21 +435,25 @@ def param_fields(params: object) -> list[tuple[str, str, object]]:
 # ---- helpers shared by several ops ------------------------------------------------------------------------------
 
 QMIN, QMAX = -128, 127
+# operators with 16x8 kernels (int16 activations, int8 weights); RESHAPE and CONCATENATION move any type
+WIDE_OPS = frozenset({OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED, OpKind.ADD,
+                      OpKind.AVERAGE_POOL_2D, OpKind.MAX_POOL_2D, OpKind.MEAN, OpKind.SOFTMAX})
 
 
 def activation_range(act: Activation, t: Tensor) -> tuple[int, int]:
     """CalculateActivationRangeQuantized: real bounds quantized with float32 division and std::round."""
     scale, zp = t.quant.scalar() if t.quant else (1.0, 0)
+    qmin, qmax = (-32768, 32767) if t.dtype is DType.INT16 else (QMIN, QMAX)
 
     def q(f: float) -> int:
         return zp + tflite_round(float(np.float32(f) / np.float32(scale)))
     if act is Activation.NONE:
-        return QMIN, QMAX
+        return qmin, qmax
     if act is Activation.RELU:
-        return max(QMIN, q(0.0)), QMAX
+        return max(qmin, q(0.0)), qmax
     if act is Activation.RELU6:
-        return max(QMIN, q(0.0)), min(QMAX, q(6.0))
-    return max(QMIN, q(-1.0)), min(QMAX, q(1.0))
+        return max(qmin, q(0.0)), min(qmax, q(6.0))
+    return max(qmin, q(-1.0)), min(qmax, q(1.0))
 
 
 def same_padding(padding: Padding, in_size: int, k: int, stride: int, dil: int, out_size: int) -> int:
@@ -481,6 +499,20 @@ def _int8(*ts: Tensor | None) -> None:
                                      f"{'' if t.quant else ' without quantization'}; this op needs quantized int8")
 
 
+def _act_type(op: Op, *ts: Tensor) -> str:
+    """'s16' when every tensor is int16 with zero point 0 (16x8 quantization, as TFLM requires), else the int8
+    check: 's8'."""
+    if all(t.dtype is DType.INT16 for t in ts):
+        for t in ts:
+            _require(t.quant is not None and all(z == 0 for z in t.quant.zero_point),
+                     f"int16 tensor '{t.name}' of {op.kind.value} needs a zero point of 0 (as TFLM requires)")
+        _require(op.kind in WIDE_OPS, f"{op.kind.value} does not support int16 activations yet (16x8 covers "
+                 f"{', '.join(sorted(k.value for k in WIDE_OPS))})")
+        return "s16"
+    _int8(*ts)
+    return "s8"
+
+
 def _per_channel_multipliers(in_t: Tensor, w: Tensor, out_t: Tensor, channels: int) -> tuple[tuple[int, ...],
                                                                                          tuple[int, ...]]:
     assert w.quant is not None
@@ -497,10 +529,14 @@ def _conv(g: Graph, op: Op) -> list[Kernel]:
     x, w, b = g.op_inputs(op)[:3] + [None] * (3 - len(op.inputs[:3]))
     y = g.tensor(op.outputs[0])
     assert isinstance(op.attrs, ConvAttrs) and x is not None and w is not None
-    _int8(x, y)
+    act = _act_type(op, x, y)
     _require(w.dtype in (DType.INT8, DType.INT4) and w.quant is not None,
              f"{op.kind.value} weights '{w.name}' must be int8 or int4")
-    _require(b is None or b.dtype is DType.INT32, f"{op.kind.value} bias must be int32 (int8 activations)")
+    if act == "s16":
+        _require(w.dtype is DType.INT8, f"16x8 {op.kind.value} needs int8 weights, got {w.dtype.value}")
+        _require(b is None or b.dtype is DType.INT64, f"16x8 {op.kind.value} bias must be int64 (as TFLM's)")
+    else:
+        _require(b is None or b.dtype is DType.INT32, f"{op.kind.value} bias must be int32 (int8 activations)")
     _require(all(z == 0 for z in w.quant.zero_point), f"{op.kind.value} weights must be symmetric (zero point 0)")
     a = op.attrs
     n, ih, iw, ic = _nhwc(x.shape)
@@ -524,7 +560,7 @@ def _conv(g: Graph, op: Op) -> list[Kernel]:
                    same_padding(a.padding, ih, kh, a.stride_h, a.dilation_h, oh),
                    same_padding(a.padding, iw, kw, a.stride_w, a.dilation_w, ow),
                    -x.zero_point, y.zero_point, lo, hi, mult, shift)
-    func = ("tml_depthwise_conv_" if depthwise else "tml_conv_") + _wsuffix(w)
+    func = ("tml_depthwise_conv_" if depthwise else "tml_conv_") + (act if act == "s16" else _wsuffix(w))
     bias = op.inputs[2] if len(op.inputs) > 2 else NO_TENSOR
     return [Kernel(func, p, (op.inputs[0], op.inputs[1], bias, op.outputs[0]))]
 
@@ -535,10 +571,14 @@ def _fully_connected(g: Graph, op: Op) -> list[Kernel]:
     b = ins[2] if len(ins) > 2 else None
     y = g.tensor(op.outputs[0])
     assert isinstance(op.attrs, FullyConnectedAttrs) and x is not None and w is not None
-    _int8(x, y)
+    act = _act_type(op, x, y)
     _require(w.dtype in (DType.INT8, DType.INT4) and w.quant is not None and w.is_const,
              "FULLY_CONNECTED weights must be constant int8 or int4")
-    _require(b is None or b.dtype is DType.INT32, "FULLY_CONNECTED bias must be int32 (int8 activations)")
+    if act == "s16":
+        _require(w.dtype is DType.INT8, f"16x8 FULLY_CONNECTED needs int8 weights, got {w.dtype.value}")
+        _require(b is None or b.dtype is DType.INT64, "16x8 FULLY_CONNECTED bias must be int64 (as TFLM's)")
+    else:
+        _require(b is None or b.dtype is DType.INT32, "FULLY_CONNECTED bias must be int32 (int8 activations)")
     out_c, depth = w.shape
     batches = x.size // depth
     _require(batches * depth == x.size, f"FULLY_CONNECTED input {list(x.shape)} is not a multiple of {depth}")
@@ -551,7 +591,7 @@ def _fully_connected(g: Graph, op: Op) -> list[Kernel]:
     lo, hi = activation_range(op.attrs.activation, y)
     p = FullyConnectedParams(batches, depth, out_c, -x.zero_point, -w.zero_point, y.zero_point, lo, hi,
                              int(per_channel), mult, shift)
-    func = "tml_fully_connected_" + _wsuffix(w)
+    func = "tml_fully_connected_" + (act if act == "s16" else _wsuffix(w))
     bias = op.inputs[2] if len(op.inputs) > 2 else NO_TENSOR
     return [Kernel(func, p, (op.inputs[0], op.inputs[1], bias, op.outputs[0]))]
 
@@ -567,11 +607,12 @@ def broadcast_strides(shape: tuple[int, ...], out: tuple[int, ...]) -> tuple[int
 
 
 def _broadcast_operands(g: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor, dict]:
-    """The two int8 operands and the output of an element-wise op, and the BroadcastParams fields they fix."""
+    """The two int8 (or 16x8 int16) operands and the output of an element-wise op, and the BroadcastParams fields
+    they fix."""
     a_t, b_t = g.op_inputs(op)[:2]
     y = g.tensor(op.outputs[0])
     assert a_t is not None and b_t is not None
-    _int8(a_t, b_t, y)
+    _act_type(op, a_t, b_t, y)
     _require(len(y.shape) <= 4, f"{op.kind.value} supports up to 4-D tensors, got {list(y.shape)}")
     out4 = (1,) * (4 - len(y.shape)) + tuple(y.shape)
     for t in (a_t, b_t):
@@ -594,21 +635,22 @@ def _binary(g: Graph, op: Op) -> list[Kernel]:
         p = BroadcastParams(**common, left_shift=0, a_multiplier=0, a_shift=0, b_multiplier=0, b_shift=0,
                             output_multiplier=m, output_shift=s, is_sub=0)
         return [Kernel("tml_mul_s8", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
-    left_shift = 20
+    wide = y.dtype is DType.INT16
+    left_shift = 15 if wide else 20
     twice_max = 2 * max(a_t.scale, b_t.scale)
     am, ash = quantize_multiplier(a_t.scale / twice_max)
     bm, bsh = quantize_multiplier(b_t.scale / twice_max)
     om, osh = quantize_multiplier(twice_max / ((1 << left_shift) * y.scale))
     p = BroadcastParams(**common, left_shift=left_shift, a_multiplier=am, a_shift=ash, b_multiplier=bm, b_shift=bsh,
                         output_multiplier=om, output_shift=osh, is_sub=int(op.kind is OpKind.SUB))
-    return [Kernel("tml_add_s8", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+    return [Kernel("tml_add_s16" if wide else "tml_add_s8", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
 
 
 def _pool(g: Graph, op: Op) -> list[Kernel]:
     x = g.tensor(op.inputs[0])
     y = g.tensor(op.outputs[0])
     assert isinstance(op.attrs, PoolAttrs)
-    _int8(x, y)
+    act = _act_type(op, x, y)
     _require(x.quant == y.quant or (x.scale == y.scale and x.zero_point == y.zero_point),
              f"{op.kind.value} needs the same quantization on input and output")
     a = op.attrs
@@ -618,7 +660,7 @@ def _pool(g: Graph, op: Op) -> list[Kernel]:
     p = PoolParams(n, ih, iw, c, oh, ow, a.filter_h, a.filter_w, a.stride_h, a.stride_w,
                    same_padding(a.padding, ih, a.filter_h, a.stride_h, 1, oh),
                    same_padding(a.padding, iw, a.filter_w, a.stride_w, 1, ow), lo, hi)
-    func = "tml_avgpool_s8" if op.kind is OpKind.AVERAGE_POOL_2D else "tml_maxpool_s8"
+    func = ("tml_avgpool_" if op.kind is OpKind.AVERAGE_POOL_2D else "tml_maxpool_") + act
     return [Kernel(func, p, (op.inputs[0], op.outputs[0]))]
 
 
@@ -627,7 +669,7 @@ def _mean(g: Graph, op: Op) -> list[Kernel]:
     x = g.tensor(op.inputs[0])
     y = g.tensor(op.outputs[0])
     assert isinstance(op.attrs, MeanAttrs)
-    _int8(x, y)
+    act = _act_type(op, x, y)
     _require(len(x.shape) <= 4, f"{op.kind.value} supports up to 4-D inputs, got {list(x.shape)}")
     pad = 4 - len(x.shape)
     dims = (1,) * pad + tuple(x.shape)
@@ -647,13 +689,64 @@ def _mean(g: Graph, op: Op) -> list[Kernel]:
         m = ((m << shift) // n) if m >= 0 else -((-m << shift) // n)
         s -= shift
     p = MeanParams(dims, red, n, same, x.zero_point, y.zero_point, int(m), int(s))
-    return [Kernel("tml_mean_s8", p, (op.inputs[0], op.outputs[0]))]
+    return [Kernel("tml_mean_" + act, p, (op.inputs[0], op.outputs[0]))]
+
+
+def int16_lut(func: Callable[[np.ndarray], np.ndarray], in_scale: float, in_zp: int, out_scale: float,
+              out_zp: int) -> tuple[int, ...]:
+    """TFLite LUTPopulate<int16_t>: 512 samples of func over the int16 input range, each biased by half its
+    midpoint interpolation error, and the value at the top; float32 arithmetic as TFLM's, func correctly rounded
+    to float32 (what glibc's expf and a float division give)."""
+    f32 = np.float32
+    in_min = f32(f32(in_scale) * f32(-32768 - in_zp))
+    in_max = f32(f32(in_scale) * f32(32767 - in_zp))
+    out_min = f32(f32(out_scale) * f32(-32768 - out_zp))
+    out_max = f32(f32(out_scale) * f32(32767 - out_zp))
+    step = f32(f32(in_max - in_min) / f32(512))
+    half = f32(step / f32(2))
+    inv = f32(f32(65536) / f32(out_max - out_min))
+
+    def rnd(v: np.ndarray) -> np.ndarray:  # std::round on float32: half away from zero
+        v = np.asarray(v, f32)
+        return (np.sign(v) * np.floor(np.abs(v).astype(np.float64) + 0.5)).astype(f32)
+    i = np.arange(512).astype(f32)
+    at = (in_min + (i * step).astype(f32)).astype(f32)
+    val = func(at)
+    mid = func((at + half).astype(f32))
+    nxt = func((in_min + ((i + f32(1)) * step).astype(f32)).astype(f32))
+    sample = rnd(val * inv)
+    interp = rnd(((nxt * inv).astype(f32) + rnd(val * inv)).astype(f32) / f32(2))
+    err = (interp - rnd(mid * inv)).astype(f32)
+    bias = rnd(err / f32(2))
+    table = np.clip((sample - bias).astype(f32), -32768, 32767).astype(np.int64).tolist()
+    table.append(int(np.clip(rnd(func(np.asarray([in_max], f32)) * inv)[0], -32768, 32767)))
+    return tuple(int(v) for v in table)
+
+
+def _f32_exp(v: np.ndarray) -> np.ndarray:
+    return np.asarray([np.float32(np.exp(np.float64(t))) for t in np.atleast_1d(v)], np.float32)
+
+
+def _f32_one_over_one_plus(v: np.ndarray) -> np.ndarray:
+    return (np.float32(1) / (np.float32(1) + np.asarray(v, np.float32))).astype(np.float32)
 
 
 def _softmax(g: Graph, op: Op) -> list[Kernel]:
     x = g.tensor(op.inputs[0])
     y = g.tensor(op.outputs[0])
     assert isinstance(op.attrs, SoftmaxAttrs)
+    if x.dtype is DType.INT16:
+        _act_type(op, x, y)
+        _require(abs(y.scale - 1 / 32768) < 1e-12, "int16 SOFTMAX output must have scale 1/32768 and zero point 0 "
+                 "(as TFLM requires)")
+        m, shift = quantize_multiplier(x.scale * op.attrs.beta / (10.0 / 65535.0))
+        depth = x.shape[-1]
+        f32 = np.float32
+        p = SoftmaxS16Params(x.size // depth, depth, m, shift,  # TFLM's tables: exp on [-10, 0], 1/(1+x) on [0, 1]
+                             int16_lut(_f32_exp, float(f32(10) / f32(65535)), 32767, float(f32(2) / f32(65535)), 0),
+                             int16_lut(_f32_one_over_one_plus, float(f32(1) / f32(65535)), -32768,
+                                       float(f32(2) / f32(65535)), 0))
+        return [Kernel("tml_softmax_s16", p, (op.inputs[0], op.outputs[0]))]
     _int8(x, y)
     _require(y.zero_point == -128 and abs(y.scale - 1 / 256) < 1e-9,
              "int8 SOFTMAX output must have scale 1/256 and zero point -128 (as TFLM requires)")
@@ -777,6 +870,9 @@ def _strided_slice(g: Graph, op: Op) -> list[Kernel]:
 def _quantize(g: Graph, op: Op) -> list[Kernel]:
     x = g.tensor(op.inputs[0])
     y = g.tensor(op.outputs[0])
+    if x.dtype is DType.FLOAT32 and y.dtype is DType.INT16 and y.quant is not None:
+        return [Kernel("tml_quantize_f32_s16", QuantizeParams(x.size, y.scale, y.zero_point),
+                       (op.inputs[0], op.outputs[0]))]
     _int8(y)
     if x.dtype is DType.FLOAT32:
         return [Kernel("tml_quantize_f32_s8", QuantizeParams(x.size, y.scale, y.zero_point),
@@ -790,8 +886,11 @@ def _quantize(g: Graph, op: Op) -> list[Kernel]:
 def _dequantize(g: Graph, op: Op) -> list[Kernel]:
     x = g.tensor(op.inputs[0])
     y = g.tensor(op.outputs[0])
-    _int8(x)
     _require(y.dtype is DType.FLOAT32, "DEQUANTIZE must produce float32")
+    if x.dtype is DType.INT16 and x.quant is not None:
+        return [Kernel("tml_dequantize_s16_f32", DequantizeParams(x.size, x.scale, x.zero_point),
+                       (op.inputs[0], op.outputs[0]))]
+    _int8(x)
     return [Kernel("tml_dequantize_s8_f32", DequantizeParams(x.size, x.scale, x.zero_point),
                    (op.inputs[0], op.outputs[0]))]
 
@@ -1124,7 +1223,8 @@ LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.PRELU: _prelu, OpKind.RESIZE_BILINEAR: _resize_bilinear, OpKind.TRANSPOSE_CONV: _transpose_conv,
     OpKind.ABS: _lut, OpKind.RSQRT: _lut, OpKind.SQUARED_DIFFERENCE: _squared_difference,
     OpKind.NEG: _float_unary, OpKind.SQUARE: _float_unary, OpKind.BATCH_MATMUL: _batch_matmul,
-    OpKind.DIV: _div, OpKind.L2_NORMALIZATION: _l2norm, OpKind.SUM: _mean, OpKind.REDUCE_MAX: _mean, OpKind.ARG_MAX: _arg, OpKind.ARG_MIN: _arg, OpKind.GATHER: _gather,
+    OpKind.DIV: _div, OpKind.L2_NORMALIZATION: _l2norm, OpKind.SUM: _mean, OpKind.REDUCE_MAX: _mean,
+    OpKind.ARG_MAX: _arg, OpKind.ARG_MIN: _arg, OpKind.GATHER: _gather,
 }
 
 

@@ -20,9 +20,9 @@ from .lower import (
     DequantizeParams,
     FullyConnectedParams,
     GatherParams,
-    L2NormParams,
     HardSwishParams,
     Kernel,
+    L2NormParams,
     LeakyReluParams,
     LutParams,
     MatMulParams,
@@ -36,6 +36,7 @@ from .lower import (
     ResizeNearestParams,
     SigmoidParams,
     SoftmaxParams,
+    SoftmaxS16Params,
     StridedSliceParams,
     TransposeConvParams,
     lower,
@@ -45,15 +46,21 @@ Arr = np.ndarray
 
 
 def _sat8(v: Arr, lo: int = -128, hi: int = 127) -> Arr:
-    return np.clip(v, lo, hi).astype(np.int8)
+    """Clamp to [lo, hi] (an int8 range, or an int16 one for the 16x8 kernels: the caller casts to the output's
+    type)."""
+    return np.clip(v, lo, hi).astype(np.int8 if -128 <= lo and hi <= 127 else np.int16)
 
 
 def _requant_channels(acc: Arr, mult: tuple[int, ...], shift: tuple[int, ...], out_off: int, lo: int,
                       hi: int) -> Arr:
+    """32-bit requantization of int8 kernels' accumulators; with an int16 output range (16x8), TFLM's 64-bit
+    MultiplyByQuantizedMultiplier of the int64 accumulator."""
     m = np.asarray(mult, np.int64)
     s = np.asarray(shift, np.int64)
     if m.size == 1:
         m, s = m[0], s[0]
+    if hi > 127:
+        return _sat8(fp.mbqm64(acc, m, s) + out_off, lo, hi)
     return _sat8(fp.mbqm(fp.wrap32(acc), m, s) + out_off, lo, hi)
 
 
@@ -167,9 +174,10 @@ def mean(p: MeanParams, x: Arr) -> Arr:
     s = xs.sum(axis=axes)
     if p.same_quant:
         q = np.where(s >= 0, s // p.num_elements, -((-s) // p.num_elements))
-        return q.astype(np.int8)
+        return q  # the caller casts to the output's type (int8, or int16 for tml_mean_s16)
     shifted = fp.wrap32(s - p.input_zp * p.num_elements)
-    return _sat8(fp.mbqm(shifted, p.multiplier, p.shift) + p.output_zp)
+    wide = x.dtype == np.int16
+    return _sat8(fp.mbqm(shifted, p.multiplier, p.shift) + p.output_zp, *((-32768, 32767) if wide else (-128, 127)))
 
 
 def softmax(p: SoftmaxParams, x: Arr) -> Arr:
@@ -251,11 +259,11 @@ def pad(p: PadParams, x: Arr) -> Arr:
     return out
 
 
-def quantize(p: QuantizeParams, x: Arr) -> Arr:
+def quantize(p: QuantizeParams, x: Arr, wide: bool = False) -> Arr:
     q = np.float32(x) / np.float32(p.scale)
     r = np.where(q >= 0, np.floor(q.astype(np.float64) + 0.5), -np.floor(-q.astype(np.float64) + 0.5))
     r = np.clip(r, -(1 << 31), (1 << 31) - 1).astype(np.int64) + p.zero_point
-    return _sat8(r)
+    return np.clip(r, -32768, 32767) if wide else _sat8(r)
 
 
 def quantize_values(x: Arr, scale: float, zero_point: int) -> Arr:
@@ -382,6 +390,25 @@ def l2norm(p: L2NormParams, x: Arr) -> Arr:
     return _sat8(out)
 
 
+def _lut16(v: Arr, table: tuple[int, ...]) -> Arr:
+    t = np.asarray(table, np.int64)
+    index, offset = 256 + (v >> 7), v & 0x7F
+    return t[index] + (((t[index + 1] - t[index]) * offset + 64) >> 7)
+
+
+def softmax_s16(p: SoftmaxS16Params, x: Arr) -> Arr:
+    rows = x.reshape(p.rows, p.depth).astype(np.int64)
+    diff = rows - rows.max(axis=1, keepdims=True)
+    scaled = fp.mbqm(diff, p.input_multiplier, p.input_left_shift)
+    e = _lut16(np.clip(scaled + 32767, -32768, 32767), p.exp_lut)
+    total = e.sum(axis=1, keepdims=True)
+    hp1 = fp.clz32(total)
+    shifted = ((total << (hp1 - 1)) + (1 << 13)) >> 14
+    recip = _lut16(np.clip(shifted - 98304, -32768, 32767), p.recip_lut)
+    rs = 31 - hp1
+    return np.clip((e * recip + (np.int64(1) << (rs - 1))) >> rs, 0, 32767)
+
+
 def lut(p: LutParams, x: Arr) -> Arr:
     return np.asarray(p.table, np.int8)[x.reshape(-1).view(np.uint8)]
 
@@ -391,10 +418,13 @@ _UNARY: dict[type, Callable[..., Arr]] = {
     LeakyReluParams: leaky_relu, RequantizeParams: requantize, ClampParams: clamp, PadParams: pad,
     QuantizeParams: quantize, DequantizeParams: dequantize, StridedSliceParams: strided_slice,
     PermuteParams: permute, ResizeNearestParams: resize_nearest, ResizeBilinearParams: resize_bilinear,
+    SoftmaxS16Params: softmax_s16,
     LutParams: lut,
 }
 _FUNCS: dict[str, Callable[..., Arr]] = {
-    "tml_maxpool_s8": maxpool, "tml_logistic_s8": logistic, "tml_tanh_s8": tanh, "tml_add_s8": add,
+    "tml_maxpool_s8": maxpool, "tml_maxpool_s16": maxpool, "tml_add_s16": add,
+    "tml_quantize_f32_s16": lambda p, x: quantize(p, x, wide=True),
+    "tml_logistic_s8": logistic, "tml_tanh_s8": tanh, "tml_add_s8": add,
     "tml_mul_s8": mul, "tml_maximum_s8": maximum, "tml_minimum_s8": minimum, "tml_prelu_s8": prelu,
     "tml_squared_difference_s8": squared_difference, "tml_batch_matmul_s8": batch_matmul,
     "tml_reduce_max_s8": reduce_max, "tml_gather": gather, "tml_div_s8": div, "tml_l2norm_s8": l2norm,

@@ -3,6 +3,7 @@
 #ifndef TML_FIXEDPOINT_H
 #define TML_FIXEDPOINT_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -130,6 +131,23 @@ int32_t tml_one_minus_x_over_one_plus_x(int32_t a);
 /* TFLite GetReciprocal (Q0.31 scale of 1/x and the bits above one) and GetInvSqrtQuantizedMultiplierExp. */
 int32_t tml_reciprocal(int32_t x, int x_integer_digits, int *num_bits_over_unit);
 int32_t tml_inv_sqrt_multiplier_exp(int32_t input, int reverse_shift, int *shift);
+
+/* TFLM AffineQuantize of one value before the clamp to the output type: round(x / scale) (float division, half
+ * away from zero) + zero point; NaN counts as 0 and the rounded value is held inside int32. */
+static inline int32_t tml_quantize_f32(float x, float scale, int32_t zero_point) {
+    float q = roundf(x / scale);
+    if (q != q) q = 0.0f; /* NaN */
+    if (q > 2147483520.0f) q = 2147483520.0f;
+    if (q < -2147483648.0f) q = -2147483648.0f;
+    return tml_add_wrap((int32_t)q, zero_point);
+}
+
+/* The 64-bit MultiplyByQuantizedMultiplier of TFLM's 16x8 kernels (the multiplier rounded to 16 bits). */
+static inline int32_t tml_mbqm64(int64_t x, int32_t multiplier, int32_t shift) {
+    const int64_t reduced = multiplier < 0x7FFF0000 ? (multiplier + (1 << 15)) >> 16 : 0x7FFF;
+    const int total_shift = 15 - (int)shift;
+    return (int32_t)((x * reduced + ((int64_t)1 << (total_shift - 1))) >> total_shift);
+}
 
 /* CountLeadingSignBits for int32 (GCC's __builtin_clrsb; 31 for 0 and -1). */
 static inline int tml_clsb32(int32_t x) { return tml_clz32((uint32_t)(x < 0 ? ~x : x)) - 1; }

@@ -318,6 +318,28 @@ void tml_l2norm_s8(const tml_l2norm_params *p, const int8_t *input, int8_t *outp
 void tml_transpose_conv_s8(const tml_transpose_conv_params *p, const int8_t *input, const int8_t *filter,
                            const int32_t *bias, int8_t *output);
 
+/* 16x8: int16 activations (zero point 0), int8 weights, int64 bias, TFLM's 16x8 reference kernels (tml_s16.c). */
+void tml_conv_s16(const tml_conv_params *p, const int16_t *input, const int8_t *filter, const int64_t *bias,
+                  int16_t *output);
+void tml_depthwise_conv_s16(const tml_conv_params *p, const int16_t *input, const int8_t *filter,
+                            const int64_t *bias, int16_t *output);
+void tml_fully_connected_s16(const tml_fc_params *p, const int16_t *input, const int8_t *filter,
+                             const int64_t *bias, int16_t *output);
+void tml_add_s16(const tml_broadcast_params *p, const int16_t *a, const int16_t *b, int16_t *output);
+void tml_avgpool_s16(const tml_pool_params *p, const int16_t *input, int16_t *output);
+void tml_maxpool_s16(const tml_pool_params *p, const int16_t *input, int16_t *output);
+void tml_mean_s16(const tml_mean_params *p, const int16_t *input, int16_t *output);
+void tml_quantize_f32_s16(const tml_quantize_params *p, const float *input, int16_t *output);
+void tml_dequantize_s16_f32(const tml_dequantize_params *p, const int16_t *input, float *output);
+
+/* SOFTMAX, int16 (TFLM SoftmaxInt16): exp and 1/(1+x) from 513-entry interpolated tables; output 1/32768. */
+typedef struct {
+    int32_t rows, depth, input_multiplier, input_left_shift;
+    const int16_t *exp_lut, *recip_lut;
+} tml_softmax_s16_params;
+
+void tml_softmax_s16(const tml_softmax_s16_params *p, const int16_t *input, int16_t *output);
+
 #ifdef __cplusplus
 }
 #endif

@@ -197,7 +197,7 @@ def stages(g: Graph, kernels: list[list[Kernel]]) -> list[Stage]:
     those that go on to a reduction of their last tensor (a classifier: FULLY_CONNECTED, global average pool,
     MEAN), which then runs band by band into int32 accumulators."""
     start = next((k for k, ks in enumerate(kernels) if _eligible(g, k, ks)), None)
-    if start is None:
+    if start is None or g.wide:  # patching, like in-place and overlap, is planned for int8 activations only
         return []
     consumers = g.consumers()
     reads = _reads(g, kernels)

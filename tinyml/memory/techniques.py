@@ -158,7 +158,15 @@ def concat_slices(g: Graph, kernels: list[list[Kernel]], exclude: frozenset[int]
 
 def plan(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions = MemoryOptions()) -> MemoryPlan:
     """The memory plan for `options`; with a patch grid, the split point (if not forced) that gives the lowest
-    peak, ties broken by fewer extra MACs."""
+    peak, ties broken by fewer extra MACs. Graphs with int16 (16x8) activations are planned layer by layer
+    without in-place, overlapping or zero-copy buffers (those analyses assume one byte per element)."""
+    if g.wide:
+        if options.patch is not None:
+            raise TinymlError(f"'{g.source or g.name}' has int16 (16x8) activations; patch-based inference (--patch "
+                              f"{options.patch[0]}x{options.patch[1]}) is planned for int8 activations only: use "
+                              "--patch auto or off")
+        return _plan(g, kernels, frozenset(), replace(options, inplace=False, overlap=False, zero_copy_concat=False),
+                     None)
     kernels, folded = fold_pads(g, kernels)
     if options.patch is None:
         return _plan(g, kernels, folded, options, None)
@@ -203,6 +211,8 @@ def patch_options(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions,
     heuristics only; re-plan the one you pick with replan() to search further. `below`: skip cached-halo
     configurations that cannot reach a peak below it (their window buffers and split output are live together)."""
     options = replace(options, search=0)
+    if g.wide:
+        return []
     kernels, folded = fold_pads(g, kernels)
     out = []
     for st in stages(g, kernels):
