@@ -91,15 +91,15 @@ def test_float_model(tmp_path):
 def test_unsupported_op(tmp_path):
     import tensorflow as tf
     x = tf.keras.Input((8, 8, 3), batch_size=1)
-    y = tf.keras.layers.Conv2DTranspose(2, 3, strides=2)(x)
-    y = tf.keras.layers.Resizing(34, 34, interpolation="bilinear")(y)
-    p = tmp_path / "tconv.tflite"
+    y = tf.keras.layers.UpSampling2D(2)(tf.keras.layers.Conv2D(2, 3)(x))  # RESHAPE + TILE
+    y = tf.keras.layers.Activation("gelu")(y)
+    p = tmp_path / "tile_gelu.tflite"
     p.write_bytes(_convert(tf.keras.Model(x, y)))
     r = tinyml("compile", p, "-o", tmp_path / "out")
-    assert_user_error(r, "TRANSPOSE_CONV", "operator", "Supported operators", "CONV_2D")
+    assert_user_error(r, "TILE", "operator", "Supported operators", "CONV_2D")
     assert not (tmp_path / "out").exists()
     r = tinyml("inspect", p)  # every unsupported operator is named, not only the first
-    assert_user_error(r, "TRANSPOSE_CONV", "RESIZE_BILINEAR", "2 operators")
+    assert_user_error(r, "TILE", "GELU", "3 operators")
 
 
 @needs_shared()
