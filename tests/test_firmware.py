@@ -315,6 +315,17 @@ def test_new_operators_on_qemu(case, opplan_models, tmp_path):
     """SPACE_TO_DEPTH, DEPTH_TO_SPACE, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, TRANSPOSE_CONV, PRELU, MAXIMUM,
     MINIMUM, SPLIT, SPLIT_V, UNPACK, PACK and TRANSPOSE in models TensorFlow's converter made (a U-Net and an FPN
     head and an unrolled LSTM among them), on the emulated Cortex-M4: TFLM's bytes."""
+    _opplan_case_on_qemu(case, opplan_models, tmp_path)
+
+
+@pytest.mark.parametrize("case", ["maxpool3_s1_same", "avgpool3_s2_same", "mul_same", "add_relu", "cnn_inception"])
+def test_generated_pool_add_mul_on_qemu(case, opplan_models, tmp_path):
+    """The generated pooling, ADD and MUL kernels (four int8 lanes per word; SSUB8 + SEL for the maximum) run as
+    Cortex-M4 instructions: TFLM's bytes."""
+    _opplan_case_on_qemu(case, opplan_models, tmp_path)
+
+
+def _opplan_case_on_qemu(case, opplan_models, tmp_path):
     from helpers import input_specs
     from oracle import tflm_run
 

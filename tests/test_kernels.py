@@ -24,6 +24,10 @@ TABLE = {
     "conv_s2x1_k3x1_odd": "conv_3x1_s2x1", "conv_s2_same_even": "conv_3x3_s2x2",
     "dw3x3_s1_same": "dw_3x3_s1x1", "dw3x3_valid_dil2": "dw_3x3_s1x1_d2x2", "dw5x5_s2_relu6": "dw_5x5_s2x2",
     "dense_relu": "fc_20x7", "flatten_dense": "fc_60x10", "dense_nobias": "fc_33x5",
+    "avgpool2_s2_valid": "avgpool_2x2_s2x2_c3", "avgpool3_s2_same": "avgpool_3x3_s2x2_c4",
+    "maxpool3_s1_same": "maxpool_3x3_s1x1_c5", "maxpool2_s2_valid": "maxpool_2x2_s2x2_c2", "add_relu": "add_20_",
+    "mul_same": "mul_",
+    "cnn_residual": "add_20_", "cnn_inception": "maxpool_3x3_s1x1_c8",
 }
 
 

@@ -4,7 +4,9 @@ The portable runtime kernels in `runtime_c/src` are the specification. For the l
 MACs (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED), the code generator emits a kernel specialized for the layer's
 signature: channel counts, kernel size, strides, dilation and weight width are compile-time constants, so loops
 unroll and the border checks leave the interior; spatial sizes, padding and output strides stay run-time values
-(every patch region of a layer calls the same function). Layers with one signature share one function.
+(every patch region of a layer calls the same function). Layers with one signature share one function. Pooling
+(four channels per word) and same-shape ADD/SUB/MUL (their multipliers as constants, four values per word) get
+generated kernels too.
 
 `select(kernel, isa)` returns the `Special` for a lowered kernel call, or None when the portable kernel stays
 (grouped convolutions, depth multipliers above 1, batches, an int4 depthwise, a non-zero weight zero point).
@@ -27,7 +29,7 @@ import numpy as np
 
 from .errors import TinymlError
 from .ir import NO_TENSOR, Graph
-from .lower import AccumulateParams, ConvParams, FullyConnectedParams, Kernel
+from .lower import AccumulateParams, BroadcastParams, ConvParams, FullyConnectedParams, Kernel, PoolParams
 
 ISAS = ("auto", "dsp", "portable", "reference")
 
@@ -58,7 +60,7 @@ class Const:
 @dataclass(frozen=True)
 class Special:
     """A kernel generated for one signature."""
-    family: str                      # template family: conv, depthwise, dw_inplace, fc, fc_acc
+    family: str                      # template family: conv, depthwise, dw_inplace, fc, fc_acc, pool, add
     isa: str                         # dsp or portable
     consts: tuple[tuple[str, int], ...]  # the template's compile-time constants
     scratch: int = 0                 # bytes of scratch one call needs (im2col of two pixels)
@@ -71,6 +73,12 @@ class Special:
         c = dict(self.consts)
         if self.family == "fc_acc":
             return f"fc_acc_{c['DEPTH']}x{c['OUTC']}_s8_{self.isa}"
+        if self.family == "pool":
+            return (f"{'maxpool' if c['MAX'] else 'avgpool'}_{c['FH']}x{c['FW']}_s{c['SH']}x{c['SW']}_c{c['C']}"
+                    f"_a{c['ACT_MIN']}_{c['ACT_MAX']}_{self.isa}").replace("-", "m")
+        if self.family == "add":  # every constant of the output stage is part of the signature
+            return (("mul_" if c["MUL"] else "add_") + "_".join(str(v) for _, v in self.consts[1:]) +
+                    f"_{self.isa}").replace("-", "m")
         stage = f"_o{c['OUT_OFF']}_a{c['ACT_MIN']}_{c['ACT_MAX']}".replace("-", "m")
         return self._name() + stage + ("" if c["RQ"] else "_rq")
 
@@ -144,6 +152,33 @@ def select(kern: Kernel, isa: str) -> Special | None:
         consts = (("C", p.in_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h), ("SW", p.stride_w),
                   ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", 8)) + _output_stage(p)
         return Special("depthwise", isa, consts, weights="dw16" if isa == "dsp" else "original")
+    if kern.func in ("tml_avgpool_s8", "tml_maxpool_s8") and isinstance(p, PoolParams):
+        is_max = kern.func == "tml_maxpool_s8"
+        # average: 16-bit lane sums (SXTAB16) hold at most 255 taps of int8 values
+        if p.batches != 1 or (not is_max and p.filter_h * p.filter_w > 255):
+            return None
+        return Special("pool", isa, (("C", p.channels), ("FH", p.filter_h), ("FW", p.filter_w), ("SH", p.stride_h),
+                                     ("SW", p.stride_w), ("MAX", int(is_max)), ("ACT_MIN", p.act_min),
+                                     ("ACT_MAX", p.act_max)))
+    if kern.func in ("tml_add_s8", "tml_mul_s8") and isinstance(p, BroadcastParams):
+        dense = (p.d1 * p.d2 * p.d3, p.d2 * p.d3, p.d3, 1)
+        dims = (p.d0, p.d1, p.d2, p.d3)
+        same = all(all(s == d or n == 1 for s, d, n in zip(st, dense, dims)) for st in (p.a_stride, p.b_stride))
+        # both operands read at the output's own index; every multiplier below one, as tml_requant's rounding
+        # shortcut needs (TFLM's MultiplyByQuantizedMultiplierSmallerThanOneExp)
+        if kern.func == "tml_mul_s8":  # tml_requant is MultiplyByQuantizedMultiplier for any shift when m >= 0
+            if not same or p.output_multiplier < 0:
+                return None
+            return Special("add", isa, (("MUL", 1), ("AO", p.a_offset), ("BO", p.b_offset),
+                                        ("OM", p.output_multiplier), ("OS", p.output_shift),
+                                        ("OUT_OFF", p.output_offset), ("ACT_MIN", p.act_min), ("ACT_MAX", p.act_max)))
+        if not same or max(p.a_shift, p.b_shift, p.output_shift) > 0 or \
+                min(p.a_multiplier, p.b_multiplier, p.output_multiplier) < 0:
+            return None
+        return Special("add", isa, (("MUL", 0), ("LS", p.left_shift), ("AO", p.a_offset), ("AM", p.a_multiplier),
+                                    ("AS", p.a_shift), ("BO", p.b_offset), ("BM", p.b_multiplier), ("BS", p.b_shift),
+                                    ("OM", p.output_multiplier), ("OS", p.output_shift), ("OUT_OFF", p.output_offset),
+                                    ("ACT_MIN", p.act_min), ("ACT_MAX", p.act_max), ("SUB", p.is_sub)))
     if kern.func == "tml_fully_connected_acc_s8" and isinstance(p, AccumulateParams):
         if p.filter_offset != 0:
             return None
@@ -199,6 +234,8 @@ def derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, ...]:
     or a reordered copy, and per output channel the bias with the input offset folded in (input_offset * sum of
     the channel's weights) and its requantization constants (requant_records)."""
     p = kern.params
+    if sp.family in ("pool", "add"):  # nothing prepared: the constants are in the code
+        return ()
     if sp.family == "fc_acc":  # the weights as they are, the input offset added while widening the input
         return (kern.args[1],)
     wt, bt = kern.args[1], kern.args[2]
@@ -231,7 +268,7 @@ def fits_int32(sp: Special, kern: Kernel, g: Graph) -> bool:
     """The int4 path multiplies weights scaled by 16 and shifts the sum back, which is exact only while
     16 * sum |w * x| stays inside int32 (the int8 paths wrap modulo 2^32 like TFLM's own int32 sums, and their
     result is TFLM's whenever TFLM's is)."""
-    if sp.const("BITS") != 4:
+    if sp.family in ("pool", "add") or sp.const("BITS") != 4:
         return True
     w = _weights(g, kern.args[1])
     rows = w.reshape(-1, w.shape[-1]).T if kern.func.startswith("tml_depthwise_conv_") else w.reshape(w.shape[0], -1)

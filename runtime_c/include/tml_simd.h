@@ -20,6 +20,10 @@ static inline uint32_t tml_read32(const void *p) {
 
 static inline void tml_write32(void *p, uint32_t v) { memcpy(p, &v, 4); }
 
+/* the signed low and high halves of a word of two int16 lanes */
+static inline int32_t tml_lo16(int32_t v) { return (int32_t)(int16_t)(uint16_t)((uint32_t)v & 0xFFFFu); }
+static inline int32_t tml_hi16(int32_t v) { return (int32_t)(int16_t)(uint16_t)((uint32_t)v >> 16); }
+
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(TML_PORTABLE_INTRINSICS)
 #include <arm_acle.h>
 #define TML_DSP 1
@@ -56,8 +60,6 @@ static inline uint32_t tml_max_s8x4(uint32_t a, uint32_t b) {
 #else
 #define TML_DSP 0
 
-static inline int32_t tml_lo16(int32_t v) { return (int32_t)(int16_t)(uint16_t)((uint32_t)v & 0xFFFFu); }
-static inline int32_t tml_hi16(int32_t v) { return (int32_t)(int16_t)(uint16_t)((uint32_t)v >> 16); }
 static inline int32_t tml_pack16(int32_t lo, int32_t hi) {
     return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
 }
