@@ -562,3 +562,36 @@ def test_digits_example(tmp_path):
     q = parse_tflite(buf)
     pred = [tflm_run(buf, [quantize_input(q, data["x"][i:i + 1])], 1)[0].argmax() for i in range(len(data["x"]))]
     assert np.isclose(np.mean(np.array(pred) == data["y"]), res["int8_acc"])
+
+
+class Decoder(nn.Module):
+    """A U-Net-style decoder: nearest and bilinear upsampling (both align_corners settings) between convolutions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enc = nn.Conv2d(3, 6, 3, stride=2, padding=1)
+        self.near = nn.Upsample(scale_factor=2, mode="nearest")
+        self.mid = nn.Conv2d(6, 6, 3, padding=1)
+        self.bil = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+        self.out = nn.Conv2d(6, 2, 1)
+
+    def forward(self, x):
+        y = self.mid(torch.relu(self.near(torch.relu(self.enc(x)))))
+        y = self.bil(y) + nn.functional.interpolate(y, size=(20, 16), mode="bilinear", align_corners=True)
+        return self.out(y)
+
+
+def test_upsampling(tmp_path):
+    torch.manual_seed(0)
+    m = Decoder().eval()
+    x = np.random.default_rng(0).normal(size=(32, 3, 10, 8)).astype(np.float32)
+    g = tinyml.from_torch(m, torch.tensor(x[:1]))
+    kinds = [op.kind for op in g.ops]
+    assert OpKind.RESIZE_NEAREST_NEIGHBOR in kinds and kinds.count(OpKind.RESIZE_BILINEAR) == 2
+    with torch.no_grad():
+        want = m(torch.tensor(x)).numpy().transpose(0, 2, 3, 1)
+    assert np.abs(run_batches(GraphExecutor(g), nhwc(x)) - want).max() < 1e-5
+    cfg = calibrate(g, nhwc(x))
+    _check_exported(quantize_graph(g, cfg), nhwc(x), tmp_path, GraphExecutor(g, cfg))
+    with pytest.raises(UnsupportedOpError, match="whole scale factors"):
+        tinyml.from_torch(nn.Upsample(size=(7, 7), mode="nearest"), torch.zeros(1, 1, 4, 4))

@@ -31,6 +31,7 @@ from ..ir import (
     PadAttrs,
     Padding,
     PoolAttrs,
+    ResizeAttrs,
     SliceAttrs,
     SoftmaxAttrs,
 )
@@ -41,7 +42,8 @@ NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
 SUPPORTED = ("Conv2d (any groups, depthwise included)", "Linear", "BatchNorm2d", "ReLU",
              "ReLU6", "Hardtanh(0, 6)", "Hardswish", "Sigmoid", "Tanh", "LeakyReLU", "add/sub/mul", "torch.cat",
              "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "mean over H and W", "flatten/view/reshape",
-             "Dropout", "Softmax over the last dimension", "slicing with a positive step (x[:, a:b])")
+             "Dropout", "Softmax over the last dimension", "slicing with a positive step (x[:, a:b])",
+             "Upsample / interpolate (nearest with whole scale factors, bilinear)")
 
 
 @dataclass
@@ -487,6 +489,29 @@ class _Importer:
         self._unary(node, OpKind.SOFTMAX, SoftmaxAttrs(1.0))
 
     op_softmax = op__softmax
+
+    def _resize(self, node: Any, kind: OpKind, align_corners: bool) -> None:
+        """nn.Upsample / F.interpolate: RESIZE_NEAREST_NEIGHBOR (PyTorch's floor(dst * in / out), TFLite's rule
+        without half-pixel centers, taken for whole scale factors only: elsewhere PyTorch computes the ratio
+        differently) or RESIZE_BILINEAR (align_corners=False is TFLite's half-pixel centers)."""
+        x = self.value(node.args[0], node)
+        self.plain(x, node, "resizing")
+        y_shape = self.ir_shape(node)
+        (_, ih, iw, _), (_, oh, ow, _) = x.shape, y_shape
+        if kind is OpKind.RESIZE_NEAREST_NEIGHBOR and (oh % ih or ow % iw):
+            raise UnsupportedOpError(f"{_module_of(node)}: nearest upsampling {ih}x{iw} -> {oh}x{ow} is supported "
+                                     "for whole scale factors only")
+        y = self.out(node, y_shape)
+        size = self.b.const(f"{node.name}_size", np.array([oh, ow], np.int32), DType.INT32)
+        self.b.op(kind, (x.index, size), (y.index,),
+                  ResizeAttrs(align_corners, kind is OpKind.RESIZE_BILINEAR and not align_corners), name=_name(node))
+
+    def op_upsample_nearest2d(self, node: Any) -> None:
+        self._resize(node, OpKind.RESIZE_NEAREST_NEIGHBOR, False)
+
+    def op_upsample_bilinear2d(self, node: Any) -> None:
+        align = node.args[2] if len(node.args) > 2 else node.kwargs.get("align_corners", False)
+        self._resize(node, OpKind.RESIZE_BILINEAR, bool(align))
 
 
 def _name(node: Any) -> str:

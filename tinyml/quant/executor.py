@@ -212,6 +212,14 @@ class GraphExecutor(nn.Module):
                     x = x.index_select(d, torch.arange(b0, b0 + n * s, s) if s > 0 else
                                        torch.tensor([b0 + i * s for i in range(n)], dtype=torch.long))
             return x.reshape((x.shape[0],) + tuple(self.g.tensor(op.outputs[0]).shape[1:]))
+        if kind in (OpKind.RESIZE_NEAREST_NEIGHBOR, OpKind.RESIZE_BILINEAR):
+            size = tuple(self.g.tensor(op.outputs[0]).shape[1:3])
+            xc = x.permute(0, 3, 1, 2)
+            if kind is OpKind.RESIZE_NEAREST_NEIGHBOR:
+                y = F.interpolate(xc, size=size, mode="nearest")
+            else:
+                y = F.interpolate(xc, size=size, mode="bilinear", align_corners=a.align_corners)
+            return y.permute(0, 2, 3, 1)
         if kind in (OpKind.QUANTIZE, OpKind.DEQUANTIZE):
             return x
         raise NotImplementedError(kind)

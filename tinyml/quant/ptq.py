@@ -23,7 +23,7 @@ from ..ir import NO_TENSOR, DType, Graph, GraphBuilder, NoAttrs, OpKind, Quant
 
 ESTIMATORS = ("minmax", "percentile", "mse")
 SAME_AS_INPUT = (OpKind.MAX_POOL_2D, OpKind.AVERAGE_POOL_2D, OpKind.RESHAPE, OpKind.PAD, OpKind.RELU6,
-                 OpKind.STRIDED_SLICE)
+                 OpKind.STRIDED_SLICE, OpKind.RESIZE_NEAREST_NEIGHBOR, OpKind.RESIZE_BILINEAR)
 FIXED_OUTPUT = {OpKind.SOFTMAX: (1.0 / 256, -128), OpKind.LOGISTIC: (1.0 / 256, -128), OpKind.TANH: (1.0 / 128, 0)}
 WEIGHTED = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED)
 SAMPLES = 1 << 16
