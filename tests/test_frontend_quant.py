@@ -595,3 +595,32 @@ def test_upsampling(tmp_path):
     _check_exported(quantize_graph(g, cfg), nhwc(x), tmp_path, GraphExecutor(g, cfg))
     with pytest.raises(UnsupportedOpError, match="whole scale factors"):
         tinyml.from_torch(nn.Upsample(size=(7, 7), mode="nearest"), torch.zeros(1, 1, 4, 4))
+
+
+class UpConv(nn.Module):
+    """Transposed convolutions as PyTorch U-Nets use them: stride 2 with padding 1 and output padding 1 (cropped
+    after a VALID TRANSPOSE_CONV), without padding, and with a 2x2 kernel and no bias."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enc = nn.Conv2d(3, 6, 3, stride=2, padding=1)
+        self.up1 = nn.ConvTranspose2d(6, 5, 3, stride=2, padding=1, output_padding=1)
+        self.up2 = nn.ConvTranspose2d(5, 4, 3, stride=1)
+        self.up3 = nn.ConvTranspose2d(4, 2, 2, stride=2, bias=False)
+
+    def forward(self, x):
+        return self.up3(torch.relu(self.up2(torch.relu(self.up1(torch.relu(self.enc(x)))))))
+
+
+def test_transposed_convolutions(tmp_path):
+    torch.manual_seed(0)
+    m = UpConv().eval()
+    x = np.random.default_rng(0).normal(size=(32, 3, 10, 8)).astype(np.float32)
+    g = tinyml.from_torch(m, torch.tensor(x[:1]))
+    kinds = [op.kind for op in g.ops]
+    assert kinds.count(OpKind.TRANSPOSE_CONV) == 3 and OpKind.STRIDED_SLICE in kinds
+    with torch.no_grad():
+        want = m(torch.tensor(x)).numpy().transpose(0, 2, 3, 1)
+    assert np.abs(run_batches(GraphExecutor(g), nhwc(x)) - want).max() < 1e-5
+    cfg = calibrate(g, nhwc(x))
+    _check_exported(quantize_graph(g, cfg), nhwc(x), tmp_path, GraphExecutor(g, cfg))

@@ -351,7 +351,7 @@ def _patch_report(c: Compiled) -> dict | None:
             "reduced_tensor": None if pp.stage.reduced is None else c.graph.tensor(pp.stage.reduced).name}
 
 
-WEIGHTED = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED)
+WEIGHTED = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED, OpKind.TRANSPOSE_CONV)
 
 
 def _executed_macs(c: Compiled) -> dict[int, int]:

@@ -43,7 +43,8 @@ SUPPORTED = ("Conv2d (any groups, depthwise included)", "Linear", "BatchNorm2d",
              "ReLU6", "Hardtanh(0, 6)", "Hardswish", "Sigmoid", "Tanh", "LeakyReLU", "add/sub/mul", "torch.cat",
              "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "mean over H and W", "flatten/view/reshape",
              "Dropout", "Softmax over the last dimension", "slicing with a positive step (x[:, a:b])",
-             "Upsample / interpolate (nearest with whole scale factors, bilinear)")
+             "Upsample / interpolate (nearest with whole scale factors, bilinear)",
+             "ConvTranspose2d (groups 1, dilation 1)")
 
 
 @dataclass
@@ -210,6 +211,40 @@ class _Importer:
             kind = OpKind.CONV_2D
         self.b.op(kind, (src, self.b.const(f"{node.name}_weights", wt), self.b.const(f"{node.name}_bias", bias)),
                   (y.index,), attrs, name=_name(node))
+
+    def op_conv_transpose2d(self, node: Any) -> None:
+        """ConvTranspose2d: TRANSPOSE_CONV with VALID padding (out[i * stride + k] += x[i] * w[k]) over the rows
+        PyTorch computes and more, then a STRIDED_SLICE that drops the `padding` rows on each side (PyTorch's
+        out[i * stride - padding + k] cannot be TFLite's SAME, whose padding follows from the output size)."""
+        a = list(node.args) + [None] * (8 - len(node.args))
+        x = self.value(a[0], node)
+        self.plain(x, node, "a transposed convolution")
+        w = self.consts.get(a[1].name)
+        if w is None:
+            raise UnsupportedOpError(f"{_module_of(node)}: transposed convolution weights must be parameters")
+        stride, padding, out_pad = (list(v) if v is not None else [d, d] for v, d in ((a[3], 1), (a[4], 0), (a[5], 0)))
+        if (a[6] or 1) != 1 or any(d != 1 for d in (a[7] or [1, 1])) or len(x.shape) != 4:
+            raise UnsupportedOpError(f"{_module_of(node)}: ConvTranspose2d with groups or dilation is not supported")
+        bias = self.consts[a[2].name] if a[2] is not None else np.zeros(w.shape[1], np.float32)
+        n, ih, iw, _ = x.shape
+        _, oc, kh, kw = w.shape
+        out = self.ir_shape(node)
+        full = tuple((i - 1) * s + k + max(0, op - p) for i, s, k, op, p in
+                     zip((ih, iw), stride, (kh, kw), out_pad, padding))
+        wt = np.ascontiguousarray(np.transpose(w, (1, 2, 3, 0)))  # [oc, kh, kw, ic]
+        attrs = ConvAttrs(stride[0], stride[1], 1, 1, Padding.VALID, Activation.NONE)
+        y = self.out(node, out)
+        dst = y.index if full == tuple(out[1:3]) else self.b.tensor(f"{node.name}_full", (n, *full, oc))
+        self.b.op(OpKind.TRANSPOSE_CONV, (x.index, self.b.const(f"{node.name}_weights", wt),
+                                          self.b.const(f"{node.name}_bias", np.asarray(bias, np.float32))),
+                  (dst,), attrs, name=_name(node))
+        if dst != y.index:
+            begin, size, strides = (0, padding[0], padding[1], 0), tuple(out), (1, 1, 1, 1)
+            end = tuple(b + s for b, s in zip(begin, size))
+            consts = [self.b.const(f"{node.name}_{what}", np.array(v, np.int32), DType.INT32)
+                      for what, v in (("begin", begin), ("end", end), ("strides", strides))]
+            self.b.op(OpKind.STRIDED_SLICE, (dst, *consts), (y.index,), SliceAttrs(begin, size, strides),
+                      name=f"{_name(node)}_crop")
 
     def _padded(self, node: Any, x: _Value, modes: list[tuple[Padding, int, int]]) -> tuple[int, Padding]:
         """(tensor the layer reads, its TFLite padding) for per-axis `_pad_mode` results: an explicit zero PAD

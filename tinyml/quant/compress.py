@@ -120,7 +120,7 @@ def _footprint_floor(g: Graph, calib: np.ndarray, ratio: float, bits: str, sram_
     depends on the weights' values, so no fine-tuning or sensitivity analysis is needed to know it."""
     from .prune import prune
     gp = prune(g, ratio)
-    ops = weighted_ops(gp)
+    ops = weighted_ops(gp, narrowable=True)
     narrow = {k: 8 if bits == "8" else 4 for k in ops}
     q = quantize_graph(gp, calibrate(gp, calib[:2], weight_bits=narrow, bias_correction=False))
     return int_weight_bytes(gp, narrow), peak_sram(q, sram_budget)
@@ -177,7 +177,7 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
         def config(bits_: dict[int, int], gp: Graph = gp) -> QuantConfig:
             return calibrate(gp, calib, estimator=estimator, bias_correction=bias_correction, weight_bits=bits_)
         base = config({})
-        ops = weighted_ops(gp)
+        ops = weighted_ops(gp, narrowable=True)
         q8 = quantize_graph(gp, base)
         sram = peak_sram(q8, sram_budget)
         fits_sram = sram_budget is None or sram <= sram_budget

@@ -21,7 +21,7 @@ from ..ir import NO_TENSOR, Activation, Graph, OpKind, Padding
 if TYPE_CHECKING:
     from .ptq import QuantConfig
 
-WEIGHTED = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED)
+WEIGHTED = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED, OpKind.TRANSPOSE_CONV)
 
 
 def _round_ste(v: torch.Tensor) -> torch.Tensor:
@@ -48,11 +48,21 @@ def _act(x: torch.Tensor, act: Activation) -> torch.Tensor:
     return x
 
 
-def weighted(op, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:  # noqa: ANN001
-    """CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED of NHWC `x` with IR-layout weights, before activation."""
+def weighted(op, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None,  # noqa: ANN001
+             out_hw: tuple[int, ...] = ()) -> torch.Tensor:
+    """CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV (output height and width `out_hw`) or FULLY_CONNECTED of NHWC
+    `x` with IR-layout weights, before activation."""
     if op.kind is OpKind.FULLY_CONNECTED:
         return F.linear(x.reshape(x.shape[0], -1) if x.dim() != 2 else x, w, b)
     a = op.attrs
+    if op.kind is OpKind.TRANSPOSE_CONV:  # TFLM: out[i * stride - pad + k] += x[i] * w[k], pad from the output size
+        full = F.conv_transpose2d(x.permute(0, 3, 1, 2), w.permute(3, 0, 1, 2), None, (a.stride_h, a.stride_w))
+        pads = [(_same_pads(n, k, s, 1)[0] if a.padding is Padding.SAME else 0)
+                for n, k, s in zip(out_hw, w.shape[1:3], (a.stride_h, a.stride_w))]
+        full = F.pad(full, (0, max(0, pads[1] + out_hw[1] - full.shape[3]),
+                            0, max(0, pads[0] + out_hw[0] - full.shape[2])))
+        y = full[:, :, pads[0]:pads[0] + out_hw[0], pads[1]:pads[1] + out_hw[1]]
+        return (y if b is None else y + b.reshape(1, -1, 1, 1)).permute(0, 2, 3, 1)
     xc = x.permute(0, 3, 1, 2)
     if op.kind is OpKind.DEPTHWISE_CONV_2D:
         wc, groups = w.permute(3, 0, 1, 2), x.shape[3]
@@ -161,7 +171,7 @@ class GraphExecutor(nn.Module):
             w, b = self._weights(k)
             if self.trace is not None:
                 self.trace[-(k + 1)] = x  # layer input, for bias correction
-            return _act(weighted(op, x, w, b), a.activation)
+            return _act(weighted(op, x, w, b, tuple(self.g.tensor(op.outputs[0]).shape[1:3])), a.activation)
         if kind in (OpKind.ADD, OpKind.SUB, OpKind.MUL):
             c = get(op.inputs[1])
             if op.inputs[1] in self.consts:

@@ -25,7 +25,8 @@ ESTIMATORS = ("minmax", "percentile", "mse")
 SAME_AS_INPUT = (OpKind.MAX_POOL_2D, OpKind.AVERAGE_POOL_2D, OpKind.RESHAPE, OpKind.PAD, OpKind.RELU6,
                  OpKind.STRIDED_SLICE, OpKind.RESIZE_NEAREST_NEIGHBOR, OpKind.RESIZE_BILINEAR)
 FIXED_OUTPUT = {OpKind.SOFTMAX: (1.0 / 256, -128), OpKind.LOGISTIC: (1.0 / 256, -128), OpKind.TANH: (1.0 / 128, 0)}
-WEIGHTED = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED)
+WEIGHTED = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED, OpKind.TRANSPOSE_CONV)
+INT8_ONLY = (OpKind.TRANSPOSE_CONV,)  # weights TFLM (and tinyml) run as int8 only
 SAMPLES = 1 << 16
 
 
@@ -37,8 +38,9 @@ class QuantConfig:
     bias: dict[int, np.ndarray] = field(default_factory=dict)           # op -> float bias (after correction)
 
 
-def weighted_ops(g: Graph) -> list[int]:
-    return [k for k, op in enumerate(g.ops) if op.kind in WEIGHTED]
+def weighted_ops(g: Graph, narrowable: bool = False) -> list[int]:
+    """The ops with weights (`narrowable`: those that may take int4 weights)."""
+    return [k for k, op in enumerate(g.ops) if op.kind in WEIGHTED and not (narrowable and op.kind in INT8_ONLY)]
 
 
 def _channel_axis(g: Graph, k: int) -> int:
@@ -124,7 +126,7 @@ def calibrate(g: Graph, data: np.ndarray, *, estimator: str = "minmax", percenti
                           f"[N, {', '.join(map(str, want))}] (NHWC)")
     if len(data) == 0:
         raise TinymlError("calibration data is empty")
-    bits = {k: (weight_bits or {}).get(k, 8) for k in weighted_ops(g)}
+    bits = {k: 8 if g.ops[k].kind in INT8_ONLY else (weight_bits or {}).get(k, 8) for k in weighted_ops(g)}
     scales = {k: weight_scales(g, k, b, weight_estimator) for k, b in bits.items()}
     ex = GraphExecutor(g)
     stats: dict[int, _Stats] = {}
@@ -172,7 +174,7 @@ def _weight_error(g: Graph, k: int, scales: np.ndarray, bits: int, x) -> np.ndar
     shape[_channel_axis(g, k)] = -1
     s = scales.reshape(shape) if scales.size > 1 else scales
     dw = torch.tensor(np.clip(np.round(w / s), -qmax, qmax) * s - w)
-    y = weighted(op, x, dw, None)
+    y = weighted(op, x, dw, None, tuple(g.tensor(op.outputs[0]).shape[1:3]))
     return y.reshape(-1, y.shape[-1]).mean(0).numpy()
 
 
