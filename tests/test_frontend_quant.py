@@ -624,3 +624,31 @@ def test_transposed_convolutions(tmp_path):
     assert np.abs(run_batches(GraphExecutor(g), nhwc(x)) - want).max() < 1e-5
     cfg = calibrate(g, nhwc(x))
     _check_exported(quantize_graph(g, cfg), nhwc(x), tmp_path, GraphExecutor(g, cfg))
+
+
+class PReLUNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.act = nn.PReLU(6, init=0.2)
+        self.conv2 = nn.Conv2d(6, 4, 3, stride=2, padding=1)
+        self.act2 = nn.PReLU(init=0.1)
+        self.fc = nn.Linear(4 * 5 * 4, 3)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.act2(self.conv2(self.act(self.conv(x)))), 1))
+
+
+def test_prelu(tmp_path):
+    torch.manual_seed(0)
+    m = PReLUNet().eval()
+    with torch.no_grad():
+        m.act.weight.uniform_(-0.3, 0.5)
+    x = np.random.default_rng(0).normal(size=(32, 3, 10, 8)).astype(np.float32)
+    g = tinyml.from_torch(m, torch.tensor(x[:1]))
+    assert [op.kind for op in g.ops].count(OpKind.PRELU) == 2
+    with torch.no_grad():
+        want = m(torch.tensor(x)).numpy()
+    assert np.abs(run_batches(GraphExecutor(g), nhwc(x)) - want).max() < 1e-5
+    cfg = calibrate(g, nhwc(x))
+    _check_exported(quantize_graph(g, cfg), nhwc(x), tmp_path, GraphExecutor(g, cfg))

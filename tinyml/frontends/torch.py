@@ -44,7 +44,7 @@ SUPPORTED = ("Conv2d (any groups, depthwise included)", "Linear", "BatchNorm2d",
              "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "mean over H and W", "flatten/view/reshape",
              "Dropout", "Softmax over the last dimension", "slicing with a positive step (x[:, a:b])",
              "Upsample / interpolate (nearest with whole scale factors, bilinear)",
-             "ConvTranspose2d (groups 1, dilation 1)")
+             "ConvTranspose2d (groups 1, dilation 1)", "PReLU")
 
 
 @dataclass
@@ -362,6 +362,19 @@ class _Importer:
 
     def op_mul(self, node: Any) -> None:
         self._binary(node, OpKind.MUL)
+
+    def op_prelu(self, node: Any) -> None:
+        """nn.PReLU: PRELU with alpha over the channels (NHWC's last axis) or one alpha for all."""
+        x = self.value(node.args[0], node)
+        self.plain(x, node, "PReLU")
+        w = self.consts.get(node.args[1].name)
+        if w is None:
+            raise UnsupportedOpError(f"{_module_of(node)}: the PReLU slope must be a parameter")
+        w = np.asarray(w, np.float32).reshape(-1)
+        shape = (1,) * (len(x.shape) - 1) + (w.size,) if w.size > 1 else (1,)
+        y = self.out(node, self.ir_shape(node))
+        self.b.op(OpKind.PRELU, (x.index, self.b.const(f"{node.name}_alpha", w.reshape(shape))), (y.index,),
+                  NoAttrs(), name=_name(node))
 
     def op_cat(self, node: Any) -> None:
         vals = [self.value(a, node) for a in node.args[0]]

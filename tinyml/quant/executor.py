@@ -222,6 +222,11 @@ class GraphExecutor(nn.Module):
                     x = x.index_select(d, torch.arange(b0, b0 + n * s, s) if s > 0 else
                                        torch.tensor([b0 + i * s for i in range(n)], dtype=torch.long))
             return x.reshape((x.shape[0],) + tuple(self.g.tensor(op.outputs[0]).shape[1:]))
+        if kind is OpKind.PRELU:
+            alpha = get(op.inputs[1])
+            if op.inputs[1] in self.consts and self.config is not None:
+                alpha = self._fq(op.inputs[1], alpha)
+            return torch.where(x >= 0, x, alpha * x)
         if kind in (OpKind.RESIZE_NEAREST_NEIGHBOR, OpKind.RESIZE_BILINEAR):
             size = tuple(self.g.tensor(op.outputs[0]).shape[1:3])
             xc = x.permute(0, 3, 1, 2)
