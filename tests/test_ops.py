@@ -272,3 +272,17 @@ def test_16x8_refusals(opplan_models, tmp_path):
         compile_model(p, tmp_path / "o1", CompileOptions())
     with pytest.raises(TinymlError, match="int16 \\(16x8\\) activations; patch-based inference"):
         compile_model(opplan_models("audio_cnn_16x8"), tmp_path / "o2", CompileOptions(patch="2x2"))
+
+
+@pytest.mark.parametrize("case", ["abs_rsqrt", "neg_square_islands"])
+def test_elementwise_tables_and_islands_may_overlap(case, opplan_models, tmp_path):
+    """ABS/RSQRT tables and float NEG/SQUARE write out[i] right after reading in[i]: the planner may place their
+    output over their dying input (gap 0), and the result stays TFLM's."""
+    from tinyml.compiler import CompileOptions
+    from tinyml.lower import LutParams, UnaryF32Params
+    from tinyml.lower import Kernel as K
+    from tinyml.memory.overlap import safe_gap
+    assert safe_gap(K("tml_lut_s8", LutParams(8, tuple(range(-128, 128))), ()), 0) == 0
+    assert safe_gap(K("tml_neg_f32", UnaryF32Params(8), ()), 0) == 0
+    rep = assert_bit_exact(opplan_models(case), tmp_path / "out", options=CompileOptions(patch="off"))
+    assert any(o["gap"] == 0 for o in rep["memory"]["overlaps"]), rep["memory"]["overlaps"]

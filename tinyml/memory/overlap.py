@@ -25,12 +25,14 @@ from ..lower import (
     HardSwishParams,
     Kernel,
     LeakyReluParams,
+    LutParams,
     MeanParams,
     PadParams,
     PoolParams,
     RequantizeParams,
     SigmoidParams,
     SoftmaxParams,
+    UnaryF32Params,
 )
 
 
@@ -71,8 +73,9 @@ def safe_gap(kernel: Kernel, input_position: int, block: int = 1) -> int | None:
     if isinstance(p, PoolParams) and input_position == 0:
         return _window_gap(p.batches, p.in_h, p.in_w, p.channels, p.out_h, p.out_w, p.channels, p.stride_h,
                            p.stride_w, p.pad_h, p.pad_w)
-    if isinstance(p, (RequantizeParams, ClampParams, SigmoidParams, HardSwishParams, LeakyReluParams)):
-        return 0  # out[i] is written right after in[i] is read, in order
+    if isinstance(p, (RequantizeParams, ClampParams, SigmoidParams, HardSwishParams, LeakyReluParams, LutParams,
+                      UnaryF32Params)):
+        return 0  # out[i] is written right after in[i] is read, in order (the same element size in and out)
     if isinstance(p, SoftmaxParams):
         return 0  # a row is read twice before its first write; then y[c] follows the read of x[c]
     if isinstance(p, BroadcastParams):
