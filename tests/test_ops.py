@@ -279,8 +279,8 @@ def test_elementwise_tables_and_islands_may_overlap(case, opplan_models, tmp_pat
     """ABS/RSQRT tables and float NEG/SQUARE write out[i] right after reading in[i]: the planner may place their
     output over their dying input (gap 0), and the result stays TFLM's."""
     from tinyml.compiler import CompileOptions
-    from tinyml.lower import LutParams, UnaryF32Params
     from tinyml.lower import Kernel as K
+    from tinyml.lower import LutParams, UnaryF32Params
     from tinyml.memory.overlap import safe_gap
     assert safe_gap(K("tml_lut_s8", LutParams(8, tuple(range(-128, 128))), ()), 0) == 0
     assert safe_gap(K("tml_neg_f32", UnaryF32Params(8), ()), 0) == 0
