@@ -82,6 +82,8 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_maxpool_s16": ("tml_s16.c",),
     "tml_mean_s16": ("tml_s16.c",),
     "tml_softmax_s16": ("tml_s16.c",),
+    "tml_mul_s16": ("tml_s16.c",),
+    "tml_pad_s16": ("tml_s16.c",),
     "tml_quantize_f32_s16": ("tml_s16.c",),
     "tml_dequantize_s16_f32": ("tml_s16.c",),
 }

@@ -257,18 +257,37 @@ def test_softmax_int16_tables(s_in, tmp_path):
     assert_single_op_bit_exact(buf, [x], tmp_path, "softmax16")
 
 
+@pytest.mark.parametrize("kind", ["SUB", "MUL", "PAD"])
+def test_16x8_sub_mul_pad(kind, tmp_path):
+    """int16 SUB (TFLM's left shift of 15, as ADD), MUL (broadcast) and PAD: TFLM's bytes on random inputs."""
+    from tinyml.ir import Activation, DType, ElementwiseAttrs, OpKind, PadAttrs
+    rs = np.random.RandomState(11)
+    a = rs.randint(-32768, 32768, (1, 5, 6, 4)).astype(np.int16)
+    if kind == "PAD":
+        pads = np.asarray([[0, 0], [1, 2], [2, 0], [0, 0]], np.int32)
+        buf = single_op_model(OpKind.PAD, [(a.shape, DType.INT16, 0.001, 0)], ((1, 8, 8, 4), DType.INT16, 0.001, 0),
+                              PadAttrs(tuple(tuple(int(v) for v in r) for r in pads)), consts=[("pads", pads)])
+        xs = [a]
+    else:
+        b = rs.randint(-32768, 32768, (1, 1, 6, 4) if kind == "MUL" else a.shape).astype(np.int16)
+        buf = single_op_model(getattr(OpKind, kind), [(a.shape, DType.INT16, 0.0011, 0),
+                                                      (b.shape, DType.INT16, 0.0007, 0)],
+                              (a.shape, DType.INT16, 0.0015, 0), ElementwiseAttrs(Activation.NONE))
+        xs = [a, b]
+    assert_single_op_bit_exact(buf, xs, tmp_path, kind.lower() + "16")
+
+
 def test_16x8_refusals(opplan_models, tmp_path):
     """What 16x8 does not cover yet is refused by name, and patch-based inference (planned for int8) too."""
     from tinyml.compiler import CompileOptions, compile_model
     from tinyml.errors import TinymlError
     from tinyml.frontends.tflite import parse_tflite
-    from tinyml.ir import Activation, DType, ElementwiseAttrs, OpKind
-    buf = single_op_model(OpKind.MUL, [((1, 8), DType.INT16, 0.01, 0), ((1, 8), DType.INT16, 0.02, 0)],
-                          ((1, 8), DType.INT16, 0.03, 0), ElementwiseAttrs(Activation.NONE))
-    p = tmp_path / "mul16.tflite"
+    from tinyml.ir import DType, OpKind
+    buf = single_op_model(OpKind.LOGISTIC, [((1, 8), DType.INT16, 0.01, 0)], ((1, 8), DType.INT16, 1 / 32768, 0))
+    p = tmp_path / "logistic16.tflite"
     p.write_bytes(buf)
-    parse_tflite(buf, "mul16.tflite")
-    with pytest.raises(TinymlError, match="MUL does not support int16 activations yet"):
+    parse_tflite(buf, "logistic16.tflite")
+    with pytest.raises(TinymlError, match="LOGISTIC.*int16 activations .16x8 quantization., which this op does not"):
         compile_model(p, tmp_path / "o1", CompileOptions())
     with pytest.raises(TinymlError, match="int16 \\(16x8\\) activations; patch-based inference"):
         compile_model(opplan_models("audio_cnn_16x8"), tmp_path / "o2", CompileOptions(patch="2x2"))

@@ -436,8 +436,8 @@ def param_fields(params: object) -> list[tuple[str, str, object]]:
 
 QMIN, QMAX = -128, 127
 # operators with 16x8 kernels (int16 activations, int8 weights); RESHAPE and CONCATENATION move any type
-WIDE_OPS = frozenset({OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED, OpKind.ADD,
-                      OpKind.AVERAGE_POOL_2D, OpKind.MAX_POOL_2D, OpKind.MEAN, OpKind.SOFTMAX})
+WIDE_OPS = frozenset({OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED, OpKind.ADD, OpKind.SUB,
+                      OpKind.MUL, OpKind.AVERAGE_POOL_2D, OpKind.MAX_POOL_2D, OpKind.MEAN, OpKind.SOFTMAX, OpKind.PAD})
 
 
 def activation_range(act: Activation, t: Tensor) -> tuple[int, int]:
@@ -494,6 +494,10 @@ def _wsuffix(w: Tensor) -> str:
 
 def _int8(*ts: Tensor | None) -> None:
     for t in ts:
+        if t is not None and t.dtype is DType.INT16 and t.quant is not None:
+            raise UnsupportedOpError(f"tensor '{t.name}' has int16 activations (16x8 quantization), which this op "
+                                     "does not support yet (16x8 covers "
+                                     f"{', '.join(sorted(k.value for k in WIDE_OPS))})")
         if t is not None and (t.dtype is not DType.INT8 or t.quant is None):
             raise UnsupportedOpError(f"tensor '{t.name}' is {t.dtype.value}"
                                      f"{'' if t.quant else ' without quantization'}; this op needs quantized int8")
@@ -634,7 +638,8 @@ def _binary(g: Graph, op: Op) -> list[Kernel]:
         m, s = quantize_multiplier(a_t.scale * b_t.scale / y.scale)
         p = BroadcastParams(**common, left_shift=0, a_multiplier=0, a_shift=0, b_multiplier=0, b_shift=0,
                             output_multiplier=m, output_shift=s, is_sub=0)
-        return [Kernel("tml_mul_s8", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+        func = "tml_mul_s16" if y.dtype is DType.INT16 else "tml_mul_s8"
+        return [Kernel(func, p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
     wide = y.dtype is DType.INT16
     left_shift = 15 if wide else 20
     twice_max = 2 * max(a_t.scale, b_t.scale)
@@ -818,7 +823,7 @@ def _pad(g: Graph, op: Op) -> list[Kernel]:
     x = g.tensor(op.inputs[0])
     y = g.tensor(op.outputs[0])
     assert isinstance(op.attrs, PadAttrs)
-    _int8(x, y)
+    act = _act_type(op, x, y)
     _require(len(x.shape) <= 4, f"PAD supports up to 4-D tensors, got {list(x.shape)}")
     k = 4 - len(x.shape)
     before = (0,) * k + tuple(b for b, _ in op.attrs.paddings)
@@ -829,7 +834,7 @@ def _pad(g: Graph, op: Op) -> list[Kernel]:
     else:
         pad_value = y.zero_point
     p = PadParams((1,) * k + tuple(x.shape), (1,) * k + tuple(y.shape), before, pad_value)
-    return [Kernel("tml_pad_s8", p, (op.inputs[0], op.outputs[0]))]
+    return [Kernel("tml_pad_" + act, p, (op.inputs[0], op.outputs[0]))]
 
 
 def _concat(g: Graph, op: Op) -> list[Kernel]:

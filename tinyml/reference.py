@@ -253,7 +253,7 @@ def clamp(p: ClampParams, x: Arr) -> Arr:
 
 
 def pad(p: PadParams, x: Arr) -> Arr:
-    out = np.full(p.out_dims, p.pad_value, np.int8)
+    out = np.full(p.out_dims, p.pad_value, x.dtype)
     sl = tuple(slice(b, b + d) for b, d in zip(p.before, p.in_dims))
     out[sl] = x.reshape(p.in_dims)
     return out
@@ -422,7 +422,7 @@ _UNARY: dict[type, Callable[..., Arr]] = {
     LutParams: lut,
 }
 _FUNCS: dict[str, Callable[..., Arr]] = {
-    "tml_maxpool_s8": maxpool, "tml_maxpool_s16": maxpool, "tml_add_s16": add,
+    "tml_maxpool_s8": maxpool, "tml_maxpool_s16": maxpool, "tml_add_s16": add, "tml_mul_s16": mul,
     "tml_quantize_f32_s16": lambda p, x: quantize(p, x, wide=True),
     "tml_logistic_s8": logistic, "tml_tanh_s8": tanh, "tml_add_s8": add,
     "tml_mul_s8": mul, "tml_maximum_s8": maximum, "tml_minimum_s8": minimum, "tml_prelu_s8": prelu,

@@ -326,6 +326,8 @@ void tml_depthwise_conv_s16(const tml_conv_params *p, const int16_t *input, cons
 void tml_fully_connected_s16(const tml_fc_params *p, const int16_t *input, const int8_t *filter,
                              const int64_t *bias, int16_t *output);
 void tml_add_s16(const tml_broadcast_params *p, const int16_t *a, const int16_t *b, int16_t *output);
+void tml_mul_s16(const tml_broadcast_params *p, const int16_t *a, const int16_t *b, int16_t *output);
+void tml_pad_s16(const tml_pad_params *p, const int16_t *input, int16_t *output);
 void tml_avgpool_s16(const tml_pool_params *p, const int16_t *input, int16_t *output);
 void tml_maxpool_s16(const tml_pool_params *p, const int16_t *input, int16_t *output);
 void tml_mean_s16(const tml_mean_params *p, const int16_t *input, int16_t *output);

@@ -110,9 +110,49 @@ void tml_add_s16(const tml_broadcast_params *p, const int16_t *a, const int16_t 
                                                     p->a_multiplier, p->a_shift);
                     const int32_t sb = tml_mbqm_lt1(tml_shl32((int32_t)b[ib] + p->b_offset, (int)p->left_shift),
                                                     p->b_multiplier, p->b_shift);
-                    const int32_t out =
-                        tml_mbqm_lt1(tml_add_wrap(sa, sb), p->output_multiplier, p->output_shift) + p->output_offset;
+                    const int32_t raw = p->is_sub ? tml_sub_wrap(sa, sb) : tml_add_wrap(sa, sb);
+                    const int32_t out = tml_mbqm_lt1(raw, p->output_multiplier, p->output_shift) + p->output_offset;
                     output[o++] = sat16(out, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}
+
+void tml_mul_s16(const tml_broadcast_params *p, const int16_t *a, const int16_t *b, int16_t *output) {
+    int32_t i0, i1, i2, i3;
+    size_t o = 0;
+    for (i0 = 0; i0 < p->d0; i0++) {
+        for (i1 = 0; i1 < p->d1; i1++) {
+            for (i2 = 0; i2 < p->d2; i2++) {
+                for (i3 = 0; i3 < p->d3; i3++) {
+                    const size_t ia = (size_t)i0 * (size_t)p->a_stride[0] + (size_t)i1 * (size_t)p->a_stride[1] +
+                                      (size_t)i2 * (size_t)p->a_stride[2] + (size_t)i3 * (size_t)p->a_stride[3];
+                    const size_t ib = (size_t)i0 * (size_t)p->b_stride[0] + (size_t)i1 * (size_t)p->b_stride[1] +
+                                      (size_t)i2 * (size_t)p->b_stride[2] + (size_t)i3 * (size_t)p->b_stride[3];
+                    const int32_t prod = ((int32_t)a[ia] + p->a_offset) * ((int32_t)b[ib] + p->b_offset);
+                    const int32_t out = tml_mbqm(prod, p->output_multiplier, p->output_shift) + p->output_offset;
+                    output[o++] = sat16(out, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}
+
+void tml_pad_s16(const tml_pad_params *p, const int16_t *input, int16_t *output) {
+    const int32_t *id = p->in_dims, *od = p->out_dims, *bf = p->before;
+    int32_t o0, o1, o2, o3;
+    size_t o = 0;
+    for (o0 = 0; o0 < od[0]; o0++) {
+        for (o1 = 0; o1 < od[1]; o1++) {
+            for (o2 = 0; o2 < od[2]; o2++) {
+                for (o3 = 0; o3 < od[3]; o3++) {
+                    const int32_t i0 = o0 - bf[0], i1 = o1 - bf[1], i2 = o2 - bf[2], i3 = o3 - bf[3];
+                    const int inside = i0 >= 0 && i0 < id[0] && i1 >= 0 && i1 < id[1] && i2 >= 0 && i2 < id[2] &&
+                                       i3 >= 0 && i3 < id[3];
+                    output[o++] = inside ? input[(((size_t)i0 * (size_t)id[1] + (size_t)i1) * (size_t)id[2] +
+                                                  (size_t)i2) * (size_t)id[3] + (size_t)i3]
+                                         : (int16_t)p->pad_value;
                 }
             }
         }
