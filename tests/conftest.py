@@ -48,15 +48,24 @@ def opplan_models(tmp_path_factory):
     if not tf_available():
         pytest.skip("tensorflow-cpu is needed to build the op test plan models: pip install '.[test]'")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import hashlib
+
     from opplan import PLAN, build_tflite
-    d = tmp_path_factory.mktemp("opplan")
+    # one directory for the whole run: under pytest-xdist every worker's basetemp shares this parent, so a model
+    # one worker converted is not converted again by the other (written under a temporary name, then renamed)
+    d = tmp_path_factory.getbasetemp().parent / "opplan-models"
+    d.mkdir(exist_ok=True)
     cache: dict[str, Path] = {}
 
     def get(name: str) -> Path:
         if name not in cache:
             case = next(c for c in PLAN if c["name"] == name)
-            p = d / f"{name}.tflite"
-            p.write_bytes(build_tflite(case))
+            key = hashlib.sha256(repr(sorted(case.items())).encode()).hexdigest()[:16]
+            p = d / f"{name}-{key}.tflite"
+            if not p.exists():
+                tmp = d / f".{p.name}.{os.getpid()}"
+                tmp.write_bytes(build_tflite(case))
+                os.replace(tmp, p)
             cache[name] = p
         return cache[name]
     return get
