@@ -182,8 +182,11 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
                 per_op[k] = n + 1
                 pname = struct_names[key] = f"{p}_op{k}" + (f"_{n}" if n else "")
                 fields = []
+                sp = choose(kern, options.isa, g)
                 for name, ann, value in param_fields(kern.params):
-                    if isinstance(value, tuple):
+                    if isinstance(value, tuple) and sp is not None and name in sp.unread:
+                        fields.append({"name": name, "value": "NULL"})
+                    elif isinstance(value, tuple):
                         ctype = {"tuple[int8, ...]": "int8_t", "tuple[int16, ...]": "int16_t"}.get(ann, "int32_t")
                         if (ctype, value) not in table_names:
                             table_names[ctype, value] = f"{pname}_{name}"

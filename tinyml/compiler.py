@@ -404,9 +404,12 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
             used.update(derived(sp, kern, g) if sp else (a for a in kern.args if isinstance(a, int)))
     weights = sum(len(a.data) if isinstance(a, Const) else g.tensor(a).nbytes for a in used
                   if isinstance(a, Const) or (a >= 0 and g.tensor(a).is_const))
+    def read_tables(kern: Kernel) -> list[tuple[str, tuple]]:  # what the emitter writes for the call's struct
+        sp = choose(kern, isa, g)
+        return [(ann, v) for name, ann, v in param_fields(kern.params)
+                if isinstance(v, tuple) and not (sp is not None and name in sp.unread)]
     tables = sum({"tuple[int8, ...]": 1, "tuple[int16, ...]": 2}.get(ann, 4) * len(v)  # distinct, as emitted
-                 for ann, v in {(ann, v) for _, ks in c.schedule for kern in ks
-                                for _, ann, v in param_fields(kern.params) if isinstance(v, tuple)})
+                 for ann, v in {t for _, ks in c.schedule for kern in ks for t in read_tables(kern)})
     sram = arena_bytes(c.buffers, plan)
     report = {
         "tool": "tinyml", "version": __version__, "source": g.source, "source_path": source_path,

@@ -101,6 +101,16 @@ class Special:
     def const(self, name: str) -> int:
         return dict(self.consts)[name]
 
+    @property
+    def unread(self) -> tuple[str, ...]:
+        """Array fields of the parameter struct this kernel never reads (emitted as NULL, no table in flash): the
+        requantization records replace the multipliers and shifts; ADD/MUL read their operands densely."""
+        if self.family in ("conv", "depthwise", "dw_inplace", "fc"):
+            return ("multiplier", "shift")
+        if self.family == "add":
+            return ("a_stride", "b_stride")
+        return ()
+
 
 def _bits(func: str) -> int:
     return 4 if func.endswith("_s4") else 8
