@@ -47,6 +47,7 @@ PLAN: list[dict[str, Any]] = [
     {"name": "add_relu", "build": "binary", "inputs": [(5, 6, 4), (5, 6, 4)], "kw": {"op": "add"}},
     {"name": "add_broadcast", "build": "binary", "inputs": [(5, 5, 4), (1, 1, 4)], "kw": {"op": "add"}},
     {"name": "sub_broadcast", "build": "binary", "inputs": [(3, 7, 5), (3, 1, 5)], "kw": {"op": "sub"}},
+    {"name": "sub_same", "build": "binary", "inputs": [(4, 5, 6), (4, 5, 6)], "kw": {"op": "sub"}},
     {"name": "mul_same", "build": "binary", "inputs": [(4, 6, 3), (4, 6, 3)], "kw": {"op": "mul"}},
     {"name": "mul_broadcast", "build": "binary", "inputs": [(4, 6, 3), (1, 6, 1)], "kw": {"op": "mul"}},
     # pooling and MEAN

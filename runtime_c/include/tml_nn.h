@@ -25,6 +25,12 @@ static inline size_t tml_out_pixel(int32_t b, int32_t y, int32_t x, int32_t out_
     return ((size_t)b * (size_t)out_h + (size_t)y) * row + (size_t)x * px;
 }
 
+/* Element offset of index (i0, i1, i2, i3) in an operand read through 4-D element strides (0 where broadcast). */
+static inline size_t tml_broadcast_at(const int32_t *stride, int32_t i0, int32_t i1, int32_t i2, int32_t i3) {
+    return (size_t)i0 * (size_t)stride[0] + (size_t)i1 * (size_t)stride[1] + (size_t)i2 * (size_t)stride[2] +
+           (size_t)i3 * (size_t)stride[3];
+}
+
 /* CONV_2D and DEPTHWISE_CONV_2D. input [batches, in_h, in_w, in_c]; output [batches, out_h, out_w, out_c].
  * conv filter [out_c, k_h, k_w, filter_in_c] (grouped when filter_in_c < in_c);
  * depthwise filter [1, k_h, k_w, out_c] with out_c = in_c * depth_multiplier.

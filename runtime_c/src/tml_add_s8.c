@@ -9,10 +9,8 @@ void tml_add_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b,
         for (i1 = 0; i1 < p->d1; i1++) {
             for (i2 = 0; i2 < p->d2; i2++) {
                 for (i3 = 0; i3 < p->d3; i3++) {
-                    const size_t ia = (size_t)i0 * p->a_stride[0] + (size_t)i1 * p->a_stride[1] +
-                                      (size_t)i2 * p->a_stride[2] + (size_t)i3 * p->a_stride[3];
-                    const size_t ib = (size_t)i0 * p->b_stride[0] + (size_t)i1 * p->b_stride[1] +
-                                      (size_t)i2 * p->b_stride[2] + (size_t)i3 * p->b_stride[3];
+                    const size_t ia = tml_broadcast_at(p->a_stride, i0, i1, i2, i3);
+                    const size_t ib = tml_broadcast_at(p->b_stride, i0, i1, i2, i3);
                     const int32_t sa = tml_mbqm_lt1(tml_shl32((int32_t)a[ia] + p->a_offset, (int)p->left_shift),
                                                     p->a_multiplier, p->a_shift);
                     const int32_t sb = tml_mbqm_lt1(tml_shl32((int32_t)b[ib] + p->b_offset, (int)p->left_shift),

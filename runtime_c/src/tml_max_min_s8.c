@@ -9,10 +9,8 @@ static void max_min(const tml_broadcast_params *p, const int8_t *a, const int8_t
         for (i1 = 0; i1 < p->d1; i1++) {
             for (i2 = 0; i2 < p->d2; i2++) {
                 for (i3 = 0; i3 < p->d3; i3++) {
-                    const size_t ia = (size_t)i0 * (size_t)p->a_stride[0] + (size_t)i1 * (size_t)p->a_stride[1] +
-                                      (size_t)i2 * (size_t)p->a_stride[2] + (size_t)i3 * (size_t)p->a_stride[3];
-                    const size_t ib = (size_t)i0 * (size_t)p->b_stride[0] + (size_t)i1 * (size_t)p->b_stride[1] +
-                                      (size_t)i2 * (size_t)p->b_stride[2] + (size_t)i3 * (size_t)p->b_stride[3];
+                    const size_t ia = tml_broadcast_at(p->a_stride, i0, i1, i2, i3);
+                    const size_t ib = tml_broadcast_at(p->b_stride, i0, i1, i2, i3);
                     const int8_t x = a[ia], y = b[ib];
                     output[o++] = is_min ? (x < y ? x : y) : (x > y ? x : y);
                 }

@@ -102,10 +102,8 @@ void tml_add_s16(const tml_broadcast_params *p, const int16_t *a, const int16_t 
         for (i1 = 0; i1 < p->d1; i1++) {
             for (i2 = 0; i2 < p->d2; i2++) {
                 for (i3 = 0; i3 < p->d3; i3++) {
-                    const size_t ia = (size_t)i0 * (size_t)p->a_stride[0] + (size_t)i1 * (size_t)p->a_stride[1] +
-                                      (size_t)i2 * (size_t)p->a_stride[2] + (size_t)i3 * (size_t)p->a_stride[3];
-                    const size_t ib = (size_t)i0 * (size_t)p->b_stride[0] + (size_t)i1 * (size_t)p->b_stride[1] +
-                                      (size_t)i2 * (size_t)p->b_stride[2] + (size_t)i3 * (size_t)p->b_stride[3];
+                    const size_t ia = tml_broadcast_at(p->a_stride, i0, i1, i2, i3);
+                    const size_t ib = tml_broadcast_at(p->b_stride, i0, i1, i2, i3);
                     const int32_t sa = tml_mbqm_lt1(tml_shl32((int32_t)a[ia] + p->a_offset, (int)p->left_shift),
                                                     p->a_multiplier, p->a_shift);
                     const int32_t sb = tml_mbqm_lt1(tml_shl32((int32_t)b[ib] + p->b_offset, (int)p->left_shift),
@@ -126,10 +124,8 @@ void tml_mul_s16(const tml_broadcast_params *p, const int16_t *a, const int16_t 
         for (i1 = 0; i1 < p->d1; i1++) {
             for (i2 = 0; i2 < p->d2; i2++) {
                 for (i3 = 0; i3 < p->d3; i3++) {
-                    const size_t ia = (size_t)i0 * (size_t)p->a_stride[0] + (size_t)i1 * (size_t)p->a_stride[1] +
-                                      (size_t)i2 * (size_t)p->a_stride[2] + (size_t)i3 * (size_t)p->a_stride[3];
-                    const size_t ib = (size_t)i0 * (size_t)p->b_stride[0] + (size_t)i1 * (size_t)p->b_stride[1] +
-                                      (size_t)i2 * (size_t)p->b_stride[2] + (size_t)i3 * (size_t)p->b_stride[3];
+                    const size_t ia = tml_broadcast_at(p->a_stride, i0, i1, i2, i3);
+                    const size_t ib = tml_broadcast_at(p->b_stride, i0, i1, i2, i3);
                     const int32_t prod = ((int32_t)a[ia] + p->a_offset) * ((int32_t)b[ib] + p->b_offset);
                     const int32_t out = tml_mbqm(prod, p->output_multiplier, p->output_shift) + p->output_offset;
                     output[o++] = sat16(out, p->act_min, p->act_max);
