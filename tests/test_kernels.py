@@ -12,7 +12,7 @@ from conftest import SHARED_MODELS, needs_shared, needs_tflm
 from helpers import assert_bit_exact
 
 from tinyml.compiler import CompileOptions
-from tinyml.kernels import select
+from tinyml.kernels import pixel_block, select
 from tinyml.resources import runtime_dir
 
 pytestmark = [needs_tflm()]
@@ -81,6 +81,10 @@ def test_selector_keeps_the_portable_kernel_where_it_must():
     assert select(Kernel("tml_depthwise_conv_s4", p, (0, 1, 2, 3)), "dsp") is None  # int4 depthwise: portable
     sp = select(Kernel("tml_conv_s8", p, (0, 1, 2, 3)), "dsp")
     assert sp.scratch == 2 * 36 and sp.px_block == 2  # im2col of two pixels, 3*3*4 = 36 bytes each
+    assert pixel_block(sp) == 2  # outputs of a gathered pair are written while both pixels are read
+    one_by_one = select(Kernel("tml_conv_s8", replace(p, k_h=1, k_w=1, pad_h=0, pad_w=0), (0, 1, 2, 3)), "dsp")
+    assert one_by_one.scratch == 0 and one_by_one.px_block == 3  # three neighbours of a row, read in place
+    assert pixel_block(one_by_one) == 1  # staged: stored after the block's last read, the pixel-by-pixel gap
     fast = dict(sp.consts)["RQ"]
     slow = dict(select(Kernel("tml_conv_s8", replace(p, shift=(1,) * 8), (0, 1, 2, 3)), "dsp").consts)["RQ"]
     assert (fast, slow) == (0, 0)  # multiplier 2^30 exactly: the exact requantization

@@ -65,6 +65,7 @@ class Special:
     consts: tuple[tuple[str, int], ...]  # the template's compile-time constants
     scratch: int = 0                 # bytes of scratch one call needs (im2col of two pixels)
     px_block: int = 1                # output pixels written together (for the overlap analysis)
+    staged: bool = False             # each block's outputs are stored after its last input read
     weights: str = "original"        # how the weights are laid out for it (see derived())
     c: dict = field(default_factory=dict, compare=False, hash=False)
 
@@ -112,6 +113,16 @@ class Special:
         return ()
 
 
+def pixel_block(sp: Special | None) -> int:
+    """The block of output pixels the overlap analysis must assume for a layer run by `sp` (None: the runtime
+    kernel): blocks whose outputs are written while their inputs are still read need a gap for the whole block; a
+    staged block (outputs stored after the block's last read) is as safe as a kernel that finishes each pixel
+    before reading the next one, so it needs only the pixel-by-pixel gap."""
+    if sp is None or sp.staged:
+        return 1
+    return sp.px_block
+
+
 def _bits(func: str) -> int:
     return 4 if func.endswith("_s4") else 8
 
@@ -142,10 +153,15 @@ def select(kern: Kernel, isa: str) -> Special | None:
         if bits == 8 and direct:
             kp = k
         ka = (k // step) * step if direct else kp  # elements the SIMD loop covers (a direct row has k)
+        # dsp, int8 weights, 1x1 read in place: two output channels x three pixels per pass (the weights stay
+        # widened in registers while three pixels meet them); otherwise two x two (im2col of three pixels would
+        # raise the scratch, and with it the peak SRAM of models whose peak is a gathering layer)
+        px = 3 if isa == "dsp" and bits == 8 and direct and p.out_c <= 256 else 2  # (3 x out_c bytes of stack)
         consts = (("CIN", p.in_c), ("COUT", p.out_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h),
                   ("SW", p.stride_w), ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", bits), ("K", k), ("KP", kp),
-                  ("KA", ka), ("DIRECT", int(direct))) + _output_stage(p)
-        return Special("conv", isa, consts, scratch=0 if direct else 2 * kp, px_block=2,
+                  ("KA", ka), ("DIRECT", int(direct)), ("PX", px)) + _output_stage(p)
+        # (three pixels of a row at fixed distances, pairs across rows narrower than three; staged outputs)
+        return Special("conv", isa, consts, scratch=0 if direct else px * kp, px_block=px, staged=px == 3,
                        weights="original" if bits == 8 and kp == k and not as_conv else "conv_rows")
     if kern.func == "tml_depthwise_conv_inplace_s8" and isinstance(p, ConvParams):
         if p.pad_h < 0 or p.pad_w < 0:
@@ -267,11 +283,14 @@ def derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, ...]:
     if sp.weights == "conv_rows":
         return _pack_rows(rows, sp.const("KP"), sp.const("BITS")), b
     assert sp.weights == "dw16"
-    c = rows.shape[1]
-    order = np.arange(c)
-    for q in range(0, c - c % 4, 4):  # SXTB16 splits 4 channels into (c0, c2) and (c1, c3)
-        order[q:q + 4] = (q, q + 2, q + 1, q + 3)
-    return Const("dw16", "int16_t", rows[:, order].astype(np.int16).tobytes()), b
+    # int16, four channels at a time: group g's taps are contiguous (one LDRD per tap at a small positive offset),
+    # each tap's four weights in the lane order SXTB16 gives the input, (c0, c2) then (c1, c3); the channels past
+    # the last whole group follow, tap by tap
+    taps, c = rows.shape
+    c4 = c - c % 4
+    groups = rows[:, :c4].reshape(taps, c4 // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2)
+    data = np.concatenate([groups.reshape(-1), rows[:, c4:].reshape(-1)])
+    return Const("dw16", "int16_t", data.astype(np.int16).tobytes()), b
 
 
 def fits_int32(sp: Special, kern: Kernel, g: Graph) -> bool:

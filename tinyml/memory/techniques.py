@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import TinymlError
 from ..ir import NO_TENSOR, Graph, OpKind
-from ..kernels import choose
+from ..kernels import choose, pixel_block
 from ..lower import ConvParams, CopyParams, Kernel, PadParams, PoolParams
 from .overlap import safe_gap
 from .patching import PatchPlan, plan_patches, stage_buffers, stages
@@ -298,7 +298,7 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
                 if sum(1 for u in op.inputs if u != NO_TENSOR and base_roots[u] == base_roots[t]) > 1:
                     continue  # the same storage read twice (x + x)
                 sp = choose(kern, options.isa, g)
-                gap = safe_gap(kern, pos, sp.px_block if sp else 1)
+                gap = safe_gap(kern, pos, pixel_block(sp))
                 if gap is None:
                     continue
                 extra = max(gap + g.tensor(t).nbytes, g.tensor(op.outputs[0]).nbytes) - g.tensor(t).nbytes
