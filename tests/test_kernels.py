@@ -55,6 +55,45 @@ def test_inplace_depthwise_and_im2col_on_a_shared_model(isa, tmp_path):
         assert any(fam in f for f in names), names
 
 
+@pytest.mark.parametrize("case", ["conv3x3_s1_same_relu", "conv3x3_dil2_same", "conv5x5_s2_same_relu6",
+                                  "conv_s2x1_k3x1_odd", "conv_nobias"])
+def test_gathered_convolutions_of_two_and_three_pixels(case, opplan_models, tmp_path, monkeypatch):
+    """An im2col convolution runs three pixels per pass where the memory plan has room for a third scratch row
+    (memory.techniques.widen_im2col) and two otherwise; both variants bit-exact with TFLM. These models' gathering
+    layer is at their peak, so the default keeps two; a plan given more arena takes three."""
+    from dataclasses import replace
+    import tinyml.memory.techniques as techniques
+    model = opplan_models(case)
+    default = assert_bit_exact(model, tmp_path / "default", seeds=(0, 1))
+    real = techniques.widen_im2col
+    monkeypatch.setattr(techniques, "widen_im2col", lambda g, kernels, schedule, buffers, plan:
+                        (kernels, schedule, buffers, plan))
+    narrow = assert_bit_exact(model, tmp_path / "narrow", seeds=(0, 1))
+    monkeypatch.setattr(techniques, "widen_im2col", lambda g, kernels, schedule, buffers, plan:
+                        real(g, kernels, schedule, buffers, replace(plan, peak=plan.peak + 4096)))
+    wide = assert_bit_exact(model, tmp_path / "wide", seeds=(0, 1))
+    names = [[f for layer in rep["layers"] for f in layer["kernels"] if "_k_conv_" in f] for rep in (narrow, wide)]
+    assert names[0] and not any(f.endswith("_px3") for f in names[0])
+    assert names[1] and all(f.endswith("_px3") for f in names[1])
+    assert default["peak_sram_bytes"] == narrow["peak_sram_bytes"]
+
+
+@needs_shared()
+def test_wide_im2col_never_raises_the_peak(tmp_path, monkeypatch):
+    """resnet8: the gathered convolutions off the peak get a third scratch row, the one at the peak does not;
+    the peak is that of the plan without widening, and the outputs are TFLM's."""
+    import tinyml.memory.techniques as techniques
+    model = SHARED_MODELS / "pretrainedResnet_quant.tflite"
+    wide = assert_bit_exact(model, tmp_path / "wide", seeds=(0,))
+    names = [f for layer in wide["layers"] for f in layer["kernels"] if "_k_conv_3x3" in f]
+    assert any(f.endswith("_px3") for f in names) and not all(f.endswith("_px3") for f in names), names
+    monkeypatch.setattr(techniques, "widen_im2col", lambda g, kernels, schedule, buffers, plan:
+                        (kernels, schedule, buffers, plan))
+    from tinyml.compiler import compile_model
+    narrow = compile_model(model, tmp_path / "narrow", CompileOptions(verify=False))
+    assert wide["peak_sram_bytes"] == narrow["peak_sram_bytes"]
+
+
 def test_kernels_option_and_board_default(tmp_path):
     from tinyml.errors import TinymlError
     from tinyml.kernels import resolve_isa

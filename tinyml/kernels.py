@@ -81,7 +81,8 @@ class Special:
             return (("mul_" if c["MUL"] else "add_") + "_".join(str(v) for _, v in self.consts[1:]) +
                     f"_{self.isa}").replace("-", "m")
         stage = f"_o{c['OUT_OFF']}_a{c['ACT_MIN']}_{c['ACT_MAX']}".replace("-", "m")
-        return self._name() + stage + ("" if c["RQ"] else "_rq")
+        wide = "_px3" if self.family == "conv" and c["PX"] == 3 and not c["DIRECT"] else ""
+        return self._name() + stage + ("" if c["RQ"] else "_rq") + wide
 
     def _name(self) -> str:
         c = dict(self.consts)
@@ -153,10 +154,13 @@ def select(kern: Kernel, isa: str) -> Special | None:
         if bits == 8 and direct:
             kp = k
         ka = (k // step) * step if direct else kp  # elements the SIMD loop covers (a direct row has k)
-        # dsp, int8 weights, 1x1 read in place: two output channels x three pixels per pass (the weights stay
-        # widened in registers while three pixels meet them); otherwise two x two (im2col of three pixels would
-        # raise the scratch, and with it the peak SRAM of models whose peak is a gathering layer)
-        px = 3 if isa == "dsp" and bits == 8 and direct and p.out_c <= 256 else 2  # (3 x out_c bytes of stack)
+        # dsp, int8 weights: two output channels x three pixels per pass (the weights stay widened in registers
+        # while three pixels meet them) for a 1x1 read in place, and for a gathered (im2col) convolution whose
+        # call the memory plan marked "wide" (room for a third row of scratch that does not raise the peak:
+        # memory.techniques.widen_im2col); otherwise two x two. Blocks of three stage their outputs (3 x out_c
+        # bytes of stack).
+        wide = direct or kern.variant == "wide"
+        px = 3 if isa == "dsp" and bits == 8 and wide and p.out_c <= 256 else 2
         consts = (("CIN", p.in_c), ("COUT", p.out_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h),
                   ("SW", p.stride_w), ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", bits), ("K", k), ("KP", kp),
                   ("KA", ka), ("DIRECT", int(direct)), ("PX", px)) + _output_stage(p)

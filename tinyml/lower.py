@@ -402,10 +402,12 @@ class DequantizeParams:  # int8 -> float32
 
 @dataclass(frozen=True)
 class Kernel:
-    """One call of a runtime C function: `func(&params, args...)`; args are tensor indices (NO_TENSOR -> NULL)."""
+    """One call of a runtime C function: `func(&params, args...)`; args are tensor indices (NO_TENSOR -> NULL).
+    `variant` picks among the generated kernels that may replace it (tinyml.kernels); "" is the default one."""
     func: str
     params: object
     args: tuple[int, ...]
+    variant: str = ""
 
     @property
     def struct(self) -> str:

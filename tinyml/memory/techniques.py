@@ -20,7 +20,7 @@ from ..kernels import choose, pixel_block
 from ..lower import ConvParams, CopyParams, Kernel, PadParams, PoolParams
 from .overlap import safe_gap
 from .patching import PatchPlan, plan_patches, stage_buffers, stages
-from .planner import Buffer, Plan, Ref, lifetimes, plan_memory, scratch_id, storage_roots
+from .planner import Buffer, Plan, Ref, check_plan, lifetimes, plan_memory, scratch_id, storage_roots
 
 # kernels that can write their output as a strided slice of a larger NHWC tensor (out_row/px_stride)
 STRIDED_OUTPUT = frozenset({"tml_conv_s8", "tml_conv_s4", "tml_depthwise_conv_s8", "tml_depthwise_conv_s4",
@@ -356,11 +356,52 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
         schedule += [(k, []) for k in range(pp.stage.start, pp.stage.split + 1) if not new_kernels[k]]
         schedule += [(k, new_kernels[k]) for k in range(pp.stage.split + 1, len(g.ops))]
     check_schedule(g, schedule, buffers, roots)
-    mp = MemoryPlan(new_kernels, buffers, plan_memory(buffers, overlaps, options.search), frozen, options,
-                    schedule, pp, folded, slices)
+    plan = plan_memory(buffers, overlaps, options.search)
+    if options.isa == "dsp":
+        new_kernels, schedule, buffers, plan = widen_im2col(g, new_kernels, schedule, buffers, plan)
+    mp = MemoryPlan(new_kernels, buffers, plan, frozen, options, schedule, pp, folded, slices)
     if memo is not None:
         memo[key] = mp
     return mp
+
+
+def widen_im2col(g: Graph, kernels: list[list[Kernel]], schedule: Schedule, buffers: list[Buffer],
+                 plan: Plan) -> tuple[list[list[Kernel]], Schedule, list[Buffer], Plan]:
+    """Give gathered (im2col) convolutions a third scratch row where the arena has room for it at their step
+    without growing: their calls become the "wide" variant (three pixels per pass, tinyml.kernels), the scratch
+    buffer grows (moved to the lowest free place if it does not fit where it is). The peak never changes; a
+    staged block of three needs no larger overlap gap than a pair. The plan is checked again."""
+    offsets = dict(plan.offsets)
+    by_id = {b.id: b for b in buffers}
+    wide: set[int] = set()
+    for k, ks in enumerate(kernels):
+        b = by_id.get(scratch_id(k))
+        if b is None or not ks:
+            continue
+        sps = [choose(replace(kern, variant="wide"), "dsp", g) for kern in ks]
+        if any(sp is None or sp.family != "conv" or sp.const("PX") != 3 or sp.const("DIRECT") for sp in sps):
+            continue
+        need = max(sp.scratch for sp in sps)
+        busy = sorted((offsets[o.id], offsets[o.id] + o.size) for o in by_id.values()
+                      if o.id != b.id and o.first <= k <= o.last and o.size)
+        off = 0
+        for lo, hi in busy:
+            if off + need <= lo:
+                break
+            off = max(off, -(-hi // b.align) * b.align)
+        if off + need > plan.peak:
+            continue
+        by_id[b.id] = replace(b, size=need)
+        offsets[b.id] = off
+        wide.add(k)
+    if not wide:
+        return kernels, schedule, buffers, plan
+    buffers = [by_id[b.id] for b in buffers]
+    plan = replace(plan, offsets=offsets)
+    check_plan(buffers, plan)
+    kernels = [[replace(kern, variant="wide") for kern in ks] if k in wide else ks for k, ks in enumerate(kernels)]
+    schedule = [(k, [replace(kern, variant="wide") for kern in ks] if k in wide else ks) for k, ks in schedule]
+    return kernels, schedule, buffers, plan
 
 
 def check_schedule(g: Graph, schedule: Schedule, buffers: list[Buffer], roots: dict[int, int]) -> None:
