@@ -16,7 +16,7 @@ import numpy as np
 
 from tinyml import __version__
 from tinyml.ir import NO_TENSOR, DType, Graph, pack_int4
-from tinyml.kernels import Const, choose
+from tinyml.kernels import Const, choose, short_blocks
 from tinyml.kernels import derived as derived_args
 from tinyml.lower import Kernel, param_fields
 from tinyml.memory import Buffer, Plan
@@ -159,7 +159,9 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
         sp = choose(kern, options.isa, g)
         if sp is None:
             return {"func": kern.func, "params": pname, "args": [arg(a) for a in kern.args]}
-        specials.setdefault(sp.name, {"family": sp.family, "special": sp, "c": dict(sp.consts)})
+        entry = specials.setdefault(sp.name, {"family": sp.family, "special": sp, "c": dict(sp.consts),
+                                              "short": set()})
+        entry["short"] |= short_blocks(sp, kern.params)  # the leftover blocks some call runs
         consts = derived_args(sp, kern, g)
         args = [arg(kern.args[0]), *map(const, consts)] + [arg(a) for a in kern.args[len(consts) + 1:-1]]
         if sp.scratch and sp.family == "conv":  # im2col rows (an in-place kernel's plane is among its args)
@@ -240,6 +242,9 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
         "groups": groups, "num_layers": len(g.ops), "tables": tables, "structs": structs, "weights": weights,
         "runtime_sources": sources, "runtime_headers": list(RUNTIME_HEADERS),
         "kernels": [specials[n] for n in sorted(specials)], "isa": options.isa,
+        "borders": [{"special": sp, "c": dict(sp.consts)} for sp in
+                    {e["special"].border: e["special"] for n, e in sorted(specials.items())
+                     if e["special"].border}.values()],
     }
 
 

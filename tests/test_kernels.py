@@ -78,6 +78,29 @@ def test_gathered_convolutions_of_two_and_three_pixels(case, opplan_models, tmp_
     assert default["peak_sram_bytes"] == narrow["peak_sram_bytes"]
 
 
+@pytest.mark.parametrize("width", [1, 2, 4, 5, 7])
+@pytest.mark.parametrize("isa", ["dsp", "portable"])
+def test_blocked_kernels_on_narrow_and_odd_rows(width, isa, tmp_path):
+    """Rows of 1-7 pixels (three-pixel blocks, their leftovers of one or two, pairs across rows narrower than
+    three), 13 output channels (odd, a lone last channel), depthwise over 13 and 6 channels (groups of four and a
+    tail) with borders on every side: bit-exact with TFLM, layer by layer and overlapping."""
+    import tensorflow as tf
+    from opplan import convert_keras
+    keras = tf.keras
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(width)
+    x = keras.Input((5, width, 6))
+    y = keras.layers.Conv2D(13, 1, activation="relu")(x)
+    y = keras.layers.DepthwiseConv2D(3, padding="same")(y)
+    y = keras.layers.Conv2D(6, 1)(y)
+    y = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu")(y)
+    y = keras.layers.Conv2D(5, 3, padding="same")(y)
+    model = tmp_path / "m.tflite"
+    model.write_bytes(convert_keras(keras.Model(x, y), [(5, width, 6)], seed=width))
+    for name, opts in (("default", {}), ("layers", {"patch": "off"}), ("overlap", {"patch": "off", "inplace": False})):
+        assert_bit_exact(model, tmp_path / name, seeds=(0, 1), options=CompileOptions(kernels=isa, **opts))
+
+
 @needs_shared()
 def test_wide_im2col_never_raises_the_peak(tmp_path, monkeypatch):
     """resnet8: the gathered convolutions off the peak get a third scratch row, the one at the peak does not;

@@ -104,6 +104,17 @@ class Special:
         return dict(self.consts)[name]
 
     @property
+    def border(self) -> str | None:
+        """The shared function a depthwise kernel calls for pixels whose window leaves the input (any channel
+        count: one per kernel geometry and output stage, not per layer signature), or None: its own, for layers
+        wider than 512 channels (their zero-point row would not fit the stack)."""
+        c = dict(self.consts)
+        if self.family != "depthwise" or c["C"] > 512:
+            return None
+        stage = f"_o{c['OUT_OFF']}_a{c['ACT_MIN']}_{c['ACT_MAX']}".replace("-", "m") + ("" if c["RQ"] else "_rq")
+        return f"dwb_{c['KH']}x{c['KW']}_d{c['DH']}x{c['DW']}{stage}_{self.isa}"
+
+    @property
     def unread(self) -> tuple[str, ...]:
         """Array fields of the parameter struct this kernel never reads (emitted as NULL, no table in flash): the
         requantization records replace the multipliers and shifts; ADD/MUL read their operands densely."""
@@ -122,6 +133,20 @@ def pixel_block(sp: Special | None) -> int:
     if sp is None or sp.staged:
         return 1
     return sp.px_block
+
+
+def short_blocks(sp: Special, p: object) -> frozenset[int]:
+    """The blocks shorter than three pixels (1, 2) that a call of a three-pixel convolution kernel with params
+    `p` runs: a 1x1 takes each row three at a time (the row's last one or two alone) or, in rows narrower than
+    three, pairs across rows; a gathered convolution takes every pixel three at a time in raster order. The
+    emitter leaves out the functions for blocks no call runs (code size); other kernels: both."""
+    if sp.family != "conv" or sp.const("PX") != 3 or not isinstance(p, ConvParams):
+        return frozenset((1, 2))
+    n = p.out_h * p.out_w
+    if sp.const("DIRECT") and p.out_w < 3:
+        return frozenset(([2] if n >= 2 else []) + ([1] if n % 2 else []))
+    r = (p.out_w if sp.const("DIRECT") else n) % 3
+    return frozenset([r] if r else [])
 
 
 def _bits(func: str) -> int:
