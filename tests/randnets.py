@@ -365,7 +365,7 @@ def check_net(tflite: bytes, workdir: Any, seeds: tuple[int, ...] = (0, 1),
     from oracle import tflm_run
 
     from tinyml.compiler import compile_model, parse_tflite
-    from tinyml.errors import TinymlError
+    from tinyml.errors import TinymlError, ToolchainError
     from tinyml.harness.host import HostModel
     from tinyml.verify import graph_inputs
     work = Path(workdir)
@@ -384,7 +384,11 @@ def check_net(tflite: bytes, workdir: Any, seeds: tuple[int, ...] = (0, 1),
         except TinymlError as e:  # a clear refusal (budget, grid), unless the compiler caught a bug of its own
             out.append(Outcome(label, "INTERNAL" if "internal" in str(e) else "refused", str(e)[:300]))
             continue
-        host = HostModel(d)
+        try:
+            host = HostModel(d)
+        except ToolchainError as e:  # generated C that does not build: a bug (compile's self-check would say so)
+            out.append(Outcome(label, "INTERNAL", str(e)[:300]))
+            continue
         bad = []
         for s, x, w in zip(seeds, xs, want):
             for k, (a, b) in enumerate(zip(host.run(x), w)):

@@ -101,6 +101,25 @@ def test_blocked_kernels_on_narrow_and_odd_rows(width, isa, tmp_path):
         assert_bit_exact(model, tmp_path / name, seeds=(0, 1), options=CompileOptions(kernels=isa, **opts))
 
 
+def test_one_channel_depthwise_in_place(tmp_path):
+    """A depthwise convolution of one channel runs in place through the channel-plane kernel (not the
+    convolution kernel that replaces it elsewhere, whose scratch the in-place call does not pass)."""
+    import tensorflow as tf
+    from opplan import convert_keras
+    keras = tf.keras
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(7)
+    x = keras.Input((14, 13, 1))
+    y = keras.layers.DepthwiseConv2D(3, strides=2, padding="same")(x)
+    y = keras.layers.MaxPooling2D(3, strides=2, padding="same")(y)
+    model = tmp_path / "m.tflite"
+    model.write_bytes(convert_keras(keras.Model(x, y), [(14, 13, 1)], seed=7))
+    for isa in ("dsp", "portable"):
+        rep = assert_bit_exact(model, tmp_path / isa, seeds=(0, 1),
+                               options=CompileOptions(kernels=isa, patch="off", overlap=False))
+        assert rep["memory"]["inplace_layers"], rep["memory"]
+
+
 @needs_shared()
 def test_wide_im2col_never_raises_the_peak(tmp_path, monkeypatch):
     """resnet8: the gathered convolutions off the peak get a third scratch row, the one at the peak does not;

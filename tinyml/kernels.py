@@ -165,7 +165,9 @@ def select(kern: Kernel, isa: str) -> Special | None:
     """The generated kernel for this call, or None to keep the portable runtime kernel."""
     p = kern.params
     # a depthwise convolution of one input channel (depth multiplier = output channels) is a convolution
-    as_conv = kern.func.startswith("tml_depthwise_conv_") and isinstance(p, ConvParams) and p.in_c == 1
+    # (not the in-place kernel: its channel plane is its own scratch, the dw_inplace family below runs it)
+    as_conv = kern.func in ("tml_depthwise_conv_s8", "tml_depthwise_conv_s4") and isinstance(p, ConvParams) and \
+        p.in_c == 1
     if (kern.func in ("tml_conv_s8", "tml_conv_s4") or as_conv) and isinstance(p, ConvParams):
         if p.batches != 1 or (p.filter_in_c != p.in_c and not as_conv):
             return None
@@ -186,9 +188,12 @@ def select(kern: Kernel, isa: str) -> Special | None:
         # bytes of stack).
         wide = direct or kern.variant == "wide"
         px = 3 if isa == "dsp" and bits == 8 and wide and p.out_c <= 256 else 2
+        # dsp, int8: a block widens its pixels' rows once into a stack buffer (2 bytes per value and pixel; rows
+        # up to 256 values for three pixels, 384 for two) when several output-channel pairs reuse them
+        xw = int(isa == "dsp" and bits == 8 and 8 <= ka <= (256 if px == 3 else 384) and p.out_c >= 16)
         consts = (("CIN", p.in_c), ("COUT", p.out_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h),
                   ("SW", p.stride_w), ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", bits), ("K", k), ("KP", kp),
-                  ("KA", ka), ("DIRECT", int(direct)), ("PX", px)) + _output_stage(p)
+                  ("KA", ka), ("DIRECT", int(direct)), ("PX", px), ("XW", xw)) + _output_stage(p)
         # (three pixels of a row at fixed distances, pairs across rows narrower than three; staged outputs)
         return Special("conv", isa, consts, scratch=0 if direct else px * kp, px_block=px, staged=px == 3,
                        weights="original" if bits == 8 and kp == k and not as_conv else "conv_rows")

@@ -59,6 +59,27 @@ def _window_gap(batches: int, in_h: int, in_w: int, in_c: int, out_h: int, out_w
     return _gap(last_written, first_read)
 
 
+def _depthwise_gap(batches: int, in_h: int, in_w: int, c: int, out_h: int, out_w: int, stride_h: int, stride_w: int,
+                   pad_h: int, pad_w: int, group: int = 4) -> int:
+    """Depthwise convolutions with one output channel per input channel: pixel by pixel, `group` channels at a
+    time (the generated kernels' four-channel steps; the runtime kernel's channel-by-channel order is a finer
+    interleaving of the same events), each event reads its channels of the whole window before it writes them.
+    An event's writes must not reach input bytes that a later event reads; its own reads are done."""
+    b, oy, ox = np.meshgrid(np.arange(batches), np.arange(out_h), np.arange(out_w), indexing="ij")
+    iy = np.clip(oy * stride_h - pad_h, 0, in_h - 1)
+    ix = np.clip(ox * stride_w - pad_w, 0, in_w - 1)
+    first_pixel = (((b * in_h + iy) * in_w + ix) * c).reshape(-1, 1)
+    pixel = ((b * out_h + oy) * out_w + ox).reshape(-1, 1)
+    starts = np.arange(0, c, group).reshape(1, -1)
+    ends = np.minimum(starts + group, c)
+    last_written = (pixel * c + ends - 1).reshape(-1)
+    first_read = (first_pixel + starts).reshape(-1)
+    if len(first_read) < 2:
+        return 0
+    later = np.append(np.minimum.accumulate(first_read[::-1])[::-1][1:], np.iinfo(np.int64).max // 4)
+    return max(0, int(np.max(last_written - later + 1)))
+
+
 @functools.lru_cache(maxsize=4096)
 def safe_gap(kernel: Kernel, input_position: int, block: int = 1) -> int | None:
     """Smallest gap (bytes) by which `kernel`'s output must start below its input number `input_position` so that
@@ -67,6 +88,10 @@ def safe_gap(kernel: Kernel, input_position: int, block: int = 1) -> int | None:
     p = kernel.params
     if getattr(p, "out_row_stride", 0) or getattr(p, "out_px_stride", 0):
         return None  # a strided slice of a larger output: its write order is not analysed
+    if (isinstance(p, ConvParams) and input_position == 0 and kernel.func == "tml_depthwise_conv_s8"
+            and p.depth_multiplier == 1 and p.in_c == p.out_c):
+        return _depthwise_gap(p.batches, p.in_h, p.in_w, p.in_c, p.out_h, p.out_w, p.stride_h, p.stride_w, p.pad_h,
+                              p.pad_w)
     if isinstance(p, ConvParams) and input_position == 0:
         return _window_gap(p.batches, p.in_h, p.in_w, p.in_c, p.out_h, p.out_w, p.out_c, p.stride_h, p.stride_w,
                            p.pad_h, p.pad_w, block)
