@@ -163,6 +163,9 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
                                               "short": set()})
         entry["short"] |= short_blocks(sp, kern.params)  # the leftover blocks some call runs
         consts = derived_args(sp, kern, g)
+        if sp.family == "add":  # both operands, then the prepared tables (ADD/SUB), then the output
+            return {"func": f"{p}_k_{sp.name}", "params": pname,
+                    "args": [arg(a) for a in kern.args[:-1]] + [const(c) for c in consts] + [arg(kern.args[-1])]}
         args = [arg(kern.args[0]), *map(const, consts)] + [arg(a) for a in kern.args[len(consts) + 1:-1]]
         if sp.scratch and sp.family == "conv":  # im2col rows (an in-place kernel's plane is among its args)
             args.append(arg(scratch_id(k)))

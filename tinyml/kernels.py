@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import fixedpoint as fp
 from .errors import TinymlError
 from .ir import NO_TENSOR, Graph
 from .lower import AccumulateParams, BroadcastParams, ConvParams, FullyConnectedParams, Kernel, PoolParams
@@ -294,6 +295,14 @@ def derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, ...]:
     or a reordered copy, and per output channel the bias with the input offset folded in (input_offset * sum of
     the channel's weights) and its requantization constants (requant_records)."""
     p = kern.params
+    if sp.family == "add" and not sp.const("MUL"):
+        # ADD/SUB: each operand's rescaled value depends on that operand alone, so both are tabulated over the 256
+        # int8 values (TFLM's arithmetic, as the reference executor computes it); one requantization per element
+        assert isinstance(p, BroadcastParams)
+        x = np.arange(-128, 128, dtype=np.int64)
+        ta = fp.mbqm_lt_one(fp.wrap32((x + p.a_offset) << p.left_shift), p.a_multiplier, p.a_shift)
+        tb = fp.mbqm_lt_one(fp.wrap32((x + p.b_offset) << p.left_shift), p.b_multiplier, p.b_shift)
+        return (Const("addtab", "int32_t", np.concatenate([ta, tb]).astype(np.int32).tobytes()),)
     if sp.family in ("pool", "add"):  # nothing prepared: the constants are in the code
         return ()
     if sp.family == "fc_acc":  # the weights as they are, the input offset added while widening the input
