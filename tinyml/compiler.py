@@ -415,6 +415,8 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
         "tool": "tinyml", "version": __version__, "source": g.source, "source_path": source_path,
         "sha256": c.sha256, "prefix": options.prefix,
         "peak_sram_bytes": sram, "arena_bytes": sram, "flash_bytes": weights + tables, "kernels": isa or "reference",
+        "kernel_stack_bytes": max((sp.stack for _, ks in c.schedule for kern in ks
+                                   if (sp := choose(kern, isa, g)) is not None), default=0),
         "weight_bytes": weights, "table_bytes": tables,
         "macs": sum(layer["macs"] for layer in layers), "max_layer_io_bytes": max_layer_io(g),
         "inputs": [{**_tensor_info(g, t), "streamed": bool(c.patch and c.patch.streamed == k)}

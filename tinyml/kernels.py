@@ -105,6 +105,20 @@ class Special:
         return dict(self.consts)[name]
 
     @property
+    def stack(self) -> int:
+        """Bytes of stack one call uses for its buffers (not the arena): a staged block's outputs, pixel rows
+        widened once, a depthwise kernel's row of zero points."""
+        c = dict(self.consts)
+        if self.family == "conv":
+            xw = 2 * (c["KA"] // 4 * 4) if c.get("XW") else 0  # two bytes per value and pixel
+            if c["PX"] == 3:
+                return 3 * c["COUT"] + 3 * xw
+            return 2 * xw
+        if self.family == "depthwise" and c["C"] <= 512:
+            return -(-c["C"] // 4) * 4
+        return 0
+
+    @property
     def border(self) -> str | None:
         """The shared function a depthwise kernel calls for pixels whose window leaves the input (any channel
         count: one per kernel geometry and output stage, not per layer signature), or None: its own, for layers
