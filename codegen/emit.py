@@ -85,6 +85,8 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_mul_s16": ("tml_s16.c",),
     "tml_pad_s16": ("tml_s16.c",),
     "tml_quantize_f32_s16": ("tml_s16.c",),
+    "tml_requantize_s8_s16": ("tml_s16.c",), "tml_requantize_s16_s8": ("tml_s16.c",),
+    "tml_requantize_s16": ("tml_s16.c",),
     "tml_dequantize_s16_f32": ("tml_s16.c",),
 }
 RUNTIME_HEADERS = ("tml_nn.h", "tml_fixedpoint.h", "tml_simd.h")

@@ -153,6 +153,24 @@ def test_abs_every_int8_value(s_in, zp_in, s_out, zp_out, tmp_path):
     assert_single_op_bit_exact(buf, [x], tmp_path, "abs")
 
 
+@pytest.mark.parametrize("src,dst,s_in,zp_in,s_out,zp_out", [
+    ("int8", "int16", 0.02, 5, 0.0004, 0), ("int8", "int16", 0.05, -128, 0.00002, 0),
+    ("int16", "int8", 0.0004, 0, 0.02, -7), ("int16", "int8", 0.00003, 0, 0.1, 100),
+    ("int16", "int16", 0.0004, 0, 0.0011, 0)])
+def test_quantize_between_int8_and_int16(src, dst, s_in, zp_in, s_out, zp_out, tmp_path):
+    """QUANTIZE int8 -> int16, int16 -> int8 and int16 -> int16 (TFLM's Requantize), on every int8 value or on
+    int16 values across the whole range, saturating where the output type ends: TFLM's bytes."""
+    from tinyml.ir import DType, OpKind
+    dt = {"int8": DType.INT8, "int16": DType.INT16}
+    if src == "int8":
+        x = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
+    else:
+        x = np.concatenate([np.arange(-32768, 32768, 257), [-32768, -1, 0, 1, 32767]]).astype(np.int16)
+        x = x[: x.size - x.size % 4].reshape(1, -1)
+    buf = single_op_model(OpKind.QUANTIZE, [(x.shape, dt[src], s_in, zp_in)], (x.shape, dt[dst], s_out, zp_out))
+    assert_single_op_bit_exact(buf, [x], tmp_path, f"quantize_{src}_{dst}")
+
+
 @pytest.mark.parametrize("s_in,zp_in,s_out,zp_out", [(0.02, -128, 0.05, -128), (0.0007, -128, 0.3, -100),
                                                       (0.9, -128, 0.004, -128), (0.05, 0, 0.02, 10)])
 def test_rsqrt_every_valid_int8_value(s_in, zp_in, s_out, zp_out, tmp_path):

@@ -880,6 +880,16 @@ def _quantize(g: Graph, op: Op) -> list[Kernel]:
     if x.dtype is DType.FLOAT32 and y.dtype is DType.INT16 and y.quant is not None:
         return [Kernel("tml_quantize_f32_s16", QuantizeParams(x.size, y.scale, y.zero_point),
                        (op.inputs[0], op.outputs[0]))]
+    if x.dtype in (DType.INT8, DType.INT16) and y.dtype in (DType.INT8, DType.INT16) and DType.INT16 in (x.dtype, y.dtype) \
+            and x.quant is not None and y.quant is not None:
+        # TFLM's Requantize between int8 and int16 (either way, or int16 -> int16): MultiplyByQuantizedMultiplier
+        # of the input less its zero point by the scale ratio, plus the output zero point, saturated to the type
+        m, s = quantize_multiplier(x.scale / y.scale)
+        lo, hi = (-32768, 32767) if y.dtype is DType.INT16 else (QMIN, QMAX)
+        func = {(DType.INT8, DType.INT16): "tml_requantize_s8_s16", (DType.INT16, DType.INT8): "tml_requantize_s16_s8",
+                (DType.INT16, DType.INT16): "tml_requantize_s16"}[(x.dtype, y.dtype)]
+        return [Kernel(func, RequantizeParams(x.size, x.zero_point, y.zero_point, m, s, lo, hi),
+                       (op.inputs[0], op.outputs[0]))]
     _int8(y)
     if x.dtype is DType.FLOAT32:
         return [Kernel("tml_quantize_f32_s8", QuantizeParams(x.size, y.scale, y.zero_point),

@@ -424,6 +424,8 @@ _UNARY: dict[type, Callable[..., Arr]] = {
 _FUNCS: dict[str, Callable[..., Arr]] = {
     "tml_maxpool_s8": maxpool, "tml_maxpool_s16": maxpool, "tml_add_s16": add, "tml_mul_s16": mul,
     "tml_quantize_f32_s16": lambda p, x: quantize(p, x, wide=True),
+    "tml_requantize_s8_s16": lambda p, x: requantize(p, x), "tml_requantize_s16_s8": lambda p, x: requantize(p, x),
+    "tml_requantize_s16": lambda p, x: requantize(p, x),
     "tml_logistic_s8": logistic, "tml_tanh_s8": tanh, "tml_add_s8": add,
     "tml_mul_s8": mul, "tml_maximum_s8": maximum, "tml_minimum_s8": minimum, "tml_prelu_s8": prelu,
     "tml_squared_difference_s8": squared_difference, "tml_batch_matmul_s8": batch_matmul,

@@ -338,6 +338,10 @@ void tml_avgpool_s16(const tml_pool_params *p, const int16_t *input, int16_t *ou
 void tml_maxpool_s16(const tml_pool_params *p, const int16_t *input, int16_t *output);
 void tml_mean_s16(const tml_mean_params *p, const int16_t *input, int16_t *output);
 void tml_quantize_f32_s16(const tml_quantize_params *p, const float *input, int16_t *output);
+/* QUANTIZE between int8 and int16 (TFLM Requantize): act_min/act_max are the output type's range */
+void tml_requantize_s8_s16(const tml_requantize_params *p, const int8_t *input, int16_t *output);
+void tml_requantize_s16_s8(const tml_requantize_params *p, const int16_t *input, int8_t *output);
+void tml_requantize_s16(const tml_requantize_params *p, const int16_t *input, int16_t *output);
 void tml_dequantize_s16_f32(const tml_dequantize_params *p, const int16_t *input, float *output);
 
 /* SOFTMAX, int16 (TFLM SoftmaxInt16): exp and 1/(1+x) from 513-entry interpolated tables; output 1/32768. */

@@ -261,3 +261,25 @@ void tml_softmax_s16(const tml_softmax_s16_params *p, const int16_t *input, int1
         }
     }
 }
+
+/* QUANTIZE between int8 and int16 (TFLM's Requantize): (x - input zero point) times the scale ratio
+ * (MultiplyByQuantizedMultiplier), plus the output zero point, saturated to the output type. */
+static int32_t tml_requant_one(const tml_requantize_params *p, int32_t x) {
+    const int32_t v = p->output_zp + tml_mbqm(x - p->input_zp, p->multiplier, p->shift);
+    return v < p->act_min ? p->act_min : v > p->act_max ? p->act_max : v;
+}
+
+void tml_requantize_s8_s16(const tml_requantize_params *p, const int8_t *input, int16_t *output) {
+    int32_t i;
+    for (i = 0; i < p->size; i++) output[i] = (int16_t)tml_requant_one(p, input[i]);
+}
+
+void tml_requantize_s16_s8(const tml_requantize_params *p, const int16_t *input, int8_t *output) {
+    int32_t i;
+    for (i = 0; i < p->size; i++) output[i] = (int8_t)tml_requant_one(p, input[i]);
+}
+
+void tml_requantize_s16(const tml_requantize_params *p, const int16_t *input, int16_t *output) {
+    int32_t i;
+    for (i = 0; i < p->size; i++) output[i] = (int16_t)tml_requant_one(p, input[i]);
+}

@@ -98,6 +98,8 @@ def safe_gap(kernel: Kernel, input_position: int, block: int = 1) -> int | None:
     if isinstance(p, PoolParams) and input_position == 0:
         return _window_gap(p.batches, p.in_h, p.in_w, p.channels, p.out_h, p.out_w, p.channels, p.stride_h,
                            p.stride_w, p.pad_h, p.pad_w)
+    if kernel.func == "tml_requantize_s8_s16":
+        return None  # int16 outputs: each written byte pair runs ahead of the int8 input it came from
     if isinstance(p, (RequantizeParams, ClampParams, SigmoidParams, HardSwishParams, LeakyReluParams, LutParams,
                       UnaryF32Params)):
         return 0  # out[i] is written right after in[i] is read, in order (the same element size in and out)
