@@ -78,8 +78,8 @@ def test_gathered_convolutions_of_two_and_three_pixels(case, opplan_models, tmp_
     assert default["peak_sram_bytes"] == narrow["peak_sram_bytes"]
 
 
-@pytest.mark.parametrize("width", [1, 2, 4, 5, 7])
-@pytest.mark.parametrize("isa", ["dsp", "portable"])
+@pytest.mark.parametrize("width,isa", [(1, "dsp"), (2, "dsp"), (4, "dsp"), (5, "dsp"), (1, "portable"),
+                                       (5, "portable")])
 def test_blocked_kernels_on_narrow_and_odd_rows(width, isa, tmp_path):
     """Rows of 1-7 pixels (three-pixel blocks, their leftovers of one or two, pairs across rows narrower than
     three), 13 output channels (odd, a lone last channel), depthwise over 13 and 6 channels (groups of four and a
