@@ -36,13 +36,15 @@ void tml_avgpool_s8(const tml_pool_params *p, const int8_t *input, int8_t *outpu
 }
 
 void tml_channel_sum_acc_s8(const tml_accumulate_params *p, const int8_t *input, int32_t *acc) {
-    int32_t px, c;
-    if (p->first) {
-        for (c = 0; c < p->out_c; c++) acc[c] = 0;
-    }
-    for (px = 0; px < p->count; px++) {
-        const int8_t *x = input + (size_t)px * p->out_c;
-        for (c = 0; c < p->out_c; c++) acc[c] += x[c];
+    /* channel by channel, the sum in a register (integer addition: any order gives the same int32) */
+    const int32_t n = p->count, stride = p->out_c;
+    int32_t c;
+    for (c = 0; c < stride; c++) {
+        const int8_t *x = input + c;
+        int32_t s = p->first ? 0 : acc[c], px = 0;
+        for (; px + 1 < n; px += 2, x += 2 * stride) s += (int32_t)x[0] + x[stride];
+        if (px < n) s += *x;
+        acc[c] = s;
     }
 }
 
