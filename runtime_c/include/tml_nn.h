@@ -83,6 +83,35 @@ typedef struct {
     int32_t act_min, act_max, is_sub;
 } tml_broadcast_params;
 
+/* Walks a broadcast op's output in order: after k steps, ia and ib are the operands' element offsets of output
+ * element k (i holds its four indices). */
+typedef struct {
+    int32_t i[4];
+    size_t ia, ib;
+} tml_broadcast_walk;
+
+static inline size_t tml_broadcast_count(const tml_broadcast_params *p) {
+    return (size_t)p->d0 * (size_t)p->d1 * (size_t)p->d2 * (size_t)p->d3;
+}
+
+static inline void tml_broadcast_step(const tml_broadcast_params *p, tml_broadcast_walk *w) {
+    if (++w->i[3] < p->d3) {
+        w->ia += (size_t)p->a_stride[3];
+        w->ib += (size_t)p->b_stride[3];
+        return;
+    }
+    w->i[3] = 0;
+    if (++w->i[2] == p->d2) {
+        w->i[2] = 0;
+        if (++w->i[1] == p->d1) {
+            w->i[1] = 0;
+            ++w->i[0];
+        }
+    }
+    w->ia = tml_broadcast_at(p->a_stride, w->i[0], w->i[1], w->i[2], 0);
+    w->ib = tml_broadcast_at(p->b_stride, w->i[0], w->i[1], w->i[2], 0);
+}
+
 void tml_add_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, int8_t *output);
 void tml_mul_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, int8_t *output);
 

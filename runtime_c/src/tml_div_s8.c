@@ -9,33 +9,28 @@
 #include "tml_nn.h"
 
 void tml_div_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, int8_t *output) {
-    int32_t i0, i1, i2, i3;
-    size_t o = 0;
-    for (i0 = 0; i0 < p->d0; i0++) {
-        for (i1 = 0; i1 < p->d1; i1++) {
-            for (i2 = 0; i2 < p->d2; i2++) {
-                for (i3 = 0; i3 < p->d3; i3++) {
-                    const size_t ia = tml_broadcast_at(p->a_stride, i0, i1, i2, i3);
-                    const size_t ib = tml_broadcast_at(p->b_stride, i0, i1, i2, i3);
-                    int32_t x = (int32_t)a[ia] + p->a_offset, d = (int32_t)b[ib] + p->b_offset, out;
-                    if (d < 0) { /* a positive divisor for the reciprocal, as TFLM */
-                        x = -x;
-                        d = -d;
-                    }
-                    {
-                        int recip_shift; /* d == 0 (TFLM divides by zero) takes the same arithmetic path */
-                        const int32_t inv = tml_reciprocal(d, 31, &recip_shift);
-                        const int headroom = tml_clsb32(x);
-                        const int32_t q = tml_mbqm_gt1(x, inv, headroom);
-                        const int e = recip_shift + headroom - (int)p->output_shift; /* >= 0 (lowering) */
-                        const int32_t h = tml_srdhm(q, p->output_multiplier);
-                        const int64_t r = e < 32 ? (int64_t)tml_rdbp(h, e) : (int64_t)(h >> (e & 31)) + (h >= 0);
-                        const int64_t o = (int64_t)p->output_offset + r;
-                        out = o > 127 ? 127 : o < -128 ? -128 : (int32_t)o;
-                    }
-                    output[o++] = tml_sat_s8(out, p->act_min, p->act_max);
-                }
-            }
+    tml_broadcast_walk w = {{0, 0, 0, 0}, 0, 0};
+    const size_t n = tml_broadcast_count(p);
+    size_t o;
+    for (o = 0; o < n; o++, tml_broadcast_step(p, &w)) {
+        const size_t ia = w.ia;
+        const size_t ib = w.ib;
+        int32_t x = (int32_t)a[ia] + p->a_offset, d = (int32_t)b[ib] + p->b_offset, out;
+        if (d < 0) { /* a positive divisor for the reciprocal, as TFLM */
+            x = -x;
+            d = -d;
         }
+        {
+            int recip_shift; /* d == 0 (TFLM divides by zero) takes the same arithmetic path */
+            const int32_t inv = tml_reciprocal(d, 31, &recip_shift);
+            const int headroom = tml_clsb32(x);
+            const int32_t q = tml_mbqm_gt1(x, inv, headroom);
+            const int e = recip_shift + headroom - (int)p->output_shift; /* >= 0 (lowering) */
+            const int32_t h = tml_srdhm(q, p->output_multiplier);
+            const int64_t r = e < 32 ? (int64_t)tml_rdbp(h, e) : (int64_t)(h >> (e & 31)) + (h >= 0);
+            const int64_t o = (int64_t)p->output_offset + r;
+            out = o > 127 ? 127 : o < -128 ? -128 : (int32_t)o;
+        }
+        output[o] = tml_sat_s8(out, p->act_min, p->act_max);
     }
 }
