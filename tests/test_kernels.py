@@ -103,6 +103,37 @@ def test_blocked_kernels_on_narrow_and_odd_rows(width, isa, tmp_path):
         assert (rep["kernel_stack_bytes"] >= 3 * 13) if isa == "dsp" and width >= 3 else rep["kernel_stack_bytes"] >= 0
 
 
+@pytest.mark.parametrize("h,w,c,rows,pool", [(8, 5, 13, 4, "avg"), (8, 9, 8, 2, "mean"), (24, 24, 7, 2, "avg")])
+def test_band_channel_sums(h, w, c, rows, pool, tmp_path):
+    """A patch stage that ends at an average pool or MEAN sums each band's channels with the generated kernel (four
+    channels per word in 16-bit lanes): bands of 2-16 pixels (unrolled), of 36 (a loop) and of 288 (more than 255:
+    the lanes emptied every 255 pixels), channel counts 13, 8 and 7 (groups of four and a tail), the first band and
+    the ones added to it: bit-exact with TFLM in both flavours."""
+    import tensorflow as tf
+    from opplan import convert_keras
+    from tinyml.compiler import analyze
+    from tinyml.lower import lower
+    from tinyml.memory.patching import stages
+    keras = tf.keras
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(c)
+    x = keras.Input((h, w, 3), batch_size=1)
+    y = keras.layers.Conv2D(c, 3, padding="same", activation="relu")(x)
+    y = keras.layers.AveragePooling2D((h, w))(y) if pool == "avg" else keras.layers.GlobalAveragePooling2D()(y)
+    y = keras.layers.Dense(4)(keras.layers.Reshape((c,))(y))
+    model = tmp_path / "m.tflite"
+    model.write_bytes(convert_keras(keras.Model(x, y), [(h, w, 3)], seed=c))
+    g = analyze(model.read_bytes(), model.name).graph
+    split = [s for s in stages(g, lower(g)) if s.reduced is not None][-1].split
+    band = h // rows * w
+    for isa in ("dsp", "portable"):
+        rep = assert_bit_exact(model, tmp_path / isa, seeds=(0, 1),
+                               options=CompileOptions(kernels=isa, patch=f"{rows}x1", patch_split=split))
+        names = {f for layer in rep["layers"] for f in layer["kernels"]}
+        want = f"model_k_chsum_c{c}" + (f"_n{band}" if band <= 16 else "") + "_dsp"
+        assert (want in names) if isa == "dsp" else ("tml_channel_sum_acc_s8" in names), names
+
+
 def test_one_channel_depthwise_in_place(tmp_path):
     """A depthwise convolution of one channel runs in place through the channel-plane kernel (not the
     convolution kernel that replaces it elsewhere, whose scratch the in-place call does not pass)."""
@@ -193,7 +224,15 @@ int main(void) {
         if (it % 11 == 0) m = 0;
         if (sh > 8) sh = 8;
         if (tml_requant(acc, m, sh) != tml_mbqm(acc, m, sh)) bad++;
-        if (m > (1 << 30) && tml_requant_fast(acc, m, fast_sh) != tml_mbqm(acc, m, fast_sh)) bad++;
+        if (m > (1 << 30)) {  /* tml_requant_pre with the output zero point z folded in (e <= 22, as generated) */
+            const int e = -fast_sh, z = (int)(rnd() % 256) - 128, amin = z + (int)(rnd() % 8);
+            const int want = tml_mbqm(acc, m, fast_sh) + z;
+            if (tml_requant_pre(acc, m, e - 1, 1 << (e - 2)) != want - z) bad++;  /* any e, nothing folded */
+            if (e <= 22 && tml_requant_pre(acc, m, e - 1, (1 << (e - 2)) + z * (1 << (e - 1))) != want) bad++;
+            /* the ReLU form: equal once clamped to a minimum at or above z */
+            if (e <= 22 && tml_max_i32(tml_requant_pre_relu(acc, m, e - 1, (1 << (e - 2)) + z * (1 << (e - 1))),
+                                       amin) != tml_max_i32(want, amin)) bad++;
+        }
     }
     {   /* the portable definitions of the DSP instructions, lane by lane */
         unsigned x = 0x80FF7F01u, y = 0x02FE8081u;
@@ -209,8 +248,8 @@ int main(void) {
 
 
 def test_requantization_shortcuts_equal_tflm_arithmetic(tmp_path):
-    """tml_requant (one SMLAL instead of TFLM's 64-bit division) and tml_requant_pre (both roundings folded into
-    one constant) equal tml_mbqm, TFLM's MultiplyByQuantizedMultiplier, on 4 million random and edge values."""
+    """tml_requant (one SMLAL instead of TFLM's 64-bit division), tml_requant_pre (both roundings and the output
+    zero point folded into one constant) and, clamped to a ReLU's minimum, tml_requant_pre_relu equal tml_mbqm, TFLM's MultiplyByQuantizedMultiplier, on 4 million random and edge values."""
     cc = shutil.which("gcc") or shutil.which("clang")
     if cc is None:
         pytest.skip("no host C compiler")

@@ -110,10 +110,14 @@ def _corrupt_model_c(monkeypatch, times: int | None = None):
     def render(ctx, outdir):
         written = real(ctx, outdir)
         count[0] += 1
-        if times is None or count[0] <= times:  # the last layer's zero point: a kernel constant or a struct field
+        if times is None or count[0] <= times:
             kernels = outdir / f"{ctx['prefix']}_kernels.c"
-            p, key, end = (kernels, "#define OUT_OFF ", "\n") if kernels.exists() else \
-                (outdir / f"{ctx['prefix']}.c", ".output_offset = ", ",")
+            if kernels.exists():  # the output stage of the last generated kernel: its values XOR 3
+                text = kernels.read_text()
+                i = text.rindex("#define TML_K_CLAMP(v) ") + len("#define TML_K_CLAMP(v) ")
+                kernels.write_text(text[:i] + "(int8_t)3 ^ " + text[i:])
+                return written
+            p, key, end = outdir / f"{ctx['prefix']}.c", ".output_offset = ", ","  # the last layer's zero point
             text = p.read_text()
             i = text.rindex(key)
             j = text.index(end, i)

@@ -61,7 +61,7 @@ class Const:
 @dataclass(frozen=True)
 class Special:
     """A kernel generated for one signature."""
-    family: str                      # template family: conv, depthwise, dw_inplace, fc, fc_acc, pool, add
+    family: str                      # template family: conv, depthwise, dw_inplace, fc, fc_acc, pool, add, chsum
     isa: str                         # dsp or portable
     consts: tuple[tuple[str, int], ...]  # the template's compile-time constants
     scratch: int = 0                 # bytes of scratch one call needs (im2col of two pixels)
@@ -75,6 +75,8 @@ class Special:
         c = dict(self.consts)
         if self.family == "fc_acc":
             return f"fc_acc_{c['DEPTH']}x{c['OUTC']}_s8_{self.isa}"
+        if self.family == "chsum":
+            return f"chsum_c{c['C']}" + (f"_n{c['N']}" if c["N"] else "") + f"_{self.isa}"
         if self.family == "pool":
             return (f"{'maxpool' if c['MAX'] else 'avgpool'}_{c['FH']}x{c['FW']}_s{c['SH']}x{c['SW']}_c{c['C']}"
                     f"_a{c['ACT_MIN']}_{c['ACT_MAX']}_{self.isa}").replace("-", "m")
@@ -169,9 +171,13 @@ def _bits(func: str) -> int:
 
 
 def _output_stage(p: ConvParams | FullyConnectedParams) -> tuple[tuple[str, int], ...]:
-    """The output stage as constants: tml_requant_pre when every channel's multiplier is in (2^30, 2^31) and
-    its shift <= -2, the output zero point and the activation range."""
-    fast = int(all(m > (1 << 30) and s <= -2 for m, s in zip(p.multiplier, p.shift)))
+    """The output stage as constants: RQ = 1 (tml_requant_pre) when every channel's multiplier is in (2^30, 2^31)
+    and its shift in [-22, -2] (the output zero point then folds into the records without overflow), RQ = 2
+    (tml_requant_pre_relu) when besides the activation minimum is at or above the output zero point, else 0
+    (tml_requant); the output zero point and the activation range."""
+    fast = int(all(m > (1 << 30) and -22 <= s <= -2 for m, s in zip(p.multiplier, p.shift)))
+    if fast and p.act_min >= p.output_offset:
+        fast = 2
     return (("RQ", fast), ("OUT_OFF", p.output_offset), ("ACT_MIN", p.act_min), ("ACT_MAX", p.act_max))
 
 
@@ -254,6 +260,11 @@ def select(kern: Kernel, isa: str) -> Special | None:
                                     ("AS", p.a_shift), ("BO", p.b_offset), ("BM", p.b_multiplier), ("BS", p.b_shift),
                                     ("OM", p.output_multiplier), ("OS", p.output_shift), ("OUT_OFF", p.output_offset),
                                     ("ACT_MIN", p.act_min), ("ACT_MAX", p.act_max), ("SUB", p.is_sub)))
+    if kern.func == "tml_channel_sum_acc_s8" and isinstance(p, AccumulateParams) and isa == "dsp":
+        # a band's channel sums (AVERAGE_POOL_2D / MEAN as a patch stage): four channels per word, the portable
+        # runtime kernel elsewhere (a generated one would be the same loop); a band of at most 16 pixels has its
+        # pixel count as a constant (the loop unrolled: row pipelines call it once per row of a few pixels)
+        return Special("chsum", isa, (("C", p.out_c), ("N", p.count if p.count <= 16 else 0)))
     if kern.func == "tml_fully_connected_acc_s8" and isinstance(p, AccumulateParams):
         if p.filter_offset != 0:
             return None
@@ -291,14 +302,16 @@ def _pack_rows(w: np.ndarray, kp: int, bits: int) -> Const:
 
 def requant_records(p: ConvParams | FullyConnectedParams, folded: np.ndarray, fast: int) -> np.ndarray:
     """Four int32 per output channel: the bias with the input offset folded in, the multiplier, and e - 1 and
-    2^(e - 2) with e = -shift (`fast`: tml_requant_pre) or the shift and 0 (tml_requant)."""
+    2^(e - 2) + z * 2^(e - 1) with e = -shift and z the output zero point (`fast`: tml_requant_pre and
+    tml_requant_pre_relu, which add z themselves) or the shift and 0 (tml_requant)."""
     n = len(folded)
     mult = np.resize(np.asarray(p.multiplier, np.int64), n)
     shift = np.resize(np.asarray(p.shift, np.int64), n)
     rec = np.zeros((n, 4), np.int64)
     rec[:, 0], rec[:, 1] = folded, mult
     if fast:
-        rec[:, 2], rec[:, 3] = -shift - 1, np.left_shift(1, -shift - 2)
+        rec[:, 2] = -shift - 1
+        rec[:, 3] = np.left_shift(1, -shift - 2) + p.output_offset * np.left_shift(1, -shift - 1)
     else:
         rec[:, 2] = shift
     return rec.astype(np.int32)
@@ -317,7 +330,7 @@ def derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, ...]:
         ta = fp.mbqm_lt_one(fp.wrap32((x + p.a_offset) << p.left_shift), p.a_multiplier, p.a_shift)
         tb = fp.mbqm_lt_one(fp.wrap32((x + p.b_offset) << p.left_shift), p.b_multiplier, p.b_shift)
         return (Const("addtab", "int32_t", np.concatenate([ta, tb]).astype(np.int32).tobytes()),)
-    if sp.family in ("pool", "add"):  # nothing prepared: the constants are in the code
+    if sp.family in ("pool", "add", "chsum"):  # nothing prepared: the constants are in the code
         return ()
     if sp.family == "fc_acc":  # the weights as they are, the input offset added while widening the input
         return (kern.args[1],)
@@ -354,7 +367,7 @@ def fits_int32(sp: Special, kern: Kernel, g: Graph) -> bool:
     """The int4 path multiplies weights scaled by 16 and shifts the sum back, which is exact only while
     16 * sum |w * x| stays inside int32 (the int8 paths wrap modulo 2^32 like TFLM's own int32 sums, and their
     result is TFLM's whenever TFLM's is)."""
-    if sp.family in ("pool", "add") or sp.const("BITS") != 4:
+    if sp.family in ("pool", "add", "chsum") or sp.const("BITS") != 4:
         return True
     w = _weights(g, kern.args[1])
     rows = w.reshape(-1, w.shape[-1]).T if kern.func.startswith("tml_depthwise_conv_") else w.reshape(w.shape[0], -1)

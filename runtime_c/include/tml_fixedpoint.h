@@ -82,17 +82,22 @@ static inline int32_t tml_requant(int32_t acc, int32_t multiplier, int32_t shift
  * e = -shift, the double rounding is floor((x * m + 2^30 + (2^(e-1) - [x * m < -2^30]) * 2^31) / 2^(31 + e)),
  * and with m > 2^30, x * m < -2^30 exactly when x < 0. The constant added is then a 64-bit value whose halves are
  * cheap to form from the sign of x, so that one SMLAL and one shift of its high word do everything.
- * tml_requant_pre takes e1 = e - 1 and hp = 2^(e - 2) computed ahead (generated kernels keep them per channel). */
+ * tml_requant_pre takes e1 = e - 1 and hp = 2^(e - 2) computed ahead (generated kernels keep them per channel, with
+ * the output zero point z folded in as hp = 2^(e - 2) + z * 2^(e - 1): adding a multiple of 2^e1 before the shift
+ * adds z after it). */
 static inline int32_t tml_requant_pre(int32_t x, int32_t multiplier, int32_t e1, int32_t hp) {
     const int32_t s = x >> 31; /* -1 for a negative x */
-    const uint32_t lo = 0x40000000u ^ ((uint32_t)s << 31);
-    const uint32_t hi = (uint32_t)hp + (uint32_t)s;
-    const int64_t v = (int64_t)(((uint64_t)hi << 32) | lo) + (int64_t)x * multiplier;
+    const int64_t lo = (int64_t)(0x40000000u ^ ((uint32_t)s << 31));
+    const int64_t v = (int64_t)(hp + s) * 4294967296LL + lo + (int64_t)x * multiplier;
     return (int32_t)(v >> 32) >> e1;
 }
 
-static inline int32_t tml_requant_fast(int32_t x, int32_t multiplier, int32_t shift) {
-    return tml_requant_pre(x, multiplier, (int32_t)-shift - 1, (int32_t)(1u << (-shift - 2)));
+/* tml_requant_pre for an output stage whose activation minimum is at or above the output zero point (a fused
+ * ReLU): a negative accumulator requantizes to 0 or less there and is clamped to the minimum, and the formula
+ * without its sign terms also gives 0 or less for it (x * m + 2^30 < 0 when m > 2^30), so the sign terms drop. */
+static inline int32_t tml_requant_pre_relu(int32_t x, int32_t multiplier, int32_t e1, int32_t hp) {
+    const int64_t v = (int64_t)hp * 4294967296LL + 0x40000000 + (int64_t)x * multiplier;
+    return (int32_t)(v >> 32) >> e1;
 }
 
 /* MultiplyByQuantizedMultiplierSmallerThanOneExp (left_shift <= 0). */
