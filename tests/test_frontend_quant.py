@@ -652,3 +652,38 @@ def test_prelu(tmp_path):
     assert np.abs(run_batches(GraphExecutor(g), nhwc(x)) - want).max() < 1e-5
     cfg = calibrate(g, nhwc(x))
     _check_exported(quantize_graph(g, cfg), nhwc(x), tmp_path, GraphExecutor(g, cfg))
+
+
+class SubPixel(nn.Module):
+    """A super-resolution / focus block: PixelShuffle after a convolution, PixelUnshuffle before one, and a
+    PixelShuffle whose channel order needs no reordering (one channel per block position)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 12, 3, padding=1)
+        self.up = nn.PixelShuffle(2)
+        self.c2 = nn.Conv2d(3, 8, 3, padding=1)
+        self.down = nn.PixelUnshuffle(2)
+        self.c3 = nn.Conv2d(32, 4, 1)
+        self.up1 = nn.PixelShuffle(2)
+
+    def forward(self, x):
+        y = self.down(torch.relu(self.c2(self.up(torch.relu(self.c1(x))))))
+        return self.up1(self.c3(y))
+
+
+def test_pixel_shuffle(tmp_path):
+    """PixelShuffle / PixelUnshuffle become DEPTH_TO_SPACE / SPACE_TO_DEPTH with a GATHER that puts the channels in
+    TFLite's order: equal to PyTorch in float, bit-exact with TFLM once quantized."""
+    torch.manual_seed(0)
+    m = SubPixel().eval()
+    x = np.random.default_rng(0).normal(size=(32, 3, 6, 4)).astype(np.float32)
+    g = tinyml.from_torch(m, torch.tensor(x[:1]))
+    kinds = [op.kind for op in g.ops]
+    assert kinds.count(OpKind.DEPTH_TO_SPACE) == 2 and OpKind.SPACE_TO_DEPTH in kinds
+    assert kinds.count(OpKind.GATHER) == 2  # the last shuffle (four channels, one per position) needs none
+    with torch.no_grad():
+        want = m(torch.tensor(x)).numpy().transpose(0, 2, 3, 1)
+    assert np.abs(run_batches(GraphExecutor(g), nhwc(x)) - want).max() < 1e-5
+    cfg = calibrate(g, nhwc(x))
+    _check_exported(quantize_graph(g, cfg), nhwc(x), tmp_path, GraphExecutor(g, cfg))

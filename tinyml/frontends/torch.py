@@ -17,6 +17,8 @@ import numpy as np
 from ..errors import TinymlError, UnsupportedOpError
 from ..ir import (
     Activation,
+    AxisAttrs,
+    BlockAttrs,
     ConcatAttrs,
     ConvAttrs,
     DType,
@@ -44,7 +46,7 @@ SUPPORTED = ("Conv2d (any groups, depthwise included)", "Linear", "BatchNorm2d",
              "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "mean over H and W", "flatten/view/reshape",
              "Dropout", "Softmax over the last dimension", "slicing with a positive step (x[:, a:b])",
              "Upsample / interpolate (nearest with whole scale factors, bilinear)",
-             "ConvTranspose2d (groups 1, dilation 1)", "PReLU")
+             "ConvTranspose2d (groups 1, dilation 1)", "PReLU", "PixelShuffle", "PixelUnshuffle")
 
 
 @dataclass
@@ -375,6 +377,41 @@ class _Importer:
         y = self.out(node, self.ir_shape(node))
         self.b.op(OpKind.PRELU, (x.index, self.b.const(f"{node.name}_alpha", w.reshape(shape))), (y.index,),
                   NoAttrs(), name=_name(node))
+
+    def _pixel(self, node: Any, shuffle: bool) -> None:
+        """nn.PixelShuffle / PixelUnshuffle: DEPTH_TO_SPACE / SPACE_TO_DEPTH, whose channel order differs from
+        PyTorch's: PyTorch's channel c * r^2 + k (k = i * r + j, the position inside the r x r block) is TFLite's
+        channel k * C + c. A GATHER over the channels reorders them (before DEPTH_TO_SPACE, after SPACE_TO_DEPTH);
+        none where the orders agree (one channel per block position, or r = 1)."""
+        what = "PixelShuffle" if shuffle else "PixelUnshuffle"
+        x = self.value(node.args[0], node)
+        self.plain(x, node, what)
+        r = int(node.args[1])
+        if len(x.shape) != 4:
+            raise UnsupportedOpError(f"{_module_of(node)}: {what} of a {len(x.shape)}-D tensor is not supported")
+        y = self.out(node, self.ir_shape(node))
+        c = (x.shape[3] // (r * r)) if shuffle else x.shape[3]  # channels per block position
+        # TFLite channel k * c + q holds PyTorch channel q * r^2 + k
+        tfl = np.array([q * r * r + k for k in range(r * r) for q in range(c)], np.int32)
+        perm = tfl if shuffle else np.argsort(tfl).astype(np.int32)
+        identity = bool((perm == np.arange(perm.size)).all())
+        kind = OpKind.DEPTH_TO_SPACE if shuffle else OpKind.SPACE_TO_DEPTH
+        src = x.index
+        if shuffle and not identity:
+            src = self.b.tensor(f"{node.name}_order", x.shape)
+            self.b.op(OpKind.GATHER, (x.index, self.b.const(f"{node.name}_perm", perm, DType.INT32)), (src,),
+                      AxisAttrs(3), name=f"{_name(node)}_order")
+        dst = y.index if shuffle or identity else self.b.tensor(f"{node.name}_blocks", y.shape)
+        self.b.op(kind, (src,), (dst,), BlockAttrs(r), name=_name(node))
+        if not shuffle and not identity:
+            self.b.op(OpKind.GATHER, (dst, self.b.const(f"{node.name}_perm", perm, DType.INT32)), (y.index,),
+                      AxisAttrs(3), name=f"{_name(node)}_order")
+
+    def op_pixel_shuffle(self, node: Any) -> None:
+        self._pixel(node, True)
+
+    def op_pixel_unshuffle(self, node: Any) -> None:
+        self._pixel(node, False)
 
     def op_cat(self, node: Any) -> None:
         vals = [self.value(a, node) for a in node.args[0]]

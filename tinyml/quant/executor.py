@@ -235,6 +235,18 @@ class GraphExecutor(nn.Module):
             else:
                 y = F.interpolate(xc, size=size, mode="bilinear", align_corners=a.align_corners)
             return y.permute(0, 2, 3, 1)
+        if kind is OpKind.DEPTH_TO_SPACE:  # NHWC: out[h * r + i, w * r + j, c] = in[h, w, (i * r + j) * C + c]
+            r = a.block_size
+            n, h, w, c = x.shape
+            return x.reshape(n, h, w, r, r, c // (r * r)).permute(0, 1, 3, 2, 4, 5).reshape(n, h * r, w * r, -1)
+        if kind is OpKind.SPACE_TO_DEPTH:
+            r = a.block_size
+            n, h, w, c = x.shape
+            return x.reshape(n, h // r, r, w // r, r, c).permute(0, 1, 3, 2, 4, 5).reshape(n, h // r, w // r, -1)
+        if kind is OpKind.GATHER:
+            idx = torch.as_tensor(np.asarray(self.g.tensor(op.inputs[1]).data, np.int64))
+            return x.index_select(a.axis, idx.reshape(-1)).reshape(
+                (x.shape[0],) + tuple(self.g.tensor(op.outputs[0]).shape[1:]))
         if kind in (OpKind.QUANTIZE, OpKind.DEQUANTIZE):
             return x
         raise NotImplementedError(kind)
