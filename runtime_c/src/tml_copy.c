@@ -1,13 +1,36 @@
-/* Strided block copy: one input of CONCATENATION (any element type). */
+/* Strided block copy: one input of CONCATENATION, and the row windows of patch stages (any element type). */
+#include <stdint.h>
 #include <string.h>
 
 #include "tml_nn.h"
 
+/* memmove where the destination lies at or below the source, or apart from it: forward, eight bytes per step
+ * (each step reads before it writes, and what it writes lies below everything later steps read). newlib-nano's
+ * memmove copies byte by byte; the row windows of patch stages move whole rows down this way. */
+static void copy_down(unsigned char *dst, const unsigned char *src, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint32_t a, b;
+        memcpy(&a, src + i, 4);
+        memcpy(&b, src + i + 4, 4);
+        memcpy(dst + i, &a, 4);
+        memcpy(dst + i + 4, &b, 4);
+    }
+    for (; i < n; i++) dst[i] = src[i];
+}
+
 void tml_copy(const tml_copy_params *p, const void *input, void *output) {
     const unsigned char *src = (const unsigned char *)input;
     unsigned char *dst = (unsigned char *)output + p->dst_offset;
+    const size_t n = (size_t)p->block;
     int32_t i;
     for (i = 0; i < p->outer; i++) {
-        memmove(dst + (size_t)i * p->dst_stride, src + (size_t)i * p->block, (size_t)p->block);
+        unsigned char *const d = dst + (size_t)i * p->dst_stride;
+        const unsigned char *const s = src + (size_t)i * p->block;
+        if ((uintptr_t)d <= (uintptr_t)s || (uintptr_t)d >= (uintptr_t)s + n) {
+            copy_down(d, s, n);
+        } else {
+            memmove(d, s, n);
+        }
     }
 }
