@@ -687,3 +687,39 @@ def test_pixel_shuffle(tmp_path):
     assert np.abs(run_batches(GraphExecutor(g), nhwc(x)) - want).max() < 1e-5
     cfg = calibrate(g, nhwc(x))
     _check_exported(quantize_graph(g, cfg), nhwc(x), tmp_path, GraphExecutor(g, cfg))
+
+
+class MaxMin(nn.Module):
+    """Branches joined by torch.maximum and torch.minimum (tensor-tensor, and against a constant)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 6, 3, padding=1)
+        self.b = nn.Conv2d(3, 6, 1)
+        self.c = nn.Conv2d(6, 4, 3, stride=2, padding=1)
+        self.d = nn.Conv2d(6, 4, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        y = torch.maximum(self.a(x), torch.relu(self.b(x)))
+        return torch.minimum(self.c(y), torch.tensor(0.75)) + torch.max(self.c(y), torch.min(self.d(y),
+                                                                                           torch.tensor(0.5)))
+
+
+def test_maximum_minimum(tmp_path):
+    """torch.maximum/minimum and torch.max/min of two tensors: MAXIMUM/MINIMUM, whose inputs PTQ quantizes as their output (TFLM compares raw int8
+    values): equal to PyTorch in float, bit-exact with TFLM once quantized."""
+    torch.manual_seed(0)
+    m = MaxMin().eval()
+    x = np.random.default_rng(0).normal(size=(32, 3, 10, 8)).astype(np.float32)
+    g = tinyml.from_torch(m, torch.tensor(x[:1]))
+    kinds = [op.kind for op in g.ops]
+    assert kinds.count(OpKind.MAXIMUM) == 2 and kinds.count(OpKind.MINIMUM) == 2
+    with torch.no_grad():
+        want = m(torch.tensor(x)).numpy().transpose(0, 2, 3, 1)
+    assert np.abs(run_batches(GraphExecutor(g), nhwc(x)) - want).max() < 1e-5
+    cfg = calibrate(g, nhwc(x))
+    q = quantize_graph(g, cfg)
+    for op in q.ops:
+        if op.kind in (OpKind.MAXIMUM, OpKind.MINIMUM):
+            assert {q.tensor(i).quant for i in op.inputs} == {q.tensor(op.outputs[0]).quant}
+    _check_exported(q, nhwc(x), tmp_path, GraphExecutor(g, cfg))

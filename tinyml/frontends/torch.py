@@ -46,7 +46,8 @@ SUPPORTED = ("Conv2d (any groups, depthwise included)", "Linear", "BatchNorm2d",
              "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "mean over H and W", "flatten/view/reshape",
              "Dropout", "Softmax over the last dimension", "slicing with a positive step (x[:, a:b])",
              "Upsample / interpolate (nearest with whole scale factors, bilinear)",
-             "ConvTranspose2d (groups 1, dilation 1)", "PReLU", "PixelShuffle", "PixelUnshuffle")
+             "ConvTranspose2d (groups 1, dilation 1)", "PReLU", "PixelShuffle", "PixelUnshuffle",
+             "torch.maximum/minimum")
 
 
 @dataclass
@@ -148,7 +149,11 @@ class _Importer:
         target = str(node.target)
         key = target.replace("aten.", "").rsplit(".", 1)[0] if target.startswith("aten.") else target
         if key in ("clone", "dropout", "alias", "contiguous", "detach", "_to_copy", "lift_fresh_copy"):
-            self.values[node.name] = self.value(node.args[0], node)
+            src = node.args[0]
+            if getattr(src, "name", None) in self.consts:  # a constant made in forward() (torch.tensor(0.5))
+                self.consts[node.name] = self.consts[src.name]
+            else:
+                self.values[node.name] = self.value(src, node)
             return
         handler = getattr(self, f"op_{key}", None)
         if key == "<built-in function getitem>" or target == "<built-in function getitem>":
@@ -354,7 +359,8 @@ class _Importer:
                 self.plain(v, node, "arithmetic")
                 ins.append(v.index)
         y = self.out(node, self.ir_shape(node))
-        self.b.op(kind, tuple(ins), (y.index,), ElementwiseAttrs(Activation.NONE), name=_name(node))
+        attrs = NoAttrs() if kind in (OpKind.MAXIMUM, OpKind.MINIMUM) else ElementwiseAttrs(Activation.NONE)
+        self.b.op(kind, tuple(ins), (y.index,), attrs, name=_name(node))
 
     def op_add(self, node: Any) -> None:
         self._binary(node, OpKind.ADD)
@@ -364,6 +370,20 @@ class _Importer:
 
     def op_mul(self, node: Any) -> None:
         self._binary(node, OpKind.MUL)
+
+    def op_maximum(self, node: Any) -> None:
+        self._binary(node, OpKind.MAXIMUM)
+
+    def op_minimum(self, node: Any) -> None:
+        self._binary(node, OpKind.MINIMUM)
+
+    def op_max(self, node: Any) -> None:  # torch.max(a, b): aten.max.other; a reduction is refused
+        if not str(node.target).endswith(".other"):
+            raise UnsupportedOpError(f"{_module_of(node)}: torch.max/min as a reduction is not supported (two "
+                                     "tensors are: MAXIMUM/MINIMUM)")
+        self._binary(node, OpKind.MAXIMUM if "max" in str(node.target) else OpKind.MINIMUM)
+
+    op_min = op_max
 
     def op_prelu(self, node: Any) -> None:
         """nn.PReLU: PRELU with alpha over the channels (NHWC's last axis) or one alpha for all."""

@@ -178,6 +178,11 @@ class GraphExecutor(nn.Module):
                 c = self._fq(op.inputs[1], c)
             y = x + c if kind is OpKind.ADD else x - c if kind is OpKind.SUB else x * c
             return _act(y, a.activation)
+        if kind in (OpKind.MAXIMUM, OpKind.MINIMUM):
+            c = get(op.inputs[1])
+            if op.inputs[1] in self.consts:
+                c = self._fq(op.inputs[1], c)
+            return torch.maximum(x, c) if kind is OpKind.MAXIMUM else torch.minimum(x, c)
         if kind in (OpKind.AVERAGE_POOL_2D, OpKind.MAX_POOL_2D):
             xc = x.permute(0, 3, 1, 2)
             ph = _same_pads(xc.shape[2], a.filter_h, a.stride_h, 1) if a.padding is Padding.SAME else (0, 0)

@@ -27,7 +27,8 @@ SAME_AS_INPUT = (OpKind.MAX_POOL_2D, OpKind.AVERAGE_POOL_2D, OpKind.RESHAPE, OpK
                  OpKind.DEPTH_TO_SPACE, OpKind.SPACE_TO_DEPTH, OpKind.GATHER)
 FIXED_OUTPUT = {OpKind.SOFTMAX: (1.0 / 256, -128), OpKind.LOGISTIC: (1.0 / 256, -128), OpKind.TANH: (1.0 / 128, 0)}
 WEIGHTED = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED, OpKind.TRANSPOSE_CONV)
-INT8_ONLY = (OpKind.TRANSPOSE_CONV,)  # weights TFLM (and tinyml) run as int8 only
+INT8_ONLY = (OpKind.TRANSPOSE_CONV,)
+SHARED_INPUTS = (OpKind.CONCATENATION, OpKind.MAXIMUM, OpKind.MINIMUM)  # inputs quantized as the output  # weights TFLM (and tinyml) run as int8 only
 SAMPLES = 1 << 16
 
 
@@ -183,7 +184,9 @@ def constrain(g: Graph, cfg: QuantConfig) -> QuantConfig:
     """Apply the output quantization TFLM's kernels require, in execution order. A CONCATENATION input made
     for the concatenation alone by an op free to choose its output quantization takes the concatenation's (whose
     range covers it), as TensorFlow's converter does: no requantization, and its producer can write straight into
-    the output (zero-copy concatenation)."""
+    the output (zero-copy concatenation). MAXIMUM/MINIMUM compare raw int8 values, so their inputs take the
+    output's quantization the same way (clipping to the output's range commutes with max and min); a constant
+    operand is quantized with it, any other input requantized to it (quantize_graph)."""
     consumers = g.consumers()
     producer = {o: op for op in g.ops for o in op.outputs}
     for op in g.ops:
@@ -193,9 +196,12 @@ def constrain(g: Graph, cfg: QuantConfig) -> QuantConfig:
         elif op.kind in SAME_AS_INPUT:
             cfg.act[out] = cfg.act[op.inputs[0]]
     for op in reversed(g.ops):  # an outer concatenation first: its quantization reaches nested inputs
-        if op.kind is not OpKind.CONCATENATION or op.outputs[0] not in cfg.act:
+        if op.kind not in SHARED_INPUTS or op.outputs[0] not in cfg.act:
             continue
         for i in op.inputs:
+            if g.tensor(i).is_const and op.kind is not OpKind.CONCATENATION:
+                cfg.act[i] = cfg.act[op.outputs[0]]
+                continue
             src = producer.get(i)
             if (src is not None and len(consumers.get(i, [])) == 1 and op.inputs.count(i) == 1
                     and i not in g.outputs and src.kind not in FIXED_OUTPUT and src.kind not in SAME_AS_INPUT):
@@ -260,7 +266,7 @@ def quantize_graph(g: Graph, cfg: QuantConfig) -> Graph:
                 ins.append(const(i))
                 continue
             src = act(i)
-            if op.kind is OpKind.CONCATENATION and cfg.act[i] != cfg.act[op.outputs[0]]:
+            if op.kind in SHARED_INPUTS and cfg.act[i] != cfg.act[op.outputs[0]]:
                 s, z = cfg.act[op.outputs[0]]
                 rq = b.tensor(f"{g.tensor(i).name}_requant", g.tensor(i).shape, DType.INT8, Quant((s,), (z,)))
                 b.op(OpKind.QUANTIZE, (src,), (rq,), NoAttrs(), f"{op.name}_requant{pos}")
