@@ -723,3 +723,60 @@ def test_maximum_minimum(tmp_path):
         if op.kind in (OpKind.MAXIMUM, OpKind.MINIMUM):
             assert {q.tensor(i).quant for i in op.inputs} == {q.tensor(op.outputs[0]).quant}
     _check_exported(q, nhwc(x), tmp_path, GraphExecutor(g, cfg))
+
+
+class Permuted(nn.Module):
+    """Axes swapped between convolutions: H and W (permute), and channels with W (transpose)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 5, 3, padding=1)
+        self.b = nn.Conv2d(5, 4, 3, padding=1)
+        self.c = nn.Conv2d(10, 3, 1)
+
+    def forward(self, x):
+        y = self.b(torch.relu(self.a(x)).permute(0, 1, 3, 2))
+        return self.c(torch.transpose(y, 1, 3))
+
+
+def test_permute_and_transpose(tmp_path):
+    torch.manual_seed(0)
+    m = Permuted().eval()
+    x = np.random.default_rng(0).normal(size=(32, 3, 10, 7)).astype(np.float32)
+    g = tinyml.from_torch(m, torch.tensor(x[:1]))
+    assert [op.kind for op in g.ops].count(OpKind.TRANSPOSE) == 2
+    with torch.no_grad():
+        want = m(torch.tensor(x)).numpy().transpose(0, 2, 3, 1)
+    assert np.abs(run_batches(GraphExecutor(g), nhwc(x)) - want).max() < 1e-5
+    cfg = calibrate(g, nhwc(x))
+    _check_exported(quantize_graph(g, cfg), nhwc(x), tmp_path, GraphExecutor(g, cfg))
+
+
+class Attention(nn.Module):
+    """One attention head over tokens: Linear projections of [batch, tokens, features], a matmul against the
+    transposed keys, softmax, bmm with the values, and an output projection."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.q = nn.Linear(8, 8)
+        self.k = nn.Linear(8, 8)
+        self.v = nn.Linear(8, 6)
+        self.o = nn.Linear(6, 4)
+
+    def forward(self, x):
+        a = torch.softmax(torch.matmul(self.q(x), self.k(x).transpose(1, 2)) * 0.35, dim=-1)
+        return self.o(torch.relu(torch.bmm(a, self.v(x))))
+
+
+def test_attention_matmul(tmp_path):
+    torch.manual_seed(0)
+    m = Attention().eval()
+    x = np.random.default_rng(0).normal(size=(32, 5, 8)).astype(np.float32)
+    g = tinyml.from_torch(m, torch.tensor(x[:1]))
+    kinds = [op.kind for op in g.ops]
+    assert kinds.count(OpKind.BATCH_MATMUL) == 2 and OpKind.TRANSPOSE in kinds and OpKind.SOFTMAX in kinds
+    with torch.no_grad():
+        want = m(torch.tensor(x)).numpy()
+    assert np.abs(run_batches(GraphExecutor(g), x) - want).max() < 1e-5
+    cfg = calibrate(g, x)
+    _check_exported(quantize_graph(g, cfg), x, tmp_path, GraphExecutor(g, cfg))

@@ -27,6 +27,7 @@ from ..ir import (
     Graph,
     GraphBuilder,
     LeakyReluAttrs,
+    MatMulAttrs,
     MeanAttrs,
     NoAttrs,
     OpKind,
@@ -36,6 +37,7 @@ from ..ir import (
     ResizeAttrs,
     SliceAttrs,
     SoftmaxAttrs,
+    TransposeAttrs,
 )
 from .passes import fuse_activations
 
@@ -47,7 +49,7 @@ SUPPORTED = ("Conv2d (any groups, depthwise included)", "Linear", "BatchNorm2d",
              "Dropout", "Softmax over the last dimension", "slicing with a positive step (x[:, a:b])",
              "Upsample / interpolate (nearest with whole scale factors, bilinear)",
              "ConvTranspose2d (groups 1, dilation 1)", "PReLU", "PixelShuffle", "PixelUnshuffle",
-             "torch.maximum/minimum")
+             "torch.maximum/minimum", "permute/transpose", "bmm/matmul of 3-D tensors", "Linear over tokens")
 
 
 @dataclass
@@ -302,13 +304,28 @@ class _Importer:
             np.zeros(w.shape[0], np.float32)
         if x.perm is not None:
             w = w[:, x.perm]
-        if len(x.shape) != 2:
+        if len(x.shape) not in (2, 3):
             raise UnsupportedOpError(f"{_module_of(node)}: Linear on a {len(x.shape)}-D input is not supported "
-                                     "(flatten it to [batch, features] first)")
+                                     "(flatten it to [batch, features] first, or give it [batch, tokens, "
+                                     "features])")
         y = self.out(node, self.ir_shape(node))
+        # [batch, tokens, features]: FULLY_CONNECTED over the last axis, the token axis kept (keep_num_dims)
         self.b.op(OpKind.FULLY_CONNECTED, (x.index, self.b.const(f"{node.name}_weights", w),
                                            self.b.const(f"{node.name}_bias", b)), (y.index,),
-                  FullyConnectedAttrs(Activation.NONE), name=_name(node))
+                  FullyConnectedAttrs(Activation.NONE, keep_num_dims=len(x.shape) == 3), name=_name(node))
+
+    def op_bmm(self, node: Any) -> None:
+        """bmm / matmul of two 3-D activations ([batch, n, k] x [batch, k, m]): BATCH_MATMUL."""
+        a, b = (self.value(v, node) for v in node.args[:2])
+        for v in (a, b):
+            self.plain(v, node, "a matrix product")
+            if len(v.shape) != 3:
+                raise UnsupportedOpError(f"{_module_of(node)}: bmm/matmul of a {len(v.shape)}-D tensor is not "
+                                         "supported (3-D [batch, rows, columns] tensors are)")
+        y = self.out(node, self.ir_shape(node))
+        self.b.op(OpKind.BATCH_MATMUL, (a.index, b.index), (y.index,), MatMulAttrs(False, False), name=_name(node))
+
+    op_matmul = op_bmm
 
     def _unary(self, node: Any, kind: OpKind, attrs: Any = None) -> None:
         attrs = NoAttrs() if attrs is None else attrs
@@ -370,6 +387,36 @@ class _Importer:
 
     def op_mul(self, node: Any) -> None:
         self._binary(node, OpKind.MUL)
+
+    def _permute(self, node: Any, dims: list[int]) -> None:
+        """permute / transpose: TRANSPOSE. A 4-D value is NHWC in the IR, so PyTorch's permutation of NCHW axes is
+        carried over to the IR's axes (the output NHWC again); other ranks keep their axes."""
+        x = self.value(node.args[0], node)
+        self.plain(x, node, "a permute")
+        rank = len(x.shape)
+        dims = [d + rank if d < 0 else d for d in dims]
+        if rank == 4:  # IR output axis j is PyTorch output axis t[j], which is input axis dims[t[j]]
+            t = (0, 2, 3, 1)
+            perm = [NCHW_TO_NHWC_AXIS[dims[t[j]]] for j in range(4)]
+        else:
+            perm = dims
+        y = self.out(node, self.ir_shape(node))
+        if perm == list(range(rank)):
+            self.values[node.name] = x
+            return
+        self.b.op(OpKind.TRANSPOSE, (x.index, self.b.const(f"{node.name}_perm", np.array(perm, np.int32),
+                                                           DType.INT32)), (y.index,), TransposeAttrs(tuple(perm)),
+                  name=_name(node))
+
+    def op_permute(self, node: Any) -> None:
+        self._permute(node, [int(d) for d in node.args[1]])
+
+    def op_transpose(self, node: Any) -> None:
+        rank = len(self.value(node.args[0], node).shape)
+        dims = list(range(rank))
+        a, b = (int(d) + rank if int(d) < 0 else int(d) for d in node.args[1:3])
+        dims[a], dims[b] = dims[b], dims[a]
+        self._permute(node, dims)
 
     def op_maximum(self, node: Any) -> None:
         self._binary(node, OpKind.MAXIMUM)

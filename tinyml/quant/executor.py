@@ -53,6 +53,8 @@ def weighted(op, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None,  # no
     """CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV (output height and width `out_hw`) or FULLY_CONNECTED of NHWC
     `x` with IR-layout weights, before activation."""
     if op.kind is OpKind.FULLY_CONNECTED:
+        if op.attrs.keep_num_dims:
+            return F.linear(x, w, b)
         return F.linear(x.reshape(x.shape[0], -1) if x.dim() != 2 else x, w, b)
     a = op.attrs
     if op.kind is OpKind.TRANSPOSE_CONV:  # TFLM: out[i * stride - pad + k] += x[i] * w[k], pad from the output size
@@ -248,6 +250,11 @@ class GraphExecutor(nn.Module):
             r = a.block_size
             n, h, w, c = x.shape
             return x.reshape(n, h // r, r, w // r, r, c).permute(0, 1, 3, 2, 4, 5).reshape(n, h // r, w // r, -1)
+        if kind is OpKind.BATCH_MATMUL:
+            y = get(op.inputs[1])
+            return torch.matmul(x.transpose(-1, -2) if a.adj_x else x, y.transpose(-1, -2) if a.adj_y else y)
+        if kind is OpKind.TRANSPOSE:
+            return x.permute(*a.perm)
         if kind is OpKind.GATHER:
             idx = torch.as_tensor(np.asarray(self.g.tensor(op.inputs[1]).data, np.int64))
             return x.index_select(a.axis, idx.reshape(-1)).reshape(

@@ -24,7 +24,7 @@ from ..ir import NO_TENSOR, DType, Graph, GraphBuilder, NoAttrs, OpKind, Quant
 ESTIMATORS = ("minmax", "percentile", "mse")
 SAME_AS_INPUT = (OpKind.MAX_POOL_2D, OpKind.AVERAGE_POOL_2D, OpKind.RESHAPE, OpKind.PAD, OpKind.RELU6,
                  OpKind.STRIDED_SLICE, OpKind.RESIZE_NEAREST_NEIGHBOR, OpKind.RESIZE_BILINEAR,
-                 OpKind.DEPTH_TO_SPACE, OpKind.SPACE_TO_DEPTH, OpKind.GATHER)
+                 OpKind.DEPTH_TO_SPACE, OpKind.SPACE_TO_DEPTH, OpKind.GATHER, OpKind.TRANSPOSE)
 FIXED_OUTPUT = {OpKind.SOFTMAX: (1.0 / 256, -128), OpKind.LOGISTIC: (1.0 / 256, -128), OpKind.TANH: (1.0 / 128, 0)}
 WEIGHTED = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED, OpKind.TRANSPOSE_CONV)
 INT8_ONLY = (OpKind.TRANSPOSE_CONV,)
