@@ -780,3 +780,34 @@ def test_attention_matmul(tmp_path):
     assert np.abs(run_batches(GraphExecutor(g), x) - want).max() < 1e-5
     cfg = calibrate(g, x)
     _check_exported(quantize_graph(g, cfg), x, tmp_path, GraphExecutor(g, cfg))
+
+
+class TokenBlock(nn.Module):
+    """A transformer-style block: LayerNorm, an attention head, a residual add, LayerNorm without affine."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n1 = nn.LayerNorm(8)
+        self.att = Attention()
+        self.up = nn.Linear(4, 8)
+        self.n2 = nn.LayerNorm(8, elementwise_affine=False)
+
+    def forward(self, x):
+        return self.n2(x + self.up(self.att(self.n1(x))))
+
+
+def test_layer_norm(tmp_path):
+    torch.manual_seed(0)
+    m = TokenBlock().eval()
+    with torch.no_grad():
+        m.n1.weight.uniform_(0.5, 1.5)
+        m.n1.bias.uniform_(-0.3, 0.3)
+    x = np.random.default_rng(0).normal(size=(32, 5, 8)).astype(np.float32)
+    g = tinyml.from_torch(m, torch.tensor(x[:1]))
+    kinds = [op.kind for op in g.ops]
+    assert kinds.count(OpKind.RSQRT) == 2 and kinds.count(OpKind.SQUARED_DIFFERENCE) == 2
+    with torch.no_grad():
+        want = m(torch.tensor(x)).numpy()
+    assert np.abs(run_batches(GraphExecutor(g), x) - want).max() < 1e-4
+    cfg = calibrate(g, x)
+    _check_exported(quantize_graph(g, cfg), x, tmp_path, GraphExecutor(g, cfg))

@@ -49,7 +49,8 @@ SUPPORTED = ("Conv2d (any groups, depthwise included)", "Linear", "BatchNorm2d",
              "Dropout", "Softmax over the last dimension", "slicing with a positive step (x[:, a:b])",
              "Upsample / interpolate (nearest with whole scale factors, bilinear)",
              "ConvTranspose2d (groups 1, dilation 1)", "PReLU", "PixelShuffle", "PixelUnshuffle",
-             "torch.maximum/minimum", "permute/transpose", "bmm/matmul of 3-D tensors", "Linear over tokens")
+             "torch.maximum/minimum", "permute/transpose", "bmm/matmul of 3-D tensors", "Linear over tokens",
+             "LayerNorm over the last dimension")
 
 
 @dataclass
@@ -326,6 +327,48 @@ class _Importer:
         self.b.op(OpKind.BATCH_MATMUL, (a.index, b.index), (y.index,), MatMulAttrs(False, False), name=_name(node))
 
     op_matmul = op_bmm
+
+    def op_layer_norm(self, node: Any) -> None:
+        """nn.LayerNorm over the last dimension of a 2-D or 3-D tensor, spelled as TensorFlow's converter spells
+        a Keras LayerNormalization: m = MEAN(x), v = MEAN(SQUARED_DIFFERENCE(x, m)), (x - m) * RSQRT(v + eps),
+        then times the weight and plus the bias (each an int8 op once quantized)."""
+        x = self.value(node.args[0], node)
+        self.plain(x, node, "LayerNorm")
+        shape = [int(d) for d in node.args[1]]
+        if len(shape) != 1 or len(x.shape) not in (2, 3) or shape[0] != x.shape[-1]:
+            raise UnsupportedOpError(f"{_module_of(node)}: LayerNorm over {shape} of a {len(x.shape)}-D tensor is "
+                                     "not supported (over the last dimension of a 2-D or 3-D tensor is)")
+        a = list(node.args) + [None] * (5 - len(node.args))
+        gamma = self.consts.get(a[2].name) if a[2] is not None else None
+        beta = self.consts.get(a[3].name) if a[3] is not None else None
+        eps = float(a[4]) if a[4] is not None else 1e-5
+        last = len(x.shape) - 1
+        red = x.shape[:-1] + (1,)
+        nm = node.name
+
+        def op(kind: OpKind, ins: tuple[int, ...], shape: tuple[int, ...], attrs: Any, tag: str,
+               out: int | None = None) -> int:
+            t = self.b.tensor(f"{nm}_{tag}", shape) if out is None else out
+            self.b.op(kind, ins, (t,), attrs, name=f"{_name(node)}_{tag}")
+            return t
+
+        axes = self.b.const(f"{nm}_axes", np.array([last], np.int32), DType.INT32)
+        ew = ElementwiseAttrs(Activation.NONE)
+        m = op(OpKind.MEAN, (x.index, axes), red, MeanAttrs((last,), True), "mean")
+        sq = op(OpKind.SQUARED_DIFFERENCE, (x.index, m), x.shape, NoAttrs(), "sqdiff")
+        v = op(OpKind.MEAN, (sq, axes), red, MeanAttrs((last,), True), "var")
+        ve = op(OpKind.ADD, (v, self.b.const(f"{nm}_eps", np.array([eps], np.float32))), red, ew, "var_eps")
+        r = op(OpKind.RSQRT, (ve,), red, NoAttrs(), "rsqrt")
+        d = op(OpKind.SUB, (x.index, m), x.shape, ew, "centered")
+        y = self.out(node, self.ir_shape(node))
+        last_out = y.index if gamma is None and beta is None else None
+        n = op(OpKind.MUL, (d, r), x.shape, ew, "normalized", last_out)
+        if gamma is not None:
+            n = op(OpKind.MUL, (n, self.b.const(f"{nm}_weight", np.asarray(gamma, np.float32))), x.shape, ew,
+                   "scaled", y.index if beta is None else None)
+        if beta is not None:
+            op(OpKind.ADD, (n, self.b.const(f"{nm}_bias", np.asarray(beta, np.float32))), x.shape, ew, "shifted",
+               y.index)
 
     def _unary(self, node: Any, kind: OpKind, attrs: Any = None) -> None:
         attrs = NoAttrs() if attrs is None else attrs

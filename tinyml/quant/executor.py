@@ -250,6 +250,10 @@ class GraphExecutor(nn.Module):
             r = a.block_size
             n, h, w, c = x.shape
             return x.reshape(n, h // r, r, w // r, r, c).permute(0, 1, 3, 2, 4, 5).reshape(n, h // r, w // r, -1)
+        if kind is OpKind.SQUARED_DIFFERENCE:
+            return (x - get(op.inputs[1])) ** 2
+        if kind is OpKind.RSQRT:
+            return torch.rsqrt(x)
         if kind is OpKind.BATCH_MATMUL:
             y = get(op.inputs[1])
             return torch.matmul(x.transpose(-1, -2) if a.adj_x else x, y.transpose(-1, -2) if a.adj_y else y)
