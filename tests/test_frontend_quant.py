@@ -811,3 +811,59 @@ def test_layer_norm(tmp_path):
     assert np.abs(run_batches(GraphExecutor(g), x) - want).max() < 1e-4
     cfg = calibrate(g, x)
     _check_exported(quantize_graph(g, cfg), x, tmp_path, GraphExecutor(g, cfg))
+
+
+class KeywordLSTM(nn.Module):
+    """An LSTM keyword spotter: two stacked LSTM layers over [batch, steps, features], the last step classified."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(10, 12, num_layers=2, batch_first=True)
+        self.fc = nn.Linear(12, 4)
+
+    def forward(self, x):
+        y, _ = self.lstm(x)
+        return self.fc(y[:, -1])
+
+
+def test_lstm_unrolled(tmp_path):
+    """nn.LSTM unrolled over its steps (FULLY_CONNECTED per gate, LOGISTIC/TANH, MUL/ADD cell updates): equal to
+    PyTorch in float, bit-exact with TFLM once quantized; the unused output sequence is not computed."""
+    torch.manual_seed(0)
+    m = KeywordLSTM().eval()
+    x = np.random.default_rng(0).normal(size=(32, 6, 10)).astype(np.float32)
+    g = tinyml.from_torch(m, torch.tensor(x[:1]))
+    kinds = [op.kind for op in g.ops]
+    # three sigmoid gates per step and layer, but no forget gate at the first step (no cell state yet)
+    assert kinds.count(OpKind.LOGISTIC) == 2 * (6 * 3 - 1) and OpKind.CONCATENATION not in kinds
+    with torch.no_grad():
+        want = m(torch.tensor(x)).numpy()
+    assert np.abs(run_batches(GraphExecutor(g), x) - want).max() < 1e-5
+    cfg = calibrate(g, x)
+    _check_exported(quantize_graph(g, cfg), x, tmp_path, GraphExecutor(g, cfg))
+    class Sequence(nn.Module):  # the whole output sequence: a CONCATENATION of the steps
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(10, 5, batch_first=True)
+
+        def forward(self, x):
+            return self.lstm(x)[0]
+    seq = Sequence().eval()
+    g = tinyml.from_torch(seq, torch.tensor(x[:1]))
+    assert OpKind.CONCATENATION in [op.kind for op in g.ops]
+    with torch.no_grad():
+        want = seq(torch.tensor(x)).numpy()
+    assert np.abs(run_batches(GraphExecutor(g), x) - want).max() < 1e-5
+    cfg = calibrate(g, x)
+    # bit-exact with TFLM (the steps' outputs requantized into the sequence's quantization, so the integer graph
+    # no longer aligns op for op with the fake-quantized one, and the recurrence carries rounding from step to step)
+    _check_exported(quantize_graph(g, cfg), x, tmp_path / "seq")
+    with pytest.raises(UnsupportedOpError, match="final state"):
+        class State(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.lstm = nn.LSTM(10, 12, batch_first=True)
+
+            def forward(self, x):
+                return self.lstm(x)[1][0]
+        tinyml.from_torch(State(), torch.tensor(x[:1]))

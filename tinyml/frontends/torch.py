@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import TinymlError, UnsupportedOpError
 from ..ir import (
+    NO_TENSOR,
     Activation,
     AxisAttrs,
     BlockAttrs,
@@ -93,6 +94,8 @@ class _Importer:
         self.consts: dict[str, np.ndarray] = {}
         self.name = name
         self.folded: set[str] = set()
+        self.lstm_nodes: set[str] = set()  # LSTMs imported: their output sequence is getitem 0
+        self.steps: dict[str, tuple[int, list[int]]] = {}  # an LSTM's output sequence: time axis, step outputs
         sig = ep.graph_signature
         state = dict(ep.state_dict)
         state.update({k: v for k, v in getattr(ep, "constants", {}).items()})
@@ -145,8 +148,19 @@ class _Importer:
                     v = self.value(a, node)
                     self.plain(v, node, "returning")
                     outputs.append(v.index)
+        self._prune(outputs)
         graph = self.b.build(self.name, tuple(inputs), tuple(outputs), source=f"torch:{self.name}")
         return fuse_activations(graph)
+
+    def _prune(self, outputs: list[int]) -> None:
+        """Drop ops whose outputs nothing reads (an unrolled LSTM's output sequence when only its last step is
+        used)."""
+        while True:
+            read = set(outputs) | {i for op in self.b.ops for i in op.inputs}
+            keep = [op for op in self.b.ops if any(o in read for o in op.outputs)]
+            if len(keep) == len(self.b.ops):
+                return
+            self.b.ops = keep
 
     def call(self, node: Any) -> None:
         target = str(node.target)
@@ -165,6 +179,11 @@ class _Importer:
                 self.values[node.name] = self.values[src.name]
                 return
             if src.name in self.folded:
+                return
+            if src.name in self.lstm_nodes:
+                if node.users:
+                    raise UnsupportedOpError(f"{_module_of(node)} uses an LSTM's final state (h_n, c_n); only its "
+                                             "output sequence is supported (its last step is the last h)")
                 return
         if handler is None:
             raise UnsupportedOpError(
@@ -328,6 +347,117 @@ class _Importer:
 
     op_matmul = op_bmm
 
+    def _emit(self, node: Any, kind: OpKind, ins: tuple[int, ...], shape: tuple[int, ...], attrs: Any, tag: str,
+              out: int | None = None) -> int:
+        """One op of a module spelled as several: its output a new tensor named after the node and `tag` (or
+        `out`)."""
+        t = self.b.tensor(f"{node.name}_{tag}", shape) if out is None else out
+        self.b.op(kind, ins, (t,), attrs, name=f"{_name(node)}_{tag}")
+        return t
+
+    def _take(self, node: Any, x: _Value, axis: int, index: int, tag: str) -> int:
+        """Element `index` along `axis` of a 2-D or 3-D value, that axis dropped: STRIDED_SLICE + RESHAPE."""
+        rank = len(x.shape)
+        begin, size = [0] * rank, list(x.shape)
+        begin[axis], size[axis] = index, 1
+        consts = [self.b.const(f"{node.name}_{tag}_{what}", np.array(v, np.int32), DType.INT32)
+                  for what, v in (("begin", begin), ("end", [b + s for b, s in zip(begin, size)]),
+                                  ("strides", [1] * rank))]
+        s = self._emit(node, OpKind.STRIDED_SLICE, (x.index, *consts), tuple(size),
+                       SliceAttrs(tuple(begin), tuple(size), tuple([1] * rank)), tag)
+        shape = tuple(d for k, d in enumerate(x.shape) if k != axis)
+        return self._emit(node, OpKind.RESHAPE, (s, self.b.const(f"{node.name}_{tag}_shape",
+                                                                np.array(shape, np.int32), DType.INT32)),
+                          shape, NoAttrs(), f"{tag}_r")
+
+    def op_select(self, node: Any) -> None:
+        """x[:, i] of a 2-D or 3-D value (e.g. an LSTM's last time step): STRIDED_SLICE + RESHAPE."""
+        x = self.value(node.args[0], node)
+        self.plain(x, node, "indexing")
+        rank = len(x.shape)
+        dim, index = int(node.args[1]) % rank, int(node.args[2])
+        if rank not in (2, 3) or dim == 0:
+            raise UnsupportedOpError(f"{_module_of(node)}: indexing dimension {dim} of a {rank}-D tensor is not "
+                                     "supported (a non-batch dimension of a 2-D or 3-D tensor is)")
+        index = index + x.shape[dim] if index < 0 else index
+        src = node.args[0]
+        if src.op == "call_function" and "getitem" in str(src.target) and src.args[0].name in self.steps:
+            taxis, hs = self.steps[src.args[0].name]
+            if dim == taxis:  # one step of an unrolled LSTM's output: that step's h itself
+                self.values[node.name] = _Value(hs[index], self.b.tensors[hs[index]].shape)
+                return
+        t = self._take(node, x, dim, index, "take")
+        self.values[node.name] = _Value(t, self.b.tensors[t].shape)
+
+    def op_zeros(self, node: Any) -> None:  # a constant (an LSTM's initial state)
+        self.consts[node.name] = np.zeros([int(d) for d in node.args[0]], np.float32)
+
+    def op_lstm(self, node: Any) -> None:
+        """nn.LSTM (unidirectional, any number of layers, zero initial state, no projection), unrolled over its
+        time steps as TensorFlow's converter unrolls a Keras LSTM: per step and gate FULLY_CONNECTED of the input
+        and of the last output, ADD, LOGISTIC/TANH, and the cell update with MUL and ADD; the output sequence a
+        CONCATENATION of the steps' outputs."""
+        a = list(node.args)
+        x = self.value(a[0], node)
+        self.plain(x, node, "an LSTM")
+        params, has_bias, layers, bidir, batch_first = a[2], bool(a[3]), int(a[4]), bool(a[7]), bool(a[8])
+        state = [self.consts.get(getattr(h, "name", None)) for h in a[1]]
+        if bidir or any(s is None or np.any(s) for s in state) or len(x.shape) != 3:
+            raise UnsupportedOpError(f"{_module_of(node)}: only a unidirectional LSTM over a 3-D input with a zero "
+                                     "initial state is supported")
+        per = 4 if has_bias else 2
+        if len(params) != per * layers:
+            raise UnsupportedOpError(f"{_module_of(node)}: an LSTM with projections (proj_size) is not supported")
+        taxis = 1 if batch_first else 0
+        steps = x.shape[taxis]
+        seq = [self._take(node, x, taxis, t, f"x{t}") for t in range(steps)]
+        bsz = x.shape[1 - taxis]
+        fc = FullyConnectedAttrs(Activation.NONE)
+        ew = ElementwiseAttrs(Activation.NONE)
+        for layer in range(layers):
+            w_ih, w_hh = (self.consts[p.name] for p in params[per * layer:per * layer + 2])
+            bias = sum(self.consts[p.name] for p in params[per * layer + 2:per * layer + 4]) if has_bias else \
+                np.zeros(w_ih.shape[0], np.float32)
+            hid = w_hh.shape[1]
+            shape = (bsz, hid)
+            gw = [(self.b.const(f"{node.name}_l{layer}_wi{k}", w_ih[k * hid:(k + 1) * hid]),
+                   self.b.const(f"{node.name}_l{layer}_wh{k}", w_hh[k * hid:(k + 1) * hid]),
+                   self.b.const(f"{node.name}_l{layer}_b{k}", bias[k * hid:(k + 1) * hid])) for k in range(4)]
+            h = c = None
+            out = []
+            for t, xt in enumerate(seq):
+                tag = f"l{layer}t{t}"
+                gates = []
+                for k, (wi, wh, b) in enumerate(gw):  # PyTorch's gate order: input, forget, cell, output
+                    if k == 1 and c is None:  # no forget gate before there is a cell state
+                        gates.append(NO_TENSOR)
+                        continue
+                    g = self._emit(node, OpKind.FULLY_CONNECTED, (xt, wi, b), shape, fc, f"{tag}_g{k}x")
+                    if h is not None:
+                        zero = self.b.const(f"{node.name}_{tag}_g{k}_nobias", np.zeros(hid, np.float32))
+                        gh = self._emit(node, OpKind.FULLY_CONNECTED, (h, wh, zero), shape, fc, f"{tag}_g{k}h")
+                        g = self._emit(node, OpKind.ADD, (g, gh), shape, ew, f"{tag}_g{k}")
+                    gates.append(self._emit(node, OpKind.TANH if k == 2 else OpKind.LOGISTIC, (g,), shape,
+                                            NoAttrs(), f"{tag}_a{k}"))
+                ig = self._emit(node, OpKind.MUL, (gates[0], gates[2]), shape, ew, f"{tag}_ig")
+                if c is not None:
+                    fcell = self._emit(node, OpKind.MUL, (gates[1], c), shape, ew, f"{tag}_fc")
+                    ig = self._emit(node, OpKind.ADD, (fcell, ig), shape, ew, f"{tag}_c")
+                c = ig
+                tc = self._emit(node, OpKind.TANH, (c,), shape, NoAttrs(), f"{tag}_tc")
+                h = self._emit(node, OpKind.MUL, (gates[3], tc), shape, ew, f"{tag}_h")
+                out.append(h)
+            seq = out
+        one = (bsz, 1, hid) if batch_first else (1, bsz, hid)
+        parts = [self._emit(node, OpKind.RESHAPE, (h, self.b.const(f"{node.name}_y{t}_shape",
+                                                                   np.array(one, np.int32), DType.INT32)),
+                            one, NoAttrs(), f"y{t}") for t, h in enumerate(seq)]
+        y = self.out(node, (bsz, steps, hid) if batch_first else (steps, bsz, hid))
+        self.b.op(OpKind.CONCATENATION, tuple(parts), (y.index,), ConcatAttrs(taxis, Activation.NONE),
+                  name=_name(node))
+        self.lstm_nodes.add(node.name)
+        self.steps[node.name] = (taxis, seq)
+
     def op_layer_norm(self, node: Any) -> None:
         """nn.LayerNorm over the last dimension of a 2-D or 3-D tensor, spelled as TensorFlow's converter spells
         a Keras LayerNormalization: m = MEAN(x), v = MEAN(SQUARED_DIFFERENCE(x, m)), (x - m) * RSQRT(v + eps),
@@ -348,9 +478,7 @@ class _Importer:
 
         def op(kind: OpKind, ins: tuple[int, ...], shape: tuple[int, ...], attrs: Any, tag: str,
                out: int | None = None) -> int:
-            t = self.b.tensor(f"{nm}_{tag}", shape) if out is None else out
-            self.b.op(kind, ins, (t,), attrs, name=f"{_name(node)}_{tag}")
-            return t
+            return self._emit(node, kind, ins, shape, attrs, tag, out)
 
         axes = self.b.const(f"{nm}_axes", np.array([last], np.int32), DType.INT32)
         ew = ElementwiseAttrs(Activation.NONE)
