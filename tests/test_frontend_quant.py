@@ -867,3 +867,36 @@ def test_lstm_unrolled(tmp_path):
             def forward(self, x):
                 return self.lstm(x)[1][0]
         tinyml.from_torch(State(), torch.tensor(x[:1]))
+
+
+class Pieces(nn.Module):
+    """torch.split (sizes and a split size), chunk, unbind and stack between convolutions and a classifier."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 6, 3, padding=1)
+        self.b = nn.Conv2d(2, 4, 1)
+        self.fc = nn.Linear(4 * 5 * 4, 6)
+        self.out = nn.Linear(3, 2)
+
+    def forward(self, x):
+        y = torch.relu(self.a(x))
+        p, q = torch.split(y, [2, 4], dim=1)
+        r, s = torch.chunk(q, 2, dim=1)
+        u = torch.split(p + r * s, 1, dim=1)
+        z = self.b(torch.cat([u[1], u[0]], dim=1))
+        f = self.fc(torch.flatten(z, 1)).reshape(-1, 2, 3)
+        g, h = torch.unbind(f, dim=1)
+        return self.out(torch.stack([g, h * 0.5], dim=1))
+
+
+def test_split_chunk_unbind_stack(tmp_path):
+    torch.manual_seed(0)
+    m = Pieces().eval()
+    x = np.random.default_rng(0).normal(size=(32, 3, 5, 4)).astype(np.float32)
+    g = tinyml.from_torch(m, torch.tensor(x[:1]))
+    with torch.no_grad():
+        want = m(torch.tensor(x)).numpy()
+    assert np.abs(run_batches(GraphExecutor(g), nhwc(x)) - want).max() < 1e-5
+    cfg = calibrate(g, nhwc(x))
+    _check_exported(quantize_graph(g, cfg), nhwc(x), tmp_path, GraphExecutor(g, cfg))

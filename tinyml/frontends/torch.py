@@ -51,7 +51,7 @@ SUPPORTED = ("Conv2d (any groups, depthwise included)", "Linear", "BatchNorm2d",
              "Upsample / interpolate (nearest with whole scale factors, bilinear)",
              "ConvTranspose2d (groups 1, dilation 1)", "PReLU", "PixelShuffle", "PixelUnshuffle",
              "torch.maximum/minimum", "permute/transpose", "bmm/matmul of 3-D tensors", "Linear over tokens",
-             "LayerNorm over the last dimension")
+             "LayerNorm over the last dimension", "nn.LSTM", "torch.split/chunk/unbind/stack")
 
 
 @dataclass
@@ -96,6 +96,7 @@ class _Importer:
         self.folded: set[str] = set()
         self.lstm_nodes: set[str] = set()  # LSTMs imported: their output sequence is getitem 0
         self.steps: dict[str, tuple[int, list[int]]] = {}  # an LSTM's output sequence: time axis, step outputs
+        self.pieces: dict[str, list[_Value]] = {}  # split / chunk / unbind: the values getitem picks
         sig = ep.graph_signature
         state = dict(ep.state_dict)
         state.update({k: v for k, v in getattr(ep, "constants", {}).items()})
@@ -179,6 +180,9 @@ class _Importer:
                 self.values[node.name] = self.values[src.name]
                 return
             if src.name in self.folded:
+                return
+            if src.name in self.pieces:
+                self.values[node.name] = self.pieces[src.name][int(node.args[1])]
                 return
             if src.name in self.lstm_nodes:
                 if node.users:
@@ -388,6 +392,72 @@ class _Importer:
                 return
         t = self._take(node, x, dim, index, "take")
         self.values[node.name] = _Value(t, self.b.tensors[t].shape)
+
+    def _axis(self, node: Any, x: _Value, dim: int) -> int:
+        """The IR axis of PyTorch dimension `dim` of value `x` (NCHW -> NHWC for 4-D); never the batch."""
+        rank = len(x.shape)
+        dim = dim % rank
+        if dim == 0:
+            raise UnsupportedOpError(f"{_module_of(node)}: splitting or stacking along the batch dimension is not "
+                                     "supported")
+        return NCHW_TO_NHWC_AXIS[dim] if rank == 4 else dim
+
+    def _split(self, node: Any, sizes: list[int]) -> None:
+        """Pieces of consecutive sizes along one dimension: a STRIDED_SLICE each (getitem picks them)."""
+        x = self.value(node.args[0], node)
+        self.plain(x, node, "a split")
+        axis = self._axis(node, x, int(node.args[2]) if len(node.args) > 2 else 0)
+        rank, start, pieces = len(x.shape), 0, []
+        for k, n in enumerate(sizes):
+            begin, size = [0] * rank, list(x.shape)
+            begin[axis], size[axis] = start, n
+            consts = [self.b.const(f"{node.name}_{k}_{what}", np.array(v, np.int32), DType.INT32)
+                      for what, v in (("begin", begin), ("end", [b + s for b, s in zip(begin, size)]),
+                                      ("strides", [1] * rank))]
+            t = self._emit(node, OpKind.STRIDED_SLICE, (x.index, *consts), tuple(size),
+                           SliceAttrs(tuple(begin), tuple(size), tuple([1] * rank)), f"piece{k}")
+            pieces.append(_Value(t, tuple(size)))
+            start += n
+        self.pieces[node.name] = pieces
+
+    def op_split_with_sizes(self, node: Any) -> None:
+        self._split(node, [int(n) for n in node.args[1]])
+
+    def op_split(self, node: Any) -> None:  # split.Tensor: pieces of split_size, the last one shorter
+        x = self.value(node.args[0], node)
+        n = x.shape[self._axis(node, x, int(node.args[2]) if len(node.args) > 2 else 0)]
+        step = int(node.args[1])
+        self._split(node, [min(step, n - s) for s in range(0, n, step)])
+
+    def op_unbind(self, node: Any) -> None:
+        """unbind of a 2-D or 3-D value: each element along the dimension, the dimension dropped."""
+        x = self.value(node.args[0], node)
+        self.plain(x, node, "unbind")
+        axis = self._axis(node, x, int(node.args[1]) if len(node.args) > 1 else 0)
+        if len(x.shape) not in (2, 3):
+            raise UnsupportedOpError(f"{_module_of(node)}: unbind of a {len(x.shape)}-D tensor is not supported "
+                                     "(of a 2-D or 3-D tensor is)")
+        ts = [self._take(node, x, axis, k, f"item{k}") for k in range(x.shape[axis])]
+        self.pieces[node.name] = [_Value(t, self.b.tensors[t].shape) for t in ts]
+
+    def op_stack(self, node: Any) -> None:
+        """stack of 1-D or 2-D values along a new dimension: a RESHAPE each (the new dimension of size 1), then
+        CONCATENATION."""
+        vals = [self.value(a, node) for a in node.args[0]]
+        for v in vals:
+            self.plain(v, node, "stack")
+        rank = len(vals[0].shape) + 1
+        dim = (int(node.args[1]) if len(node.args) > 1 else 0) % rank
+        if rank > 3 or dim == 0:
+            raise UnsupportedOpError(f"{_module_of(node)}: stacking {rank - 1}-D tensors along dimension {dim} is "
+                                     "not supported (1-D or 2-D tensors along a non-batch dimension are)")
+        parts = []
+        for k, v in enumerate(vals):
+            shape = v.shape[:dim] + (1,) + v.shape[dim:]
+            parts.append(self._emit(node, OpKind.RESHAPE, (v.index, self.b.const(
+                f"{node.name}_{k}_shape", np.array(shape, np.int32), DType.INT32)), shape, NoAttrs(), f"part{k}"))
+        y = self.out(node, self.ir_shape(node))
+        self.b.op(OpKind.CONCATENATION, tuple(parts), (y.index,), ConcatAttrs(dim, Activation.NONE), name=_name(node))
 
     def op_zeros(self, node: Any) -> None:  # a constant (an LSTM's initial state)
         self.consts[node.name] = np.zeros([int(d) for d in node.args[0]], np.float32)
