@@ -87,6 +87,7 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_quantize_f32_s16": ("tml_s16.c",),
     "tml_requantize_s8_s16": ("tml_s16.c",), "tml_requantize_s16_s8": ("tml_s16.c",),
     "tml_requantize_s16": ("tml_s16.c",),
+    "tml_logistic_s16": ("tml_s16.c",), "tml_tanh_s16": ("tml_s16.c",),
     "tml_dequantize_s16_f32": ("tml_s16.c",),
 }
 RUNTIME_HEADERS = ("tml_nn.h", "tml_fixedpoint.h", "tml_simd.h")
@@ -194,7 +195,8 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
                     if isinstance(value, tuple) and sp is not None and name in sp.unread:
                         fields.append({"name": name, "value": "NULL"})
                     elif isinstance(value, tuple):
-                        ctype = {"tuple[int8, ...]": "int8_t", "tuple[int16, ...]": "int16_t"}.get(ann, "int32_t")
+                        ctype = {"tuple[int8, ...]": "int8_t", "tuple[int16, ...]": "int16_t",
+                                 "tuple[uint16, ...]": "uint16_t"}.get(ann, "int32_t")
                         if (ctype, value) not in table_names:
                             table_names[ctype, value] = f"{pname}_{name}"
                             tables.append({"name": table_names[ctype, value], "ctype": ctype, "count": len(value),

@@ -60,7 +60,10 @@ def opplan_models(tmp_path_factory):
     def get(name: str) -> Path:
         if name not in cache:
             case = next(c for c in PLAN if c["name"] == name)
-            key = hashlib.sha256(repr(sorted(case.items())).encode()).hexdigest()[:16]
+            # the builders' source is part of the key: the directory outlives the run (a changed builder must
+            # not meet a model an older one converted)
+            src = (Path(__file__).parent / "opplan.py").read_bytes()
+            key = hashlib.sha256(repr(sorted(case.items())).encode() + src).hexdigest()[:16]
             p = d / f"{name}-{key}.tflite"
             if not p.exists():
                 tmp = d / f".{p.name}.{os.getpid()}"

@@ -327,10 +327,11 @@ def _builders(keras: Any) -> dict[str, Callable[..., Any]]:
         y = L.Add()([x, L.MultiHeadAttention(num_heads=2, key_dim=8)(h, h)])
         return keras.Model(x, L.Dense(4, **bias)(L.GlobalAveragePooling1D()(y)))
 
-    def audio_cnn(shapes):  # a keyword-spotting CNN on a spectrogram: strided conv, depthwise, residual ADD,
-        x, = inputs(shapes)  # pooling, MEAN, classifier and SOFTMAX
+    def audio_cnn(shapes):  # a keyword-spotting CNN on a spectrogram: strided conv, depthwise, a tanh x sigmoid
+        x, = inputs(shapes)  # gate, residual ADD, pooling, MEAN, classifier and SOFTMAX
         y = L.Conv2D(8, (5, 3), strides=(2, 1), padding="same", activation="relu", **bias)(x)
-        y = L.DepthwiseConv2D(3, padding="same", activation="relu", **bias)(y)
+        y = L.DepthwiseConv2D(3, padding="same", **bias)(y)
+        y = L.Multiply()([L.Activation("tanh")(y), L.Conv2D(8, 1, activation="sigmoid", **bias)(y)])
         y = L.Conv2D(12, 1, activation="relu", **bias)(y)
         y = L.Add()([y, L.Conv2D(12, 3, padding="same", **bias)(y)])
         y = L.AveragePooling2D(2)(L.MaxPooling2D(2)(y))

@@ -171,6 +171,17 @@ def test_quantize_between_int8_and_int16(src, dst, s_in, zp_in, s_out, zp_out, t
     assert_single_op_bit_exact(buf, [x], tmp_path, f"quantize_{src}_{dst}")
 
 
+@pytest.mark.parametrize("kind", ["LOGISTIC", "TANH"])
+@pytest.mark.parametrize("s_in", [1 / 4096, 3e-4, 7.7e-5, 0.01, 1.0, 4.0])
+def test_int16_logistic_and_tanh_every_input(kind, s_in, tmp_path):
+    """16x8 LOGISTIC and TANH on every int16 input (TFLM's interpolated sigmoid table, fixedpoint.sigmoid_table_u16,
+    rebuilt from its rule), power-of-two and other input scales, the saturated ends included: TFLM's bytes."""
+    from tinyml.ir import DType, OpKind
+    x = np.arange(-32768, 32768, dtype=np.int16).reshape(1, -1)
+    buf = single_op_model(OpKind[kind], [(x.shape, DType.INT16, s_in, 0)], (x.shape, DType.INT16, 1 / 32768, 0))
+    assert_single_op_bit_exact(buf, [x], tmp_path, kind.lower())
+
+
 @pytest.mark.parametrize("s_in,zp_in,s_out,zp_out", [(0.02, -128, 0.05, -128), (0.0007, -128, 0.3, -100),
                                                       (0.9, -128, 0.004, -128), (0.05, 0, 0.02, 10)])
 def test_rsqrt_every_valid_int8_value(s_in, zp_in, s_out, zp_out, tmp_path):
@@ -301,11 +312,11 @@ def test_16x8_refusals(opplan_models, tmp_path):
     from tinyml.errors import TinymlError
     from tinyml.frontends.tflite import parse_tflite
     from tinyml.ir import DType, OpKind
-    buf = single_op_model(OpKind.LOGISTIC, [((1, 8), DType.INT16, 0.01, 0)], ((1, 8), DType.INT16, 1 / 32768, 0))
-    p = tmp_path / "logistic16.tflite"
+    buf = single_op_model(OpKind.HARD_SWISH, [((1, 8), DType.INT16, 0.01, 0)], ((1, 8), DType.INT16, 0.01, 0))
+    p = tmp_path / "hard_swish16.tflite"
     p.write_bytes(buf)
-    parse_tflite(buf, "logistic16.tflite")
-    with pytest.raises(TinymlError, match="LOGISTIC.*int16 activations .16x8 quantization., which this op does not"):
+    parse_tflite(buf, "hard_swish16.tflite")
+    with pytest.raises(TinymlError, match="HARD_SWISH.*int16 activations .16x8 quantization., which this op does"):
         compile_model(p, tmp_path / "o1", CompileOptions())
     with pytest.raises(TinymlError, match="int16 \\(16x8\\) activations; patch-based inference"):
         compile_model(opplan_models("audio_cnn_16x8"), tmp_path / "o2", CompileOptions(patch="2x2"))

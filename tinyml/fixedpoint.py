@@ -6,6 +6,7 @@ in C; the reference executor is built on it.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -273,3 +274,37 @@ def inv_sqrt_multiplier_exp(value: int, reverse_shift: int) -> tuple[int, int]:
         x = int(wrap32(x << -shift))
         shift = 0
     return x, shift * reverse_shift
+
+
+@functools.lru_cache(maxsize=1)
+def sigmoid_table_u16() -> tuple[int, ...]:
+    """The 256 nodes of the interpolated sigmoid that TFLM's int16 LOGISTIC and TANH read: sigmoid(i / 24) in 0.16
+    fixed point, each node raised by half the error that linear interpolation makes at the middle of the interval
+    to its right (so that the interpolated curve errs equally at nodes and midpoints), rounded; the last node is
+    the limit 1, saturated to 65535. Equal, node for node, to the table in TFLM's kernels (checked against its
+    outputs for every int16 input in tests/test_ops.py)."""
+    f = lambda x: 1.0 / (1.0 + np.exp(-x))  # noqa: E731
+    i = np.arange(256, dtype=np.float64)
+    node, nxt, mid = f(i / 24), f((i + 1) / 24), f((i + 0.5) / 24)
+    t = np.round(65536.0 * (node + (mid - (node + nxt) / 2) / 2)).astype(np.int64)
+    t[255] = 65535
+    return tuple(int(v) for v in t)
+
+
+def sigmoid16(x: object, multiplier: int, left_shift: int, tanh: bool) -> np.ndarray:
+    """TFLM's int16 Logistic / Tanh (reference_integer_ops): the input rescaled to 1/2^9 (logistic) or 1/2^8
+    (tanh: tanh(x) = 2 sigmoid(2x) - 1) of a table step, the table interpolated linearly on |x|, reflected for
+    negative x, rounded back to int16 (output scale 1/32768)."""
+    t = np.asarray(sigmoid_table_u16(), np.int64)
+    v = (_i64(x) * multiplier + ((1 << (left_shift - 1)) if left_shift > 0 else 0)) >> left_shift
+    frac_bits = 8 if tanh else 9
+    a = np.abs(v)
+    u = np.minimum(a >> frac_bits, 254)
+    lo, hi = t[u], t[u + 1]
+    r = np.where((a >> frac_bits) >= 255, (0xFFFF << 8) if tanh else (0x7FFF << 10),
+                 (lo << frac_bits) + (a & ((1 << frac_bits) - 1)) * (hi - lo))
+    if tanh:
+        r = np.where(v >= 0, r - (1 << 23) + (1 << 7), (1 << 23) - r + (1 << 7) - 1)
+        return r >> 8
+    r = np.where(v >= 0, r + (1 << 9), (1 << 25) - r + (1 << 9) - 1)
+    return r >> 10

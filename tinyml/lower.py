@@ -20,6 +20,7 @@ from .fixedpoint import (
     inv_sqrt_multiplier_exp,
     mbqm,
     quantize_multiplier,
+    sigmoid_table_u16,
     tflite_round,
 )
 from .ir import (
@@ -51,6 +52,7 @@ from .ir import (
 double = float  # annotation marker: a C `double` field
 int8 = int  # annotation marker: `tuple[int8, ...]` is a `const int8_t *` table
 int16 = int  # and `tuple[int16, ...]` a `const int16_t *` one
+uint16 = int  # and `tuple[uint16, ...]` a `const uint16_t *` one
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,14 @@ class SigmoidParams:  # LOGISTIC and TANH
     input_range_radius: int
     input_multiplier: int
     input_left_shift: int
+
+
+@dataclass(frozen=True)
+class Sigmoid16Params:  # LOGISTIC and TANH, int16 (TFLM's reference_integer_ops Logistic / Tanh on int16)
+    size: int
+    input_multiplier: int
+    input_left_shift: int
+    table: tuple[uint16, ...]  # sigmoid(i / 24) in 0.16, interpolated (fixedpoint.sigmoid_table_u16)
 
 
 @dataclass(frozen=True)
@@ -415,6 +425,7 @@ class Kernel:
             ConvParams: "tml_conv_params", FullyConnectedParams: "tml_fc_params",
             BroadcastParams: "tml_broadcast_params", PoolParams: "tml_pool_params", MeanParams: "tml_mean_params",
             SoftmaxParams: "tml_softmax_params", SigmoidParams: "tml_sigmoid_params",
+            Sigmoid16Params: "tml_sigmoid16_params",
             HardSwishParams: "tml_hard_swish_params", LeakyReluParams: "tml_leaky_relu_params",
             RequantizeParams: "tml_requantize_params", ClampParams: "tml_clamp_params", PadParams: "tml_pad_params",
             CopyParams: "tml_copy_params", CopyRectParams: "tml_copy_rect_params",
@@ -439,7 +450,8 @@ def param_fields(params: object) -> list[tuple[str, str, object]]:
 QMIN, QMAX = -128, 127
 # operators with 16x8 kernels (int16 activations, int8 weights); RESHAPE and CONCATENATION move any type
 WIDE_OPS = frozenset({OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED, OpKind.ADD, OpKind.SUB,
-                      OpKind.MUL, OpKind.AVERAGE_POOL_2D, OpKind.MAX_POOL_2D, OpKind.MEAN, OpKind.SOFTMAX, OpKind.PAD})
+                      OpKind.MUL, OpKind.AVERAGE_POOL_2D, OpKind.MAX_POOL_2D, OpKind.MEAN, OpKind.SOFTMAX, OpKind.PAD,
+                      OpKind.LOGISTIC, OpKind.TANH})
 
 
 def activation_range(act: Activation, t: Tensor) -> tuple[int, int]:
@@ -770,6 +782,19 @@ def _softmax(g: Graph, op: Op) -> list[Kernel]:
 def _sigmoid(g: Graph, op: Op) -> list[Kernel]:
     x = g.tensor(op.inputs[0])
     y = g.tensor(op.outputs[0])
+    if x.dtype is DType.INT16:
+        _act_type(op, x, y)
+        # TFLM's Prepare: the input scale times 2^12 (3 integer bits) times 3 (the table's x is 24ths, the kernel's
+        # index 32nds: a factor 3/4), doubled up to above 2^14 with the doublings counted as a right shift
+        mult, shift = float(x.scale) * 4096.0 * 3.0, 0
+        while mult <= 32767.0 / 2.0 and shift <= 30:
+            shift += 1
+            mult *= 2.0
+        _require(int(mult) * 32768 < (1 << 31), f"int16 {op.kind.value} input scale {x.scale:g} is too large (TFLM's "
+                 "kernel would overflow 32 bits)")
+        p16 = Sigmoid16Params(x.size, int(mult), shift, sigmoid_table_u16())
+        return [Kernel("tml_logistic_s16" if op.kind is OpKind.LOGISTIC else "tml_tanh_s16", p16,
+                       (op.inputs[0], op.outputs[0]))]
     _int8(x, y)
     if op.kind is OpKind.LOGISTIC:
         _require(y.zero_point == -128, "int8 LOGISTIC output zero point must be -128 (as TFLM requires)")

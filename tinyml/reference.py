@@ -36,6 +36,7 @@ from .lower import (
     ResizeNearestParams,
     SigmoidParams,
     SoftmaxParams,
+    Sigmoid16Params,
     SoftmaxS16Params,
     StridedSliceParams,
     TransposeConvParams,
@@ -207,6 +208,10 @@ def logistic(p: SigmoidParams, x: Arr) -> Arr:
 
 def tanh(p: SigmoidParams, x: Arr) -> Arr:
     return _sigmoid_common(p, x, lambda q: np.clip(fp.rdbp(fp.tanh_q(q, 4), 24), -128, 127), -128)
+
+
+def sigmoid_s16(p: Sigmoid16Params, x: Arr, tanh: bool) -> Arr:
+    return fp.sigmoid16(x, p.input_multiplier, p.input_left_shift, tanh).astype(np.int16)
 
 
 def _i16(v: Arr) -> Arr:
@@ -426,7 +431,8 @@ _FUNCS: dict[str, Callable[..., Arr]] = {
     "tml_quantize_f32_s16": lambda p, x: quantize(p, x, wide=True),
     "tml_requantize_s8_s16": lambda p, x: requantize(p, x), "tml_requantize_s16_s8": lambda p, x: requantize(p, x),
     "tml_requantize_s16": lambda p, x: requantize(p, x),
-    "tml_logistic_s8": logistic, "tml_tanh_s8": tanh, "tml_add_s8": add,
+    "tml_logistic_s8": logistic, "tml_tanh_s8": tanh,
+    "tml_logistic_s16": lambda p, x: sigmoid_s16(p, x, False), "tml_tanh_s16": lambda p, x: sigmoid_s16(p, x, True), "tml_add_s8": add,
     "tml_mul_s8": mul, "tml_maximum_s8": maximum, "tml_minimum_s8": minimum, "tml_prelu_s8": prelu,
     "tml_squared_difference_s8": squared_difference, "tml_batch_matmul_s8": batch_matmul,
     "tml_reduce_max_s8": reduce_max, "tml_gather": gather, "tml_div_s8": div, "tml_l2norm_s8": l2norm,

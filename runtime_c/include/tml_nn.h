@@ -381,6 +381,17 @@ typedef struct {
 
 void tml_softmax_s16(const tml_softmax_s16_params *p, const int16_t *input, int16_t *output);
 
+/* LOGISTIC and TANH, int16 (TFLM's reference_integer_ops Logistic / Tanh): the input rescaled by
+ * input_multiplier / 2^input_left_shift, a 256-node table of sigmoid(i / 24) in 0.16 interpolated linearly on |x|
+ * (tanh(x) = 2 sigmoid(2x) - 1), reflected for negative x; output scale 1/32768. */
+typedef struct {
+    int32_t size, input_multiplier, input_left_shift;
+    const uint16_t *table;
+} tml_sigmoid16_params;
+
+void tml_logistic_s16(const tml_sigmoid16_params *p, const int16_t *input, int16_t *output);
+void tml_tanh_s16(const tml_sigmoid16_params *p, const int16_t *input, int16_t *output);
+
 #ifdef __cplusplus
 }
 #endif

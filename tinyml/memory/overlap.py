@@ -30,6 +30,7 @@ from ..lower import (
     PadParams,
     PoolParams,
     RequantizeParams,
+    Sigmoid16Params,
     SigmoidParams,
     SoftmaxParams,
     UnaryF32Params,
@@ -100,8 +101,8 @@ def safe_gap(kernel: Kernel, input_position: int, block: int = 1) -> int | None:
                            p.stride_w, p.pad_h, p.pad_w)
     if kernel.func == "tml_requantize_s8_s16":
         return None  # int16 outputs: each written byte pair runs ahead of the int8 input it came from
-    if isinstance(p, (RequantizeParams, ClampParams, SigmoidParams, HardSwishParams, LeakyReluParams, LutParams,
-                      UnaryF32Params)):
+    if isinstance(p, (RequantizeParams, ClampParams, SigmoidParams, Sigmoid16Params, HardSwishParams,
+                      LeakyReluParams, LutParams, UnaryF32Params)):
         return 0  # out[i] is written right after in[i] is read, in order (the same element size in and out)
     if isinstance(p, SoftmaxParams):
         return 0  # a row is read twice before its first write; then y[c] follows the read of x[c]
