@@ -900,3 +900,46 @@ def test_split_chunk_unbind_stack(tmp_path):
     assert np.abs(run_batches(GraphExecutor(g), nhwc(x)) - want).max() < 1e-5
     cfg = calibrate(g, nhwc(x))
     _check_exported(quantize_graph(g, cfg), nhwc(x), tmp_path, GraphExecutor(g, cfg))
+
+
+class FrontEnd(nn.Module):
+    """An audio-style model whose input bands span three decades: int8 activations lose the quiet bands."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(1, 8, (5, 3), stride=(2, 1), padding=(2, 1))
+        self.b = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.c = nn.Conv2d(8, 12, 1)
+        self.fc = nn.Linear(12, 4)
+
+    def forward(self, x):
+        y = torch.relu(self.c(torch.relu(self.b(torch.tanh(self.a(x))))))
+        return self.fc(y.mean((2, 3)))
+
+
+def test_compress_offers_16x8(tmp_path):
+    """`compress(activations=...)`: 16x8 (int16 activations, int8 weights, int64 biases) in every op that has a
+    16x8 kernel, or mixed (from the input up to a cut point, or from one on, QUANTIZE ops between the widths),
+    each scored with its own peak SRAM; the model input int16 where only 16x8 ops read it. The 16x8 pick is
+    closer to the float model than int8 and needs about twice the SRAM; every pick is bit-exact with TFLM."""
+    from tinyml.quant.compress import compress
+    torch.manual_seed(0)
+    m = FrontEnd().eval()
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(160, 1, 20, 10)) * np.geomspace(0.005, 5, 10)).astype(np.float32)
+    g = tinyml.from_torch(m, torch.tensor(x[:1]))
+    r8 = compress(g, nhwc(x[:128]), nhwc(x[128:]))
+    r16 = compress(g, nhwc(x[:128]), nhwc(x[128:]), activations="16x8")
+    assert not r8.chosen.wide and r16.chosen.wide and r16.chosen.name.startswith("int8, 16x8")
+    assert r16.chosen.loss < r8.chosen.loss / 4 and r16.chosen.peak_sram > 1.5 * r8.chosen.peak_sram
+    q = r16.graph
+    assert q.tensor(q.inputs[0]).dtype is DType.INT16 and any(t.dtype is DType.INT64 for t in q.tensors)
+    _check_exported(q, nhwc(x[128:]), tmp_path / "w16", n=3)
+    mixed = compress(g, nhwc(x[:128]), nhwc(x[128:]), activations="mixed", sram_budget=r16.chosen.peak_sram - 1)
+    # all-16x8 does not fit; 16x8 from a cut point to the output does, and loses least (the output's precision
+    # dominates here): int8 and int16 ops meet at a QUANTIZE
+    assert 0 < len(mixed.chosen.wide) < len(r16.chosen.wide) and mixed.chosen.loss < r8.chosen.loss / 4
+    assert any(op.kind is OpKind.QUANTIZE for op in mixed.graph.ops)
+    _check_exported(mixed.graph, nhwc(x[128:]), tmp_path / "mixed", n=3)
+    with pytest.raises(TinymlError, match="--activations 'int4'"):
+        compress(g, nhwc(x[:8]), activations="int4")

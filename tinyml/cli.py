@@ -231,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight widths: 8 (int8 everywhere), 4 (int4 everywhere), mixed (int4 in the layers that "
                         "lose least, as many as the budget needs), auto: mixed under a flash budget (or --board), "
                         "else int8 (default: auto)")
+    p.add_argument("--activations", default="int8", choices=["int8", "16x8", "mixed"],
+                   help="activation widths: int8, 16x8 (int16 activations with int8 weights in every op that has a "
+                        "16x8 kernel: twice the SRAM, for models whose int8 activations lose too much, such as audio "
+                        "front ends), mixed (also 16x8 from the input up to a cut point or from one on, each scored "
+                        "with its own peak SRAM) (default: int8)")
     p.add_argument("--estimator", default="minmax", choices=["minmax", "percentile", "mse"],
                    help="activation range estimator (default: minmax)")
     p.add_argument("--no-bias-correction", action="store_true", help="keep the float biases as they are")

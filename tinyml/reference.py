@@ -271,10 +271,11 @@ def quantize(p: QuantizeParams, x: Arr, wide: bool = False) -> Arr:
     return np.clip(r, -32768, 32767) if wide else _sat8(r)
 
 
-def quantize_values(x: Arr, scale: float, zero_point: int) -> Arr:
-    """Real values to int8 as TFLite does it (float32 division, round half away from zero, zero point,
-    saturation): what `model_quantize_input_f32` in the generated model.c computes."""
-    return quantize(QuantizeParams(int(np.size(x)), scale, zero_point), np.asarray(x, np.float32))
+def quantize_values(x: Arr, scale: float, zero_point: int, wide: bool = False) -> Arr:
+    """Real values to int8 (`wide`: int16) as TFLite does it (float32 division, round half away from zero, zero
+    point, saturation): what `model_quantize_input_f32` in the generated model.c computes for int8."""
+    q = quantize(QuantizeParams(int(np.size(x)), scale, zero_point), np.asarray(x, np.float32), wide=wide)
+    return q.astype(np.int16) if wide else q
 
 
 def dequantize_values(y: Arr, scale: float, zero_point: int) -> Arr:

@@ -134,7 +134,8 @@ def run(a) -> int:  # noqa: ANN001
                 prog.update(task, description=what, completed=done, total=max(total, 1))
             res = compress(g, x, vx, vy, flash_budget=flash, sram_budget=sram, estimator=a.estimator,
                            bias_correction=not a.no_bias_correction, calib_y=xy,
-                           finetune_epochs=a.finetune_epochs, progress=progress, bits=a.bits)
+                           finetune_epochs=a.finetune_epochs, progress=progress, bits=a.bits,
+                           activations=a.activations)
         if code is None or board is None:
             break
         code = firmware_code_bytes(res.graph, board)

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import TinymlError
 from ..ir import DType, Graph
-from .ptq import QuantConfig, calibrate, quantize_graph, weighted_ops
+from .ptq import QuantConfig, calibrate, quantize_graph, weighted_ops, wide_capable
 
 PRUNE_RATIOS = (0.0, 0.25, 0.5, 0.75)
 
@@ -41,6 +41,7 @@ class Candidate:
     loss: float         # mean squared distance of the outputs to the float model's (tie-breaker)
     fits_flash: bool
     fits_sram: bool
+    wide: frozenset[int] = frozenset()  # ops in 16x8 (int16 activations)
 
     @property
     def fits(self) -> bool:
@@ -48,6 +49,7 @@ class Candidate:
 
     def row(self) -> dict:
         return {"name": self.name, "prune": self.prune, "int4_layers": sum(b == 4 for b in self.bits.values()),
+                "int16_ops": len(self.wide),
                 "weight_bytes": self.weight_bytes, "peak_sram": self.peak_sram, "score": self.score,
                 "output_mse": self.loss,
                 "fits": self.fits}
@@ -113,6 +115,24 @@ def finetune_float(g: Graph, x: np.ndarray, y: np.ndarray, epochs: int, lr: floa
 
 
 BITS = ("auto", "8", "4", "mixed")
+ACTIVATIONS = ("int8", "16x8", "mixed")
+MAX_WIDE_CUTS = 8  # "mixed" activations: 16x8 from the input up to at most this many cut points (and all)
+
+
+def _wide_sets(g: Graph, activations: str) -> list[frozenset[int]]:
+    """The sets of ops to run in 16x8 that the search scores: none (int8), every op that can (16x8), or for
+    "mixed" also the ops from the input up to evenly spaced cut points (the front end, where an audio model's
+    dynamic range suffers most from int8) and from cut points to the output."""
+    ops = wide_capable(g)
+    if activations == "int8" or not ops:
+        return [frozenset()]
+    full = frozenset(ops)
+    if activations == "16x8":
+        return [full]
+    cuts = sorted({ops[round(i * (len(ops) - 1) / MAX_WIDE_CUTS)] for i in range(MAX_WIDE_CUTS + 1)})
+    sets = [frozenset()] + [frozenset(k for k in ops if k <= c) for c in cuts] + \
+        [frozenset(k for k in ops if k >= c) for c in cuts] + [full]
+    return list(dict.fromkeys(sets))
 
 
 def _footprint_floor(g: Graph, calib: np.ndarray, ratio: float, bits: str, sram_budget: int | None) -> tuple[int, int]:
@@ -129,16 +149,22 @@ def _footprint_floor(g: Graph, calib: np.ndarray, ratio: float, bits: str, sram_
 def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y: np.ndarray | None = None, *,
              flash_budget: int | None = None, sram_budget: int | None = None, estimator: str = "minmax",
              bias_correction: bool = True, progress: Callable[[str, int, int], None] | None = None,
-             calib_y: np.ndarray | None = None, finetune_epochs: int = 10, bits: str = "auto") -> CompressResult:
+             calib_y: np.ndarray | None = None, finetune_epochs: int = 10, bits: str = "auto",
+             activations: str = "int8") -> CompressResult:
     """Search weight widths (and pruning when needed) for float graph `g`; see the module docstring.
     `calib_y`: labels of `calib`; with them a pruned network is fine-tuned for `finetune_epochs` before it is
     quantized (0: never). `bits`: "8" (int8 only), "4" (int4 only), "mixed" (every int4 prefix of the
     sensitivity order), "auto" (mixed under a flash budget, int8 without one: int4 would save nothing needed).
+    `activations`: "int8", "16x8" (int16 activations in every op that has a 16x8 kernel; twice the SRAM) or
+    "mixed" (also 16x8 from the input up to a cut point, or from a cut point on: each scored, with its own peak
+    SRAM; for models whose int8 activations lose too much, such as audio front ends).
     `progress(description, completed, total)` is called as each phase of each prune ratio advances."""
     from .executor import GraphExecutor, run_batches
     from .prune import prune
     if bits not in BITS:
         raise TinymlError(f"--bits '{bits}' is not one of {', '.join(BITS)}")
+    if activations not in ACTIVATIONS:
+        raise TinymlError(f"--activations '{activations}' is not one of {', '.join(ACTIVATIONS)}")
     if bits == "auto":
         bits = "mixed" if flash_budget is not None else "8"
     val_x = calib if val_x is None else val_x
@@ -180,7 +206,6 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
         ops = weighted_ops(gp, narrowable=True)
         q8 = quantize_graph(gp, base)
         sram = peak_sram(q8, sram_budget)
-        fits_sram = sram_budget is None or sram <= sram_budget
         out8 = run_batches(GraphExecutor(gp, base), val_x)
         loss8 = _loss(out8, ref)
         if bits == "mixed":
@@ -195,15 +220,24 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
         else:
             order = list(ops)
             prefixes = range(0, 1) if bits == "8" else range(len(order), len(order) + 1)
+        wides = _wide_sets(gp, activations)
         for i, n in enumerate(prefixes):
             tick(f"prune {ratio:.0%}: widths", i, len(prefixes))
             wbits = {k: (4 if k in order[:n] else 8) for k in ops}
-            out = out8 if n == 0 else run_batches(GraphExecutor(gp, config(wbits)), val_x)
+            cfg_n = base if n == 0 else config(wbits)
             wb = int_weight_bytes(gp, wbits)
             name = "int8" if n == 0 else "int4" if n == len(order) else f"mixed ({n} int4 layers)"
-            candidates.append(Candidate(f"{name}{f', pruned {ratio:.0%}' if ratio else ''}", ratio, wbits, wb, sram,
-                                        _score(out, ref, y), _loss(out, ref),
-                                        flash_budget is None or wb <= flash_budget, fits_sram))
+            for wide in wides if n == 0 else wides[:1]:  # 16x8 kernels take int8 weights only
+                cfg_n.wide = set(wide)
+                out = out8 if n == 0 and not wide else run_batches(GraphExecutor(gp, cfg_n), val_x)
+                sram_w = sram if not wide else peak_sram(quantize_graph(gp, cfg_n), sram_budget)
+                act = "" if not wide else ", 16x8" if len(wide) == len(wide_capable(gp)) else \
+                    f", 16x8 in {len(wide)} ops"
+                candidates.append(Candidate(f"{name}{act}{f', pruned {ratio:.0%}' if ratio else ''}", ratio, wbits,
+                                            wb, sram_w, _score(out, ref, y), _loss(out, ref),
+                                            flash_budget is None or wb <= flash_budget,
+                                            sram_budget is None or sram_w <= sram_budget, wide))
+            cfg_n.wide = set()
         tick(f"prune {ratio:.0%}: done", 1, 1)
         if any(c.fits for c in candidates):
             break
@@ -222,6 +256,7 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
     for chosen in sorted(fitting, key=lambda c: (c.score, -c.loss, -c.weight_bytes), reverse=True):
         gp = pruned[chosen.prune]
         cfg = calibrate(gp, calib, estimator=estimator, bias_correction=bias_correction, weight_bits=chosen.bits)
+        cfg.wide = set(chosen.wide)
         q = quantize_graph(gp, cfg)
         checked = verified_peak(q, sram_budget)
         if checked is None:

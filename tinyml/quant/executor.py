@@ -117,6 +117,9 @@ class GraphExecutor(nn.Module):
                 self.alias[op.outputs[0]] = self.alias.get(op.inputs[0], op.inputs[0])
             elif op.kind in FIXED_OUTPUT:
                 fixed.add(op.outputs[0])
+        # 16x8 ops (config.wide): their outputs fake-quantized as int16 (fixed parameters, not learnt); a tensor
+        # read by an op of the other width converted as the integer graph's QUANTIZE does
+        self.act16 = config.act16(g) if config is not None and config.wide else {}
         if config is not None:
             for t, (s, z) in config.act.items():
                 if t not in self.alias:
@@ -131,6 +134,18 @@ class GraphExecutor(nn.Module):
     def _fq(self, t: int, x: torch.Tensor) -> torch.Tensor:
         if self.config is None or t not in self.a_zp:
             return x
+        if t in self.act16:
+            return fake_quant(x, torch.tensor(self.act16[t][0]), 0.0, -32768, 32767)
+        return fake_quant(x, self._scale(t), self.a_zp[t], -128, 127)
+
+    def _as_width(self, t: int, x: torch.Tensor, wide: bool) -> torch.Tensor:
+        """Tensor t's value as an op of the given width reads it (QUANTIZE between int8 and int16)."""
+        if not self.act16 or (t in self.act16) == wide or t not in self.a_zp or t in self.consts:
+            return x
+        if wide:
+            from .ptq import range16
+            s, _ = range16(float(self._scale(t).detach()), int(self.a_zp[t]))
+            return fake_quant(x, torch.tensor(s), 0.0, -32768, 32767)
         return fake_quant(x, self._scale(t), self.a_zp[t], -128, 127)
 
     def _weights(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,6 +161,11 @@ class GraphExecutor(nn.Module):
         shape[axis] = -1
         wq = fake_quant(w, s.reshape(shape) if s.numel() > 1 else s, 0.0, -qmax, qmax)
         in_s = self._scale(op.inputs[0])
+        if k in self.config.wide:  # a 16x8 op reads its input as int16
+            from .ptq import range16
+            t = op.inputs[0]
+            in_s = torch.tensor(self.act16[t][0] if t in self.act16 else
+                                range16(float(in_s.detach()), int(self.a_zp.get(t, 0)))[0])
         bs = in_s * s
         bq = _round_ste(b / bs) * bs
         return wq, bq
@@ -157,8 +177,10 @@ class GraphExecutor(nn.Module):
         for i, x in zip(g.inputs, inputs, strict=True):
             vals[i] = self._fq(i, x)
         for k, op in enumerate(g.ops):
-            def get(i: int) -> torch.Tensor:
-                return vals[i] if i in vals else self.consts[i]
+            wide = self.config is not None and k in self.config.wide
+
+            def get(i: int, wide: bool = wide) -> torch.Tensor:
+                return self._as_width(i, vals[i], wide) if i in vals else self.consts[i]
             y = self._op(k, op, get)
             out = op.outputs[0]
             vals[out] = self._fq(out, y)

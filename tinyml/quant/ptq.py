@@ -38,6 +38,41 @@ class QuantConfig:
     weight_bits: dict[int, int] = field(default_factory=dict)           # op -> 8 or 4
     weight_scale: dict[int, np.ndarray] = field(default_factory=dict)   # op -> per-channel scales
     bias: dict[int, np.ndarray] = field(default_factory=dict)           # op -> float bias (after correction)
+    wide: set[int] = field(default_factory=set)                         # ops computed in 16x8 (int16 activations)
+
+    def act16(self, g: Graph) -> dict[int, tuple[float, int]]:
+        """(scale, 0) of every tensor a 16x8 op produces: symmetric over the tensor's calibrated range (TFLM's 16x8
+        kernels need zero point 0), TFLM's fixed 1/32768 for SOFTMAX/LOGISTIC/TANH, the input's for the ops
+        that keep it (pooling, reshape, pad); and of a graph input that only 16x8 ops read (an int16 model input,
+        as TensorFlow's 16x8 converter makes it)."""
+        out: dict[int, tuple[float, int]] = {}
+        readers = g.consumers()
+        for i in g.inputs:
+            if i in self.act and readers.get(i) and all(k in self.wide for k in readers[i]):
+                out[i] = range16(*self.act[i])
+        for k, op in enumerate(g.ops):
+            if k not in self.wide:
+                continue
+            o = op.outputs[0]
+            if op.kind in FIXED_OUTPUT:
+                out[o] = (1.0 / 32768, 0)
+            elif op.kind in SAME_AS_INPUT and op.inputs[0] in out:
+                out[o] = out[op.inputs[0]]
+            else:
+                out[o] = range16(*self.act[o])
+        return out
+
+
+def range16(scale: float, zp: int) -> tuple[float, int]:
+    """Symmetric int16 parameters covering the real range of int8 parameters (scale, zp)."""
+    m = max(abs((-128 - zp) * scale), abs((127 - zp) * scale), 1e-8)
+    return float(np.float32(m / 32767)), 0
+
+
+def wide_capable(g: Graph) -> list[int]:
+    """The ops tinyml (and TFLM) run in 16x8: int16 activations with zero point 0, int8 weights."""
+    from ..lower import WIDE_OPS
+    return [k for k, op in enumerate(g.ops) if op.kind in WIDE_OPS or op.kind is OpKind.RESHAPE]
 
 
 def weighted_ops(g: Graph, narrowable: bool = False) -> list[int]:
@@ -210,9 +245,13 @@ def constrain(g: Graph, cfg: QuantConfig) -> QuantConfig:
 
 
 def quantize_graph(g: Graph, cfg: QuantConfig) -> Graph:
-    """The integer graph: int8 input/output and activations, int8/int4 weights, int32 biases."""
+    """The integer graph: int8 input/output and activations, int8/int4 weights, int32 biases; the ops in
+    `cfg.wide` in 16x8 (int16 activations with zero point 0, int64 biases), QUANTIZE ops converting between the
+    two widths where a tensor meets an op of the other width (the graph's inputs and outputs stay int8)."""
     b = GraphBuilder()
     new: dict[int, int] = {}
+    a16 = cfg.act16(g) if cfg.wide else {}
+    other: dict[int, int] = {}  # tensor -> its copy converted to the other width
 
     def act(i: int) -> int:
         if i in new:
@@ -221,12 +260,32 @@ def quantize_graph(g: Graph, cfg: QuantConfig) -> Graph:
         if i not in cfg.act:
             raise TinymlError(f"tensor '{t.name}' has no calibration range; the calibration data never reached "
                               "it")
+        if i in a16:
+            new[i] = b.tensor(t.name, t.shape, DType.INT16, Quant((a16[i][0],), (0,)))
+            return new[i]
         s, z = cfg.act[i]
         data = None
         if t.is_const:
             data = np.clip(np.round(np.asarray(t.data, np.float64) / s) + z, -128, 127).astype(np.int8)
         new[i] = b.tensor(t.name, t.shape, DType.INT8, Quant((s,), (z,)), data)
         return new[i]
+
+    def as_width(i: int, wide: bool) -> int:
+        """Activation tensor i as an op of that width reads it: converted by a QUANTIZE where widths differ."""
+        src = act(i)
+        if (i in a16) == wide:
+            return src
+        if i not in other:
+            t = g.tensor(i)
+            if wide:
+                s, z = range16(*cfg.act[i])
+                dst = b.tensor(f"{t.name}_int16", t.shape, DType.INT16, Quant((s,), (0,)))
+            else:
+                s, z = cfg.act[i]
+                dst = b.tensor(f"{t.name}_int8", t.shape, DType.INT8, Quant((s,), (z,)))
+            b.op(OpKind.QUANTIZE, (src,), (dst,), NoAttrs(), f"{t.name}_to_int{16 if wide else 8}")
+            other[i] = dst
+        return other[i]
 
     def const(i: int) -> int:
         if i not in new:
@@ -235,8 +294,9 @@ def quantize_graph(g: Graph, cfg: QuantConfig) -> Graph:
         return new[i]
 
     for k, op in enumerate(g.ops):
+        wide = k in cfg.wide
         if op.kind in WEIGHTED:
-            x = act(op.inputs[0])
+            x = as_width(op.inputs[0], wide)
             wt = g.tensor(op.inputs[1])
             bits = cfg.weight_bits.get(k, 8)
             qmax = (1 << (bits - 1)) - 1
@@ -248,12 +308,14 @@ def quantize_graph(g: Graph, cfg: QuantConfig) -> Graph:
             q = np.clip(np.round(np.asarray(wt.data, np.float32) / s), -qmax, qmax).astype(np.int8)
             wdt = DType.INT8 if bits == 8 else DType.INT4
             w = b.tensor(wt.name, wt.shape, wdt, Quant(tuple(float(v) for v in scales), (0,) * scales.size, axis), q)
-            in_s = np.float32(cfg.act[op.inputs[0]][0])
+            in_s = np.float32(b.tensors[x].quant.scale[0])
             bscale = (in_s * scales).astype(np.float32)
-            bq = np.clip(np.round(np.asarray(cfg.bias[k], np.float64) / bscale), -2**31, 2**31 - 1).astype(np.int32)
+            lim = 2**63 - 1 if wide else 2**31 - 1
+            bq = np.clip(np.round(np.asarray(cfg.bias[k], np.float64) / bscale), -lim - 1, lim).astype(
+                np.int64 if wide else np.int32)
             bname = g.tensor(op.inputs[2]).name if len(op.inputs) > 2 and op.inputs[2] != NO_TENSOR else \
                 f"{wt.name}_bias"
-            bias = b.tensor(bname, (len(bq),), DType.INT32,
+            bias = b.tensor(bname, (len(bq),), DType.INT64 if wide else DType.INT32,
                             Quant(tuple(float(v) for v in bscale), (0,) * bscale.size, 0), bq)
             b.op(op.kind, (x, w, bias), (act(op.outputs[0]),), op.attrs, op.name)
             continue
@@ -265,7 +327,12 @@ def quantize_graph(g: Graph, cfg: QuantConfig) -> Graph:
                                                              OpKind.STRIDED_SLICE) and pos > 0):
                 ins.append(const(i))
                 continue
-            src = act(i)
+            if wide and t is not None and t.is_const:  # a float constant of a 16x8 op: int16, symmetric
+                s16 = float(np.float32(max(float(np.abs(t.data).max()), 1e-8) / 32767))
+                q16 = np.clip(np.round(np.asarray(t.data, np.float64) / s16), -32767, 32767).astype(np.int16)
+                ins.append(b.tensor(f"{t.name}_int16", t.shape, DType.INT16, Quant((s16,), (0,)), q16))
+                continue
+            src = as_width(i, wide) if not g.tensor(i).is_const else act(i)
             if op.kind in SHARED_INPUTS and cfg.act[i] != cfg.act[op.outputs[0]]:
                 s, z = cfg.act[op.outputs[0]]
                 rq = b.tensor(f"{g.tensor(i).name}_requant", g.tensor(i).shape, DType.INT8, Quant((s,), (z,)))
@@ -274,7 +341,7 @@ def quantize_graph(g: Graph, cfg: QuantConfig) -> Graph:
             ins.append(src)
         b.op(op.kind, tuple(ins), tuple(act(o) for o in op.outputs), op.attrs, op.name)
     inputs = tuple(act(i) for i in g.inputs)
-    outputs = tuple(act(o) for o in g.outputs)
+    outputs = tuple(act(o) for o in g.outputs)  # as the op that makes it leaves it
     return b.build(g.name, inputs, outputs, g.source)
 
 
@@ -286,8 +353,9 @@ def weight_bytes(g: Graph) -> int:
 def quantize_input(g: Graph, x: np.ndarray, index: int = 0) -> np.ndarray:
     """Float input `index` of integer graph `g` quantized as TFLite does (tinyml.quantize_input)."""
     from ..reference import quantize_values
-    s, z = g.tensor(g.inputs[index]).quant.scalar()
-    return quantize_values(x, s, z).reshape(np.shape(x))
+    t = g.tensor(g.inputs[index])
+    s, z = t.quant.scalar()
+    return quantize_values(x, s, z, wide=t.dtype is DType.INT16).reshape(np.shape(x))
 
 
 def dequantize_output(g: Graph, y: np.ndarray, index: int = 0) -> np.ndarray:
