@@ -12,6 +12,7 @@ For each depthwise layer where both apply, the one with the smaller footprint is
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from ..errors import TinymlError
@@ -204,8 +205,39 @@ def plan(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions = MemoryO
     return best
 
 
+# The budget search and the error that explains an unmet budget ask for the same configurations of the same graph
+# (several seconds each on a large model): the last few answers are kept, keyed by the graph object (held here,
+# so that its id cannot be reused), the kernels' contents and the options. Plans are immutable.
+_MEMO: dict[str, dict[tuple, tuple[Graph, object]]] = {}
+_MEMO_SIZE = {"patch_options": 6, "refine": 6, "replan": 128}  # answers kept per kind (replan: one per candidate)
+
+
+def _memo(g: Graph, key: tuple, make: Callable[[], object]) -> object:
+    memo = _MEMO.setdefault(key[0], {})
+    key = (id(g), *key)
+    hit = memo.get(key)
+    if hit is not None and hit[0] is g:
+        return hit[1]
+    value = make()
+    memo[key] = (g, value)
+    while len(memo) > _MEMO_SIZE[key[1]]:
+        del memo[next(iter(memo))]
+    return value
+
+
+def _kernels_key(kernels: list[list[Kernel]]) -> tuple:
+    return tuple(tuple(ks) for ks in kernels)
+
+
 def patch_options(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions,
                   grids: tuple[tuple[int, int], ...] = (), below: int | None = None) -> list[MemoryPlan]:
+    options = replace(options, search=0)
+    return list(_memo(g, ("patch_options", _kernels_key(kernels), options, grids, below),  # type: ignore[arg-type]
+                      lambda: _patch_options(g, kernels, options, grids, below)))
+
+
+def _patch_options(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions,
+                   grids: tuple[tuple[int, int], ...] = (), below: int | None = None) -> list[MemoryPlan]:
     """Every (split point, grid, halo mode) configuration, for the budget search; grids default to n x n and n x 1
     (n <= 8) with recomputed halos, and every band height with cached halos. These plans use the allocator's
     heuristics only; re-plan the one you pick with replan() to search further. `below`: skip cached-halo
@@ -240,6 +272,13 @@ def refine(g: Graph, kernels: list[list[Kernel]], cands: list[MemoryPlan]) -> li
     again with a short local search: the heuristics alone rank the configurations only roughly (person_detect,
     12x1 bands with cached halos: 27,648 bytes by heuristics, 19,280 after search). Plan the pick once more with
     replan() for the full search."""
+    held = tuple(cands)  # kept with the answer, so that the ids in the key stay theirs
+    kept, out = _memo(g, ("refine", _kernels_key(kernels), tuple(map(id, held))),  # type: ignore[misc]
+                      lambda: (held, _refine(g, kernels, cands)))
+    return list(out)
+
+
+def _refine(g: Graph, kernels: list[list[Kernel]], cands: list[MemoryPlan]) -> list[MemoryPlan]:
     out = list(cands)
     for cached in (False, True):
         mode = [k for k, m in enumerate(cands) if m.patch is not None and m.patch.cached == cached]
@@ -253,8 +292,9 @@ def replan(g: Graph, kernels: list[list[Kernel]], mp: MemoryPlan, search: int | 
     search)."""
     if mp.patch is None:
         return mp
-    return plan(g, kernels, replace(mp.options, search=MemoryOptions().search if search is None else search,
-                                    halos="cache" if mp.patch.cached else "recompute"))
+    options = replace(mp.options, search=MemoryOptions().search if search is None else search,
+                      halos="cache" if mp.patch.cached else "recompute")
+    return _memo(g, ("replan", _kernels_key(kernels), options), lambda: plan(g, kernels, options))  # type: ignore
 
 
 def _plan(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options: MemoryOptions,
