@@ -410,9 +410,14 @@ def test_budget_picks_patching_when_layer_by_layer_does_not_fit(tmp_path):
     rep = json.loads((out / "report.json").read_text())
     assert rep["peak_sram_bytes"] <= 30000 and rep["memory"]["patch"] is not None
     assert "patches" in r.stdout
-    # and it is still TFLM's result
-    assert_bit_exact(SHARED_MODELS / name, tmp_path / "again", seeds=(0,),
-                     options=CompileOptions(sram_budget=30000))
+    # and it is still TFLM's result (the seed-0 output in the shared models' baseline)
+    from oracle import random_inputs
+
+    from tinyml.harness.host import HostModel
+    m = next(m for m in shared_baseline() if m["file"] == name)
+    xs = random_inputs([(tuple(s["shape"]), s["dtype"]) for s in m["input"]], 0)
+    got = HostModel(out).run(xs)
+    assert [o.reshape(-1).tolist() for o in got] == m["tflm_output_seed0"]
 
 
 @needs_shared()
@@ -439,13 +444,13 @@ def test_board_sram_is_the_default_budget(tmp_path):
 @needs_shared()
 def test_infeasible_budget_is_a_clear_error(tmp_path):
     out = tmp_path / "out"
-    r = _tinyml("compile", SHARED_MODELS / "vww_96_int8.tflite", "-o", out, "--sram-budget", 4000)
+    r = _tinyml("compile", SHARED_MODELS / "kws_ref_model.tflite", "-o", out, "--sram-budget", 1000)
     assert r.returncode != 0 and "Traceback" not in r.stderr
     msg = r.stderr
-    assert "cannot fit --sram-budget 4,000" in msg and "smallest peak" in msg and "What would help" in msg
+    assert "cannot fit --sram-budget 1,000" in msg and "smallest peak" in msg and "What would help" in msg
     assert "layer" in msg and "--stream-input" in msg and "still above the budget" in msg
     assert not out.exists()
-    r = _tinyml("compile", SHARED_MODELS / "vww_96_int8.tflite", "-o", out, "--sram-budget", 20000)
+    r = _tinyml("compile", SHARED_MODELS / "kws_ref_model.tflite", "-o", out, "--sram-budget", 6000)
     assert r.returncode != 0 and "--stream-input, which leaves the model input" in r.stderr  # only streaming fits
     assert "which fits" in r.stderr
     r = _tinyml("compile", SHARED_MODELS / "hello_world_int8.tflite", "-o", out, "--patch", "2x2")
