@@ -1,6 +1,6 @@
 /* 16x8 kernels (int16 activations with zero point 0, int8 weights, int64 bias): TFLM's reference_integer_ops
  * ConvPerChannel, DepthwiseConvPerChannel, FullyConnected (64-bit accumulators, the 64-bit
- * MultiplyByQuantizedMultiplier), AddElementwise with a left shift of 15, AveragePool, MaxPool, the reduce and
+ * MultiplyByQuantizedMultiplier), AveragePool, MaxPool, the reduce and
  * quantize kernels, each on int16. */
 #include "tml_fixedpoint.h"
 #include "tml_nn.h"
@@ -92,36 +92,6 @@ void tml_fully_connected_s16(const tml_fc_params *p, const int16_t *input, const
             output[(size_t)b * (size_t)p->out_c + (size_t)oc] =
                 sat16(tml_mbqm64(acc, p->multiplier[ch], p->shift[ch]) + p->output_offset, p->act_min, p->act_max);
         }
-    }
-}
-
-void tml_add_s16(const tml_broadcast_params *p, const int16_t *a, const int16_t *b, int16_t *output) {
-    tml_broadcast_walk w = {{0, 0, 0, 0}, 0, 0};
-    const size_t n = tml_broadcast_count(p);
-    size_t o;
-    for (o = 0; o < n; o++, tml_broadcast_step(p, &w)) {
-        const size_t ia = w.ia;
-        const size_t ib = w.ib;
-        const int32_t sa = tml_mbqm_lt1(tml_shl32((int32_t)a[ia] + p->a_offset, (int)p->left_shift),
-                                        p->a_multiplier, p->a_shift);
-        const int32_t sb = tml_mbqm_lt1(tml_shl32((int32_t)b[ib] + p->b_offset, (int)p->left_shift),
-                                        p->b_multiplier, p->b_shift);
-        const int32_t raw = p->is_sub ? tml_sub_wrap(sa, sb) : tml_add_wrap(sa, sb);
-        const int32_t out = tml_mbqm_lt1(raw, p->output_multiplier, p->output_shift) + p->output_offset;
-        output[o] = sat16(out, p->act_min, p->act_max);
-    }
-}
-
-void tml_mul_s16(const tml_broadcast_params *p, const int16_t *a, const int16_t *b, int16_t *output) {
-    tml_broadcast_walk w = {{0, 0, 0, 0}, 0, 0};
-    const size_t n = tml_broadcast_count(p);
-    size_t o;
-    for (o = 0; o < n; o++, tml_broadcast_step(p, &w)) {
-        const size_t ia = w.ia;
-        const size_t ib = w.ib;
-        const int32_t prod = ((int32_t)a[ia] + p->a_offset) * ((int32_t)b[ib] + p->b_offset);
-        const int32_t out = tml_mbqm(prod, p->output_multiplier, p->output_shift) + p->output_offset;
-        output[o] = sat16(out, p->act_min, p->act_max);
     }
 }
 

@@ -19,7 +19,7 @@ configuration when one fails), and a candidate none of whose fitting configurati
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -221,6 +221,7 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
             order = list(ops)
             prefixes = range(0, 1) if bits == "8" else range(len(order), len(order) + 1)
         wides = _wide_sets(gp, activations)
+        full_wide = frozenset(wide_capable(gp))
         for i, n in enumerate(prefixes):
             tick(f"prune {ratio:.0%}: widths", i, len(prefixes))
             wbits = {k: (4 if k in order[:n] else 8) for k in ops}
@@ -228,16 +229,15 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
             wb = int_weight_bytes(gp, wbits)
             name = "int8" if n == 0 else "int4" if n == len(order) else f"mixed ({n} int4 layers)"
             for wide in wides if n == 0 else wides[:1]:  # 16x8 kernels take int8 weights only
-                cfg_n.wide = set(wide)
-                out = out8 if n == 0 and not wide else run_batches(GraphExecutor(gp, cfg_n), val_x)
-                sram_w = sram if not wide else peak_sram(quantize_graph(gp, cfg_n), sram_budget)
-                act = "" if not wide else ", 16x8" if len(wide) == len(wide_capable(gp)) else \
+                cfg_w = replace(cfg_n, wide=set(wide))
+                out = out8 if n == 0 and not wide else run_batches(GraphExecutor(gp, cfg_w), val_x)
+                sram_w = sram if not wide else peak_sram(quantize_graph(gp, cfg_w), sram_budget)
+                act = "" if not wide else ", 16x8" if wide == full_wide else \
                     f", 16x8 in {len(wide)} ops"
                 candidates.append(Candidate(f"{name}{act}{f', pruned {ratio:.0%}' if ratio else ''}", ratio, wbits,
                                             wb, sram_w, _score(out, ref, y), _loss(out, ref),
                                             flash_budget is None or wb <= flash_budget,
                                             sram_budget is None or sram_w <= sram_budget, wide))
-            cfg_n.wide = set()
         tick(f"prune {ratio:.0%}: done", 1, 1)
         if any(c.fits for c in candidates):
             break
