@@ -18,7 +18,7 @@ from tinyml import __version__
 from tinyml.ir import NO_TENSOR, DType, Graph, pack_int4
 from tinyml.kernels import Const, choose, short_blocks
 from tinyml.kernels import derived as derived_args
-from tinyml.lower import Kernel, param_fields
+from tinyml.lower import Kernel, op_states, param_fields
 from tinyml.memory import Buffer, Plan
 from tinyml.memory.planner import Ref, Source, scratch_id
 from tinyml.resources import runtime_dir, templates_dir
@@ -74,6 +74,9 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_gather": ("tml_gather.c",),
     "tml_div_s8": ("tml_div_s8.c", "tml_fixedpoint.c"),
     "tml_l2norm_s8": ("tml_l2norm_s8.c", "tml_fixedpoint.c"),
+    "tml_svdf_s8": ("tml_svdf_s8.c",),
+    "tml_svdf_s8_s8state": ("tml_svdf_s8.c",),
+    "tml_lstm_s8": ("tml_lstm_s8.c", "tml_s16.c"),
     "tml_conv_s16": ("tml_s16.c",),
     "tml_depthwise_conv_s16": ("tml_s16.c",),
     "tml_fully_connected_s16": ("tml_s16.c",),
@@ -157,9 +160,17 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
         return arg(c)
 
     specials: dict[str, dict] = {}
+    states: dict[int, list[dict]] = {}  # op index -> the static buffers of its state, kept between invokes
 
     def call(k: int, kern: Kernel, pname: str) -> dict:
         sp = choose(kern, options.isa, g)
+        if op_states(g, g.ops[k]):  # the op's state buffers (SVDF) go before the output
+            states[k] = [{"name": f"{p}_state{k}" + (f"_{n}" if n else ""), "ctype": dtype.ctype, "count": count,
+                          "reset": reset, "bytes": dtype.storage_bytes(count), "op": g.ops[k].name}
+                         for n, (dtype, count, reset) in enumerate(op_states(g, g.ops[k]))]
+            return {"func": kern.func, "params": pname,
+                    "args": [arg(a) for a in kern.args[:-1]] + [Arg(st["name"]) for st in states[k]]
+                    + [arg(kern.args[-1])]}
         if sp is None:
             return {"func": kern.func, "params": pname, "args": [arg(a) for a in kern.args]}
         entry = specials.setdefault(sp.name, {"family": sp.family, "special": sp, "c": dict(sp.consts),
@@ -248,6 +259,8 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
         "inputs": io(g.inputs, True), "outputs": io(g.outputs), "streamed": sorted(streamed),
         "groups": groups, "num_layers": len(g.ops), "tables": tables, "structs": structs, "weights": weights,
         "runtime_sources": sources, "runtime_headers": list(RUNTIME_HEADERS),
+        "states": [st for k in sorted(states) for st in states[k]],
+        "state_bytes": sum(st["bytes"] for v in states.values() for st in v),
         "kernels": [specials[n] for n in sorted(specials)], "isa": options.isa,
         "borders": [{"special": sp, "c": dict(sp.consts)} for sp in
                     {e["special"].border: e["special"] for n, e in sorted(specials.items())

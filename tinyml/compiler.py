@@ -22,7 +22,7 @@ from .frontends import read_model
 from .frontends.tflite import load_tflite, parse_tflite
 from .ir import DType, Graph, OpKind
 from .kernels import Const, choose, derived, resolve_isa
-from .lower import Kernel, lower, param_fields
+from .lower import Kernel, lower, param_fields, state_bytes
 from .memory import Buffer, Plan, max_layer_io
 from .memory.order import reorder
 from .memory.patching import PATCH_BASE, PatchPlan
@@ -256,7 +256,8 @@ def check_budget(c: Compiled, options: CompileOptions) -> None:
     """Raise a clear error when the chosen plan exceeds the SRAM budget in force, with the smallest peak any
     configuration reaches, the layer that dominates it, and what would help."""
     budget = options.budget()
-    sram = arena_bytes(c.buffers, c.plan)
+    state = state_bytes(c.graph)  # SVDF states live outside the arena but in SRAM
+    sram = arena_bytes(c.buffers, c.plan) + state
     if budget is None or sram <= budget[0]:
         return
     kernels = lower(c.graph)
@@ -286,7 +287,7 @@ def check_budget(c: Compiled, options: CompileOptions) -> None:
             f"{'cached' if best.patch.cached else 'recomputed'} halos" if best.patch else "layer by layer")
     raise TinymlError(
         f"the model cannot fit {budget[1]}: this configuration needs {sram:,} bytes of activation SRAM, and the "
-        f"smallest peak tinyml reaches with every technique is {arena_bytes(best.buffers, best.plan):,} bytes "
+        f"smallest peak tinyml reaches with every technique is {arena_bytes(best.buffers, best.plan) + state:,} bytes "
         f"({what}). That peak is at layer {k} ({op.kind.value if op else '?'} '{op.name if op else ''}'), where "
         f"{len(best.plan.timeline[k]) if best.plan.timeline else 0} buffers are live. What would help: "
         f"{'; '.join(hints)}.")
@@ -410,11 +411,14 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
                 if isinstance(v, tuple) and not (sp is not None and name in sp.unread)]
     tables = sum({"tuple[int8, ...]": 1, "tuple[int16, ...]": 2}.get(ann, 4) * len(v)  # distinct, as emitted
                  for ann, v in {t for _, ks in c.schedule for kern in ks for t in read_tables(kern)})
-    sram = arena_bytes(c.buffers, plan)
+    arena = arena_bytes(c.buffers, plan)
+    state = state_bytes(g)
+    sram = arena + state
     report = {
         "tool": "tinyml", "version": __version__, "source": g.source, "source_path": source_path,
         "sha256": c.sha256, "prefix": options.prefix,
-        "peak_sram_bytes": sram, "arena_bytes": sram, "flash_bytes": weights + tables, "kernels": isa or "reference",
+        "peak_sram_bytes": sram, "arena_bytes": arena, "state_bytes": state, "flash_bytes": weights + tables,
+        "kernels": isa or "reference",
         "kernel_stack_bytes": max((sp.stack for _, ks in c.schedule for kern in ks
                                    if (sp := choose(kern, isa, g)) is not None), default=0),
         "weight_bytes": weights, "table_bytes": tables,

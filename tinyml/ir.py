@@ -169,6 +169,8 @@ class OpKind(enum.Enum):
     GATHER = "GATHER"
     DIV = "DIV"
     L2_NORMALIZATION = "L2_NORMALIZATION"
+    SVDF = "SVDF"
+    UNIDIRECTIONAL_SEQUENCE_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
 
 
 # ---- typed attributes, one dataclass per family of ops -------------------------------------------------------
@@ -276,9 +278,39 @@ class ResizeAttrs:  # RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR
     half_pixel_centers: bool
 
 
+@dataclass(frozen=True)
+class SvdfAttrs:
+    """SVDF. Its activation state (TFLite's variable input 4: [batch, memory * filters], kept between invokes) is
+    not a graph tensor: the op owns it, and these fields describe it. The code generator gives each SVDF a static
+    buffer outside the arena, set to its reset value by `<prefix>_reset()` (and before the first invoke)."""
+    rank: int
+    activation: Activation
+    state_dtype: DType        # INT16 or INT8 (the time weights have the same type)
+    state_scale: float
+    state_zero_point: int
+    state_name: str = "activation_state"
+
+
+@dataclass(frozen=True)
+class LstmAttrs:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM (TFLM's integer LSTM: no peephole, projection, layer norm or CIFG). Its hidden
+    and cell states (TFLite's variable inputs 18 and 19, kept between invokes) are not graph tensors: the op owns
+    them and these fields describe them (see SvdfAttrs). The op's inputs are the input, the four input weights,
+    the four recurrent weights and the four gate biases, each in TFLite's gate order (input, forget, cell,
+    output)."""
+    activation: str          # the cell gate's nonlinearity: "tanh" or "sigmoid"
+    cell_clip: float
+    time_major: bool
+    hidden_scale: float
+    hidden_zero_point: int
+    cell_scale: float
+    hidden_name: str = "hidden_state"
+    cell_name: str = "cell_state"
+
+
 Attrs = (NoAttrs | ConvAttrs | FullyConnectedAttrs | PoolAttrs | ElementwiseAttrs | SoftmaxAttrs | LeakyReluAttrs
          | ConcatAttrs | MeanAttrs | PadAttrs | SliceAttrs | TransposeAttrs | BlockAttrs | ResizeAttrs
-         | MatMulAttrs | AxisAttrs)
+         | MatMulAttrs | AxisAttrs | SvdfAttrs | LstmAttrs)
 
 
 @dataclass(frozen=True)

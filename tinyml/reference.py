@@ -24,6 +24,7 @@ from .lower import (
     Kernel,
     L2NormParams,
     LeakyReluParams,
+    LstmParams,
     LutParams,
     MatMulParams,
     MeanParams,
@@ -34,11 +35,12 @@ from .lower import (
     RequantizeParams,
     ResizeBilinearParams,
     ResizeNearestParams,
+    Sigmoid16Params,
     SigmoidParams,
     SoftmaxParams,
-    Sigmoid16Params,
     SoftmaxS16Params,
     StridedSliceParams,
+    SvdfParams,
     TransposeConvParams,
     lower,
 )
@@ -443,7 +445,89 @@ _FUNCS: dict[str, Callable[..., Arr]] = {
 }
 
 
-def run_kernel(k: Kernel, bufs: dict[int, Arr], g: Graph) -> None:
+def _wrap(v: Arr, bits: int) -> Arr:
+    """Two's complement narrowing to `bits` (what TFLM's store into an int8/int16 state does)."""
+    half = 1 << (bits - 1)
+    return ((v + half) & ((1 << bits) - 1)) - half
+
+
+def svdf(p: SvdfParams, x: Arr, wf: Arr, wt: Arr, bias: Arr, state: Arr, bits: int) -> Arr:
+    """SVDF on `state` ([batches * filters * memory], updated in place): the tflite-micro interpreter's integer
+    reference. The feature matmul is requantized, clamped to the state type, then the state zero point is added
+    and the sum stored with two's complement wrap-around (the order of the interpreter tinyml tests against;
+    newer TFLM sources add the zero point before the clamp, which differs only where the sum leaves the type)."""
+    state[:-1] = state[1:].copy()
+    st = state.reshape(p.batches, p.filters, p.memory)
+    acc = (x.reshape(p.batches, p.input_size).astype(np.int64) + p.input_offset) @ wf.astype(np.int64).T
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    st[:, :, -1] = _wrap(np.clip(fp.mbqm(fp.wrap32(acc), p.multiplier1, p.shift1), lo, hi) + p.state_zero_point,
+                          bits)
+    t = ((st - p.state_zero_point) * wt.astype(np.int64)[None]).sum(-1)
+    units = p.filters // p.rank
+    o = t.reshape(p.batches, units, p.rank).sum(-1) + bias.astype(np.int64)[None]
+    return np.clip(fp.mbqm(fp.wrap32(o), p.multiplier2, p.shift2) + p.output_offset, -128, 127)
+
+
+def _sat16(v: Arr) -> Arr:
+    return np.clip(v, -32768, 32767)
+
+
+def lstm(p: LstmParams, x: Arr, weights: list[Arr], biases: list[Arr], hidden: Arr, cell: Arr) -> Arr:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM (TFLM's integer lstm_eval) over all time steps, `hidden` ([batches * units],
+    int8 values) and `cell` (int16 values) updated in place; returns the output ([batch, time, units], or
+    [time, batch, units] when time major). Each batch runs its own sequence; every step is elementwise per unit
+    after the two FCs, in TFLM's order."""
+    shape = (p.time_steps, p.batches) if p.time_major else (p.batches, p.time_steps)
+    xs = x.reshape(shape + (p.input_size,)).astype(np.int64)
+    y = np.zeros(shape + (p.units,), np.int64)
+    w_in = [w.astype(np.int64) for w in weights[:4]]
+    w_rec = [w.astype(np.int64) for w in weights[4:]]
+    h = hidden.reshape(p.batches, p.units)
+    c = cell.reshape(p.batches, p.units)
+    for b in range(p.batches):
+        for t in range(p.time_steps):
+            xt = (xs[t, b] if p.time_major else xs[b, t]) + p.input_offset
+            ht = h[b] + p.hidden_offset
+            gates = []
+            for k in range(4):  # input, forget, cell, output
+                a = _sat16(fp.mbqm(fp.wrap32(w_in[k] @ xt + biases[k].astype(np.int64)), p.input_multiplier[k],
+                                   p.input_shift[k]))
+                r = _sat16(fp.mbqm(fp.wrap32(w_rec[k] @ ht), p.recurrent_multiplier[k], p.recurrent_shift[k]))
+                gates.append(fp.sigmoid16(_sat16(a + r), 3, 0, tanh=k == 2))
+            i_g, f_g, c_g, o_g = gates
+            cb = _sat16(fp.mbqm(f_g * c[b], p.forget_multiplier, p.forget_shift))
+            cb = _sat16(cb + _sat16(fp.mbqm(i_g * c_g, p.update_multiplier, p.update_shift)))
+            if p.cell_clip > 0:
+                cb = np.clip(cb, -p.cell_clip, p.cell_clip)
+            c[b] = cb
+            tc = fp.sigmoid16(cb, p.cell_tanh_multiplier, p.cell_tanh_shift, tanh=True)
+            h[b] = np.clip(fp.mbqm(tc * o_g, p.hidden_multiplier, p.hidden_shift) + p.hidden_zero_point, -128, 127)
+            if p.time_major:
+                y[t, b] = h[b]
+            else:
+                y[b, t] = h[b]
+    return y
+
+
+def initial_states(kernels: list[list[Kernel]]) -> dict[int, list[Arr]]:
+    """The state buffers of the ops that keep state between invokes (SVDF), at their reset values (TFLM: an
+    int8 state at its zero point, others at 0), keyed by the op's output tensor, as `run_reference` carries
+    them from one invoke to the next (see lower.op_states for the generated code's twin)."""
+    out = {}
+    for ks in kernels:
+        for k in ks:
+            p = k.params
+            if isinstance(p, SvdfParams):
+                int8 = k.func.endswith("s8state")
+                out[k.args[-1]] = [np.full(p.batches * p.filters * p.memory, p.state_zero_point if int8 else 0,
+                                           np.int64)]
+            elif isinstance(p, LstmParams):  # hidden (int8: at its zero point) and cell
+                out[k.args[-1]] = [np.full(p.batches * p.units, p.hidden_zero_point, np.int64),
+                                   np.zeros(p.batches * p.units, np.int64)]
+    return out
+
+
+def run_kernel(k: Kernel, bufs: dict[int, Arr], g: Graph, states: dict[int, list[Arr]] | None = None) -> None:
     def get(i: int) -> Arr | None:
         if i == NO_TENSOR:
             return None
@@ -459,6 +543,14 @@ def run_kernel(k: Kernel, bufs: dict[int, Arr], g: Graph) -> None:
         y = transpose_conv(p, get(k.args[0]), get(k.args[1]), get(k.args[2]))  # type: ignore[arg-type]
     elif isinstance(p, FullyConnectedParams):
         y = fully_connected(p, get(k.args[0]), get(k.args[1]), get(k.args[2]))  # type: ignore[arg-type]
+    elif isinstance(p, SvdfParams):
+        assert states is not None and out in states, "an SVDF runs with its state (see initial_states)"
+        y = svdf(p, get(k.args[0]), get(k.args[1]), get(k.args[2]), get(k.args[3]),  # type: ignore[arg-type]
+                 states[out][0], 8 if k.func.endswith("s8state") else 16)
+    elif isinstance(p, LstmParams):
+        assert states is not None and out in states, "an LSTM runs with its states (see initial_states)"
+        ins = [get(a) for a in k.args[:-1]]
+        y = lstm(p, ins[0], ins[1:9], ins[9:13], *states[out])  # type: ignore[arg-type]
     elif isinstance(p, CopyParams):
         flat = bufs.setdefault(out, np.zeros(yt.shape, yt.dtype.numpy)).reshape(-1).view(np.uint8)
         src = get(k.args[0]).reshape(-1).view(np.uint8).reshape(p.outer, p.block)  # type: ignore[union-attr]
@@ -473,9 +565,13 @@ def run_kernel(k: Kernel, bufs: dict[int, Arr], g: Graph) -> None:
 
 
 def run_reference(g: Graph, inputs: list[Arr], kernels: list[list[Kernel]] | None = None,
-                  keep_all: bool = False) -> list[Arr] | dict[int, Arr]:
-    """Run the graph on NumPy inputs; returns the outputs in the model's order (or every tensor if keep_all)."""
+                  keep_all: bool = False, states: dict[int, list[Arr]] | None = None) -> list[Arr] | dict[int, Arr]:
+    """Run the graph on NumPy inputs; returns the outputs in the model's order (or every tensor if keep_all).
+    A model with state (SVDF) starts from its reset state, unless `states` (from `initial_states`, updated in
+    place) carries it from earlier invokes."""
     kernels = kernels if kernels is not None else lower(g)
+    if states is None:
+        states = initial_states(kernels)
     bufs: dict[int, Arr] = {}
     for i, x in zip(g.inputs, inputs):
         bufs[i] = np.asarray(x).astype(g.tensor(i).dtype.numpy).reshape(g.tensor(i).shape)
@@ -485,7 +581,7 @@ def run_reference(g: Graph, inputs: list[Arr], kernels: list[list[Kernel]] | Non
             t = g.tensor(src)
             bufs[op.outputs[0]] = (t.data if t.data is not None else bufs[src]).reshape(g.tensor(op.outputs[0]).shape)
         for k in ks:
-            run_kernel(k, bufs, g)
+            run_kernel(k, bufs, g, states)
     if keep_all:
         return bufs
     return [bufs[o] for o in g.outputs]

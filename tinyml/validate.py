@@ -22,6 +22,7 @@ from .ir import (
     ConvAttrs,
     DType,
     Graph,
+    LstmAttrs,
     MatMulAttrs,
     MeanAttrs,
     Op,
@@ -31,6 +32,7 @@ from .ir import (
     PoolAttrs,
     SliceAttrs,
     SoftmaxAttrs,
+    SvdfAttrs,
     Tensor,
     TransposeAttrs,
 )
@@ -303,6 +305,41 @@ def _op(g: Graph, k: int, op: Op, fail) -> None:  # noqa: ANN001, C901
                     for b, n, st, d in zip(a.begin, a.size, a.strides, x.shape)) or math.prod(a.size) != out.size:
             fail(f"{where}: begin {list(a.begin)}, size {list(a.size)} and strides {list(a.strides)} do not select "
                  f"{list(out.shape)} from {list(x.shape)}")
+    elif op.kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM:
+        assert isinstance(a, LstmAttrs)
+        if len(ins) != 13 or any(t is None or not t.is_const for t in ins[1:]):
+            fail(f"{where} needs constant weights and biases for all four gates")
+        w = ins[1]
+        assert w is not None
+        units = w.shape[0] if len(w.shape) == 2 else 0
+        if len(x.shape) != 3 or len(out.shape) != 3 or out.shape != x.shape[:2] + (units,) or units < 1 or \
+                any(t is None or t.shape != (units, x.shape[2]) for t in ins[1:5]) or \
+                any(t is None or t.shape != (units, units) for t in ins[5:9]) or \
+                any(t is None or t.shape != (units,) for t in ins[9:13]):
+            fail(f"{where}: input {list(x.shape)}, weights {[list(t.shape) for t in ins[1:9] if t is not None]}, "
+                 f"biases and output {list(out.shape)} do not fit together")
+        if not (math.isfinite(a.hidden_scale) and a.hidden_scale > 0 and math.isfinite(a.cell_scale) and
+                a.cell_scale > 0 and -128 <= a.hidden_zero_point <= 127 and math.isfinite(a.cell_clip)):
+            fail(f"{where}: its states have scales {a.hidden_scale} and {a.cell_scale}, hidden zero point "
+                 f"{a.hidden_zero_point}, cell clip {a.cell_clip}")
+    elif op.kind is OpKind.SVDF:
+        assert isinstance(a, SvdfAttrs)
+        wf, wt = (ins[k] if len(ins) > k else None for k in (1, 2))
+        if wf is None or wt is None or not wf.is_const or not wt.is_const:
+            fail(f"{where} needs constant feature and time weights")
+        assert wf is not None and wt is not None
+        if len(x.shape) != 2 or len(wf.shape) != 2 or len(wt.shape) != 2 or len(out.shape) != 2:
+            fail(f"{where} needs a 2-D input, weights and output; got {list(x.shape)}, {list(wf.shape)}, "
+                 f"{list(wt.shape)}, {list(out.shape)}")
+        filters = wf.shape[0]
+        if a.rank < 1 or filters % a.rank or wf.shape[1] != x.shape[1] or wt.shape[0] != filters or \
+                out.shape != (x.shape[0], filters // a.rank):
+            fail(f"{where}: input {list(x.shape)}, feature weights {list(wf.shape)}, time weights {list(wt.shape)}, "
+                 f"rank {a.rank} and output {list(out.shape)} do not fit together (output [batch, filters / rank])")
+        _bias(g, where, [x, wf] + ins[3:4], filters // a.rank, fail)
+        if a.state_dtype in _RANGES and not _RANGES[a.state_dtype][0] <= a.state_zero_point <= \
+                _RANGES[a.state_dtype][1] or not math.isfinite(a.state_scale) or a.state_scale < 0:
+            fail(f"{where}: its activation state has scale {a.state_scale} and zero point {a.state_zero_point}")
     elif op.kind in (OpKind.LOGISTIC, OpKind.TANH, OpKind.HARD_SWISH, OpKind.LEAKY_RELU, OpKind.RELU, OpKind.RELU6,
                      OpKind.QUANTIZE, OpKind.DEQUANTIZE, OpKind.SOFTMAX, OpKind.ABS, OpKind.RSQRT, OpKind.NEG,
                      OpKind.SQUARE, OpKind.L2_NORMALIZATION):

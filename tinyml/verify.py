@@ -16,9 +16,11 @@ import numpy as np
 
 from .errors import TinymlError
 from .ir import Graph
-from .reference import run_reference
+from .lower import lower, state_bytes
+from .reference import initial_states, run_reference
 
 SEEDS = (0, 1)  # the inputs `tinyml compile` checks with
+STEPS = 3       # a model with state (SVDF) is checked on sequences of this many invokes per seed
 
 
 class VerificationError(TinymlError):
@@ -59,11 +61,15 @@ def check_generated(outdir: Path, g: Graph, what: str, seeds: tuple[int, ...] = 
             exe = build_driver(outdir, Path(d) / "check")
         except TinymlError as e:
             raise VerificationError(_internal(g, what, f"the generated C does not build on the host: {e}")) from None
+        steps = STEPS if state_bytes(g) else 1
         for seed in seeds:
-            xs = graph_inputs(g, seed)
-            want = run_reference(g, xs)
+            seq = [graph_inputs(g, seed * 1000 + j) for j in range(steps)] if steps > 1 else [graph_inputs(g, seed)]
+            states = initial_states(lower(g))
+            want = [np.stack(ws) if steps > 1 else ws[0]
+                    for ws in zip(*(run_reference(g, xs, states=states) for xs in seq))]
+            xs = [np.stack(x) for x in zip(*seq)] if steps > 1 else seq[0]
             try:
-                got = run_driver(exe, xs, specs)
+                got = run_driver(exe, xs, specs, steps=steps)
             except TinymlError as e:
                 raise VerificationError(_internal(g, what, f"on the input of seed {seed}, {e}")) from None
             for k, (w, c) in enumerate(zip(want, got)):

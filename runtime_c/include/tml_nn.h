@@ -353,6 +353,22 @@ void tml_l2norm_s8(const tml_l2norm_params *p, const int8_t *input, int8_t *outp
 void tml_transpose_conv_s8(const tml_transpose_conv_params *p, const int8_t *input, const int8_t *filter,
                            const int32_t *bias, int8_t *output);
 
+/* SVDF, int8 input and output (TFLM's integer SVDF reference as the tflite-micro interpreter runs it). `state`
+ * ([batches][filters][memory], kept between invokes; the caller owns it) is shifted left by one, the feature
+ * matmul requantized into each filter's newest slot, then per unit the time matmul over `rank` filters plus bias
+ * is requantized to int8. _s8: int16 state and time weights; _s8_s8state: int8 ones. Sums wrap at 32 bits as
+ * TFLM's int32 accumulators do. */
+typedef struct {
+    int32_t batches, input_size, filters, rank, memory;
+    int32_t input_offset, state_zero_point;
+    int32_t multiplier1, shift1, multiplier2, shift2, output_offset;
+} tml_svdf_params;
+
+void tml_svdf_s8(const tml_svdf_params *p, const int8_t *input, const int8_t *weights_feature,
+                 const int16_t *weights_time, const int32_t *bias, int16_t *state, int8_t *output);
+void tml_svdf_s8_s8state(const tml_svdf_params *p, const int8_t *input, const int8_t *weights_feature,
+                         const int8_t *weights_time, const int32_t *bias, int8_t *state, int8_t *output);
+
 /* 16x8: int16 activations (zero point 0), int8 weights, int64 bias, TFLM's 16x8 reference kernels (tml_s16.c). */
 void tml_conv_s16(const tml_conv_params *p, const int16_t *input, const int8_t *filter, const int64_t *bias,
                   int16_t *output);
@@ -391,6 +407,27 @@ typedef struct {
 
 void tml_logistic_s16(const tml_sigmoid16_params *p, const int16_t *input, int16_t *output);
 void tml_tanh_s16(const tml_sigmoid16_params *p, const int16_t *input, int16_t *output);
+/* one value of each, for kernels that apply them elementwise (the LSTM) */
+int16_t tml_logistic16_value(const uint16_t *table, int32_t multiplier, int32_t left_shift, int16_t in);
+int16_t tml_tanh16_value(const uint16_t *table, int32_t multiplier, int32_t left_shift, int16_t in);
+
+/* UNIDIRECTIONAL_SEQUENCE_LSTM, int8 input/output/hidden state, int16 gates and cell state: TFLM's integer LSTM
+ * (lstm_eval). Weights and biases per gate in the order input, forget, cell, output; `hidden` ([batches][units]
+ * int8) and `cell` (int16) are the states kept between invokes (the caller owns them). Each unit's four gates,
+ * cell and hidden values are computed together (every step is elementwise after the two FCs, which read the
+ * previous hidden state: the new one is written to the output first and copied to `hidden` after the step). */
+typedef struct {
+    int32_t batches, time_steps, input_size, units, time_major, input_offset, hidden_offset;
+    const int32_t *input_multiplier, *input_shift, *recurrent_multiplier, *recurrent_shift;
+    int32_t forget_multiplier, forget_shift, update_multiplier, update_shift, hidden_multiplier, hidden_shift;
+    int32_t hidden_zero_point, cell_tanh_multiplier, cell_tanh_shift, cell_clip;
+    const uint16_t *table;
+} tml_lstm_params;
+
+void tml_lstm_s8(const tml_lstm_params *p, const int8_t *input, const int8_t *w_ii, const int8_t *w_if,
+                 const int8_t *w_ic, const int8_t *w_io, const int8_t *w_ri, const int8_t *w_rf, const int8_t *w_rc,
+                 const int8_t *w_ro, const int32_t *b_i, const int32_t *b_f, const int32_t *b_c, const int32_t *b_o,
+                 int8_t *hidden, int16_t *cell, int8_t *output);
 
 #ifdef __cplusplus
 }

@@ -25,6 +25,7 @@ from ..ir import (
     FullyConnectedAttrs,
     Graph,
     LeakyReluAttrs,
+    LstmAttrs,
     MatMulAttrs,
     MeanAttrs,
     NoAttrs,
@@ -37,6 +38,7 @@ from ..ir import (
     ResizeAttrs,
     SliceAttrs,
     SoftmaxAttrs,
+    SvdfAttrs,
     Tensor,
     TransposeAttrs,
     unpack_int4,
@@ -240,6 +242,50 @@ def _transpose_conv(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
                      _activation(o.FusedActivationFunction()))  # type: ignore[attr-defined]
 
 
+def _svdf(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
+    """SVDF: input 4 is the activation state (a variable tensor); its type and quantization become attributes
+    and the importer drops it from the inputs (see SvdfAttrs)."""
+    o = _opts(op, tflite.SVDFOptions)
+    if len(ins) != 5 or ins[4] is None:
+        raise TinymlError(f"SVDF has {len(ins)} inputs; it needs 5 (input, feature weights, time weights, bias, "
+                          "activation state); the file is corrupt")
+    st = ins[4]
+    scale, zp = st.quant.scalar() if st.quant is not None else (0.0, 0)
+    return SvdfAttrs(int(o.Rank()), _activation(o.FusedActivationFunction()),  # type: ignore[attr-defined]
+                     st.dtype, float(scale), int(zp), st.name)
+
+
+LSTM_WEIGHTS = (1, 2, 3, 4, 5, 6, 7, 8)  # input and recurrent weights, gates in order (input, forget, cell, output)
+LSTM_BIASES = (12, 13, 14, 15)
+LSTM_VARIANTS = {9: "peephole", 10: "peephole", 11: "peephole", 16: "projection", 17: "projection",
+                 20: "layer norm", 21: "layer norm", 22: "layer norm", 23: "layer norm"}
+
+
+def _lstm(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM, as TFLM's integer kernel takes it: 24 inputs, of which the peephole,
+    projection and layer-norm ones must be absent and all four gates present (no CIFG); inputs 18 (hidden) and
+    19 (cell) are the variable states, which become attributes (see LstmAttrs)."""
+    o = _opts(op, tflite.UnidirectionalSequenceLSTMOptions)
+    if len(ins) != 24:
+        raise TinymlError(f"UNIDIRECTIONAL_SEQUENCE_LSTM has {len(ins)} inputs; it needs 24; the file is corrupt")
+    variants = sorted({v for k, v in LSTM_VARIANTS.items() if ins[k] is not None})
+    if variants:
+        raise UnsupportedOpError(f"an LSTM with {' and '.join(variants)} is not supported (TFLM's integer LSTM "
+                                 "refuses it too)")
+    if any(ins[k] is None for k in (0, *LSTM_WEIGHTS, *LSTM_BIASES, 18, 19)):
+        raise UnsupportedOpError("an LSTM without an input gate (CIFG) or without biases is not supported (TFLM's "
+                                 "integer LSTM needs all four gates' weights and biases)")
+    act = o.FusedActivationFunction()  # type: ignore[attr-defined]
+    if act != tflite.ActivationFunctionType.TANH:
+        raise UnsupportedOpError(f"an LSTM whose cell gate uses activation code {act} is not supported (TANH is; "
+                                 "TFLM's kernel runs no other)")
+    h, c = ins[18], ins[19]
+    hs, hz = h.quant.scalar() if h.quant is not None else (0.0, 0)
+    cs, _ = c.quant.scalar() if c.quant is not None else (0.0, 0)
+    return LstmAttrs("tanh", float(o.CellClip()), bool(o.TimeMajor()), float(hs), int(hz), float(cs),  # type: ignore
+                     h.name, c.name)
+
+
 # builtin operator name -> (kind, attribute builder)
 BUILDERS: dict[str, tuple[OpKind, Callable[[tflite.Operator, list[Tensor]], Attrs]]] = {
     "CONV_2D": (OpKind.CONV_2D, _conv),
@@ -289,6 +335,8 @@ BUILDERS: dict[str, tuple[OpKind, Callable[[tflite.Operator, list[Tensor]], Attr
     "MAXIMUM": (OpKind.MAXIMUM, _none),
     "MINIMUM": (OpKind.MINIMUM, _none),
     "PRELU": (OpKind.PRELU, _none),
+    "SVDF": (OpKind.SVDF, _svdf),
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": (OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM, _lstm),
 }
 
 
@@ -496,6 +544,19 @@ def _parse(buf: bytes, source: str) -> Graph:
                                   f"shape {shape} for an output of shape {list(tensors[outs[0]].shape)}; the file "
                                   "is corrupt")
             ins = (ins[2], ins[1]) + ins[3:]
+        if kind is OpKind.SVDF:
+            state = sg.Tensors(ins[4])
+            if not state.IsVariable() or tensors[ins[4]].is_const:
+                raise TinymlError(f"operator {k} (SVDF) of '{source}': its activation state '{tensors[ins[4]].name}' "
+                                  "(input 4) is not a variable tensor, which TFLM requires; the file is corrupt")
+            ins = ins[:4]
+        if kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM:
+            for j in (18, 19):
+                if not sg.Tensors(ins[j]).IsVariable() or tensors[ins[j]].is_const:
+                    raise TinymlError(f"operator {k} (UNIDIRECTIONAL_SEQUENCE_LSTM) of '{source}': its "
+                                      f"{'hidden' if j == 18 else 'cell'} state '{tensors[ins[j]].name}' (input {j}) "
+                                      "is not a variable tensor, which TFLM requires; the file is corrupt")
+            ins = (ins[0],) + tuple(ins[j] for j in LSTM_WEIGHTS + LSTM_BIASES)
         ops.append(Op(kind, ins, outs, attrs, name=f"op{k}_{kind.value.lower()}:{outname}"))
     if unknown:
         kinds = sorted({u.split(" is ", 1)[1] for u in unknown})

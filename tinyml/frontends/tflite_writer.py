@@ -14,7 +14,7 @@ import flatbuffers
 import numpy as np
 import tflite
 
-from ..ir import Activation, DType, Graph, Op, OpKind, Padding, Tensor, pack_int4
+from ..ir import NO_TENSOR, Activation, DType, Graph, Op, OpKind, Padding, Quant, Tensor, pack_int4
 
 _TYPES = {DType.FLOAT32: tflite.TensorType.FLOAT32, DType.INT8: tflite.TensorType.INT8,
           DType.UINT8: tflite.TensorType.UINT8, DType.INT16: tflite.TensorType.INT16,
@@ -29,7 +29,8 @@ _VERSIONS = {OpKind.CONV_2D: 3, OpKind.DEPTHWISE_CONV_2D: 3, OpKind.FULLY_CONNEC
              OpKind.STRIDED_SLICE: 2, OpKind.TRANSPOSE: 2, OpKind.SPACE_TO_DEPTH: 2, OpKind.DEPTH_TO_SPACE: 2,
              OpKind.RESIZE_NEAREST_NEIGHBOR: 3, OpKind.MAXIMUM: 2, OpKind.MINIMUM: 2,
              OpKind.TRANSPOSE_CONV: 4, OpKind.RESIZE_BILINEAR: 3,
-             OpKind.ABS: 2, OpKind.RSQRT: 2, OpKind.SQUARED_DIFFERENCE: 2, OpKind.BATCH_MATMUL: 4}
+             OpKind.ABS: 2, OpKind.RSQRT: 2, OpKind.SQUARED_DIFFERENCE: 2, OpKind.BATCH_MATMUL: 4,
+             OpKind.SVDF: 4, OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: 3}
 
 
 def _mod(name: str) -> Any:
@@ -89,6 +90,11 @@ _OPTIONS: dict[OpKind, Callable[[Op], tuple[str, dict] | None]] = {
     OpKind.ARG_MIN: lambda op: ("ArgMinOptions", {"OutputType": tflite.TensorType.INT32}),
     OpKind.GATHER: lambda op: ("GatherOptions", {"Axis": op.attrs.axis}),
     OpKind.BATCH_MATMUL: lambda op: ("BatchMatMulOptions", {"AdjX": op.attrs.adj_x, "AdjY": op.attrs.adj_y}),
+    OpKind.SVDF: lambda op: ("SVDFOptions", {"Rank": op.attrs.rank,
+                                             "FusedActivationFunction": _ACT[op.attrs.activation]}),
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: lambda op: ("UnidirectionalSequenceLSTMOptions", {
+        "FusedActivationFunction": tflite.ActivationFunctionType.TANH, "CellClip": op.attrs.cell_clip,
+        "ProjClip": 0.0, "TimeMajor": op.attrs.time_major}),
 }
 
 
@@ -120,11 +126,34 @@ def _bytes(b: flatbuffers.Builder, data: bytes, align: int = 16) -> int:
 
 def _file_order(g: Graph) -> Graph:
     """TRANSPOSE_CONV back to TFLite's input order (output shape, weights, input[, bias]), its output shape an
-    appended int32 constant (the importer's reordering, inverted)."""
-    if not any(op.kind is OpKind.TRANSPOSE_CONV for op in g.ops):
+    appended int32 constant (the importer's reordering, inverted); each SVDF's activation state back as an
+    appended variable tensor, its input 4, and each LSTM's 24 inputs with its hidden and cell states as
+    appended variable tensors 18 and 19 (see `_variables`)."""
+    if not any(op.kind in (OpKind.TRANSPOSE_CONV, OpKind.SVDF, OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM)
+               for op in g.ops):
         return g
     tensors, ops = list(g.tensors), []
     for op in g.ops:
+        if op.kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM:
+            a = op.attrs
+            x, w = g.tensor(op.inputs[0]), g.tensor(op.inputs[1])
+            batch = x.shape[1] if a.time_major else x.shape[0]
+            tensors.append(Tensor(a.hidden_name, (batch, w.shape[0]), DType.INT8,
+                                  Quant((a.hidden_scale,), (a.hidden_zero_point,))))
+            tensors.append(Tensor(a.cell_name, (batch, w.shape[0]), DType.INT16, Quant((a.cell_scale,), (0,))))
+            ins = [NO_TENSOR] * 24
+            ins[0] = op.inputs[0]
+            ins[1:9] = op.inputs[1:9]
+            ins[12:16] = op.inputs[9:13]
+            ins[18], ins[19] = len(tensors) - 2, len(tensors) - 1
+            op = replace(op, inputs=tuple(ins))
+        if op.kind is OpKind.SVDF:
+            a = op.attrs
+            x, wf, wt = (g.tensor(i) for i in op.inputs[:3])
+            quant = Quant((a.state_scale,), (a.state_zero_point,))
+            tensors.append(Tensor(a.state_name, (x.shape[0], wt.shape[1] * wf.shape[0]), a.state_dtype, quant))
+            ins = tuple(op.inputs) + (NO_TENSOR,) * (4 - len(op.inputs))
+            op = replace(op, inputs=ins + (len(tensors) - 1,))
         if op.kind is OpKind.TRANSPOSE_CONV:
             y = g.tensor(op.outputs[0])
             data = np.asarray(y.shape, np.int32)
@@ -135,9 +164,16 @@ def _file_order(g: Graph) -> Graph:
     return replace(g, tensors=tuple(tensors), ops=tuple(ops))
 
 
+def _variables(g: Graph) -> set[int]:
+    """The tensors that are states (SVDF's input 4, LSTM's 18 and 19), written with is_variable."""
+    return {op.inputs[4] for op in g.ops if op.kind is OpKind.SVDF} | \
+        {op.inputs[k] for op in g.ops if op.kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM for k in (18, 19)}
+
+
 def write_tflite(g: Graph, description: str = "tinyml") -> bytes:
     """The .tflite bytes of `g`: one subgraph, one buffer per constant tensor (buffer 0 is the empty one)."""
     g = _file_order(g)
+    variables = _variables(g)
     b = flatbuffers.Builder(1024)
     M, T, Q, Buf = _mod("Model"), _mod("Tensor"), _mod("QuantizationParameters"), _mod("Buffer")
     Sg, Opr, Code = _mod("SubGraph"), _mod("Operator"), _mod("OperatorCode")
@@ -177,6 +213,8 @@ def write_tflite(g: Graph, description: str = "tinyml") -> bytes:
         T.AddName(b, name)
         if quant is not None:
             T.AddQuantization(b, quant)
+        if i in variables:
+            T.AddIsVariable(b, True)
         tensor_offsets.append(T.End(b))
 
     kinds = sorted({op.kind for op in g.ops}, key=lambda k: k.value)

@@ -78,21 +78,35 @@ def _env() -> jinja2.Environment:
                               lstrip_blocks=True)
 
 
-def generate(outdir: Path, board: Board, opt: str, inputs: list[np.ndarray] | None = None) -> Path:
-    """Render the firmware project for `board` into OUTDIR/firmware/<board>/; returns that directory."""
+def _steps(rep: dict, inputs: list[np.ndarray], steps: int) -> list[list[np.ndarray]]:
+    """`inputs` as `steps` checked input lists (with steps > 1, each input has a leading axis of that length)."""
+    if steps <= 1:
+        return [check_inputs(rep["inputs"], inputs)]
+    if any(np.shape(x)[:1] != (steps,) for x in inputs):
+        raise TinymlError(f"a sequence of {steps} invokes needs every input with a leading axis of {steps}")
+    return [check_inputs(rep["inputs"], [x[j] for x in inputs]) for j in range(steps)]
+
+
+def generate(outdir: Path, board: Board, opt: str, inputs: list[np.ndarray] | None = None, steps: int = 1) -> Path:
+    """Render the firmware project for `board` into OUTDIR/firmware/<board>/; returns that directory. With
+    `steps` > 1 the firmware runs that many invokes in a row (inputs with a leading axis of that length), as a
+    model with state (SVDF) needs to be checked, and prints every invoke's outputs."""
     rep = check_outdir(outdir)
     if inputs is None:  # the input zero points: a neutral input for builds without data
         inputs = [np.full(s["shape"], s.get("zero_point") or 0, DType(s["dtype"]).numpy) for s in rep["inputs"]]
-    xs = check_inputs(rep["inputs"], inputs)
+        steps = 1
+    seq = _steps(rep, inputs, steps)
+    xs = seq[0]
     fw = outdir / "firmware" / board.name
     fw.mkdir(parents=True, exist_ok=True)
     ctx = {
         "version": __version__, "board": board, "source": rep["source"], "prefix": rep["prefix"],
         "stack": STACK_BYTES, "cflags": cflags(board, opt), "ldflags": ldflags(), "model_dir": "../..",
         "model_sources": sorted(p.name for p in outdir.glob("*.c")),
-        "inputs": [{"count": x.nbytes, "rows": _rows(np.frombuffer(x.tobytes(), np.uint8)),
-                    "streamed": bool(spec.get("streamed"))} for x, spec in zip(xs, rep["inputs"])],
-        "outputs": rep["outputs"],
+        "inputs": [{"count": x.nbytes, "rows": _rows(np.frombuffer(b"".join(step[k].tobytes() for step in seq),
+                                                                   np.uint8)),
+                    "streamed": bool(spec.get("streamed"))} for k, (x, spec) in enumerate(zip(xs, rep["inputs"]))],
+        "outputs": rep["outputs"], "steps": len(seq),
     }
     env = _env()
     for name in ("startup.c", "board.c", "tml_board.h", "main.c", "linker.ld", "Makefile", "CMakeLists.txt"):
@@ -111,14 +125,14 @@ def _tool(name: str) -> str:
     return path
 
 
-def build(outdir: str | Path, board_name: str | Board, opt: str = "-O2", inputs: list[np.ndarray] | None = None
-          ) -> FirmwareBuild:
+def build(outdir: str | Path, board_name: str | Board, opt: str = "-O2", inputs: list[np.ndarray] | None = None,
+          steps: int = 1) -> FirmwareBuild:
     """Cross-compile the model in `outdir` for `board_name` (or a Board); fails clearly when it does not fit."""
     out = Path(outdir).resolve()
     board = board_name if isinstance(board_name, Board) else load_board(board_name)
     if opt not in ("-O0", "-O1", "-O2", "-O3", "-Os"):
         raise TinymlError(f"optimization level {opt} is not one of -O0 -O1 -O2 -O3 -Os")
-    fw = generate(out, board, opt, inputs)
+    fw = generate(out, board, opt, inputs, steps)
     cc = _tool("arm-none-eabi-gcc")
     model_srcs = [str(p) for p in sorted(out.glob("*.c"))]
     elf = fw / "fw.elf"
@@ -197,20 +211,23 @@ def run_qemu(elf: Path, board: Board, timeout: float = 120.0, plugin: list[str] 
     return QemuRun(r.returncode, r.stdout + r.stderr, False)
 
 
-def parse_outputs(text: str, specs: list[dict]) -> list[np.ndarray]:
+def parse_outputs(text: str, specs: list[dict], steps: int = 1) -> list[np.ndarray]:
+    """The outputs the firmware printed; with `steps` > 1, each with a leading axis of one entry per invoke."""
     outs = []
     for k, spec in enumerate(specs):
-        m = re.search(rf"^TML_OUTPUT {k} ([0-9a-f]*)$", text, re.M)
-        if m is None:
-            raise TinymlError(f"the firmware printed no output {k}")
-        raw = bytes.fromhex(m.group(1))
-        outs.append(np.frombuffer(raw, DType(spec["dtype"]).numpy).reshape(spec["shape"]).copy())
+        found = re.findall(rf"^TML_OUTPUT {k} ([0-9a-f]*)$", text, re.M)
+        if len(found) != steps:
+            raise TinymlError(f"the firmware printed output {k} {len(found)} times, not {steps}")
+        vals = [np.frombuffer(bytes.fromhex(h), DType(spec["dtype"]).numpy).reshape(spec["shape"]) for h in found]
+        outs.append(np.stack(vals) if steps > 1 else vals[0].copy())
     return outs
 
 
 def emulate(outdir: str | Path, board_name: str, inputs: list[np.ndarray], *, emulator: str = "qemu",
-            opt: str = "-O2", timeout: float = 300.0) -> dict:
-    """Build firmware with `inputs` baked in, run it on the emulator, compare with the host run.
+            opt: str = "-O2", timeout: float = 300.0, steps: int = 1) -> dict:
+    """Build firmware with `inputs` baked in, run it on the emulator, compare with the host run. With `steps`
+    > 1, a sequence of that many invokes (each input with a leading axis of that length; a model with state
+    carries it along): every invoke's outputs are compared, and the instruction counts are the last invoke's.
 
     Returns {"outputs": [...], "outputs_match_host": bool, "outputs_match_reference": bool | None, "board",
     "emulator", "firmware": {...}} (see compare_outputs)."""
@@ -221,8 +238,9 @@ def emulate(outdir: str | Path, board_name: str, inputs: list[np.ndarray], *, em
     if emulator != "qemu":
         raise TinymlError(f"unknown emulator '{emulator}' (qemu or renode)")
     rep = read_report(out)
-    xs = check_inputs(rep["inputs"], inputs)
-    fw = build(out, board_name, opt, xs)
+    seq = _steps(rep, inputs, steps)
+    xs = [np.stack(x) for x in zip(*seq)] if steps > 1 else seq[0]
+    fw = build(out, board_name, opt, xs, steps)
     plugin = build_icount_plugin(out / "build" / "qemu")
     events_file = fw.elf.with_name("icount.txt")
     events_file.unlink(missing_ok=True)
@@ -239,9 +257,9 @@ def emulate(outdir: str | Path, board_name: str, inputs: list[np.ndarray], *, em
             why = ", the core locked up: a fault while handling a fault, e.g. a stack outside RAM"
         raise TinymlError(f"the firmware failed on QEMU {board.qemu_machine} (exit status {run.returncode}{why})."
                           f" Emulator output:\n{chr(10).join(fatal[:3] + [tail])}")
-    outs = parse_outputs(run.output, rep["outputs"])
-    total, layers = layer_instructions(events_file, rep)
-    return {"board": board.name, "emulator": emulator, **compare_outputs(out, rep, xs, outs),
+    outs = parse_outputs(run.output, rep["outputs"], steps)
+    total, layers = layer_instructions(events_file, rep, steps)
+    return {"board": board.name, "emulator": emulator, **compare_outputs(out, rep, seq, outs),
             "total_instructions": total, "layers": layers, "outputs": outs,
             "instructions_note": "executed instructions counted exactly by a QEMU TCG plugin (not cycles); each "
                                  "layer includes the 3-4 instructions of its profiling marker calls",
@@ -249,16 +267,23 @@ def emulate(outdir: str | Path, board_name: str, inputs: list[np.ndarray], *, em
                          "stack": STACK_BYTES, "board_sram": board.sram.size, "board_flash": board.flash.size}}
 
 
-def compare_outputs(out: Path, rep: dict, xs: list[np.ndarray], outs: list[np.ndarray]) -> dict:
-    """The firmware's outputs against the host build of the same sources and against the NumPy reference
-    executor of the source model (which shares nothing with the memory plan or the generated code): a firmware
-    that equals a wrong host build is still caught. `outputs_match_reference` is None, with a note, when the
-    source model is no longer where it was compiled from (or has changed since)."""
+def compare_outputs(out: Path, rep: dict, seq: list[list[np.ndarray]], outs: list[np.ndarray]) -> dict:
+    """The firmware's outputs (for a sequence of several invokes, `seq`, each with a leading axis of one entry
+    per invoke) against the host build of the same sources and against the NumPy reference executor of the
+    source model (which shares nothing with the memory plan or the generated code): a firmware that equals a
+    wrong host build is still caught. `outputs_match_reference` is None, with a note, when the source model is
+    no longer where it was compiled from (or has changed since)."""
     from ..api import reference_source
     from ..compiler import load
-    from ..reference import run_reference
+    from ..lower import lower
+    from ..reference import initial_states, run_reference
     from .host import HostModel
-    host = HostModel(out).run(xs)
+
+    def stacked(runs: list[list[np.ndarray]]) -> list[np.ndarray]:
+        return [np.stack([np.asarray(v).reshape(o.shape[1:] if len(seq) > 1 else o.shape) for v in vs])
+                if len(seq) > 1 else np.asarray(vs[0]).reshape(o.shape) for vs, o in zip(zip(*runs), outs)]
+    hm = HostModel(out)
+    host = stacked([hm.run(xs) for xs in seq])
     res: dict = {"outputs_match_host": all(np.array_equal(a, b) for a, b in zip(outs, host))}
     src = reference_source(rep)
     if src is None:
@@ -266,8 +291,11 @@ def compare_outputs(out: Path, rep: dict, xs: list[np.ndarray], outs: list[np.nd
         res["reference_note"] = (f"the source model '{rep.get('source_path')}' is missing or has changed since "
                                  "compilation, so the reference executor could not run")
         return res
-    ref = run_reference(load(src), xs)
-    res["outputs_match_reference"] = all(np.array_equal(a, np.asarray(b).reshape(a.shape)) for a, b in zip(outs, ref))
+    g = load(src)
+    kernels = lower(g)
+    states = initial_states(kernels)
+    ref = stacked([run_reference(g, xs, kernels, states=states) for xs in seq])  # type: ignore[misc]
+    res["outputs_match_reference"] = all(np.array_equal(a, b) for a, b in zip(outs, ref))
     return res
 
 
@@ -276,17 +304,19 @@ def outputs_ok(res: dict) -> bool:
     return bool(res["outputs_match_host"]) and res.get("outputs_match_reference") is not False
 
 
-def layer_instructions(events_file: Path, report: dict) -> tuple[int, list[dict]]:
+def layer_instructions(events_file: Path, report: dict, steps: int = 1) -> tuple[int, list[dict]]:
     """Map the plugin's marker events [invoke begin, (block begin, block end)..., invoke end] onto the layers:
     report["schedule"] lists the layer of every marked block in execution order (a patch stage runs its layers
-    once per patch; their blocks add up)."""
+    once per patch; their blocks add up). Of `steps` invokes in a row, the last one's."""
     if not events_file.is_file():
         raise TinymlError("the QEMU instruction-counting plugin wrote no results")
     ev = [int(line.split()[1]) for line in events_file.read_text().splitlines() if line.startswith("event ")]
     layers = report["layers"]
     blocks = report.get("schedule") or [layer["index"] for layer in layers if layer["kernels"]]
-    if len(ev) != 2 + 2 * len(blocks):
-        raise TinymlError(f"expected {2 + 2 * len(blocks)} profiling events from the firmware, got {len(ev)}")
+    if len(ev) != steps * (2 + 2 * len(blocks)):
+        raise TinymlError(f"expected {steps * (2 + 2 * len(blocks))} profiling events from the firmware, got "
+                          f"{len(ev)}")
+    ev = ev[(steps - 1) * (2 + 2 * len(blocks)):]
     per: dict[int, int] = {}
     for k, index in enumerate(blocks):
         per[index] = per.get(index, 0) + ev[2 + 2 * k] - ev[1 + 2 * k]
@@ -320,7 +350,7 @@ def _emulate_renode(out: Path, board: Board, inputs: list[np.ndarray], opt: str,
         tail = "\n".join(text.strip().splitlines()[-15:])
         raise TinymlError(f"the Renode test {robot.name} failed (exit status {r.returncode}):\n{tail}")
     outs = parse_outputs(text, rep["outputs"])
-    return {"board": board.name, "emulator": "renode", "outputs": outs, **compare_outputs(out, rep, xs, outs),
+    return {"board": board.name, "emulator": "renode", "outputs": outs, **compare_outputs(out, rep, [xs], outs),
             "total_instructions": None, "layers": [{"name": la["name"], "op": la["op"], "macs": la["macs"],
                                                     "instructions": None} for la in rep["layers"]],
             "instructions_note": "instruction counts come from the QEMU run (--emulator qemu)",

@@ -163,10 +163,12 @@ def build_driver(outdir: Path, exe: Path, cc: str | None = None) -> Path:
     return _build(Path(outdir), cc, (), Path(exe))
 
 
-def run_driver(exe: Path, inputs: list[np.ndarray], specs: list[dict], timeout: float = 120.0
+def run_driver(exe: Path, inputs: list[np.ndarray], specs: list[dict], timeout: float = 120.0, steps: int = 1
                ) -> list[np.ndarray]:
     """Run a program from build_driver on `inputs` (already checked against the model's specs) in a process of
-    its own; returns the outputs. Raises ToolchainError with what happened when it crashes or fails."""
+    its own; returns the outputs. With `steps` > 1 each input holds that many inputs along a new first axis, run
+    in order by one process (state, as in SVDF, carries over), and each output gets that axis too. Raises
+    ToolchainError with what happened when it crashes or fails."""
     with tempfile.TemporaryDirectory(prefix="tinyml-run-") as d:
         ins = []
         for k, x in enumerate(inputs):
@@ -181,7 +183,8 @@ def run_driver(exe: Path, inputs: list[np.ndarray], specs: list[dict], timeout: 
         if r.returncode != 0:
             how = f"was killed by signal {-r.returncode}" if r.returncode < 0 else f"exited with {r.returncode}"
             raise ToolchainError(f"the generated model {how} on the host. {r.stderr.strip()[-500:]}")
-        return [np.frombuffer(p.read_bytes(), DType(s["dtype"]).numpy).reshape(s["shape"]).copy()
+        lead = [steps] if steps > 1 else []
+        return [np.frombuffer(p.read_bytes(), DType(s["dtype"]).numpy).reshape(lead + list(s["shape"])).copy()
                 for p, s in zip(outs, specs)]
 
 
@@ -196,6 +199,7 @@ class HostModel:
         self.ffi = cffi.FFI()
         self.ffi.cdef(f"""
             int {p}_invoke(void);
+            int {p}_reset(void);
             void *{p}_input(int index);
             const void *{p}_output(int index);
             size_t {p}_input_bytes(int index);
@@ -204,6 +208,12 @@ class HostModel:
         """)
         self.lib = self.ffi.dlopen(str(build_shared(self.outdir, cc)))
         self._p = p
+        self.reset()  # the library may already be loaded in this process, with another sequence's state
+
+    def reset(self) -> None:
+        """Start a new sequence: a model with state (SVDF) goes back to its reset state (the state carries over
+        from one `run` to the next otherwise, as on the device)."""
+        getattr(self.lib, f"{self._p}_reset")()
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         xs = check_inputs(self.report["inputs"], inputs, self.reshape)
