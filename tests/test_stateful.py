@@ -108,46 +108,52 @@ CONFIGS = {  # name: (batch, input, filters, rank, memory, int16 state, state ze
 }
 
 
-@pytest.mark.parametrize("config", sorted(CONFIGS))
-def test_svdf_sequences_bit_exact(config, tmp_path):
-    """Three seeds x a sequence of 7 invokes with a reset before the 6th: the reference and the generated C
-    (its state kept by the library between runs, `model_reset` as TFLM's Reset) equal TFLM at every step."""
-    batch, size, filters, rank, memory, wide, state_zp, x_zp, y_zp = CONFIGS[config]
-    for seed in (0, 1, 2):
-        rs = np.random.RandomState(100 + seed)
-        weights = rs.randint(0, 1 << 30)
-        seq = _sequence(rs, (batch, size), 7)
-
-        def build(out_scale, weights=weights):
-            gb = GraphBuilder()
-            x = gb.tensor("x", (batch, size), DType.INT8, _q(0.05, x_zp))
-            y = _svdf(gb, np.random.RandomState(weights), x, 0.05, x_zp, filters, rank, memory, wide, state_zp,
-                      out_scale, y_zp, "svdf")
-            return gb.build(config, (x,), (y,))
-        buf = _calibrated(build, seq[:5])
-        want = _tflm_sequence(buf, seq, reset_at=5)
-        assert len({w.tobytes() for w in want}) > 3, "the sequence should not be constant"
-        path = tmp_path / f"{config}{seed}.tflite"
-        path.write_bytes(buf)
-        out = tmp_path / f"out{seed}"
-        compile_model(path, out, CompileOptions())  # its self-check runs sequences against the reference
-        rep = read_report(out)
-        g = parse_tflite(buf)
-        assert rep["state_bytes"] == batch * filters * memory * (2 if wide else 1)
-        assert rep["peak_sram_bytes"] == rep["arena_bytes"] + rep["state_bytes"]
-        host = HostModel(out)
-        kernels = lower(g)
+def _check_sequences(buf: bytes, seqs: list, reset_at: int, tmp_path, state_bytes: int) -> None:
+    """Compile `buf` once (its self-check runs sequences against the reference), then for each sequence (a seed)
+    from a reset: the reference and the generated C (its state kept by the library between runs, `model_reset`
+    as TFLM's Reset, also once more at `reset_at`) equal TFLM at every step."""
+    path = tmp_path / "m.tflite"
+    path.write_bytes(buf)
+    out = tmp_path / "out"
+    rep = compile_model(path, out, CompileOptions())
+    assert rep["state_bytes"] == state_bytes
+    assert rep["peak_sram_bytes"] == rep["arena_bytes"] + rep["state_bytes"]
+    g = parse_tflite(buf)
+    host = HostModel(out)
+    kernels = lower(g)
+    for n, seq in enumerate(seqs):
+        want = _tflm_sequence(buf, seq, reset_at)
+        assert len({w.tobytes() for w in want}) > len(seq) // 2, "the sequence should not be constant"
+        host.reset()
         states = initial_states(kernels)
         for j, xs in enumerate(seq):
-            if j == 5:
+            if j == reset_at:
                 host.reset()
                 states = initial_states(kernels)
-            got_c = host.run(xs)[0]
             got_ref = run_reference(g, xs, kernels, states=states)[0]
-            assert np.array_equal(got_ref.reshape(-1), want[j].reshape(-1)), f"{config} seed {seed} step {j}: " \
-                "reference differs from TFLM"
-            assert np.array_equal(got_c.reshape(-1), want[j].reshape(-1)), f"{config} seed {seed} step {j}: " \
-                "generated C differs from TFLM"
+            assert np.array_equal(got_ref.reshape(-1), want[j].reshape(-1)), f"seed {n} step {j}: reference " \
+                "differs from TFLM"
+            got_c = host.run(xs)[0]
+            assert np.array_equal(got_c.reshape(-1), want[j].reshape(-1)), f"seed {n} step {j}: generated C " \
+                "differs from TFLM"
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_svdf_sequences_bit_exact(config, tmp_path):
+    """Three seeds x a sequence of 7 invokes with a reset before the 6th."""
+    batch, size, filters, rank, memory, wide, state_zp, x_zp, y_zp = CONFIGS[config]
+    rs = np.random.RandomState(100)
+    weights = rs.randint(0, 1 << 30)
+    seqs = [_sequence(rs, (batch, size), 7) for _ in range(3)]
+
+    def build(out_scale):
+        gb = GraphBuilder()
+        x = gb.tensor("x", (batch, size), DType.INT8, _q(0.05, x_zp))
+        y = _svdf(gb, np.random.RandomState(weights), x, 0.05, x_zp, filters, rank, memory, wide, state_zp,
+                  out_scale, y_zp, "svdf")
+        return gb.build(config, (x,), (y,))
+    buf = _calibrated(build, seqs[0][:5])
+    _check_sequences(buf, seqs, 5, tmp_path, batch * filters * memory * (2 if wide else 1))
 
 
 def _keyword_model(rs: np.random.RandomState, seq) -> bytes:
@@ -321,36 +327,18 @@ LSTM_CONFIGS = {  # name: (batch, time, features, units, time major, hidden zp, 
 @pytest.mark.parametrize("config", sorted(LSTM_CONFIGS))
 def test_lstm_sequences_bit_exact(config, tmp_path):
     """Three seeds x 6 invokes (each a whole sequence of time steps) with a reset before the 5th: the hidden and
-    cell states carry over between invokes as in TFLM; reference and generated C equal TFLM at every step."""
+    cell states carry over between invokes as in TFLM."""
     batch, time, features, units, tm, hz, cs, clip = LSTM_CONFIGS[config]
-    for seed in (0, 1, 2):
-        rs = np.random.RandomState(200 + seed)
-        gb = GraphBuilder()
-        shape = (time, batch, features) if tm else (batch, time, features)
-        x = gb.tensor("x", shape, DType.INT8, _q(0.05, 3))
-        y = _lstm(gb, rs, x, 0.05, 3, units, tm, 0.015, hz, cs, clip, "lstm")
-        buf = write_tflite(gb.build(config, (x,), (y,)))
-        seq = _sequence(rs, shape, 6)
-        want = _tflm_sequence(buf, seq, reset_at=4)
-        vals = np.concatenate([w.reshape(-1) for w in want])
-        assert len(np.unique(vals)) > 20 and np.mean((vals == -128) | (vals == 127)) < 0.2, "a degenerate sequence"
-        path = tmp_path / f"{config}{seed}.tflite"
-        path.write_bytes(buf)
-        out = tmp_path / f"out{seed}"
-        rep = compile_model(path, out, CompileOptions())
-        assert rep["state_bytes"] == batch * units * 3  # int8 hidden + int16 cell
-        g = parse_tflite(buf)
-        host = HostModel(out)
-        kernels = lower(g)
-        states = initial_states(kernels)
-        for j, xs in enumerate(seq):
-            if j == 4:
-                host.reset()
-                states = initial_states(kernels)
-            got_ref = run_reference(g, xs, kernels, states=states)[0]
-            assert np.array_equal(got_ref.reshape(-1), want[j].reshape(-1)), f"{config}/{seed} step {j}: reference"
-            got_c = host.run(xs)[0]
-            assert np.array_equal(got_c.reshape(-1), want[j].reshape(-1)), f"{config}/{seed} step {j}: generated C"
+    rs = np.random.RandomState(200)
+    gb = GraphBuilder()
+    shape = (time, batch, features) if tm else (batch, time, features)
+    x = gb.tensor("x", shape, DType.INT8, _q(0.05, 3))
+    y = _lstm(gb, rs, x, 0.05, 3, units, tm, 0.015, hz, cs, clip, "lstm")
+    buf = write_tflite(gb.build(config, (x,), (y,)))
+    seqs = [_sequence(rs, shape, 6) for _ in range(3)]
+    vals = np.concatenate([w.reshape(-1) for w in _tflm_sequence(buf, seqs[0], reset_at=4)])
+    assert len(np.unique(vals)) > 20 and np.mean((vals == -128) | (vals == 127)) < 0.2, "a degenerate sequence"
+    _check_sequences(buf, seqs, 4, tmp_path, batch * units * 3)  # int8 hidden + int16 cell
 
 
 def test_lstm_keyword_model_on_qemu(tmp_path):
