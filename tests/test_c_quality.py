@@ -68,8 +68,10 @@ def test_sanitizers_and_static_ram(kind, name, request, tmp_path):
     out = _compiled(request, tmp_path, kind, name)
     rep = read_report(out)
     exe = tmp_path / "model_asan"
+    # -O0: the sanitizers see every access as written, and the generated kernels build in ~1 s instead of ~14 at -O1
+    # (the outputs are compared with the -O2 host build below)
     srcs = sorted(str(p) for p in out.glob("*.c")) + [str(runtime_dir() / "host" / "tml_host_main.c")]
-    r = subprocess.run([cc, "-std=c99", "-g", "-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+    r = subprocess.run([cc, "-std=c99", "-g", "-O0", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
                         "-fno-omit-frame-pointer", "-I", str(out), "-o", str(exe), *srcs, "-lm"], capture_output=True,
                        text=True)
     assert r.returncode == 0, r.stderr

@@ -411,20 +411,20 @@ def test_sigkill_during_compile(model, tmp_path):
 
 
 def test_concurrent_runs_on_a_fresh_outdir(compiled, tmp_path):
-    """20 `tinyml run`s started together on an OUTDIR no run has built its host library for yet."""
+    """10 `tinyml run`s started together on an OUTDIR no run has built its host library for yet."""
     out, rep = compiled
     x = x_for(rep, 3)[0]
     np.save(tmp_path / "x.npy", x)
     env = dict(os.environ, TINYML_CACHE_DIR=str(tmp_path / "cache"))  # cold object cache too
     procs = [subprocess.Popen([sys.executable, "-m", "tinyml", "run", str(out), "--input", str(tmp_path / "x.npy"),
                                "--output", str(tmp_path / f"y{k}.npz")], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env) for k in range(20)]
+                              stderr=subprocess.PIPE, text=True, env=env) for k in range(10)]
     results = [(p.wait(timeout=600), p.stderr.read()) for p in procs]
     for p in procs:
         p.stdout.close()
         p.stderr.close()
     assert all(rc == 0 for rc, _ in results), [e for rc, e in results if rc]
-    ys = [np.load(tmp_path / f"y{k}.npz")["output_0"] for k in range(20)]
+    ys = [np.load(tmp_path / f"y{k}.npz")["output_0"] for k in range(10)]
     assert all(np.array_equal(ys[0], y) for y in ys)
     assert np.array_equal(ys[0], tinyml.run(out, [x], reference=True)[0])
     assert len(list((out / "build" / "host").glob("lib*.so"))) == 1

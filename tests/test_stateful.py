@@ -216,7 +216,7 @@ def test_stacked_svdf_model_on_qemu_and_sanitizers(keyword_model, tmp_path):
     if cc:
         exe = tmp_path / "asan"
         srcs = sorted(str(p) for p in out.glob("*.c")) + [str(runtime_dir() / "host" / "tml_host_main.c")]
-        r = subprocess.run([cc, "-std=c99", "-g", "-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+        r = subprocess.run([cc, "-std=c99", "-g", "-O0", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
                             "-I", str(out), "-o", str(exe), *srcs, "-lm"], capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         asan = run_driver(exe, xs, rep["outputs"], steps=len(seq))[0]
@@ -376,7 +376,7 @@ def test_lstm_keyword_model_on_qemu(tmp_path):
     if cc:
         exe = tmp_path / "asan"
         srcs = sorted(str(p) for p in out.glob("*.c")) + [str(runtime_dir() / "host" / "tml_host_main.c")]
-        r = subprocess.run([cc, "-std=c99", "-g", "-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+        r = subprocess.run([cc, "-std=c99", "-g", "-O0", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
                             "-I", str(out), "-o", str(exe), *srcs, "-lm"], capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         asan = run_driver(exe, xs, rep["outputs"], steps=len(seq))[0]
