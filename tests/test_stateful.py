@@ -430,3 +430,65 @@ def test_lstm_variants_refused(tmp_path):
         writer._variables = orig_vars
     with pytest.raises(TinymlError, match="not a variable tensor"):
         parse_tflite(buf, "m.tflite")
+
+
+def _conv_lstm_model(rs: np.random.RandomState) -> bytes:
+    """A CNN front end feeding an LSTM: [1, 12, 8, 2] -> CONV_2D 3x3 (RELU) -> DEPTHWISE_CONV_2D 3x3 -> RESHAPE to
+    12 time steps of 8 x 6 features -> LSTM 8 -> FULLY_CONNECTED over the last step."""
+    from tinyml.ir import ConvAttrs, NoAttrs, Padding, SliceAttrs
+    gb = GraphBuilder()
+    x = gb.tensor("image", (1, 12, 8, 2), DType.INT8, _q(0.05, 1))
+    w1 = gb.tensor("conv/w", (6, 3, 3, 2), DType.INT8, _q(0.02), rs.randint(-127, 128, (6, 3, 3, 2)))
+    b1 = gb.tensor("conv/b", (6,), DType.INT32, _q(float(f32(0.05) * f32(0.02))), rs.randint(-500, 500, 6))
+    h1 = gb.tensor("conv/out", (1, 12, 8, 6), DType.INT8, _q(0.1, -128))
+    gb.op(OpKind.CONV_2D, (x, w1, b1), (h1,), ConvAttrs(1, 1, 1, 1, Padding.SAME, Activation.RELU), name="conv")
+    w2 = gb.tensor("dw/w", (1, 3, 3, 6), DType.INT8, _q(0.02), rs.randint(-127, 128, (1, 3, 3, 6)))
+    b2 = gb.tensor("dw/b", (6,), DType.INT32, _q(float(f32(0.1) * f32(0.02))), rs.randint(-500, 500, 6))
+    h2 = gb.tensor("dw/out", (1, 12, 8, 6), DType.INT8, _q(0.08, 3))
+    gb.op(OpKind.DEPTHWISE_CONV_2D, (h1, w2, b2), (h2,), ConvAttrs(1, 1, 1, 1, Padding.SAME, Activation.NONE),
+          name="dw")
+    shape = gb.const("reshape/shape", np.asarray([1, 12, 48], np.int32), DType.INT32)
+    seq = gb.tensor("frames", (1, 12, 48), DType.INT8, _q(0.08, 3))
+    gb.op(OpKind.RESHAPE, (h2, shape), (seq,), NoAttrs(), name="frames")
+    h3 = _lstm(gb, rs, seq, 0.08, 3, 8, False, 0.02, -2, 2.0 ** -11, 0.0, "lstm")
+    consts = [gb.const(f"slice/{n}", np.asarray(v, np.int32), DType.INT32)
+              for n, v in (("begin", [0, 11, 0]), ("end", [1, 12, 8]), ("strides", [1, 1, 1]))]
+    last = gb.tensor("last", (1, 8), DType.INT8, _q(0.02, -2))
+    gb.op(OpKind.STRIDED_SLICE, (h3, *consts), (last,), SliceAttrs((0, 11, 0), (1, 1, 8), (1, 1, 1),
+                                                                  shrink_axis_mask=2), name="last_step")
+    w = gb.tensor("fc/w", (5, 8), DType.INT8, _q(0.01), rs.randint(-127, 128, (5, 8)))
+    b = gb.tensor("fc/b", (5,), DType.INT32, _q(float(f32(0.02) * f32(0.01))), rs.randint(-300, 300, 5))
+    y = gb.tensor("logits", (1, 5), DType.INT8, _q(0.03, 0))
+    gb.op(OpKind.FULLY_CONNECTED, (last, w, b), (y,), FullyConnectedAttrs(Activation.NONE), name="fc")
+    return write_tflite(gb.build("conv_lstm", (x,), (y,)))
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"patch": "2x1", "halos": "recompute"}, {"patch": "3x1", "halos": "cache"}, {"inplace": False,
+                                                                                     "overlap": False},
+    {"kernels": "portable"}, {"kernels": "reference"}])
+def test_state_under_memory_configurations(options, tmp_path):
+    """The memory techniques around a stateful op: a CNN front end (patch-based with recomputed or cached halos,
+    in-place or not, each kernel flavour) feeding an LSTM, over a sequence of invokes with a reset, equal to
+    TFLM at every invoke (the states live outside the arena that the techniques rearrange)."""
+    rs = np.random.RandomState(21)
+    buf = _conv_lstm_model(rs)
+    seqs = [_sequence(rs, (1, 12, 8, 2), 5) for _ in range(2)]
+    path = tmp_path / "m.tflite"
+    path.write_bytes(buf)
+    out = tmp_path / "out"
+    rep = compile_model(path, out, CompileOptions(**options))
+    if "patch" in options:
+        assert rep["memory"]["patch"], "the configuration should run a patch stage"
+    # the int16 cell state is not an activation: the graph is int8, planned with every technique
+    g = parse_tflite(buf)
+    assert not g.wide and not {"lstm/hidden", "lstm/cell"} & {t.name for t in g.tensors}
+    host = HostModel(out)
+    for seq in seqs:
+        want = _tflm_sequence(buf, seq, reset_at=3)
+        assert len({w.tobytes() for w in want}) > 2
+        host.reset()
+        for j, xs in enumerate(seq):
+            if j == 3:
+                host.reset()
+            assert np.array_equal(host.run(xs)[0].reshape(-1), want[j].reshape(-1)), f"step {j}"

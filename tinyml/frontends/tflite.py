@@ -508,6 +508,7 @@ def _parse(buf: bytes, source: str) -> Graph:
     sg = model.Subgraphs(0)
     tensors = [_tensor(model, sg.Tensors(i), buf, f"index {i}") for i in range(sg.TensorsLength())]
     ops: list[Op] = []
+    states: set[int] = set()  # variable tensors folded into their op's attributes (SVDF, LSTM)
     unknown: list[str] = []  # every unsupported operator is named, not only the first
     n_file = len(tensors)
     split = _Split(tensors)
@@ -549,6 +550,7 @@ def _parse(buf: bytes, source: str) -> Graph:
             if not state.IsVariable() or tensors[ins[4]].is_const:
                 raise TinymlError(f"operator {k} (SVDF) of '{source}': its activation state '{tensors[ins[4]].name}' "
                                   "(input 4) is not a variable tensor, which TFLM requires; the file is corrupt")
+            states.add(ins[4])
             ins = ins[:4]
         if kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM:
             for j in (18, 19):
@@ -556,6 +558,7 @@ def _parse(buf: bytes, source: str) -> Graph:
                     raise TinymlError(f"operator {k} (UNIDIRECTIONAL_SEQUENCE_LSTM) of '{source}': its "
                                       f"{'hidden' if j == 18 else 'cell'} state '{tensors[ins[j]].name}' (input {j}) "
                                       "is not a variable tensor, which TFLM requires; the file is corrupt")
+            states.update((ins[18], ins[19]))
             ins = (ins[0],) + tuple(ins[j] for j in LSTM_WEIGHTS + LSTM_BIASES)
         ops.append(Op(kind, ins, outs, attrs, name=f"op{k}_{kind.value.lower()}:{outname}"))
     if unknown:
@@ -567,4 +570,20 @@ def _parse(buf: bytes, source: str) -> Graph:
     name = Path(source).stem
     inputs = tuple(int(i) for i in sg.InputsAsNumpy())
     outputs = tuple(int(i) for i in sg.OutputsAsNumpy())
-    return Graph(name, tuple(tensors), tuple(ops), inputs, outputs, source=source)
+    g = Graph(name, tuple(tensors), tuple(ops), inputs, outputs, source=source)
+    return _without(g, states) if states else g
+
+
+def _without(g: Graph, drop: set[int]) -> Graph:
+    """`g` without the state tensors its ops took in as attributes (when nothing else refers to them): they are
+    not activations, and an int16 cell state left among the tensors would make the graph look 16x8. The other
+    tensors are renumbered (only in models that have such ops; elsewhere indices stay the file's)."""
+    used = set(g.inputs) | set(g.outputs) | {i for op in g.ops for i in op.inputs + op.outputs}
+    drop = {i for i in drop if i not in used}
+    keep = [i for i in range(len(g.tensors)) if i not in drop]
+    new = {old: k for k, old in enumerate(keep)}
+    new[NO_TENSOR] = NO_TENSOR
+    ops = tuple(Op(o.kind, tuple(new[i] for i in o.inputs), tuple(new[i] for i in o.outputs), o.attrs, o.name)
+                for o in g.ops)
+    return Graph(g.name, tuple(g.tensors[i] for i in keep), ops, tuple(new[i] for i in g.inputs),
+                 tuple(new[i] for i in g.outputs), source=g.source)
