@@ -52,9 +52,10 @@ def cmd_inspect(a: argparse.Namespace) -> int:
         print(f"  input  {t['name']}: {t['shape']} {t['dtype']} scale={t.get('scale')} zp={t.get('zero_point')}")
     for t in info["outputs"]:
         print(f"  output {t['name']}: {t['shape']} {t['dtype']} scale={t.get('scale')} zp={t.get('zero_point')}")
-    print(f"  {'#':>3} {'op':<20} {'output shape':<20} {'MACs':>12} {'weights':>9} {'out bytes':>10}")
+    w = max([20] + [len(layer["op"]) for layer in info["layers"]])
+    print(f"  {'#':>3} {'op':<{w}} {'output shape':<20} {'MACs':>12} {'weights':>9} {'out bytes':>10}")
     for layer in info["layers"]:
-        print(f"  {layer['index']:>3} {layer['op']:<20} {str(layer['output_shape']):<20} {layer['macs']:>12,} "
+        print(f"  {layer['index']:>3} {layer['op']:<{w}} {str(layer['output_shape']):<20} {layer['macs']:>12,} "
               f"{layer['weight_bytes']:>9,} {layer['output_bytes']:>10,}")
     pt = info["memory"]["patch"]
     how = "layer by layer"
@@ -85,8 +86,11 @@ def cmd_compile(a: argparse.Namespace) -> int:
     ver = rep["verification"]
     checked = (f"checked against the reference executor on {len(ver['seeds'])} random inputs" if ver["checked"]
                else "NOT checked (--no-verify)")
-    print(f"wrote {a.output}: peak SRAM {rep['peak_sram_bytes']:,} bytes ({how}), flash {rep['flash_bytes']:,} "
-          f"bytes, {rep['macs']:,} MACs, {len(rep['layers'])} layers; {checked}")
+    if ver["checked"] and rep.get("state_bytes"):
+        checked += " (sequences of invokes: the model keeps state)"
+    state = f"; {rep['state_bytes']:,} bytes of it state kept between invokes" if rep.get("state_bytes") else ""
+    print(f"wrote {a.output}: peak SRAM {rep['peak_sram_bytes']:,} bytes ({how}{state}), flash "
+          f"{rep['flash_bytes']:,} bytes, {rep['macs']:,} MACs, {len(rep['layers'])} layers; {checked}")
     if rep.get("float_islands"):
         isl = rep["float_islands"]
         print(f"note: {len(isl)} operator{'s' if len(isl) > 1 else ''} between a DEQUANTIZE and a QUANTIZE move "
