@@ -205,6 +205,11 @@ def test_stacked_svdf_model_on_qemu_and_sanitizers(keyword_model, tmp_path):
     host = HostModel(out)
     got = np.stack([host.run(xs)[0] for xs in seq])
     assert np.array_equal(got.reshape(want.shape), want)
+    import tinyml  # the public API: a sequence from the reset state, host C and reference executor
+    for reference in (False, True):
+        outs = tinyml.run_sequence(out, seq, reference=reference)
+        assert np.array_equal(np.stack([o[0] for o in outs]).reshape(want.shape), want)
+    assert np.array_equal(tinyml.run(out, seq[0])[0].reshape(want[0].shape), want[0])  # run: from a reset
     xs = [np.stack([s[0] for s in seq])]
     for cc in ("gcc", "clang"):
         if shutil.which(cc):

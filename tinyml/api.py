@@ -16,7 +16,8 @@ import numpy as np
 from .compiler import CompileOptions, analyze, build_report, check_inputs, compile_model, load, read_model, read_report
 from .errors import TinymlError
 from .ir import Graph
-from .reference import run_reference
+from .lower import lower
+from .reference import initial_states, run_reference
 
 __all__ = ["load", "compile", "run", "inspect", "Graph", "quantize_input", "dequantize_output"]
 
@@ -78,7 +79,16 @@ def _reference_model(target: Path) -> Path:
 def run(target: str | Path, inputs: list[np.ndarray], *, reference: bool = False,
         reshape: bool = False) -> list[np.ndarray]:
     """Run a compiled model directory on the host (or, with reference=True, the NumPy reference executor).
-    Inputs must have the model's dtypes and shapes (reshape=True: any shape with the same number of elements)."""
+    Inputs must have the model's dtypes and shapes (reshape=True: any shape with the same number of elements).
+    A model with state (SVDF, LSTM) runs from its reset state; `run_sequence` carries the state along."""
+    return run_sequence(target, [inputs], reference=reference, reshape=reshape)[0]
+
+
+def run_sequence(target: str | Path, sequence: list[list[np.ndarray]], *, reference: bool = False,
+                 reshape: bool = False) -> list[list[np.ndarray]]:
+    """Run `sequence` (a list of input lists, one per invoke) in order from the reset state, the state of a model
+    that keeps one (SVDF, LSTM) carried from each invoke to the next as on the device; returns each invoke's
+    outputs. Otherwise as `run`."""
     t = Path(target)
     if not t.exists():
         raise TinymlError(f"'{t}' does not exist")
@@ -87,12 +97,16 @@ def run(target: str | Path, inputs: list[np.ndarray], *, reference: bool = False
         specs = [{"name": g.tensor(i).name, "shape": list(g.tensor(i).shape), "dtype": g.tensor(i).dtype.value,
                   "scale": g.tensor(i).quant.scale[0] if g.tensor(i).quant else None,
                   "zero_point": g.tensor(i).quant.zero_point[0] if g.tensor(i).quant else None} for i in g.inputs]
-        return list(run_reference(g, check_inputs(specs, inputs, reshape)))  # type: ignore[arg-type]
+        kernels = lower(g)
+        states = initial_states(kernels)
+        return [list(run_reference(g, check_inputs(specs, xs, reshape), kernels, states=states))  # type: ignore
+                for xs in sequence]
     if not t.is_dir():
         raise TinymlError(f"'{t}' is not a compiled model directory; run `tinyml compile {t} -o OUTDIR` first, "
                           "or pass --reference to run the model with the NumPy reference executor")
     from .harness.host import HostModel
-    return HostModel(t, reshape=reshape).run(inputs)
+    model = HostModel(t, reshape=reshape)
+    return [model.run(xs) for xs in sequence]
 
 
 def _io_spec(model: str | Path | Graph, which: str, index: int) -> dict:
