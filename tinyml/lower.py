@@ -426,6 +426,8 @@ class SvdfParams:  # SVDF, int8 input/output, int16 or int8 activation state (it
     multiplier2: int  # time matmul + bias -> output
     shift2: int
     output_offset: int
+    feature_fold: tuple[int, ...]  # per filter: input_offset x the sum of its feature weights (int32 wrap)
+    time_fold: tuple[int, ...]     # per filter: -state_zero_point x the sum of its time weights
 
 
 @dataclass(frozen=True)
@@ -452,6 +454,8 @@ class LstmParams:  # UNIDIRECTIONAL_SEQUENCE_LSTM, int8 input/output/hidden stat
     cell_tanh_shift: int
     cell_clip: int  # 0: none
     table: tuple[uint16, ...]  # the sigmoid table of TFLM's int16 Logistic / Tanh
+    input_fold: tuple[int, ...]  # per gate and unit ([gate][unit]): input_offset x the sum of the input weights
+    recurrent_fold: tuple[int, ...]  # hidden_offset x the sum of the recurrent weights
 
 
 @dataclass(frozen=True)
@@ -1296,6 +1300,14 @@ def _alias(g: Graph, op: Op) -> list[Kernel]:
     return []  # an alias: the output shares the input's storage
 
 
+def offset_fold(weights: np.ndarray | None, offset: int) -> tuple[int, ...]:
+    """Per row of `weights`: offset x the row's sum, wrapped to int32. sum(w * (x + offset)) is sum(w * x) plus
+    this, modulo 2^32 as TFLM's int32 accumulators, so a kernel can run plain dot products."""
+    assert weights is not None
+    rows = np.asarray(weights, np.int64).reshape(weights.shape[0], -1).sum(axis=1) * offset
+    return tuple(int(v) for v in ((rows + (1 << 31)) % (1 << 32) - (1 << 31)))
+
+
 def _svdf(g: Graph, op: Op) -> list[Kernel]:
     """SVDF (TFLM's EvalIntegerSvdfReference): shift the state left by one, write the feature matmul requantized
     to the state type into each filter's newest slot, then per unit the time matmul over `rank` filters plus
@@ -1327,7 +1339,7 @@ def _svdf(g: Graph, op: Op) -> list[Kernel]:
     m2, s2 = quantize_multiplier(float(f32(f32(s_state * f32(wt.scale)) / f32(y.scale))))
     filters, memory = wt.shape
     p = SvdfParams(x.shape[0], x.shape[1], filters, a.rank, memory, -x.zero_point, a.state_zero_point, m1, s1, m2,
-                   s2, y.zero_point)
+                   s2, y.zero_point, offset_fold(wf.data, -x.zero_point), offset_fold(wt.data, -a.state_zero_point))
     func = "tml_svdf_s8" if a.state_dtype is DType.INT16 else "tml_svdf_s8_s8state"
     return [Kernel(func, p, (op.inputs[0], op.inputs[1], op.inputs[2], op.inputs[3], op.outputs[0]))]
 
@@ -1376,7 +1388,9 @@ def _lstm(g: Graph, op: Op) -> list[Kernel]:
     p = LstmParams(batches, steps, x.shape[2], units, tm, -x.zero_point, -a.hidden_zero_point,
                    tuple(m for m, _ in fc_in), tuple(s for _, s in fc_in), tuple(m for m, _ in fc_rec),
                    tuple(s for _, s in fc_rec), fm, fs, um, us, hm, hs, a.hidden_zero_point, tanh_m, tanh_s, clip,
-                   sigmoid_table_u16())
+                   sigmoid_table_u16(),
+                   sum((offset_fold(w.data, -x.zero_point) for w in weights[:4]), ()),  # type: ignore[union-attr]
+                   sum((offset_fold(w.data, -a.hidden_zero_point) for w in weights[4:]), ()))  # type: ignore
     return [Kernel("tml_lstm_s8", p, tuple(op.inputs) + (op.outputs[0],))]
 
 

@@ -362,6 +362,7 @@ typedef struct {
     int32_t batches, input_size, filters, rank, memory;
     int32_t input_offset, state_zero_point;
     int32_t multiplier1, shift1, multiplier2, shift2, output_offset;
+    const int32_t *feature_fold, *time_fold; /* per filter: the offsets times the weight rows' sums */
 } tml_svdf_params;
 
 void tml_svdf_s8(const tml_svdf_params *p, const int8_t *input, const int8_t *weights_feature,
@@ -415,13 +416,15 @@ int16_t tml_tanh16_value(const uint16_t *table, int32_t multiplier, int32_t left
  * (lstm_eval). Weights and biases per gate in the order input, forget, cell, output; `hidden` ([batches][units]
  * int8) and `cell` (int16) are the states kept between invokes (the caller owns them). Each unit's four gates,
  * cell and hidden values are computed together (every step is elementwise after the two FCs, which read the
- * previous hidden state: the new one is written to the output first and copied to `hidden` after the step). */
+ * previous hidden state: the new one is written to the output first and copied to `hidden` after the step); the
+ * four gates' rows run in one pass over the input, the zero points folded into per-row constants. */
 typedef struct {
     int32_t batches, time_steps, input_size, units, time_major, input_offset, hidden_offset;
     const int32_t *input_multiplier, *input_shift, *recurrent_multiplier, *recurrent_shift;
     int32_t forget_multiplier, forget_shift, update_multiplier, update_shift, hidden_multiplier, hidden_shift;
     int32_t hidden_zero_point, cell_tanh_multiplier, cell_tanh_shift, cell_clip;
     const uint16_t *table;
+    const int32_t *input_fold, *recurrent_fold; /* [gate][unit]: the offsets times the weight rows' sums */
 } tml_lstm_params;
 
 void tml_lstm_s8(const tml_lstm_params *p, const int8_t *input, const int8_t *w_ii, const int8_t *w_if,

@@ -22,10 +22,10 @@ static int32_t svdf_wrap(int32_t v, int bits) {
         const STATE_T *wt = weights_time;                                                                     \
         for (f = 0; f < p->filters; f++) {                                                                    \
             const int8_t *w = weights_feature + (size_t)f * (size_t)p->input_size;                            \
-            int64_t acc = 0;                                                                                  \
+            uint32_t acc = (uint32_t)p->feature_fold[f]; /* the input offset, folded (sums wrap as TFLM's) */ \
             int32_t v;                                                                                        \
-            for (i = 0; i < p->input_size; i++) acc += (int32_t)w[i] * ((int32_t)x[i] + p->input_offset);    \
-            v = tml_mbqm(tml_wrap32(acc), p->multiplier1, p->shift1);                                         \
+            for (i = 0; i < p->input_size; i++) acc += (uint32_t)(w[i] * x[i]);                               \
+            v = tml_requant(tml_wrap32((int64_t)acc), p->multiplier1, p->shift1);                                \
             v = v < lo ? lo : (v > hi ? hi : v);                                                              \
             st[(size_t)f * (size_t)p->memory + (size_t)p->memory - 1] =                                       \
                 (STATE_T)svdf_wrap(v + p->state_zero_point, (BITS));                                            \
@@ -35,12 +35,12 @@ static int32_t svdf_wrap(int32_t v, int bits) {
             for (r = 0; r < p->rank; r++) {                                                                   \
                 const STATE_T *s = st + (size_t)(u * p->rank + r) * (size_t)p->memory;                        \
                 const STATE_T *w = wt + (size_t)(u * p->rank + r) * (size_t)p->memory;                        \
-                int64_t dot = 0;                                                                              \
-                for (i = 0; i < p->memory; i++) dot += (int64_t)w[i] * ((int32_t)s[i] - p->state_zero_point); \
-                sum += tml_wrap32(dot);                                                                       \
+                uint32_t dot = (uint32_t)p->time_fold[u * p->rank + r]; /* the state zero point, folded */     \
+                for (i = 0; i < p->memory; i++) dot += (uint32_t)((int32_t)w[i] * (int32_t)s[i]);             \
+                sum += tml_wrap32((int64_t)dot);                                                              \
             }                                                                                                 \
             output[(size_t)b * (size_t)units + (size_t)u] =                                                   \
-                tml_sat_s8(tml_mbqm(tml_wrap32(sum), p->multiplier2, p->shift2) + p->output_offset, -128, 127); \
+                tml_sat_s8(tml_requant(tml_wrap32(sum), p->multiplier2, p->shift2) + p->output_offset, -128, 127); \
         }                                                                                                     \
     }
 
