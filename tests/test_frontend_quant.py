@@ -546,7 +546,7 @@ def test_compress_for_a_board_measures_the_code(tmp_path):
 def test_digits_example(tmp_path):
     emulate = shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")
     cmd = [sys.executable, str(ROOT / "examples" / "digits" / "run.py"), "--out", str(tmp_path / "d"),
-           "--epochs", "30", "--emulate-images", "1"] + ([] if emulate else ["--no-emulate"])
+           "--epochs", "10", "--emulate-images", "1"] + ([] if emulate else ["--no-emulate"])
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     res = json.loads((tmp_path / "d" / "results.json").read_text())
