@@ -211,9 +211,14 @@ class HostModel:
         self.reset()  # the library may already be loaded in this process, with another sequence's state
 
     def reset(self) -> None:
-        """Start a new sequence: a model with state (SVDF) goes back to its reset state (the state carries over
-        from one `run` to the next otherwise, as on the device)."""
-        getattr(self.lib, f"{self._p}_reset")()
+        """Start a new sequence: a model with state (SVDF, LSTM) goes back to its reset state (the state carries
+        over from one `run` to the next otherwise, as on the device). Sources generated before the state API have
+        no reset function, and no state: nothing to do."""
+        try:
+            fn = getattr(self.lib, f"{self._p}_reset")
+        except AttributeError:
+            return
+        fn()
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         xs = check_inputs(self.report["inputs"], inputs, self.reshape)
