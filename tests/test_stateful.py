@@ -497,3 +497,31 @@ def test_state_under_memory_configurations(options, tmp_path):
             if j == 3:
                 host.reset()
             assert np.array_equal(host.run(xs)[0].reshape(-1), want[j].reshape(-1)), f"step {j}"
+
+
+def test_cli_runs_sequences(keyword_model, tmp_path):
+    """`tinyml run --steps N` and `tinyml emulate --steps N`: the inputs hold N invokes along a new first axis,
+    run in order from the reset state; the outputs equal TFLM's sequence; a wrong count is a clear error."""
+    import sys
+    path, seq = keyword_model
+    want = np.stack(_tflm_sequence(path.read_bytes(), seq, reset_at=-1))
+    out = tmp_path / "out"
+    compile_model(path, out, CompileOptions())
+    np.save(tmp_path / "x.npy", np.stack([s[0] for s in seq]))
+    n = str(len(seq))
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "tinyml", *args], capture_output=True, text=True)
+    for extra in ([], ["--reference"]):
+        target = str(path) if extra else str(out)
+        r = cli("run", target, "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npz"), "--steps", n,
+                *extra)
+        assert r.returncode == 0, r.stderr
+        assert np.array_equal(np.load(tmp_path / "y.npz")["output_0"].reshape(want.shape), want)
+    r = cli("run", str(out), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "z.npz"), "--steps", "4")
+    assert r.returncode != 0 and "Traceback" not in r.stderr and "--steps 4" in r.stderr
+    if shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"):
+        r = cli("emulate", str(out), "--board", "mps2-an386", "--input", str(tmp_path / "x.npy"), "--output",
+                str(tmp_path / "e.npz"), "--steps", n)
+        assert r.returncode == 0, r.stderr
+        assert np.array_equal(np.load(tmp_path / "e.npz")["output_0"].reshape(want.shape), want)

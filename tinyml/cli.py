@@ -99,9 +99,24 @@ def cmd_compile(a: argparse.Namespace) -> int:
     return 0
 
 
+def _steps(inputs: list[np.ndarray], steps: int) -> list[list[np.ndarray]]:
+    """--steps N: each input holds N invokes along its first axis."""
+    if steps < 1:
+        raise TinymlError(f"--steps {steps} is not a positive number of invokes")
+    bad = [k for k, x in enumerate(inputs) if x.ndim == 0 or x.shape[0] != steps]
+    if bad:
+        raise TinymlError(f"--steps {steps}: input {bad[0]} has shape {list(inputs[bad[0]].shape)}; with --steps each "
+                          f"input holds the {steps} invokes along a new first axis")
+    return [[x[j] for x in inputs] for j in range(steps)]
+
+
 def cmd_run(a: argparse.Namespace) -> int:
     inputs = [_load_npy(p) for p in a.input]
-    outputs = api.run(a.target, inputs, reference=a.reference, reshape=a.reshape)
+    if a.steps is not None:
+        runs = api.run_sequence(a.target, _steps(inputs, a.steps), reference=a.reference, reshape=a.reshape)
+        outputs = [np.stack(o) for o in zip(*runs)]
+    else:
+        outputs = api.run(a.target, inputs, reference=a.reference, reshape=a.reshape)
     _save_npz(a.output, outputs)
     print(f"wrote {a.output}: " + ", ".join(f"output_{k} {list(o.shape)} {o.dtype}" for k, o in enumerate(outputs)))
     return 0
@@ -124,7 +139,12 @@ def cmd_emulate(a: argparse.Namespace) -> int:
     if not math.isfinite(a.timeout) or a.timeout <= 0:
         raise TinymlError(f"--timeout {a.timeout} is not a positive number of seconds")
     inputs = [_load_npy(p) for p in a.input]
-    res = emulate(a.outdir, a.board, inputs, emulator=a.emulator, opt=a.opt, timeout=a.timeout)
+    steps = a.steps or 1
+    if a.steps is not None:
+        _steps(inputs, a.steps)
+        if a.emulator != "qemu" and steps > 1:
+            raise TinymlError("--steps runs on QEMU only (--emulator qemu)")
+    res = emulate(a.outdir, a.board, inputs, emulator=a.emulator, opt=a.opt, timeout=a.timeout, steps=steps)
     _save_npz(a.output, res["outputs"])
     doc = {k: v for k, v in res.items() if k != "outputs"}
     path = Path(a.outdir) / "emulation.json"
@@ -256,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reshape", action="store_true",
                    help="accept input arrays of another shape with the model input's number of elements (default: "
                         "the shape must match exactly)")
+    p.add_argument("--steps", type=int, metavar="N",
+                   help="the inputs hold N invokes along a new first axis, run in order from the reset state (a model "
+                        "with state, SVDF or LSTM, carries it along); the outputs get that axis too")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("build", help="cross-compile a compiled model into firmware for a board")
     p.add_argument("outdir")
@@ -270,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True)
     p.add_argument("--emulator", default="qemu", choices=["qemu", "renode"])
     p.add_argument("--timeout", type=float, default=300.0, help="seconds before the run counts as hung")
+    p.add_argument("--steps", type=int, metavar="N",
+                   help="the inputs hold N invokes along a new first axis, all run by one firmware in order (a model "
+                        "with state carries it along); every invoke is compared, the profile is the last one's")
     p.add_argument("-O2", dest="opt", action="store_const", const="-O2", default="-O2")
     p.add_argument("-Os", dest="opt", action="store_const", const="-Os")
     p.set_defaults(func=cmd_emulate)
