@@ -16,7 +16,7 @@ import numpy as np
 
 from tinyml import __version__
 from tinyml.ir import NO_TENSOR, DType, Graph, pack_int4
-from tinyml.kernels import Const, choose, short_blocks
+from tinyml.kernels import Const, Special, choose, short_blocks
 from tinyml.kernels import derived as derived_args
 from tinyml.lower import Kernel, op_states, param_fields
 from tinyml.memory import Buffer, Plan
@@ -76,7 +76,7 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_l2norm_s8": ("tml_l2norm_s8.c", "tml_fixedpoint.c"),
     "tml_svdf_s8": ("tml_svdf_s8.c",),
     "tml_svdf_s8_s8state": ("tml_svdf_s8.c",),
-    "tml_lstm_s8": ("tml_lstm_s8.c", "tml_s16.c"),
+    "tml_lstm_s8": ("tml_lstm_s8.c",),
     "tml_conv_s16": ("tml_s16.c",),
     "tml_depthwise_conv_s16": ("tml_s16.c",),
     "tml_fully_connected_s16": ("tml_s16.c",),
@@ -162,20 +162,24 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
     specials: dict[str, dict] = {}
     states: dict[int, list[dict]] = {}  # op index -> the static buffers of its state, kept between invokes
 
+    def special(sp: Special, kern: Kernel) -> str:
+        entry = specials.setdefault(sp.name, {"family": sp.family, "special": sp, "c": dict(sp.consts),
+                                              "short": set()})
+        entry["short"] |= short_blocks(sp, kern.params)  # the leftover blocks some call runs
+        return f"{p}_k_{sp.name}"
+
     def call(k: int, kern: Kernel, pname: str) -> dict:
         sp = choose(kern, options.isa, g)
-        if op_states(g, g.ops[k]):  # the op's state buffers (SVDF) go before the output
+        if op_states(g, g.ops[k]):  # the op's state buffers (SVDF, LSTM) go before the output
             states[k] = [{"name": f"{p}_state{k}" + (f"_{n}" if n else ""), "ctype": dtype.ctype, "count": count,
-                          "reset": reset, "bytes": dtype.storage_bytes(count), "op": g.ops[k].name}
-                         for n, (dtype, count, reset) in enumerate(op_states(g, g.ops[k]))]
-            return {"func": kern.func, "params": pname,
+                          "reset": reset, "bytes": dtype.storage_bytes(count), "op": g.ops[k].name, "what": what}
+                         for n, (dtype, count, reset, what) in enumerate(op_states(g, g.ops[k]))]
+            return {"func": kern.func if sp is None else special(sp, kern), "params": pname,
                     "args": [arg(a) for a in kern.args[:-1]] + [Arg(st["name"]) for st in states[k]]
                     + [arg(kern.args[-1])]}
         if sp is None:
             return {"func": kern.func, "params": pname, "args": [arg(a) for a in kern.args]}
-        entry = specials.setdefault(sp.name, {"family": sp.family, "special": sp, "c": dict(sp.consts),
-                                              "short": set()})
-        entry["short"] |= short_blocks(sp, kern.params)  # the leftover blocks some call runs
+        special(sp, kern)
         consts = derived_args(sp, kern, g)
         if sp.family == "add":  # both operands, then the prepared tables (ADD/SUB), then the output
             return {"func": f"{p}_k_{sp.name}", "params": pname,

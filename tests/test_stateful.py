@@ -108,14 +108,15 @@ CONFIGS = {  # name: (batch, input, filters, rank, memory, int16 state, state ze
 }
 
 
-def _check_sequences(buf: bytes, seqs: list, reset_at: int, tmp_path, state_bytes: int) -> None:
+def _check_sequences(buf: bytes, seqs: list, reset_at: int, tmp_path, state_bytes: int,
+                     options: CompileOptions | None = None) -> dict:
     """Compile `buf` once (its self-check runs sequences against the reference), then for each sequence (a seed)
     from a reset: the reference and the generated C (its state kept by the library between runs, `model_reset`
     as TFLM's Reset, also once more at `reset_at`) equal TFLM at every step."""
     path = tmp_path / "m.tflite"
     path.write_bytes(buf)
-    out = tmp_path / "out"
-    rep = compile_model(path, out, CompileOptions())
+    out = tmp_path / f"out_{(options or CompileOptions()).kernels}"
+    rep = compile_model(path, out, options or CompileOptions())
     assert rep["state_bytes"] == state_bytes
     assert rep["peak_sram_bytes"] == rep["arena_bytes"] + rep["state_bytes"]
     g = parse_tflite(buf)
@@ -136,6 +137,7 @@ def _check_sequences(buf: bytes, seqs: list, reset_at: int, tmp_path, state_byte
             got_c = host.run(xs)[0]
             assert np.array_equal(got_c.reshape(-1), want[j].reshape(-1)), f"seed {n} step {j}: generated C " \
                 "differs from TFLM"
+    return rep
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS))
@@ -326,13 +328,14 @@ LSTM_CONFIGS = {  # name: (batch, time, features, units, time major, hidden zp, 
     "time_major_batch3": (3, 5, 4, 5, True, 0, 2.0 ** -11, 0.0),
     "coarse_cell": (1, 3, 6, 9, False, -20, 2.0 ** -8, 0.0),
     "fine_cell": (1, 5, 3, 4, False, 5, 2.0 ** -14, 0.0),
+    "wide_input": (1, 3, 70, 5, False, 1, 2.0 ** -11, 0.0),  # the generated kernel's looped SIMD path
 }
 
 
 @pytest.mark.parametrize("config", sorted(LSTM_CONFIGS))
 def test_lstm_sequences_bit_exact(config, tmp_path):
     """Three seeds x 6 invokes (each a whole sequence of time steps) with a reset before the 5th: the hidden and
-    cell states carry over between invokes as in TFLM."""
+    cell states carry over between invokes as in TFLM; with the generated kernel and with the runtime one."""
     batch, time, features, units, tm, hz, cs, clip = LSTM_CONFIGS[config]
     rs = np.random.RandomState(200)
     gb = GraphBuilder()
@@ -343,7 +346,12 @@ def test_lstm_sequences_bit_exact(config, tmp_path):
     seqs = [_sequence(rs, shape, 6) for _ in range(3)]
     vals = np.concatenate([w.reshape(-1) for w in _tflm_sequence(buf, seqs[0], reset_at=4)])
     assert len(np.unique(vals)) > 20 and np.mean((vals == -128) | (vals == 127)) < 0.2, "a degenerate sequence"
-    _check_sequences(buf, seqs, 4, tmp_path, batch * units * 3)  # int8 hidden + int16 cell
+    for kernels in ("dsp", "reference"):  # the generated SIMD kernel (host: its instructions in C) and the runtime one
+        rep = _check_sequences(buf, seqs, 4, tmp_path, batch * units * 3,  # int8 hidden + int16 cell
+                               CompileOptions(kernels=kernels))
+        names = [f for layer in rep["layers"] for f in layer["kernels"]]
+        assert any(f.startswith(f"model_k_lstm_i{features}_u{units}_s8_dsp") for f in names) == (kernels == "dsp"), \
+            names
 
 
 def test_lstm_keyword_model_on_qemu(tmp_path):

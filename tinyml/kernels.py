@@ -30,7 +30,7 @@ import numpy as np
 from . import fixedpoint as fp
 from .errors import TinymlError
 from .ir import NO_TENSOR, Graph
-from .lower import AccumulateParams, BroadcastParams, ConvParams, FullyConnectedParams, Kernel, PoolParams
+from .lower import AccumulateParams, BroadcastParams, ConvParams, FullyConnectedParams, Kernel, LstmParams, PoolParams
 
 ISAS = ("auto", "dsp", "portable", "reference")
 
@@ -61,7 +61,7 @@ class Const:
 @dataclass(frozen=True)
 class Special:
     """A kernel generated for one signature."""
-    family: str                      # template family: conv, depthwise, dw_inplace, fc, fc_acc, pool, add, chsum
+    family: str                      # template family: conv, depthwise, dw_inplace, fc, fc_acc, pool, add, chsum, lstm
     isa: str                         # dsp or portable
     consts: tuple[tuple[str, int], ...]  # the template's compile-time constants
     scratch: int = 0                 # bytes of scratch one call needs (im2col of two pixels)
@@ -73,6 +73,8 @@ class Special:
     @property
     def name(self) -> str:
         c = dict(self.consts)
+        if self.family == "lstm":
+            return f"lstm_i{c['I']}_u{c['U']}_s8_{self.isa}"
         if self.family == "fc_acc":
             return f"fc_acc_{c['DEPTH']}x{c['OUTC']}_s8_{self.isa}"
         if self.family == "chsum":
@@ -260,6 +262,11 @@ def select(kern: Kernel, isa: str) -> Special | None:
                                     ("AS", p.a_shift), ("BO", p.b_offset), ("BM", p.b_multiplier), ("BS", p.b_shift),
                                     ("OM", p.output_multiplier), ("OS", p.output_shift), ("OUT_OFF", p.output_offset),
                                     ("ACT_MIN", p.act_min), ("ACT_MAX", p.act_max), ("SUB", p.is_sub)))
+    if kern.func == "tml_lstm_s8" and isinstance(p, LstmParams) and isa == "dsp":
+        # the four gates' FCs of a unit as SIMD dot products of constant length (the zero points are folded in
+        # the runtime kernel's per-row constants already); the portable flavour keeps the runtime kernel
+        return Special("lstm", isa, (("I", p.input_size), ("U", p.units), ("KI", (p.input_size // 4) * 4),
+                                     ("KU", (p.units // 4) * 4)))
     if kern.func == "tml_channel_sum_acc_s8" and isinstance(p, AccumulateParams) and isa == "dsp":
         # a band's channel sums (AVERAGE_POOL_2D / MEAN as a patch stage): four channels per word, the portable
         # runtime kernel elsewhere (a generated one would be the same loop); a band of at most 16 pixels has its
@@ -332,6 +339,8 @@ def derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, ...]:
         return (Const("addtab", "int32_t", np.concatenate([ta, tb]).astype(np.int32).tobytes()),)
     if sp.family in ("pool", "add", "chsum"):  # nothing prepared: the constants are in the code
         return ()
+    if sp.family == "lstm":  # the weights and biases as they are (the parameter struct holds the folded offsets)
+        return tuple(kern.args[1:13])
     if sp.family == "fc_acc":  # the weights as they are, the input offset added while widening the input
         return (kern.args[1],)
     wt, bt = kern.args[1], kern.args[2]
@@ -367,7 +376,7 @@ def fits_int32(sp: Special, kern: Kernel, g: Graph) -> bool:
     """The int4 path multiplies weights scaled by 16 and shifts the sum back, which is exact only while
     16 * sum |w * x| stays inside int32 (the int8 paths wrap modulo 2^32 like TFLM's own int32 sums, and their
     result is TFLM's whenever TFLM's is)."""
-    if sp.family in ("pool", "add", "chsum") or sp.const("BITS") != 4:
+    if sp.family in ("pool", "add", "chsum", "lstm") or sp.const("BITS") != 4:
         return True
     w = _weights(g, kern.args[1])
     rows = w.reshape(-1, w.shape[-1]).T if kern.func.startswith("tml_depthwise_conv_") else w.reshape(w.shape[0], -1)

@@ -1399,27 +1399,27 @@ def _reset_value(dtype: DType, zero_point: int) -> int:
     return zero_point if dtype is DType.INT8 else 0
 
 
-def op_states(g: Graph, op: Op) -> list[tuple[DType, int, int]]:
+def op_states(g: Graph, op: Op) -> list[tuple[DType, int, int, str]]:
     """The state buffers an op keeps between invokes, in the order its kernel takes them: (type, elements, reset
-    value). SVDF: its activation state; UNIDIRECTIONAL_SEQUENCE_LSTM: its hidden and cell states."""
+    value, what it is). SVDF: its activation state; UNIDIRECTIONAL_SEQUENCE_LSTM: its hidden and cell states."""
     if op.kind is OpKind.SVDF:
         a = op.attrs
         assert isinstance(a, SvdfAttrs)
         x, wf, wt = (g.tensor(i) for i in op.inputs[:3])
-        return [(a.state_dtype, x.shape[0] * wf.shape[0] * wt.shape[1], _reset_value(a.state_dtype,
-                                                                                   a.state_zero_point))]
+        return [(a.state_dtype, x.shape[0] * wf.shape[0] * wt.shape[1],
+                 _reset_value(a.state_dtype, a.state_zero_point), "activation state")]
     if op.kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM:
         a = op.attrs
         assert isinstance(a, LstmAttrs)
         x, w = g.tensor(op.inputs[0]), g.tensor(op.inputs[1])
         n = (x.shape[1] if a.time_major else x.shape[0]) * w.shape[0]
-        return [(DType.INT8, n, a.hidden_zero_point), (DType.INT16, n, 0)]
+        return [(DType.INT8, n, a.hidden_zero_point, "hidden state"), (DType.INT16, n, 0, "cell state")]
     return []
 
 
 def state_bytes(g: Graph) -> int:
     """Bytes of state the model keeps between invokes (SVDF, LSTM), outside the arena."""
-    return sum(dtype.storage_bytes(count) for op in g.ops for dtype, count, _ in op_states(g, op))
+    return sum(dtype.storage_bytes(count) for op in g.ops for dtype, count, _, _ in op_states(g, op))
 
 
 LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {

@@ -157,4 +157,39 @@ static inline int32_t tml_mbqm64(int64_t x, int32_t multiplier, int32_t shift) {
 /* CountLeadingSignBits for int32 (GCC's __builtin_clrsb; 31 for 0 and -1). */
 static inline int tml_clsb32(int32_t x) { return tml_clz32((uint32_t)(x < 0 ? ~x : x)) - 1; }
 
+/* TFLM's int16 Logistic / Tanh of one value (reference_integer_ops, input rescaled by multiplier / 2^left_shift)
+ * through the 256-node sigmoid table (tinyml.fixedpoint.sigmoid_table_u16): kernels that apply them elementwise
+ * (tml_s16.c, the LSTM kernels) share these. */
+/* the table interpolated at |x rescaled| with `frac` fraction bits; -1 beyond the last node (saturated by the
+ * caller); *v gets the rescaled input */
+static inline int32_t tml_sigmoid16_abs(const uint16_t *table, int32_t multiplier, int32_t left_shift, int16_t in,
+                                        int32_t frac, int32_t *v) {
+    const int32_t round = left_shift > 0 ? (int32_t)1 << (left_shift - 1) : 0;
+    const int32_t x = ((int32_t)in * multiplier + round) >> left_shift;
+    const uint32_t a = (uint32_t)(x < 0 ? -x : x), u = a >> frac;
+    *v = x;
+    if (u >= 255) return -1;
+    {
+        const int32_t lo = table[u], hi = table[u + 1];
+        return (int32_t)(((uint32_t)lo << frac) + (a & ((1u << frac) - 1u)) * (uint32_t)(hi - lo));
+    }
+}
+
+static inline int16_t tml_logistic16_value(const uint16_t *table, int32_t multiplier, int32_t left_shift,
+                                           int16_t in) {
+    int32_t x;
+    const int32_t r0 = tml_sigmoid16_abs(table, multiplier, left_shift, in, 9, &x);
+    const uint32_t r = r0 < 0 ? (uint32_t)0x7FFF << 10 : (uint32_t)r0;
+    /* sigmoid(-x) = 1 - sigmoid(x); rounded from 0.25 to 0.15 */
+    return (int16_t)((x >= 0 ? r + (1u << 9) : (1u << 25) - r + (1u << 9) - 1u) >> 10);
+}
+
+static inline int16_t tml_tanh16_value(const uint16_t *table, int32_t multiplier, int32_t left_shift, int16_t in) {
+    int32_t x;
+    const int32_t r0 = tml_sigmoid16_abs(table, multiplier, left_shift, in, 8, &x);
+    const int32_t r = r0 < 0 ? (int32_t)(0xFFFF << 8) : r0;
+    /* tanh(x) = 2 sigmoid(2x) - 1, odd; from 0.24 to 0.15 */
+    return (int16_t)((x >= 0 ? r - (1 << 23) + (1 << 7) : (1 << 23) - r + (1 << 7) - 1) >> 8);
+}
+
 #endif

@@ -408,9 +408,7 @@ typedef struct {
 
 void tml_logistic_s16(const tml_sigmoid16_params *p, const int16_t *input, int16_t *output);
 void tml_tanh_s16(const tml_sigmoid16_params *p, const int16_t *input, int16_t *output);
-/* one value of each, for kernels that apply them elementwise (the LSTM) */
-int16_t tml_logistic16_value(const uint16_t *table, int32_t multiplier, int32_t left_shift, int16_t in);
-int16_t tml_tanh16_value(const uint16_t *table, int32_t multiplier, int32_t left_shift, int16_t in);
+/* (one value of each: tml_logistic16_value / tml_tanh16_value in tml_fixedpoint.h) */
 
 /* UNIDIRECTIONAL_SEQUENCE_LSTM, int8 input/output/hidden state, int16 gates and cell state: TFLM's integer LSTM
  * (lstm_eval). Weights and biases per gate in the order input, forget, cell, output; `hidden` ([batches][units]

@@ -245,37 +245,6 @@ void tml_requantize_s16(const tml_requantize_params *p, const int16_t *input, in
 }
 
 /* |x| rescaled so that `frac` bits below the table index remain; the table interpolated between its nodes */
-/* the table interpolated at |x rescaled| with `frac` fraction bits; -1 beyond the last node (saturated by the
- * caller); *v gets the rescaled input */
-static int32_t sigmoid16_abs(const uint16_t *table, int32_t multiplier, int32_t left_shift, int16_t in, int32_t frac,
-                             int32_t *v) {
-    const int32_t round = left_shift > 0 ? (int32_t)1 << (left_shift - 1) : 0;
-    const int32_t x = ((int32_t)in * multiplier + round) >> left_shift;
-    const uint32_t a = (uint32_t)(x < 0 ? -x : x), u = a >> frac;
-    *v = x;
-    if (u >= 255) return -1;
-    {
-        const int32_t lo = table[u], hi = table[u + 1];
-        return (int32_t)(((uint32_t)lo << frac) + (a & ((1u << frac) - 1u)) * (uint32_t)(hi - lo));
-    }
-}
-
-int16_t tml_logistic16_value(const uint16_t *table, int32_t multiplier, int32_t left_shift, int16_t in) {
-    int32_t x;
-    const int32_t r0 = sigmoid16_abs(table, multiplier, left_shift, in, 9, &x);
-    const uint32_t r = r0 < 0 ? (uint32_t)0x7FFF << 10 : (uint32_t)r0;
-    /* sigmoid(-x) = 1 - sigmoid(x); rounded from 0.25 to 0.15 */
-    return (int16_t)((x >= 0 ? r + (1u << 9) : (1u << 25) - r + (1u << 9) - 1u) >> 10);
-}
-
-int16_t tml_tanh16_value(const uint16_t *table, int32_t multiplier, int32_t left_shift, int16_t in) {
-    int32_t x;
-    const int32_t r0 = sigmoid16_abs(table, multiplier, left_shift, in, 8, &x);
-    const int32_t r = r0 < 0 ? (int32_t)(0xFFFF << 8) : r0;
-    /* tanh(x) = 2 sigmoid(2x) - 1, odd; from 0.24 to 0.15 */
-    return (int16_t)((x >= 0 ? r - (1 << 23) + (1 << 7) : (1 << 23) - r + (1 << 7) - 1) >> 8);
-}
-
 void tml_logistic_s16(const tml_sigmoid16_params *p, const int16_t *input, int16_t *output) {
     int32_t i;
     for (i = 0; i < p->size; i++)
