@@ -7,7 +7,7 @@
 /* memmove where the destination lies at or below the source, or apart from it: forward, eight bytes per step
  * (each step reads before it writes, and what it writes lies below everything later steps read). newlib-nano's
  * memmove copies byte by byte; the row windows of patch stages move whole rows down this way. */
-static void copy_down(unsigned char *dst, const unsigned char *src, size_t n) {
+void tml_copy_down(unsigned char *dst, const unsigned char *src, size_t n) {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         uint32_t a, b;
@@ -28,7 +28,7 @@ void tml_copy(const tml_copy_params *p, const void *input, void *output) {
         unsigned char *const d = dst + (size_t)i * p->dst_stride;
         const unsigned char *const s = src + (size_t)i * p->block;
         if ((uintptr_t)d <= (uintptr_t)s || (uintptr_t)d >= (uintptr_t)s + n) {
-            copy_down(d, s, n);
+            tml_copy_down(d, s, n);
         } else {
             memmove(d, s, n);
         }

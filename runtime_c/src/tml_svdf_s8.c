@@ -1,6 +1,5 @@
 /* SVDF, int8 input/output with an int16 or int8 activation state: TFLM's EvalIntegerSvdfReference as the
  * tflite-micro interpreter runs it (see tinyml.reference.svdf). One body, instantiated for both state types. */
-#include <string.h>
 
 #include "tml_fixedpoint.h"
 #include "tml_nn.h"
@@ -15,7 +14,8 @@ static int32_t svdf_wrap(int32_t v, int bits) {
     const int32_t units = p->filters / p->rank, lo = -(1 << ((BITS) - 1)), hi = (1 << ((BITS) - 1)) - 1;      \
     const size_t per_batch = (size_t)p->filters * (size_t)p->memory;                                          \
     int32_t b, f, i, u, r;                                                                                    \
-    memmove(state, state + 1, ((size_t)p->batches * per_batch - 1) * sizeof(STATE_T));                        \
+    tml_copy_down((unsigned char *)state, (const unsigned char *)(state + 1),                                 \
+                  ((size_t)p->batches * per_batch - 1) * sizeof(STATE_T)); /* the shift of every memory by one */\
     for (b = 0; b < p->batches; b++) {                                                                        \
         const int8_t *x = input + (size_t)b * (size_t)p->input_size;                                          \
         STATE_T *st = state + (size_t)b * per_batch;                                                          \
