@@ -142,7 +142,8 @@ def _check_sequences(buf: bytes, seqs: list, reset_at: int, tmp_path, state_byte
 
 @pytest.mark.parametrize("config", sorted(CONFIGS))
 def test_svdf_sequences_bit_exact(config, tmp_path):
-    """Three seeds x a sequence of 7 invokes with a reset before the 6th."""
+    """Three seeds x a sequence of 7 invokes with a reset before the 6th, with the generated kernel and with the
+    runtime one."""
     batch, size, filters, rank, memory, wide, state_zp, x_zp, y_zp = CONFIGS[config]
     rs = np.random.RandomState(100)
     weights = rs.randint(0, 1 << 30)
@@ -155,7 +156,12 @@ def test_svdf_sequences_bit_exact(config, tmp_path):
                   out_scale, y_zp, "svdf")
         return gb.build(config, (x,), (y,))
     buf = _calibrated(build, seqs[0][:5])
-    _check_sequences(buf, seqs, 5, tmp_path, batch * filters * memory * (2 if wide else 1))
+    for kernels in ("dsp", "reference"):  # the generated SIMD kernel (host: its instructions in C) and the runtime one
+        rep = _check_sequences(buf, seqs, 5, tmp_path, batch * filters * memory * (2 if wide else 1),
+                               CompileOptions(kernels=kernels))
+        names = [f for layer in rep["layers"] for f in layer["kernels"]]
+        assert any(f.startswith(f"model_k_svdf_i{size}_f{filters}_m{memory}_r{rank}_s{16 if wide else 8}_dsp")
+                   for f in names) == (kernels == "dsp"), names
 
 
 def _keyword_model(rs: np.random.RandomState, seq) -> bytes:

@@ -30,7 +30,16 @@ import numpy as np
 from . import fixedpoint as fp
 from .errors import TinymlError
 from .ir import NO_TENSOR, Graph
-from .lower import AccumulateParams, BroadcastParams, ConvParams, FullyConnectedParams, Kernel, LstmParams, PoolParams
+from .lower import (
+    AccumulateParams,
+    BroadcastParams,
+    ConvParams,
+    FullyConnectedParams,
+    Kernel,
+    LstmParams,
+    PoolParams,
+    SvdfParams,
+)
 
 ISAS = ("auto", "dsp", "portable", "reference")
 
@@ -61,7 +70,7 @@ class Const:
 @dataclass(frozen=True)
 class Special:
     """A kernel generated for one signature."""
-    family: str                      # template family: conv, depthwise, dw_inplace, fc, fc_acc, pool, add, chsum, lstm
+    family: str                      # template family: conv, depthwise, dw_inplace, fc, fc_acc, pool, add, chsum, lstm, svdf
     isa: str                         # dsp or portable
     consts: tuple[tuple[str, int], ...]  # the template's compile-time constants
     scratch: int = 0                 # bytes of scratch one call needs (im2col of two pixels)
@@ -75,6 +84,8 @@ class Special:
         c = dict(self.consts)
         if self.family == "lstm":
             return f"lstm_i{c['I']}_u{c['U']}_s8_{self.isa}"
+        if self.family == "svdf":
+            return f"svdf_i{c['I']}_f{c['F']}_m{c['M']}_r{c['RANK']}_s{c['BITS']}_{self.isa}"
         if self.family == "fc_acc":
             return f"fc_acc_{c['DEPTH']}x{c['OUTC']}_s8_{self.isa}"
         if self.family == "chsum":
@@ -267,6 +278,11 @@ def select(kern: Kernel, isa: str) -> Special | None:
         # the runtime kernel's per-row constants already); the portable flavour keeps the runtime kernel
         return Special("lstm", isa, (("I", p.input_size), ("U", p.units), ("KI", (p.input_size // 4) * 4),
                                      ("KU", (p.units // 4) * 4)))
+    if kern.func in ("tml_svdf_s8", "tml_svdf_s8_s8state") and isinstance(p, SvdfParams) and isa == "dsp":
+        # the feature matmul as SIMD dot products of constant length, four filters per pass; an int16 state's
+        # time dot products as SMLAD on pairs
+        return Special("svdf", isa, (("I", p.input_size), ("F", p.filters), ("M", p.memory), ("RANK", p.rank),
+                                     ("BITS", 16 if kern.func == "tml_svdf_s8" else 8), ("KI", (p.input_size // 4) * 4)))
     if kern.func == "tml_channel_sum_acc_s8" and isinstance(p, AccumulateParams) and isa == "dsp":
         # a band's channel sums (AVERAGE_POOL_2D / MEAN as a patch stage): four channels per word, the portable
         # runtime kernel elsewhere (a generated one would be the same loop); a band of at most 16 pixels has its
@@ -341,6 +357,8 @@ def derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, ...]:
         return ()
     if sp.family == "lstm":  # the weights and biases as they are (the parameter struct holds the folded offsets)
         return tuple(kern.args[1:13])
+    if sp.family == "svdf":
+        return tuple(kern.args[1:4])
     if sp.family == "fc_acc":  # the weights as they are, the input offset added while widening the input
         return (kern.args[1],)
     wt, bt = kern.args[1], kern.args[2]
@@ -376,7 +394,7 @@ def fits_int32(sp: Special, kern: Kernel, g: Graph) -> bool:
     """The int4 path multiplies weights scaled by 16 and shifts the sum back, which is exact only while
     16 * sum |w * x| stays inside int32 (the int8 paths wrap modulo 2^32 like TFLM's own int32 sums, and their
     result is TFLM's whenever TFLM's is)."""
-    if sp.family in ("pool", "add", "chsum", "lstm") or sp.const("BITS") != 4:
+    if sp.family in ("pool", "add", "chsum", "lstm", "svdf") or sp.const("BITS") != 4:
         return True
     w = _weights(g, kern.args[1])
     rows = w.reshape(-1, w.shape[-1]).T if kern.func.startswith("tml_depthwise_conv_") else w.reshape(w.shape[0], -1)
