@@ -131,6 +131,8 @@ class Special:
             return 2 * xw
         if self.family == "depthwise" and c["C"] <= 512:
             return -(-c["C"] // 4) * 4
+        if self.family == "svdf":  # the filters' feature sums
+            return 4 * c["F"]
         return 0
 
     @property
@@ -278,9 +280,10 @@ def select(kern: Kernel, isa: str) -> Special | None:
         # the runtime kernel's per-row constants already); the portable flavour keeps the runtime kernel
         return Special("lstm", isa, (("I", p.input_size), ("U", p.units), ("KI", (p.input_size // 4) * 4),
                                      ("KU", (p.units // 4) * 4)))
-    if kern.func in ("tml_svdf_s8", "tml_svdf_s8_s8state") and isinstance(p, SvdfParams) and isa == "dsp":
-        # the feature matmul as SIMD dot products of constant length, four filters per pass; an int16 state's
-        # time dot products as SMLAD on pairs
+    if kern.func in ("tml_svdf_s8", "tml_svdf_s8_s8state") and isinstance(p, SvdfParams) and isa == "dsp" and \
+            p.filters <= 512:
+        # the feature matmul as SIMD dot products of constant length, four filters per pass (their int32 sums on
+        # the stack: up to 2 KB); an int16 state's time dot products as SMLAD on pairs
         return Special("svdf", isa, (("I", p.input_size), ("F", p.filters), ("M", p.memory), ("RANK", p.rank),
                                      ("BITS", 16 if kern.func == "tml_svdf_s8" else 8), ("KI", (p.input_size // 4) * 4)))
     if kern.func == "tml_channel_sum_acc_s8" and isinstance(p, AccumulateParams) and isa == "dsp":
