@@ -74,8 +74,8 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_gather": ("tml_gather.c",),
     "tml_div_s8": ("tml_div_s8.c", "tml_fixedpoint.c"),
     "tml_l2norm_s8": ("tml_l2norm_s8.c", "tml_fixedpoint.c"),
-    "tml_svdf_s8": ("tml_svdf_s8.c", "tml_copy.c"),
-    "tml_svdf_s8_s8state": ("tml_svdf_s8.c", "tml_copy.c"),
+    "tml_svdf_s8": ("tml_svdf_s8.c",),
+    "tml_svdf_s8_s8state": ("tml_svdf_s8.c",),
     "tml_lstm_s8": ("tml_lstm_s8.c",),
     "tml_conv_s16": ("tml_s16.c",),
     "tml_depthwise_conv_s16": ("tml_s16.c",),
@@ -93,8 +93,6 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_logistic_s16": ("tml_s16.c",), "tml_tanh_s16": ("tml_s16.c",),
     "tml_dequantize_s16_f32": ("tml_s16.c",),
 }
-# runtime files a generated kernel family calls into (its own code is in the generated kernels file)
-HELPER_SOURCES: dict[str, tuple[str, ...]] = {"svdf": ("tml_copy.c",)}
 RUNTIME_HEADERS = ("tml_nn.h", "tml_fixedpoint.h", "tml_simd.h")
 ARRAY_ROW = 16
 
@@ -257,10 +255,8 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
                         "scale": _c_literal("float", q[0]) if q else "", "zero_point": int(q[1]) if q else 0,
                         "scale_text": f"{q[0]:.9g}" if q else ""})
         return out
-    def needed(kern: Kernel) -> tuple[str, ...]:  # runtime files: the kernel's own, or a generated one's helpers
-        sp = choose(kern, options.isa, g)
-        return KERNEL_SOURCES[kern.func] if sp is None else HELPER_SOURCES.get(sp.family, ())
-    sources = sorted({s for _, ks in schedule for kern in ks for s in needed(kern)})
+    sources = sorted({s for _, ks in schedule for kern in ks if choose(kern, options.isa, g) is None
+                      for s in KERNEL_SOURCES[kern.func]})
     return {
         "version": __version__, "source": g.source or g.name, "sha256": model_sha256, "prefix": p,
         "guard": p.upper(), "arena_size": arena_bytes(buffers, plan), "arena_align": arena_align(buffers),

@@ -353,10 +353,6 @@ void tml_l2norm_s8(const tml_l2norm_params *p, const int8_t *input, int8_t *outp
 void tml_transpose_conv_s8(const tml_transpose_conv_params *p, const int8_t *input, const int8_t *filter,
                            const int32_t *bias, int8_t *output);
 
-/* Copies n bytes to dst <= src (or to a buffer that does not overlap src) eight bytes per step: newlib-nano's
- * memmove moves one byte at a time. (tml_copy.c) */
-void tml_copy_down(unsigned char *dst, const unsigned char *src, size_t n);
-
 /* SVDF, int8 input and output (TFLM's integer SVDF reference as the tflite-micro interpreter runs it). `state`
  * ([batches][filters][memory], kept between invokes; the caller owns it) is shifted left by one, the feature
  * matmul requantized into each filter's newest slot, then per unit the time matmul over `rank` filters plus bias

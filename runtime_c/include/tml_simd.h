@@ -8,6 +8,7 @@
 #ifndef TML_SIMD_H
 #define TML_SIMD_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -19,6 +20,18 @@ static inline uint32_t tml_read32(const void *p) {
 }
 
 static inline void tml_write32(void *p, uint32_t v) { memcpy(p, &v, 4); }
+
+/* Copies n bytes to dst <= src (or to a buffer that does not overlap src) eight bytes per step (newlib-nano's
+ * memmove moves one byte at a time): patch row windows (tml_copy), SVDF's state shift. */
+static inline void tml_copy_down(unsigned char *dst, const unsigned char *src, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const uint32_t a = tml_read32(src + i), b = tml_read32(src + i + 4);
+        tml_write32(dst + i, a);
+        tml_write32(dst + i + 4, b);
+    }
+    for (; i < n; i++) dst[i] = src[i];
+}
 
 /* the signed low and high halves of a word of two int16 lanes */
 static inline int32_t tml_lo16(int32_t v) { return (int32_t)(int16_t)(uint16_t)((uint32_t)v & 0xFFFFu); }

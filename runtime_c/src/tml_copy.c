@@ -3,22 +3,11 @@
 #include <string.h>
 
 #include "tml_nn.h"
+#include "tml_simd.h"
 
-/* memmove where the destination lies at or below the source, or apart from it: forward, eight bytes per step
- * (each step reads before it writes, and what it writes lies below everything later steps read). newlib-nano's
- * memmove copies byte by byte; the row windows of patch stages move whole rows down this way. */
-void tml_copy_down(unsigned char *dst, const unsigned char *src, size_t n) {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint32_t a, b;
-        memcpy(&a, src + i, 4);
-        memcpy(&b, src + i + 4, 4);
-        memcpy(dst + i, &a, 4);
-        memcpy(dst + i + 4, &b, 4);
-    }
-    for (; i < n; i++) dst[i] = src[i];
-}
-
+/* Where the destination lies at or below the source, or apart from it, tml_copy_down moves the block forward
+ * eight bytes per step (each step reads before it writes, and what it writes lies below everything later steps
+ * read; newlib-nano's memmove copies byte by byte): the row windows of patch stages move whole rows down this way. */
 void tml_copy(const tml_copy_params *p, const void *input, void *output) {
     const unsigned char *src = (const unsigned char *)input;
     unsigned char *dst = (unsigned char *)output + p->dst_offset;

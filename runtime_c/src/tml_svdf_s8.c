@@ -3,6 +3,7 @@
 
 #include "tml_fixedpoint.h"
 #include "tml_nn.h"
+#include "tml_simd.h"
 
 /* two's complement narrowing of v to `bits`, without implementation-defined conversions */
 static int32_t svdf_wrap(int32_t v, int bits) {
