@@ -188,6 +188,26 @@ def _keyword_model(rs: np.random.RandomState, seq) -> bytes:
     return write_tflite(build(0.1))
 
 
+def _clean_and_sanitized(out, xs: list[np.ndarray], want: np.ndarray, tmp_path, compilers: tuple[str, ...]) -> None:
+    """The generated C of `out` builds -Werror clean with each of `compilers` (when installed), and runs the
+    sequence `xs` (inputs with a leading invoke axis) under ASan/UBSan with TFLM's outputs `want`."""
+    for cc in compilers:
+        if shutil.which(cc):
+            r = subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wshadow", "-Wconversion",
+                                "-Wno-sign-conversion", "-O2", "-c", *sorted(str(p) for p in out.glob("*.c"))],
+                               cwd=tmp_path, capture_output=True, text=True)
+            assert r.returncode == 0, r.stderr
+    cc = shutil.which("gcc") or shutil.which("clang")
+    if cc:
+        exe = tmp_path / "asan"
+        srcs = sorted(str(p) for p in out.glob("*.c")) + [str(runtime_dir() / "host" / "tml_host_main.c")]
+        r = subprocess.run([cc, "-std=c99", "-g", "-O0", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                            "-I", str(out), "-o", str(exe), *srcs, "-lm"], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        asan = run_driver(exe, xs, read_report(out)["outputs"], steps=len(want))[0]
+        assert np.array_equal(asan.reshape(want.shape), want)
+
+
 @pytest.fixture(scope="module")
 def keyword_model(tmp_path_factory):
     rs = np.random.RandomState(7)
@@ -219,21 +239,7 @@ def test_stacked_svdf_model_on_qemu_and_sanitizers(keyword_model, tmp_path):
         assert np.array_equal(np.stack([o[0] for o in outs]).reshape(want.shape), want)
     assert np.array_equal(tinyml.run(out, seq[0])[0].reshape(want[0].shape), want[0])  # run: from a reset
     xs = [np.stack([s[0] for s in seq])]
-    for cc in ("gcc", "clang"):
-        if shutil.which(cc):
-            r = subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wshadow", "-Wconversion",
-                                "-Wno-sign-conversion", "-O2", "-c", *sorted(str(p) for p in out.glob("*.c"))],
-                               cwd=tmp_path, capture_output=True, text=True)
-            assert r.returncode == 0, r.stderr
-    cc = shutil.which("gcc") or shutil.which("clang")
-    if cc:
-        exe = tmp_path / "asan"
-        srcs = sorted(str(p) for p in out.glob("*.c")) + [str(runtime_dir() / "host" / "tml_host_main.c")]
-        r = subprocess.run([cc, "-std=c99", "-g", "-O0", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-                            "-I", str(out), "-o", str(exe), *srcs, "-lm"], capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
-        asan = run_driver(exe, xs, rep["outputs"], steps=len(seq))[0]
-        assert np.array_equal(asan.reshape(want.shape), want)
+    _clean_and_sanitized(out, xs, want, tmp_path, ("gcc", "clang"))
     plain = run_driver(build_driver(out, tmp_path / "drv"), xs, rep["outputs"], steps=len(seq))[0]
     assert np.array_equal(plain.reshape(want.shape), want)
     if shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"):
@@ -391,19 +397,7 @@ def test_lstm_keyword_model_on_qemu(tmp_path):
     rep = read_report(out)
     assert rep["layers"][0]["macs"] == 10 * 4 * 16 * (40 + 16)
     xs = [np.stack([s[0] for s in seq])]
-    cc = shutil.which("gcc") or shutil.which("clang")
-    if cc:
-        exe = tmp_path / "asan"
-        srcs = sorted(str(p) for p in out.glob("*.c")) + [str(runtime_dir() / "host" / "tml_host_main.c")]
-        r = subprocess.run([cc, "-std=c99", "-g", "-O0", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-                            "-I", str(out), "-o", str(exe), *srcs, "-lm"], capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
-        asan = run_driver(exe, xs, rep["outputs"], steps=len(seq))[0]
-        assert np.array_equal(asan.reshape(want.shape), want)
-        r = subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wshadow", "-Wconversion",
-                            "-Wno-sign-conversion", "-O2", "-c", *sorted(str(p) for p in out.glob("*.c"))],
-                           cwd=tmp_path, capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
+    _clean_and_sanitized(out, xs, want, tmp_path, ("gcc",))
     if shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"):
         from tinyml.harness.firmware import emulate
         res = emulate(out, "mps2-an386", xs, steps=len(seq))

@@ -1368,19 +1368,18 @@ def _lstm(g: Graph, op: Op) -> list[Kernel]:
     _require(x.quant is not None and y.quant is not None, "the LSTM's input and output must be quantized")
     _require(a.activation == "tanh", "the LSTM's cell gate must use tanh")
     gate_scale, act_scale = 2.0 ** -12, 2.0 ** -15  # TFLM: FC outputs in Q3.12, nonlinearity outputs in Q0.15
-
-    def mult(real: float) -> tuple[int, int]:
-        return quantize_multiplier(real)
-    fc_in = [mult(float(x.scale) * float(w.scale) / gate_scale) for w in weights[:4]]  # type: ignore[union-attr]
-    fc_rec = [mult(float(a.hidden_scale) * float(w.scale) / gate_scale) for w in weights[4:]]  # type: ignore
+    fc_in = [quantize_multiplier(float(x.scale) * float(w.scale) / gate_scale)  # type: ignore[union-attr]
+             for w in weights[:4]]
+    fc_rec = [quantize_multiplier(float(a.hidden_scale) * float(w.scale) / gate_scale)  # type: ignore[union-attr]
+              for w in weights[4:]]
     cs = float(np.float32(a.cell_scale))
     power = int(tflite_round(float(np.float32(np.log(np.float32(cs)) * np.float32(1.0 / np.log(np.float32(2.0)))))))
     left = 15 + power - 3  # TFLM's Tanh(cell_state_scale_power): a power-of-two input rescaling
     tanh_m, tanh_s = (3 << left, 0) if left >= 0 else (3, -left)
     _require(tanh_m * 32768 < (1 << 31), f"the LSTM's cell state scale {cs:g} is too large")
-    fm, fs = mult(act_scale * cs / cs)
-    um, us = mult(act_scale * act_scale / cs)
-    hm, hs = mult(act_scale * act_scale / float(np.float32(a.hidden_scale)))
+    fm, fs = quantize_multiplier(act_scale * cs / cs)
+    um, us = quantize_multiplier(act_scale * act_scale / cs)
+    hm, hs = quantize_multiplier(act_scale * act_scale / float(np.float32(a.hidden_scale)))
     clip = int(min(max(float(np.float32(a.cell_clip)) / cs, -32768.0), 32767.0)) if a.cell_clip > 0 else 0
     tm = int(a.time_major)
     batches, steps = (x.shape[1], x.shape[0]) if tm else (x.shape[0], x.shape[1])

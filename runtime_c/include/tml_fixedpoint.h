@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tml_nn.h"
+
 #define TML_INT32_MIN ((int32_t)(-2147483647 - 1))
 #define TML_INT32_MAX ((int32_t)2147483647)
 
@@ -190,6 +192,32 @@ static inline int16_t tml_tanh16_value(const uint16_t *table, int32_t multiplier
     const int32_t r = r0 < 0 ? (int32_t)(0xFFFF << 8) : r0;
     /* tanh(x) = 2 sigmoid(2x) - 1, odd; from 0.24 to 0.15 */
     return (int16_t)((x >= 0 ? r - (1 << 23) + (1 << 7) : (1 << 23) - r + (1 << 7) - 1) >> 8);
+}
+
+/* int16 saturation */
+static inline int32_t tml_sat16(int32_t v) { return v < -32768 ? -32768 : (v > 32767 ? 32767 : v); }
+
+/* One unit's LSTM step after the FCs (TFLM's lstm_eval): `in` and `rec` are the four gates' (input, forget, cell,
+ * output) input-FC and recurrent-FC sums, bias and zero points included, each requantized to the 2^-12 gate
+ * scale and saturated to int16 before they are added; then the int16 sigmoid (tanh for the cell gate), the cell
+ * state forget x cell + input x cell gate (clipped), and the returned hidden value tanh(cell) x output gate.
+ * The runtime LSTM kernel and the generated ones share it. */
+static inline int8_t tml_lstm_unit(const tml_lstm_params *p, const int32_t in[4], const int32_t rec[4],
+                                   int16_t *cell) {
+    int32_t gate[4], c, g;
+    for (g = 0; g < 4; g++) {
+        const int16_t z = (int16_t)tml_sat16(tml_sat16(tml_requant(in[g], p->input_multiplier[g], p->input_shift[g])) +
+                                             tml_sat16(tml_requant(rec[g], p->recurrent_multiplier[g],
+                                                                   p->recurrent_shift[g])));
+        gate[g] = g == 2 ? tml_tanh16_value(p->table, 3, 0, z) : tml_logistic16_value(p->table, 3, 0, z);
+    }
+    c = tml_sat16(tml_requant(gate[1] * (int32_t)*cell, p->forget_multiplier, p->forget_shift));
+    c = tml_sat16(c + tml_sat16(tml_requant(gate[0] * gate[2], p->update_multiplier, p->update_shift)));
+    if (p->cell_clip > 0) c = c < -p->cell_clip ? -p->cell_clip : (c > p->cell_clip ? p->cell_clip : c);
+    *cell = (int16_t)c;
+    return tml_sat_s8(tml_requant(tml_tanh16_value(p->table, p->cell_tanh_multiplier, p->cell_tanh_shift,
+                                                   (int16_t)c) * gate[3], p->hidden_multiplier, p->hidden_shift) +
+                      p->hidden_zero_point, -128, 127);
 }
 
 #endif

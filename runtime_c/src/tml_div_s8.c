@@ -28,8 +28,8 @@ void tml_div_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b,
             const int e = recip_shift + headroom - (int)p->output_shift; /* >= 0 (lowering) */
             const int32_t h = tml_srdhm(q, p->output_multiplier);
             const int64_t r = e < 32 ? (int64_t)tml_rdbp(h, e) : (int64_t)(h >> (e & 31)) + (h >= 0);
-            const int64_t o = (int64_t)p->output_offset + r;
-            out = o > 127 ? 127 : o < -128 ? -128 : (int32_t)o;
+            const int64_t v = (int64_t)p->output_offset + r;
+            out = v > 127 ? 127 : v < -128 ? -128 : (int32_t)v;
         }
         output[o] = tml_sat_s8(out, p->act_min, p->act_max);
     }
