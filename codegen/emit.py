@@ -92,8 +92,15 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_requantize_s16": ("tml_s16.c",),
     "tml_logistic_s16": ("tml_s16.c",), "tml_tanh_s16": ("tml_s16.c",),
     "tml_dequantize_s16_f32": ("tml_s16.c",),
+    "tml_requantize_u8_s8": ("tml_requantize_mixed.c",), "tml_requantize_s8_u8": ("tml_requantize_mixed.c",),
+    "tml_requantize_s8_s32": ("tml_requantize_mixed.c",), "tml_requantize_s16_s32": ("tml_requantize_mixed.c",),
+    "tml_requantize_s32_s8": ("tml_requantize_mixed.c",), "tml_requantize_s32_s16": ("tml_requantize_mixed.c",),
+    "tml_dequantize_u8_f32": ("tml_requantize_mixed.c",),
+    "tml_softmax_s8_s16": ("tml_softmax_s8.c", "tml_fixedpoint.c"),
 }
 RUNTIME_HEADERS = ("tml_nn.h", "tml_fixedpoint.h", "tml_simd.h")
+# model inputs/outputs that model_quantize_input_f32 / model_dequantize_output_f32 convert: type -> range
+QUANTIZED_IO = {DType.INT8: (-128, 127), DType.UINT8: (0, 255), DType.INT16: (-32768, 32767)}
 ARRAY_ROW = 16
 
 
@@ -248,10 +255,11 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
         out = []
         for k, t in enumerate(ts):
             x = g.tensor(t)
-            q = x.quant.scalar() if x.quant is not None and x.dtype is DType.INT8 else None
+            q = x.quant.scalar() if x.quant is not None and x.dtype in QUANTIZED_IO else None
             out.append({"expr": "NULL" if inputs and k in streamed else expr(t), "bytes": x.nbytes, "name": x.name,
                         "streamed": inputs and k in streamed, "shape": list(x.shape), "elements": x.size,
-                        "ctype": x.dtype.ctype, "int8": q is not None,
+                        "ctype": x.dtype.ctype, "int8": q is not None,  # quantized int8, uint8 or int16
+                        "qmin": QUANTIZED_IO.get(x.dtype, (0, 0))[0], "qmax": QUANTIZED_IO.get(x.dtype, (0, 0))[1],
                         "scale": _c_literal("float", q[0]) if q else "", "zero_point": int(q[1]) if q else 0,
                         "scale_text": f"{q[0]:.9g}" if q else ""})
         return out

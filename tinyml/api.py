@@ -130,26 +130,30 @@ def _io_spec(model: str | Path | Graph, which: str, index: int) -> dict:
     return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype.value, "scale": scale, "zero_point": zp}
 
 
+QUANTIZED_IO = ("int8", "uint8", "int16")  # what quantize_input / dequantize_output convert
+
+
 def quantize_input(model: str | Path | Graph, x: np.ndarray, index: int = 0) -> np.ndarray:
-    """Real values for int8 input `index` of `model` (a .tflite file, a compiled directory or a Graph) quantized
-    as TFLite does (round(x / scale) + zero point, half away from zero, saturated), in the input's shape: the
+    """Real values for quantized (int8, uint8 or int16) input `index` of `model` (a .tflite file, a compiled
+    directory or a Graph) quantized as TFLite does (round(x / scale) + zero point, half away from zero, saturated), in the input's shape: the
     same bytes `model_quantize_input_f32` writes in C."""
-    from .reference import quantize_values
+    from .reference import quantize_to
     spec = _io_spec(model, "inputs", index)
-    if spec["dtype"] != "int8" or spec["scale"] is None:
-        raise TinymlError(f"input {index} ('{spec['name']}') is {spec['dtype']}, not a quantized int8 tensor: "
-                          "pass its values as they are")
+    if spec["dtype"] not in QUANTIZED_IO or spec["scale"] is None:
+        raise TinymlError(f"input {index} ('{spec['name']}') is {spec['dtype']}, not a quantized int8, uint8 or "
+                          "int16 tensor: pass its values as they are")
     x = np.asarray(x, np.float32)
     if x.size != int(np.prod(spec["shape"])):
         raise TinymlError(f"input {index} ('{spec['name']}') has shape {spec['shape']}, got {list(x.shape)}")
-    return quantize_values(x, spec["scale"], spec["zero_point"]).reshape(spec["shape"])
+    return quantize_to(x, spec["scale"], spec["zero_point"], np.dtype(spec["dtype"])).reshape(spec["shape"])
 
 
 def dequantize_output(model: str | Path | Graph, y: np.ndarray, index: int = 0) -> np.ndarray:
-    """int8 output `index` of `model` as real values ((q - zero point) * scale, float32), as
-    `model_dequantize_output_f32` computes them."""
+    """Quantized (int8, uint8 or int16) output `index` of `model` as real values ((q - zero point) * scale,
+    float32), as `model_dequantize_output_f32` computes them."""
     from .reference import dequantize_values
     spec = _io_spec(model, "outputs", index)
-    if spec["dtype"] != "int8" or spec["scale"] is None:
-        raise TinymlError(f"output {index} ('{spec['name']}') is {spec['dtype']}, not a quantized int8 tensor")
+    if spec["dtype"] not in QUANTIZED_IO or spec["scale"] is None:
+        raise TinymlError(f"output {index} ('{spec['name']}') is {spec['dtype']}, not a quantized int8, uint8 or "
+                          "int16 tensor")
     return dequantize_values(np.asarray(y), spec["scale"], spec["zero_point"])

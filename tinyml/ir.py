@@ -171,6 +171,15 @@ class OpKind(enum.Enum):
     L2_NORMALIZATION = "L2_NORMALIZATION"
     SVDF = "SVDF"
     UNIDIRECTIONAL_SEQUENCE_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
+    SHAPE = "SHAPE"  # folded into a constant at import (tinyml.fold); never reaches the lowering
+    # operators tinyml computes only on constants, at import (shape arithmetic; tinyml.fold.CONST_ONLY)
+    REDUCE_PROD = "REDUCE_PROD"
+    CAST = "CAST"
+    FILL = "FILL"
+    ZEROS_LIKE = "ZEROS_LIKE"
+    FLOOR_DIV = "FLOOR_DIV"
+    FLOOR_MOD = "FLOOR_MOD"
+    RANGE = "RANGE"
 
 
 # ---- typed attributes, one dataclass per family of ops -------------------------------------------------------
@@ -279,6 +288,11 @@ class ResizeAttrs:  # RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR
 
 
 @dataclass(frozen=True)
+class ShapeAttrs:  # SHAPE: the type of its output (int32 or int64)
+    out_type: DType
+
+
+@dataclass(frozen=True)
 class SvdfAttrs:
     """SVDF. Its activation state (TFLite's variable input 4: [batch, memory * filters], kept between invokes) is
     not a graph tensor: the op owns it, and these fields describe it. The code generator gives each SVDF a static
@@ -310,7 +324,7 @@ class LstmAttrs:
 
 Attrs = (NoAttrs | ConvAttrs | FullyConnectedAttrs | PoolAttrs | ElementwiseAttrs | SoftmaxAttrs | LeakyReluAttrs
          | ConcatAttrs | MeanAttrs | PadAttrs | SliceAttrs | TransposeAttrs | BlockAttrs | ResizeAttrs
-         | MatMulAttrs | AxisAttrs | SvdfAttrs | LstmAttrs)
+         | MatMulAttrs | AxisAttrs | SvdfAttrs | LstmAttrs | ShapeAttrs)
 
 
 @dataclass(frozen=True)

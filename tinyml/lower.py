@@ -150,7 +150,7 @@ class MeanParams:
     in_dims: tuple[int, ...]   # 4-D input shape
     reduce: tuple[int, ...]    # 1 where the axis is reduced
     num_elements: int
-    same_quant: int            # TFLM's plain integer mean when input and output quantization are equal
+    same_quant: int            # REDUCE_MAX only (1); MEAN always takes the multiplier path, as TFLM's interpreter
     input_zp: int
     output_zp: int
     multiplier: int
@@ -756,7 +756,10 @@ def _mean(g: Graph, op: Op) -> list[Kernel]:
         shift = min(n.bit_length() - 1, 32, 31 + s)
         m = ((m << shift) // n) if m >= 0 else -((-m << shift) // n)
         s -= shift
-    p = MeanParams(dims, red, n, same, x.zero_point, y.zero_point, int(m), int(s))
+    # TFLM's EvalIntegerMean runs QuantizedMeanOrSum (the multiplier with 1/n folded in, rounding) even when the
+    # input and output quantization are equal: the tflite-micro interpreter does (older TFLM sources took a
+    # truncating integer mean there; MobileNetV2's global MEAN over 4x4 differed by 1 in 102 of 1280 channels)
+    p = MeanParams(dims, red, n, 0, x.zero_point, y.zero_point, int(m), int(s))
     return [Kernel("tml_mean_" + act, p, (op.inputs[0], op.outputs[0]))]
 
 
@@ -815,9 +818,15 @@ def _softmax(g: Graph, op: Op) -> list[Kernel]:
                              int16_lut(_f32_one_over_one_plus, float(f32(1) / f32(65535)), -32768,
                                        float(f32(2) / f32(65535)), 0))
         return [Kernel("tml_softmax_s16", p, (op.inputs[0], op.outputs[0]))]
-    _int8(x, y)
-    _require(y.zero_point == -128 and abs(y.scale - 1 / 256) < 1e-9,
-             "int8 SOFTMAX output must have scale 1/256 and zero point -128 (as TFLM requires)")
+    _require(x.dtype is DType.INT8 and x.quant is not None and y.dtype in (DType.INT8, DType.INT16) and
+             y.quant is not None, f"SOFTMAX from {x.dtype.value} to {y.dtype.value} is not supported (TFLM's kernel "
+             "takes int8 -> int8, int8 -> int16 and int16 -> int16, quantized)")
+    if y.dtype is DType.INT16:
+        _require(y.zero_point == -32768 and abs(y.scale - 1 / 65536) <= 0.001 / 65536,
+                 "SOFTMAX from int8 to int16 needs output scale 1/65536 and zero point -32768 (as TFLM requires)")
+    else:
+        _require(y.zero_point == -128 and abs(y.scale - 1 / 256) < 1e-9,
+                 "int8 SOFTMAX output must have scale 1/256 and zero point -128 (as TFLM requires)")
     integer_bits = 5
     real = min(op.attrs.beta * x.scale * (1 << (31 - integer_bits)), (1 << 31) - 1.0)
     m, left_shift = quantize_multiplier(real)
@@ -825,7 +834,8 @@ def _softmax(g: Graph, op: Op) -> list[Kernel]:
     diff_min = -input_radius(integer_bits, left_shift)
     depth = x.shape[-1]
     p = SoftmaxParams(x.size // depth, depth, m, left_shift, diff_min)
-    return [Kernel("tml_softmax_s8", p, (op.inputs[0], op.outputs[0]))]
+    return [Kernel("tml_softmax_s8_s16" if y.dtype is DType.INT16 else "tml_softmax_s8", p,
+                   (op.inputs[0], op.outputs[0]))]
 
 
 def _sigmoid(g: Graph, op: Op) -> list[Kernel]:
@@ -948,41 +958,54 @@ def _strided_slice(g: Graph, op: Op) -> list[Kernel]:
     return [Kernel("tml_strided_slice", p, (op.inputs[0], op.outputs[0]))]
 
 
+# QUANTIZE between integer types: TFLM's Requantize for the pairs its kernel takes (input, output) -> function
+REQUANTIZE_FUNCS = {
+    (DType.INT8, DType.INT8): "tml_requantize_s8", (DType.INT8, DType.INT16): "tml_requantize_s8_s16",
+    (DType.INT16, DType.INT8): "tml_requantize_s16_s8", (DType.INT16, DType.INT16): "tml_requantize_s16",
+    (DType.UINT8, DType.INT8): "tml_requantize_u8_s8", (DType.INT8, DType.UINT8): "tml_requantize_s8_u8",
+    (DType.INT8, DType.INT32): "tml_requantize_s8_s32", (DType.INT16, DType.INT32): "tml_requantize_s16_s32",
+    (DType.INT32, DType.INT8): "tml_requantize_s32_s8", (DType.INT32, DType.INT16): "tml_requantize_s32_s16",
+}
+QUANTIZE_FLOAT_FUNCS = {DType.INT8: "tml_quantize_f32_s8", DType.INT16: "tml_quantize_f32_s16"}
+DEQUANTIZE_FUNCS = {DType.INT8: "tml_dequantize_s8_f32", DType.INT16: "tml_dequantize_s16_f32",
+                    DType.UINT8: "tml_dequantize_u8_f32"}
+TYPE_RANGES = {DType.INT8: (QMIN, QMAX), DType.UINT8: (0, 255), DType.INT16: (-32768, 32767),
+               DType.INT32: (-(1 << 31), (1 << 31) - 1)}
+
+
+def _pairs(pairs: object) -> str:
+    return ", ".join(f"{a.value} -> {b.value}" for a, b in pairs)  # type: ignore[attr-defined]
+
+
 def _quantize(g: Graph, op: Op) -> list[Kernel]:
     x = g.tensor(op.inputs[0])
     y = g.tensor(op.outputs[0])
-    if x.dtype is DType.FLOAT32 and y.dtype is DType.INT16 and y.quant is not None:
-        return [Kernel("tml_quantize_f32_s16", QuantizeParams(x.size, y.scale, y.zero_point),
-                       (op.inputs[0], op.outputs[0]))]
-    if x.dtype in (DType.INT8, DType.INT16) and y.dtype in (DType.INT8, DType.INT16) and DType.INT16 in (x.dtype, y.dtype) \
-            and x.quant is not None and y.quant is not None:
-        # TFLM's Requantize between int8 and int16 (either way, or int16 -> int16): MultiplyByQuantizedMultiplier
-        # of the input less its zero point by the scale ratio, plus the output zero point, saturated to the type
-        m, s = quantize_multiplier(x.scale / y.scale)
-        lo, hi = (-32768, 32767) if y.dtype is DType.INT16 else (QMIN, QMAX)
-        func = {(DType.INT8, DType.INT16): "tml_requantize_s8_s16", (DType.INT16, DType.INT8): "tml_requantize_s16_s8",
-                (DType.INT16, DType.INT16): "tml_requantize_s16"}[(x.dtype, y.dtype)]
-        return [Kernel(func, RequantizeParams(x.size, x.zero_point, y.zero_point, m, s, lo, hi),
-                       (op.inputs[0], op.outputs[0]))]
-    _int8(y)
+    supported = f"{_pairs(REQUANTIZE_FUNCS)}, {_pairs((DType.FLOAT32, t) for t in QUANTIZE_FLOAT_FUNCS)}"
+    _require(y.quant is not None and not y.quant.per_channel, f"QUANTIZE from {x.dtype.value} to {y.dtype.value} "
+             "needs one scale and zero point on its output (as TFLM requires)")
     if x.dtype is DType.FLOAT32:
-        return [Kernel("tml_quantize_f32_s8", QuantizeParams(x.size, y.scale, y.zero_point),
+        _require(y.dtype in QUANTIZE_FLOAT_FUNCS, f"QUANTIZE from float32 to {y.dtype.value} is not supported (TFLM's "
+                 f"kernel takes {supported})")
+        return [Kernel(QUANTIZE_FLOAT_FUNCS[y.dtype], QuantizeParams(x.size, y.scale, y.zero_point),
                        (op.inputs[0], op.outputs[0]))]
-    _int8(x)
+    _require((x.dtype, y.dtype) in REQUANTIZE_FUNCS and x.quant is not None,
+             f"QUANTIZE from {x.dtype.value}{'' if x.quant else ' (not quantized)'} to {y.dtype.value} is not "
+             f"supported (TFLM's kernel takes {supported}, each quantized)")
+    # TFLM's Requantize: MultiplyByQuantizedMultiplier of the input less its zero point by the scale ratio (a
+    # double), plus the output zero point, saturated to the output type
     m, s = quantize_multiplier(x.scale / y.scale)
-    p = RequantizeParams(x.size, x.zero_point, y.zero_point, m, s, QMIN, QMAX)
-    return [Kernel("tml_requantize_s8", p, (op.inputs[0], op.outputs[0]))]
+    lo, hi = TYPE_RANGES[y.dtype]
+    return [Kernel(REQUANTIZE_FUNCS[x.dtype, y.dtype], RequantizeParams(x.size, x.zero_point, y.zero_point, m, s, lo,
+                                                                          hi), (op.inputs[0], op.outputs[0]))]
 
 
 def _dequantize(g: Graph, op: Op) -> list[Kernel]:
     x = g.tensor(op.inputs[0])
     y = g.tensor(op.outputs[0])
-    _require(y.dtype is DType.FLOAT32, "DEQUANTIZE must produce float32")
-    if x.dtype is DType.INT16 and x.quant is not None:
-        return [Kernel("tml_dequantize_s16_f32", DequantizeParams(x.size, x.scale, x.zero_point),
-                       (op.inputs[0], op.outputs[0]))]
-    _int8(x)
-    return [Kernel("tml_dequantize_s8_f32", DequantizeParams(x.size, x.scale, x.zero_point),
+    _require(y.dtype is DType.FLOAT32 and x.dtype in DEQUANTIZE_FUNCS and x.quant is not None,
+             f"DEQUANTIZE from {x.dtype.value}{'' if x.quant else ' (not quantized)'} to {y.dtype.value} is not "
+             f"supported (TFLM's kernel takes {_pairs((t, DType.FLOAT32) for t in DEQUANTIZE_FUNCS)}, quantized)")
+    return [Kernel(DEQUANTIZE_FUNCS[x.dtype], DequantizeParams(x.size, x.scale, x.zero_point),
                    (op.inputs[0], op.outputs[0]))]
 
 
@@ -1444,6 +1467,9 @@ LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
 def lower_op(g: Graph, index: int) -> list[Kernel]:
     op = g.ops[index]
     try:
+        if op.kind not in LOWERINGS:  # SHAPE, REDUCE_PROD, CAST, ...: computed at import when constant
+            raise UnsupportedOpError(f"{op.kind.value} is supported only where its inputs are constants (tinyml "
+                                     "computes it at import); here it reads an activation")
         return LOWERINGS[op.kind](g, op)
     except UnsupportedOpError as e:
         raise UnsupportedOpError(f"operator {index} ({op.kind.value}, output '{g.tensor(op.outputs[0]).name}'): "

@@ -183,7 +183,9 @@ def mean(p: MeanParams, x: Arr) -> Arr:
     return _sat8(fp.mbqm(shifted, p.multiplier, p.shift) + p.output_zp, *((-32768, 32767) if wide else (-128, 127)))
 
 
-def softmax(p: SoftmaxParams, x: Arr) -> Arr:
+def softmax(p: SoftmaxParams, x: Arr, out_bits: int = 8) -> Arr:
+    """int8 in; int8 out (zero point -128), or int16 out (`out_bits` 16, zero point -32768): TFLM's Softmax
+    template, whose output type sets the final shift and offset."""
     xs = x.reshape(p.rows, p.depth).astype(np.int64)
     diff = xs - xs.max(axis=1, keepdims=True)
     ok = diff >= p.diff_min
@@ -192,8 +194,9 @@ def softmax(p: SoftmaxParams, x: Arr) -> Arr:
     sum_exps = np.where(ok, fp.rescale(e, 0, 12), 0).sum(axis=1, keepdims=True)
     sum_exps = fp.wrap32(sum_exps)
     scale, bits = fp.reciprocal(sum_exps, 12)
-    out = fp.rdbp(fp.srdhm(scale, e), bits + 31 - 8) - 128
-    return np.where(ok, np.clip(out, -128, 127), -128).astype(np.int8)
+    lo, hi = -(1 << (out_bits - 1)), (1 << (out_bits - 1)) - 1
+    out = fp.rdbp(fp.srdhm(scale, e), bits + 31 - out_bits) + lo
+    return np.where(ok, np.clip(out, lo, hi), lo)
 
 
 def _sigmoid_common(p: SigmoidParams, x: Arr, fn: Callable[[Arr], Arr], lo_val: int) -> Arr:
@@ -251,8 +254,9 @@ def leaky_relu(p: LeakyReluParams, x: Arr) -> Arr:
 
 
 def requantize(p: RequantizeParams, x: Arr) -> Arr:
+    """Clamped to [act_min, act_max], the output type's range or an activation's (the caller casts)."""
     v = x.astype(np.int64) - p.input_zp
-    return _sat8(fp.mbqm(v, p.multiplier, p.shift) + p.output_zp, p.act_min, p.act_max)
+    return np.clip(fp.mbqm(v, p.multiplier, p.shift) + p.output_zp, p.act_min, p.act_max)
 
 
 def clamp(p: ClampParams, x: Arr) -> Arr:
@@ -280,8 +284,19 @@ def quantize_values(x: Arr, scale: float, zero_point: int, wide: bool = False) -
     return q.astype(np.int16) if wide else q
 
 
+def quantize_to(x: Arr, scale: float, zero_point: int, dtype: np.dtype) -> Arr:
+    """Real values to the integer type `dtype` (int8, uint8 or int16) as `quantize_values`, saturated to that
+    type: what `model_quantize_input_f32` computes for an input of that type."""
+    q = np.float32(np.asarray(x, np.float32)) / np.float32(scale)
+    r = np.where(q >= 0, np.floor(q.astype(np.float64) + 0.5), -np.floor(-q.astype(np.float64) + 0.5))
+    r = np.clip(np.nan_to_num(r), -(1 << 31), (1 << 31) - 1).astype(np.int64) + zero_point
+    info = np.iinfo(dtype)
+    return np.clip(r, info.min, info.max).astype(dtype)
+
+
 def dequantize_values(y: Arr, scale: float, zero_point: int) -> Arr:
-    """int8 values to float32: (q - zero point) * scale in float32, as `model_dequantize_output_f32` does."""
+    """int8 (or uint8, int16) values to float32: (q - zero point) * scale in float32, as
+    `model_dequantize_output_f32` does."""
     return (np.asarray(y).astype(np.int32) - zero_point).astype(np.float32) * np.float32(scale)
 
 
@@ -434,6 +449,7 @@ _FUNCS: dict[str, Callable[..., Arr]] = {
     "tml_quantize_f32_s16": lambda p, x: quantize(p, x, wide=True),
     "tml_requantize_s8_s16": lambda p, x: requantize(p, x), "tml_requantize_s16_s8": lambda p, x: requantize(p, x),
     "tml_requantize_s16": lambda p, x: requantize(p, x),
+    "tml_softmax_s8_s16": lambda p, x: softmax(p, x, 16), "tml_dequantize_u8_f32": dequantize,
     "tml_logistic_s8": logistic, "tml_tanh_s8": tanh,
     "tml_logistic_s16": lambda p, x: sigmoid_s16(p, x, False), "tml_tanh_s16": lambda p, x: sigmoid_s16(p, x, True), "tml_add_s8": add,
     "tml_mul_s8": mul, "tml_maximum_s8": maximum, "tml_minimum_s8": minimum, "tml_prelu_s8": prelu,

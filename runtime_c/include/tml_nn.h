@@ -158,6 +158,8 @@ typedef struct {
 } tml_softmax_params;
 
 void tml_softmax_s8(const tml_softmax_params *p, const int8_t *input, int8_t *output);
+/* int8 in, int16 out: output scale 1/65536, zero point -32768 */
+void tml_softmax_s8_s16(const tml_softmax_params *p, const int8_t *input, int16_t *output);
 
 /* LOGISTIC (output zero point -128, scale 1/256) and TANH (zero point 0, scale 1/128). */
 typedef struct {
@@ -389,6 +391,14 @@ void tml_requantize_s8_s16(const tml_requantize_params *p, const int8_t *input, 
 void tml_requantize_s16_s8(const tml_requantize_params *p, const int16_t *input, int8_t *output);
 void tml_requantize_s16(const tml_requantize_params *p, const int16_t *input, int16_t *output);
 void tml_dequantize_s16_f32(const tml_dequantize_params *p, const int16_t *input, float *output);
+/* QUANTIZE between uint8 and int8 and to/from int32 (TFLM Requantize; act_min/act_max: the output type's range) */
+void tml_requantize_u8_s8(const tml_requantize_params *p, const uint8_t *input, int8_t *output);
+void tml_requantize_s8_u8(const tml_requantize_params *p, const int8_t *input, uint8_t *output);
+void tml_requantize_s8_s32(const tml_requantize_params *p, const int8_t *input, int32_t *output);
+void tml_requantize_s16_s32(const tml_requantize_params *p, const int16_t *input, int32_t *output);
+void tml_requantize_s32_s8(const tml_requantize_params *p, const int32_t *input, int8_t *output);
+void tml_requantize_s32_s16(const tml_requantize_params *p, const int32_t *input, int16_t *output);
+void tml_dequantize_u8_f32(const tml_dequantize_params *p, const uint8_t *input, float *output);
 
 /* SOFTMAX, int16 (TFLM SoftmaxInt16): exp and 1/(1+x) from 513-entry interpolated tables; output 1/32768. */
 typedef struct {

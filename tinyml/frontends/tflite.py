@@ -12,6 +12,7 @@ import numpy as np
 import tflite
 
 from ..errors import TinymlError, UnsupportedOpError
+from ..fold import fold, foldable
 from ..ir import (
     NO_TENSOR,
     Activation,
@@ -36,6 +37,7 @@ from ..ir import (
     PoolAttrs,
     Quant,
     ResizeAttrs,
+    ShapeAttrs,
     SliceAttrs,
     SoftmaxAttrs,
     SvdfAttrs,
@@ -196,6 +198,13 @@ def _strided_slice(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
                                                           for d in range(len(shape))), bm, em, sm)
 
 
+def _shape(op: tflite.Operator, _: list[Tensor]) -> Attrs:
+    out = _opts(op, tflite.ShapeOptions).OutType() if op.BuiltinOptions() is not None else 2  # type: ignore
+    if _TENSOR_TYPES.get(out) not in (DType.INT32, DType.INT64):
+        raise UnsupportedOpError(f"SHAPE with output type code {out} is not supported (int32 and int64 are)")
+    return ShapeAttrs(_TENSOR_TYPES[out])
+
+
 def _none(op: tflite.Operator, _: list[Tensor]) -> Attrs:
     return NoAttrs()
 
@@ -337,6 +346,11 @@ BUILDERS: dict[str, tuple[OpKind, Callable[[tflite.Operator, list[Tensor]], Attr
     "PRELU": (OpKind.PRELU, _none),
     "SVDF": (OpKind.SVDF, _svdf),
     "UNIDIRECTIONAL_SEQUENCE_LSTM": (OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM, _lstm),
+    "SHAPE": (OpKind.SHAPE, _shape),
+    # computed at import when their inputs are constants (tinyml.fold.CONST_ONLY), refused otherwise
+    "REDUCE_PROD": (OpKind.REDUCE_PROD, _mean), "CAST": (OpKind.CAST, _none), "FILL": (OpKind.FILL, _none),
+    "ZEROS_LIKE": (OpKind.ZEROS_LIKE, _none), "FLOOR_DIV": (OpKind.FLOOR_DIV, _none),
+    "FLOOR_MOD": (OpKind.FLOOR_MOD, _none), "RANGE": (OpKind.RANGE, _none),
 }
 
 
@@ -507,8 +521,15 @@ def _parse(buf: bytes, source: str) -> Graph:
                                  "unroll=True (a fixed number of time steps)")
     sg = model.Subgraphs(0)
     tensors = [_tensor(model, sg.Tensors(i), buf, f"index {i}") for i in range(sg.TensorsLength())]
+    inputs = tuple(int(i) for i in sg.InputsAsNumpy())
+    outputs = tuple(int(i) for i in sg.OutputsAsNumpy())
+    file_consts = [t.is_const for t in tensors]
     ops: list[Op] = []
     states: set[int] = set()  # variable tensors folded into their op's attributes (SVDF, LSTM)
+    # TFLite's per-op "intermediate" tensors: the converter attaches them to quantized LSTMs ([0]-shaped,
+    # quantization-only, e.g. 'input_to_input_intermediate'); TFLM's integer LSTM reads none of them (its gate
+    # scales are fixed, Q3.12), and neither does tinyml: they leave the graph
+    intermediates: set[int] = set()
     unknown: list[str] = []  # every unsupported operator is named, not only the first
     n_file = len(tensors)
     split = _Split(tensors)
@@ -524,6 +545,8 @@ def _parse(buf: bytes, source: str) -> Graph:
             continue
         ins = tuple(int(i) for i in op.InputsAsNumpy()) if op.InputsLength() else ()
         outs = tuple(int(i) for i in op.OutputsAsNumpy()) if op.OutputsLength() else ()
+        if op.IntermediatesLength():
+            intermediates.update(int(i) for i in op.IntermediatesAsNumpy() if 0 <= int(i) < n_file)
         for i in ins + outs:
             if i != NO_TENSOR and not 0 <= i < n_file:
                 raise TinymlError(f"operator {k} ({opname}) of '{source}' refers to tensor {i}, which does not "
@@ -531,7 +554,7 @@ def _parse(buf: bytes, source: str) -> Graph:
         if opname in SPLITS:
             if not unknown:
                 try:
-                    ops.extend(split(k, opname, op, ins, outs))
+                    ops.extend(_folded(tensors, split(k, opname, op, ins, outs), outputs))
                 except TinymlError as e:
                     raise type(e)(f"'{source}': {e}") from None
             continue
@@ -560,7 +583,8 @@ def _parse(buf: bytes, source: str) -> Graph:
                                       "is not a variable tensor, which TFLM requires; the file is corrupt")
             states.update((ins[18], ins[19]))
             ins = (ins[0],) + tuple(ins[j] for j in LSTM_WEIGHTS + LSTM_BIASES)
-        ops.append(Op(kind, ins, outs, attrs, name=f"op{k}_{kind.value.lower()}:{outname}"))
+        new = Op(kind, ins, outs, attrs, name=f"op{k}_{kind.value.lower()}:{outname}")
+        ops.extend(_folded(tensors, [new], outputs) if not unknown else [new])
     if unknown:
         kinds = sorted({u.split(" is ", 1)[1] for u in unknown})
         listed = "; ".join(unknown[:20]) + (f"; and {len(unknown) - 20} more" if len(unknown) > 20 else "")
@@ -568,16 +592,33 @@ def _parse(buf: bytes, source: str) -> Graph:
             f"'{source}' uses {len(unknown)} operator{'s' if len(unknown) > 1 else ''} that tinyml does not support "
             f"({', '.join(kinds)}): {listed}. Supported operators: {', '.join(SUPPORTED_OPS)}.")
     name = Path(source).stem
-    inputs = tuple(int(i) for i in sg.InputsAsNumpy())
-    outputs = tuple(int(i) for i in sg.OutputsAsNumpy())
     g = Graph(name, tuple(tensors), tuple(ops), inputs, outputs, source=source)
-    return _without(g, states) if states else g
+    if folded := {i for i in range(n_file) if tensors[i].is_const and not file_consts[i]}:
+        intermediates |= folded  # computed constants that only folded operators read
+    return _without(g, states | intermediates) if states or intermediates else g
+
+
+def _folded(tensors: list[Tensor], ops: list[Op], outputs: tuple[int, ...]) -> list[Op]:
+    """`ops` less those whose output is a constant (tinyml.fold), which are computed now: their outputs become
+    constant tensors in `tensors`."""
+    kept = []
+    for op in ops:
+        if foldable(tensors, op, outputs):
+            try:
+                tensors[op.outputs[0]] = fold(tensors, op)
+            except TinymlError as e:
+                raise type(e)(f"{op.name.split(':')[0]} ({op.kind.value}) computes a constant, and tinyml cannot "
+                              f"compute it at import: {e}") from None
+        else:
+            kept.append(op)
+    return kept
 
 
 def _without(g: Graph, drop: set[int]) -> Graph:
-    """`g` without the state tensors its ops took in as attributes (when nothing else refers to them): they are
-    not activations, and an int16 cell state left among the tensors would make the graph look 16x8. The other
-    tensors are renumbered (only in models that have such ops; elsewhere indices stay the file's)."""
+    """`g` without the state tensors its ops took in as attributes and the ops' intermediate tensors (when nothing
+    else refers to them): they are not activations, and an int16 cell state left among the tensors would make the
+    graph look 16x8. The other tensors are renumbered (only in models that have such tensors; elsewhere indices
+    stay the file's)."""
     used = set(g.inputs) | set(g.outputs) | {i for op in g.ops for i in op.inputs + op.outputs}
     drop = {i for i in drop if i not in used}
     keep = [i for i in range(len(g.tensors)) if i not in drop]

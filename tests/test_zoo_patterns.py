@@ -1,0 +1,117 @@
+"""The patterns common in published models, each made here with TensorFlow's converter: uint8 model inputs and
+outputs around an int8 graph (`inference_input_type=tf.uint8`, how ST publishes its image models), and a Keras
+Reshape under a dynamic batch, which converts to SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE (folded to a constant
+at import). Each compiled and bit-exact with the `tflite-micro` interpreter."""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+
+import numpy as np
+import pytest
+from conftest import needs_tflm, tf_available
+from oracle import tflm_run
+
+import tinyml
+from tinyml.compiler import CompileOptions, compile_model, read_report
+
+pytestmark = [needs_tflm(), pytest.mark.slow,
+              pytest.mark.skipif(not tf_available(), reason="tensorflow-cpu makes the test models: pip install "
+                                 "'.[test]'")]
+
+
+def _convert(model, shape, io_type) -> bytes:
+    import tensorflow as tf
+    rs = np.random.RandomState(0)
+
+    def rep():
+        for _ in range(32):
+            yield [rs.uniform(-1, 1, size=(1,) + shape).astype(np.float32)]
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = io_type
+    conv.inference_output_type = io_type
+    with contextlib.redirect_stdout(io.StringIO()):
+        return conv.convert()
+
+
+def _ops(model: bytes) -> list[str]:
+    import tflite
+    m = tflite.Model.GetRootAsModel(model, 0)
+    names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
+    sg = m.Subgraphs(0)
+    return [names[max(m.OperatorCodes(sg.Operators(k).OpcodeIndex()).BuiltinCode(),
+                      m.OperatorCodes(sg.Operators(k).OpcodeIndex()).DeprecatedBuiltinCode())]
+            for k in range(sg.OperatorsLength())]
+
+
+def _bit_exact(model: bytes, tmp_path, dtype, shape, seeds=3):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(model)
+    out = tmp_path / "out"
+    compile_model(path, out, CompileOptions())
+    info = np.iinfo(dtype)
+    for seed in range(seeds):
+        x = np.random.RandomState(seed).randint(info.min, info.max + 1, (1,) + shape).astype(dtype)
+        want = tflm_run(model, [x], 1)[0]
+        got = tinyml.run(out, [x])[0]
+        assert got.dtype == want.dtype and np.array_equal(got, want.reshape(got.shape)), seed
+    return out
+
+
+def test_uint8_model_input_and_output(tmp_path):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    keras = tf.keras
+    keras.utils.set_random_seed(0)
+    shape = (12, 12, 3)
+    x = keras.Input(shape, batch_size=1)
+    y = keras.layers.Conv2D(8, 3, activation="relu")(x)
+    y = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu6")(y)
+    y = keras.layers.GlobalAveragePooling2D()(y)
+    y = keras.layers.Dense(4)(y)
+    model = _convert(keras.Model(x, y), shape, tf.uint8)
+    ops = _ops(model)
+    assert ops[0] == "QUANTIZE" and ops[-1] == "QUANTIZE", ops  # uint8 -> int8 ... int8 -> uint8
+    out = _bit_exact(model, tmp_path, np.uint8, shape)
+    rep = read_report(out)
+    assert rep["inputs"][0]["dtype"] == "uint8" and rep["outputs"][0]["dtype"] == "uint8"
+    # the API converts real values to the uint8 input and back, as model_quantize_input_f32 does
+    real = np.random.RandomState(5).uniform(-1.2, 1.2, (1,) + shape).astype(np.float32)
+    q = tinyml.quantize_input(out, real)
+    assert q.dtype == np.uint8 and q.min() >= 0
+    s, z = rep["inputs"][0]["scale"], rep["inputs"][0]["zero_point"]
+    assert np.allclose((q.astype(np.float32) - z) * s, np.clip(real, (0 - z) * s, (255 - z) * s), atol=s / 2 + 1e-6)
+    y = tinyml.run(out, [q])[0]
+    assert tinyml.dequantize_output(out, y).dtype == np.float32
+    header = (out / "model.h").read_text()
+    assert "uint8_t [1, 12, 12, 3], scale" in header and "MODEL_INPUT0_ZERO_POINT" in header
+    if shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"):
+        from tinyml.harness.firmware import emulate
+        res = emulate(out, "mps2-an386", [q])
+        assert res["outputs_match_host"] and res["outputs_match_reference"] is True
+
+
+def test_keras_dynamic_reshape_is_folded(tmp_path):
+    """A Keras Reshape under a dynamic batch converts to SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE (what Silicon
+    Labs' MLTK autoencoder holds); for the batch of 1 in the file, every one of them is a constant."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    keras = tf.keras
+    keras.utils.set_random_seed(1)
+    shape = (5, 16, 1)
+    x = keras.Input(shape)  # no batch size: the converter keeps the reshape's batch dynamic
+    y = keras.layers.Reshape((80,))(x)
+    y = keras.layers.Dense(16, activation="relu")(y)
+    y = keras.layers.Dense(80)(y)
+    y = keras.layers.Reshape((5, 16, 1))(y)
+    model = _convert(keras.Model(x, y), shape, tf.int8)
+    ops = _ops(model)
+    assert ops.count("SHAPE") == 2 and "PACK" in ops and "STRIDED_SLICE" in ops, ops
+    out = _bit_exact(model, tmp_path, np.int8, shape)
+    layers = [layer["op"] for layer in read_report(out)["layers"]]
+    assert layers == ["RESHAPE", "FULLY_CONNECTED", "FULLY_CONNECTED", "RESHAPE"], layers
