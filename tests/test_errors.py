@@ -100,6 +100,7 @@ def test_unsupported_op(tmp_path):
     assert not (tmp_path / "out").exists()
     r = tinyml("inspect", p)  # every unsupported operator is named, not only the first
     assert_user_error(r, "TILE", "GELU", "3 operators")
+    assert "TILE: TFLM's interpreter does not register it either" in r.stderr  # each refusal says why
 
 
 @needs_shared()

@@ -115,3 +115,22 @@ def test_keras_dynamic_reshape_is_folded(tmp_path):
     out = _bit_exact(model, tmp_path, np.int8, shape)
     layers = [layer["op"] for layer in read_report(out)["layers"]]
     assert layers == ["RESHAPE", "FULLY_CONNECTED", "FULLY_CONNECTED", "RESHAPE"], layers
+
+
+def test_slice_and_padv2(tmp_path):
+    """tf.slice converts to SLICE (a STRIDED_SLICE with unit strides, size -1 to the end) and tf.pad with a
+    constant value to PADV2 (the value quantized into a constant input)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    keras = tf.keras
+    keras.utils.set_random_seed(2)
+    shape = (9, 9, 4)
+    x = keras.Input(shape, batch_size=1)
+    y = keras.layers.Conv2D(6, 1)(x)
+    y = keras.layers.Lambda(lambda t: tf.slice(t, [0, 1, 2, 1], [1, 6, -1, 4]))(y)
+    y = keras.layers.Lambda(lambda t: tf.pad(t, [[0, 0], [1, 2], [0, 1], [0, 0]], constant_values=0.75))(y)
+    y = keras.layers.Conv2D(3, 3)(y)
+    model = _convert(keras.Model(x, y), shape, tf.int8)
+    ops = _ops(model)
+    assert "SLICE" in ops and "PADV2" in ops, ops
+    _bit_exact(model, tmp_path, np.int8, shape)

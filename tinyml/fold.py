@@ -44,6 +44,8 @@ CONST_ONLY: dict[OpKind, Callable[[Op, list[np.ndarray], Tensor], np.ndarray]] =
     OpKind.FLOOR_DIV: lambda op, xs, y: np.floor_divide(xs[0], xs[1]),
     OpKind.FLOOR_MOD: lambda op, xs, y: np.mod(xs[0], xs[1]),
     OpKind.RANGE: lambda op, xs, y: np.arange(xs[0].reshape(-1)[0], xs[1].reshape(-1)[0], xs[2].reshape(-1)[0]),
+    OpKind.BROADCAST_ARGS: lambda op, xs, y: np.asarray(np.broadcast_shapes(tuple(xs[0].reshape(-1)),
+                                                                            tuple(xs[1].reshape(-1)))),
 }
 
 

@@ -180,6 +180,7 @@ class OpKind(enum.Enum):
     FLOOR_DIV = "FLOOR_DIV"
     FLOOR_MOD = "FLOOR_MOD"
     RANGE = "RANGE"
+    BROADCAST_ARGS = "BROADCAST_ARGS"
 
 
 # ---- typed attributes, one dataclass per family of ops -------------------------------------------------------

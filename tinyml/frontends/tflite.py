@@ -13,6 +13,7 @@ import tflite
 
 from ..errors import TinymlError, UnsupportedOpError
 from ..fold import fold, foldable
+from ..optable import reason
 from ..ir import (
     NO_TENSOR,
     Activation,
@@ -205,6 +206,19 @@ def _shape(op: tflite.Operator, _: list[Tensor]) -> Attrs:
     return ShapeAttrs(_TENSOR_TYPES[out])
 
 
+def _slice(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
+    """SLICE (begin and size constants, size -1: to the end) as the STRIDED_SLICE with unit strides it is."""
+    if len(ins) < 3 or ins[0] is None:
+        raise TinymlError(f"SLICE has {len(ins)} inputs; it needs 3 (input, begin, size); the file is corrupt")
+    begin, size = _const_ints(ins[1], "SLICE's begin"), _const_ints(ins[2], "SLICE's size")
+    shape = ins[0].shape
+    if len(begin) != len(shape) or len(size) != len(shape):
+        raise TinymlError(f"SLICE's begin {begin} and size {size} do not match its {len(shape)}-D input; the file "
+                          "is corrupt")
+    size = [n - b if z == -1 else z for b, z, n in zip(begin, size, shape)]
+    return SliceAttrs(tuple(begin), tuple(size), (1,) * len(shape))
+
+
 def _none(op: tflite.Operator, _: list[Tensor]) -> Attrs:
     return NoAttrs()
 
@@ -324,6 +338,8 @@ BUILDERS: dict[str, tuple[OpKind, Callable[[tflite.Operator, list[Tensor]], Attr
     "RELU": (OpKind.RELU, _none),
     "RELU6": (OpKind.RELU6, _none),
     "PAD": (OpKind.PAD, _pad),
+    "PADV2": (OpKind.PAD, _pad),  # PAD with a constant pad value (input 2)
+    "SLICE": (OpKind.STRIDED_SLICE, _slice),
     "CONCATENATION": (OpKind.CONCATENATION, _concat),
     "STRIDED_SLICE": (OpKind.STRIDED_SLICE, _strided_slice),
     "QUANTIZE": (OpKind.QUANTIZE, _none),
@@ -351,6 +367,7 @@ BUILDERS: dict[str, tuple[OpKind, Callable[[tflite.Operator, list[Tensor]], Attr
     "REDUCE_PROD": (OpKind.REDUCE_PROD, _mean), "CAST": (OpKind.CAST, _none), "FILL": (OpKind.FILL, _none),
     "ZEROS_LIKE": (OpKind.ZEROS_LIKE, _none), "FLOOR_DIV": (OpKind.FLOOR_DIV, _none),
     "FLOOR_MOD": (OpKind.FLOOR_MOD, _none), "RANGE": (OpKind.RANGE, _none),
+    "BROADCAST_ARGS": (OpKind.BROADCAST_ARGS, _none),
 }
 
 
@@ -588,9 +605,12 @@ def _parse(buf: bytes, source: str) -> Graph:
     if unknown:
         kinds = sorted({u.split(" is ", 1)[1] for u in unknown})
         listed = "; ".join(unknown[:20]) + (f"; and {len(unknown) - 20} more" if len(unknown) > 20 else "")
+        why = " ".join(f"{n}: {reason(n.split(' (')[-1].rstrip(')') if n.startswith('CUSTOM') else n)}."
+                       for n in kinds)
         raise UnsupportedOpError(
-            f"'{source}' uses {len(unknown)} operator{'s' if len(unknown) > 1 else ''} that tinyml does not support "
-            f"({', '.join(kinds)}): {listed}. Supported operators: {', '.join(SUPPORTED_OPS)}.")
+            f"'{source}' uses {len(unknown)} operator{'s' if len(unknown) > 1 else ''} that tinyml does not compile "
+            f"({', '.join(kinds)}): {listed}. {why} Supported operators: {', '.join(SUPPORTED_OPS)} "
+            "(docs/operators.md has the whole table against TFLM).")
     name = Path(source).stem
     g = Graph(name, tuple(tensors), tuple(ops), inputs, outputs, source=source)
     if folded := {i for i in range(n_file) if tensors[i].is_const and not file_consts[i]}:

@@ -1,0 +1,77 @@
+"""The operator table against TFLM (docs/operators.md) and refusals that name the exact operator and types."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinyml.errors import UnsupportedOpError
+from tinyml.frontends.tflite import SUPPORTED_OPS
+from tinyml.ir import DType, GraphBuilder, OpKind, Quant, SoftmaxAttrs
+from tinyml.lower import lower
+from tinyml.optable import CONSTANT_ONLY, TFLM_BUILTINS, markdown, reason, status
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_operator_doc_is_current():
+    doc = (ROOT / "docs" / "operators.md").read_text()
+    assert doc == markdown(frozenset(SUPPORTED_OPS)), "regenerate: python benchmarks/operator_table.py > " \
+        "docs/operators.md"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "operator_table.py")], capture_output=True,
+                       text=True, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout == doc
+
+
+def test_every_tflm_builtin_has_a_status():
+    for name in TFLM_BUILTINS:
+        what, detail = status(name, frozenset(SUPPORTED_OPS))
+        assert what in ("compiled", "constants only", "refused")
+        assert what == "compiled" or detail, name  # a refusal always says why
+    assert status("CONV_2D", frozenset(SUPPORTED_OPS))[0] == "compiled"
+    assert set(CONSTANT_ONLY) <= set(SUPPORTED_OPS)  # the importer maps them (and folds them)
+    assert reason("MIRROR_PAD").startswith("TFLM runs it")
+
+
+def _one_op(kind, x_dtype, y_dtype, xq, yq, attrs=None):
+    b = GraphBuilder()
+    x = b.tensor("x", (1, 10), x_dtype, xq)
+    y = b.tensor("y", (1, 10), y_dtype, yq)
+    b.op(kind, (x,), (y,), attrs)
+    return b.build("m", (x,), (y,))
+
+
+@pytest.mark.parametrize("kind,xt,yt,xq,yq,attrs,words", [
+    (OpKind.QUANTIZE, DType.FLOAT32, DType.UINT8, None, Quant((0.1,), (3,)), None,
+     ["QUANTIZE from float32 to uint8", "uint8 -> int8", "float32 -> int16"]),
+    (OpKind.QUANTIZE, DType.UINT8, DType.INT16, Quant((0.1,), (3,)), Quant((0.1,), (0,)), None,
+     ["QUANTIZE from uint8 to int16", "int16 -> int32"]),
+    (OpKind.DEQUANTIZE, DType.INT32, DType.FLOAT32, Quant((0.1,), (0,)), None, None,
+     ["DEQUANTIZE from int32 to float32", "uint8 -> float32"]),
+    (OpKind.SOFTMAX, DType.INT8, DType.INT32, Quant((0.1,), (0,)), Quant((1 / 256,), (-128,)), SoftmaxAttrs(1.0),
+     ["SOFTMAX from int8 to int32", "int8 -> int16"]),
+])
+def test_type_refusals_name_operator_and_types(kind, xt, yt, xq, yq, attrs, words):
+    with pytest.raises(UnsupportedOpError) as e:
+        lower(_one_op(kind, xt, yt, xq, yq, attrs))
+    for w in words:
+        assert w in str(e.value)
+    assert f"operator 0 ({kind.value}" in str(e.value)
+
+
+def test_quantize_pairs_in_the_reference():
+    """Every integer pair of QUANTIZE saturates to the output type (TFLM's Requantize)."""
+    from tinyml.reference import run_reference
+    for xt, yt, x in [(DType.UINT8, DType.INT8, np.array([[0, 1, 127, 128, 255] * 2], np.uint8)),
+                      (DType.INT8, DType.UINT8, np.array([[-128, -1, 0, 1, 127] * 2], np.int8)),
+                      (DType.INT16, DType.INT32, np.array([[-32768, -5, 0, 7, 32767] * 2], np.int16))]:
+        g = _one_op(OpKind.QUANTIZE, xt, yt, Quant((0.5,), (128 if xt is DType.UINT8 else 0,)),
+                    Quant((0.5,), (0 if yt is not DType.UINT8 else 128,)))
+        y = run_reference(g, [x])[0]
+        assert y.dtype == yt.numpy
+        want = x.astype(np.int64) - (128 if xt is DType.UINT8 else 0) + (128 if yt is DType.UINT8 else 0)
+        info = np.iinfo(yt.numpy)
+        assert np.array_equal(y, np.clip(want, info.min, info.max))
