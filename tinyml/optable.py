@@ -30,9 +30,8 @@ REASONS: dict[str, str] = {
     "SPACE_TO_BATCH_ND": _NOT_YET + "; older converters emit it around dilated convolutions",
     "BROADCAST_TO": _NOT_YET, "CUMSUM": _NOT_YET, "ELU": _NOT_YET, "GATHER_ND": _NOT_YET,
     "LOG_SOFTMAX": _NOT_YET, "MIRROR_PAD": _NOT_YET, "SELECT_V2": _NOT_YET,
-    "EQUAL": _NOT_YET + " (bool outputs feed SELECT_V2)", "NOT_EQUAL": _NOT_YET + " (bool outputs feed SELECT_V2)",
-    "GREATER": _NOT_YET + " (bool outputs feed SELECT_V2)", "GREATER_EQUAL": _NOT_YET + " (bool outputs feed SELECT_V2)",
-    "LESS": _NOT_YET + " (bool outputs feed SELECT_V2)", "LESS_EQUAL": _NOT_YET + " (bool outputs feed SELECT_V2)",
+    **{c: _NOT_YET + " (bool outputs feed SELECT_V2)"
+       for c in ("EQUAL", "NOT_EQUAL", "GREATER", "GREATER_EQUAL", "LESS", "LESS_EQUAL")},
     "LOGICAL_AND": _NOT_YET + " (bool tensors)", "LOGICAL_OR": _NOT_YET + " (bool tensors)",
     "LOGICAL_NOT": _NOT_YET + " (bool tensors)",
     "CEIL": _FLOAT, "COS": _FLOAT, "SIN": _FLOAT, "FLOOR": _FLOAT, "LOG": _FLOAT, "ROUND": _FLOAT, "SQRT": _FLOAT,

@@ -13,7 +13,6 @@ import tflite
 
 from ..errors import TinymlError, UnsupportedOpError
 from ..fold import fold, foldable
-from ..optable import reason
 from ..ir import (
     NO_TENSOR,
     Activation,
@@ -46,6 +45,7 @@ from ..ir import (
     TransposeAttrs,
     unpack_int4,
 )
+from ..optable import reason
 from . import read_model
 
 _TENSOR_TYPES = {
