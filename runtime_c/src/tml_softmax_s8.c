@@ -3,7 +3,7 @@
 #include "tml_fixedpoint.h"
 #include "tml_nn.h"
 
-#define TML_SOFTMAX_S8_BODY(OUT_T, OUT_BITS, OUT_MIN, OUT_MAX)                                                  \
+#define TML_SOFTMAX_S8_BODY(OUT_T, OUT_BITS, OUT_MIN, SAT)                                                  \
     int32_t row, c;                                                                                              \
     for (row = 0; row < p->rows; row++) {                                                                        \
         const int8_t *x = input + (size_t)row * p->depth;                                                        \
@@ -29,19 +29,22 @@
                 const int32_t scaled = tml_mbqm_gt1(diff, p->input_multiplier, p->input_left_shift);             \
                 const int32_t e = tml_exp_on_negative_values(scaled, 5);                                         \
                 const int32_t out =                                                                              \
-                    tml_rdbp(tml_srdhm(shifted_scale, e), (int)num_bits_over_unit + 31 - (OUT_BITS)) + (OUT_MIN); \
-                y[c] = (OUT_T)(out < (OUT_MIN) ? (OUT_MIN) : out > (OUT_MAX) ? (OUT_MAX) : out);                 \
+                    tml_rdbp(tml_srdhm(shifted_scale, e), (int)num_bits_over_unit + 31 - OUT_BITS) + OUT_MIN;   \
+                y[c] = SAT(out);                                                                                 \
             } else {                                                                                             \
-                y[c] = (OUT_T)(OUT_MIN);                                                                         \
+                y[c] = OUT_MIN;                                                                                  \
             }                                                                                                    \
         }                                                                                                        \
     }
 
+#define TML_SAT_S8(v) tml_sat_s8(v, -128, 127)
+#define TML_SAT_S16(v) (int16_t)((v) < -32768 ? -32768 : ((v) > 32767 ? 32767 : (v)))
+
 void tml_softmax_s8(const tml_softmax_params *p, const int8_t *input, int8_t *output) {
-    TML_SOFTMAX_S8_BODY(int8_t, 8, -128, 127)
+    TML_SOFTMAX_S8_BODY(int8_t, 8, -128, TML_SAT_S8)
 }
 
 /* int8 in, int16 out (scale 1/65536, zero point -32768) */
 void tml_softmax_s8_s16(const tml_softmax_params *p, const int8_t *input, int16_t *output) {
-    TML_SOFTMAX_S8_BODY(int16_t, 16, -32768, 32767)
+    TML_SOFTMAX_S8_BODY(int16_t, 16, -32768, TML_SAT_S16)
 }

@@ -1,0 +1,146 @@
+"""Compile time of `tinyml compile` (default options, self-check included) on large models: two detector-sized
+models made here with TensorFlow's converter, shaped like the published ones that were slow to compile (a
+YOLO-style detector of 84 convolutions and ~110 M MACs; a ShuffleNet-style network with 95 TRANSPOSEs and ~45 M
+MACs), and the shared models. A benchmark, not a timed test.
+
+    python benchmarks/compile_time.py [--only NAME] [--profile NAME]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "models"
+
+
+def _convert(model, shape) -> bytes:
+    import tensorflow as tf
+    rs = np.random.RandomState(0)
+
+    def rep():
+        for _ in range(8):
+            yield [rs.uniform(-1, 1, size=(1,) + shape).astype(np.float32)]
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = conv.inference_output_type = tf.int8
+    with contextlib.redirect_stdout(io.StringIO()):
+        return conv.convert()
+
+
+def yolo_like():
+    """A YOLO-style detector: a strided backbone of 3x3 and 1x1 convolutions with residual ADDs, an upsampled
+    second scale joined by CONCATENATION, two heads: 84 CONV_2D."""
+    import tensorflow as tf
+    keras = tf.keras
+    keras.utils.set_random_seed(0)
+    shape = (192, 192, 3)
+    x = keras.Input(shape, batch_size=1)
+    layers = keras.layers
+
+    def cbr(t, c, k=3, s=1):
+        return layers.Conv2D(c, k, s, padding="same", activation="relu")(t)
+    t = cbr(x, 16, 3, 2)
+    feats = []
+    for c, blocks in ((32, 3), (48, 6), (64, 8), (96, 8)):
+        t = cbr(t, c, 3, 2)
+        for _ in range(blocks):
+            r = cbr(cbr(t, c // 2, 1), c, 3)
+            t = layers.Add()([t, r])
+        feats.append(t)
+    p5 = cbr(feats[-1], 64, 1)
+    up = layers.UpSampling2D(interpolation="bilinear")(p5)
+    p4 = layers.Concatenate()([up, feats[-2]])
+    for _ in range(3):
+        p4 = cbr(cbr(p4, 48, 1), 64, 3)
+    h1 = layers.Conv2D(18, 1)(p4)
+    for _ in range(3):
+        p5 = cbr(cbr(p5, 48, 1), 96, 3)
+    h2 = layers.Conv2D(18, 1)(p5)
+    return _convert(keras.Model(x, [h1, h2]), shape)
+
+
+def shuffle_like():
+    """A ShuffleNet-style network: every block splits channels, convolves one half and shuffles them with
+    RESHAPE -> TRANSPOSE -> RESHAPE: 95 TRANSPOSEs."""
+    import tensorflow as tf
+    keras = tf.keras
+    keras.utils.set_random_seed(0)
+    shape = (96, 96, 3)
+    layers = keras.layers
+    x = keras.Input(shape, batch_size=1)
+    t = layers.Conv2D(48, 3, 2, padding="same", activation="relu")(x)
+    n = 0
+    for stage, (c, blocks) in enumerate(((48, 31), (96, 32), (192, 32))):
+        if stage:
+            t = layers.Conv2D(c, 3, 2, padding="same", activation="relu")(t)
+        for _ in range(blocks):
+            a, b = layers.Lambda(lambda v: tf.split(v, 2, axis=-1))(t)
+            b = layers.Conv2D(c // 2, 1, activation="relu")(b)
+            b = layers.DepthwiseConv2D(3, padding="same")(b)
+            b = layers.Conv2D(c // 2, 1, activation="relu")(b)
+            t = layers.Concatenate()([a, b])
+            h, w = t.shape[1], t.shape[2]
+            t = layers.Reshape((h, w, 2, c // 2))(t)
+            t = layers.Permute((1, 2, 4, 3))(t)
+            t = layers.Reshape((h, w, c))(t)
+            n += 1
+    t = layers.GlobalAveragePooling2D()(t)
+    return _convert(keras.Model(x, layers.Dense(10)(t)), shape)
+
+
+MADE = {"yolo_like": yolo_like, "shuffle_like": shuffle_like}
+
+
+def _time(path: Path, out: Path) -> tuple[float, dict]:
+    from tinyml.compiler import CompileOptions, compile_model
+    t = time.perf_counter()
+    rep = compile_model(path, out, CompileOptions())
+    return time.perf_counter() - t, rep
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", help="one model (a made one's name or a shared file)")
+    ap.add_argument("--profile", help="print the cProfile of this model's compile")
+    args = ap.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with tempfile.TemporaryDirectory() as d:
+        models: list[tuple[str, Path]] = []
+        for name, make in MADE.items():
+            if args.only in (None, name) or args.profile == name:
+                p = Path(d) / f"{name}.tflite"
+                p.write_bytes(make())
+                models.append((name, p))
+        for p in sorted(SHARED.glob("*.tflite")) + sorted((SHARED / "real").glob("*.tflite")):
+            if args.only in (None, p.name) or args.profile == p.name:
+                models.append((p.name, p))
+        print(f"{'model':34} {'ops':>5} {'convs':>5} {'MACs':>13} {'compile s':>10}")
+        for name, p in models:
+            from tinyml.compiler import load
+            g = load(p)
+            convs = sum(op.kind.value in ("CONV_2D", "DEPTHWISE_CONV_2D") for op in g.ops)
+            if args.profile == name:
+                import cProfile
+                import pstats
+                prof = cProfile.Profile()
+                prof.enable()
+            secs, rep = _time(p, Path(d) / f"out_{name}")
+            if args.profile == name:
+                prof.disable()
+                pstats.Stats(prof, stream=sys.stdout).sort_stats("cumulative").print_stats(30)
+            print(f"{name:34} {len(g.ops):5} {convs:5} {rep['macs']:13,} {secs:10.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
