@@ -44,7 +44,7 @@ def yolo_like():
     import tensorflow as tf
     keras = tf.keras
     keras.utils.set_random_seed(0)
-    shape = (192, 192, 3)
+    shape = (160, 160, 3)
     x = keras.Input(shape, batch_size=1)
     layers = keras.layers
 
@@ -52,7 +52,7 @@ def yolo_like():
         return layers.Conv2D(c, k, s, padding="same", activation="relu")(t)
     t = cbr(x, 16, 3, 2)
     feats = []
-    for c, blocks in ((32, 3), (48, 6), (64, 8), (96, 8)):
+    for c, blocks in ((32, 4), (48, 8), (64, 10), (96, 10)):
         t = cbr(t, c, 3, 2)
         for _ in range(blocks):
             r = cbr(cbr(t, c // 2, 1), c, 3)
@@ -76,12 +76,12 @@ def shuffle_like():
     import tensorflow as tf
     keras = tf.keras
     keras.utils.set_random_seed(0)
-    shape = (96, 96, 3)
+    shape = (64, 64, 3)
     layers = keras.layers
     x = keras.Input(shape, batch_size=1)
-    t = layers.Conv2D(48, 3, 2, padding="same", activation="relu")(x)
+    t = layers.Conv2D(32, 3, 2, padding="same", activation="relu")(x)
     n = 0
-    for stage, (c, blocks) in enumerate(((48, 31), (96, 32), (192, 32))):
+    for stage, (c, blocks) in enumerate(((32, 31), (64, 32), (128, 32))):
         if stage:
             t = layers.Conv2D(c, 3, 2, padding="same", activation="relu")(t)
         for _ in range(blocks):

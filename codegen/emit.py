@@ -315,17 +315,16 @@ def _offsets(layer: dict) -> list[int]:
     return [a.offset for c in layer["calls"] for a in c["args"] if a.offset is not None]
 
 
-def _repeats(layers: list[dict], i: int, period: int) -> tuple[int, list[int]]:
-    """How often the `period` blocks from i repeat with every offset moving by the same step each time."""
-    body = layers[i:i + period]
-    base = [o for la in body for o in _offsets(la)]
-    shapes = [_shape(la) for la in body]
+def _repeats(shapes: list[tuple], offsets: list[list[int]], i: int, period: int) -> tuple[int, list[int]]:
+    """How often the `period` blocks from i repeat with every offset moving by the same step each time (`shapes`
+    and `offsets`: _shape and _offsets of every block)."""
+    base = [o for la in range(i, i + period) for o in offsets[la]]
     n, steps = 1, [0] * len(base)
-    while i + (n + 1) * period <= len(layers):
-        nxt = layers[i + n * period:i + (n + 1) * period]
-        if [_shape(la) for la in nxt] != shapes:
+    while i + (n + 1) * period <= len(shapes):
+        start = i + n * period
+        if any(shapes[start + j] != shapes[i + j] for j in range(period)):
             break
-        offs = [o for la in nxt for o in _offsets(la)]
+        offs = [o for la in range(start, start + period) for o in offsets[la]]
         if n == 1:
             steps = [b - a for a, b in zip(base, offs)]
         elif any(o != b + n * d for o, b, d in zip(offs, base, steps)):
@@ -338,12 +337,16 @@ def _fold(layers: list[dict]) -> list[dict]:
     """Group the blocks for the template: runs of blocks that repeat at least MIN_LOOP times with offsets moving
     in equal steps (the steady state of a row pipeline) become one loop over the repeated blocks; the rest stay
     straight-line. The calls and their order are unchanged, so are the profiling markers."""
+    shapes = [_shape(la) for la in layers]
+    offsets = [_offsets(la) for la in layers]
     out: list[dict] = []
     i = 0
     while i < len(layers):
         best = (1, 1, [])
         for period in range(1, min(MAX_PERIOD, (len(layers) - i) // MIN_LOOP) + 1):
-            n, steps = _repeats(layers, i, period)
+            if shapes[i + period] != shapes[i]:  # the block after the first period must start a repetition
+                continue
+            n, steps = _repeats(shapes, offsets, i, period)
             if n >= MIN_LOOP and n * period > best[0] * best[1]:
                 best = (n, period, steps)
         n, period, steps = best

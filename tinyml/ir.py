@@ -14,6 +14,7 @@ Designed for what comes next:
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -107,7 +108,7 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        return math.prod(self.shape)  # 1 for a scalar (shape ())
 
     @property
     def nbytes(self) -> int:

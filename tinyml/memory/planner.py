@@ -163,11 +163,13 @@ def _conflicts(buffers: list[Buffer], overlaps: dict[tuple[int, int], int]) -> C
     return conf
 
 
-def _first_fit(order: Iterable[Buffer], conflicts: Conflicts) -> dict[int, int]:
+def _first_fit(order: Iterable[Buffer], conflicts: Conflicts, placed: dict[int, int] | None = None
+               ) -> dict[int, int]:
     """Each buffer in turn at the lowest aligned offset outside the intervals its placed conflicts forbid. The
     lowest such offset is 0 or the aligned end of an interval: a sweep over the intervals sorted by start finds
-    it (an interval that starts before the current offset and ends after it moves it to its end)."""
-    offsets: dict[int, int] = {}
+    it (an interval that starts before the current offset and ends after it moves it to its end). `placed`: the
+    offsets first fit gave the buffers before `order` (a prefix of the order that did not change)."""
+    offsets: dict[int, int] = dict(placed) if placed else {}
     for b in order:
         intervals = sorted((offsets[i] + lo, offsets[i] + hi) for i, lo, hi in conflicts[b.id] if i in offsets)
         s = 0
@@ -220,16 +222,18 @@ def plan_memory(buffers: list[Buffer], overlaps: dict[tuple[int, int], int] | No
     elif search and len(buffers) > 1:
         rng = random.Random(0)
         order, cur = list(best_order), best.peak
+        cur_offs = _first_fit(order, conf)
         for _ in range(search):
             i, j = rng.randrange(len(order)), rng.randrange(len(order))
             if i == j:
                 continue
             cand = list(order)
             cand.insert(j, cand.pop(i))
-            offs = _first_fit(cand, conf)
+            m = min(i, j)  # the first m buffers keep their places: first fit only from there
+            offs = _first_fit(cand[m:], conf, {b.id: cur_offs[b.id] for b in order[:m]})
             peak = _peak(buffers, offs)
             if peak <= cur:
-                order, cur = cand, peak
+                order, cur, cur_offs = cand, peak, offs
                 if peak < best.peak:
                     best = Plan(offs, peak, f"{best.strategy.split('+')[0]}+search")
     steps = max((b.last for b in buffers), default=-1) + 1
@@ -246,9 +250,12 @@ def check_plan(buffers: list[Buffer], plan: Plan) -> None:
         o = plan.offsets[b.id]
         if o < 0 or o + b.size > plan.peak or o % b.align:
             raise TinymlError(f"internal planner error: buffer {b.id} at {o}+{b.size} outside arena {plan.peak}")
-    for i, a in enumerate(buffers):
+    by_first = sorted(buffers, key=lambda b: b.first)  # every pair live together, each once (a sweep)
+    for i, a in enumerate(by_first):
         oa = plan.offsets[a.id]
-        for b in buffers[i + 1:]:
+        for b in by_first[i + 1:]:
+            if b.first > a.last:
+                break
             if a.overlaps_in_time(b):
                 ob = plan.offsets[b.id]
                 if oa < ob + b.size and ob < oa + a.size and not _allowed(a, oa, b, ob, plan.overlaps):

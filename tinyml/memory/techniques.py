@@ -73,15 +73,23 @@ class MemoryPlan:
         return self.inplace_ops | self.folded_pads
 
 
-def _dies_at(g: Graph, roots: dict[int, int], t: int, k: int) -> bool:
-    """True if the storage of tensor `t` is read for the last time by op `k` (and is not a graph output)."""
+def _last_reads(g: Graph, roots: dict[int, int]) -> dict[int, int]:
+    """storage root -> the last op that reads it (graph outputs: past the last op, never dying)."""
+    last: dict[int, int] = {}
+    for j, op in enumerate(g.ops):
+        for i in op.inputs:
+            if i != NO_TENSOR:
+                last[roots[i]] = j
+    for o in g.outputs:
+        last[roots[o]] = len(g.ops)
+    return last
+
+
+def _dies_at(g: Graph, last: dict[int, int], roots: dict[int, int], t: int, k: int) -> bool:
+    """True if the storage of tensor `t` is read for the last time by op `k` (and is not a graph output);
+    `last` is _last_reads(g, roots)."""
     r = roots[t]
-    if g.tensor(r).is_const or any(roots[o] == r for o in g.outputs):
-        return False
-    for j in range(k + 1, len(g.ops)):
-        if any(i != NO_TENSOR and roots[i] == r for i in g.ops[j].inputs):
-            return False
-    return True
+    return not g.tensor(r).is_const and last.get(r, -1) <= k
 
 
 def fold_pads(g: Graph, kernels: list[list[Kernel]]) -> tuple[list[list[Kernel]], frozenset[int]]:
@@ -323,6 +331,7 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
     if zero_copy:
         kernels, slices = concat_slices(g, kernels, frozenset(stage_ops))
     base_roots = storage_roots(g, folded, slices)
+    base_last = _last_reads(g, base_roots)
     inplace: set[int] = set()
     scratch: dict[int, int] = {}
     overlap_pairs: dict[int, tuple[int, int]] = {}  # op -> (input tensor, gap)
@@ -333,7 +342,7 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
         best_extra: int | None = None
         if options.overlap:
             for pos, t in enumerate(op.inputs):
-                if t == NO_TENSOR or g.tensor(t).is_const or not _dies_at(g, base_roots, t, k):
+                if t == NO_TENSOR or g.tensor(t).is_const or not _dies_at(g, base_last, base_roots, t, k):
                     continue
                 if sum(1 for u in op.inputs if u != NO_TENSOR and base_roots[u] == base_roots[t]) > 1:
                     continue  # the same storage read twice (x + x)
@@ -347,7 +356,7 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
         p = kern.params
         if (options.inplace and op.kind is OpKind.DEPTHWISE_CONV_2D and isinstance(p, ConvParams)
                 and p.depth_multiplier == 1 and p.batches == 1 and kern.func == "tml_depthwise_conv_s8"
-                and _dies_at(g, base_roots, op.inputs[0], k)):
+                and _dies_at(g, base_last, base_roots, op.inputs[0], k)):
             x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
             sp = choose(replace(kern, func="tml_depthwise_conv_inplace_s8"), options.isa, g)
             plane = sp.scratch if sp is not None else p.in_h * p.in_w  # the generated kernel's plane is padded
@@ -371,7 +380,8 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
     if pp is not None:
         buffers = stage_buffers(g, buffers, roots, pp)
         st = pp.stage
-        if options.overlap and pp.input_gap is not None and _dies_at(g, roots, st.input, st.split):
+        if options.overlap and pp.input_gap is not None and \
+                _dies_at(g, _last_reads(g, roots), roots, st.input, st.split):
             overlaps[(roots[st.output], roots[st.input])] = pp.input_gap
     new_kernels = [list(ks) for ks in kernels]
     for k in sorted(frozen):
