@@ -75,3 +75,28 @@ def test_quantize_pairs_in_the_reference():
         want = x.astype(np.int64) - (128 if xt is DType.UINT8 else 0) + (128 if yt is DType.UINT8 else 0)
         info = np.iinfo(yt.numpy)
         assert np.array_equal(y, np.clip(want, info.min, info.max))
+
+
+def test_constant_folding_of_shape_arithmetic():
+    """SHAPE and ZEROS_LIKE depend on the input's shape only; REDUCE_PROD, FLOOR_DIV, CAST on constants are
+    computed at import as TFLM's integer kernels compute them; an output of the model is never folded."""
+    from tinyml.fold import fold, foldable
+    from tinyml.ir import MeanAttrs, NoAttrs, Op, ShapeAttrs, Tensor
+    q = Quant((0.5,), (3,))
+    x = Tensor("x", (1, 4, 3), DType.INT8, q)
+    z = Tensor("z", (1, 4, 3), DType.INT8, q)
+    s = Tensor("s", (3,), DType.INT32)
+    ax = Tensor("ax", (1,), DType.INT32, None, np.array([0], np.int32))
+    p = Tensor("p", (), DType.INT32)
+    two = Tensor("two", (1,), DType.INT32, None, np.array([-5], np.int32))
+    d = Tensor("d", (3,), DType.INT32)
+    f = Tensor("f", (3,), DType.FLOAT32)
+    ts = [x, z, s, ax, p, two, d, f]
+    assert fold(ts, Op(OpKind.ZEROS_LIKE, (0,), (1,), NoAttrs())).data.tolist() == [[[0] * 3] * 4]
+    ts[2] = fold(ts, Op(OpKind.SHAPE, (0,), (2,), ShapeAttrs(DType.INT32)))
+    assert ts[2].data.tolist() == [1, 4, 3]
+    assert fold(ts, Op(OpKind.REDUCE_PROD, (2, 3), (4,), MeanAttrs((0,), False))).data.tolist() == 12
+    assert fold(ts, Op(OpKind.FLOOR_DIV, (2, 5), (6,), NoAttrs())).data.tolist() == [-1, -1, -1]
+    assert fold(ts, Op(OpKind.CAST, (2,), (7,), NoAttrs())).data.dtype == np.float32
+    assert not foldable(ts, Op(OpKind.SHAPE, (0,), (2,), ShapeAttrs(DType.INT32)), (2,))  # a model output
+    assert not foldable(ts, Op(OpKind.CAST, (0,), (7,), NoAttrs()), ())  # reads an activation

@@ -134,3 +134,25 @@ def test_slice_and_padv2(tmp_path):
     ops = _ops(model)
     assert "SLICE" in ops and "PADV2" in ops, ops
     _bit_exact(model, tmp_path, np.int8, shape)
+
+
+def test_mirror_pad_and_broadcast_to(tmp_path):
+    """MIRROR_PAD (REFLECT and SYMMETRIC, height and width: audio and image models pad so) and BROADCAST_TO (a
+    pooled context broadcast over the image and concatenated), converter-made, bit-exact with TFLM."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    keras = tf.keras
+    keras.utils.set_random_seed(3)
+    shape = (7, 6, 4)
+    x = keras.Input(shape, batch_size=1)
+    y = keras.layers.Conv2D(5, 1)(x)
+    y = keras.layers.Lambda(lambda t: tf.pad(t, [[0, 0], [2, 1], [1, 2], [0, 0]], mode="REFLECT"))(y)
+    y = keras.layers.Conv2D(4, 3)(y)
+    y = keras.layers.Lambda(lambda t: tf.pad(t, [[0, 0], [1, 0], [0, 3], [0, 0]], mode="SYMMETRIC"))(y)
+    z = keras.layers.Conv2D(4, 1)(keras.layers.GlobalAveragePooling2D(keepdims=True)(x))
+    z = keras.layers.Lambda(lambda t: tf.broadcast_to(t, [1, 9, 10, 4]))(z)
+    y = keras.layers.Concatenate()([y, z])
+    model = _convert(keras.Model(x, y), shape, tf.int8)
+    ops = _ops(model)
+    assert ops.count("MIRROR_PAD") == 2 and "BROADCAST_TO" in ops, ops
+    _bit_exact(model, tmp_path, np.int8, shape)

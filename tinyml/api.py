@@ -135,8 +135,8 @@ QUANTIZED_IO = ("int8", "uint8", "int16")  # what quantize_input / dequantize_ou
 
 def quantize_input(model: str | Path | Graph, x: np.ndarray, index: int = 0) -> np.ndarray:
     """Real values for quantized (int8, uint8 or int16) input `index` of `model` (a .tflite file, a compiled
-    directory or a Graph) quantized as TFLite does (round(x / scale) + zero point, half away from zero, saturated), in the input's shape: the
-    same bytes `model_quantize_input_f32` writes in C."""
+    directory or a Graph) quantized as TFLite does (round(x / scale) + zero point, half away from zero,
+    saturated to the input's type), in the input's shape: the same bytes `model_quantize_input_f32` writes in C."""
     from .reference import quantize_to
     spec = _io_spec(model, "inputs", index)
     if spec["dtype"] not in QUANTIZED_IO or spec["scale"] is None:

@@ -40,7 +40,7 @@ CONST_ONLY: dict[OpKind, Callable[[Op, list[np.ndarray], Tensor], np.ndarray]] =
     OpKind.CAST: lambda op, xs, y: np.trunc(xs[0]) if xs[0].dtype.kind == "f" and y.dtype is not DType.FLOAT32
     else xs[0],
     OpKind.FILL: lambda op, xs, y: np.full([int(d) for d in xs[0].reshape(-1)], xs[1].reshape(-1)[0]),
-    OpKind.ZEROS_LIKE: lambda op, xs, y: np.zeros_like(xs[0]),
+    OpKind.ZEROS_LIKE: lambda op, xs, y: np.zeros(y.shape),  # TFLM: a memset, so 0 (not the zero point)
     OpKind.FLOOR_DIV: lambda op, xs, y: np.floor_divide(xs[0], xs[1]),
     OpKind.FLOOR_MOD: lambda op, xs, y: np.mod(xs[0], xs[1]),
     OpKind.RANGE: lambda op, xs, y: np.arange(xs[0].reshape(-1)[0], xs[1].reshape(-1)[0], xs[2].reshape(-1)[0]),
@@ -54,7 +54,7 @@ def foldable(tensors: list[Tensor], op: Op, graph_outputs: tuple[int, ...]) -> b
     output is not a model output, which the application reads from the arena)."""
     if op.kind in _NEVER or len(op.outputs) != 1 or op.outputs[0] in graph_outputs:
         return False
-    if op.kind is OpKind.SHAPE:
+    if op.kind in (OpKind.SHAPE, OpKind.ZEROS_LIKE):  # depend on the input's shape only, never its values
         return True
     ins = [i for i in op.inputs if i != NO_TENSOR]
     return bool(ins) and all(tensors[i].is_const for i in ins)
@@ -64,7 +64,7 @@ def fold(tensors: list[Tensor], op: Op) -> Tensor:
     """The output tensor of `op` (see `foldable`) as a constant."""
     y = tensors[op.outputs[0]]
     value = _value(tensors, op)
-    data = np.ascontiguousarray(np.asarray(value).reshape(y.shape), y.dtype.numpy)
+    data = np.array(np.asarray(value).reshape(y.shape), y.dtype.numpy, order="C")  # 0-d stays 0-d
     data.setflags(write=False)
     return Tensor(y.name, y.shape, y.dtype, y.quant, data)
 
@@ -76,10 +76,10 @@ def _value(tensors: list[Tensor], op: Op) -> np.ndarray:
         return np.asarray(tensors[op.inputs[0]].shape, op.attrs.out_type.numpy)
     ins = [tensors[i] for i in op.inputs if i != NO_TENSOR]
     if op.kind in CONST_ONLY:
-        if op.kind is not OpKind.CAST and any(t.quant is not None for t in ins + [y]):
+        if op.kind not in (OpKind.CAST, OpKind.ZEROS_LIKE) and any(t.quant is not None for t in ins + [y]):
             raise UnsupportedOpError(f"{op.kind.value} on quantized tensors is not supported")
         with np.errstate(divide="ignore", invalid="ignore"):
-            v = CONST_ONLY[op.kind](op, [np.asarray(t.data) for t in ins], y)
+            v = CONST_ONLY[op.kind](op, [np.asarray(t.data) if t.data is not None else None for t in ins], y)
         return np.asarray(v).astype(y.dtype.numpy)
     if op.kind in _INT_ARITHMETIC and all(t.quant is None and t.dtype in (DType.INT32, DType.INT64) for t in ins):
         a, b = (np.asarray(t.data).astype(y.dtype.numpy) for t in ins[:2])

@@ -172,6 +172,8 @@ class OpKind(enum.Enum):
     L2_NORMALIZATION = "L2_NORMALIZATION"
     SVDF = "SVDF"
     UNIDIRECTIONAL_SEQUENCE_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
+    MIRROR_PAD = "MIRROR_PAD"
+    BROADCAST_TO = "BROADCAST_TO"
     SHAPE = "SHAPE"  # folded into a constant at import (tinyml.fold); never reaches the lowering
     # operators tinyml computes only on constants, at import (shape arithmetic; tinyml.fold.CONST_ONLY)
     REDUCE_PROD = "REDUCE_PROD"
@@ -247,6 +249,12 @@ class MeanAttrs:
 @dataclass(frozen=True)
 class PadAttrs:
     paddings: tuple[tuple[int, int], ...]  # (before, after) per dimension
+
+
+@dataclass(frozen=True)
+class MirrorPadAttrs:
+    paddings: tuple[tuple[int, int], ...]  # (before, after) per dimension
+    symmetric: bool  # SYMMETRIC repeats the edge value; REFLECT (False) does not
 
 
 @dataclass(frozen=True)
@@ -326,7 +334,7 @@ class LstmAttrs:
 
 Attrs = (NoAttrs | ConvAttrs | FullyConnectedAttrs | PoolAttrs | ElementwiseAttrs | SoftmaxAttrs | LeakyReluAttrs
          | ConcatAttrs | MeanAttrs | PadAttrs | SliceAttrs | TransposeAttrs | BlockAttrs | ResizeAttrs
-         | MatMulAttrs | AxisAttrs | SvdfAttrs | LstmAttrs | ShapeAttrs)
+         | MatMulAttrs | AxisAttrs | SvdfAttrs | LstmAttrs | ShapeAttrs | MirrorPadAttrs)
 
 
 @dataclass(frozen=True)

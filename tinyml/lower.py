@@ -38,6 +38,7 @@ from .ir import (
     LstmAttrs,
     MatMulAttrs,
     MeanAttrs,
+    MirrorPadAttrs,
     Op,
     OpKind,
     PadAttrs,
@@ -1061,6 +1062,54 @@ def _permute(g: Graph, op: Op) -> list[Kernel]:
     return [Kernel("tml_permute", p, (op.inputs[0], op.outputs[0]))]
 
 
+def mirror_index(size: int, before: int, after: int, symmetric: bool) -> tuple[int, ...]:
+    """The input index of every output index of a MIRROR_PAD along one dimension (TFLM's mirror: REFLECT leaves
+    the edge out, SYMMETRIC repeats it)."""
+    off = 0 if symmetric else 1
+    out = []
+    for i in range(size + before + after):
+        j = i - before
+        out.append(-j - 1 + off if j < 0 else 2 * size - 1 - j - off if j >= size else j)
+    return tuple(out)
+
+
+def _mirror_pad(g: Graph, op: Op) -> list[Kernel]:
+    """MIRROR_PAD of the height and width of an NHWC tensor (or the time axis of an [N, T, C] one): every output
+    pixel copies one input pixel, through RESIZE_NEAREST_NEIGHBOR's kernel with mirrored row and column tables;
+    only bytes move, as in TFLM."""
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    a = op.attrs
+    assert isinstance(a, MirrorPadAttrs)
+    _same_quant(op, x, y)
+    _require(x.dtype.bits % 8 == 0, f"MIRROR_PAD needs a whole-byte type, got {x.dtype.value}")
+    _require(len(x.shape) in (3, 4) and a.paddings[0] == (0, 0) and a.paddings[-1] == (0, 0),
+             f"MIRROR_PAD is supported on the spatial dimensions of a 3-D or 4-D tensor (paddings "
+             f"{[list(p) for p in a.paddings]} of {list(x.shape)})")
+    shape, pads = (tuple(x.shape), a.paddings) if len(x.shape) == 4 else \
+        ((x.shape[0], x.shape[1], 1, x.shape[2]), (*a.paddings[:2], (0, 0), a.paddings[2]))
+    n, ih, iw, c = shape
+    limit = 0 if a.symmetric else 1
+    _require(all(b <= d - limit and e <= d - limit for (b, e), d in ((pads[1], ih), (pads[2], iw))),
+             f"MIRROR_PAD's paddings {[list(p) for p in a.paddings]} exceed what "
+             f"{'SYMMETRIC' if a.symmetric else 'REFLECT'} allows for {list(x.shape)}")
+    p = ResizeNearestParams(n, ih, iw, c * (x.dtype.bits // 8), ih + sum(pads[1]), iw + sum(pads[2]),
+                            mirror_index(ih, *pads[1], a.symmetric), mirror_index(iw, *pads[2], a.symmetric))
+    return [Kernel("tml_resize_nearest", p, (op.inputs[0], op.outputs[0]))]
+
+
+def _broadcast_to(g: Graph, op: Op) -> list[Kernel]:
+    """BROADCAST_TO: the output read from the input with stride 0 along the broadcast dimensions (tml_permute);
+    only bytes move, as in TFLM."""
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    _same_quant(op, x, y)
+    _require(x.dtype.bits % 8 == 0, f"BROADCAST_TO needs a whole-byte type, got {x.dtype.value}")
+    _require(len(y.shape) <= 6, f"BROADCAST_TO supports up to 6 dimensions, got {list(y.shape)}")
+    xs = (1,) * (len(y.shape) - len(x.shape)) + tuple(x.shape)
+    inner = [int(np.prod(xs[d + 1:], dtype=np.int64)) for d in range(len(xs))]
+    p = _permute_params(list(y.shape), [0 if xs[d] == 1 else inner[d] for d in range(len(xs))], x.dtype.bits // 8)
+    return [Kernel("tml_permute", p, (op.inputs[0], op.outputs[0]))]
+
+
 def nearest_index(out_size: int, in_size: int, align_corners: bool, half_pixel_centers: bool) -> tuple[int, ...]:
     """TFLM GetNearestNeighbor for every output coordinate, in float32 as TFLM computes it."""
     f32 = np.float32
@@ -1460,7 +1509,7 @@ LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.NEG: _float_unary, OpKind.SQUARE: _float_unary, OpKind.BATCH_MATMUL: _batch_matmul,
     OpKind.DIV: _div, OpKind.L2_NORMALIZATION: _l2norm, OpKind.SUM: _mean, OpKind.REDUCE_MAX: _mean,
     OpKind.ARG_MAX: _arg, OpKind.ARG_MIN: _arg, OpKind.GATHER: _gather, OpKind.SVDF: _svdf,
-    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: _lstm,
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: _lstm, OpKind.MIRROR_PAD: _mirror_pad, OpKind.BROADCAST_TO: _broadcast_to,
 }
 
 

@@ -25,6 +25,7 @@ from .ir import (
     LstmAttrs,
     MatMulAttrs,
     MeanAttrs,
+    MirrorPadAttrs,
     Op,
     OpKind,
     PadAttrs,
@@ -252,6 +253,19 @@ def _op(g: Graph, k: int, op: Op, fail) -> None:  # noqa: ANN001, C901
                 tuple(d + b + e for d, (b, e) in zip(x.shape, a.paddings)) != tuple(out.shape):
             fail(f"{where}: paddings {[list(p) for p in a.paddings]} do not take {list(x.shape)} to "
                  f"{list(out.shape)}")
+    elif op.kind is OpKind.MIRROR_PAD:
+        assert isinstance(a, MirrorPadAttrs)
+        if len(a.paddings) != len(x.shape) or any(b < 0 or e < 0 for b, e in a.paddings) or \
+                tuple(d + b + e for d, (b, e) in zip(x.shape, a.paddings)) != tuple(out.shape):
+            fail(f"{where}: paddings {[list(p) for p in a.paddings]} do not take {list(x.shape)} to "
+                 f"{list(out.shape)}")
+    elif op.kind is OpKind.BROADCAST_TO:
+        try:
+            both = np.broadcast_shapes(tuple(x.shape), tuple(out.shape))
+        except ValueError:
+            both = None
+        if both != tuple(out.shape):
+            fail(f"{where}: {list(x.shape)} does not broadcast to {list(out.shape)}")
     elif op.kind is OpKind.RESHAPE:
         if x.size != out.size:
             fail(f"{where}: {list(x.shape)} ({x.size} values) cannot become {list(out.shape)} ({out.size})")

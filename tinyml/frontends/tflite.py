@@ -29,6 +29,7 @@ from ..ir import (
     LstmAttrs,
     MatMulAttrs,
     MeanAttrs,
+    MirrorPadAttrs,
     NoAttrs,
     Op,
     OpKind,
@@ -161,6 +162,14 @@ def _pad(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
         raise UnsupportedOpError("PAD with non-constant paddings is not supported")
     p = ins[1].data.reshape(-1, 2)
     return PadAttrs(tuple((int(a), int(b)) for a, b in p))
+
+
+def _mirror_pad(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
+    if len(ins) < 2 or ins[1] is None or ins[1].data is None:
+        raise UnsupportedOpError("MIRROR_PAD with non-constant paddings is not supported")
+    p = ins[1].data.reshape(-1, 2)
+    mode = _opts(op, tflite.MirrorPadOptions).Mode()  # type: ignore[attr-defined]
+    return MirrorPadAttrs(tuple((int(a), int(b)) for a, b in p), mode == tflite.MirrorPadMode.SYMMETRIC)
 
 
 def _strided_slice(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
@@ -339,6 +348,8 @@ BUILDERS: dict[str, tuple[OpKind, Callable[[tflite.Operator, list[Tensor]], Attr
     "RELU6": (OpKind.RELU6, _none),
     "PAD": (OpKind.PAD, _pad),
     "PADV2": (OpKind.PAD, _pad),  # PAD with a constant pad value (input 2)
+    "MIRROR_PAD": (OpKind.MIRROR_PAD, _mirror_pad),
+    "BROADCAST_TO": (OpKind.BROADCAST_TO, _none),
     "SLICE": (OpKind.STRIDED_SLICE, _slice),
     "CONCATENATION": (OpKind.CONCATENATION, _concat),
     "STRIDED_SLICE": (OpKind.STRIDED_SLICE, _strided_slice),
