@@ -156,3 +156,29 @@ def test_mirror_pad_and_broadcast_to(tmp_path):
     ops = _ops(model)
     assert ops.count("MIRROR_PAD") == 2 and "BROADCAST_TO" in ops, ops
     _bit_exact(model, tmp_path, np.int8, shape)
+
+
+def test_comparisons_feeding_select_v2(tmp_path):
+    """The six comparisons on int8 operands quantized differently (TFLM rescales both), broadcast, each feeding
+    SELECT_V2 (tf.where with broadcasting), converter-made, bit-exact with TFLM."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    keras = tf.keras
+    keras.utils.set_random_seed(4)
+    shape = (6, 6, 4)
+    x = keras.Input(shape, batch_size=1)
+    a = keras.layers.Conv2D(4, 1)(x)
+    g = keras.layers.GlobalAveragePooling2D(keepdims=True)(keras.layers.Conv2D(4, 3, padding="same")(x))
+    outs = []
+    for cmp in (tf.equal, tf.not_equal, tf.less, tf.less_equal, tf.greater, tf.greater_equal):
+        outs.append(keras.layers.Lambda(lambda t, f=cmp: tf.where(f(t[0], t[1]), t[0], t[1]))([a, g]))
+    model = _convert(keras.Model(x, keras.layers.Concatenate()(outs)), shape, tf.int8)
+    ops = _ops(model)
+    assert ops.count("SELECT_V2") == 6 and {"LESS", "GREATER_EQUAL", "EQUAL", "NOT_EQUAL"} <= set(ops), ops
+    out = _bit_exact(model, tmp_path, np.int8, shape, seeds=4)
+    if shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"):  # the new kernels on a Cortex-M4
+        from tinyml.harness.firmware import emulate
+        x = np.random.RandomState(9).randint(-128, 128, (1,) + shape).astype(np.int8)
+        res = emulate(out, "mps2-an386", [x])
+        assert res["outputs_match_host"] and res["outputs_match_reference"] is True
+        assert np.array_equal(res["outputs"][0].reshape(-1), tflm_run(model, [x], 1)[0].reshape(-1))

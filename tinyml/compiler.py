@@ -115,11 +115,13 @@ def load(path: str | Path) -> Graph:
 
 
 
-# operators that only move values: between a DEQUANTIZE and a QUANTIZE inside an int8 graph (the converter
-# leaves SPLIT_V and UNPACK in float32, for one) they run on float32 with the same kernels
+# operators that only move values, or compute one IEEE operation per value: between a DEQUANTIZE and a QUANTIZE
+# inside an int8 graph (the converter leaves SPLIT_V and UNPACK in float32, for one, and comparisons of
+# DEQUANTIZEd values feeding SELECT_V2) they run on float32, the same bits on every target
 FLOAT_ISLAND_OPS = frozenset({OpKind.STRIDED_SLICE, OpKind.RESHAPE, OpKind.CONCATENATION, OpKind.TRANSPOSE,
                               OpKind.SPACE_TO_DEPTH, OpKind.DEPTH_TO_SPACE, OpKind.RESIZE_NEAREST_NEIGHBOR,
-                              OpKind.NEG, OpKind.SQUARE})
+                              OpKind.NEG, OpKind.SQUARE, OpKind.EQUAL, OpKind.NOT_EQUAL, OpKind.LESS,
+                              OpKind.LESS_EQUAL, OpKind.GREATER, OpKind.GREATER_EQUAL})
 
 
 def float_islands(g: Graph) -> list[int]:

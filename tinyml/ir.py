@@ -173,6 +173,13 @@ class OpKind(enum.Enum):
     SVDF = "SVDF"
     UNIDIRECTIONAL_SEQUENCE_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
     MIRROR_PAD = "MIRROR_PAD"
+    EQUAL = "EQUAL"
+    NOT_EQUAL = "NOT_EQUAL"
+    LESS = "LESS"
+    LESS_EQUAL = "LESS_EQUAL"
+    GREATER = "GREATER"
+    GREATER_EQUAL = "GREATER_EQUAL"
+    SELECT_V2 = "SELECT_V2"
     BROADCAST_TO = "BROADCAST_TO"
     SHAPE = "SHAPE"  # folded into a constant at import (tinyml.fold); never reaches the lowering
     # operators tinyml computes only on constants, at import (shape arithmetic; tinyml.fold.CONST_ONLY)

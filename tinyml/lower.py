@@ -127,6 +127,16 @@ class BroadcastParams:
 
 
 @dataclass(frozen=True)
+class SelectParams:
+    """SELECT_V2 over a 4-D output with per-operand element strides (0 where broadcast)."""
+    d: tuple[int, ...]
+    c_stride: tuple[int, ...]
+    x_stride: tuple[int, ...]
+    y_stride: tuple[int, ...]
+    esize: int
+
+
+@dataclass(frozen=True)
 class PoolParams:
     batches: int
     in_h: int
@@ -472,7 +482,8 @@ class Kernel:
     def struct(self) -> str:
         return {
             ConvParams: "tml_conv_params", FullyConnectedParams: "tml_fc_params",
-            BroadcastParams: "tml_broadcast_params", PoolParams: "tml_pool_params", MeanParams: "tml_mean_params",
+            BroadcastParams: "tml_broadcast_params", SelectParams: "tml_select_params",
+            PoolParams: "tml_pool_params", MeanParams: "tml_mean_params",
             SoftmaxParams: "tml_softmax_params", SigmoidParams: "tml_sigmoid_params",
             Sigmoid16Params: "tml_sigmoid16_params",
             HardSwishParams: "tml_hard_swish_params", LeakyReluParams: "tml_leaky_relu_params",
@@ -1020,6 +1031,49 @@ def _max_min(g: Graph, op: Op) -> list[Kernel]:
     return [Kernel(func, p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
 
 
+def _compare(g: Graph, op: Op) -> list[Kernel]:
+    """EQUAL ... GREATER_EQUAL on int8 (TFLM's *WithScaling): each operand less its zero point, shifted left by
+    8 and scaled by its own scale (QuantizeMultiplierSmallerThanOneExp), then compared; bool out. On float32
+    operands (a float island: the converter compares DEQUANTIZEd values) the values are compared as they are."""
+    a_t, b_t = g.op_inputs(op)[:2]
+    y = g.tensor(op.outputs[0])
+    assert a_t is not None and b_t is not None
+    floats = a_t.dtype is DType.FLOAT32 and b_t.dtype is DType.FLOAT32
+    _require((floats or (a_t.dtype is DType.INT8 and b_t.dtype is DType.INT8 and a_t.quant is not None and
+                         b_t.quant is not None)) and y.dtype is DType.BOOL,
+             f"{op.kind.value} of {a_t.dtype.value} and {b_t.dtype.value} into {y.dtype.value} is not supported "
+             "(quantized int8 operands, or float32 ones in a float island, into bool are)")
+    _require(len(y.shape) <= 4, f"{op.kind.value} supports up to 4-D tensors, got {list(y.shape)}")
+    out4 = (1,) * (4 - len(y.shape)) + tuple(y.shape)
+    if floats:  # IEEE comparison of the values as they are
+        p = BroadcastParams(out4[0], out4[1], out4[2], out4[3], broadcast_strides(a_t.shape, out4),
+                            broadcast_strides(b_t.shape, out4), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0)
+        return [Kernel(f"tml_{op.kind.value.lower()}_f32", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+    (am, ash), (bm, bsh) = (quantize_multiplier(float(t.scale)) for t in (a_t, b_t))
+    _require(ash <= 0 and bsh <= 0, f"{op.kind.value} needs operand scales below 1 (TFLM's kernel requires it)")
+    p = BroadcastParams(out4[0], out4[1], out4[2], out4[3], broadcast_strides(a_t.shape, out4),
+                        broadcast_strides(b_t.shape, out4), -a_t.zero_point, -b_t.zero_point, 0, 8, am, ash, bm,
+                        bsh, 0, 0, 0, 1, 0)
+    return [Kernel(f"tml_{op.kind.value.lower()}_s8", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+
+
+def _select(g: Graph, op: Op) -> list[Kernel]:
+    """SELECT_V2: x where the condition holds, else y, with broadcasting; values are copied (TFLM does not
+    requantize them either)."""
+    c_t, x_t, y_t = g.op_inputs(op)[:3]
+    out = g.tensor(op.outputs[0])
+    assert c_t is not None and x_t is not None and y_t is not None
+    _require(c_t.dtype is DType.BOOL and x_t.dtype is out.dtype and y_t.dtype is out.dtype and
+             out.dtype.bits % 8 == 0, f"SELECT_V2 with a {c_t.dtype.value} condition and {x_t.dtype.value}, "
+             f"{y_t.dtype.value} operands into {out.dtype.value} is not supported (a bool condition and operands of "
+             "the output's type are)")
+    _require(len(out.shape) <= 4, f"SELECT_V2 supports up to 4-D tensors, got {list(out.shape)}")
+    out4 = (1,) * (4 - len(out.shape)) + tuple(out.shape)
+    p = SelectParams(out4, broadcast_strides(c_t.shape, out4), broadcast_strides(x_t.shape, out4),
+                     broadcast_strides(y_t.shape, out4), out.dtype.bits // 8)
+    return [Kernel("tml_select", p, (op.inputs[0], op.inputs[1], op.inputs[2], op.outputs[0]))]
+
+
 def _prelu(g: Graph, op: Op) -> list[Kernel]:
     """PRELU (TFLM CalculatePreluParams): x >= 0 -> x * (s_x / s_y); else x * alpha * (s_x * s_alpha / s_y),
     each through its own quantized multiplier. The a_* fields carry the first, the b_* fields the second."""
@@ -1510,6 +1564,8 @@ LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.DIV: _div, OpKind.L2_NORMALIZATION: _l2norm, OpKind.SUM: _mean, OpKind.REDUCE_MAX: _mean,
     OpKind.ARG_MAX: _arg, OpKind.ARG_MIN: _arg, OpKind.GATHER: _gather, OpKind.SVDF: _svdf,
     OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: _lstm, OpKind.MIRROR_PAD: _mirror_pad, OpKind.BROADCAST_TO: _broadcast_to,
+    OpKind.EQUAL: _compare, OpKind.NOT_EQUAL: _compare, OpKind.LESS: _compare, OpKind.LESS_EQUAL: _compare,
+    OpKind.GREATER: _compare, OpKind.GREATER_EQUAL: _compare, OpKind.SELECT_V2: _select,
 }
 
 

@@ -34,6 +34,7 @@ from .lower import (
     QuantizeParams,
     RequantizeParams,
     ResizeBilinearParams,
+    SelectParams,
     ResizeNearestParams,
     Sigmoid16Params,
     SigmoidParams,
@@ -125,6 +126,12 @@ def _broadcast(p: BroadcastParams, a: Arr, b: Arr) -> tuple[Arr, Arr]:
     a4 = np.broadcast_to(a.reshape([d if s else 1 for d, s in zip(shape, p.a_stride)]), shape)
     b4 = np.broadcast_to(b.reshape([d if s else 1 for d, s in zip(shape, p.b_stride)]), shape)
     return a4.astype(np.int64), b4.astype(np.int64)
+
+
+def _broadcast_f32(p: BroadcastParams, a: Arr, b: Arr) -> tuple[Arr, Arr]:
+    shape = (p.d0, p.d1, p.d2, p.d3)
+    return (np.broadcast_to(v.astype(np.float32).reshape([d if s else 1 for d, s in zip(shape, st)]), shape)
+            for v, st in ((a, p.a_stride), (b, p.b_stride)))  # type: ignore[return-value]
 
 
 def add(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
@@ -413,6 +420,27 @@ def l2norm(p: L2NormParams, x: Arr) -> Arr:
     return _sat8(out)
 
 
+def compare(p: BroadcastParams, a: Arr, b: Arr, fn: Callable[[Arr, Arr], Arr]) -> Arr:
+    """TFLM's *WithScaling comparisons: each operand less its zero point, shifted left, scaled by its own
+    multiplier, then compared."""
+    a4, b4 = _broadcast(p, a, b)
+    x = fp.mbqm_lt_one(fp.wrap32((a4.astype(np.int64) + p.a_offset) << p.left_shift), p.a_multiplier, p.a_shift)
+    y = fp.mbqm_lt_one(fp.wrap32((b4.astype(np.int64) + p.b_offset) << p.left_shift), p.b_multiplier, p.b_shift)
+    return fn(x, y)
+
+
+def _strided(v: Arr, d: tuple[int, ...], strides: tuple[int, ...]) -> Arr:
+    """`v` (flat) read as the 4-D shape `d` through element strides (0: broadcast)."""
+    idx = sum(np.arange(n).reshape([-1 if k == j else 1 for k in range(4)]) * s
+              for j, (n, s) in enumerate(zip(d, strides)))
+    return v.reshape(-1)[idx]
+
+
+def select(p: SelectParams, c: Arr, x: Arr, y: Arr) -> Arr:
+    return np.where(_strided(c, p.d, p.c_stride).astype(bool), _strided(x, p.d, p.x_stride),
+                    _strided(y, p.d, p.y_stride))
+
+
 def _lut16(v: Arr, table: tuple[int, ...]) -> Arr:
     t = np.asarray(table, np.int64)
     index, offset = 256 + (v >> 7), v & 0x7F
@@ -450,6 +478,15 @@ _FUNCS: dict[str, Callable[..., Arr]] = {
     "tml_requantize_s8_s16": lambda p, x: requantize(p, x), "tml_requantize_s16_s8": lambda p, x: requantize(p, x),
     "tml_requantize_s16": lambda p, x: requantize(p, x),
     "tml_softmax_s8_s16": lambda p, x: softmax(p, x, 16), "tml_dequantize_u8_f32": dequantize,
+    "tml_equal_s8": lambda p, a, b: compare(p, a, b, np.equal),
+    "tml_not_equal_s8": lambda p, a, b: compare(p, a, b, np.not_equal),
+    "tml_less_s8": lambda p, a, b: compare(p, a, b, np.less),
+    "tml_less_equal_s8": lambda p, a, b: compare(p, a, b, np.less_equal),
+    "tml_greater_s8": lambda p, a, b: compare(p, a, b, np.greater),
+    "tml_greater_equal_s8": lambda p, a, b: compare(p, a, b, np.greater_equal),
+    **{f"tml_{n}_f32": (lambda f: lambda p, a, b: f(*_broadcast_f32(p, a, b)))(f)
+       for n, f in (("equal", np.equal), ("not_equal", np.not_equal), ("less", np.less),
+                    ("less_equal", np.less_equal), ("greater", np.greater), ("greater_equal", np.greater_equal))},
     "tml_logistic_s8": logistic, "tml_tanh_s8": tanh,
     "tml_logistic_s16": lambda p, x: sigmoid_s16(p, x, False), "tml_tanh_s16": lambda p, x: sigmoid_s16(p, x, True), "tml_add_s8": add,
     "tml_mul_s8": mul, "tml_maximum_s8": maximum, "tml_minimum_s8": minimum, "tml_prelu_s8": prelu,
@@ -573,6 +610,8 @@ def run_kernel(k: Kernel, bufs: dict[int, Arr], g: Graph, states: dict[int, list
         dst = flat.reshape(p.outer, p.dst_stride)
         dst[:, p.dst_offset:p.dst_offset + p.block] = src
         return
+    elif isinstance(p, SelectParams):
+        y = select(p, get(k.args[0]), get(k.args[1]), get(k.args[2]))  # type: ignore[arg-type]
     elif k.func in _FUNCS and len(k.args) == 3:
         y = _FUNCS[k.func](p, get(k.args[0]), get(k.args[1]))
     else:

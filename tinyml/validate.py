@@ -38,6 +38,8 @@ from .ir import (
     TransposeAttrs,
 )
 
+COMPARISONS = (OpKind.EQUAL, OpKind.NOT_EQUAL, OpKind.LESS, OpKind.LESS_EQUAL, OpKind.GREATER,
+               OpKind.GREATER_EQUAL)
 MAX_TENSOR_BYTES = 64 << 20  # the largest tensor (and arena) tinyml generates code for, by default
 MAX_DIM = 1 << 24            # a dimension beyond this is a corrupt file, not a model for a microcontroller
 
@@ -272,8 +274,17 @@ def _op(g: Graph, k: int, op: Op, fail) -> None:  # noqa: ANN001, C901
         if x.dtype is not out.dtype:
             fail(f"{where}: reshapes {x.dtype.value} '{x.name}' into {out.dtype.value} '{out.name}'; a reshape keeps "
                  "the type")
+    elif op.kind is OpKind.SELECT_V2:
+        if len(ins) != 3 or any(t is None for t in ins):
+            fail(f"{where} needs a condition and two operands")
+        try:
+            both = np.broadcast_shapes(*(tuple(t.shape) for t in ins if t is not None))
+        except ValueError:
+            both = None
+        if both != tuple(out.shape):
+            fail(f"{where}: {[list(t.shape) for t in ins if t is not None]} do not broadcast to {list(out.shape)}")
     elif op.kind in (OpKind.ADD, OpKind.SUB, OpKind.MUL, OpKind.MAXIMUM, OpKind.MINIMUM, OpKind.PRELU,
-                     OpKind.SQUARED_DIFFERENCE, OpKind.DIV):
+                     OpKind.SQUARED_DIFFERENCE, OpKind.DIV, *COMPARISONS):
         if len(ins) < 2 or ins[1] is None:
             fail(f"{where} needs two inputs")
         y = ins[1]

@@ -113,6 +113,32 @@ static inline void tml_broadcast_step(const tml_broadcast_params *p, tml_broadca
 }
 
 void tml_add_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, int8_t *output);
+
+/* Comparisons of int8 operands with 4-D broadcasting into bool (one byte, 0 or 1): each operand less its zero
+ * point (a_offset, b_offset), shifted left by left_shift and scaled by its own multiplier (a_multiplier/a_shift,
+ * b_multiplier/b_shift, from its scale), as TFLM's *WithScaling; the other fields are unused. */
+void tml_equal_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, uint8_t *output);
+void tml_not_equal_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, uint8_t *output);
+void tml_less_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, uint8_t *output);
+void tml_less_equal_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, uint8_t *output);
+void tml_greater_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, uint8_t *output);
+void tml_greater_equal_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, uint8_t *output);
+/* The same on float32 operands (in float islands: comparisons of DEQUANTIZEd values), the IEEE values compared */
+void tml_equal_f32(const tml_broadcast_params *p, const float *a, const float *b, uint8_t *output);
+void tml_not_equal_f32(const tml_broadcast_params *p, const float *a, const float *b, uint8_t *output);
+void tml_less_f32(const tml_broadcast_params *p, const float *a, const float *b, uint8_t *output);
+void tml_less_equal_f32(const tml_broadcast_params *p, const float *a, const float *b, uint8_t *output);
+void tml_greater_f32(const tml_broadcast_params *p, const float *a, const float *b, uint8_t *output);
+void tml_greater_equal_f32(const tml_broadcast_params *p, const float *a, const float *b, uint8_t *output);
+
+/* SELECT_V2 over a 4-D output d[0..3] of `esize`-byte elements: x where the bool condition is non-zero, else
+ * y; c_stride/x_stride/y_stride are each operand's element strides (0 where it is broadcast). */
+typedef struct {
+    const int32_t *d, *c_stride, *x_stride, *y_stride;
+    int32_t esize;
+} tml_select_params;
+
+void tml_select(const tml_select_params *p, const uint8_t *cond, const void *x, const void *y, void *output);
 void tml_mul_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, int8_t *output);
 
 /* AVERAGE_POOL_2D and MAX_POOL_2D, NHWC, same quantization in and out; output strides as for convolutions. */

@@ -350,6 +350,8 @@ BUILDERS: dict[str, tuple[OpKind, Callable[[tflite.Operator, list[Tensor]], Attr
     "PADV2": (OpKind.PAD, _pad),  # PAD with a constant pad value (input 2)
     "MIRROR_PAD": (OpKind.MIRROR_PAD, _mirror_pad),
     "BROADCAST_TO": (OpKind.BROADCAST_TO, _none),
+    **{c: (OpKind(c), _none) for c in ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL",
+                                       "SELECT_V2")},
     "SLICE": (OpKind.STRIDED_SLICE, _slice),
     "CONCATENATION": (OpKind.CONCATENATION, _concat),
     "STRIDED_SLICE": (OpKind.STRIDED_SLICE, _strided_slice),
