@@ -59,7 +59,7 @@ def test_type_refusals_name_operator_and_types(kind, xt, yt, xq, yq, attrs, word
         lower(_one_op(kind, xt, yt, xq, yq, attrs))
     for w in words:
         assert w in str(e.value)
-    assert f"operator 0 ({kind.value}" in str(e.value)
+    assert f"operator 0 ({kind.value} {xt.value} -> {yt.value}" in str(e.value)  # the exact types, in front
 
 
 def test_quantize_pairs_in_the_reference():

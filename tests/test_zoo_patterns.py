@@ -182,3 +182,23 @@ def test_comparisons_feeding_select_v2(tmp_path):
         res = emulate(out, "mps2-an386", [x])
         assert res["outputs_match_host"] and res["outputs_match_reference"] is True
         assert np.array_equal(res["outputs"][0].reshape(-1), tflm_run(model, [x], 1)[0].reshape(-1))
+
+
+def test_dynamic_shapes_beyond_the_batch_are_explained(tmp_path):
+    """A Keras Dense on 3-D data under a dynamic batch leaves placeholder shapes in the file, which TFLM cannot
+    allocate either: the refusal says why and what to do."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    from tinyml.errors import TinymlError
+    keras = tf.keras
+    keras.utils.set_random_seed(1)
+    x = keras.Input((8, 8, 2))
+    y = keras.layers.Reshape((16, 8))(keras.layers.Conv2D(2, 3, padding="same")(x))
+    model = _convert(keras.Model(x, keras.layers.Dense(6)(y)), (8, 8, 2), tf.int8)
+    (tmp_path / "m.tflite").write_bytes(model)
+    with pytest.raises(TinymlError) as e:
+        compile_model(tmp_path / "m.tflite", tmp_path / "out", CompileOptions())
+    assert "shape signature" in str(e.value) and "batch_size=1" in str(e.value)
+    with pytest.raises(RuntimeError):  # TFLM: "failed to allocate tensors"
+        tflm_run(model, [np.zeros((1, 8, 8, 2), np.int8)], 1)

@@ -570,9 +570,10 @@ def _wsuffix(w: Tensor) -> str:
 def _int8(*ts: Tensor | None) -> None:
     for t in ts:
         if t is not None and t.dtype is DType.INT16 and t.quant is not None:
-            raise UnsupportedOpError(f"tensor '{t.name}' has int16 activations (16x8 quantization), which this op "
-                                     "does not support yet (16x8 covers "
-                                     f"{', '.join(sorted(k.value for k in WIDE_OPS))})")
+            raise UnsupportedOpError(f"tensor '{t.name}' is int16 (16x8 quantization), and this combination of "
+                                     "types is not supported: tinyml's int16 kernels take int16 on every activation "
+                                     f"input and output of {', '.join(sorted(k.value for k in WIDE_OPS))} (SOFTMAX "
+                                     "also int8 -> int16, QUANTIZE every pair TFLM's kernel takes)")
         if t is not None and (t.dtype is not DType.INT8 or t.quant is None):
             raise UnsupportedOpError(f"tensor '{t.name}' is {t.dtype.value}"
                                      f"{'' if t.quant else ' without quantization'}; this op needs quantized int8")
@@ -1577,8 +1578,14 @@ def lower_op(g: Graph, index: int) -> list[Kernel]:
                                      "computes it at import); here it reads an activation")
         return LOWERINGS[op.kind](g, op)
     except UnsupportedOpError as e:
-        raise UnsupportedOpError(f"operator {index} ({op.kind.value}, output '{g.tensor(op.outputs[0]).name}'): "
-                                 f"{e}") from None
+        raise UnsupportedOpError(f"operator {index} ({op.kind.value} {_signature(g, op)}, output "
+                                 f"'{g.tensor(op.outputs[0]).name}'): {e}") from None
+
+
+def _signature(g: Graph, op: Op) -> str:
+    """The operator's activation types, 'int8 -> int16' (constant inputs left out)."""
+    ins = [g.tensor(i).dtype.value for i in op.inputs if i != NO_TENSOR and not g.tensor(i).is_const]
+    return f"{', '.join(ins) or 'constants'} -> {', '.join(g.tensor(o).dtype.value for o in op.outputs)}"
 
 
 def lower(g: Graph) -> list[list[Kernel]]:

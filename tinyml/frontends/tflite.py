@@ -531,7 +531,7 @@ def parse_tflite(buf: bytes, source: str = "<bytes>") -> Graph:
         raise TinymlError(f"'{source}' is not a TensorFlow Lite model: a .tflite flatbuffer carries the file "
                           "identifier 'TFL3' at bytes 4-8, and this file does not (is it truncated, or another "
                           "format such as a Keras .h5 or a SavedModel?)")
-    from ..validate import validate
+    from ..validate import InvalidModelError, validate
     try:
         g = _parse(buf, source)
     except TinymlError:
@@ -539,7 +539,24 @@ def parse_tflite(buf: bytes, source: str = "<bytes>") -> Graph:
     except Exception as e:  # the flatbuffer accessors raise anything on corrupt offsets
         raise TinymlError(f"'{source}' could not be read as a TensorFlow Lite flatbuffer ({type(e).__name__}: "
                           f"{e}); the file is truncated or corrupt. Re-export it from the converter.") from None
-    return validate(g, max_tensor_bytes=(1 << 31) - 1)  # structure; compile bounds sizes by --max-arena
+    try:
+        return validate(g, max_tensor_bytes=(1 << 31) - 1)  # structure; compile bounds sizes by --max-arena
+    except InvalidModelError as e:
+        raise InvalidModelError(f"{e}{_dynamic_note(buf)}") from None
+
+
+def _dynamic_note(buf: bytes) -> str:
+    """Why a converter-made model may be inconsistent: tensors whose shape is known only when it runs (a shape
+    signature with -1 beyond the batch) carry placeholder static shapes."""
+    sg = tflite.Model.GetRootAsModel(buf, 0).Subgraphs(0)
+    for i in range(sg.TensorsLength()):
+        t = sg.Tensors(i)
+        sig = [int(d) for d in t.ShapeSignatureAsNumpy()] if t.ShapeSignatureLength() else []
+        if any(d < 0 for d in sig[1:]):
+            return (f". The model has tensors whose shape is only known when it runs (tensor {i} has shape signature "
+                    f"{sig}, its static shape is a placeholder), and TFLM refuses it as well ('failed to allocate "
+                    "tensors'): convert it with a fixed input shape, e.g. keras.Input(shape, batch_size=1)")
+    return ""
 
 
 def _parse(buf: bytes, source: str) -> Graph:
