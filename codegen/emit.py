@@ -100,6 +100,7 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     **{f"tml_{c}_{t}": ("tml_compare_s8.c",) for c in ("equal", "not_equal", "less", "less_equal", "greater",
                                                         "greater_equal") for t in ("s8", "f32")},
     "tml_select": ("tml_select.c",),
+    "tml_add_f32": ("tml_unary_f32.c",), "tml_sub_f32": ("tml_unary_f32.c",), "tml_mul_f32": ("tml_unary_f32.c",),
 }
 RUNTIME_HEADERS = ("tml_nn.h", "tml_fixedpoint.h", "tml_simd.h")
 # model inputs/outputs that model_quantize_input_f32 / model_dequantize_output_f32 convert: type -> range
@@ -122,7 +123,10 @@ def _c_literal(annotation: str, value: object) -> str:
 
 
 def _rows(values: np.ndarray, per_row: int = ARRAY_ROW) -> list[str]:
-    flat = [str(int(v)) for v in np.asarray(values).reshape(-1)]
+    """C initializer rows; float32 values as exact hexadecimal literals (a float constant in a float island)."""
+    v = np.asarray(values)
+    flat = [_c_literal("float", x) for x in v.reshape(-1)] if v.dtype.kind == "f" else \
+        [str(int(x)) for x in v.reshape(-1)]
     return [", ".join(flat[i:i + per_row]) for i in range(0, len(flat), per_row)]
 
 

@@ -202,3 +202,30 @@ def test_dynamic_shapes_beyond_the_batch_are_explained(tmp_path):
     assert "shape signature" in str(e.value) and "batch_size=1" in str(e.value)
     with pytest.raises(RuntimeError):  # TFLM: "failed to allocate tensors"
         tflm_run(model, [np.zeros((1, 8, 8, 2), np.int8)], 1)
+
+
+def test_float_island_arithmetic(tmp_path):
+    """ADD, SUB, MUL (with broadcasting and a fused RELU6) on DEQUANTIZEd values between int8 layers, as
+    detectors' box decoding leaves them: one IEEE operation per element, TFLM's bits. Written with tinyml's .tflite
+    writer (the converter quantizes such arithmetic)."""
+    from tinyml.frontends.tflite_writer import write_tflite
+    from tinyml.ir import Activation, DType, ElementwiseAttrs, GraphBuilder, NoAttrs, OpKind, Quant
+    b = GraphBuilder()
+    q = Quant((0.05,), (3,))
+    x = b.tensor("x", (1, 4, 5, 3), DType.INT8, q)
+    xr = b.tensor("xr", (1, 4, 5, 3), DType.INT8, Quant((0.03,), (-20,)))
+    b.op(OpKind.RELU, (x,), (xr,), NoAttrs())  # an int8 layer before the island
+    xf = b.tensor("xf", (1, 4, 5, 3), DType.FLOAT32)
+    b.op(OpKind.DEQUANTIZE, (xr,), (xf,), NoAttrs())
+    k = b.tensor("k", (3,), DType.FLOAT32, data=np.array([0.5, -1.25, 2.0], np.float32))
+    m = b.tensor("m", (1, 4, 5, 3), DType.FLOAT32)
+    b.op(OpKind.MUL, (xf, k), (m,), ElementwiseAttrs(Activation.NONE))
+    a = b.tensor("a", (1, 4, 5, 3), DType.FLOAT32)
+    b.op(OpKind.ADD, (m, xf), (a,), ElementwiseAttrs(Activation.RELU6))
+    s = b.tensor("s", (1, 4, 5, 3), DType.FLOAT32)
+    b.op(OpKind.SUB, (a, k), (s,), ElementwiseAttrs(Activation.NONE))
+    y = b.tensor("y", (1, 4, 5, 3), DType.INT8, Quant((0.04,), (-5,)))
+    b.op(OpKind.QUANTIZE, (s,), (y,), NoAttrs())
+    model = write_tflite(b.build("island", (x,), (y,)))
+    out = _bit_exact(model, tmp_path, np.int8, (4, 5, 3), seeds=4)
+    assert [i["op"] for i in read_report(out)["float_islands"]] == ["MUL", "ADD", "SUB"]

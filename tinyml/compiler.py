@@ -121,7 +121,8 @@ def load(path: str | Path) -> Graph:
 FLOAT_ISLAND_OPS = frozenset({OpKind.STRIDED_SLICE, OpKind.RESHAPE, OpKind.CONCATENATION, OpKind.TRANSPOSE,
                               OpKind.SPACE_TO_DEPTH, OpKind.DEPTH_TO_SPACE, OpKind.RESIZE_NEAREST_NEIGHBOR,
                               OpKind.NEG, OpKind.SQUARE, OpKind.EQUAL, OpKind.NOT_EQUAL, OpKind.LESS,
-                              OpKind.LESS_EQUAL, OpKind.GREATER, OpKind.GREATER_EQUAL})
+                              OpKind.LESS_EQUAL, OpKind.GREATER, OpKind.GREATER_EQUAL, OpKind.ADD, OpKind.SUB,
+                              OpKind.MUL})
 
 
 def float_islands(g: Graph) -> list[int]:

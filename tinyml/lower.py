@@ -127,6 +127,17 @@ class BroadcastParams:
 
 
 @dataclass(frozen=True)
+class BinaryF32Params:
+    """ADD/SUB/MUL on float32 over a 4-D output d with per-operand element strides, clamped to [act_min,
+    act_max] (the fused activation)."""
+    d: tuple[int, ...]
+    a_stride: tuple[int, ...]
+    b_stride: tuple[int, ...]
+    act_min: float
+    act_max: float
+
+
+@dataclass(frozen=True)
 class SelectParams:
     """SELECT_V2 over a 4-D output with per-operand element strides (0 where broadcast)."""
     d: tuple[int, ...]
@@ -483,6 +494,7 @@ class Kernel:
         return {
             ConvParams: "tml_conv_params", FullyConnectedParams: "tml_fc_params",
             BroadcastParams: "tml_broadcast_params", SelectParams: "tml_select_params",
+            BinaryF32Params: "tml_binary_f32_params",
             PoolParams: "tml_pool_params", MeanParams: "tml_mean_params",
             SoftmaxParams: "tml_softmax_params", SigmoidParams: "tml_sigmoid_params",
             Sigmoid16Params: "tml_sigmoid16_params",
@@ -705,7 +717,27 @@ def _broadcast_operands(g: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor, dict]
     return a_t, b_t, y, common
 
 
+FLOAT_RANGES = {Activation.NONE: (-3.4028234663852886e38, 3.4028234663852886e38), Activation.RELU:
+                (0.0, 3.4028234663852886e38), Activation.RELU6: (0.0, 6.0), Activation.RELU_N1_TO_1: (-1.0, 1.0)}
+
+
+def _binary_f32(g: Graph, op: Op) -> list[Kernel]:
+    """ADD, SUB, MUL of float32 operands in a float island (TFLM's float kernels: one IEEE single-precision
+    operation per element, then the fused activation's min/max), 4-D broadcasting."""
+    a_t, b_t = g.op_inputs(op)[:2]
+    y = g.tensor(op.outputs[0])
+    assert a_t is not None and b_t is not None and isinstance(op.attrs, ElementwiseAttrs)
+    _require(len(y.shape) <= 4, f"{op.kind.value} supports up to 4-D tensors, got {list(y.shape)}")
+    out4 = (1,) * (4 - len(y.shape)) + tuple(y.shape)
+    lo, hi = FLOAT_RANGES[op.attrs.activation]
+    p = BinaryF32Params(out4, broadcast_strides(a_t.shape, out4), broadcast_strides(b_t.shape, out4), lo, hi)
+    return [Kernel(f"tml_{op.kind.value.lower()}_f32", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+
+
 def _binary(g: Graph, op: Op) -> list[Kernel]:
+    ts = [g.tensor(i) for i in (*op.inputs[:2], op.outputs[0])]
+    if all(t.dtype is DType.FLOAT32 for t in ts):
+        return _binary_f32(g, op)
     a_t, b_t, y, common = _broadcast_operands(g, op)
     assert isinstance(op.attrs, ElementwiseAttrs)
     lo, hi = activation_range(op.attrs.activation, y)

@@ -13,6 +13,7 @@ from . import fixedpoint as fp
 from .ir import NO_TENSOR, Graph
 from .lower import (
     ArgParams,
+    BinaryF32Params,
     BroadcastParams,
     ClampParams,
     ConvParams,
@@ -34,8 +35,8 @@ from .lower import (
     QuantizeParams,
     RequantizeParams,
     ResizeBilinearParams,
-    SelectParams,
     ResizeNearestParams,
+    SelectParams,
     Sigmoid16Params,
     SigmoidParams,
     SoftmaxParams,
@@ -436,6 +437,19 @@ def _strided(v: Arr, d: tuple[int, ...], strides: tuple[int, ...]) -> Arr:
     return v.reshape(-1)[idx]
 
 
+def _compare_f32(fn: Callable[[Arr, Arr], Arr]) -> Callable[..., Arr]:
+    """A float32 comparison (IEEE, values as they are) over BroadcastParams' broadcasting."""
+    return lambda p, a, b: fn(*_broadcast_f32(p, a, b))
+
+
+def binary_f32(p: BinaryF32Params, a: Arr, b: Arr, fn: Callable[[Arr, Arr], Arr]) -> Arr:
+    """One IEEE single-precision operation per element (NumPy float32 arithmetic), clamped as TFLM's
+    ActivationFunctionWithMinMax (a NaN stays NaN)."""
+    v = fn(_strided(a.astype(np.float32), p.d, p.a_stride), _strided(b.astype(np.float32), p.d, p.b_stride))
+    lo, hi = np.float32(p.act_min), np.float32(p.act_max)
+    return np.where(v < lo, lo, np.where(v > hi, hi, v)).astype(np.float32)
+
+
 def select(p: SelectParams, c: Arr, x: Arr, y: Arr) -> Arr:
     return np.where(_strided(c, p.d, p.c_stride).astype(bool), _strided(x, p.d, p.x_stride),
                     _strided(y, p.d, p.y_stride))
@@ -484,16 +498,20 @@ _FUNCS: dict[str, Callable[..., Arr]] = {
     "tml_less_equal_s8": lambda p, a, b: compare(p, a, b, np.less_equal),
     "tml_greater_s8": lambda p, a, b: compare(p, a, b, np.greater),
     "tml_greater_equal_s8": lambda p, a, b: compare(p, a, b, np.greater_equal),
-    **{f"tml_{n}_f32": (lambda f: lambda p, a, b: f(*_broadcast_f32(p, a, b)))(f)
-       for n, f in (("equal", np.equal), ("not_equal", np.not_equal), ("less", np.less),
-                    ("less_equal", np.less_equal), ("greater", np.greater), ("greater_equal", np.greater_equal))},
+    **{f"tml_{n}_f32": _compare_f32(fn) for n, fn in (
+        ("equal", np.equal), ("not_equal", np.not_equal), ("less", np.less), ("less_equal", np.less_equal),
+        ("greater", np.greater), ("greater_equal", np.greater_equal))},
     "tml_logistic_s8": logistic, "tml_tanh_s8": tanh,
-    "tml_logistic_s16": lambda p, x: sigmoid_s16(p, x, False), "tml_tanh_s16": lambda p, x: sigmoid_s16(p, x, True), "tml_add_s8": add,
+    "tml_logistic_s16": lambda p, x: sigmoid_s16(p, x, False), "tml_tanh_s16": lambda p, x: sigmoid_s16(p, x, True),
+    "tml_add_s8": add,
     "tml_mul_s8": mul, "tml_maximum_s8": maximum, "tml_minimum_s8": minimum, "tml_prelu_s8": prelu,
     "tml_squared_difference_s8": squared_difference, "tml_batch_matmul_s8": batch_matmul,
     "tml_reduce_max_s8": reduce_max, "tml_gather": gather, "tml_div_s8": div, "tml_l2norm_s8": l2norm,
     "tml_arg_max_s8": lambda p, x: _arg(x, p, np.argmax), "tml_arg_min_s8": lambda p, x: _arg(x, p, np.argmin),
     "tml_neg_f32": lambda p, x: -x.astype(np.float32),
+    "tml_add_f32": lambda p, a, b: binary_f32(p, a, b, np.add),
+    "tml_sub_f32": lambda p, a, b: binary_f32(p, a, b, np.subtract),
+    "tml_mul_f32": lambda p, a, b: binary_f32(p, a, b, np.multiply),
     "tml_square_f32": lambda p, x: x.astype(np.float32) * x.astype(np.float32),
 }
 

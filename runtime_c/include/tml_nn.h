@@ -339,6 +339,17 @@ typedef struct {
 void tml_neg_f32(const tml_unary_f32_params *p, const float *input, float *output);
 void tml_square_f32(const tml_unary_f32_params *p, const float *input, float *output);
 
+/* ADD, SUB, MUL on float32 in float islands over a 4-D output d (per-operand strides, 0 where broadcast): one IEEE
+ * single-precision operation per element, clamped to [act_min, act_max] (the fused activation), as TFLM. */
+typedef struct {
+    const int32_t *d, *a_stride, *b_stride;
+    float act_min, act_max;
+} tml_binary_f32_params;
+
+void tml_add_f32(const tml_binary_f32_params *p, const float *a, const float *b, float *output);
+void tml_sub_f32(const tml_binary_f32_params *p, const float *a, const float *b, float *output);
+void tml_mul_f32(const tml_binary_f32_params *p, const float *a, const float *b, float *output);
+
 /* BATCH_MATMUL, int8: out[b][m][n] = requant(sum_k (lhs + lhs_offset) * (rhs + rhs_offset)), three batch
  * dimensions with element strides (0 where broadcast), adj_x / adj_y as element strides. */
 typedef struct {
