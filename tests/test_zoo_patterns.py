@@ -229,3 +229,23 @@ def test_float_island_arithmetic(tmp_path):
     model = write_tflite(b.build("island", (x,), (y,)))
     out = _bit_exact(model, tmp_path, np.int8, (4, 5, 3), seeds=4)
     assert [i["op"] for i in read_report(out)["float_islands"]] == ["MUL", "ADD", "SUB"]
+
+
+@pytest.mark.parametrize("s_in,zp_in,s_out,zp_out", [(0.05, 3, 0.03, -40), (0.11, -100, 0.02, 0),
+                                                     (0.01, 20, 0.05, 127)])
+def test_elu_every_int8_input(tmp_path, s_in, zp_in, s_out, zp_out):
+    """int8 ELU (TFLM's float32 lookup table, computed at generation time) on all 256 input values, bit-exact
+    with TFLM. TensorFlow's converter here leaves ELU in float32 (DEQUANTIZE -> ELU -> QUANTIZE: libm's expm1,
+    refused), so the model is written with tinyml's .tflite writer, as other converters write it."""
+    from tinyml.frontends.tflite_writer import write_tflite
+    from tinyml.ir import DType, GraphBuilder, NoAttrs, OpKind, Quant
+    b = GraphBuilder()
+    x = b.tensor("x", (1, 256), DType.INT8, Quant((s_in,), (zp_in,)))
+    y = b.tensor("y", (1, 256), DType.INT8, Quant((s_out,), (zp_out,)))
+    b.op(OpKind.ELU, (x,), (y,), NoAttrs())
+    model = write_tflite(b.build("elu", (x,), (y,)))
+    (tmp_path / "m.tflite").write_bytes(model)
+    out = tmp_path / "out"
+    compile_model(tmp_path / "m.tflite", out, CompileOptions())
+    v = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
+    assert np.array_equal(tinyml.run(out, [v])[0], tflm_run(model, [v], 1)[0])

@@ -1325,7 +1325,22 @@ def rsqrt_table(s_in: float, zp_in: int, s_out: float, zp_out: int) -> tuple[int
     return tuple(out)
 
 
-LUT_TABLES = {OpKind.ABS: abs_table, OpKind.RSQRT: rsqrt_table}
+def elu_table(s_in: float, zp_in: int, s_out: float, zp_out: int) -> tuple[int, ...]:
+    """TFLM's ELU for every int8 input (PopulateLookupTable in float32: dequantize, exp(x) - 1 below zero, times
+    1/s_out, round half away from zero, plus the zero point, saturated); exp correctly rounded to float32, as
+    glibc's expf gives it."""
+    f32 = np.float32
+    inv = f32(1) / f32(s_out)
+    out = []
+    for v in range(-128, 128):
+        d = f32(s_in) * f32(v - zp_in)
+        t = (_f32_exp(d)[0] - f32(1)) if d < 0 else d
+        r = f32(tflite_round(float(f32(t * inv))))
+        out.append(int(np.clip(int(f32(r + f32(zp_out))), QMIN, QMAX)))
+    return tuple(out)
+
+
+LUT_TABLES = {OpKind.ABS: abs_table, OpKind.RSQRT: rsqrt_table, OpKind.ELU: elu_table}
 
 
 def _lut(g: Graph, op: Op) -> list[Kernel]:
@@ -1592,7 +1607,7 @@ LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.TRANSPOSE: _permute, OpKind.SPACE_TO_DEPTH: _permute, OpKind.DEPTH_TO_SPACE: _permute,
     OpKind.RESIZE_NEAREST_NEIGHBOR: _resize_nearest, OpKind.MAXIMUM: _max_min, OpKind.MINIMUM: _max_min,
     OpKind.PRELU: _prelu, OpKind.RESIZE_BILINEAR: _resize_bilinear, OpKind.TRANSPOSE_CONV: _transpose_conv,
-    OpKind.ABS: _lut, OpKind.RSQRT: _lut, OpKind.SQUARED_DIFFERENCE: _squared_difference,
+    OpKind.ABS: _lut, OpKind.RSQRT: _lut, OpKind.ELU: _lut, OpKind.SQUARED_DIFFERENCE: _squared_difference,
     OpKind.NEG: _float_unary, OpKind.SQUARE: _float_unary, OpKind.BATCH_MATMUL: _batch_matmul,
     OpKind.DIV: _div, OpKind.L2_NORMALIZATION: _l2norm, OpKind.SUM: _mean, OpKind.REDUCE_MAX: _mean,
     OpKind.ARG_MAX: _arg, OpKind.ARG_MIN: _arg, OpKind.GATHER: _gather, OpKind.SVDF: _svdf,

@@ -365,6 +365,7 @@ BUILDERS: dict[str, tuple[OpKind, Callable[[tflite.Operator, list[Tensor]], Attr
     "RESIZE_BILINEAR": (OpKind.RESIZE_BILINEAR, _resize(tflite.ResizeBilinearOptions, "RESIZE_BILINEAR")),
     "TRANSPOSE_CONV": (OpKind.TRANSPOSE_CONV, _transpose_conv),
     "ABS": (OpKind.ABS, _none),
+    "ELU": (OpKind.ELU, _none),
     "RSQRT": (OpKind.RSQRT, _none),
     "SQUARED_DIFFERENCE": (OpKind.SQUARED_DIFFERENCE, _none),
     "NEG": (OpKind.NEG, _none),

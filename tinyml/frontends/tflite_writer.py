@@ -82,6 +82,7 @@ _OPTIONS: dict[OpKind, Callable[[Op], tuple[str, dict] | None]] = {
         "FusedActivationFunction": _ACT[op.attrs.activation]}),
     OpKind.MAXIMUM: lambda op: ("MaximumMinimumOptions", {}), OpKind.MINIMUM: lambda op: ("MaximumMinimumOptions", {}),
     OpKind.PRELU: lambda op: None, OpKind.ABS: lambda op: None, OpKind.RSQRT: lambda op: None,
+    OpKind.ELU: lambda op: None,
     OpKind.SQUARED_DIFFERENCE: lambda op: ("SquaredDifferenceOptions", {}), OpKind.NEG: lambda op: ("NegOptions", {}),
     OpKind.SQUARE: lambda op: ("SquareOptions", {}),
     OpKind.SUM: lambda op: ("ReducerOptions", {"KeepDims": op.attrs.keep_dims}),
