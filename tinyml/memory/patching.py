@@ -476,15 +476,24 @@ def _pipeline(g: Graph, kernels: list[list[Kernel]], stage: Stage, stage_ops: ra
         return min(ys, default=done.get(t, 0))
 
     def reach(k: int) -> int:
-        """How far op k's output can advance in this step."""
+        """How far op k's output can advance in this step: the first row (up to its cap) whose input rows are not
+        all there yet. The rows an output row needs end no earlier for a later row, so the rows that can be
+        computed are a prefix, found by bisection."""
         o = g.ops[k].outputs[0]
         h, w, _ = shape[o]  # type: ignore[misc]
-        y = done[o]
         ins = reads[k]
-        while y < min(h, done[o] + cap[k]) and all(
-                needed(k, i, Region(y, y + 1, 0, w)).y1 <= (hi if i == stage.input else done[i]) for i in ins):
-            y += 1
-        return y
+
+        def ready(y: int) -> bool:
+            return all(needed(k, i, Region(y, y + 1, 0, w)).y1 <= (hi if i == stage.input else done[i])
+                       for i in ins)
+        lo, top = done[o], min(h, done[o] + cap[k])  # rows [done, lo) ready; the answer is in [lo, top]
+        while lo < top:
+            mid = (lo + top) // 2
+            if ready(mid):
+                lo = mid + 1
+            else:
+                top = mid
+        return lo
 
     def window(t: int, r: Region, c: int) -> tuple[list[Kernel], Region | None]:
         sizes[t] = max(sizes.get(t, 0), r.h * r.w * c)
