@@ -249,3 +249,32 @@ def test_elu_every_int8_input(tmp_path, s_in, zp_in, s_out, zp_out):
     compile_model(tmp_path / "m.tflite", out, CompileOptions())
     v = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
     assert np.array_equal(tinyml.run(out, [v])[0], tflm_run(model, [v], 1)[0])
+
+
+def test_space_to_batch_and_back(tmp_path):
+    """SPACE_TO_BATCH_ND with paddings (a raw 0, not the zero point: what TFLM writes there) and
+    BATCH_TO_SPACE_ND with crops, as older converters left them around dilated convolutions; converter-made,
+    bit-exact with TFLM (the padded values reach the output: nothing clamps them)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    keras = tf.keras
+    keras.utils.set_random_seed(5)
+    shape = (9, 10, 3)
+    x = keras.Input(shape, batch_size=1)
+    y = keras.layers.Conv2D(4, 1)(x)
+    y = keras.layers.Lambda(lambda t: tf.space_to_batch_nd(t, [2, 3], [[1, 2], [0, 2]]))(y)
+    y = keras.layers.Lambda(lambda t: t * 0.5)(y)
+    y = keras.layers.Lambda(lambda t: tf.compat.v1.batch_to_space_nd(t, [2, 3], [[0, 1], [1, 0]]))(y)
+    model = _convert(keras.Model(x, y), shape, tf.int8)
+    ops = _ops(model)
+    assert "SPACE_TO_BATCH_ND" in ops and "BATCH_TO_SPACE_ND" in ops, ops
+    from tinyml.frontends.tflite import load_tflite
+    g = load_tflite(tmp_path.joinpath("m.tflite").write_bytes(model) and tmp_path / "m.tflite")
+    s2b = next(op for op in g.ops if op.kind.value == "SPACE_TO_BATCH_ND")
+    assert g.tensor(s2b.outputs[0]).zero_point != 0  # so a padding of the zero point would differ from TFLM's
+    out = _bit_exact(model, tmp_path, np.int8, shape, seeds=3)
+    if shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"):
+        from tinyml.harness.firmware import emulate
+        v = np.random.RandomState(7).randint(-128, 128, (1,) + shape).astype(np.int8)
+        res = emulate(out, "mps2-an386", [v])
+        assert res["outputs_match_host"] and res["outputs_match_reference"] is True

@@ -173,6 +173,8 @@ class OpKind(enum.Enum):
     SVDF = "SVDF"
     UNIDIRECTIONAL_SEQUENCE_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
     MIRROR_PAD = "MIRROR_PAD"
+    SPACE_TO_BATCH_ND = "SPACE_TO_BATCH_ND"
+    BATCH_TO_SPACE_ND = "BATCH_TO_SPACE_ND"
     ELU = "ELU"
     EQUAL = "EQUAL"
     NOT_EQUAL = "NOT_EQUAL"
@@ -266,6 +268,12 @@ class MirrorPadAttrs:
 
 
 @dataclass(frozen=True)
+class SpaceBatchAttrs:  # SPACE_TO_BATCH_ND (paddings) and BATCH_TO_SPACE_ND (crops), both constant inputs
+    block: tuple[int, ...]                 # block size per spatial dimension
+    pads: tuple[tuple[int, int], ...]      # (before, after) per spatial dimension: paddings or crops
+
+
+@dataclass(frozen=True)
 class SliceAttrs:
     """STRIDED_SLICE (and SLICE): element [i] of the output along each input dimension d is input element
     begin[d] + i * strides[d], for i < size[d]; all resolved (masks and negative indices applied, full rank).
@@ -342,7 +350,8 @@ class LstmAttrs:
 
 Attrs = (NoAttrs | ConvAttrs | FullyConnectedAttrs | PoolAttrs | ElementwiseAttrs | SoftmaxAttrs | LeakyReluAttrs
          | ConcatAttrs | MeanAttrs | PadAttrs | SliceAttrs | TransposeAttrs | BlockAttrs | ResizeAttrs
-         | MatMulAttrs | AxisAttrs | SvdfAttrs | LstmAttrs | ShapeAttrs | MirrorPadAttrs)
+         | MatMulAttrs | AxisAttrs | SvdfAttrs | LstmAttrs | ShapeAttrs | MirrorPadAttrs
+         | SpaceBatchAttrs)
 
 
 @dataclass(frozen=True)

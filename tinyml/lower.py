@@ -47,6 +47,7 @@ from .ir import (
     ResizeAttrs,
     SliceAttrs,
     SoftmaxAttrs,
+    SpaceBatchAttrs,
     SvdfAttrs,
     Tensor,
     TransposeAttrs,
@@ -135,6 +136,22 @@ class BinaryF32Params:
     b_stride: tuple[int, ...]
     act_min: float
     act_max: float
+
+
+@dataclass(frozen=True)
+class SpaceBatchParams:  # SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND over NHWC, `pixel` bytes per pixel
+    in_b: int
+    in_h: int
+    in_w: int
+    out_b: int
+    out_h: int
+    out_w: int
+    pixel: int
+    block_h: int
+    block_w: int
+    pad_top: int
+    pad_left: int
+    pad_value: int
 
 
 @dataclass(frozen=True)
@@ -494,7 +511,7 @@ class Kernel:
         return {
             ConvParams: "tml_conv_params", FullyConnectedParams: "tml_fc_params",
             BroadcastParams: "tml_broadcast_params", SelectParams: "tml_select_params",
-            BinaryF32Params: "tml_binary_f32_params",
+            BinaryF32Params: "tml_binary_f32_params", SpaceBatchParams: "tml_space_batch_params",
             PoolParams: "tml_pool_params", MeanParams: "tml_mean_params",
             SoftmaxParams: "tml_softmax_params", SigmoidParams: "tml_sigmoid_params",
             Sigmoid16Params: "tml_sigmoid16_params",
@@ -1184,6 +1201,24 @@ def _mirror_pad(g: Graph, op: Op) -> list[Kernel]:
     return [Kernel("tml_resize_nearest", p, (op.inputs[0], op.outputs[0]))]
 
 
+def _space_batch(g: Graph, op: Op) -> list[Kernel]:
+    """SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND (3-D as 4-D with a width of 1): only bytes move, as in TFLM; the
+    padding of SPACE_TO_BATCH_ND is a raw 0, not the zero point: the `tflite-micro` interpreter memsets its
+    padding with an output offset it leaves at 0 (checked on a model whose padded values reach the output)."""
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    a = op.attrs
+    assert isinstance(a, SpaceBatchAttrs)
+    _same_quant(op, x, y)
+    _require(x.dtype.bits % 8 == 0, f"{op.kind.value} needs a whole-byte type, got {x.dtype.value}")
+    xs, ys = (tuple(t.shape) if len(t.shape) == 4 else (t.shape[0], t.shape[1], 1, t.shape[2]) for t in (x, y))
+    block = tuple(a.block) + (1,) * (2 - len(a.block))
+    pads = tuple(a.pads) + ((0, 0),) * (2 - len(a.pads))
+    p = SpaceBatchParams(xs[0], xs[1], xs[2], ys[0], ys[1], ys[2], xs[3] * (x.dtype.bits // 8), block[0], block[1],
+                         pads[0][0], pads[1][0], 0)
+    func = "tml_space_to_batch" if op.kind is OpKind.SPACE_TO_BATCH_ND else "tml_batch_to_space"
+    return [Kernel(func, p, (op.inputs[0], op.outputs[0]))]
+
+
 def _broadcast_to(g: Graph, op: Op) -> list[Kernel]:
     """BROADCAST_TO: the output read from the input with stride 0 along the broadcast dimensions (tml_permute);
     only bytes move, as in TFLM."""
@@ -1614,6 +1649,7 @@ LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: _lstm, OpKind.MIRROR_PAD: _mirror_pad, OpKind.BROADCAST_TO: _broadcast_to,
     OpKind.EQUAL: _compare, OpKind.NOT_EQUAL: _compare, OpKind.LESS: _compare, OpKind.LESS_EQUAL: _compare,
     OpKind.GREATER: _compare, OpKind.GREATER_EQUAL: _compare, OpKind.SELECT_V2: _select,
+    OpKind.SPACE_TO_BATCH_ND: _space_batch, OpKind.BATCH_TO_SPACE_ND: _space_batch,
 }
 
 

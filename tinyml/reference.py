@@ -37,6 +37,7 @@ from .lower import (
     ResizeBilinearParams,
     ResizeNearestParams,
     SelectParams,
+    SpaceBatchParams,
     Sigmoid16Params,
     SigmoidParams,
     SoftmaxParams,
@@ -450,6 +451,32 @@ def binary_f32(p: BinaryF32Params, a: Arr, b: Arr, fn: Callable[[Arr, Arr], Arr]
     return np.where(v < lo, lo, np.where(v > hi, hi, v)).astype(np.float32)
 
 
+def space_batch(p: SpaceBatchParams, x: Arr, to_batch: bool) -> Arr:
+    """SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND on pixels of `pixel` bytes (TFLM's loops; the padding written
+    bytewise, as its memset)."""
+    src = np.ascontiguousarray(x).reshape(-1).view(np.uint8).reshape(p.in_b, p.in_h, p.in_w, p.pixel)
+    out = np.full((p.out_b, p.out_h, p.out_w, p.pixel), p.pad_value & 0xFF, np.uint8)
+    if to_batch:
+        for b in range(p.out_b):
+            n, sw, sh = b % p.in_b, (b // p.in_b) % p.block_w, (b // p.in_b) // p.block_w
+            for yy in range(p.out_h):
+                iy = yy * p.block_h + sh - p.pad_top
+                if 0 <= iy < p.in_h:
+                    ix = np.arange(p.out_w) * p.block_w + sw - p.pad_left
+                    ok = (ix >= 0) & (ix < p.in_w)
+                    out[b, yy, ok] = src[n, iy, ix[ok]]
+    else:
+        for b in range(p.in_b):
+            n, off = b % p.out_b, b // p.out_b
+            for yy in range(p.in_h):
+                oy = yy * p.block_h + off // p.block_w - p.pad_top
+                if 0 <= oy < p.out_h:
+                    ox = np.arange(p.in_w) * p.block_w + off % p.block_w - p.pad_left
+                    ok = (ox >= 0) & (ox < p.out_w)
+                    out[n, oy, ox[ok]] = src[b, yy, ok]
+    return out.reshape(-1).view(x.dtype)
+
+
 def select(p: SelectParams, c: Arr, x: Arr, y: Arr) -> Arr:
     return np.where(_strided(c, p.d, p.c_stride).astype(bool), _strided(x, p.d, p.x_stride),
                     _strided(y, p.d, p.y_stride))
@@ -510,6 +537,8 @@ _FUNCS: dict[str, Callable[..., Arr]] = {
     "tml_arg_max_s8": lambda p, x: _arg(x, p, np.argmax), "tml_arg_min_s8": lambda p, x: _arg(x, p, np.argmin),
     "tml_neg_f32": lambda p, x: -x.astype(np.float32),
     "tml_add_f32": lambda p, a, b: binary_f32(p, a, b, np.add),
+    "tml_space_to_batch": lambda p, x: space_batch(p, x, True),
+    "tml_batch_to_space": lambda p, x: space_batch(p, x, False),
     "tml_sub_f32": lambda p, a, b: binary_f32(p, a, b, np.subtract),
     "tml_mul_f32": lambda p, a, b: binary_f32(p, a, b, np.multiply),
     "tml_square_f32": lambda p, x: x.astype(np.float32) * x.astype(np.float32),

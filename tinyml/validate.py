@@ -33,6 +33,7 @@ from .ir import (
     PoolAttrs,
     SliceAttrs,
     SoftmaxAttrs,
+    SpaceBatchAttrs,
     SvdfAttrs,
     Tensor,
     TransposeAttrs,
@@ -261,6 +262,23 @@ def _op(g: Graph, k: int, op: Op, fail) -> None:  # noqa: ANN001, C901
                 tuple(d + b + e for d, (b, e) in zip(x.shape, a.paddings)) != tuple(out.shape):
             fail(f"{where}: paddings {[list(p) for p in a.paddings]} do not take {list(x.shape)} to "
                  f"{list(out.shape)}")
+    elif op.kind in (OpKind.SPACE_TO_BATCH_ND, OpKind.BATCH_TO_SPACE_ND):
+        assert isinstance(a, SpaceBatchAttrs)
+        spatial = len(x.shape) - 2
+        want = None
+        if spatial in (1, 2) and len(a.block) == spatial and min(a.block) >= 1 and \
+                all(b >= 0 and e >= 0 for b, e in a.pads) and len(out.shape) == len(x.shape):
+            n, blocks = x.shape[0], math.prod(a.block)
+            if op.kind is OpKind.SPACE_TO_BATCH_ND:
+                dims = [x.shape[1 + d] + sum(a.pads[d]) for d in range(spatial)]
+                if all(v % a.block[d] == 0 for d, v in enumerate(dims)):
+                    want = (n * blocks, *(v // a.block[d] for d, v in enumerate(dims)), x.shape[-1])
+            elif n % blocks == 0:
+                want = (n // blocks, *(x.shape[1 + d] * a.block[d] - sum(a.pads[d]) for d in range(spatial)),
+                        x.shape[-1])
+        if want is None or want != tuple(out.shape) or min(want) < 1:
+            fail(f"{where}: block {list(a.block)} and paddings {[list(p) for p in a.pads]} do not take "
+                 f"{list(x.shape)} to {list(out.shape)}")
     elif op.kind is OpKind.BROADCAST_TO:
         try:
             both = np.broadcast_shapes(tuple(x.shape), tuple(out.shape))

@@ -139,6 +139,15 @@ typedef struct {
 } tml_select_params;
 
 void tml_select(const tml_select_params *p, const uint8_t *cond, const void *x, const void *y, void *output);
+
+/* SPACE_TO_BATCH_ND (paddings pad_top/pad_left, pad_value: the byte written there; TFLM writes 0) and BATCH_TO_SPACE_ND
+ * (crops as pad_top/pad_left) over NHWC tensors of `pixel` bytes per pixel, blocks block_h x block_w. */
+typedef struct {
+    int32_t in_b, in_h, in_w, out_b, out_h, out_w, pixel, block_h, block_w, pad_top, pad_left, pad_value;
+} tml_space_batch_params;
+
+void tml_space_to_batch(const tml_space_batch_params *p, const void *input, void *output);
+void tml_batch_to_space(const tml_space_batch_params *p, const void *input, void *output);
 void tml_mul_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, int8_t *output);
 
 /* AVERAGE_POOL_2D and MAX_POOL_2D, NHWC, same quantization in and out; output strides as for convolutions. */

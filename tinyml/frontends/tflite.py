@@ -41,6 +41,7 @@ from ..ir import (
     ShapeAttrs,
     SliceAttrs,
     SoftmaxAttrs,
+    SpaceBatchAttrs,
     SvdfAttrs,
     Tensor,
     TransposeAttrs,
@@ -170,6 +171,15 @@ def _mirror_pad(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
     p = ins[1].data.reshape(-1, 2)
     mode = _opts(op, tflite.MirrorPadOptions).Mode()  # type: ignore[attr-defined]
     return MirrorPadAttrs(tuple((int(a), int(b)) for a, b in p), mode == tflite.MirrorPadMode.SYMMETRIC)
+
+
+def _space_batch(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
+    """SPACE_TO_BATCH_ND (input, block shape, paddings) and BATCH_TO_SPACE_ND (input, block shape, crops)."""
+    block = _const_ints(ins[1] if len(ins) > 1 else None, "the block shape")
+    pads = _const_ints(ins[2] if len(ins) > 2 else None, "the paddings (crops)")
+    if len(pads) != 2 * len(block):
+        raise TinymlError(f"{len(block)} block sizes but {len(pads)} paddings; the file is corrupt")
+    return SpaceBatchAttrs(tuple(block), tuple((pads[2 * d], pads[2 * d + 1]) for d in range(len(block))))
 
 
 def _strided_slice(op: tflite.Operator, ins: list[Tensor]) -> Attrs:
@@ -349,6 +359,8 @@ BUILDERS: dict[str, tuple[OpKind, Callable[[tflite.Operator, list[Tensor]], Attr
     "PAD": (OpKind.PAD, _pad),
     "PADV2": (OpKind.PAD, _pad),  # PAD with a constant pad value (input 2)
     "MIRROR_PAD": (OpKind.MIRROR_PAD, _mirror_pad),
+    "SPACE_TO_BATCH_ND": (OpKind.SPACE_TO_BATCH_ND, _space_batch),
+    "BATCH_TO_SPACE_ND": (OpKind.BATCH_TO_SPACE_ND, _space_batch),
     "BROADCAST_TO": (OpKind.BROADCAST_TO, _none),
     **{c: (OpKind(c), _none) for c in ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL",
                                        "SELECT_V2")},
