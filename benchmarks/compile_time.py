@@ -8,34 +8,20 @@ MACs), and the shared models. A benchmark, not a timed test.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "models"
+sys.path.insert(0, str(ROOT / "tests"))
 
 
 def _convert(model, shape) -> bytes:
-    import tensorflow as tf
-    rs = np.random.RandomState(0)
-
-    def rep():
-        for _ in range(8):
-            yield [rs.uniform(-1, 1, size=(1,) + shape).astype(np.float32)]
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = rep
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = conv.inference_output_type = tf.int8
-    with contextlib.redirect_stdout(io.StringIO()):
-        return conv.convert()
+    from opplan import convert_keras  # the tests' converter call: full int8, calibrated on random inputs
+    return convert_keras(model, [shape])
 
 
 def yolo_like():

@@ -22,14 +22,21 @@ def tflm_run(model: bytes, inputs: list[np.ndarray], n_outputs: int, arena_size:
     return [np.array(ip.get_output(k)) for k in range(n_outputs)]
 
 
-def tflm_intermediates(model: bytes, inputs: list[np.ndarray], indices: list[int]) -> dict[int, np.ndarray]:
+def tflm_intermediates(model: bytes, inputs: list[np.ndarray], indices: list[int], arena_size: int = 4 << 20
+                       ) -> dict[int, np.ndarray]:
+    """Tensors `indices` (the file's numbering) after one invoke; the interpreter's GetTensor returns a dict
+    holding the array in some versions, the array itself in others."""
     from tflite_micro import runtime
-    ip = runtime.Interpreter.from_bytes(model, arena_size=4 << 20,
+    ip = runtime.Interpreter.from_bytes(model, arena_size=arena_size,
                                         intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
     for k, x in enumerate(inputs):
         ip.set_input(x, k)
     ip.invoke()
-    return {i: np.array(ip.GetTensor(i, 0)) for i in indices}
+    out = {}
+    for i in indices:
+        v = ip.GetTensor(i, 0)
+        out[i] = np.asarray(v["tensor_data"] if isinstance(v, dict) else v)
+    return out
 
 
 def random_inputs(specs: list[tuple[tuple[int, ...], np.dtype]], seed: int) -> list[np.ndarray]:

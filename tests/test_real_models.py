@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import SHARED_MODELS, needs_tflm
+from oracle import tflm_intermediates
 
 import tinyml
 from tinyml.compiler import CompileOptions, compile_model
@@ -64,20 +65,6 @@ def test_real_model_bit_exact_on_host(name, compiled):
             assert _same(g, y), f"{name} case {k} output {j}: {g.reshape(-1)[:8]} vs TFLM {y.reshape(-1)[:8]}"
 
 
-def _tflm_tensors(model: bytes, xs: list[np.ndarray], indices: list[int]) -> dict[int, np.ndarray]:
-    from tflite_micro import runtime
-    ip = runtime.Interpreter.from_bytes(model, arena_size=16 << 20,
-                                        intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
-    for k, x in enumerate(xs):
-        ip.set_input(x, k)
-    ip.invoke()
-    out = {}
-    for i in indices:
-        v = ip.GetTensor(i, 0)
-        out[i] = np.asarray(v["tensor_data"] if isinstance(v, dict) else v)
-    return out
-
-
 @pytest.mark.parametrize("name", ["person_mbv2_035_128", "ad_toycar_mltk"])
 def test_real_model_every_tensor_matches_tflm(name):
     """The reference executor (what compile checks the C against) equals TFLM at every layer, not only at the
@@ -90,7 +77,7 @@ def test_real_model_every_tensor_matches_tflm(name):
     for xs, _ in _cases(name)[:2]:
         ours = run_reference(g, xs, keep_all=True)
         outs = [o for op in g.ops for o in op.outputs]
-        theirs = _tflm_tensors(path.read_bytes(), xs, [file_index[g.tensor(o).name] for o in outs])
+        theirs = tflm_intermediates(path.read_bytes(), xs, [file_index[g.tensor(o).name] for o in outs], 16 << 20)
         for k, op in enumerate(g.ops):
             o = op.outputs[0]
             a = np.asarray(ours[o]).reshape(-1)

@@ -344,6 +344,24 @@ LSTM_CONFIGS = {  # name: (batch, time, features, units, time major, hidden zp, 
 }
 
 
+def test_lstm_with_the_converters_intermediate_tensors(tmp_path):
+    """The structure of a converter-made int8 LSTM (TensorFlow's converter here crashes making one): five
+    quantization-only intermediate tensors of shape [0] on the op, which TFLM ignores; tinyml drops them at import
+    and stays bit-exact over a sequence with a reset."""
+    batch, time, features, units, tm, hz, cs, clip = LSTM_CONFIGS["coarse_cell"]
+    rs = np.random.RandomState(201)
+    gb = GraphBuilder()
+    x = gb.tensor("x", (batch, time, features), DType.INT8, _q(0.05, 3))
+    y = _lstm(gb, rs, x, 0.05, 3, units, tm, 0.015, hz, cs, clip, "lstm")
+    buf = write_tflite(gb.build("lstm_converted", (x,), (y,)), lstm_intermediates=True)
+    import tflite
+    op = tflite.Model.GetRootAsModel(buf, 0).Subgraphs(0).Operators(0)
+    assert op.IntermediatesLength() == 5
+    g = parse_tflite(buf)
+    assert not any(t.name.endswith("_intermediate") for t in g.tensors)
+    _check_sequences(buf, [_sequence(rs, (batch, time, features), 5)], 3, tmp_path, batch * units * 3)
+
+
 @pytest.mark.parametrize("config", sorted(LSTM_CONFIGS))
 def test_lstm_sequences_bit_exact(config, tmp_path):
     """Three seeds x 6 invokes (each a whole sequence of time steps) with a reset before the 5th: the hidden and

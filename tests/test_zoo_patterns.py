@@ -4,8 +4,6 @@ Reshape under a dynamic batch, which converts to SHAPE -> STRIDED_SLICE -> PACK 
 at import). Each compiled and bit-exact with the `tflite-micro` interpreter."""
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import shutil
 
@@ -23,20 +21,16 @@ pytestmark = [needs_tflm(), pytest.mark.slow,
 
 
 def _convert(model, shape, io_type) -> bytes:
-    import tensorflow as tf
-    rs = np.random.RandomState(0)
+    from opplan import convert_keras
+    return convert_keras(model, [shape], io="uint8" if io_type.name == "uint8" else None)
 
-    def rep():
-        for _ in range(32):
-            yield [rs.uniform(-1, 1, size=(1,) + shape).astype(np.float32)]
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = rep
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = io_type
-    conv.inference_output_type = io_type
-    with contextlib.redirect_stdout(io.StringIO()):
-        return conv.convert()
+
+def _keras(seed: int):
+    """TensorFlow and Keras, quiet and seeded."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    tf.keras.utils.set_random_seed(seed)
+    return tf, tf.keras
 
 
 def _ops(model: bytes) -> list[str]:
@@ -64,10 +58,7 @@ def _bit_exact(model: bytes, tmp_path, dtype, shape, seeds=3):
 
 
 def test_uint8_model_input_and_output(tmp_path):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-    keras = tf.keras
-    keras.utils.set_random_seed(0)
+    tf, keras = _keras(0)
     shape = (12, 12, 3)
     x = keras.Input(shape, batch_size=1)
     y = keras.layers.Conv2D(8, 3, activation="relu")(x)
@@ -99,10 +90,7 @@ def test_uint8_model_input_and_output(tmp_path):
 def test_keras_dynamic_reshape_is_folded(tmp_path):
     """A Keras Reshape under a dynamic batch converts to SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE (what Silicon
     Labs' MLTK autoencoder holds); for the batch of 1 in the file, every one of them is a constant."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-    keras = tf.keras
-    keras.utils.set_random_seed(1)
+    tf, keras = _keras(1)
     shape = (5, 16, 1)
     x = keras.Input(shape)  # no batch size: the converter keeps the reshape's batch dynamic
     y = keras.layers.Reshape((80,))(x)
@@ -120,10 +108,7 @@ def test_keras_dynamic_reshape_is_folded(tmp_path):
 def test_slice_and_padv2(tmp_path):
     """tf.slice converts to SLICE (a STRIDED_SLICE with unit strides, size -1 to the end) and tf.pad with a
     constant value to PADV2 (the value quantized into a constant input)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-    keras = tf.keras
-    keras.utils.set_random_seed(2)
+    tf, keras = _keras(2)
     shape = (9, 9, 4)
     x = keras.Input(shape, batch_size=1)
     y = keras.layers.Conv2D(6, 1)(x)
@@ -139,10 +124,7 @@ def test_slice_and_padv2(tmp_path):
 def test_mirror_pad_and_broadcast_to(tmp_path):
     """MIRROR_PAD (REFLECT and SYMMETRIC, height and width: audio and image models pad so) and BROADCAST_TO (a
     pooled context broadcast over the image and concatenated), converter-made, bit-exact with TFLM."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-    keras = tf.keras
-    keras.utils.set_random_seed(3)
+    tf, keras = _keras(3)
     shape = (7, 6, 4)
     x = keras.Input(shape, batch_size=1)
     y = keras.layers.Conv2D(5, 1)(x)
@@ -161,10 +143,7 @@ def test_mirror_pad_and_broadcast_to(tmp_path):
 def test_comparisons_feeding_select_v2(tmp_path):
     """The six comparisons on int8 operands quantized differently (TFLM rescales both), broadcast, each feeding
     SELECT_V2 (tf.where with broadcasting), converter-made, bit-exact with TFLM."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-    keras = tf.keras
-    keras.utils.set_random_seed(4)
+    tf, keras = _keras(4)
     shape = (6, 6, 4)
     x = keras.Input(shape, batch_size=1)
     a = keras.layers.Conv2D(4, 1)(x)
@@ -187,12 +166,8 @@ def test_comparisons_feeding_select_v2(tmp_path):
 def test_dynamic_shapes_beyond_the_batch_are_explained(tmp_path):
     """A Keras Dense on 3-D data under a dynamic batch leaves placeholder shapes in the file, which TFLM cannot
     allocate either: the refusal says why and what to do."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-
     from tinyml.errors import TinymlError
-    keras = tf.keras
-    keras.utils.set_random_seed(1)
+    tf, keras = _keras(1)
     x = keras.Input((8, 8, 2))
     y = keras.layers.Reshape((16, 8))(keras.layers.Conv2D(2, 3, padding="same")(x))
     model = _convert(keras.Model(x, keras.layers.Dense(6)(y)), (8, 8, 2), tf.int8)
@@ -255,10 +230,7 @@ def test_space_to_batch_and_back(tmp_path):
     """SPACE_TO_BATCH_ND with paddings (a raw 0, not the zero point: what TFLM writes there) and
     BATCH_TO_SPACE_ND with crops, as older converters left them around dilated convolutions; converter-made,
     bit-exact with TFLM (the padded values reach the output: nothing clamps them)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-    keras = tf.keras
-    keras.utils.set_random_seed(5)
+    tf, keras = _keras(5)
     shape = (9, 10, 3)
     x = keras.Input(shape, batch_size=1)
     y = keras.layers.Conv2D(4, 1)(x)

@@ -250,14 +250,8 @@ def _op(g: Graph, k: int, op: Op, fail) -> None:  # noqa: ANN001, C901
         if math.prod(want) != out.size:
             fail(f"{where}: reducing axes {list(a.axes)} of {list(x.shape)} gives {want}, but its output is "
                  f"{list(out.shape)}")
-    elif op.kind is OpKind.PAD:
-        assert isinstance(a, PadAttrs)
-        if len(a.paddings) != len(x.shape) or any(b < 0 or e < 0 for b, e in a.paddings) or \
-                tuple(d + b + e for d, (b, e) in zip(x.shape, a.paddings)) != tuple(out.shape):
-            fail(f"{where}: paddings {[list(p) for p in a.paddings]} do not take {list(x.shape)} to "
-                 f"{list(out.shape)}")
-    elif op.kind is OpKind.MIRROR_PAD:
-        assert isinstance(a, MirrorPadAttrs)
+    elif op.kind in (OpKind.PAD, OpKind.MIRROR_PAD):
+        assert isinstance(a, (PadAttrs, MirrorPadAttrs))
         if len(a.paddings) != len(x.shape) or any(b < 0 or e < 0 for b, e in a.paddings) or \
                 tuple(d + b + e for d, (b, e) in zip(x.shape, a.paddings)) != tuple(out.shape):
             fail(f"{where}: paddings {[list(p) for p in a.paddings]} do not take {list(x.shape)} to "

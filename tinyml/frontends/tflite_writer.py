@@ -171,9 +171,29 @@ def _variables(g: Graph) -> set[int]:
         {op.inputs[k] for op in g.ops if op.kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM for k in (18, 19)}
 
 
-def write_tflite(g: Graph, description: str = "tinyml") -> bytes:
-    """The .tflite bytes of `g`: one subgraph, one buffer per constant tensor (buffer 0 is the empty one)."""
+LSTM_INTERMEDIATES = ("input_to_input", "input_to_forget", "input_to_cell", "input_to_output", "effective_hidden_scale")
+
+
+def _lstm_intermediates(g: Graph) -> tuple[Graph, dict[int, tuple[int, ...]]]:
+    """`g` with the five quantization-only intermediate tensors TensorFlow's converter attaches to each int8
+    UNIDIRECTIONAL_SEQUENCE_LSTM (shape [0]; four float32 without quantization, the last int8 at the hidden
+    state's scale), and op index -> their indices."""
+    tensors, inter = list(g.tensors), {}
+    for k, op in enumerate(g.ops):
+        if op.kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM:
+            h = g.tensor(op.inputs[18])
+            start = len(tensors)
+            tensors += [Tensor(f"{n}_intermediate", (0,), DType.FLOAT32) for n in LSTM_INTERMEDIATES[:4]]
+            tensors.append(Tensor("effective_hidden_scale_intermediate", (0,), DType.INT8, h.quant))
+            inter[k] = tuple(range(start, len(tensors)))
+    return Graph(g.name, tuple(tensors), g.ops, g.inputs, g.outputs, g.source), inter
+
+
+def write_tflite(g: Graph, description: str = "tinyml", lstm_intermediates: bool = False) -> bytes:
+    """The .tflite bytes of `g`: one subgraph, one buffer per constant tensor (buffer 0 is the empty one).
+    `lstm_intermediates`: each LSTM carries the intermediate tensors of a converter-made one (TFLM ignores them)."""
     g = _file_order(g)
+    g, inter = _lstm_intermediates(g) if lstm_intermediates else (g, {})
     variables = _variables(g)
     b = flatbuffers.Builder(1024)
     M, T, Q, Buf = _mod("Model"), _mod("Tensor"), _mod("QuantizationParameters"), _mod("Buffer")
@@ -221,7 +241,7 @@ def write_tflite(g: Graph, description: str = "tinyml") -> bytes:
     kinds = sorted({op.kind for op in g.ops}, key=lambda k: k.value)
     code_index = {k: n for n, k in enumerate(kinds)}
     op_offsets = []
-    for op in g.ops:
+    for k, op in enumerate(g.ops):
         spec = _OPTIONS[op.kind](op)
         opt = None
         if spec is not None:
@@ -232,10 +252,13 @@ def write_tflite(g: Graph, description: str = "tinyml") -> bytes:
             opt = mod.End(b)
         ins = _vector(b, Opr.StartInputsVector, list(op.inputs))
         outs = _vector(b, Opr.StartOutputsVector, list(op.outputs))
+        mids = _vector(b, Opr.StartIntermediatesVector, list(inter[k])) if k in inter else None
         Opr.Start(b)
         Opr.AddOpcodeIndex(b, code_index[op.kind])
         Opr.AddInputs(b, ins)
         Opr.AddOutputs(b, outs)
+        if mids is not None:
+            Opr.AddIntermediates(b, mids)
         if spec is not None:
             Opr.AddBuiltinOptionsType(b, getattr(tflite.BuiltinOptions, spec[0]))
             Opr.AddBuiltinOptions(b, opt)
