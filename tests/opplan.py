@@ -4,6 +4,7 @@ TFLiteConverter. Rows are data (builder name, input shapes, parameters); builder
 from __future__ import annotations
 
 import contextlib
+import io
 from collections.abc import Callable
 from typing import Any
 
@@ -457,10 +458,10 @@ def build_tflite(case: dict[str, Any], seed: int = 0) -> bytes:
 
 
 def convert_keras(model: Any, inputs: list[tuple[int, ...]], seed: int = 0, float_io: bool = False,
-                  mode: str = "int8", io: str | None = None) -> bytes:
+                  mode: str = "int8", io_type: str | None = None) -> bytes:
     """A Keras model converted to full-int8 TFLite by TensorFlow's converter, calibrated on 64 uniform random
     inputs in [-2, 2) (float32 model inputs and outputs when `float_io`; mode "16x8": int16 activations and
-    int8 weights, TFLite's EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8; `io` "uint8": uint8
+    int8 weights, TFLite's EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8; `io_type` "uint8": uint8
     model inputs and outputs around the int8 graph, as `inference_input_type=tf.uint8` makes them)."""
     import tensorflow as tf
     rs = np.random.RandomState(seed)
@@ -475,7 +476,7 @@ def convert_keras(model: Any, inputs: list[tuple[int, ...]], seed: int = 0, floa
     conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
                                       if wide else tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     if not float_io:
-        conv.inference_input_type = tf.int16 if wide else tf.uint8 if io == "uint8" else tf.int8
+        conv.inference_input_type = tf.int16 if wide else tf.uint8 if io_type == "uint8" else tf.int8
         conv.inference_output_type = conv.inference_input_type
     with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its SavedModel signature
         return conv.convert()

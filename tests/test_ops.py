@@ -51,7 +51,7 @@ def test_plan_covers_every_supported_op(opplan_models):
 def test_float_island_bit_exact(opplan_models, tmp_path):
     """DEQUANTIZE -> float32 TRANSPOSE, STRIDED_SLICE, CONCATENATION -> QUANTIZE inside an int8 graph (what the
     converter leaves around SPLIT_V and UNPACK at times): the float ops run on float32 values, bit-exact with
-    TFLM, and the report lists them; a float32 ADD in the island is still refused."""
+    TFLM, and the report lists them; a float32 ADD there is TFLM's too, a float32 DIV is refused."""
     import dataclasses
 
     import numpy as np
@@ -102,11 +102,15 @@ def test_float_island_bit_exact(opplan_models, tmp_path):
     rep = assert_bit_exact(p, tmp_path / "out")
     assert [i["op"] for i in rep["float_islands"]] == ["TRANSPOSE", "STRIDED_SLICE", "CONCATENATION"]
     total = add("sum", ts[cat].shape)
-    p.write_bytes(write_tflite(dataclasses.replace(g, tensors=tuple(ts), outputs=(yq,), ops=tuple(head + [
-        Op(OpKind.ADD, (cat, cat), (total,), ElementwiseAttrs(Activation.NONE)),
-        Op(OpKind.QUANTIZE, (total,), (yq,), NoAttrs())]))))
-    with pytest.raises(TinymlError, match="computes in float32"):
-        compile_model(p, tmp_path / "out2", CompileOptions())
+    for kind, ok in ((OpKind.ADD, True), (OpKind.DIV, False)):  # float ADD runs in islands; DIV does not
+        p.write_bytes(write_tflite(dataclasses.replace(g, tensors=tuple(ts), outputs=(yq,), ops=tuple(head + [
+            Op(kind, (cat, cat), (total,), ElementwiseAttrs(Activation.NONE)),
+            Op(OpKind.QUANTIZE, (total,), (yq,), NoAttrs())]))))
+        if ok:
+            assert_bit_exact(p, tmp_path / "out_add")
+            continue
+        with pytest.raises(TinymlError, match="computes in float32"):
+            compile_model(p, tmp_path / "out2", CompileOptions())
 
 
 def test_transpose_conv_round_trip_and_refusals(opplan_models, tmp_path):
@@ -316,7 +320,8 @@ def test_16x8_refusals(opplan_models, tmp_path):
     p = tmp_path / "hard_swish16.tflite"
     p.write_bytes(buf)
     parse_tflite(buf, "hard_swish16.tflite")
-    with pytest.raises(TinymlError, match="HARD_SWISH.*int16 activations .16x8 quantization., which this op does"):
+    with pytest.raises(TinymlError, match="HARD_SWISH int16 -> int16.*is int16 .16x8 quantization., and this "
+                       "combination of types is not supported"):
         compile_model(p, tmp_path / "o1", CompileOptions())
     with pytest.raises(TinymlError, match="int16 \\(16x8\\) activations; patch-based inference"):
         compile_model(opplan_models("audio_cnn_16x8"), tmp_path / "o2", CompileOptions(patch="2x2"))

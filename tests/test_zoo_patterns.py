@@ -22,7 +22,7 @@ pytestmark = [needs_tflm(), pytest.mark.slow,
 
 def _convert(model, shape, io_type) -> bytes:
     from opplan import convert_keras
-    return convert_keras(model, [shape], io="uint8" if io_type.name == "uint8" else None)
+    return convert_keras(model, [shape], io_type="uint8" if io_type.name == "uint8" else None)
 
 
 def _keras(seed: int):
