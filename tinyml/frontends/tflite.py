@@ -547,7 +547,7 @@ def parse_tflite(buf: bytes, source: str = "<bytes>") -> Graph:
     from ..validate import InvalidModelError, validate
     try:
         g = _parse(buf, source)
-    except TinymlError:
+    except (TinymlError, NameError, ImportError):  # no corrupt file raises the last two: a bug, reported as one
         raise
     except Exception as e:  # the flatbuffer accessors raise anything on corrupt offsets
         raise TinymlError(f"'{source}' could not be read as a TensorFlow Lite flatbuffer ({type(e).__name__}: "
