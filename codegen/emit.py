@@ -101,6 +101,7 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
                                                         "greater_equal") for t in ("s8", "f32")},
     "tml_select": ("tml_select.c",),
     "tml_space_to_batch": ("tml_space_batch.c",), "tml_batch_to_space": ("tml_space_batch.c",),
+    **{f: ("tml_cast.c",) for f in ("tml_cast", "tml_logical_and", "tml_logical_or", "tml_logical_not")},
     "tml_add_f32": ("tml_unary_f32.c",), "tml_sub_f32": ("tml_unary_f32.c",), "tml_mul_f32": ("tml_unary_f32.c",),
 }
 RUNTIME_HEADERS = ("tml_nn.h", "tml_fixedpoint.h", "tml_simd.h")

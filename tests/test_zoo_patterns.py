@@ -250,3 +250,37 @@ def test_space_to_batch_and_back(tmp_path):
         v = np.random.RandomState(7).randint(-128, 128, (1,) + shape).astype(np.int8)
         res = emulate(out, "mps2-an386", [v])
         assert res["outputs_match_host"] and res["outputs_match_reference"] is True
+
+
+def test_logical_operators_and_cast(tmp_path):
+    """LOGICAL_AND, LOGICAL_OR (broadcast), LOGICAL_NOT on comparisons' bool outputs, and CAST of bool and int8
+    values to int8, int32 and float32, bit-exact with TFLM (written with tinyml's .tflite writer)."""
+    from tinyml.frontends.tflite_writer import write_tflite
+    from tinyml.ir import DType, GraphBuilder, NoAttrs, OpKind, Quant
+    b = GraphBuilder()
+    x = b.tensor("x", (1, 4, 6), DType.INT8, Quant((0.05,), (3,)))
+    lo = b.tensor("lo", (1,), DType.INT8, Quant((0.1,), (0,)), np.array([-2], np.int8))
+    hi = b.tensor("hi", (1, 1, 6), DType.INT8, Quant((0.02,), (-10,)), np.array([[[40, 70, 100, -60, 0, 20]]],
+                                                                                  np.int8))
+    above, below = b.tensor("above", (1, 4, 6), DType.BOOL), b.tensor("below", (1, 4, 6), DType.BOOL)
+    b.op(OpKind.GREATER, (x, lo), (above,), NoAttrs())
+    b.op(OpKind.LESS, (x, hi), (below,), NoAttrs())
+    both, notb, either = (b.tensor(n, (1, 4, 6), DType.BOOL) for n in ("both", "notb", "either"))
+    b.op(OpKind.LOGICAL_AND, (above, below), (both,), NoAttrs())
+    b.op(OpKind.LOGICAL_NOT, (below,), (notb,), NoAttrs())
+    b.op(OpKind.LOGICAL_OR, (above, notb), (either,), NoAttrs())
+    outs = []
+    for src, dtype in ((both, DType.INT8), (either, DType.FLOAT32), (x, DType.INT32)):
+        outs.append(b.tensor(f"cast_{len(outs)}", (1, 4, 6), dtype))
+        b.op(OpKind.CAST, (src,), (outs[-1],), NoAttrs())
+    model = write_tflite(b.build("logical", (x,), tuple(outs)))
+    (tmp_path / "m.tflite").write_bytes(model)
+    out = tmp_path / "out"
+    compile_model(tmp_path / "m.tflite", out, CompileOptions())
+    for seed in range(3):
+        v = np.random.RandomState(seed).randint(-128, 128, (1, 4, 6)).astype(np.int8)
+        want = tflm_run(model, [v], 3)
+        got = tinyml.run(out, [v])
+        for g_, w in zip(got, want):
+            assert g_.dtype == w.dtype and np.array_equal(g_, w), (seed, g_, w)
+        assert 0 < want[0].sum() < want[0].size  # both values occur

@@ -183,6 +183,9 @@ class OpKind(enum.Enum):
     GREATER = "GREATER"
     GREATER_EQUAL = "GREATER_EQUAL"
     SELECT_V2 = "SELECT_V2"
+    LOGICAL_AND = "LOGICAL_AND"
+    LOGICAL_OR = "LOGICAL_OR"
+    LOGICAL_NOT = "LOGICAL_NOT"
     BROADCAST_TO = "BROADCAST_TO"
     SHAPE = "SHAPE"  # folded into a constant at import (tinyml.fold); never reaches the lowering
     # operators tinyml computes only on constants, at import (shape arithmetic; tinyml.fold.CONST_ONLY)

@@ -155,6 +155,13 @@ class SpaceBatchParams:  # SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND over NHWC, `p
 
 
 @dataclass(frozen=True)
+class CastParams:  # CAST (type codes: CAST_CODES) and LOGICAL_NOT (size only)
+    size: int
+    in_code: int
+    out_code: int
+
+
+@dataclass(frozen=True)
 class SelectParams:
     """SELECT_V2 over a 4-D output with per-operand element strides (0 where broadcast)."""
     d: tuple[int, ...]
@@ -512,6 +519,7 @@ class Kernel:
             ConvParams: "tml_conv_params", FullyConnectedParams: "tml_fc_params",
             BroadcastParams: "tml_broadcast_params", SelectParams: "tml_select_params",
             BinaryF32Params: "tml_binary_f32_params", SpaceBatchParams: "tml_space_batch_params",
+            CastParams: "tml_cast_params",
             PoolParams: "tml_pool_params", MeanParams: "tml_mean_params",
             SoftmaxParams: "tml_softmax_params", SigmoidParams: "tml_sigmoid_params",
             Sigmoid16Params: "tml_sigmoid16_params",
@@ -1107,6 +1115,36 @@ def _compare(g: Graph, op: Op) -> list[Kernel]:
     return [Kernel(f"tml_{op.kind.value.lower()}_s8", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
 
 
+CAST_CODES = {DType.INT8: 0, DType.UINT8: 1, DType.INT16: 2, DType.INT32: 3, DType.FLOAT32: 4, DType.BOOL: 5}
+
+
+def _cast(g: Graph, op: Op) -> list[Kernel]:
+    """CAST on activations: TFLM's static_cast per element (integers wrap, to float32 rounds to nearest, to bool
+    is != 0); float32 to an integer type is refused (undefined for out-of-range values, in TFLM's C++ too)."""
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    _require(x.dtype in CAST_CODES and y.dtype in CAST_CODES and not (
+        x.dtype is DType.FLOAT32 and y.dtype not in (DType.FLOAT32, DType.BOOL)),
+        f"CAST from {x.dtype.value} to {y.dtype.value} is not supported (between int8, uint8, int16, int32, "
+        "float32 and bool, except float32 to an integer type, whose out-of-range values C leaves undefined)")
+    return [Kernel("tml_cast", CastParams(x.size, CAST_CODES[x.dtype], CAST_CODES[y.dtype]),
+                   (op.inputs[0], op.outputs[0]))]
+
+
+def _logical(g: Graph, op: Op) -> list[Kernel]:
+    """LOGICAL_AND / LOGICAL_OR (bool, 4-D broadcasting) and LOGICAL_NOT."""
+    ins = [g.tensor(i) for i in op.inputs]
+    y = g.tensor(op.outputs[0])
+    _require(all(t.dtype is DType.BOOL for t in ins + [y]), f"{op.kind.value} takes bool tensors, got "
+             f"{', '.join(t.dtype.value for t in ins)} -> {y.dtype.value}")
+    if op.kind is OpKind.LOGICAL_NOT:
+        return [Kernel("tml_logical_not", CastParams(y.size, 5, 5), (op.inputs[0], op.outputs[0]))]
+    _require(len(y.shape) <= 4, f"{op.kind.value} supports up to 4-D tensors, got {list(y.shape)}")
+    out4 = (1,) * (4 - len(y.shape)) + tuple(y.shape)
+    p = BroadcastParams(out4[0], out4[1], out4[2], out4[3], broadcast_strides(ins[0].shape, out4),
+                        broadcast_strides(ins[1].shape, out4), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0)
+    return [Kernel(f"tml_{op.kind.value.lower()}", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+
+
 def _select(g: Graph, op: Op) -> list[Kernel]:
     """SELECT_V2: x where the condition holds, else y, with broadcasting; values are copied (TFLM does not
     requantize them either)."""
@@ -1650,6 +1688,7 @@ LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.EQUAL: _compare, OpKind.NOT_EQUAL: _compare, OpKind.LESS: _compare, OpKind.LESS_EQUAL: _compare,
     OpKind.GREATER: _compare, OpKind.GREATER_EQUAL: _compare, OpKind.SELECT_V2: _select,
     OpKind.SPACE_TO_BATCH_ND: _space_batch, OpKind.BATCH_TO_SPACE_ND: _space_batch,
+    OpKind.CAST: _cast, OpKind.LOGICAL_AND: _logical, OpKind.LOGICAL_OR: _logical, OpKind.LOGICAL_NOT: _logical,
 }
 
 

@@ -32,8 +32,6 @@ REASONS: dict[str, str] = {
     "LOG_SOFTMAX": _NOT_YET, "MIRROR_PAD": _NOT_YET, "SELECT_V2": _NOT_YET,
     **{c: _NOT_YET + " (bool outputs feed SELECT_V2)"
        for c in ("EQUAL", "NOT_EQUAL", "GREATER", "GREATER_EQUAL", "LESS", "LESS_EQUAL")},
-    "LOGICAL_AND": _NOT_YET + " (bool tensors)", "LOGICAL_OR": _NOT_YET + " (bool tensors)",
-    "LOGICAL_NOT": _NOT_YET + " (bool tensors)",
     "CEIL": _FLOAT, "COS": _FLOAT, "SIN": _FLOAT, "FLOOR": _FLOAT, "LOG": _FLOAT, "ROUND": _FLOAT, "SQRT": _FLOAT,
     "L2_POOL_2D": _FLOAT, "EXP": "the tflite-micro interpreter refuses an int8 EXP; float32 only",
     "IF": "control flow (a second subgraph): tinyml compiles models with one subgraph",
@@ -46,7 +44,7 @@ REASONS: dict[str, str] = {
 _CUSTOM_REASON = "a custom operator (TFLM's signal-processing front end, an Ethos-U NPU command stream or the " \
                  "float SSD post-processing), not a neural-network layer: run it outside the compiled model"
 # computed at import only, where every input is a constant (tinyml.fold)
-CONSTANT_ONLY = ("BROADCAST_ARGS", "CAST", "FILL", "FLOOR_DIV", "FLOOR_MOD", "SHAPE", "ZEROS_LIKE", "RANGE",
+CONSTANT_ONLY = ("BROADCAST_ARGS", "FILL", "FLOOR_DIV", "FLOOR_MOD", "SHAPE", "ZEROS_LIKE", "RANGE",
                  "REDUCE_PROD")
 
 

@@ -477,6 +477,17 @@ def space_batch(p: SpaceBatchParams, x: Arr, to_batch: bool) -> Arr:
     return out.reshape(-1).view(x.dtype)
 
 
+_CAST_TYPES = (np.int8, np.uint8, np.int16, np.int32, np.float32, np.bool_)
+
+
+def cast(p: CastParams, x: Arr) -> Arr:
+    """C's conversions: integers wrap to a narrower integer type, to float32 round to nearest, to bool != 0."""
+    if p.out_code == 5:
+        return x != 0
+    v = x.astype(np.int64) if p.in_code != 4 else x
+    return v.astype(_CAST_TYPES[p.out_code])
+
+
 def select(p: SelectParams, c: Arr, x: Arr, y: Arr) -> Arr:
     return np.where(_strided(c, p.d, p.c_stride).astype(bool), _strided(x, p.d, p.x_stride),
                     _strided(y, p.d, p.y_stride))
@@ -538,6 +549,9 @@ _FUNCS: dict[str, Callable[..., Arr]] = {
     "tml_neg_f32": lambda p, x: -x.astype(np.float32),
     "tml_add_f32": lambda p, a, b: binary_f32(p, a, b, np.add),
     "tml_space_to_batch": lambda p, x: space_batch(p, x, True),
+    "tml_cast": lambda p, x: cast(p, x), "tml_logical_not": lambda p, x: x.astype(bool) == 0,
+    "tml_logical_and": lambda p, a, b: np.logical_and(*(v != 0 for v in _broadcast(p, a, b))),
+    "tml_logical_or": lambda p, a, b: np.logical_or(*(v != 0 for v in _broadcast(p, a, b))),
     "tml_batch_to_space": lambda p, x: space_batch(p, x, False),
     "tml_sub_f32": lambda p, a, b: binary_f32(p, a, b, np.subtract),
     "tml_mul_f32": lambda p, a, b: binary_f32(p, a, b, np.multiply),

@@ -296,7 +296,7 @@ def _op(g: Graph, k: int, op: Op, fail) -> None:  # noqa: ANN001, C901
         if both != tuple(out.shape):
             fail(f"{where}: {[list(t.shape) for t in ins if t is not None]} do not broadcast to {list(out.shape)}")
     elif op.kind in (OpKind.ADD, OpKind.SUB, OpKind.MUL, OpKind.MAXIMUM, OpKind.MINIMUM, OpKind.PRELU,
-                     OpKind.SQUARED_DIFFERENCE, OpKind.DIV, *COMPARISONS):
+                     OpKind.SQUARED_DIFFERENCE, OpKind.DIV, OpKind.LOGICAL_AND, OpKind.LOGICAL_OR, *COMPARISONS):
         if len(ins) < 2 or ins[1] is None:
             fail(f"{where} needs two inputs")
         y = ins[1]
@@ -379,7 +379,7 @@ def _op(g: Graph, k: int, op: Op, fail) -> None:  # noqa: ANN001, C901
             fail(f"{where}: its activation state has scale {a.state_scale} and zero point {a.state_zero_point}")
     elif op.kind in (OpKind.LOGISTIC, OpKind.TANH, OpKind.HARD_SWISH, OpKind.LEAKY_RELU, OpKind.RELU, OpKind.RELU6,
                      OpKind.QUANTIZE, OpKind.DEQUANTIZE, OpKind.SOFTMAX, OpKind.ABS, OpKind.RSQRT, OpKind.NEG,
-                     OpKind.SQUARE, OpKind.L2_NORMALIZATION, OpKind.ELU):
+                     OpKind.SQUARE, OpKind.L2_NORMALIZATION, OpKind.ELU, OpKind.CAST, OpKind.LOGICAL_NOT):
         if isinstance(a, SoftmaxAttrs) and not math.isfinite(a.beta):
             fail(f"{where} has beta {a.beta}")
         if x.size != out.size:

@@ -147,6 +147,18 @@ typedef struct {
 } tml_space_batch_params;
 
 void tml_space_to_batch(const tml_space_batch_params *p, const void *input, void *output);
+
+/* CAST of `size` elements between int8, uint8, int16, int32, float32 and bool (codes 0-5 in that order; float32
+ * to an integer type is not generated); LOGICAL_NOT on bool uses `size` only. */
+typedef struct {
+    int32_t size, in_code, out_code;
+} tml_cast_params;
+
+void tml_cast(const tml_cast_params *p, const void *input, void *output);
+void tml_logical_not(const tml_cast_params *p, const uint8_t *input, uint8_t *output);
+/* LOGICAL_AND / LOGICAL_OR on bool with 4-D broadcasting (the strides of tml_broadcast_params) */
+void tml_logical_and(const tml_broadcast_params *p, const uint8_t *a, const uint8_t *b, uint8_t *output);
+void tml_logical_or(const tml_broadcast_params *p, const uint8_t *a, const uint8_t *b, uint8_t *output);
 void tml_batch_to_space(const tml_space_batch_params *p, const void *input, void *output);
 void tml_mul_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, int8_t *output);
 

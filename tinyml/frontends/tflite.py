@@ -363,7 +363,7 @@ BUILDERS: dict[str, tuple[OpKind, Callable[[tflite.Operator, list[Tensor]], Attr
     "BATCH_TO_SPACE_ND": (OpKind.BATCH_TO_SPACE_ND, _space_batch),
     "BROADCAST_TO": (OpKind.BROADCAST_TO, _none),
     **{c: (OpKind(c), _none) for c in ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL",
-                                       "SELECT_V2")},
+                                       "SELECT_V2", "LOGICAL_AND", "LOGICAL_OR", "LOGICAL_NOT")},
     "SLICE": (OpKind.STRIDED_SLICE, _slice),
     "CONCATENATION": (OpKind.CONCATENATION, _concat),
     "STRIDED_SLICE": (OpKind.STRIDED_SLICE, _strided_slice),
