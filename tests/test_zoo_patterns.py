@@ -284,3 +284,7 @@ def test_logical_operators_and_cast(tmp_path):
         for g_, w in zip(got, want):
             assert g_.dtype == w.dtype and np.array_equal(g_, w), (seed, g_, w)
         assert 0 < want[0].sum() < want[0].size  # both values occur
+    if shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"):  # the new kernels on a Cortex-M4
+        from tinyml.harness.firmware import emulate
+        res = emulate(out, "mps2-an386", [np.random.RandomState(3).randint(-128, 128, (1, 4, 6)).astype(np.int8)])
+        assert res["outputs_match_host"] and res["outputs_match_reference"] is True
