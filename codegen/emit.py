@@ -103,6 +103,7 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_space_to_batch": ("tml_space_batch.c",), "tml_batch_to_space": ("tml_space_batch.c",),
     **{f: ("tml_cast.c",) for f in ("tml_cast", "tml_logical_and", "tml_logical_or", "tml_logical_not")},
     "tml_add_f32": ("tml_unary_f32.c",), "tml_sub_f32": ("tml_unary_f32.c",), "tml_mul_f32": ("tml_unary_f32.c",),
+    **{f"tml_{n}_f32": ("tml_unary_f32.c",) for n in ("floor", "ceil", "sqrt", "round")},
 }
 RUNTIME_HEADERS = ("tml_nn.h", "tml_fixedpoint.h", "tml_simd.h")
 # model inputs/outputs that model_quantize_input_f32 / model_dequantize_output_f32 convert: type -> range

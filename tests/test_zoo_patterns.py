@@ -288,3 +288,31 @@ def test_logical_operators_and_cast(tmp_path):
         from tinyml.harness.firmware import emulate
         res = emulate(out, "mps2-an386", [np.random.RandomState(3).randint(-128, 128, (1, 4, 6)).astype(np.int8)])
         assert res["outputs_match_host"] and res["outputs_match_reference"] is True
+
+
+def test_float_island_rounding_and_sqrt(tmp_path):
+    """FLOOR, CEIL, ROUND (half to even: values land on halves) and SQRT on DEQUANTIZEd values, each quantized
+    back: exact IEEE operations, TFLM's bits (written with tinyml's .tflite writer)."""
+    from tinyml.frontends.tflite_writer import write_tflite
+    from tinyml.ir import DType, GraphBuilder, NoAttrs, OpKind, Quant
+    b = GraphBuilder()
+    x = b.tensor("x", (1, 64), DType.INT8, Quant((0.25,), (1,)))  # steps of 1/4: halves occur
+    xr = b.tensor("xr", (1, 64), DType.INT8, Quant((0.25,), (1,)))
+    b.op(OpKind.RELU6, (x,), (xr,), NoAttrs())
+    xf = b.tensor("xf", (1, 64), DType.FLOAT32)
+    b.op(OpKind.DEQUANTIZE, (x,), (xf,), NoAttrs())
+    sq = b.tensor("sq", (1, 64), DType.FLOAT32)
+    b.op(OpKind.SQUARE, (xf,), (sq,), NoAttrs())
+    outs = [xr]
+    for kind, src in ((OpKind.FLOOR, xf), (OpKind.CEIL, xf), (OpKind.ROUND, xf), (OpKind.SQRT, sq)):
+        f = b.tensor(f"{kind.value}_f", (1, 64), DType.FLOAT32)
+        b.op(kind, (src,), (f,), NoAttrs())
+        outs.append(b.tensor(kind.value.lower(), (1, 64), DType.INT8, Quant((0.5,), (0,))))
+        b.op(OpKind.QUANTIZE, (f,), (outs[-1],), NoAttrs())
+    model = write_tflite(b.build("rounding", (x,), tuple(outs)))
+    (tmp_path / "m.tflite").write_bytes(model)
+    out = tmp_path / "out"
+    compile_model(tmp_path / "m.tflite", out, CompileOptions())
+    v = np.arange(-128, 128, 4, dtype=np.int8).reshape(1, 64)
+    for g_, w in zip(tinyml.run(out, [v]), tflm_run(model, [v], len(outs))):
+        assert g_.dtype == w.dtype and np.array_equal(g_, w)

@@ -122,7 +122,7 @@ FLOAT_ISLAND_OPS = frozenset({OpKind.STRIDED_SLICE, OpKind.RESHAPE, OpKind.CONCA
                               OpKind.SPACE_TO_DEPTH, OpKind.DEPTH_TO_SPACE, OpKind.RESIZE_NEAREST_NEIGHBOR,
                               OpKind.NEG, OpKind.SQUARE, OpKind.EQUAL, OpKind.NOT_EQUAL, OpKind.LESS,
                               OpKind.LESS_EQUAL, OpKind.GREATER, OpKind.GREATER_EQUAL, OpKind.ADD, OpKind.SUB,
-                              OpKind.MUL, OpKind.CAST})
+                              OpKind.MUL, OpKind.CAST, OpKind.FLOOR, OpKind.CEIL, OpKind.SQRT, OpKind.ROUND})
 
 
 def float_islands(g: Graph) -> list[int]:

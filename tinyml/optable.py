@@ -22,8 +22,10 @@ TFLM_BUILTINS = (
 TFLM_CUSTOM = ("CIRCULAR_BUFFER", "DELAY", "DETECTION_POSTPROCESS", "ENERGY", "ETHOSU", "FFT_AUTO_SCALE",
                "FRAMER", "IRFFT", "OVERLAP_ADD", "RFFT", "STACKER", "WINDOW")
 
-_FLOAT = "TFLM computes it in float32 only; an int8 model never runs it outside a float island, which tinyml " \
-         "supports for moving operators only"
+_FLOAT = "TFLM computes it in float32 only; tinyml runs float32 islands (between DEQUANTIZE and QUANTIZE) only " \
+         "for operators whose float results are the same on every target (moves, NEG, SQUARE, ADD, SUB, MUL, " \
+         "comparisons, FLOOR, CEIL, ROUND, SQRT)"
+_FLOAT_LIBM = _FLOAT + " (and its libm approximation differs between targets)"
 _NOT_YET = "not implemented yet in tinyml: its int8 kernel is on the list of gaps (see the issue tracker)"
 REASONS: dict[str, str] = {
     "ADD_N": _NOT_YET, "BATCH_TO_SPACE_ND": _NOT_YET + "; older converters emit it around dilated convolutions",
@@ -32,8 +34,9 @@ REASONS: dict[str, str] = {
     "LOG_SOFTMAX": _NOT_YET, "MIRROR_PAD": _NOT_YET, "SELECT_V2": _NOT_YET,
     **{c: _NOT_YET + " (bool outputs feed SELECT_V2)"
        for c in ("EQUAL", "NOT_EQUAL", "GREATER", "GREATER_EQUAL", "LESS", "LESS_EQUAL")},
-    "CEIL": _FLOAT, "COS": _FLOAT, "SIN": _FLOAT, "FLOOR": _FLOAT, "LOG": _FLOAT, "ROUND": _FLOAT, "SQRT": _FLOAT,
-    "L2_POOL_2D": _FLOAT, "EXP": "the tflite-micro interpreter refuses an int8 EXP; float32 only",
+    "COS": _FLOAT_LIBM, "SIN": _FLOAT_LIBM, "LOG": _FLOAT_LIBM,
+    "L2_POOL_2D": _FLOAT + "; not implemented yet",
+    "EXP": "the tflite-micro interpreter refuses an int8 EXP; float32 only",
     "IF": "control flow (a second subgraph): tinyml compiles models with one subgraph",
     "WHILE": "control flow (a second subgraph): a recurrent layer converts to WHILE unless built with "
              "unroll=True or converted to UNIDIRECTIONAL_SEQUENCE_LSTM",

@@ -548,6 +548,10 @@ _FUNCS: dict[str, Callable[..., Arr]] = {
     "tml_arg_max_s8": lambda p, x: _arg(x, p, np.argmax), "tml_arg_min_s8": lambda p, x: _arg(x, p, np.argmin),
     "tml_neg_f32": lambda p, x: -x.astype(np.float32),
     "tml_add_f32": lambda p, a, b: binary_f32(p, a, b, np.add),
+    "tml_floor_f32": lambda p, x: np.floor(x.astype(np.float32)),
+    "tml_ceil_f32": lambda p, x: np.ceil(x.astype(np.float32)),
+    "tml_sqrt_f32": lambda p, x: np.sqrt(x.astype(np.float32)),
+    "tml_round_f32": lambda p, x: np.rint(x.astype(np.float32)),  # half to even, as TFLM's RoundToNearest
     "tml_space_to_batch": lambda p, x: space_batch(p, x, True),
     "tml_cast": lambda p, x: cast(p, x), "tml_logical_not": lambda p, x: x.astype(bool) == 0,
     "tml_logical_and": lambda p, a, b: np.logical_and(*(v != 0 for v in _broadcast(p, a, b))),

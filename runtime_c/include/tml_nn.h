@@ -359,6 +359,11 @@ typedef struct {
 
 void tml_neg_f32(const tml_unary_f32_params *p, const float *input, float *output);
 void tml_square_f32(const tml_unary_f32_params *p, const float *input, float *output);
+/* FLOOR, CEIL, SQRT, ROUND (half to even, TFLM's RoundToNearest) on float32: exact IEEE operations */
+void tml_floor_f32(const tml_unary_f32_params *p, const float *input, float *output);
+void tml_ceil_f32(const tml_unary_f32_params *p, const float *input, float *output);
+void tml_sqrt_f32(const tml_unary_f32_params *p, const float *input, float *output);
+void tml_round_f32(const tml_unary_f32_params *p, const float *input, float *output);
 
 /* ADD, SUB, MUL on float32 in float islands over a 4-D output d (per-operand strides, 0 where broadcast): one IEEE
  * single-precision operation per element, clamped to [act_min, act_max] (the fused activation), as TFLM. */

@@ -1,5 +1,7 @@
 /* NEG and SQUARE on float32 values (float islands): TFLM reference_ops::Negate and its SQUARE kernel, one IEEE
  * single-precision operation per value, so every target gives TFLM's bits. */
+#include <math.h>
+
 #include "tml_nn.h"
 
 void tml_neg_f32(const tml_unary_f32_params *p, const float *input, float *output) {
@@ -33,3 +35,28 @@ void tml_square_f32(const tml_unary_f32_params *p, const float *input, float *ou
 TML_BINARY_F32(tml_add_f32, +)
 TML_BINARY_F32(tml_sub_f32, -)
 TML_BINARY_F32(tml_mul_f32, *)
+
+/* FLOOR, CEIL, SQRT and ROUND on float32 (float islands): operations IEEE 754 defines exactly (sqrtf is
+ * correctly rounded), so every target gives TFLM's bits; ROUND is TFLM's RoundToNearest (half to even). */
+void tml_floor_f32(const tml_unary_f32_params *p, const float *input, float *output) {
+    int32_t i;
+    for (i = 0; i < p->size; i++) output[i] = floorf(input[i]);
+}
+
+void tml_ceil_f32(const tml_unary_f32_params *p, const float *input, float *output) {
+    int32_t i;
+    for (i = 0; i < p->size; i++) output[i] = ceilf(input[i]);
+}
+
+void tml_sqrt_f32(const tml_unary_f32_params *p, const float *input, float *output) {
+    int32_t i;
+    for (i = 0; i < p->size; i++) output[i] = sqrtf(input[i]);
+}
+
+void tml_round_f32(const tml_unary_f32_params *p, const float *input, float *output) {
+    int32_t i;
+    for (i = 0; i < p->size; i++) {
+        const float f = floorf(input[i]), diff = input[i] - f;
+        output[i] = (diff < 0.5f || (diff == 0.5f && (int32_t)f % 2 == 0)) ? f : f + 1.0f;
+    }
+}

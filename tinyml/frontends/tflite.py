@@ -382,6 +382,7 @@ BUILDERS: dict[str, tuple[OpKind, Callable[[tflite.Operator, list[Tensor]], Attr
     "SQUARED_DIFFERENCE": (OpKind.SQUARED_DIFFERENCE, _none),
     "NEG": (OpKind.NEG, _none),
     "SQUARE": (OpKind.SQUARE, _none),
+    **{n: (OpKind(n), _none) for n in ("FLOOR", "CEIL", "SQRT", "ROUND")},
     "BATCH_MATMUL": (OpKind.BATCH_MATMUL, _batch_matmul),
     "MAXIMUM": (OpKind.MAXIMUM, _none),
     "MINIMUM": (OpKind.MINIMUM, _none),
