@@ -74,7 +74,7 @@ def test_real_model_every_tensor_matches_tflm(name):
     sg = tflite.Model.GetRootAsModel(path.read_bytes(), 0).Subgraphs(0)
     file_index = {sg.Tensors(i).Name().decode(): i for i in range(sg.TensorsLength())}
     g = load_tflite(path)
-    for xs, _ in _cases(name)[:2]:
+    for xs, _ in _cases(name)[:1]:
         ours = run_reference(g, xs, keep_all=True)
         outs = [o for op in g.ops for o in op.outputs]
         theirs = tflm_intermediates(path.read_bytes(), xs, [file_index[g.tensor(o).name] for o in outs], 16 << 20)

@@ -86,6 +86,7 @@ _OPTIONS: dict[OpKind, Callable[[Op], tuple[str, dict] | None]] = {
     OpKind.LOGICAL_OR: lambda op: None, OpKind.LOGICAL_NOT: lambda op: None, OpKind.SELECT_V2: lambda op: None,
     OpKind.GREATER: lambda op: None, OpKind.LESS: lambda op: None, OpKind.FLOOR: lambda op: None,
     OpKind.CEIL: lambda op: None, OpKind.SQRT: lambda op: None, OpKind.ROUND: lambda op: None,
+    OpKind.SPACE_TO_BATCH_ND: lambda op: None, OpKind.BATCH_TO_SPACE_ND: lambda op: None,
     OpKind.SQUARED_DIFFERENCE: lambda op: ("SquaredDifferenceOptions", {}), OpKind.NEG: lambda op: ("NegOptions", {}),
     OpKind.SQUARE: lambda op: ("SquareOptions", {}),
     OpKind.SUM: lambda op: ("ReducerOptions", {"KeepDims": op.attrs.keep_dims}),
