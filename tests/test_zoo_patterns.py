@@ -274,10 +274,10 @@ def test_logical_operators_and_cast(tmp_path):
         ("x4", (1, 4, 6, 1)), ("s2b", (4, 3, 4, 1)), ("back", (1, 4, 6, 1))))
     b.op(OpKind.RESHAPE, (x, b.const("shape4", np.array([1, 4, 6, 1], np.int32), DType.INT32)), (x4,), NoAttrs())
     block = b.const("block", np.array([2, 2], np.int32), DType.INT32)
-    b.op(OpKind.SPACE_TO_BATCH_ND, (x4, block, b.const("pads", np.array([[1, 1], [0, 2]], np.int32), DType.INT32)),
-         (s2b,), SpaceBatchAttrs((2, 2), ((1, 1), (0, 2))))
-    b.op(OpKind.BATCH_TO_SPACE_ND, (s2b, block, b.const("crops", np.array([[1, 1], [0, 2]], np.int32),
-                                                         DType.INT32)), (back,), SpaceBatchAttrs((2, 2), ((1, 1), (0, 2))))
+    pads = b.const("pads", np.array([[1, 1], [0, 2]], np.int32), DType.INT32)  # paddings, then the same as crops
+    attrs = SpaceBatchAttrs((2, 2), ((1, 1), (0, 2)))
+    b.op(OpKind.SPACE_TO_BATCH_ND, (x4, block, pads), (s2b,), attrs)
+    b.op(OpKind.BATCH_TO_SPACE_ND, (s2b, block, pads), (back,), attrs)
     outs.append(back)
     model = write_tflite(b.build("logical", (x,), tuple(outs)))
     (tmp_path / "m.tflite").write_bytes(model)
