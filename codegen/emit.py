@@ -47,7 +47,7 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_logistic_s8": ("tml_logistic_s8.c", "tml_fixedpoint.c"),
     "tml_tanh_s8": ("tml_tanh_s8.c", "tml_fixedpoint.c"),
     "tml_hard_swish_s8": ("tml_hard_swish_s8.c",),
-    "tml_leaky_relu_s8": ("tml_leaky_relu_s8.c",),
+    "tml_leaky_relu_s8": ("tml_leaky_relu_s8.c",), "tml_leaky_relu_s16": ("tml_leaky_relu_s8.c",),
     "tml_requantize_s8": ("tml_requantize_s8.c",),
     "tml_clamp_s8": ("tml_clamp_s8.c",),
     "tml_pad_s8": ("tml_pad_s8.c",),

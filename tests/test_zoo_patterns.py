@@ -322,3 +322,26 @@ def test_float_island_rounding_and_sqrt(tmp_path):
     v = np.arange(-128, 128, 4, dtype=np.int8).reshape(1, 64)
     for g_, w in zip(tinyml.run(out, [v]), tflm_run(model, [v], len(outs))):
         assert g_.dtype == w.dtype and np.array_equal(g_, w)
+
+
+def test_16x8_standalone_activations(tmp_path):
+    """RELU, RELU6 and LEAKY_RELU on int16 activations (16x8 models; standalone after a CONCATENATION, where the
+    converter cannot fuse them), bit-exact with TFLM."""
+    from opplan import convert_keras
+    tf, keras = _keras(6)
+    shape = (6, 6, 3)
+    x = keras.Input(shape, batch_size=1)
+    a = keras.layers.Conv2D(4, 3, padding="same")(x)
+    c = keras.layers.Concatenate()([a, keras.layers.Conv2D(2, 1)(x)])
+    c2 = keras.layers.Concatenate()([keras.layers.Conv2D(3, 1)(x), a])
+    outs = [keras.layers.ReLU()(c), keras.layers.ReLU(max_value=6.0)(c2), keras.layers.LeakyReLU(0.2)(c)]
+    model = convert_keras(keras.Model(x, keras.layers.Concatenate()(outs)), [shape], mode="16x8")
+    ops = _ops(model)
+    assert {"RELU", "RELU6", "LEAKY_RELU"} <= set(ops), ops
+    path = tmp_path / "m.tflite"
+    path.write_bytes(model)
+    out = tmp_path / "out"
+    compile_model(path, out, CompileOptions())
+    for seed in range(3):
+        v = np.random.RandomState(seed).randint(-32768, 32768, (1,) + shape).astype(np.int16)
+        assert np.array_equal(tinyml.run(out, [v])[0], tflm_run(model, [v], 1)[0]), seed

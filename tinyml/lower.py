@@ -549,7 +549,7 @@ QMIN, QMAX = -128, 127
 # operators with 16x8 kernels (int16 activations, int8 weights); RESHAPE and CONCATENATION move any type
 WIDE_OPS = frozenset({OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED, OpKind.ADD, OpKind.SUB,
                       OpKind.MUL, OpKind.AVERAGE_POOL_2D, OpKind.MAX_POOL_2D, OpKind.MEAN, OpKind.SOFTMAX, OpKind.PAD,
-                      OpKind.LOGISTIC, OpKind.TANH})
+                      OpKind.LOGISTIC, OpKind.TANH, OpKind.RELU, OpKind.RELU6, OpKind.LEAKY_RELU})
 
 
 def activation_range(act: Activation, t: Tensor) -> tuple[int, int]:
@@ -953,18 +953,26 @@ def _leaky_relu(g: Graph, op: Op) -> list[Kernel]:
     x = g.tensor(op.inputs[0])
     y = g.tensor(op.outputs[0])
     assert isinstance(op.attrs, LeakyReluAttrs)
-    _int8(x, y)
+    act = _act_type(op, x, y)
     f32 = np.float32
     ma, sa = quantize_multiplier(float(f32(x.scale) * f32(op.attrs.alpha) / f32(y.scale)))
     mi, si = quantize_multiplier(float(f32(x.scale) / f32(y.scale)))
     p = LeakyReluParams(x.size, x.zero_point, y.zero_point, ma, sa, mi, si)
-    return [Kernel("tml_leaky_relu_s8", p, (op.inputs[0], op.outputs[0]))]
+    return [Kernel("tml_leaky_relu_" + act, p, (op.inputs[0], op.outputs[0]))]
 
 
 def _relu(g: Graph, op: Op) -> list[Kernel]:
     x = g.tensor(op.inputs[0])
     y = g.tensor(op.outputs[0])
-    _int8(x, y)
+    if _act_type(op, x, y) == "s16":  # TFLM's int16 ReluQuantized / Relu6Quantized (zero points 0)
+        qmin, qmax = TYPE_RANGES[DType.INT16]
+        if op.kind is OpKind.RELU6:  # a clamp of the input as it is: an identity requantization
+            six = max(qmin, min(qmax, x.zero_point + tflite_round(float(np.float32(6.0) / np.float32(x.scale)))))
+            p = RequantizeParams(x.size, 0, 0, 1 << 30, 1, x.zero_point, six)  # FloatToQuantizedType saturates
+        else:
+            m, s = quantize_multiplier(x.scale / y.scale)
+            p = RequantizeParams(x.size, x.zero_point, y.zero_point, m, s, max(qmin, y.zero_point), qmax)
+        return [Kernel("tml_requantize_s16", p, (op.inputs[0], op.outputs[0]))]
     if op.kind is OpKind.RELU6:
         lo = x.zero_point
         hi = max(QMIN, min(QMAX, x.zero_point + tflite_round(float(np.float32(6.0) / np.float32(x.scale)))))

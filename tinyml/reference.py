@@ -256,11 +256,16 @@ def hard_swish(p: HardSwishParams, x: Arr) -> Arr:
     return np.clip(out, -128, 127).astype(np.int8)
 
 
-def leaky_relu(p: LeakyReluParams, x: Arr) -> Arr:
+def leaky_relu_values(p: LeakyReluParams, x: Arr) -> Arr:
+    """Unsaturated: the caller clamps to the output type (int8 or int16)."""
     v = x.astype(np.int64) - p.input_zp
     pos = fp.mbqm(v, p.multiplier_identity, p.shift_identity)
     neg = fp.mbqm(v, p.multiplier_alpha, p.shift_alpha)
-    return _sat8(np.where(v >= 0, pos, neg) + p.output_zp)
+    return np.where(v >= 0, pos, neg) + p.output_zp
+
+
+def leaky_relu(p: LeakyReluParams, x: Arr) -> Arr:
+    return _sat8(leaky_relu_values(p, x))
 
 
 def requantize(p: RequantizeParams, x: Arr) -> Arr:
@@ -530,6 +535,7 @@ _FUNCS: dict[str, Callable[..., Arr]] = {
     "tml_quantize_f32_s16": lambda p, x: quantize(p, x, wide=True),
     "tml_requantize_s8_s16": lambda p, x: requantize(p, x), "tml_requantize_s16_s8": lambda p, x: requantize(p, x),
     "tml_requantize_s16": lambda p, x: requantize(p, x),
+    "tml_leaky_relu_s16": lambda p, x: np.clip(leaky_relu_values(p, x), -32768, 32767),
     "tml_softmax_s8_s16": lambda p, x: softmax(p, x, 16), "tml_dequantize_u8_f32": dequantize,
     "tml_equal_s8": lambda p, a, b: compare(p, a, b, np.equal),
     "tml_not_equal_s8": lambda p, a, b: compare(p, a, b, np.not_equal),

@@ -231,6 +231,7 @@ typedef struct {
 } tml_leaky_relu_params;
 
 void tml_leaky_relu_s8(const tml_leaky_relu_params *p, const int8_t *input, int8_t *output);
+void tml_leaky_relu_s16(const tml_leaky_relu_params *p, const int16_t *input, int16_t *output);
 
 /* Requantization with clamping: RELU (act_min = output zero point) and int8 -> int8 QUANTIZE. */
 typedef struct {
