@@ -58,6 +58,7 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_dequantize_s8_f32": ("tml_dequantize_s8_f32.c",),
     "tml_maximum_s8": ("tml_max_min_s8.c",),
     "tml_minimum_s8": ("tml_max_min_s8.c",),
+    "tml_maximum_s16": ("tml_max_min_s8.c",), "tml_minimum_s16": ("tml_max_min_s8.c",),
     "tml_prelu_s8": ("tml_prelu_s8.c",),
     "tml_permute": ("tml_permute.c",),
     "tml_resize_nearest": ("tml_resize_nearest.c",),

@@ -326,7 +326,7 @@ def test_float_island_rounding_and_sqrt(tmp_path):
 
 def test_16x8_standalone_activations(tmp_path):
     """RELU, RELU6 and LEAKY_RELU on int16 activations (16x8 models; standalone after a CONCATENATION, where the
-    converter cannot fuse them), bit-exact with TFLM."""
+    converter cannot fuse them), and MAXIMUM/MINIMUM, bit-exact with TFLM."""
     from opplan import convert_keras
     tf, keras = _keras(6)
     shape = (6, 6, 3)
@@ -334,10 +334,11 @@ def test_16x8_standalone_activations(tmp_path):
     a = keras.layers.Conv2D(4, 3, padding="same")(x)
     c = keras.layers.Concatenate()([a, keras.layers.Conv2D(2, 1)(x)])
     c2 = keras.layers.Concatenate()([keras.layers.Conv2D(3, 1)(x), a])
-    outs = [keras.layers.ReLU()(c), keras.layers.ReLU(max_value=6.0)(c2), keras.layers.LeakyReLU(0.2)(c)]
+    outs = [keras.layers.ReLU()(c), keras.layers.ReLU(max_value=6.0)(c2), keras.layers.LeakyReLU(0.2)(c),
+            keras.layers.Maximum()([c, c2[..., :6]]), keras.layers.Minimum()([c, c2[..., 1:7]])]
     model = convert_keras(keras.Model(x, keras.layers.Concatenate()(outs)), [shape], mode="16x8")
     ops = _ops(model)
-    assert {"RELU", "RELU6", "LEAKY_RELU"} <= set(ops), ops
+    assert {"RELU", "RELU6", "LEAKY_RELU", "MAXIMUM", "MINIMUM"} <= set(ops), ops
     path = tmp_path / "m.tflite"
     path.write_bytes(model)
     out = tmp_path / "out"

@@ -549,7 +549,8 @@ QMIN, QMAX = -128, 127
 # operators with 16x8 kernels (int16 activations, int8 weights); RESHAPE and CONCATENATION move any type
 WIDE_OPS = frozenset({OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED, OpKind.ADD, OpKind.SUB,
                       OpKind.MUL, OpKind.AVERAGE_POOL_2D, OpKind.MAX_POOL_2D, OpKind.MEAN, OpKind.SOFTMAX, OpKind.PAD,
-                      OpKind.LOGISTIC, OpKind.TANH, OpKind.RELU, OpKind.RELU6, OpKind.LEAKY_RELU})
+                      OpKind.LOGISTIC, OpKind.TANH, OpKind.RELU, OpKind.RELU6, OpKind.LEAKY_RELU, OpKind.MAXIMUM,
+                      OpKind.MINIMUM})
 
 
 def activation_range(act: Activation, t: Tensor) -> tuple[int, int]:
@@ -1090,10 +1091,12 @@ def _dequantize(g: Graph, op: Op) -> list[Kernel]:
 def _max_min(g: Graph, op: Op) -> list[Kernel]:
     """MAXIMUM/MINIMUM: TFLM compares the stored int8 values (the converter gives operands and output one
     quantization), so no arithmetic on them."""
-    _, _, _, common = _broadcast_operands(g, op)
+    _, _, y, common = _broadcast_operands(g, op)
+    wide = y.dtype is DType.INT16
+    lo, hi = TYPE_RANGES[y.dtype]
     p = BroadcastParams(**common, left_shift=0, a_multiplier=0, a_shift=0, b_multiplier=0, b_shift=0,
-                        output_multiplier=0, output_shift=0, act_min=QMIN, act_max=QMAX, is_sub=0)
-    func = "tml_maximum_s8" if op.kind is OpKind.MAXIMUM else "tml_minimum_s8"
+                        output_multiplier=0, output_shift=0, act_min=lo, act_max=hi, is_sub=0)
+    func = ("tml_maximum" if op.kind is OpKind.MAXIMUM else "tml_minimum") + ("_s16" if wide else "_s8")
     return [Kernel(func, p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
 
 

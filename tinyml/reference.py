@@ -327,12 +327,12 @@ def strided_slice(p: StridedSliceParams, x: Arr) -> Arr:
 
 def maximum(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
     a4, b4 = _broadcast(p, a, b)
-    return np.maximum(a4, b4).astype(np.int8)
+    return np.maximum(a4, b4)  # the caller casts to the output's type (int8 or int16)
 
 
 def minimum(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
     a4, b4 = _broadcast(p, a, b)
-    return np.minimum(a4, b4).astype(np.int8)
+    return np.minimum(a4, b4)  # the caller casts to the output's type (int8 or int16)
 
 
 def prelu(p: BroadcastParams, x: Arr, alpha: Arr) -> Arr:
@@ -549,7 +549,8 @@ _FUNCS: dict[str, Callable[..., Arr]] = {
     "tml_logistic_s8": logistic, "tml_tanh_s8": tanh,
     "tml_logistic_s16": lambda p, x: sigmoid_s16(p, x, False), "tml_tanh_s16": lambda p, x: sigmoid_s16(p, x, True),
     "tml_add_s8": add,
-    "tml_mul_s8": mul, "tml_maximum_s8": maximum, "tml_minimum_s8": minimum, "tml_prelu_s8": prelu,
+    "tml_mul_s8": mul, "tml_maximum_s8": maximum, "tml_minimum_s8": minimum, "tml_maximum_s16": maximum,
+    "tml_minimum_s16": minimum, "tml_prelu_s8": prelu,
     "tml_squared_difference_s8": squared_difference, "tml_batch_matmul_s8": batch_matmul,
     "tml_reduce_max_s8": reduce_max, "tml_gather": gather, "tml_div_s8": div, "tml_l2norm_s8": l2norm,
     "tml_arg_max_s8": lambda p, x: _arg(x, p, np.argmax), "tml_arg_min_s8": lambda p, x: _arg(x, p, np.argmin),

@@ -300,6 +300,8 @@ void tml_dequantize_s8_f32(const tml_dequantize_params *p, const int8_t *input, 
 /* MAXIMUM and MINIMUM (int8, the stored values compared as TFLM does), with the broadcasting of ADD. */
 void tml_maximum_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, int8_t *output);
 void tml_minimum_s8(const tml_broadcast_params *p, const int8_t *a, const int8_t *b, int8_t *output);
+void tml_maximum_s16(const tml_broadcast_params *p, const int16_t *a, const int16_t *b, int16_t *output);
+void tml_minimum_s16(const tml_broadcast_params *p, const int16_t *a, const int16_t *b, int16_t *output);
 
 /* PRELU (int8) with broadcast alpha: a_multiplier/a_shift scale x >= 0, b_multiplier/b_shift scale x * alpha. */
 void tml_prelu_s8(const tml_broadcast_params *p, const int8_t *input, const int8_t *alpha, int8_t *output);
