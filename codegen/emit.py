@@ -98,6 +98,7 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
     "tml_requantize_s32_s8": ("tml_requantize_mixed.c",), "tml_requantize_s32_s16": ("tml_requantize_mixed.c",),
     "tml_dequantize_u8_f32": ("tml_requantize_mixed.c",),
     "tml_softmax_s8_s16": ("tml_softmax_s8.c", "tml_fixedpoint.c"),
+    "tml_log_softmax_s8": ("tml_log_softmax_s8.c", "tml_fixedpoint.c"),
     **{f"tml_{c}_{t}": ("tml_compare_s8.c",) for c in ("equal", "not_equal", "less", "less_equal", "greater",
                                                         "greater_equal") for t in ("s8", "f32")},
     "tml_select": ("tml_select.c",),

@@ -346,3 +346,20 @@ def test_16x8_standalone_activations(tmp_path):
     for seed in range(3):
         v = np.random.RandomState(seed).randint(-32768, 32768, (1,) + shape).astype(np.int16)
         assert np.array_equal(tinyml.run(out, [v])[0], tflm_run(model, [v], 1)[0]), seed
+
+
+@pytest.mark.parametrize("depth,gain", [(12, 3.0), (35, 0.4)])
+def test_log_softmax(tmp_path, depth, gain):
+    """int8 LOG_SOFTMAX (TFLM's integer LogSoftmax: exps summed in Q12, gemmlowp's fixed-point log), converter-made
+    with two input scales, bit-exact with TFLM on 20 inputs; on QEMU for one of them."""
+    from opplan import convert_keras
+    tf, keras = _keras(7)
+    x = keras.Input((20,), batch_size=1)
+    y = keras.layers.Lambda(lambda t: tf.nn.log_softmax(t * gain))(keras.layers.Dense(depth)(x))
+    model = convert_keras(keras.Model(x, y), [(20,)])
+    assert _ops(model)[-1] == "LOG_SOFTMAX", _ops(model)
+    out = _bit_exact(model, tmp_path, np.int8, (20,), seeds=20)
+    if depth == 12 and shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"):
+        from tinyml.harness.firmware import emulate
+        res = emulate(out, "mps2-an386", [np.random.RandomState(3).randint(-128, 128, (1, 20)).astype(np.int8)])
+        assert res["outputs_match_host"] and res["outputs_match_reference"] is True

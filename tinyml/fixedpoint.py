@@ -308,3 +308,47 @@ def sigmoid16(x: object, multiplier: int, left_shift: int, tanh: bool) -> np.nda
         return r >> 8
     r = np.where(v >= 0, r + (1 << 9), (1 << 25) - r + (1 << 9) - 1)
     return r >> 10
+
+
+# gemmlowp's log(x) for x >= 1 (TFLite's log_x_for_x_greater_than_or_equal_to_1_impl), its constants as raw Q0.31
+_LOG_2, _SQRT_SQRT_HALF, _SQRT_HALF, _ONE_QUARTER = 1488522236, 1805811301, 1518500250, 536870912
+_ALPHA_N, _ALPHA_D, _ALPHA_I, _ALPHA_F = 117049297, 127690142, 1057819769, 638450708
+
+
+def _sat32(x: object) -> np.ndarray:
+    return np.clip(_i64(x), I32_MIN, I32_MAX)
+
+
+def _rounding_half_sum(a: object, b: object) -> np.ndarray:
+    s = _i64(a) + _i64(b)
+    t = s + np.where(s >= 0, 1, -1)
+    return np.where(t >= 0, t // 2, -((-t) // 2))  # C++ division truncates toward zero
+
+
+def log_x_ge_1(x: object, in_bits: int, out_bits: int) -> np.ndarray:
+    """log(x) of a Q(in_bits) value x >= 1, as a raw Q(out_bits) value, gemmlowp's way (every + and - of two
+    fixed-point values wraps at 32 bits; the named saturating ones saturate)."""
+    acc = out_bits + 1
+    z_a = _i64(x)
+    hz = clz32(z_a)
+    r_a_tmp = np.array([sat_left_shift(v, int(h) - 1) if h > 1 else v for v, h in zip(np.atleast_1d(z_a),
+                                                                                      np.atleast_1d(hz))])
+    r_a = sat_left_shift(srdhm(r_a_tmp, _SQRT_HALF), 1)
+    quarter = rescale(_ONE_QUARTER, 0, acc)
+    z_a_adj = _sat32(np.array([sat_left_shift(in_bits - int(h), 31 - acc) for h in np.atleast_1d(hz)]) + quarter)
+    z_b = srdhm(z_a, _SQRT_HALF)
+    hb = clz32(z_b) - 1
+    r_b = np.array([sat_left_shift(v, int(h)) if h > 0 else v for v, h in zip(np.atleast_1d(z_a), np.atleast_1d(hb))])
+    z_b_adj = _sat32(np.array([sat_left_shift(in_bits - int(h), 31 - acc) for h in np.atleast_1d(hb)]) - quarter)
+    r = np.minimum(r_a.reshape(-1), r_b.reshape(-1))
+    z_adj = np.maximum(z_a_adj.reshape(-1), z_b_adj.reshape(-1))
+    p = _rounding_half_sum(r, _SQRT_SQRT_HALF)
+    q = wrap32(r - _SQRT_SQRT_HALF)
+    q = wrap32(q + q)
+    common_sq = srdhm(q, q)
+    num = wrap32(srdhm(q, r) + srdhm(srdhm(q, common_sq), _ALPHA_N))
+    denom = wrap32(srdhm(p, wrap32(wrap32(_ALPHA_I + q) + srdhm(_ALPHA_D, common_sq))) + srdhm(_ALPHA_F, q))
+    recip = one_over_one_plus_x(denom)
+    num_scaled = rescale(num, 0, acc)
+    total = wrap32(srdhm(z_adj, _LOG_2) + srdhm(num_scaled, recip))
+    return rescale(total, acc, out_bits)

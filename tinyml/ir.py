@@ -137,6 +137,7 @@ class OpKind(enum.Enum):
     MEAN = "MEAN"
     RESHAPE = "RESHAPE"
     SOFTMAX = "SOFTMAX"
+    LOG_SOFTMAX = "LOG_SOFTMAX"
     LOGISTIC = "LOGISTIC"
     TANH = "TANH"
     HARD_SWISH = "HARD_SWISH"

@@ -213,6 +213,17 @@ class SoftmaxParams:
 
 
 @dataclass(frozen=True)
+class LogSoftmaxParams:  # LOG_SOFTMAX over the last dimension, int8; output scale 16/256, zero point 127
+    rows: int
+    depth: int
+    input_multiplier: int
+    input_left_shift: int
+    reverse_multiplier: int
+    reverse_shift: int  # <= 0 (MultiplyByQuantizedMultiplierSmallerThanOneExp)
+    diff_min: int
+
+
+@dataclass(frozen=True)
 class SigmoidParams:  # LOGISTIC and TANH
     size: int
     input_zp: int
@@ -519,7 +530,7 @@ class Kernel:
             ConvParams: "tml_conv_params", FullyConnectedParams: "tml_fc_params",
             BroadcastParams: "tml_broadcast_params", SelectParams: "tml_select_params",
             BinaryF32Params: "tml_binary_f32_params", SpaceBatchParams: "tml_space_batch_params",
-            CastParams: "tml_cast_params",
+            CastParams: "tml_cast_params", LogSoftmaxParams: "tml_log_softmax_params",
             PoolParams: "tml_pool_params", MeanParams: "tml_mean_params",
             SoftmaxParams: "tml_softmax_params", SigmoidParams: "tml_sigmoid_params",
             Sigmoid16Params: "tml_sigmoid16_params",
@@ -907,6 +918,22 @@ def _softmax(g: Graph, op: Op) -> list[Kernel]:
     p = SoftmaxParams(x.size // depth, depth, m, left_shift, diff_min)
     return [Kernel("tml_softmax_s8_s16" if y.dtype is DType.INT16 else "tml_softmax_s8", p,
                    (op.inputs[0], op.outputs[0]))]
+
+
+def _log_softmax(g: Graph, op: Op) -> list[Kernel]:
+    """LOG_SOFTMAX, int8 (TFLM: PreprocessLogSoftmaxScalingExp with beta 1 and 5 integer bits; output scale
+    16/256, zero point 127)."""
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    _int8(x, y)
+    _require(y.zero_point == 127 and y.scale == 16.0 / 256, "int8 LOG_SOFTMAX output must have scale 16/256 and "
+             "zero point 127 (as TFLM requires)")
+    m, left_shift = quantize_multiplier(min(float(x.scale) * (1 << 26), (1 << 31) - 1.0))
+    _require(left_shift >= 0, "LOG_SOFTMAX input scale too small")
+    rm, rs = quantize_multiplier((1 << (31 - left_shift)) / m)
+    _require(rs <= 0, "LOG_SOFTMAX input scale too large")
+    depth = x.shape[-1]
+    p = LogSoftmaxParams(x.size // depth, depth, m, left_shift, rm, rs, -input_radius(5, left_shift))
+    return [Kernel("tml_log_softmax_s8", p, (op.inputs[0], op.outputs[0]))]
 
 
 def _sigmoid(g: Graph, op: Op) -> list[Kernel]:
@@ -1700,7 +1727,7 @@ LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.EQUAL: _compare, OpKind.NOT_EQUAL: _compare, OpKind.LESS: _compare, OpKind.LESS_EQUAL: _compare,
     OpKind.GREATER: _compare, OpKind.GREATER_EQUAL: _compare, OpKind.SELECT_V2: _select,
     OpKind.SPACE_TO_BATCH_ND: _space_batch, OpKind.BATCH_TO_SPACE_ND: _space_batch,
-    OpKind.CAST: _cast, OpKind.LOGICAL_AND: _logical, OpKind.LOGICAL_OR: _logical, OpKind.LOGICAL_NOT: _logical,
+    OpKind.LOG_SOFTMAX: _log_softmax, OpKind.CAST: _cast, OpKind.LOGICAL_AND: _logical, OpKind.LOGICAL_OR: _logical, OpKind.LOGICAL_NOT: _logical,
 }
 
 

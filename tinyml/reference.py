@@ -26,6 +26,7 @@ from .lower import (
     Kernel,
     L2NormParams,
     LeakyReluParams,
+    LogSoftmaxParams,
     LstmParams,
     LutParams,
     MatMulParams,
@@ -207,6 +208,23 @@ def softmax(p: SoftmaxParams, x: Arr, out_bits: int = 8) -> Arr:
     lo, hi = -(1 << (out_bits - 1)), (1 << (out_bits - 1)) - 1
     out = fp.rdbp(fp.srdhm(scale, e), bits + 31 - out_bits) + lo
     return np.where(ok, np.clip(out, lo, hi), lo)
+
+
+def log_softmax(p: LogSoftmaxParams, x: Arr) -> Arr:
+    """TFLM's integer LogSoftmax: the row's exps summed in Q12, gemmlowp's log of the sum in Q5, each input's
+    scaled difference less it, rescaled to the output's 1/16 steps at zero point 127."""
+    out = np.full((p.rows, p.depth), -128, np.int64)
+    for r, row in enumerate(x.reshape(p.rows, p.depth).astype(np.int64)):
+        diff = row - row.max()
+        d5 = fp.mbqm(diff, p.input_multiplier, p.input_left_shift)
+        ok = diff >= p.diff_min
+        total = fp.wrap32(np.where(ok, fp.rescale(fp.exp_on_negative_values(d5, 5), 0, 12), 0).sum())
+        log_sum = int(fp.log_x_ge_1(total, 12, 5)[0])
+        adjusted = max(p.diff_min - 1, int(fp.mbqm(fp.wrap32(log_sum - (1 << 31)), p.reverse_multiplier,
+                                                   p.reverse_shift)))
+        val = np.clip(fp.rdbp(fp.wrap32(d5 - log_sum), 22) + 127, -128, 127)
+        out[r] = np.where(diff > adjusted, val, -128)
+    return out
 
 
 def _sigmoid_common(p: SigmoidParams, x: Arr, fn: Callable[[Arr], Arr], lo_val: int) -> Arr:
@@ -561,7 +579,7 @@ _FUNCS: dict[str, Callable[..., Arr]] = {
     "tml_sqrt_f32": lambda p, x: np.sqrt(x.astype(np.float32)),
     "tml_round_f32": lambda p, x: np.rint(x.astype(np.float32)),  # half to even, as TFLM's RoundToNearest
     "tml_space_to_batch": lambda p, x: space_batch(p, x, True),
-    "tml_cast": lambda p, x: cast(p, x), "tml_logical_not": lambda p, x: x.astype(bool) == 0,
+    "tml_cast": lambda p, x: cast(p, x), "tml_log_softmax_s8": log_softmax, "tml_logical_not": lambda p, x: x.astype(bool) == 0,
     "tml_logical_and": lambda p, a, b: np.logical_and(*(v != 0 for v in _broadcast(p, a, b))),
     "tml_logical_or": lambda p, a, b: np.logical_or(*(v != 0 for v in _broadcast(p, a, b))),
     "tml_batch_to_space": lambda p, x: space_batch(p, x, False),

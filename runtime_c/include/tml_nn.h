@@ -205,6 +205,13 @@ typedef struct {
 } tml_softmax_params;
 
 void tml_softmax_s8(const tml_softmax_params *p, const int8_t *input, int8_t *output);
+
+/* LOG_SOFTMAX over the last dimension (depth) of `rows` rows, int8; output scale 16/256, zero point 127 */
+typedef struct {
+    int32_t rows, depth, input_multiplier, input_left_shift, reverse_multiplier, reverse_shift, diff_min;
+} tml_log_softmax_params;
+
+void tml_log_softmax_s8(const tml_log_softmax_params *p, const int8_t *input, int8_t *output);
 /* int8 in, int16 out: output scale 1/65536, zero point -32768 */
 void tml_softmax_s8_s16(const tml_softmax_params *p, const int8_t *input, int16_t *output);
 

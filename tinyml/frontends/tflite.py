@@ -350,6 +350,7 @@ BUILDERS: dict[str, tuple[OpKind, Callable[[tflite.Operator, list[Tensor]], Attr
     "SQUEEZE": (OpKind.RESHAPE, _none),
     "EXPAND_DIMS": (OpKind.RESHAPE, _none),
     "SOFTMAX": (OpKind.SOFTMAX, _softmax),
+    "LOG_SOFTMAX": (OpKind.LOG_SOFTMAX, _none),
     "LOGISTIC": (OpKind.LOGISTIC, _none),
     "TANH": (OpKind.TANH, _none),
     "HARD_SWISH": (OpKind.HARD_SWISH, _none),
