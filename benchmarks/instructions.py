@@ -8,7 +8,8 @@ instructions/MAC is the floor.
 
 Per model: instructions, instr/MAC, the ratio to TFLM + CMSIS-NN (below 1: fewer instructions), bit-exactness
 with TFLM's output in baseline.json, the firmware's .text and its code (.text minus the model's weights, the
-constants prepared for the generated kernels, and the test input the firmware bakes in). --signatures also prints, per generated kernel signature over all models, instr/MAC on the
+constants prepared for the generated kernels, and the test input the firmware bakes in). --signatures also
+prints, per generated kernel signature over all models, instr/MAC on the
 Cortex-M4 (mps2-an386) and the Cortex-M7 (mps2-an500).
 """
 from __future__ import annotations

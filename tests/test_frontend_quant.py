@@ -706,7 +706,8 @@ class MaxMin(nn.Module):
 
 
 def test_maximum_minimum(tmp_path):
-    """torch.maximum/minimum and torch.max/min of two tensors: MAXIMUM/MINIMUM, whose inputs PTQ quantizes as their output (TFLM compares raw int8
+    """torch.maximum/minimum and torch.max/min of two tensors: MAXIMUM/MINIMUM, whose inputs PTQ quantizes as their
+    output (TFLM compares raw int8
     values): equal to PyTorch in float, bit-exact with TFLM once quantized."""
     torch.manual_seed(0)
     m = MaxMin().eval()

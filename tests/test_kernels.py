@@ -62,6 +62,7 @@ def test_gathered_convolutions_of_two_and_three_pixels(case, opplan_models, tmp_
     (memory.techniques.widen_im2col) and two otherwise; both variants bit-exact with TFLM. These models' gathering
     layer is at their peak, so the default keeps two; a plan given more arena takes three."""
     from dataclasses import replace
+
     import tinyml.memory.techniques as techniques
     model = opplan_models(case)
     default = assert_bit_exact(model, tmp_path / "default", seeds=(0, 1))
@@ -111,6 +112,7 @@ def test_band_channel_sums(h, w, c, rows, pool, tmp_path):
     the ones added to it: bit-exact with TFLM in both flavours."""
     import tensorflow as tf
     from opplan import convert_keras
+
     from tinyml.compiler import analyze
     from tinyml.lower import lower
     from tinyml.memory.patching import stages
@@ -249,7 +251,8 @@ int main(void) {
 
 def test_requantization_shortcuts_equal_tflm_arithmetic(tmp_path):
     """tml_requant (one SMLAL instead of TFLM's 64-bit division), tml_requant_pre (both roundings and the output
-    zero point folded into one constant) and, clamped to a ReLU's minimum, tml_requant_pre_relu equal tml_mbqm, TFLM's MultiplyByQuantizedMultiplier, on 4 million random and edge values."""
+    zero point folded into one constant) and, clamped to a ReLU's minimum, tml_requant_pre_relu equal tml_mbqm,
+    TFLM's MultiplyByQuantizedMultiplier, on 4 million random and edge values."""
     cc = shutil.which("gcc") or shutil.which("clang")
     if cc is None:
         pytest.skip("no host C compiler")

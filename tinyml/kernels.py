@@ -70,7 +70,8 @@ class Const:
 @dataclass(frozen=True)
 class Special:
     """A kernel generated for one signature."""
-    family: str                      # template family: conv, depthwise, dw_inplace, fc, fc_acc, pool, add, chsum, lstm, svdf
+    family: str                      # template family: conv, depthwise, dw_inplace, fc, fc_acc, pool, add, chsum,
+                                     # lstm, svdf
     isa: str                         # dsp or portable
     consts: tuple[tuple[str, int], ...]  # the template's compile-time constants
     scratch: int = 0                 # bytes of scratch one call needs (im2col of two pixels)
@@ -285,7 +286,8 @@ def select(kern: Kernel, isa: str) -> Special | None:
         # the feature matmul as SIMD dot products of constant length, four filters per pass (their int32 sums on
         # the stack: up to 2 KB); an int16 state's time dot products as SMLAD on pairs
         return Special("svdf", isa, (("I", p.input_size), ("F", p.filters), ("M", p.memory), ("RANK", p.rank),
-                                     ("BITS", 16 if kern.func == "tml_svdf_s8" else 8), ("KI", (p.input_size // 4) * 4)))
+                                     ("BITS", 16 if kern.func == "tml_svdf_s8" else 8),
+                                     ("KI", (p.input_size // 4) * 4)))
     if kern.func == "tml_channel_sum_acc_s8" and isinstance(p, AccumulateParams) and isa == "dsp":
         # a band's channel sums (AVERAGE_POOL_2D / MEAN as a patch stage): four channels per word, the portable
         # runtime kernel elsewhere (a generated one would be the same loop); a band of at most 16 pixels has its

@@ -1727,7 +1727,8 @@ LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.EQUAL: _compare, OpKind.NOT_EQUAL: _compare, OpKind.LESS: _compare, OpKind.LESS_EQUAL: _compare,
     OpKind.GREATER: _compare, OpKind.GREATER_EQUAL: _compare, OpKind.SELECT_V2: _select,
     OpKind.SPACE_TO_BATCH_ND: _space_batch, OpKind.BATCH_TO_SPACE_ND: _space_batch,
-    OpKind.LOG_SOFTMAX: _log_softmax, OpKind.CAST: _cast, OpKind.LOGICAL_AND: _logical, OpKind.LOGICAL_OR: _logical, OpKind.LOGICAL_NOT: _logical,
+    OpKind.LOG_SOFTMAX: _log_softmax, OpKind.CAST: _cast, OpKind.LOGICAL_AND: _logical, OpKind.LOGICAL_OR: _logical,
+    OpKind.LOGICAL_NOT: _logical,
 }
 
 

@@ -579,7 +579,8 @@ _FUNCS: dict[str, Callable[..., Arr]] = {
     "tml_sqrt_f32": lambda p, x: np.sqrt(x.astype(np.float32)),
     "tml_round_f32": lambda p, x: np.rint(x.astype(np.float32)),  # half to even, as TFLM's RoundToNearest
     "tml_space_to_batch": lambda p, x: space_batch(p, x, True),
-    "tml_cast": lambda p, x: cast(p, x), "tml_log_softmax_s8": log_softmax, "tml_logical_not": lambda p, x: x.astype(bool) == 0,
+    "tml_cast": lambda p, x: cast(p, x), "tml_log_softmax_s8": log_softmax,
+    "tml_logical_not": lambda p, x: x.astype(bool) == 0,
     "tml_logical_and": lambda p, a, b: np.logical_and(*(v != 0 for v in _broadcast(p, a, b))),
     "tml_logical_or": lambda p, a, b: np.logical_or(*(v != 0 for v in _broadcast(p, a, b))),
     "tml_batch_to_space": lambda p, x: space_batch(p, x, False),

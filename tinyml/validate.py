@@ -379,7 +379,8 @@ def _op(g: Graph, k: int, op: Op, fail) -> None:  # noqa: ANN001, C901
             fail(f"{where}: its activation state has scale {a.state_scale} and zero point {a.state_zero_point}")
     elif op.kind in (OpKind.LOGISTIC, OpKind.TANH, OpKind.HARD_SWISH, OpKind.LEAKY_RELU, OpKind.RELU, OpKind.RELU6,
                      OpKind.QUANTIZE, OpKind.DEQUANTIZE, OpKind.SOFTMAX, OpKind.ABS, OpKind.RSQRT, OpKind.NEG,
-                     OpKind.SQUARE, OpKind.L2_NORMALIZATION, OpKind.ELU, OpKind.CAST, OpKind.LOGICAL_NOT, OpKind.LOG_SOFTMAX,
+                     OpKind.SQUARE, OpKind.L2_NORMALIZATION, OpKind.ELU, OpKind.CAST, OpKind.LOGICAL_NOT,
+                     OpKind.LOG_SOFTMAX,
                      OpKind.FLOOR, OpKind.CEIL, OpKind.SQRT, OpKind.ROUND):
         if isinstance(a, SoftmaxAttrs) and not math.isfinite(a.beta):
             fail(f"{where} has beta {a.beta}")

@@ -27,8 +27,8 @@ SAME_AS_INPUT = (OpKind.MAX_POOL_2D, OpKind.AVERAGE_POOL_2D, OpKind.RESHAPE, OpK
                  OpKind.DEPTH_TO_SPACE, OpKind.SPACE_TO_DEPTH, OpKind.GATHER, OpKind.TRANSPOSE)
 FIXED_OUTPUT = {OpKind.SOFTMAX: (1.0 / 256, -128), OpKind.LOGISTIC: (1.0 / 256, -128), OpKind.TANH: (1.0 / 128, 0)}
 WEIGHTED = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED, OpKind.TRANSPOSE_CONV)
-INT8_ONLY = (OpKind.TRANSPOSE_CONV,)
-SHARED_INPUTS = (OpKind.CONCATENATION, OpKind.MAXIMUM, OpKind.MINIMUM)  # inputs quantized as the output  # weights TFLM (and tinyml) run as int8 only
+INT8_ONLY = (OpKind.TRANSPOSE_CONV,)  # weights TFLM (and tinyml) run as int8 only
+SHARED_INPUTS = (OpKind.CONCATENATION, OpKind.MAXIMUM, OpKind.MINIMUM)  # inputs quantized as the output
 SAMPLES = 1 << 16
 
 
