@@ -22,6 +22,23 @@ def tflm_run(model: bytes, inputs: list[np.ndarray], n_outputs: int, arena_size:
     return [np.array(ip.get_output(k)) for k in range(n_outputs)]
 
 
+def tflm_sequence(model: bytes, seq: list[list[np.ndarray]], reset_at: int | None = None,
+                  arena_size: int = 1 << 20) -> list[np.ndarray]:
+    """Output 0 of each invoke in order on one interpreter (its state carried from one invoke to the next), with
+    a Reset() before invoke `reset_at`."""
+    from tflite_micro import runtime
+    ip = runtime.Interpreter.from_bytes(model, arena_size=arena_size)
+    out = []
+    for j, xs in enumerate(seq):
+        if j == reset_at:
+            ip.reset()
+        for k, x in enumerate(xs):
+            ip.set_input(x, k)
+        ip.invoke()
+        out.append(np.array(ip.get_output(0)))
+    return out
+
+
 def tflm_intermediates(model: bytes, inputs: list[np.ndarray], indices: list[int], arena_size: int = 4 << 20
                        ) -> dict[int, np.ndarray]:
     """Tensors `indices` (the file's numbering) after one invoke; the interpreter's GetTensor returns a dict

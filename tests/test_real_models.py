@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import SHARED_MODELS, needs_tflm
-from oracle import tflm_intermediates
+from oracle import tflm_intermediates, tflm_sequence
 
 import tinyml
 from tinyml.compiler import CompileOptions, compile_model
@@ -85,25 +85,12 @@ def test_real_model_every_tensor_matches_tflm(name):
             assert np.array_equal(a, b.astype(a.dtype)), f"{name}: operator {k} ({op.kind.value})"
 
 
-def _tflm_sequence(name: str, seq: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
-    """TFLM running the invokes in order on one interpreter (its state carried from one to the next)."""
-    from tflite_micro import runtime
-    ip = runtime.Interpreter.from_bytes((REAL / f"{name}.tflite").read_bytes(), arena_size=16 << 20)
-    out = []
-    for xs in seq:
-        for k, x in enumerate(xs):
-            ip.set_input(x, k)
-        ip.invoke()
-        out.append([np.array(ip.get_output(0))])  # the stateful models here have one output
-    return out
-
-
 @pytest.mark.parametrize("name", STATEFUL)
 def test_stateful_real_model_sequences_via_cli(name, compiled, tmp_path):
     """`tinyml run --steps 5`: five invokes in order, the state carried along, as TFLM's one interpreter."""
     out = compiled(name)
     seq = [xs for xs, _ in _cases(name)]
-    want = _tflm_sequence(name, seq)
+    want = tflm_sequence((REAL / f"{name}.tflite").read_bytes(), seq, arena_size=16 << 20)
     np.save(tmp_path / "in.npy", np.stack([xs[0] for xs in seq]))
     r = subprocess.run([sys.executable, "-m", "tinyml", "run", str(out), "--input", str(tmp_path / "in.npy"),
                         "--steps", "5", "--output", str(tmp_path / "o.npz")], capture_output=True, text=True)
@@ -111,7 +98,7 @@ def test_stateful_real_model_sequences_via_cli(name, compiled, tmp_path):
     got = np.load(tmp_path / "o.npz")["output_0"]
     assert got.shape[0] == 5
     for t in range(5):
-        assert _same(got[t], want[t][0]), f"{name} step {t}"
+        assert _same(got[t], want[t]), f"{name} step {t}"
 
 
 @pytest.mark.firmware
@@ -126,10 +113,10 @@ def test_real_model_on_qemu(name, compiled):
     if name in STATEFUL:  # one firmware running the five invokes in order, against TFLM's sequence
         seq = [xs for xs, _ in cases]
         res = emulate(out, "mps2-an386", [np.stack(x) for x in zip(*seq)], steps=5)
-        want = _tflm_sequence(name, seq)
+        want = tflm_sequence((REAL / f"{name}.tflite").read_bytes(), seq, arena_size=16 << 20)
         got = res["outputs"][0]
         for t in range(5):
-            assert _same(got[t].astype(want[t][0].dtype), want[t][0]), f"{name} step {t} on QEMU"
+            assert _same(got[t].astype(want[t].dtype), want[t]), f"{name} step {t} on QEMU"
     else:
         xs, ys = cases[0]
         res = emulate(out, "mps2-an386", xs)

@@ -11,6 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 from conftest import needs_tflm
+from oracle import tflm_sequence
 
 from tinyml.compiler import CompileOptions, compile_model, read_report
 from tinyml.errors import TinymlError
@@ -85,19 +86,6 @@ def _sequence(rs: np.random.RandomState, shape: tuple[int, ...], n: int) -> list
     return [[rs.randint(-128, 128, shape).astype(np.int8)] for _ in range(n)]
 
 
-def _tflm_sequence(buf: bytes, seq: list[list[np.ndarray]], reset_at: int) -> list[np.ndarray]:
-    from tflite_micro import runtime
-    ip = runtime.Interpreter.from_bytes(buf, arena_size=1 << 20)
-    out = []
-    for j, xs in enumerate(seq):
-        if j == reset_at:
-            ip.reset()
-        ip.set_input(xs[0], 0)
-        ip.invoke()
-        out.append(np.array(ip.get_output(0)))
-    return out
-
-
 CONFIGS = {  # name: (batch, input, filters, rank, memory, int16 state, state zero point, input zp, output zp)
     "int16_rank1": (1, 10, 8, 1, 6, True, 0, 3, -5),
     "int16_rank2_batch2": (2, 7, 12, 2, 4, True, 0, -20, 9),
@@ -123,7 +111,7 @@ def _check_sequences(buf: bytes, seqs: list, reset_at: int, tmp_path, state_byte
     host = HostModel(out)
     kernels = lower(g)
     for n, seq in enumerate(seqs):
-        want = _tflm_sequence(buf, seq, reset_at)
+        want = tflm_sequence(buf, seq, reset_at)
         assert len({w.tobytes() for w in want}) > len(seq) // 2, "the sequence should not be constant"
         host.reset()
         states = initial_states(kernels)
@@ -224,7 +212,7 @@ def test_stacked_svdf_model_on_qemu_and_sanitizers(keyword_model, tmp_path):
     clang and runs the sequence clean under ASan/UBSan; the states stay outside the arena."""
     path, seq = keyword_model
     buf = path.read_bytes()
-    want = np.stack(_tflm_sequence(buf, seq, reset_at=-1))
+    want = np.stack(tflm_sequence(buf, seq, reset_at=-1))
     assert len({w.tobytes() for w in want}) > 2
     out = tmp_path / "out"
     rep = compile_model(path, out, CompileOptions())
@@ -374,7 +362,7 @@ def test_lstm_sequences_bit_exact(config, tmp_path):
     y = _lstm(gb, rs, x, 0.05, 3, units, tm, 0.015, hz, cs, clip, "lstm")
     buf = write_tflite(gb.build(config, (x,), (y,)))
     seqs = [_sequence(rs, shape, 6) for _ in range(3)]
-    vals = np.concatenate([w.reshape(-1) for w in _tflm_sequence(buf, seqs[0], reset_at=4)])
+    vals = np.concatenate([w.reshape(-1) for w in tflm_sequence(buf, seqs[0], reset_at=4)])
     assert len(np.unique(vals)) > 20 and np.mean((vals == -128) | (vals == 127)) < 0.2, "a degenerate sequence"
     for kernels in ("dsp", "reference"):  # the generated SIMD kernel (host: its instructions in C) and the runtime one
         rep = _check_sequences(buf, seqs, 4, tmp_path, batch * units * 3,  # int8 hidden + int16 cell
@@ -408,7 +396,7 @@ def test_lstm_keyword_model_on_qemu(tmp_path):
     path = tmp_path / "lstm_kws.tflite"
     path.write_bytes(buf)
     seq = _sequence(rs, (1, 10, 40), 3)
-    want = np.stack(_tflm_sequence(buf, seq, reset_at=-1))
+    want = np.stack(tflm_sequence(buf, seq, reset_at=-1))
     assert len({w.tobytes() for w in want}) == 3
     out = tmp_path / "out"
     compile_model(path, out, CompileOptions())
@@ -516,7 +504,7 @@ def test_state_under_memory_configurations(options, tmp_path):
     assert not g.wide and not {"lstm/hidden", "lstm/cell"} & {t.name for t in g.tensors}
     host = HostModel(out)
     for seq in seqs:
-        want = _tflm_sequence(buf, seq, reset_at=3)
+        want = tflm_sequence(buf, seq, reset_at=3)
         assert len({w.tobytes() for w in want}) > 2
         host.reset()
         for j, xs in enumerate(seq):
@@ -530,7 +518,7 @@ def test_cli_runs_sequences(keyword_model, tmp_path):
     run in order from the reset state; the outputs equal TFLM's sequence; a wrong count is a clear error."""
     import sys
     path, seq = keyword_model
-    want = np.stack(_tflm_sequence(path.read_bytes(), seq, reset_at=-1))
+    want = np.stack(tflm_sequence(path.read_bytes(), seq, reset_at=-1))
     out = tmp_path / "out"
     compile_model(path, out, CompileOptions())
     np.save(tmp_path / "x.npy", np.stack([s[0] for s in seq]))

@@ -125,17 +125,11 @@ def fully_connected(p: FullyConnectedParams, x: Arr, w: Arr, b: Arr | None) -> A
     return _requant_channels(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
 
 
-def _broadcast(p: BroadcastParams, a: Arr, b: Arr) -> tuple[Arr, Arr]:
+def _broadcast(p: BroadcastParams, a: Arr, b: Arr, dtype: type = np.int64) -> tuple[Arr, Arr]:
     shape = (p.d0, p.d1, p.d2, p.d3)
     a4 = np.broadcast_to(a.reshape([d if s else 1 for d, s in zip(shape, p.a_stride)]), shape)
     b4 = np.broadcast_to(b.reshape([d if s else 1 for d, s in zip(shape, p.b_stride)]), shape)
-    return a4.astype(np.int64), b4.astype(np.int64)
-
-
-def _broadcast_f32(p: BroadcastParams, a: Arr, b: Arr) -> tuple[Arr, Arr]:
-    shape = (p.d0, p.d1, p.d2, p.d3)
-    return (np.broadcast_to(v.astype(np.float32).reshape([d if s else 1 for d, s in zip(shape, st)]), shape)
-            for v, st in ((a, p.a_stride), (b, p.b_stride)))  # type: ignore[return-value]
+    return a4.astype(dtype), b4.astype(dtype)
 
 
 def add(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
@@ -450,8 +444,8 @@ def compare(p: BroadcastParams, a: Arr, b: Arr, fn: Callable[[Arr, Arr], Arr]) -
     """TFLM's *WithScaling comparisons: each operand less its zero point, shifted left, scaled by its own
     multiplier, then compared."""
     a4, b4 = _broadcast(p, a, b)
-    x = fp.mbqm_lt_one(fp.wrap32((a4.astype(np.int64) + p.a_offset) << p.left_shift), p.a_multiplier, p.a_shift)
-    y = fp.mbqm_lt_one(fp.wrap32((b4.astype(np.int64) + p.b_offset) << p.left_shift), p.b_multiplier, p.b_shift)
+    x = fp.mbqm_lt_one(fp.wrap32((a4 + p.a_offset) << p.left_shift), p.a_multiplier, p.a_shift)
+    y = fp.mbqm_lt_one(fp.wrap32((b4 + p.b_offset) << p.left_shift), p.b_multiplier, p.b_shift)
     return fn(x, y)
 
 
@@ -464,7 +458,15 @@ def _strided(v: Arr, d: tuple[int, ...], strides: tuple[int, ...]) -> Arr:
 
 def _compare_f32(fn: Callable[[Arr, Arr], Arr]) -> Callable[..., Arr]:
     """A float32 comparison (IEEE, values as they are) over BroadcastParams' broadcasting."""
-    return lambda p, a, b: fn(*_broadcast_f32(p, a, b))
+    return lambda p, a, b: fn(*_broadcast(p, a, b, np.float32))
+
+
+def _compare_s8(fn: Callable[[Arr, Arr], Arr]) -> Callable[..., Arr]:
+    return lambda p, a, b: compare(p, a, b, fn)
+
+
+_COMPARISONS = (("equal", np.equal), ("not_equal", np.not_equal), ("less", np.less),
+                ("less_equal", np.less_equal), ("greater", np.greater), ("greater_equal", np.greater_equal))
 
 
 def binary_f32(p: BinaryF32Params, a: Arr, b: Arr, fn: Callable[[Arr, Arr], Arr]) -> Arr:
@@ -555,15 +557,8 @@ _FUNCS: dict[str, Callable[..., Arr]] = {
     "tml_requantize_s16": lambda p, x: requantize(p, x),
     "tml_leaky_relu_s16": lambda p, x: np.clip(leaky_relu_values(p, x), -32768, 32767),
     "tml_softmax_s8_s16": lambda p, x: softmax(p, x, 16), "tml_dequantize_u8_f32": dequantize,
-    "tml_equal_s8": lambda p, a, b: compare(p, a, b, np.equal),
-    "tml_not_equal_s8": lambda p, a, b: compare(p, a, b, np.not_equal),
-    "tml_less_s8": lambda p, a, b: compare(p, a, b, np.less),
-    "tml_less_equal_s8": lambda p, a, b: compare(p, a, b, np.less_equal),
-    "tml_greater_s8": lambda p, a, b: compare(p, a, b, np.greater),
-    "tml_greater_equal_s8": lambda p, a, b: compare(p, a, b, np.greater_equal),
-    **{f"tml_{n}_f32": _compare_f32(fn) for n, fn in (
-        ("equal", np.equal), ("not_equal", np.not_equal), ("less", np.less), ("less_equal", np.less_equal),
-        ("greater", np.greater), ("greater_equal", np.greater_equal))},
+    **{f"tml_{n}_s8": _compare_s8(fn) for n, fn in _COMPARISONS},
+    **{f"tml_{n}_f32": _compare_f32(fn) for n, fn in _COMPARISONS},
     "tml_logistic_s8": logistic, "tml_tanh_s8": tanh,
     "tml_logistic_s16": lambda p, x: sigmoid_s16(p, x, False), "tml_tanh_s16": lambda p, x: sigmoid_s16(p, x, True),
     "tml_add_s8": add,
