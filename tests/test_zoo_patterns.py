@@ -363,3 +363,26 @@ def test_log_softmax(tmp_path, depth, gain):
         from tinyml.harness.firmware import emulate
         res = emulate(out, "mps2-an386", [np.random.RandomState(3).randint(-128, 128, (1, 20)).astype(np.int8)])
         assert res["outputs_match_host"] and res["outputs_match_reference"] is True
+
+
+def test_quantize_to_and_from_int32(tmp_path):
+    """QUANTIZE int8 -> int32, int32 -> int8 and int32 -> int16 (TFLM's Requantize), the pairs no published model
+    here has, bit-exact with TFLM over the whole int8 range and large int32 values (written with tinyml's writer)."""
+    from tinyml.frontends.tflite_writer import write_tflite
+    from tinyml.ir import DType, GraphBuilder, NoAttrs, OpKind, Quant
+    b = GraphBuilder()
+    x8 = b.tensor("x8", (1, 256), DType.INT8, Quant((0.05,), (7,)))
+    x32 = b.tensor("x32", (1, 256), DType.INT32, Quant((0.001,), (0,)))
+    outs = [b.tensor("o32", (1, 256), DType.INT32, Quant((0.0003,), (-9,))),
+            b.tensor("o8", (1, 256), DType.INT8, Quant((0.4,), (-3,))),
+            b.tensor("o16", (1, 256), DType.INT16, Quant((0.01,), (0,)))]
+    for src, dst in ((x8, outs[0]), (x32, outs[1]), (x32, outs[2])):
+        b.op(OpKind.QUANTIZE, (src,), (dst,), NoAttrs())
+    model = write_tflite(b.build("requantize32", (x8, x32), tuple(outs)))
+    (tmp_path / "m.tflite").write_bytes(model)
+    out = tmp_path / "out"
+    compile_model(tmp_path / "m.tflite", out, CompileOptions())
+    xs = [np.arange(-128, 128, dtype=np.int8).reshape(1, 256),
+          np.random.RandomState(0).randint(-400000, 400000, (1, 256)).astype(np.int32)]
+    for g_, w in zip(tinyml.run(out, xs), tflm_run(model, xs, 3)):
+        assert g_.dtype == w.dtype and np.array_equal(g_, w)
