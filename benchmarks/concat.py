@@ -26,10 +26,8 @@ warnings.filterwarnings("ignore", category=UserWarning)  # the converter's notes
 
 from memory import tflm_arena  # noqa: E402
 
-import tinyml  # noqa: E402,F401  (imports the package before codegen, which needs it)
-from codegen.emit import arena_bytes  # noqa: E402
 from tinyml.compiler import CompileOptions, analyze  # noqa: E402
-from tinyml.memory import max_layer_io  # noqa: E402
+from tinyml.memory import arena_bytes, max_layer_io  # noqa: E402
 
 CASES = ("cnn_inception", "concat_channels", "concat_width", "dense_concat")
 

@@ -35,10 +35,10 @@ import tempfile
 from pathlib import Path
 
 import tinyml  # noqa: F401  (imports the package before codegen, which needs it)
-from codegen.emit import arena_bytes
 from tinyml.compiler import CompileOptions, _arena_tops, analyze
 from tinyml.cost import macs
 from tinyml.lower import lower
+from tinyml.memory import arena_bytes
 from tinyml.memory.techniques import MemoryOptions, MemoryPlan, patch_options, refine, replan
 from tinyml.memory.techniques import plan as plan_memory
 

@@ -5,23 +5,21 @@ and hands plain data to the templates in `codegen/templates/`, which decide *how
 """
 from __future__ import annotations
 
-import functools
-import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
 import numpy as np
 
-from tinyml import __version__
+from codegen.jinja import environment
+from tinyml.carray import c_literal, c_rows
 from tinyml.ir import NO_TENSOR, DType, Graph, pack_int4
 from tinyml.kernels import Const, Special, choose, short_blocks
 from tinyml.kernels import derived as derived_args
 from tinyml.lower import Kernel, op_states, param_fields
 from tinyml.memory import Buffer, Plan
-from tinyml.memory.planner import Ref, Source, scratch_id
-from tinyml.resources import runtime_dir, templates_dir
+from tinyml.memory.planner import Ref, ScratchId, Source, arena_align, arena_bytes
+from tinyml.resources import runtime_dir
+from tinyml.version import __version__
 
 # runtime source files each kernel function needs (beyond the headers)
 KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
@@ -110,29 +108,12 @@ KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
 RUNTIME_HEADERS = ("tml_nn.h", "tml_fixedpoint.h", "tml_simd.h")
 # model inputs/outputs that model_quantize_input_f32 / model_dequantize_output_f32 convert: type -> range
 QUANTIZED_IO = {DType.INT8: (-128, 127), DType.UINT8: (0, 255), DType.INT16: (-32768, 32767)}
-ARRAY_ROW = 16
 
 
 @dataclass(frozen=True)
 class EmitOptions:
     prefix: str = "model"
     isa: str | None = None  # generated kernels: "dsp", "portable", or None (the runtime kernels only)
-
-
-def _c_literal(annotation: str, value: object) -> str:
-    if annotation == "double":
-        return float(value).hex()  # type: ignore[arg-type]
-    if annotation == "float":
-        return float(np.float32(value)).hex() + "f"  # type: ignore[arg-type]
-    return str(int(value))  # type: ignore[call-overload]
-
-
-def _rows(values: np.ndarray, per_row: int = ARRAY_ROW) -> list[str]:
-    """C initializer rows; float32 values as exact hexadecimal literals (a float constant in a float island)."""
-    v = np.asarray(values)
-    flat = [_c_literal("float", x) for x in v.reshape(-1)] if v.dtype.kind == "f" else \
-        [str(int(x)) for x in v.reshape(-1)]
-    return [", ".join(flat[i:i + per_row]) for i in range(0, len(flat), per_row)]
 
 
 def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: list[Buffer], plan: Plan,
@@ -146,17 +127,17 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
     within_ = within or {}
     used_consts: list[int] = []
 
-    def arg(t: int | Ref | Source) -> Arg:
+    def arg(t: int | Ref | Source | ScratchId) -> Arg:
         if isinstance(t, Source):
             return Arg(f"((const int8_t *){p}_source[{t.index}] + ", t.offset, ")", f"{p}_source[{t.index}]")
         if isinstance(t, Ref):
-            base = plan.offsets[t.buffer] if t.buffer < 0 else \
-                plan.offsets[buf_of[t.buffer].id] + within_.get(t.buffer, 0)
+            base = plan.offsets[buf_of[t.buffer].id] + within_.get(t.buffer, 0) if isinstance(t.buffer, int) \
+                else plan.offsets[t.buffer]
             return Arg(f"(({t.ctype} *)({p}_arena.bytes + ", base + t.offset, "))")
+        if isinstance(t, ScratchId):  # a planner buffer of its own
+            return Arg(f"((int8_t *)({p}_arena.bytes + ", plan.offsets[t], "))")
         if t == NO_TENSOR:
             return Arg("NULL")
-        if t < 0:  # a planner buffer of its own (kernel scratch)
-            return Arg(f"((int8_t *)({p}_arena.bytes + ", plan.offsets[t], "))")
         r = roots[t]
         tensor = g.tensor(r)
         if tensor.is_const:
@@ -205,7 +186,7 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
                     "args": [arg(a) for a in kern.args[:-1]] + [const(c) for c in consts] + [arg(kern.args[-1])]}
         args = [arg(kern.args[0]), *map(const, consts)] + [arg(a) for a in kern.args[len(consts) + 1:-1]]
         if sp.scratch and sp.family == "conv":  # im2col rows (an in-place kernel's plane is among its args)
-            args.append(arg(scratch_id(k)))
+            args.append(arg(ScratchId(k)))
         return {"func": f"{p}_k_{sp.name}", "params": pname, "args": args + [arg(kern.args[-1])]}
 
     layers, tables, structs = [], [], []
@@ -234,10 +215,10 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
                         if (ctype, value) not in table_names:
                             table_names[ctype, value] = f"{pname}_{name}"
                             tables.append({"name": table_names[ctype, value], "ctype": ctype, "count": len(value),
-                                           "rows": _rows(np.asarray(value, np.int64))})
+                                           "rows": c_rows(np.asarray(value, np.int64))})
                         fields.append({"name": name, "value": table_names[ctype, value]})
                     else:
-                        fields.append({"name": name, "value": _c_literal(ann, value)})
+                        fields.append({"name": name, "value": c_literal(ann, value)})
                 structs.append({"name": pname, "type": kern.struct, "fields": fields})
             calls.append(call(k, kern, pname))
         seen_blocks[k] = seen_blocks.get(k, 0) + 1
@@ -255,13 +236,13 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
         if t.dtype is DType.INT4:  # packed two per byte, low nibble first
             data = np.frombuffer(pack_int4(t.data), np.int8)
         weights.append({"name": f"{p}_w{r}", "ctype": t.dtype.ctype, "count": data.size, "tensor": t.name,
-                        "shape": list(t.shape), "rows": _rows(data),
+                        "shape": list(t.shape), "rows": c_rows(data),
                         "packed": "int4, two per byte, low nibble first" if t.dtype is DType.INT4 else ""})
 
     for c, name in derived.items():
         v = c.values()
         weights.append({"name": name, "ctype": c.ctype, "count": v.size, "tensor": f"prepared for a generated "
-                        f"kernel: {c.key}", "shape": [v.size], "rows": _rows(v), "packed": ""})
+                        f"kernel: {c.key}", "shape": [v.size], "rows": c_rows(v), "packed": ""})
 
     def io(ts: tuple[int, ...], inputs: bool = False) -> list[dict]:
         out = []
@@ -272,7 +253,7 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
                         "streamed": inputs and k in streamed, "shape": list(x.shape), "elements": x.size,
                         "ctype": x.dtype.ctype, "int8": q is not None,  # quantized int8, uint8 or int16
                         "qmin": QUANTIZED_IO.get(x.dtype, (0, 0))[0], "qmax": QUANTIZED_IO.get(x.dtype, (0, 0))[1],
-                        "scale": _c_literal("float", q[0]) if q else "", "zero_point": int(q[1]) if q else 0,
+                        "scale": c_literal("float", q[0]) if q else "", "zero_point": int(q[1]) if q else 0,
                         "scale_text": f"{q[0]:.9g}" if q else ""})
         return out
     sources = sorted({s for _, ks in schedule for kern in ks if choose(kern, options.isa, g) is None
@@ -383,35 +364,9 @@ def _rendered(layer: dict, steps: list[int]) -> dict:
     return {**layer, "calls": calls}
 
 
-def arena_align(buffers: list[Buffer]) -> int:
-    return max((b.align for b in buffers), default=1)
-
-
-def arena_bytes(buffers: list[Buffer], plan: Plan) -> int:
-    """Bytes the arena object really occupies (a union with int32 rounds up to its alignment)."""
-    a = arena_align(buffers)
-    return max(-(-plan.peak // a) * a, a)
-
-
-@functools.cache
-def _env() -> jinja2.Environment:
-    """One environment per process; compiled templates are also kept on disk across processes (the kernels
-    template takes a noticeable part of a compile to parse)."""
-    cache = None
-    base = Path(os.environ.get("TINYML_CACHE_DIR") or Path.home() / ".cache" / "tinyml") / "jinja"
-    try:
-        base.mkdir(parents=True, exist_ok=True)
-        cache = jinja2.FileSystemBytecodeCache(str(base))
-    except OSError:
-        pass
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())), undefined=jinja2.StrictUndefined,
-                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False,
-                              bytecode_cache=cache)
-
-
 def render(ctx: dict, outdir: Path) -> list[Path]:
     """Write the generated sources and the runtime files they need into `outdir`; returns the paths written."""
-    env = _env()
+    env = environment()
     p = ctx["prefix"]
     written = []
     files = [("model.h.j2", f"{p}.h"), ("model.c.j2", f"{p}.c"), ("weights.h.j2", f"{p}_weights.h"),
@@ -433,111 +388,3 @@ def render(ctx: dict, outdir: Path) -> list[Path]:
 def _copy(src: Path, dst: Path) -> Path:
     dst.write_bytes(src.read_bytes())
     return dst
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-COLORS = ("#bbbbbb", "#4477aa", "#ee6677", "#228833")
-SMLAD_FLOOR = 0.5  # instructions per int8 MAC: SMLAD does two multiply-accumulates
-FIRMWARE_RAM_BYTES = 64  # as tinyml.boards (the firmware's own data besides the arena), for the SRAM bar
-
-
-def _ticks(vmax: float, n: int = 5) -> list[float]:
-    """Round axis ticks from 0 to at least vmax."""
-    import math
-    if vmax <= 0:
-        return [0.0, 1.0]
-    raw = vmax / n
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    return [i * step for i in range(int(math.ceil(vmax / step)) + 1)]
-
-
-def _chart(series: list[dict], n: int, width: int = 960, height: int = 360, bars: bool = False) -> dict:
-    """An SVG chart over layers 0..n-1: lines (or bars) of `series` [{name, color, values}], with y ticks."""
-    left, right, top, bottom = 78, 16, 12, 46
-    pw, ph = width - left - right, height - top - bottom
-    ymax = max((v for s in series for v in s["values"]), default=0)
-    ticks = _ticks(ymax)
-    top_v = ticks[-1] or 1
-    step = pw / max(n, 1)
-
-    def y(v: float) -> float:
-        return round(top + ph - ph * v / top_v, 1)
-    out = []
-    for k, s in enumerate(series):
-        if bars:
-            bw = max(step / max(len(series), 1) - 1, 1)
-            out.append({**s, "bars": [{"x": round(left + i * step + k * bw, 1), "y": y(v), "w": round(bw, 1),
-                                       "h": round(top + ph - y(v), 1), "i": i, "v": v}
-                                      for i, v in enumerate(s["values"])]})
-        else:
-            pts = " ".join(f"{round(left + i * step + step / 2, 1)},{y(v)}" for i, v in enumerate(s["values"]))
-            out.append({**s, "points": pts, "peak": max(s["values"], default=0)})
-    every = max(1, round(n / 40))
-    return {"width": width, "height": height, "left": left, "top": top, "pw": pw, "ph": ph, "series": out,
-            "yticks": [{"y": y(t), "label": f"{t:,.0f}"} for t in ticks],
-            "xticks": [{"x": round(left + i * step + step / 2, 1), "label": i} for i in range(0, n, every)]}
-
-
-def _bar(used: int, total: int) -> dict:
-    return {"used": used, "total": total, "pct": round(100.0 * used / total, 1) if total else 0.0,
-            "w": round(min(1.0, used / total) * 300, 1) if total else 0, "over": used > total}
-
-
-def render_report_html(report: dict, emulation: dict | None = None) -> str:
-    """report.html as a deployment summary: the model, the board and how it fits (SRAM and flash against the
-    board), MACs and weights by width, a per-layer table (op, shape, weight width, MACs including recomputed
-    patch halos, memory, and after `tinyml emulate` the kernel, instructions and instr/MAC against the SMLAD
-    floor), the memory-over-layers chart of each configuration and the instruction profile."""
-    layers = report["layers"]
-    n = len(layers)
-    curves = report["memory"].get("curves", {})
-    mem = _chart([{"name": name, "color": COLORS[k % len(COLORS)], "values": c}
-                  for k, (name, c) in enumerate(curves.items())], n)
-    pt = report["memory"].get("patch")
-    how = f"{pt['grid']} patches up to op {pt['split']}, {pt.get('halos', 'recomputed')} halos, " \
-        f"{pt['extra_macs_percent']:+.1f}% MACs" if pt else "layer by layer"
-    widths: dict[str, int] = {}
-    for la in layers:
-        if la.get("weight_bits"):
-            key = f"int{la['weight_bits']}"
-            widths[key] = widths.get(key, 0) + la["weight_bytes"]
-    fw = emulation.get("firmware", {}) if emulation else {}
-    board = report.get("board") or ({"name": emulation["board"], "sram_bytes": fw.get("board_sram"),
-                                     "flash_bytes": fw.get("board_flash")} if fw.get("board_sram") else None)
-    fit = None
-    if board:
-        stack = fw.get("stack", 8192)
-        ram = fw["data"] + fw["bss"] + stack if fw else report["peak_sram_bytes"] + stack + FIRMWARE_RAM_BYTES
-        flash = fw["text"] + fw["data"] if fw else report["flash_bytes"]
-        fit = {"name": board["name"], "sram": _bar(ram, board["sram_bytes"]),
-               "flash": _bar(flash, board["flash_bytes"]), "measured": bool(fw), "stack": stack}
-    prof = {la["name"]: la for la in (emulation or {}).get("layers", [])}
-    rows = []
-    for la in layers:
-        p = prof.get(la["name"])
-        ex = la.get("executed_macs", la["macs"])
-        ipm = p["instructions"] / ex if p and ex and p["instructions"] else None
-        rows.append({**la, "shape": "x".join(map(str, la["output_shape"])), "executed": ex,
-                     "width": f"int{la['weight_bits']}" if la.get("weight_bits") else "",
-                     "kernel": ", ".join(k.replace(f"{report['prefix']}_k_", "") for k in la.get("kernels", [])),
-                     "instructions": p["instructions"] if p else None, "ipm": ipm,
-                     "xfloor": ipm / SMLAD_FLOOR if ipm else None,
-                     "bar": round(min(ipm / SMLAD_FLOOR * 6, 150), 1) if ipm else 0})
-    emu = None
-    if emulation is not None:
-        emu = {"board": emulation["board"], "emulator": emulation["emulator"],
-               "total": emulation["total_instructions"], "match": emulation["outputs_match_host"],
-               "match_ref": emulation.get("outputs_match_reference"),
-               "chart": _chart([{"name": "instructions", "color": COLORS[1],
-                                 "values": [la["instructions"] or 0 for la in emulation["layers"]]},
-                                {"name": "MACs executed", "color": COLORS[2],
-                                 "values": [la.get("executed_macs", la["macs"]) for la in emulation["layers"]]}],
-                               len(emulation["layers"]), bars=True)}
-    ver = report.get("verification", {})
-    return _env().get_template("report.html.j2").render(
-        version=__version__, r=report, how=how, mem=mem, emu=emu, floor=SMLAD_FLOOR, fit=fit, widths=widths,
-        rows=rows, verification=ver, total_executed=sum(x["executed"] for x in rows))

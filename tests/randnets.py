@@ -333,7 +333,7 @@ def configurations(tflite: bytes, name: str = "net.tflite") -> list[tuple[str, C
                     out.append((f"{grid}@{st.split},{halos}{',stream' if s else ''}",
                                 CompileOptions(patch=grid, patch_split=st.split, halos=halos, stream_input=s)))
     if sts:  # budgets that layer by layer fits, and budgets met only by patch configurations of every kind
-        from codegen.emit import arena_bytes
+        from tinyml.memory import arena_bytes
         from tinyml.memory.techniques import patch_options
         from tinyml.memory.techniques import plan as plan_memory
         mo = CompileOptions().memory_options()  # as compile plans them (generated kernels' scratch included)
@@ -404,8 +404,8 @@ def budget_picks(tflite: bytes, name: str, stream: bool = False) -> list[tuple[i
     the configurations that fit, the fewest extra MACs and then the lowest peak, so as the budget shrinks its
     pick changes exactly at the configurations whose peak is below that of every configuration before them in
     that order (and layer by layer wherever it fits)."""
-    from codegen.emit import arena_bytes
     from tinyml.compiler import lower, parse_tflite
+    from tinyml.memory import arena_bytes
     from tinyml.memory.techniques import patch_options, refine
     from tinyml.memory.techniques import plan as plan_memory
     g = parse_tflite(tflite, name)

@@ -27,10 +27,12 @@ def test_wheel_in_fresh_venv(tmp_path):
     # every template, runtime file and board of the checkout travels in the wheel
     wanted = [f"codegen/{p.relative_to(ROOT / 'codegen').as_posix()}"
               for p in (ROOT / "codegen" / "templates").rglob("*.j2")]
+    wanted += [f"tinyml/harness/{p.relative_to(ROOT / 'tinyml' / 'harness').as_posix()}"
+               for p in (ROOT / "tinyml" / "harness" / "templates").rglob("*.j2")]
     wanted += [f"tinyml/runtime_c/{p.relative_to(ROOT / 'runtime_c').as_posix()}"
                for p in (ROOT / "runtime_c").rglob("*") if p.suffix in (".c", ".h")]
     wanted += [f"tinyml/boards/{p.name}" for p in (ROOT / "boards").glob("*.toml")]
-    assert any("firmware/" in w for w in wanted)
+    assert any("harness/templates/main.c.j2" in w for w in wanted)
     missing = [w for w in wanted if w not in names]
     assert not missing, f"missing from the wheel: {missing}"
     venv = tmp_path / "venv"

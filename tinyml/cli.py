@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, api
+from . import api
 from .errors import TinymlError
+from .version import __version__
 
 
 def _load_npy(path: str) -> np.ndarray:
@@ -152,9 +153,7 @@ def cmd_emulate(a: argparse.Namespace) -> int:
     if res["total_instructions"] is None:
         print(f"wrote {a.output} and {path}")
         return 0 if outputs_ok(res) else 1
-    from codegen.emit import render_report_html
-
-    from .compiler import REPORT, read_report
+    from .compiler import REPORT, read_report, render_report_html
     rep = read_report(a.outdir)
     per = {layer["name"]: layer["instructions"] for layer in res["layers"]}
     for layer in rep["layers"]:

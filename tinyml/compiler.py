@@ -3,35 +3,32 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
+from codegen.emit import EmitOptions, build_context, render
+from codegen.report import render_report_html
 
-from codegen.emit import EmitOptions, arena_bytes, build_context, render, render_report_html, sha256_bytes
-
-from . import __version__
 from .boards import load_board
 from .cost import macs, weight_bytes
 from .errors import TinymlError
 from .frontends import read_model
 from .frontends.tflite import load_tflite, parse_tflite
-from .ir import DType, Graph, OpKind
+from .ir import NO_TENSOR, DType, Graph, OpKind
 from .kernels import Const, choose, derived, resolve_isa
 from .lower import Kernel, lower, param_fields, state_bytes
-from .memory import Buffer, Plan, max_layer_io
+from .memory import Buffer, Plan, arena_bytes, max_layer_io
 from .memory.order import reorder
-from .memory.patching import PATCH_BASE, PatchPlan
-from .memory.planner import SCRATCH_BASE, storage_offsets, storage_roots
+from .memory.patching import PatchPlan
+from .memory.planner import BufferId, PatchId, ScratchId, storage_offsets, storage_roots
 from .memory.techniques import MemoryOptions, MemoryPlan, Schedule, patch_options, refine, replan
 from .memory.techniques import plan as plan_memory_techniques
+from .outdir import REPORT, check_inputs, check_outdir, owned, read_report, remove_stale, replace_dir, sha256_bytes  # noqa: F401 (API)
 from .validate import MAX_TENSOR_BYTES, validate
-
-REPORT = "report.json"
+from .version import __version__
 
 
 @dataclass(frozen=True)
@@ -304,10 +301,10 @@ def _tensor_info(g: Graph, t: int) -> dict:
     return info
 
 
-def _buf_name(g: Graph, buffer_id: int) -> str:
-    if buffer_id <= PATCH_BASE:
-        return f"patch:{g.tensor(PATCH_BASE - buffer_id).name}"
-    return f"scratch:op{SCRATCH_BASE - buffer_id}" if buffer_id <= SCRATCH_BASE else g.tensor(buffer_id).name
+def _buf_name(g: Graph, buffer_id: BufferId) -> str:
+    if isinstance(buffer_id, PatchId):
+        return f"patch:{g.tensor(buffer_id.tensor).name}"
+    return str(buffer_id) if isinstance(buffer_id, ScratchId) else g.tensor(buffer_id).name
 
 
 def _arena_tops(buffers: list[Buffer], plan: Plan, steps: int) -> list[int]:
@@ -407,7 +404,7 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
             sp = choose(kern, isa, g)
             used.update(derived(sp, kern, g) if sp else (a for a in kern.args if isinstance(a, int)))
     weights = sum(len(a.data) if isinstance(a, Const) else g.tensor(a).nbytes for a in used
-                  if isinstance(a, Const) or (a >= 0 and g.tensor(a).is_const))
+                  if isinstance(a, Const) or (a != NO_TENSOR and g.tensor(a).is_const))
     def read_tables(kern: Kernel) -> list[tuple[str, tuple]]:  # what the emitter writes for the call's struct
         sp = choose(kern, isa, g)
         return [(ann, v) for name, ann, v in param_fields(kern.params)
@@ -483,7 +480,7 @@ def compile_model(model: str | Path, outdir: str | Path, options: CompileOptions
     path = Path(model)
     data = read_model(path)
     out = Path(outdir)
-    if out.exists() and (not out.is_dir() or not _ours(out)):
+    if out.exists() and (not out.is_dir() or not owned(out)):
         raise TinymlError(f"output directory '{out}' exists and was not written by tinyml; choose another or "
                           "remove it")
     if not options.prefix.isidentifier() or not options.prefix.isascii() or len(options.prefix) > 48:
@@ -506,7 +503,7 @@ def compile_model(model: str | Path, outdir: str | Path, options: CompileOptions
             out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise TinymlError(f"cannot create the directory for '{out}': {e.strerror}") from None
-        _remove_stale(out)
+        remove_stale(out)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
         try:
             written = render(ctx, tmp)
@@ -520,7 +517,7 @@ def compile_model(model: str | Path, outdir: str | Path, options: CompileOptions
                     rejected.append({"configuration": what, "error": str(e)})
                     shutil.rmtree(tmp, ignore_errors=True)
                     continue
-            _replace_dir(tmp, out)
+            replace_dir(tmp, out)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -529,121 +526,3 @@ def compile_model(model: str | Path, outdir: str | Path, options: CompileOptions
         raise VerificationError(rejected[0]["error"])
     raise VerificationError(f"{rejected[0]['error']} The other configurations within the options failed too: "
                             + "; ".join(r["configuration"] for r in rejected[1:]) + ".")
-
-
-_OURS = re.compile(r"^(report\.(json|html)|emulation\.json|tml_\w+\.[ch]|\w+(_weights|_kernels)?\.[ch]"
-                   r"|build|firmware)$")
-
-
-def _ours(out: Path) -> bool:
-    """True if every entry of directory `out` is something `tinyml compile`, `build` or `emulate` writes: an
-    output of tinyml, possibly left half-written by a killed run of an older version, that may be replaced."""
-    return all(_OURS.match(p.name) for p in out.iterdir())
-
-
-def _remove_stale(out: Path) -> None:
-    """Remove the temporary siblings of `out` that compiles killed before they finished left behind (a live
-    compile's are kept: their names carry its process id)."""
-    for p in list(out.parent.glob(f".{out.name}.tmp-*")) + list(out.parent.glob(f".{out.name}.old-*")):
-        m = re.match(rf"^\.{re.escape(out.name)}\.(tmp|old)-(\d+)-", p.name)
-        if m is not None and _alive(int(m.group(2))):
-            continue
-        if m is not None and m.group(1) == "old" and (p / "d").is_dir() and not out.exists():
-            os.replace(p / "d", out)  # killed between its two renames: the old output goes back in place
-        shutil.rmtree(p, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two directories in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where unavailable."""
-    import ctypes
-    import ctypes.util
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        fn = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    at_fdcwd, rename_exchange = -100, 2
-    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
-
-
-def _replace_dir(new: Path, out: Path) -> None:
-    """Put directory `new` in the place of `out` so that `out` is at every moment either the old or the new
-    output, never a half-deleted one: one atomic exchange where the system offers it (Linux), else the old one is
-    renamed aside first (a compile killed right then leaves it there, and the next compile puts it back) and
-    deleted last."""
-    if not out.exists():
-        os.replace(new, out)
-        return
-    if _exchange(new, out):
-        shutil.rmtree(new, ignore_errors=True)  # now the old output
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-{os.getpid()}-", dir=out.parent))
-    os.replace(out, old / "d")
-    os.replace(new, out)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def read_report(outdir: str | Path) -> dict:
-    p = Path(outdir) / REPORT
-    if not p.is_file():
-        raise TinymlError(f"'{outdir}' is not a tinyml output directory (no {REPORT}); run `tinyml compile` "
-                          "first")
-    try:
-        rep = json.loads(p.read_text())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise TinymlError(f"'{p}' is corrupt ({type(e).__name__}); compile the model again") from None
-    if not isinstance(rep, dict) or not {"prefix", "inputs", "outputs", "layers"} <= set(rep):
-        raise TinymlError(f"'{p}' is not a report tinyml wrote; compile the model again")
-    return rep
-
-
-def check_outdir(outdir: str | Path) -> dict:
-    """report.json of `outdir`, after proving that every file compile generated is still the one it wrote (a
-    tampered or stale directory, or a report.json from another compile, is refused)."""
-    out = Path(outdir)
-    rep = read_report(out)
-    files = rep.get("files")
-    if not isinstance(files, dict) or not files:
-        raise TinymlError(f"'{out}' was written by an older tinyml (its report.json lists no file hashes); "
-                          "compile the model again")
-    for name, digest in files.items():
-        p = out / name
-        if not p.is_file():
-            raise TinymlError(f"'{out}' is incomplete: {name} is missing; compile the model again")
-        if sha256_bytes(p.read_bytes()) != digest:
-            raise TinymlError(f"'{out}' has changed since tinyml compile wrote it: {name} differs from the file "
-                              "report.json records; compile the model again")
-    return rep
-
-
-def check_inputs(specs: list[dict], inputs: list[np.ndarray], reshape: bool = False) -> list[np.ndarray]:
-    """Validate user inputs against the model's input specs (dtype and shape exactly; `reshape`: any shape with
-    the same number of elements); returns them in the model's shapes."""
-    if len(inputs) != len(specs):
-        raise TinymlError(f"the model has {len(specs)} input(s) but {len(inputs)} were given")
-    out = []
-    for k, (spec, x) in enumerate(zip(specs, inputs)):
-        x = np.asarray(x)
-        want = np.dtype(DType(spec["dtype"]).numpy)
-        if x.dtype != want:
-            raise TinymlError(f"input {k} ('{spec['name']}') must be {want} with shape {spec['shape']}, got "
-                              f"{x.dtype}; quantize it first (scale {spec.get('scale')}, zero point "
-                              f"{spec.get('zero_point')})")
-        if x.size != int(np.prod(spec["shape"])) or (not reshape and list(x.shape) != list(spec["shape"])):
-            hint = ("; the number of elements matches: pass --reshape (reshape=True) to read it in the model's shape"
-                    if x.size == int(np.prod(spec["shape"])) else "")
-            raise TinymlError(f"input {k} ('{spec['name']}') must have shape {spec['shape']}, got "
-                              f"{list(x.shape)}{hint}")
-        out.append(np.ascontiguousarray(x.reshape(spec["shape"])))
-    return out

@@ -1,12 +1,10 @@
-"""Where the data that ships with tinyml lives: C runtime, board files and templates.
+"""Where the data that ships with tinyml lives: C runtime and board files.
 
 In a wheel, `runtime_c/` and `boards/` are installed inside the `tinyml` package; in a source checkout they sit
 at the repository root, beside `tinyml/`."""
 from __future__ import annotations
 
 from pathlib import Path
-
-import codegen
 
 _PKG = Path(__file__).resolve().parent
 
@@ -24,7 +22,3 @@ def runtime_dir() -> Path:
 
 def boards_dir() -> Path:
     return resource_dir("boards")
-
-
-def templates_dir() -> Path:
-    return Path(codegen.__file__).resolve().parent / "templates"

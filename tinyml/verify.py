@@ -52,8 +52,8 @@ def check_generated(outdir: Path, g: Graph, what: str, seeds: tuple[int, ...] = 
     """Build the C sources in `outdir` (a compiled model of graph `g`) for the host, run them on the inputs of
     `seeds` and compare with the reference executor; raise VerificationError naming `what` (the configuration)
     on any difference, crash or build failure of the generated code."""
-    from .compiler import read_report
     from .harness.host import build_driver, find_cc, run_driver
+    from .outdir import read_report
     find_cc()  # no compiler: the ToolchainError that says so (and `--no-verify`)
     specs = read_report(outdir)["outputs"]
     with tempfile.TemporaryDirectory(prefix="tinyml-check-") as d:

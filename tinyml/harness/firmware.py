@@ -1,7 +1,7 @@
 """Cross-compile a compiled model into bare-metal firmware for a board, and run it on QEMU.
 
 The firmware (startup code, linker script, semihosting console, a test `main`) is generated from templates in
-`codegen/templates/firmware/`, driven by the board's data file. The same generated model sources build for
+`tinyml/harness/templates/`, driven by the board's data file. The same generated model sources build for
 every core (Cortex-M0+/M3 without DSP, M4/M7/M33 with it).
 """
 from __future__ import annotations
@@ -17,14 +17,13 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from codegen.emit import _rows
-from tinyml import __version__
-
 from ..boards import STACK_BYTES, Board, load_board
-from ..compiler import check_inputs, check_outdir, read_report
+from ..carray import c_rows
 from ..errors import TinymlError, ToolchainError
 from ..ir import DType
-from ..resources import runtime_dir, templates_dir
+from ..outdir import check_inputs, check_outdir, read_report
+from ..resources import runtime_dir
+from ..version import __version__
 
 # -mcpu/-mfpu/-mfloat-abi per core and FPU (Debian's newlib ships multilibs for all of them)
 CORE_FLAGS = {
@@ -73,7 +72,7 @@ def ldflags() -> list[str]:
 
 
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "firmware")),
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).resolve().parent / "templates")),
                               undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
                               lstrip_blocks=True)
 
@@ -103,7 +102,7 @@ def generate(outdir: Path, board: Board, opt: str, inputs: list[np.ndarray] | No
         "version": __version__, "board": board, "source": rep["source"], "prefix": rep["prefix"],
         "stack": STACK_BYTES, "cflags": cflags(board, opt), "ldflags": ldflags(), "model_dir": "../..",
         "model_sources": sorted(p.name for p in outdir.glob("*.c")),
-        "inputs": [{"count": x.nbytes, "rows": _rows(np.frombuffer(b"".join(step[k].tobytes() for step in seq),
+        "inputs": [{"count": x.nbytes, "rows": c_rows(np.frombuffer(b"".join(step[k].tobytes() for step in seq),
                                                                    np.uint8)),
                     "streamed": bool(spec.get("streamed"))} for k, (x, spec) in enumerate(zip(xs, rep["inputs"]))],
         "outputs": rep["outputs"], "steps": len(seq),

@@ -19,9 +19,9 @@ from pathlib import Path
 import cffi
 import numpy as np
 
-from ..compiler import check_inputs, check_outdir, read_report
 from ..errors import ToolchainError
 from ..ir import DType
+from ..outdir import check_inputs, check_outdir, read_report
 from ..resources import runtime_dir
 
 HOST_CFLAGS = ("-std=c99", "-O2", "-fPIC", "-Wall", "-Wextra", "-Werror")

@@ -37,7 +37,7 @@ from ..lower import (
 )
 
 
-def _gap(last_written: np.ndarray, min_read: np.ndarray) -> int:
+def gap_between(last_written: np.ndarray, min_read: np.ndarray) -> int:
     suffix_min = np.minimum.accumulate(min_read[::-1])[::-1]
     return max(0, int(np.max(last_written - suffix_min + 1)))
 
@@ -57,7 +57,7 @@ def _window_gap(batches: int, in_h: int, in_w: int, in_c: int, out_h: int, out_w
         last = np.minimum((pixel // block) * block + block - 1, pixel[-1]) if len(pixel) else pixel
         last_written = last * out_c + out_c - 1
         first_read = first_read[(pixel // block) * block]
-    return _gap(last_written, first_read)
+    return gap_between(last_written, first_read)
 
 
 def _depthwise_gap(batches: int, in_h: int, in_w: int, c: int, out_h: int, out_w: int, stride_h: int, stride_w: int,
@@ -117,7 +117,7 @@ def safe_gap(kernel: Kernel, input_position: int, block: int = 1) -> int | None:
         ext = [1 if r[k] else d[k] for k in range(4)]
         o = np.stack(np.meshgrid(*[np.arange(e) for e in ext], indexing="ij"), -1).reshape(-1, 4)
         first_read = ((o[:, 0] * d[1] + o[:, 1]) * d[2] + o[:, 2]) * d[3] + o[:, 3]
-        return _gap(np.arange(len(o)), first_read)
+        return gap_between(np.arange(len(o)), first_read)
     if isinstance(p, PadParams):
         od, idims, bf = p.out_dims, p.in_dims, p.before
         o = np.stack(np.meshgrid(*[np.arange(e) for e in od], indexing="ij"), -1).reshape(-1, 4)
@@ -125,5 +125,5 @@ def safe_gap(kernel: Kernel, input_position: int, block: int = 1) -> int | None:
         inside = np.all((i >= 0) & (i < np.asarray(idims)), axis=1)
         lin = ((i[:, 0] * idims[1] + i[:, 1]) * idims[2] + i[:, 2]) * idims[3] + i[:, 3]
         big = np.iinfo(np.int64).max // 4
-        return _gap(np.arange(len(o)), np.where(inside, lin, big))
+        return gap_between(np.arange(len(o)), np.where(inside, lin, big))
     return None

@@ -44,17 +44,12 @@ from ..lower import (
     MeanParams,
     PoolParams,
 )
-from .overlap import _gap
-from .planner import Buffer, Ref, Source
+from .overlap import gap_between
+from .planner import Buffer, PatchId, Ref, Source
 
 NO_READ = 1 << 62  # first_read of a patch that reads nothing of the stage input (cached halos: no new rows)
-PATCH_BASE = -1_000_000  # planner buffer ids <= PATCH_BASE hold one patch of a stage tensor: PATCH_BASE - tensor
 
 STAGE_OPS = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.AVERAGE_POOL_2D, OpKind.MAX_POOL_2D, OpKind.ADD)
-
-
-def patch_id(tensor: int) -> int:
-    return PATCH_BASE - tensor
 
 
 @dataclass(frozen=True)
@@ -100,7 +95,7 @@ class PatchPlan:
     regions: tuple[dict[int, Region], ...]      # per patch: tensor -> region computed (split output: the patch);
                                                 # cached halos, per pipeline step: tensor -> rows its window holds
     calls: tuple[tuple[tuple[int, Kernel], ...], ...]  # per patch (step): (op index, kernel call) in order
-    buffers: tuple[Buffer, ...]                 # patch buffers (ids patch_id(tensor))
+    buffers: tuple[Buffer, ...]                 # patch buffers (ids PatchId(tensor))
     extra_macs: int                             # MACs spent on recomputed halos
     input_gap: int | None                       # safe gap of the split output below the stage input, or None
     streamed: int | None = None                 # model input index read region by region from the application
@@ -290,7 +285,7 @@ def _advance(t: int, r: Region, c: int, held: dict[int, Region]) -> tuple[list[K
     row = r.w * c
     keep, shift = q.y1 - r.y0, r.y0 - q.y0
     move = [Kernel("tml_copy", CopyParams(1, keep * row, keep * row, 0),
-                   (Ref(patch_id(t), shift * row), Ref(patch_id(t), 0)))] if shift and keep else []
+                   (Ref(PatchId(t), shift * row), Ref(PatchId(t), 0)))] if shift and keep else []
     return move, (Region(q.y1, r.y1, r.x0, r.x1) if r.y1 > q.y1 else None)
 
 
@@ -330,7 +325,7 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
     buffers = []
     if src is not None:
         last = stage.split if cache else last_read[stage.input]
-        buffers.append(Buffer(patch_id(stage.input), sizes[stage.input], stage.start, last, 1, ()))
+        buffers.append(Buffer(PatchId(stage.input), sizes[stage.input], stage.start, last, 1, ()))
     for k in ops:
         t = g.ops[k].outputs[0]
         if t not in sizes:
@@ -339,11 +334,11 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
             first, last = stage.start, stage.split
         else:
             first, last = k, (k if t == stage.output else stage.split if t == stage.reduced else last_read[t])
-        buffers.append(Buffer(patch_id(t), sizes[t], first, last, 1, ()))
+        buffers.append(Buffer(PatchId(t), sizes[t], first, last, 1, ()))
     if reduce:  # the int32 accumulators of the reduction
-        buffers.append(Buffer(patch_id(stage.output), 4 * g.tensor(stage.output).size, stage.start, stage.split,
+        buffers.append(Buffer(PatchId(stage.output), 4 * g.tensor(stage.output).size, stage.start, stage.split,
                               4, ()))
-    gap = _gap(np.asarray(last_written), np.asarray(first_read)) if src is None and not reduce else None
+    gap = gap_between(np.asarray(last_written), np.asarray(first_read)) if src is None and not reduce else None
     return PatchPlan(stage, grid, tuple(all_regions), tuple(all_calls), tuple(buffers), extra, gap, src, cache)
 
 
@@ -364,7 +359,7 @@ Steps = tuple[list[dict[int, Region]], list[tuple[tuple[int, Kernel], ...]], dic
 def _gather(src: int, t: int, r: Region, new: Region, wi: int, ci: int) -> Kernel:
     """Copy rows `new` of streamed model input `src` into the window buffer of tensor `t`, which holds `r`."""
     return Kernel("tml_copy_rect", CopyRectParams(new.h, r.w * ci, wi * ci, 0),
-                  (Source(src, (new.y0 * wi + r.x0) * ci), Ref(patch_id(t), (new.y0 - r.y0) * r.w * ci)))
+                  (Source(src, (new.y0 * wi + r.x0) * ci), Ref(PatchId(t), (new.y0 - r.y0) * r.w * ci)))
 
 
 def _patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, ops: range, bands: list[tuple[int, int]],
@@ -402,7 +397,7 @@ def _patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, ops: range, ba
                 if not kernels[k]:
                     continue  # a folded PAD
                 rout = reg[out]
-                out_ref = Ref(out, y0 * ws * cs) if out == stage.output and direct else Ref(patch_id(out), 0)
+                out_ref = Ref(out, y0 * ws * cs) if out == stage.output and direct else Ref(PatchId(out), 0)
                 rin, refs = [], []
                 for i in reads[k]:
                     if i == stage.input and src is None:
@@ -413,12 +408,12 @@ def _patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, ops: range, ba
                         min_in = off if min_in is None else min(min_in, off)
                     else:
                         rin.append(reg[i])
-                        refs.append(Ref(patch_id(i), 0))
+                        refs.append(Ref(PatchId(i), 0))
                 calls.append((k, _region_kernel(g, kernels[k][0], rin, rout, refs, out_ref)))
                 if out == stage.output and not direct:
                     calls.append((k, Kernel("tml_copy", CopyParams(rout.h, rout.w * cs, ws * cs,
                                                                    (y0 * ws + x0) * cs),
-                                            (Ref(patch_id(out), 0), Ref(out, 0)))))
+                                            (Ref(PatchId(out), 0), Ref(out, 0)))))
             if stage.reduced is not None:
                 calls += [(stage.split, kern) for kern in _reduce_calls(g, kernels[stage.split][0], stage, y0, y1,
                                                                       band == len(bands) - 1, 0)]
@@ -529,7 +524,7 @@ def _pipeline(g: Graph, kernels: list[list[Kernel]], stage: Stage, stage_ops: ra
                     if fresh is not None:
                         calls.append((k, _gather(src, i, r, fresh, wi, ci)))
                 rin.append(held[i])
-                refs.append(Ref(patch_id(i), 0))
+                refs.append(Ref(PatchId(i), 0))
             if o == stage.output:  # the split output, written in place
                 out_ref = Ref(o, a * w * c)
                 wrote = b * w * c - 1
@@ -538,7 +533,7 @@ def _pipeline(g: Graph, kernels: list[list[Kernel]], stage: Stage, stage_ops: ra
                 move, fresh = window(o, r, c)
                 assert fresh == new, (o, fresh, new)
                 calls += [(k, m) for m in move]
-                out_ref = Ref(patch_id(o), (a - r.y0) * w * c)
+                out_ref = Ref(PatchId(o), (a - r.y0) * w * c)
             calls.append((k, _region_kernel(g, kernels[k][0], rin, new, refs, out_ref)))
             done[o] = b
             if o == stage.reduced:
@@ -556,8 +551,8 @@ def _reduce_calls(g: Graph, kern: Kernel, stage: Stage, y0: int, y1: int, last: 
     """The reduction at the end of `stage` for rows [y0, y1) of the reduced tensor, `at` bytes into its window
     buffer: one accumulate call, and after the last band the layer's output stage."""
     _, w, c = _spatial(g, stage.banded)  # type: ignore[misc]
-    acc = Ref(patch_id(stage.output), 0, "int32_t")
-    band = Ref(patch_id(stage.banded), at)
+    acc = Ref(PatchId(stage.output), 0, "int32_t")
+    band = Ref(PatchId(stage.banded), at)
     p = kern.params
     first = int(y0 == 0)
     if isinstance(p, FullyConnectedParams):

@@ -18,7 +18,7 @@ from ..ir import NO_TENSOR, DType, Graph, OpKind
 
 @dataclass(frozen=True)
 class Buffer:
-    id: int              # the tensor index of the storage class's root
+    id: BufferId         # the tensor index of the storage class's root, or a scratch or patch buffer
     size: int            # bytes
     first: int           # first step (op index) at which it must hold data
     last: int            # last step at which it is read
@@ -31,9 +31,9 @@ class Buffer:
 
 @dataclass(frozen=True)
 class Ref:
-    """A kernel argument `offset` bytes into a buffer: `buffer` is a tensor index (>= 0, its storage) or a planner
-    buffer id (< 0: scratch, patch buffers)."""
-    buffer: int
+    """A kernel argument `offset` bytes into a buffer: `buffer` is a tensor index (its storage) or a scratch or
+    patch buffer."""
+    buffer: BufferId
     offset: int = 0
     ctype: str = "int8_t"  # the C element type the kernel takes there (int32_t: accumulators)
 
@@ -46,22 +46,46 @@ class Source:
     offset: int = 0
 
 
-SCRATCH_BASE = -1000  # buffer ids <= SCRATCH_BASE are kernel scratch buffers (SCRATCH_BASE - op index)
+@dataclass(frozen=True)
+class ScratchId:
+    """The scratch buffer of op `op` (im2col rows, an in-place kernel's channel plane), live at that op only."""
+    op: int
+
+    def __str__(self) -> str:
+        return f"scratch:op{self.op}"
 
 
-def scratch_id(op_index: int) -> int:
-    return SCRATCH_BASE - op_index
+@dataclass(frozen=True)
+class PatchId:
+    """The buffer of a patch stage that holds one patch (region) of tensor `tensor` at a time."""
+    tensor: int
+
+    def __str__(self) -> str:
+        return f"patch:t{self.tensor}"
+
+
+BufferId = int | ScratchId | PatchId  # int: the root tensor of a storage class (its tensors share the buffer)
+
+
+def id_order(i: BufferId) -> tuple[int, int]:
+    """A total order of buffer ids, the planner's last tie-break between buffers its orderings rank equal: patch
+    buffers (later tensors first), then scratch buffers (later ops first), then tensors by index."""
+    if isinstance(i, PatchId):
+        return 0, -i.tensor
+    if isinstance(i, ScratchId):
+        return 1, -i.op
+    return 2, i
 
 
 @dataclass(frozen=True)
 class Plan:
-    offsets: dict[int, int]  # buffer id -> byte offset in the arena
+    offsets: dict[BufferId, int]  # buffer id -> byte offset in the arena
     peak: int                # arena bytes
     strategy: str = ""
-    timeline: tuple[tuple[int, ...], ...] = field(default=(), repr=False)  # live buffer ids per step
+    timeline: tuple[tuple[BufferId, ...], ...] = field(default=(), repr=False)  # live buffer ids per step
     # (output buffer id, input buffer id) -> gap: the output may start `gap` bytes (or more) below the input and
     # grow into it, because its kernel never writes a byte before the input byte there was read for the last time
-    overlaps: dict[tuple[int, int], int] = field(default_factory=dict, repr=False)
+    overlaps: dict[tuple[BufferId, BufferId], int] = field(default_factory=dict, repr=False)
 
 
 def storage_roots(g: Graph, inplace: frozenset[int] = frozenset(),
@@ -134,11 +158,11 @@ def lifetimes(g: Graph, inplace: frozenset[int] = frozenset(), scratch: dict[int
         size = max(offsets[m] + g.tensor(m).nbytes for m in ts if m not in unsized or m == r)
         out.append(Buffer(r, size, first[r], last[r], align, ts))
     for k, size in sorted((scratch or {}).items()):
-        out.append(Buffer(scratch_id(k), size, k, k, 1, ()))
+        out.append(Buffer(ScratchId(k), size, k, k, 1, ()))
     return out
 
 
-def _forbidden(b: Buffer, p: Buffer, overlaps: dict[tuple[int, int], int]) -> tuple[int, int]:
+def _forbidden(b: Buffer, p: Buffer, overlaps: dict[tuple[BufferId, BufferId], int]) -> tuple[int, int]:
     """The open interval of start offsets that `b` may not take, relative to where `p` starts."""
     if (b.id, p.id) in overlaps:  # b is an output that may grow into input p from below
         return -min(overlaps[(b.id, p.id)], b.size), p.size
@@ -147,10 +171,10 @@ def _forbidden(b: Buffer, p: Buffer, overlaps: dict[tuple[int, int], int]) -> tu
     return -b.size, p.size
 
 
-Conflicts = dict[int, list[tuple[int, int, int]]]  # buffer id -> (id, lo, hi) of every buffer live with it
+Conflicts = dict[BufferId, list[tuple[BufferId, int, int]]]  # buffer id -> (id, lo, hi) of every buffer live with it
 
 
-def _conflicts(buffers: list[Buffer], overlaps: dict[tuple[int, int], int]) -> Conflicts:
+def _conflicts(buffers: list[Buffer], overlaps: dict[tuple[BufferId, BufferId], int]) -> Conflicts:
     """For each buffer, the buffers live at the same time and the start offsets each forbids it (relative)."""
     conf: Conflicts = {b.id: [] for b in buffers}
     by_first = sorted(buffers, key=lambda b: b.first)
@@ -163,13 +187,13 @@ def _conflicts(buffers: list[Buffer], overlaps: dict[tuple[int, int], int]) -> C
     return conf
 
 
-def _first_fit(order: Iterable[Buffer], conflicts: Conflicts, placed: dict[int, int] | None = None
-               ) -> dict[int, int]:
+def _first_fit(order: Iterable[Buffer], conflicts: Conflicts, placed: dict[BufferId, int] | None = None
+               ) -> dict[BufferId, int]:
     """Each buffer in turn at the lowest aligned offset outside the intervals its placed conflicts forbid. The
     lowest such offset is 0 or the aligned end of an interval: a sweep over the intervals sorted by start finds
     it (an interval that starts before the current offset and ends after it moves it to its end). `placed`: the
     offsets first fit gave the buffers before `order` (a prefix of the order that did not change)."""
-    offsets: dict[int, int] = dict(placed) if placed else {}
+    offsets: dict[BufferId, int] = dict(placed) if placed else {}
     for b in order:
         intervals = sorted((offsets[i] + lo, offsets[i] + hi) for i, lo, hi in conflicts[b.id] if i in offsets)
         s = 0
@@ -181,21 +205,21 @@ def _first_fit(order: Iterable[Buffer], conflicts: Conflicts, placed: dict[int, 
 
 
 ORDERINGS: dict[str, Callable[[Buffer], tuple]] = {
-    "size": lambda b: (-b.size, b.first, b.id),                       # TFLM's greedy by size
-    "size_x_lifetime": lambda b: (-b.size * (b.last - b.first + 1), -b.size, b.id),
-    "lifetime": lambda b: (-(b.last - b.first), -b.size, b.id),
-    "first_use": lambda b: (b.first, -b.size, b.id),
+    "size": lambda b: (-b.size, b.first, id_order(b.id)),                       # TFLM's greedy by size
+    "size_x_lifetime": lambda b: (-b.size * (b.last - b.first + 1), -b.size, id_order(b.id)),
+    "lifetime": lambda b: (-(b.last - b.first), -b.size, id_order(b.id)),
+    "first_use": lambda b: (b.first, -b.size, id_order(b.id)),
     # later buffers first: a chain of outputs that each grow into their input from below places bottom-up
-    "reverse_first_use": lambda b: (-b.first, -b.size, b.id),
-    "reverse_size": lambda b: (-b.last, -b.size, b.id),
+    "reverse_first_use": lambda b: (-b.first, -b.size, id_order(b.id)),
+    "reverse_size": lambda b: (-b.last, -b.size, id_order(b.id)),
 }
 
 
-def _peak(buffers: list[Buffer], offs: dict[int, int]) -> int:
+def _peak(buffers: list[Buffer], offs: dict[BufferId, int]) -> int:
     return max((offs[b.id] + b.size for b in buffers), default=0)
 
 
-def plan_memory(buffers: list[Buffer], overlaps: dict[tuple[int, int], int] | None = None,
+def plan_memory(buffers: list[Buffer], overlaps: dict[tuple[BufferId, BufferId], int] | None = None,
                 search: int = 0) -> Plan:
     """First-fit under several buffer orderings; keeps the lowest peak (ties: the first ordering listed).
     `overlaps` lists the (output, input) buffer pairs that may share bytes, with their safe gaps.
@@ -243,6 +267,16 @@ def plan_memory(buffers: list[Buffer], overlaps: dict[tuple[int, int], int] | No
     return plan
 
 
+def arena_align(buffers: list[Buffer]) -> int:
+    return max((b.align for b in buffers), default=1)
+
+
+def arena_bytes(buffers: list[Buffer], plan: Plan) -> int:
+    """Bytes the arena object really occupies (a union with int32 rounds up to its alignment)."""
+    a = arena_align(buffers)
+    return max(-(-plan.peak // a) * a, a)
+
+
 def check_plan(buffers: list[Buffer], plan: Plan) -> None:
     """Prove that no two buffers that are live at the same step share a byte (except an output growing into an
     input it consumes, from at least the safe gap below it), and that all fit the arena."""
@@ -263,7 +297,7 @@ def check_plan(buffers: list[Buffer], plan: Plan) -> None:
                                       f"(steps {a.first}-{a.last} and {b.first}-{b.last}) but overlap in memory")
 
 
-def _allowed(a: Buffer, oa: int, b: Buffer, ob: int, overlaps: dict[tuple[int, int], int]) -> bool:
+def _allowed(a: Buffer, oa: int, b: Buffer, ob: int, overlaps: dict[tuple[BufferId, BufferId], int]) -> bool:
     if (a.id, b.id) in overlaps:  # a is the output, b the input
         return ob - oa >= min(overlaps[(a.id, b.id)], a.size)
     if (b.id, a.id) in overlaps:

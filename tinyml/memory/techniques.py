@@ -21,7 +21,7 @@ from ..kernels import choose, pixel_block
 from ..lower import ConvParams, CopyParams, Kernel, PadParams, PoolParams
 from .overlap import safe_gap
 from .patching import PatchPlan, plan_patches, stage_buffers, stages
-from .planner import Buffer, Plan, Ref, check_plan, lifetimes, plan_memory, scratch_id, storage_roots
+from .planner import Buffer, Plan, Ref, ScratchId, check_plan, lifetimes, plan_memory, storage_roots
 
 # kernels that can write their output as a strided slice of a larger NHWC tensor (out_row/px_stride)
 STRIDED_OUTPUT = frozenset({"tml_conv_s8", "tml_conv_s4", "tml_depthwise_conv_s8", "tml_depthwise_conv_s4",
@@ -389,7 +389,7 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
         op = g.ops[k]
         bias = kern.args[2]
         new_kernels[k] = [replace(kern, func="tml_depthwise_conv_inplace_s8",
-                                  args=(op.inputs[0], op.inputs[1], bias, scratch_id(k), op.outputs[0]))]
+                                  args=(op.inputs[0], op.inputs[1], bias, ScratchId(k), op.outputs[0]))]
     schedule: Schedule = []
     if pp is None:
         schedule = list(enumerate(new_kernels))
@@ -425,7 +425,7 @@ def widen_im2col(g: Graph, kernels: list[list[Kernel]], schedule: Schedule, buff
     by_id = {b.id: b for b in buffers}
     wide: set[int] = set()
     for k, ks in enumerate(kernels):
-        b = by_id.get(scratch_id(k))
+        b = by_id.get(ScratchId(k))
         if b is None or not ks:
             continue
         sps = [choose(replace(kern, variant="wide"), "dsp", g) for kern in ks]
@@ -463,9 +463,11 @@ def check_schedule(g: Graph, schedule: Schedule, buffers: list[Buffer], roots: d
         for kern in ks:
             for a in kern.args:
                 if isinstance(a, Ref):
-                    bid = a.buffer if a.buffer < 0 else roots[a.buffer]
-                elif isinstance(a, int) and a != NO_TENSOR and (a < 0 or not g.tensor(a).is_const):
-                    bid = a if a < 0 else roots[a]
+                    bid = roots[a.buffer] if isinstance(a.buffer, int) else a.buffer
+                elif isinstance(a, ScratchId):
+                    bid = a
+                elif isinstance(a, int) and a != NO_TENSOR and not g.tensor(a).is_const:
+                    bid = roots[a]
                 else:
                     continue
                 first, last = life.get(bid, (1, 0))

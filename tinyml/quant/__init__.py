@@ -12,9 +12,9 @@ import numpy as np
 
 from ..errors import TinymlError
 from ..ir import Graph
+from .config import QuantConfig
 from .ptq import (
     ESTIMATORS,
-    QuantConfig,
     calibrate,
     dequantize_output,
     quantize_graph,

@@ -25,7 +25,8 @@ import numpy as np
 
 from ..errors import TinymlError
 from ..ir import DType, Graph
-from .ptq import QuantConfig, calibrate, quantize_graph, weighted_ops, wide_capable
+from .config import QuantConfig
+from .ptq import calibrate, quantize_graph, weighted_ops, wide_capable
 
 PRUNE_RATIOS = (0.0, 0.25, 0.5, 0.75)
 
@@ -97,10 +98,9 @@ def int_weight_bytes(g: Graph, bits: dict[int, int]) -> int:
 
 def peak_sram(q: Graph, budget: int | None) -> int:
     """The compile path's activation arena for integer graph `q` under `budget` (patching when needed)."""
-    from codegen.emit import arena_bytes
-
     from ..compiler import CompileOptions, analyze
     from ..frontends.tflite_writer import write_tflite
+    from ..memory import arena_bytes
     c = analyze(write_tflite(q), q.name, CompileOptions(sram_budget=budget))
     return arena_bytes(c.buffers, c.plan)
 

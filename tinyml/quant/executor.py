@@ -9,19 +9,13 @@ this forward pass.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..ir import NO_TENSOR, Activation, Graph, OpKind, Padding
-
-if TYPE_CHECKING:
-    from .ptq import QuantConfig
-
-WEIGHTED = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED, OpKind.TRANSPOSE_CONV)
+from .config import FIXED_OUTPUT, SAME_AS_INPUT, WEIGHTED, QuantConfig, range16
 
 
 def _round_ste(v: torch.Tensor) -> torch.Tensor:
@@ -109,7 +103,6 @@ class GraphExecutor(nn.Module):
                     self.consts[i] = torch.tensor(np.asarray(g.tensor(i).data, np.float32))
         # outputs whose quantization TFLM ties to the input's (pooling, reshape, ...) share its scale; fixed
         # ones (softmax, logistic, tanh) do not learn
-        from .ptq import FIXED_OUTPUT, SAME_AS_INPUT
         self.alias: dict[int, int] = {}
         fixed = set()
         for op in g.ops:
@@ -143,7 +136,6 @@ class GraphExecutor(nn.Module):
         if not self.act16 or (t in self.act16) == wide or t not in self.a_zp or t in self.consts:
             return x
         if wide:
-            from .ptq import range16
             s, _ = range16(float(self._scale(t).detach()), int(self.a_zp[t]))
             return fake_quant(x, torch.tensor(s), 0.0, -32768, 32767)
         return fake_quant(x, self._scale(t), self.a_zp[t], -128, 127)
@@ -162,7 +154,6 @@ class GraphExecutor(nn.Module):
         wq = fake_quant(w, s.reshape(shape) if s.numel() > 1 else s, 0.0, -qmax, qmax)
         in_s = self._scale(op.inputs[0])
         if k in self.config.wide:  # a 16x8 op reads its input as int16
-            from .ptq import range16
             t = op.inputs[0]
             in_s = torch.tensor(self.act16[t][0] if t in self.act16 else
                                 range16(float(in_s.detach()), int(self.a_zp.get(t, 0)))[0])
@@ -315,7 +306,6 @@ class GraphExecutor(nn.Module):
 
     def export(self) -> tuple[Graph, QuantConfig]:
         """The float graph with this module's (trained) weights and the config of its learned scales."""
-        from .ptq import QuantConfig
         assert self.config is not None
         cfg = QuantConfig(
             act={t: (float(np.float32(float(self._scale(t).detach()))), int(z)) for t, z in self.a_zp.items()},
