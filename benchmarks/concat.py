@@ -3,9 +3,10 @@
     python benchmarks/concat.py
 
 None of the shared models concatenates, so this benchmark converts the project's own test models with
-TensorFlow's TFLiteConverter (the concatenation cases of tests/opplan.py: an Inception-style CNN with two channel
-concatenations, channel and column concatenations of two convolutions, and two FULLY_CONNECTED outputs joined)
-and prints, in bytes: TFLM's non-persistent arena (its interpreter's print_allocations(), when tflite-micro is
+TensorFlow's TFLiteConverter (the concatenation cases of tests/support/opplan.py: an Inception-style CNN with
+two channel concatenations, channel and column concatenations of two convolutions, and two FULLY_CONNECTED
+outputs joined) and prints, in bytes: TFLM's non-persistent arena (its interpreter's print_allocations(), when
+tflite-micro is
 installed), the max-layer-I/O bound, tinyml with copies (--no-zero-copy-concat) and tinyml by default. Every
 configuration is bit-exact with TFLM (tests/test_memory.py::test_zero_copy_concatenation). This is a benchmark,
 not a test: it prints a table and asserts nothing. Needs tensorflow-cpu.
@@ -19,7 +20,7 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 warnings.filterwarnings("ignore", category=UserWarning)  # the converter's notes on int8 I/O

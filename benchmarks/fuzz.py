@@ -1,4 +1,4 @@
-"""Fuzz tinyml with hostile models (tests/fuzzing.py): byte flips, truncations and structural mutations of the
+"""Fuzz tinyml with hostile models (tests/support/fuzzing.py): byte flips, truncations and structural mutations of the
 shared models, each through inspect, compile and run in a process of its own.
 
     python benchmarks/fuzz.py --n 10000 [--seed 0] [--jobs 2] [--timeout 120] [--models ../shared/models]
@@ -23,7 +23,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
 
 
 def asan_check(model: bytes) -> str | None:

@@ -7,7 +7,7 @@ compile with SIGKILL after a random delay (0 to a little more than one compile's
 OUTDIR must be a complete output, the old one or the new one (every file its report.json lists, with the hash it
 records); after the last, one more compile must leave no temporary directory beside OUTDIR. Prints how many kills
 left the old output, how many the new one, and exits 1 on any other state. Without --model/--other it builds two
-small PyTorch nets (tests/randnets.py). A benchmark, not a test: tests/test_hardening.py kills a few.
+small PyTorch nets (tests/support/randnets.py). A benchmark, not a test: tests/test_hardening.py kills a few.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
 
 
 def main() -> int:

@@ -3,7 +3,7 @@
     python benchmarks/verify_configs.py --n 40 [--start 0] [--jobs 2] [--json results.json]
     python benchmarks/verify_configs.py --shared [--models ../shared/models]
 
-For each seed a random small CNN (tests/randnets.py: PyTorch-exported with explicit PADs and padded stride-2
+For each seed a random small CNN (tests/support/randnets.py: PyTorch-exported with explicit PADs and padded stride-2
 convolutions, or Keras with SAME padding; depthwise, pointwise, strides 1/2, dilation, residual ADDs, pooling,
 concatenation, odd sizes from 7 to 64, int8, int4 and mixed weights) is compiled under every configuration
 `tinyml compile` offers (layer by layer, the default, in-place/overlap/zero-copy off, every grid 2x2..4x4 and
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 

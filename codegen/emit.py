@@ -13,98 +13,15 @@ import numpy as np
 from codegen.jinja import environment
 from tinyml.carray import c_literal, c_rows
 from tinyml.ir import NO_TENSOR, DType, Graph, pack_int4
-from tinyml.kernels import Const, Special, choose, short_blocks
+from tinyml.kernels import KERNELS, Const, Special, chosen, short_blocks
 from tinyml.kernels import derived as derived_args
-from tinyml.lower import Kernel, op_states, param_fields
 from tinyml.memory import Buffer, Plan
 from tinyml.memory.planner import Ref, ScratchId, Source, arena_align, arena_bytes
+from tinyml.ops.recurrent import op_states
+from tinyml.params import Kernel, param_fields
 from tinyml.resources import runtime_dir
 from tinyml.version import __version__
 
-# runtime source files each kernel function needs (beyond the headers)
-KERNEL_SOURCES: dict[str, tuple[str, ...]] = {
-    "tml_conv_s8": ("tml_conv_s8.c",),
-    "tml_depthwise_conv_s8": ("tml_depthwise_conv_s8.c",),
-    "tml_depthwise_conv_inplace_s8": ("tml_depthwise_conv_inplace_s8.c",),
-    "tml_fully_connected_s8": ("tml_fully_connected_s8.c",),
-    "tml_conv_s4": ("tml_conv_s8.c",),
-    "tml_depthwise_conv_s4": ("tml_depthwise_conv_s8.c",),
-    "tml_fully_connected_s4": ("tml_fully_connected_s8.c",),
-    "tml_fully_connected_acc_s8": ("tml_fully_connected_s8.c",),
-    "tml_fully_connected_acc_s4": ("tml_fully_connected_s8.c",),
-    "tml_fully_connected_finish_s8": ("tml_fully_connected_s8.c",),
-    "tml_channel_sum_acc_s8": ("tml_avgpool_s8.c",),
-    "tml_avgpool_finish_s8": ("tml_avgpool_s8.c",),
-    "tml_mean_finish_s8": ("tml_mean_s8.c",),
-    "tml_add_s8": ("tml_add_s8.c",),
-    "tml_mul_s8": ("tml_mul_s8.c",),
-    "tml_avgpool_s8": ("tml_avgpool_s8.c",),
-    "tml_maxpool_s8": ("tml_maxpool_s8.c",),
-    "tml_mean_s8": ("tml_mean_s8.c",),
-    "tml_softmax_s8": ("tml_softmax_s8.c", "tml_fixedpoint.c"),
-    "tml_logistic_s8": ("tml_logistic_s8.c", "tml_fixedpoint.c"),
-    "tml_tanh_s8": ("tml_tanh_s8.c", "tml_fixedpoint.c"),
-    "tml_hard_swish_s8": ("tml_hard_swish_s8.c",),
-    "tml_leaky_relu_s8": ("tml_leaky_relu_s8.c",), "tml_leaky_relu_s16": ("tml_leaky_relu_s8.c",),
-    "tml_requantize_s8": ("tml_requantize_s8.c",),
-    "tml_clamp_s8": ("tml_clamp_s8.c",),
-    "tml_pad_s8": ("tml_pad_s8.c",),
-    "tml_copy": ("tml_copy.c",),
-    "tml_copy_rect": ("tml_copy_rect.c",),
-    "tml_strided_slice": ("tml_strided_slice.c",),
-    "tml_quantize_f32_s8": ("tml_quantize_f32_s8.c",),
-    "tml_dequantize_s8_f32": ("tml_dequantize_s8_f32.c",),
-    "tml_maximum_s8": ("tml_max_min_s8.c",),
-    "tml_minimum_s8": ("tml_max_min_s8.c",),
-    "tml_maximum_s16": ("tml_max_min_s8.c",), "tml_minimum_s16": ("tml_max_min_s8.c",),
-    "tml_prelu_s8": ("tml_prelu_s8.c",),
-    "tml_permute": ("tml_permute.c",),
-    "tml_resize_nearest": ("tml_resize_nearest.c",),
-    "tml_resize_bilinear_s8": ("tml_resize_bilinear_s8.c",),
-    "tml_transpose_conv_s8": ("tml_transpose_conv_s8.c",),
-    "tml_lut_s8": ("tml_lut_s8.c",),
-    "tml_squared_difference_s8": ("tml_squared_difference_s8.c",),
-    "tml_neg_f32": ("tml_unary_f32.c",),
-    "tml_square_f32": ("tml_unary_f32.c",),
-    "tml_batch_matmul_s8": ("tml_batch_matmul_s8.c",),
-    "tml_reduce_max_s8": ("tml_mean_s8.c",),
-    "tml_arg_max_s8": ("tml_arg_min_max_s8.c",),
-    "tml_arg_min_s8": ("tml_arg_min_max_s8.c",),
-    "tml_gather": ("tml_gather.c",),
-    "tml_div_s8": ("tml_div_s8.c", "tml_fixedpoint.c"),
-    "tml_l2norm_s8": ("tml_l2norm_s8.c", "tml_fixedpoint.c"),
-    "tml_svdf_s8": ("tml_svdf_s8.c",),
-    "tml_svdf_s8_s8state": ("tml_svdf_s8.c",),
-    "tml_lstm_s8": ("tml_lstm_s8.c",),
-    "tml_conv_s16": ("tml_s16.c",),
-    "tml_depthwise_conv_s16": ("tml_s16.c",),
-    "tml_fully_connected_s16": ("tml_s16.c",),
-    "tml_add_s16": ("tml_add_s8.c",),
-    "tml_avgpool_s16": ("tml_s16.c",),
-    "tml_maxpool_s16": ("tml_s16.c",),
-    "tml_mean_s16": ("tml_s16.c",),
-    "tml_softmax_s16": ("tml_s16.c",),
-    "tml_mul_s16": ("tml_mul_s8.c",),
-    "tml_pad_s16": ("tml_s16.c",),
-    "tml_quantize_f32_s16": ("tml_s16.c",),
-    "tml_requantize_s8_s16": ("tml_s16.c",), "tml_requantize_s16_s8": ("tml_s16.c",),
-    "tml_requantize_s16": ("tml_s16.c",),
-    "tml_logistic_s16": ("tml_s16.c",), "tml_tanh_s16": ("tml_s16.c",),
-    "tml_dequantize_s16_f32": ("tml_s16.c",),
-    "tml_requantize_u8_s8": ("tml_requantize_mixed.c",), "tml_requantize_s8_u8": ("tml_requantize_mixed.c",),
-    "tml_requantize_s8_s32": ("tml_requantize_mixed.c",), "tml_requantize_s16_s32": ("tml_requantize_mixed.c",),
-    "tml_requantize_s32_s8": ("tml_requantize_mixed.c",), "tml_requantize_s32_s16": ("tml_requantize_mixed.c",),
-    "tml_dequantize_u8_f32": ("tml_requantize_mixed.c",),
-    "tml_softmax_s8_s16": ("tml_softmax_s8.c", "tml_fixedpoint.c"),
-    "tml_log_softmax_s8": ("tml_log_softmax_s8.c", "tml_fixedpoint.c"),
-    **{f"tml_{c}_{t}": ("tml_compare_s8.c",) for c in ("equal", "not_equal", "less", "less_equal", "greater",
-                                                        "greater_equal") for t in ("s8", "f32")},
-    "tml_select": ("tml_select.c",),
-    "tml_space_to_batch": ("tml_space_batch.c",), "tml_batch_to_space": ("tml_space_batch.c",),
-    **{f: ("tml_cast.c",) for f in ("tml_cast", "tml_logical_and", "tml_logical_or", "tml_logical_not")},
-    "tml_add_f32": ("tml_unary_f32.c",), "tml_sub_f32": ("tml_unary_f32.c",), "tml_mul_f32": ("tml_unary_f32.c",),
-    **{f"tml_{n}_f32": ("tml_unary_f32.c",) for n in ("floor", "ceil", "sqrt", "round")},
-}
 RUNTIME_HEADERS = ("tml_nn.h", "tml_fixedpoint.h", "tml_simd.h")
 # model inputs/outputs that model_quantize_input_f32 / model_dequantize_output_f32 convert: type -> range
 QUANTIZED_IO = {DType.INT8: (-128, 127), DType.UINT8: (0, 255), DType.INT16: (-32768, 32767)}
@@ -169,7 +86,7 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
         return f"{p}_k_{sp.name}"
 
     def call(k: int, kern: Kernel, pname: str) -> dict:
-        sp = choose(kern, options.isa, g)
+        sp = chosen(kern)
         if op_states(g, g.ops[k]):  # the op's state buffers (SVDF, LSTM) go before the output
             states[k] = [{"name": f"{p}_state{k}" + (f"_{n}" if n else ""), "ctype": dtype.ctype, "count": count,
                           "reset": reset, "bytes": dtype.storage_bytes(count), "op": g.ops[k].name, "what": what}
@@ -205,7 +122,7 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
                 per_op[k] = n + 1
                 pname = struct_names[key] = f"{p}_op{k}" + (f"_{n}" if n else "")
                 fields = []
-                sp = choose(kern, options.isa, g)
+                sp = chosen(kern)
                 for name, ann, value in param_fields(kern.params):
                     if isinstance(value, tuple) and sp is not None and name in sp.unread:
                         fields.append({"name": name, "value": "NULL"})
@@ -256,8 +173,8 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
                         "scale": c_literal("float", q[0]) if q else "", "zero_point": int(q[1]) if q else 0,
                         "scale_text": f"{q[0]:.9g}" if q else ""})
         return out
-    sources = sorted({s for _, ks in schedule for kern in ks if choose(kern, options.isa, g) is None
-                      for s in KERNEL_SOURCES[kern.func]})
+    sources = sorted({s for _, ks in schedule for kern in ks if chosen(kern) is None
+                      for s in KERNELS[kern.func].sources})
     return {
         "version": __version__, "source": g.source or g.name, "sha256": model_sha256, "prefix": p,
         "guard": p.upper(), "arena_size": arena_bytes(buffers, plan), "arena_align": arena_align(buffers),

@@ -13,6 +13,7 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_N
 import pytest  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))  # the tests' helper modules
 from oracle import tflm_available  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +63,7 @@ def opplan_models(tmp_path_factory):
             case = next(c for c in PLAN if c["name"] == name)
             # the builders' source is part of the key: the directory outlives the run (a changed builder must
             # not meet a model an older one converted)
-            src = (Path(__file__).parent / "opplan.py").read_bytes()
+            src = (Path(__file__).parent / "support" / "opplan.py").read_bytes()
             key = hashlib.sha256(repr(sorted(case.items())).encode() + src).hexdigest()[:16]
             p = d / f"{name}-{key}.tflite"
             if not p.exists():
@@ -72,3 +73,11 @@ def opplan_models(tmp_path_factory):
             cache[name] = p
         return cache[name]
     return get
+
+
+@pytest.fixture(scope="session")
+def everything():
+    """A PyTorch network with every layer the front end supports, a batch of inputs and its float Graph
+    (support/torchnets.py); skips where PyTorch is not installed."""
+    from torchnets import make_everything
+    return make_everything()

@@ -1,4 +1,4 @@
-"""Generated kernels (tinyml/kernels.py, codegen/templates/kernels.c.j2): every signature family, in both
+"""Generated kernels (tinyml/kernels/generated.py, codegen/templates/kernels/): every signature family, in both
 flavours (dsp: the SIMD code the Cortex-M4 runs, through portable definitions of its instructions on the host;
 portable: plain C loops), bit-exact with the portable runtime kernels (--kernels reference), the NumPy reference
 and TFLM; and the fixed-point shortcuts they use equal TFLM's arithmetic."""
@@ -186,7 +186,7 @@ def test_selector_keeps_the_portable_kernel_where_it_must():
     """Grouped convolutions, batches and depth multipliers > 1 on several input channels stay portable."""
     from dataclasses import replace
 
-    from tinyml.lower import ConvParams, Kernel
+    from tinyml.params import ConvParams, Kernel
     p = ConvParams(1, 8, 8, 4, 8, 8, 8, 3, 3, 4, 1, 1, 1, 1, 1, 1, 1, 0, 0, -128, 127, (1 << 30,) * 8, (-3,) * 8)
     assert select(Kernel("tml_conv_s8", p, (0, 1, 2, 3)), "dsp").family == "conv"
     assert select(Kernel("tml_conv_s8", replace(p, filter_in_c=2), (0, 1, 2, 3)), "dsp") is None

@@ -4,6 +4,7 @@ Every configuration stays bit-exact with TFLM; the overlap gaps are checked agai
 overlapping pointers (hypothesis); plans are checked by the overlap checker; budgets fail clearly."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -21,10 +22,10 @@ from hypothesis import strategies as st
 from tinyml.compiler import CompileOptions, analyze, compile_model
 from tinyml.errors import TinymlError
 from tinyml.harness.host import find_cc
-from tinyml.lower import ConvParams, Kernel, PoolParams
 from tinyml.memory import Buffer, check_plan, plan_memory
 from tinyml.memory.overlap import safe_gap
 from tinyml.memory.patching import stages
+from tinyml.params import ConvParams, Kernel, PoolParams
 from tinyml.resources import runtime_dir
 
 MODELS = [m["file"] for m in shared_baseline()] or ["(none)"]
@@ -87,8 +88,8 @@ def test_branch_order_lowers_the_peak(opplan_models, tmp_path):
     from dataclasses import replace as dc_replace
 
     from tinyml.frontends.tflite import load_tflite
+    from tinyml.interpreter import run_reference
     from tinyml.memory.order import max_live_bytes, reorder
-    from tinyml.reference import run_reference
     model = opplan_models("two_branches")
     g = load_tflite(model)
     heads = [k for k, op in enumerate(g.ops) if g.inputs[0] in op.inputs]
@@ -540,11 +541,11 @@ def _run(ffi, lib, L, p, x, w, b, arena_size, in_off, out_off, inplace=False):
     ffi.memmove(arena + in_off, x.tobytes(), x.nbytes)
     keep = []
     if isinstance(p, PoolParams):
-        cp = ffi.new("tml_pool_params *", {f: getattr(p, f) for f in p.__dataclass_fields__})
+        cp = ffi.new("tml_pool_params *", {f.name: getattr(p, f.name) for f in dataclasses.fields(p)})
         getattr(lib, "tml_avgpool_s8" if L["kind"] == "avg" else "tml_maxpool_s8")(cp, arena + in_off,
                                                                                     arena + out_off)
     else:
-        fields = {f: getattr(p, f) for f in p.__dataclass_fields__ if f not in ("multiplier", "shift")}
+        fields = {f.name: getattr(p, f.name) for f in dataclasses.fields(p) if f.name not in ("multiplier", "shift")}
         mult, shift = ffi.new("int32_t[]", list(p.multiplier)), ffi.new("int32_t[]", list(p.shift))
         keep += [mult, shift]
         cp = ffi.new("tml_conv_params *", {**fields, "multiplier": mult, "shift": shift})
@@ -614,10 +615,10 @@ def test_strided_output_slices_on_the_c_kernels(ckernels, L, before, after, chan
     ffi.memmove(arena + x.nbytes, bytes([0x5A]) * size, size)
     out = arena + x.nbytes + offset
     if isinstance(q, PoolParams):
-        cp = ffi.new("tml_pool_params *", {f: getattr(q, f) for f in q.__dataclass_fields__})
+        cp = ffi.new("tml_pool_params *", {f.name: getattr(q, f.name) for f in dataclasses.fields(q)})
         getattr(lib, "tml_avgpool_s8" if L["kind"] == "avg" else "tml_maxpool_s8")(cp, arena, out)
     else:
-        fields = {f: getattr(q, f) for f in q.__dataclass_fields__ if f not in ("multiplier", "shift")}
+        fields = {f.name: getattr(q, f.name) for f in dataclasses.fields(q) if f.name not in ("multiplier", "shift")}
         mult, shift = ffi.new("int32_t[]", list(q.multiplier)), ffi.new("int32_t[]", list(q.shift))
         cp = ffi.new("tml_conv_params *", {**fields, "multiplier": mult, "shift": shift})
         wf, bf = ffi.new("int8_t[]", w.tolist()), ffi.new("int32_t[]", b.tolist())

@@ -1,4 +1,4 @@
-"""The data-driven op test plan (tests/opplan.py): Keras -> TFLiteConverter int8 -> tinyml C vs TFLM."""
+"""The data-driven op test plan (tests/support/opplan.py): Keras -> TFLiteConverter int8 -> tinyml C vs TFLM."""
 from __future__ import annotations
 
 import numpy as np
@@ -332,9 +332,9 @@ def test_elementwise_tables_and_islands_may_overlap(case, opplan_models, tmp_pat
     """ABS/RSQRT tables and float NEG/SQUARE write out[i] right after reading in[i]: the planner may place their
     output over their dying input (gap 0), and the result stays TFLM's."""
     from tinyml.compiler import CompileOptions
-    from tinyml.lower import Kernel as K
-    from tinyml.lower import LutParams, UnaryF32Params
     from tinyml.memory.overlap import safe_gap
+    from tinyml.params import Kernel as K
+    from tinyml.params import LutParams, UnaryF32Params
     assert safe_gap(K("tml_lut_s8", LutParams(8, tuple(range(-128, 128))), ()), 0) == 0
     assert safe_gap(K("tml_neg_f32", UnaryF32Params(8), ()), 0) == 0
     rep = assert_bit_exact(opplan_models(case), tmp_path / "out", options=CompileOptions(patch="off"))

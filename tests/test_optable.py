@@ -64,7 +64,7 @@ def test_type_refusals_name_operator_and_types(kind, xt, yt, xq, yq, attrs, word
 
 def test_quantize_pairs_in_the_reference():
     """Every integer pair of QUANTIZE saturates to the output type (TFLM's Requantize)."""
-    from tinyml.reference import run_reference
+    from tinyml.interpreter import run_reference
     for xt, yt, x in [(DType.UINT8, DType.INT8, np.array([[0, 1, 127, 128, 255] * 2], np.uint8)),
                       (DType.INT8, DType.UINT8, np.array([[-128, -1, 0, 1, 127] * 2], np.int8)),
                       (DType.INT16, DType.INT32, np.array([[-32768, -5, 0, 7, 32767] * 2], np.int16))]:

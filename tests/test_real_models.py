@@ -17,7 +17,7 @@ from oracle import tflm_intermediates, tflm_sequence
 import tinyml
 from tinyml.compiler import CompileOptions, compile_model
 from tinyml.frontends.tflite import load_tflite
-from tinyml.reference import run_reference
+from tinyml.interpreter import run_reference
 
 REAL = SHARED_MODELS / "real"
 NAMES = ["mnist_lstm", "person_mbv2_035_128", "ad_toycar_mltk", "kws_svdf_scrambled8"]

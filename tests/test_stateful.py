@@ -18,6 +18,7 @@ from tinyml.errors import TinymlError
 from tinyml.frontends.tflite import parse_tflite
 from tinyml.frontends.tflite_writer import write_tflite
 from tinyml.harness.host import HostModel, build_driver, run_driver
+from tinyml.interpreter import initial_states, run_reference
 from tinyml.ir import (
     Activation,
     DType,
@@ -30,7 +31,6 @@ from tinyml.ir import (
     SvdfAttrs,
 )
 from tinyml.lower import lower
-from tinyml.reference import initial_states, run_reference
 from tinyml.resources import runtime_dir
 
 pytestmark = [needs_tflm()]

@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import structure
 
-# what codegen/ may import from tinyml/: what lies below it (the IR, the registries, the lowering, the plan)
-BELOW_CODEGEN = ("tinyml.ir", "tinyml.kernels", "tinyml.lower", "tinyml.memory", "tinyml.memory.planner",
-                 "tinyml.resources", "tinyml.version", "tinyml.carray")
+# what codegen/ may import from tinyml/: what lies below it (the IR, the kernel parameters and the operator
+# families, the registries, the plan)
+BELOW_CODEGEN = ("tinyml.ir", "tinyml.params", "tinyml.ops.recurrent", "tinyml.kernels", "tinyml.lower",
+                 "tinyml.memory", "tinyml.memory.planner", "tinyml.resources", "tinyml.version", "tinyml.carray")
 
 # functions and files still over the limits (MAX_FUNC_LINES, MAX_BRANCHES, MAX_FILE_LINES): this list may only
 # shrink; a new entry fails
 KNOWN_LARGE = {
     "tinyml.compiler.build_report", "tinyml.frontends.tflite._parse", "tinyml.frontends.tflite_writer.write_tflite",
-    "tinyml.frontends.torch.op_lstm", "tinyml.kernels.select", "tinyml.memory.patching.plan_patches",
+    "tinyml.frontends.torch.op_lstm", "tinyml.kernels.generated.select", "tinyml.memory.patching.plan_patches",
     "tinyml.memory.patching._patches", "tinyml.memory.patching._pipeline", "tinyml.memory.techniques._plan_one",
     "tinyml.quant.cli_compress.run", "tinyml.quant.compress.compress", "tinyml.quant.executor._op",
     "tinyml.quant.ptq.quantize_graph", "tinyml.validate.validate", "tinyml.validate._op",
     "codegen.emit.build_context",
-    "tinyml/frontends/torch.py", "tinyml/lower.py",
+    "tinyml/frontends/torch.py",
 }
 
 

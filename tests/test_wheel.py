@@ -32,6 +32,7 @@ def test_wheel_in_fresh_venv(tmp_path):
     wanted += [f"tinyml/runtime_c/{p.relative_to(ROOT / 'runtime_c').as_posix()}"
                for p in (ROOT / "runtime_c").rglob("*") if p.suffix in (".c", ".h")]
     wanted += [f"tinyml/boards/{p.name}" for p in (ROOT / "boards").glob("*.toml")]
+    wanted += [p.relative_to(ROOT).as_posix() for pkg in ("tinyml", "codegen") for p in (ROOT / pkg).rglob("*.py")]
     assert any("harness/templates/main.c.j2" in w for w in wanted)
     missing = [w for w in wanted if w not in names]
     assert not missing, f"missing from the wheel: {missing}"

@@ -15,9 +15,9 @@ import numpy as np
 
 from .compiler import CompileOptions, analyze, build_report, check_inputs, compile_model, load, read_model, read_report
 from .errors import TinymlError
+from .interpreter import initial_states, run_reference
 from .ir import Graph
 from .lower import lower
-from .reference import initial_states, run_reference
 
 __all__ = ["load", "compile", "run", "inspect", "Graph", "quantize_input", "dequantize_output"]
 

@@ -18,15 +18,17 @@ from .errors import TinymlError
 from .frontends import read_model
 from .frontends.tflite import load_tflite, parse_tflite
 from .ir import NO_TENSOR, DType, Graph, OpKind
-from .kernels import Const, choose, derived, resolve_isa
-from .lower import Kernel, lower, param_fields, state_bytes
+from .kernels import Const, chosen, derived, resolve_isa, select_calls
+from .lower import lower
 from .memory import Buffer, Plan, arena_bytes, max_layer_io
 from .memory.order import reorder
 from .memory.patching import PatchPlan
 from .memory.planner import BufferId, PatchId, ScratchId, storage_offsets, storage_roots
 from .memory.techniques import MemoryOptions, MemoryPlan, Schedule, patch_options, refine, replan
 from .memory.techniques import plan as plan_memory_techniques
+from .ops.recurrent import state_bytes
 from .outdir import REPORT, check_inputs, check_outdir, owned, read_report, remove_stale, replace_dir, sha256_bytes  # noqa: F401 (API)
+from .params import Kernel, param_fields
 from .validate import MAX_TENSOR_BYTES, validate
 from .version import __version__
 
@@ -165,12 +167,13 @@ def candidates(model_bytes: bytes, source: str, options: CompileOptions = Compil
     """The configurations `options` allows, in the order the compiler prefers them (see plan_candidates)."""
     g, kernels, sha = _prepared(model_bytes, source, options)
     for mp in plan_candidates(g, kernels, options):
-        yield _compiled(g, mp, sha)
+        yield _compiled(g, mp, sha, options.isa())
 
 
-def _compiled(g: Graph, mp: MemoryPlan, sha: str) -> Compiled:
-    return Compiled(g, mp.kernels, mp.buffers, mp.plan, sha, mp.schedule, mp.inplace_ops, mp.patch,
-                    mp.folded_pads, mp.slices)
+def _compiled(g: Graph, mp: MemoryPlan, sha: str, isa: str | None) -> Compiled:
+    """The plan with the kernel selector's decision stored on every call of its schedule."""
+    return Compiled(g, mp.kernels, mp.buffers, mp.plan, sha, select_calls(mp.schedule, isa, g), mp.inplace_ops,
+                    mp.patch, mp.folded_pads, mp.slices)
 
 
 def _sram(mp: MemoryPlan) -> int:
@@ -264,7 +267,7 @@ def check_budget(c: Compiled, options: CompileOptions) -> None:
     every = MemoryOptions(halos="auto", isa=options.isa(), stream_input=options.stream_input)
     full = [plan_memory_techniques(c.graph, kernels, replace(every, stream_input=False)),
             *refine(c.graph, kernels, patch_options(c.graph, kernels, every))]
-    best = _compiled(c.graph, replan(c.graph, kernels, min(full, key=_sram)), c.sha256)
+    best = _compiled(c.graph, replan(c.graph, kernels, min(full, key=_sram)), c.sha256, options.isa())
     k = peak_step(best)
     op = c.graph.ops[k] if c.graph.ops else None
     hints = []
@@ -383,7 +386,7 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
     called: dict[int, list[str]] = {}  # the functions each layer calls (patch regions and band sums included)
     for k, ks in c.schedule:
         for kern in ks:
-            f = f"{options.prefix}_k_{sp.name}" if (sp := choose(kern, isa, g)) else kern.func
+            f = f"{options.prefix}_k_{sp.name}" if (sp := chosen(kern)) else kern.func
             if f not in called.setdefault(k, []):
                 called[k].append(f)
     layers = []
@@ -401,12 +404,12 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
     used: set[int | Const] = set()  # the constant arrays the calls read (prepared copies for generated kernels)
     for _, ks in c.schedule:
         for kern in ks:
-            sp = choose(kern, isa, g)
+            sp = chosen(kern)
             used.update(derived(sp, kern, g) if sp else (a for a in kern.args if isinstance(a, int)))
     weights = sum(len(a.data) if isinstance(a, Const) else g.tensor(a).nbytes for a in used
                   if isinstance(a, Const) or (a != NO_TENSOR and g.tensor(a).is_const))
     def read_tables(kern: Kernel) -> list[tuple[str, tuple]]:  # what the emitter writes for the call's struct
-        sp = choose(kern, isa, g)
+        sp = chosen(kern)
         return [(ann, v) for name, ann, v in param_fields(kern.params)
                 if isinstance(v, tuple) and not (sp is not None and name in sp.unread)]
     tables = sum({"tuple[int8, ...]": 1, "tuple[int16, ...]": 2}.get(ann, 4) * len(v)  # distinct, as emitted
@@ -420,7 +423,7 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
         "peak_sram_bytes": sram, "arena_bytes": arena, "state_bytes": state, "flash_bytes": weights + tables,
         "kernels": isa or "reference",
         "kernel_stack_bytes": max((sp.stack for _, ks in c.schedule for kern in ks
-                                   if (sp := choose(kern, isa, g)) is not None), default=0),
+                                   if (sp := chosen(kern)) is not None), default=0),
         "weight_bytes": weights, "table_bytes": tables,
         "macs": sum(layer["macs"] for layer in layers), "max_layer_io_bytes": max_layer_io(g),
         "inputs": [{**_tensor_info(g, t), "streamed": bool(c.patch and c.patch.streamed == k)}

@@ -1,7 +1,7 @@
 """NumPy executor of the IR with TFLM's integer semantics: the readable specification of every kernel.
 
 It runs the same `Kernel` objects (same multipliers, shifts and ranges) as the generated C, so a difference
-between the two is a bug in one C kernel, and a difference to TFLM is a bug in `tinyml.lower` or here.
+between the two is a bug in one C kernel, and a difference to TFLM is a bug in the lowering (`tinyml/ops/`) or here.
 """
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from collections.abc import Callable
 import numpy as np
 
 from . import fixedpoint as fp
-from .ir import NO_TENSOR, Graph
-from .lower import (
+from .params import (
     ArgParams,
     BinaryF32Params,
     BroadcastParams,
@@ -23,7 +22,6 @@ from .lower import (
     FullyConnectedParams,
     GatherParams,
     HardSwishParams,
-    Kernel,
     L2NormParams,
     LeakyReluParams,
     LogSoftmaxParams,
@@ -47,7 +45,6 @@ from .lower import (
     StridedSliceParams,
     SvdfParams,
     TransposeConvParams,
-    lower,
 )
 
 Arr = np.ndarray
@@ -125,7 +122,7 @@ def fully_connected(p: FullyConnectedParams, x: Arr, w: Arr, b: Arr | None) -> A
     return _requant_channels(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
 
 
-def _broadcast(p: BroadcastParams, a: Arr, b: Arr, dtype: type = np.int64) -> tuple[Arr, Arr]:
+def broadcast(p: BroadcastParams, a: Arr, b: Arr, dtype: type = np.int64) -> tuple[Arr, Arr]:
     shape = (p.d0, p.d1, p.d2, p.d3)
     a4 = np.broadcast_to(a.reshape([d if s else 1 for d, s in zip(shape, p.a_stride)]), shape)
     b4 = np.broadcast_to(b.reshape([d if s else 1 for d, s in zip(shape, p.b_stride)]), shape)
@@ -133,7 +130,7 @@ def _broadcast(p: BroadcastParams, a: Arr, b: Arr, dtype: type = np.int64) -> tu
 
 
 def add(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
-    a4, b4 = _broadcast(p, a, b)
+    a4, b4 = broadcast(p, a, b)
     sa = fp.mbqm_lt_one(fp.wrap32((a4 + p.a_offset) << p.left_shift), p.a_multiplier, p.a_shift)
     sb = fp.mbqm_lt_one(fp.wrap32((b4 + p.b_offset) << p.left_shift), p.b_multiplier, p.b_shift)
     raw = fp.wrap32(sa - sb if p.is_sub else sa + sb)
@@ -141,7 +138,7 @@ def add(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
 
 
 def mul(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
-    a4, b4 = _broadcast(p, a, b)
+    a4, b4 = broadcast(p, a, b)
     prod = fp.wrap32((a4 + p.a_offset) * (b4 + p.b_offset))
     return _sat8(fp.mbqm(prod, p.output_multiplier, p.output_shift) + p.output_offset, p.act_min, p.act_max)
 
@@ -338,17 +335,17 @@ def strided_slice(p: StridedSliceParams, x: Arr) -> Arr:
 
 
 def maximum(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
-    a4, b4 = _broadcast(p, a, b)
+    a4, b4 = broadcast(p, a, b)
     return np.maximum(a4, b4)  # the caller casts to the output's type (int8 or int16)
 
 
 def minimum(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
-    a4, b4 = _broadcast(p, a, b)
+    a4, b4 = broadcast(p, a, b)
     return np.minimum(a4, b4)  # the caller casts to the output's type (int8 or int16)
 
 
 def prelu(p: BroadcastParams, x: Arr, alpha: Arr) -> Arr:
-    x4, a4 = _broadcast(p, x, alpha)
+    x4, a4 = broadcast(p, x, alpha)
     xv = x4 + p.a_offset
     pos = fp.mbqm(xv, p.a_multiplier, p.a_shift)
     neg = fp.mbqm(fp.wrap32(xv * (a4 + p.b_offset)), p.b_multiplier, p.b_shift)
@@ -382,7 +379,7 @@ def resize_bilinear(p: ResizeBilinearParams, x: Arr) -> Arr:
 
 
 def squared_difference(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
-    a, b = _broadcast(p, a, b)
+    a, b = broadcast(p, a, b)
     sa = fp.mbqm_lt_one(fp.wrap32((a + p.a_offset) << p.left_shift), p.a_multiplier, p.a_shift)
     sb = fp.mbqm_lt_one(fp.wrap32((b + p.b_offset) << p.left_shift), p.b_multiplier, p.b_shift)
     d = sa - sb
@@ -405,7 +402,7 @@ def reduce_max(p: MeanParams, x: Arr) -> Arr:
     return x.reshape(p.in_dims).max(axis=tuple(d for d in range(4) if p.reduce[d]))
 
 
-def _arg(x: Arr, p: ArgParams, fn: Callable[..., Arr]) -> Arr:
+def arg(x: Arr, p: ArgParams, fn: Callable[..., Arr]) -> Arr:
     return fn(x.reshape(p.outer, p.axis, p.inner), axis=1).astype(np.int32)  # NumPy's first index of ties too
 
 
@@ -418,7 +415,7 @@ def gather(p: GatherParams, x: Arr, idx: Arr) -> Arr:
 
 
 def div(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
-    a, b = _broadcast(p, a, b)
+    a, b = broadcast(p, a, b)
     x, d = a.astype(np.int64) + p.a_offset, b.astype(np.int64) + p.b_offset
     x, d = np.where(d < 0, -x, x), np.abs(d)
     inv, recip_shift = fp.reciprocal(d, 31)
@@ -443,7 +440,7 @@ def l2norm(p: L2NormParams, x: Arr) -> Arr:
 def compare(p: BroadcastParams, a: Arr, b: Arr, fn: Callable[[Arr, Arr], Arr]) -> Arr:
     """TFLM's *WithScaling comparisons: each operand less its zero point, shifted left, scaled by its own
     multiplier, then compared."""
-    a4, b4 = _broadcast(p, a, b)
+    a4, b4 = broadcast(p, a, b)
     x = fp.mbqm_lt_one(fp.wrap32((a4 + p.a_offset) << p.left_shift), p.a_multiplier, p.a_shift)
     y = fp.mbqm_lt_one(fp.wrap32((b4 + p.b_offset) << p.left_shift), p.b_multiplier, p.b_shift)
     return fn(x, y)
@@ -456,16 +453,16 @@ def _strided(v: Arr, d: tuple[int, ...], strides: tuple[int, ...]) -> Arr:
     return v.reshape(-1)[idx]
 
 
-def _compare_f32(fn: Callable[[Arr, Arr], Arr]) -> Callable[..., Arr]:
+def compare_f32(fn: Callable[[Arr, Arr], Arr]) -> Callable[..., Arr]:
     """A float32 comparison (IEEE, values as they are) over BroadcastParams' broadcasting."""
-    return lambda p, a, b: fn(*_broadcast(p, a, b, np.float32))
+    return lambda p, a, b: fn(*broadcast(p, a, b, np.float32))
 
 
-def _compare_s8(fn: Callable[[Arr, Arr], Arr]) -> Callable[..., Arr]:
+def compare_s8(fn: Callable[[Arr, Arr], Arr]) -> Callable[..., Arr]:
     return lambda p, a, b: compare(p, a, b, fn)
 
 
-_COMPARISONS = (("equal", np.equal), ("not_equal", np.not_equal), ("less", np.less),
+COMPARISONS = (("equal", np.equal), ("not_equal", np.not_equal), ("less", np.less),
                 ("less_equal", np.less_equal), ("greater", np.greater), ("greater_equal", np.greater_equal))
 
 
@@ -514,6 +511,13 @@ def cast(p: CastParams, x: Arr) -> Arr:
     return v.astype(_CAST_TYPES[p.out_code])
 
 
+def copy_into(p: CopyParams, x: Arr, *, out: Arr) -> None:
+    """`x` as `outer` blocks of `block` bytes, written `dst_stride` bytes apart from `dst_offset` into `out`."""
+    flat = out.reshape(-1).view(np.uint8)
+    src = x.reshape(-1).view(np.uint8).reshape(p.outer, p.block)
+    flat.reshape(p.outer, p.dst_stride)[:, p.dst_offset:p.dst_offset + p.block] = src
+
+
 def select(p: SelectParams, c: Arr, x: Arr, y: Arr) -> Arr:
     return np.where(_strided(c, p.d, p.c_stride).astype(bool), _strided(x, p.d, p.x_stride),
                     _strided(y, p.d, p.y_stride))
@@ -540,49 +544,6 @@ def softmax_s16(p: SoftmaxS16Params, x: Arr) -> Arr:
 
 def lut(p: LutParams, x: Arr) -> Arr:
     return np.asarray(p.table, np.int8)[x.reshape(-1).view(np.uint8)]
-
-
-_UNARY: dict[type, Callable[..., Arr]] = {
-    PoolParams: avgpool, MeanParams: mean, SoftmaxParams: softmax, HardSwishParams: hard_swish,
-    LeakyReluParams: leaky_relu, RequantizeParams: requantize, ClampParams: clamp, PadParams: pad,
-    QuantizeParams: quantize, DequantizeParams: dequantize, StridedSliceParams: strided_slice,
-    PermuteParams: permute, ResizeNearestParams: resize_nearest, ResizeBilinearParams: resize_bilinear,
-    SoftmaxS16Params: softmax_s16,
-    LutParams: lut,
-}
-_FUNCS: dict[str, Callable[..., Arr]] = {
-    "tml_maxpool_s8": maxpool, "tml_maxpool_s16": maxpool, "tml_add_s16": add, "tml_mul_s16": mul,
-    "tml_quantize_f32_s16": lambda p, x: quantize(p, x, wide=True),
-    "tml_requantize_s8_s16": lambda p, x: requantize(p, x), "tml_requantize_s16_s8": lambda p, x: requantize(p, x),
-    "tml_requantize_s16": lambda p, x: requantize(p, x),
-    "tml_leaky_relu_s16": lambda p, x: np.clip(leaky_relu_values(p, x), -32768, 32767),
-    "tml_softmax_s8_s16": lambda p, x: softmax(p, x, 16), "tml_dequantize_u8_f32": dequantize,
-    **{f"tml_{n}_s8": _compare_s8(fn) for n, fn in _COMPARISONS},
-    **{f"tml_{n}_f32": _compare_f32(fn) for n, fn in _COMPARISONS},
-    "tml_logistic_s8": logistic, "tml_tanh_s8": tanh,
-    "tml_logistic_s16": lambda p, x: sigmoid_s16(p, x, False), "tml_tanh_s16": lambda p, x: sigmoid_s16(p, x, True),
-    "tml_add_s8": add,
-    "tml_mul_s8": mul, "tml_maximum_s8": maximum, "tml_minimum_s8": minimum, "tml_maximum_s16": maximum,
-    "tml_minimum_s16": minimum, "tml_prelu_s8": prelu,
-    "tml_squared_difference_s8": squared_difference, "tml_batch_matmul_s8": batch_matmul,
-    "tml_reduce_max_s8": reduce_max, "tml_gather": gather, "tml_div_s8": div, "tml_l2norm_s8": l2norm,
-    "tml_arg_max_s8": lambda p, x: _arg(x, p, np.argmax), "tml_arg_min_s8": lambda p, x: _arg(x, p, np.argmin),
-    "tml_neg_f32": lambda p, x: -x.astype(np.float32),
-    "tml_add_f32": lambda p, a, b: binary_f32(p, a, b, np.add),
-    "tml_floor_f32": lambda p, x: np.floor(x.astype(np.float32)),
-    "tml_ceil_f32": lambda p, x: np.ceil(x.astype(np.float32)),
-    "tml_sqrt_f32": lambda p, x: np.sqrt(x.astype(np.float32)),
-    "tml_round_f32": lambda p, x: np.rint(x.astype(np.float32)),  # half to even, as TFLM's RoundToNearest
-    "tml_space_to_batch": lambda p, x: space_batch(p, x, True),
-    "tml_cast": lambda p, x: cast(p, x), "tml_log_softmax_s8": log_softmax,
-    "tml_logical_not": lambda p, x: x.astype(bool) == 0,
-    "tml_logical_and": lambda p, a, b: np.logical_and(*(v != 0 for v in _broadcast(p, a, b))),
-    "tml_logical_or": lambda p, a, b: np.logical_or(*(v != 0 for v in _broadcast(p, a, b))),
-    "tml_batch_to_space": lambda p, x: space_batch(p, x, False),
-    "tml_sub_f32": lambda p, a, b: binary_f32(p, a, b, np.subtract),
-    "tml_mul_f32": lambda p, a, b: binary_f32(p, a, b, np.multiply),
-    "tml_square_f32": lambda p, x: x.astype(np.float32) * x.astype(np.float32),
-}
 
 
 def _wrap(v: Arr, bits: int) -> Arr:
@@ -647,83 +608,3 @@ def lstm(p: LstmParams, x: Arr, weights: list[Arr], biases: list[Arr], hidden: A
             else:
                 y[b, t] = h[b]
     return y
-
-
-def initial_states(kernels: list[list[Kernel]]) -> dict[int, list[Arr]]:
-    """The state buffers of the ops that keep state between invokes (SVDF), at their reset values (TFLM: an
-    int8 state at its zero point, others at 0), keyed by the op's output tensor, as `run_reference` carries
-    them from one invoke to the next (see lower.op_states for the generated code's twin)."""
-    out = {}
-    for ks in kernels:
-        for k in ks:
-            p = k.params
-            if isinstance(p, SvdfParams):
-                int8 = k.func.endswith("s8state")
-                out[k.args[-1]] = [np.full(p.batches * p.filters * p.memory, p.state_zero_point if int8 else 0,
-                                           np.int64)]
-            elif isinstance(p, LstmParams):  # hidden (int8: at its zero point) and cell
-                out[k.args[-1]] = [np.full(p.batches * p.units, p.hidden_zero_point, np.int64),
-                                   np.zeros(p.batches * p.units, np.int64)]
-    return out
-
-
-def run_kernel(k: Kernel, bufs: dict[int, Arr], g: Graph, states: dict[int, list[Arr]] | None = None) -> None:
-    def get(i: int) -> Arr | None:
-        if i == NO_TENSOR:
-            return None
-        t = g.tensor(i)
-        return t.data if t.data is not None else bufs[i]
-    out = k.args[-1]
-    yt = g.tensor(out)
-    p = k.params
-    if isinstance(p, ConvParams):
-        y = conv(p, get(k.args[0]), get(k.args[1]), get(k.args[2]),  # type: ignore[arg-type]
-                 k.func.startswith("tml_depthwise"))
-    elif isinstance(p, TransposeConvParams):
-        y = transpose_conv(p, get(k.args[0]), get(k.args[1]), get(k.args[2]))  # type: ignore[arg-type]
-    elif isinstance(p, FullyConnectedParams):
-        y = fully_connected(p, get(k.args[0]), get(k.args[1]), get(k.args[2]))  # type: ignore[arg-type]
-    elif isinstance(p, SvdfParams):
-        assert states is not None and out in states, "an SVDF runs with its state (see initial_states)"
-        y = svdf(p, get(k.args[0]), get(k.args[1]), get(k.args[2]), get(k.args[3]),  # type: ignore[arg-type]
-                 states[out][0], 8 if k.func.endswith("s8state") else 16)
-    elif isinstance(p, LstmParams):
-        assert states is not None and out in states, "an LSTM runs with its states (see initial_states)"
-        ins = [get(a) for a in k.args[:-1]]
-        y = lstm(p, ins[0], ins[1:9], ins[9:13], *states[out])  # type: ignore[arg-type]
-    elif isinstance(p, CopyParams):
-        flat = bufs.setdefault(out, np.zeros(yt.shape, yt.dtype.numpy)).reshape(-1).view(np.uint8)
-        src = get(k.args[0]).reshape(-1).view(np.uint8).reshape(p.outer, p.block)  # type: ignore[union-attr]
-        dst = flat.reshape(p.outer, p.dst_stride)
-        dst[:, p.dst_offset:p.dst_offset + p.block] = src
-        return
-    elif isinstance(p, SelectParams):
-        y = select(p, get(k.args[0]), get(k.args[1]), get(k.args[2]))  # type: ignore[arg-type]
-    elif k.func in _FUNCS and len(k.args) == 3:
-        y = _FUNCS[k.func](p, get(k.args[0]), get(k.args[1]))
-    else:
-        y = _FUNCS.get(k.func, _UNARY.get(type(p)))(p, get(k.args[0]))  # type: ignore[misc]
-    bufs[out] = np.asarray(y).reshape(yt.shape).astype(yt.dtype.numpy)
-
-
-def run_reference(g: Graph, inputs: list[Arr], kernels: list[list[Kernel]] | None = None,
-                  keep_all: bool = False, states: dict[int, list[Arr]] | None = None) -> list[Arr] | dict[int, Arr]:
-    """Run the graph on NumPy inputs; returns the outputs in the model's order (or every tensor if keep_all).
-    A model with state (SVDF) starts from its reset state, unless `states` (from `initial_states`, updated in
-    place) carries it from earlier invokes."""
-    kernels = kernels if kernels is not None else lower(g)
-    if states is None:
-        states = initial_states(kernels)
-    bufs: dict[int, Arr] = {}
-    for i, x in zip(g.inputs, inputs):
-        bufs[i] = np.asarray(x).astype(g.tensor(i).dtype.numpy).reshape(g.tensor(i).shape)
-    for op, ks in zip(g.ops, kernels):
-        if not ks:  # alias (RESHAPE)
-            src = op.inputs[0]
-            t = g.tensor(src)
-            bufs[op.outputs[0]] = (t.data if t.data is not None else bufs[src]).reshape(g.tensor(op.outputs[0]).shape)
-        for k in ks:
-            run_kernel(k, bufs, g, states)
-    if keep_all:
-        return bufs
-    return [bufs[o] for o in g.outputs]

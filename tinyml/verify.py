@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import TinymlError
+from .interpreter import initial_states, run_reference
 from .ir import Graph
-from .lower import lower, state_bytes
-from .reference import initial_states, run_reference
+from .lower import lower
+from .ops.recurrent import state_bytes
 
 SEEDS = (0, 1)  # the inputs `tinyml compile` checks with
 STEPS = 3       # a model with state (SVDF) is checked on sequences of this many invokes per seed

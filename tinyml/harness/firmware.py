@@ -274,8 +274,8 @@ def compare_outputs(out: Path, rep: dict, seq: list[list[np.ndarray]], outs: lis
     no longer where it was compiled from (or has changed since)."""
     from ..api import reference_source
     from ..compiler import load
+    from ..interpreter import initial_states, run_reference
     from ..lower import lower
-    from ..reference import initial_states, run_reference
     from .host import HostModel
 
     def stacked(runs: list[list[np.ndarray]]) -> list[np.ndarray]:

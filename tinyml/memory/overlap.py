@@ -18,7 +18,7 @@ import functools
 
 import numpy as np
 
-from ..lower import (
+from ..params import (
     BroadcastParams,
     ClampParams,
     ConvParams,

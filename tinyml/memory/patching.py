@@ -33,7 +33,8 @@ import numpy as np
 
 from ..cost import macs
 from ..ir import NO_TENSOR, Graph, OpKind
-from ..lower import (
+from ..kernels.registry import KERNELS
+from ..params import (
     AccumulateParams,
     BroadcastParams,
     ConvParams,
@@ -147,19 +148,11 @@ def _eligible(g: Graph, k: int, ks: list[Kernel]) -> bool:
     return False
 
 
-REDUCE_FUNCS = {"tml_fully_connected_s8": "tml_fully_connected_acc_s8",
-                "tml_fully_connected_s4": "tml_fully_connected_acc_s4",
-                "tml_avgpool_s8": "tml_channel_sum_acc_s8", "tml_mean_s8": "tml_channel_sum_acc_s8"}
-FINISH_FUNCS = {"tml_fully_connected_s8": "tml_fully_connected_finish_s8",
-                "tml_fully_connected_s4": "tml_fully_connected_finish_s8",
-                "tml_avgpool_s8": "tml_avgpool_finish_s8", "tml_mean_s8": "tml_mean_finish_s8"}
-
-
 def _reduces(g: Graph, ks: list[Kernel], t: int) -> bool:
     """True if `ks` is one kernel that reduces all of [1, H, W, C] tensor `t` (read as it is or through a RESHAPE)
     to a few values with an int32 sum that can be taken band by band: FULLY_CONNECTED over the flattened tensor,
     global AVERAGE_POOL_2D, MEAN over H and W."""
-    if len(ks) != 1 or ks[0].func not in REDUCE_FUNCS:
+    if len(ks) != 1 or KERNELS[ks[0].func].band is None:
         return False
     h, w, c = _spatial(g, t)  # type: ignore[misc]
     p = ks[0].params
@@ -555,17 +548,20 @@ def _reduce_calls(g: Graph, kern: Kernel, stage: Stage, y0: int, y1: int, last: 
     band = Ref(PatchId(stage.banded), at)
     p = kern.params
     first = int(y0 == 0)
+    band_func = KERNELS[kern.func].band
+    assert band_func is not None
+    accumulate, finish = band_func
     if isinstance(p, FullyConnectedParams):
         q = AccumulateParams(p.accum_depth, p.out_c, p.input_offset, p.filter_offset, y0 * w * c, (y1 - y0) * w * c,
                              first)
-        calls = [Kernel(REDUCE_FUNCS[kern.func], q, (band, kern.args[1], acc))]
+        calls = [Kernel(accumulate, q, (band, kern.args[1], acc))]
         if last:
-            calls.append(Kernel(FINISH_FUNCS[kern.func], p, (acc, kern.args[2], kern.args[3])))
+            calls.append(Kernel(finish, p, (acc, kern.args[2], kern.args[3])))
         return calls
     q = AccumulateParams(0, c, 0, 0, 0, (y1 - y0) * w, first)  # channel sums: the band's pixels, from `at`
-    calls = [Kernel(REDUCE_FUNCS[kern.func], q, (band, acc))]
+    calls = [Kernel(accumulate, q, (band, acc))]
     if last:
-        calls.append(Kernel(FINISH_FUNCS[kern.func], p, (acc, kern.args[-1])))
+        calls.append(Kernel(finish, p, (acc, kern.args[-1])))
     return calls
 
 

@@ -17,15 +17,11 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import TinymlError
 from ..ir import NO_TENSOR, Graph, OpKind
-from ..kernels import choose, pixel_block
-from ..lower import ConvParams, CopyParams, Kernel, PadParams, PoolParams
+from ..kernels import KERNELS, choose, pixel_block
+from ..params import ConvParams, CopyParams, Kernel, PadParams, PoolParams
 from .overlap import safe_gap
 from .patching import PatchPlan, plan_patches, stage_buffers, stages
 from .planner import Buffer, Plan, Ref, ScratchId, check_plan, lifetimes, plan_memory, storage_roots
-
-# kernels that can write their output as a strided slice of a larger NHWC tensor (out_row/px_stride)
-STRIDED_OUTPUT = frozenset({"tml_conv_s8", "tml_conv_s4", "tml_depthwise_conv_s8", "tml_depthwise_conv_s4",
-                            "tml_avgpool_s8", "tml_maxpool_s8"})
 
 # (op index, kernel calls) blocks in execution order; a patch stage repeats its ops once per patch
 Schedule = list[tuple[int, list[Kernel]]]
@@ -152,7 +148,7 @@ def concat_slices(g: Graph, kernels: list[list[Kernel]], exclude: frozenset[int]
                 prod = out[j][0]
                 if cp.outer == 1:  # a contiguous slice: any kernel writes it as it is
                     new = prod
-                elif (prod.func in STRIDED_OUTPUT and len(y.shape) == 4 and y.shape[0] == 1
+                elif (KERNELS[prod.func].strided_output and len(y.shape) == 4 and y.shape[0] == 1
                       and isinstance(prod.params, (ConvParams, PoolParams))):
                     row = y.shape[2] * y.shape[3]  # elements per output row and per pixel of the concat output
                     new = replace(prod, params=replace(prod.params, out_row_stride=row, out_px_stride=y.shape[3]))

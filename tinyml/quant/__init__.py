@@ -64,8 +64,8 @@ def export_tflite(q: Graph, path: str | Path) -> Path:
 def evaluate(q: Graph, x: np.ndarray, y: np.ndarray | None = None) -> dict:
     """Run integer graph `q` with the NumPy reference executor (TFLM's arithmetic) on float inputs `x`:
     dequantized outputs, and top-1 accuracy when labels `y` are given."""
+    from ..interpreter import run_reference
     from ..lower import lower
-    from ..reference import run_reference
     kernels = lower(q)
     outs = np.stack([dequantize_output(q, run_reference(q, [quantize_input(q, x[n:n + 1])], kernels)[0])[0]
                      for n in range(len(x))])

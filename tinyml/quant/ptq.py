@@ -26,7 +26,7 @@ SAMPLES = 1 << 16
 
 def wide_capable(g: Graph) -> list[int]:
     """The ops tinyml (and TFLM) run in 16x8: int16 activations with zero point 0, int8 weights."""
-    from ..lower import WIDE_OPS
+    from ..ops.common import WIDE_OPS
     return [k for k, op in enumerate(g.ops) if op.kind in WIDE_OPS or op.kind is OpKind.RESHAPE]
 
 

@@ -1,13 +1,13 @@
 """What tests/test_structure.py measures about the source tree: the import graph of tinyml/ and codegen/ (module
 imports, function-level ones included), private names imported across modules, function and file sizes. Also a
-script: `python tests/structure.py` prints every finding."""
+script: `python tests/support/structure.py` prints every finding."""
 from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("tinyml", "codegen")
 MAX_FUNC_LINES = 60
 MAX_BRANCHES = 25

@@ -23,14 +23,14 @@ to TFLM's MultiplyByQuantizedMultiplier for every multiplier tinyml computes.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from . import fixedpoint as fp
-from .errors import TinymlError
-from .ir import NO_TENSOR, Graph
-from .lower import (
+from .. import fixedpoint as fp
+from ..errors import TinymlError
+from ..ir import NO_TENSOR, Graph
+from ..params import (
     AccumulateParams,
     BroadcastParams,
     ConvParams,
@@ -412,3 +412,17 @@ def choose(kern: Kernel, isa: str | None, g: Graph) -> Special | None:
         return None
     sp = select(kern, isa)
     return sp if sp is not None and fits_int32(sp, kern, g) else None
+
+
+def select_calls(schedule: list[tuple[int, list[Kernel]]], isa: str | None, g: Graph
+                 ) -> list[tuple[int, list[Kernel]]]:
+    """The kernel selector, run once on the planned schedule: every call with its decision stored (`chosen`),
+    which the emitter and the report read (the memory planner asks `choose` what a call would get)."""
+    return [(k, [replace(kern, chosen=choose(kern, isa, g)) for kern in ks]) for k, ks in schedule]
+
+
+def chosen(kern: Kernel) -> Special | None:
+    """The generated kernel the selector stored on call `kern` (None: the runtime kernel)."""
+    assert kern.chosen is not ..., f"{kern.func}: the kernel selector has not run on this schedule"
+    assert kern.chosen is None or isinstance(kern.chosen, Special)
+    return kern.chosen

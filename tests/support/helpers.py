@@ -9,7 +9,7 @@ from oracle import random_inputs, tflm_run
 from tinyml.compiler import CompileOptions, compile_model
 from tinyml.frontends.tflite import parse_tflite
 from tinyml.harness.host import HostModel
-from tinyml.reference import run_reference
+from tinyml.interpreter import run_reference
 
 
 def input_specs(g) -> list[tuple[tuple[int, ...], np.dtype]]:

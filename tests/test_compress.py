@@ -1,0 +1,154 @@
+"""`tinyml compress`: the budget search over widths, pruning and memory configurations, from the command line."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import needs_tflm
+
+torch = pytest.importorskip("torch", reason="PyTorch is needed for the front-end tests: pip install '.[torch]'")
+from torch import nn  # noqa: E402
+
+import tinyml  # noqa: E402
+from tinyml.errors import TinymlError  # noqa: E402
+from tinyml.frontends.tflite import parse_tflite  # noqa: E402
+from tinyml.ir import DType, OpKind  # noqa: E402
+
+pytestmark = [needs_tflm()]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from torchnets import check_exported, nhwc  # noqa: E402
+
+
+def _tinyml(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, COLUMNS="200")  # rich's tables, unwrapped
+    return subprocess.run([sys.executable, "-m", "tinyml", *args], cwd=cwd, capture_output=True, text=True, env=env)
+
+
+def test_compress_cli(tmp_path):
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1),
+                      nn.ReLU(), nn.Flatten(), nn.Linear(16 * 16, 32), nn.ReLU(), nn.Linear(32, 10)).eval()
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    x = (d.images[:, None] / 16.0).astype(np.float32)
+    ep = torch.export.export(m, (torch.tensor(x[:1]),))
+    torch.export.save(ep, str(tmp_path / "net.pt2"))
+    np.savez(tmp_path / "calib.npz", x=x[:200], y=d.target[:200])
+    np.savez(tmp_path / "val.npz", x=x[200:400], y=d.target[200:400])
+    int8 = tinyml.quant.weight_bytes(tinyml.quantize(tinyml.from_torch(m, torch.tensor(x[:1])), nhwc(x[:200])))
+    budget = int(0.6 * int8)
+    r = _tinyml("compress", "net.pt2", "--data", "calib.npz", "--val", "val.npz", "--flash-budget", str(budget),
+                "--sram-budget", "4096", "-o", "net_small.tflite", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "net_small.json").read_text())
+    assert doc["weight_bytes"] <= budget and doc["chosen"]["fits"] and doc["chosen"]["int4_layers"] >= 1
+    assert doc["chosen"]["peak_sram"] <= 4096 and len(doc["candidates"]) >= 4 and doc["pareto"]
+    assert (tmp_path / "net_small.png").is_file()
+    assert "Pareto" in r.stdout
+    q = parse_tflite((tmp_path / "net_small.tflite").read_bytes())
+    check_exported(q, nhwc(x), tmp_path / "check", n=3)
+
+    front = {c["name"] for c in doc["pareto"]}  # the chosen row carries the Pareto marker too
+    assert (" * (chosen)" in r.stdout) == (doc["chosen"]["name"] in front)
+    # --bits 8: no int4 layer, and no budget: int8 by default
+    r = _tinyml("compress", "net.pt2", "--data", "calib.npz", "--bits", "8", "-o", "n8.tflite", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "n8.json").read_text())["chosen"]["int4_layers"] == 0
+    # a budget nothing reaches fails before any training: one paragraph, the smallest footprint, no file
+    import time
+    t = time.time()
+    r = _tinyml("compress", "net.pt2", "--data", "calib.npz", "--flash-budget", "100", "--finetune-epochs", "50",
+                "-o", "none.tflite", cwd=tmp_path)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "no configuration can fit" in r.stderr and "smallest footprint" in r.stderr
+    assert not (tmp_path / "none.tflite").exists() and time.time() - t < 60  # (50 epochs would take minutes)
+    # wrong data layout and unknown formats
+    np.savez(tmp_path / "bad.npz", x=x[:10, 0])
+    r = _tinyml("compress", "net.pt2", "--data", "bad.npz", "-o", "o.tflite", cwd=tmp_path)
+    assert r.returncode != 0 and "NCHW" in r.stderr and "Traceback" not in r.stderr
+    np.savez(tmp_path / "nhwc.npz", x=x[:10].transpose(0, 2, 3, 1))  # NHWC data for an NCHW model
+    r = _tinyml("compress", "net.pt2", "--data", "nhwc.npz", "-o", "o.tflite", cwd=tmp_path)
+    assert r.returncode != 0 and "has shape [10, 8, 8, 1]" in r.stderr and "needs [N, 1, 8, 8]" in r.stderr
+    assert "FutureWarning" not in r.stderr
+    (tmp_path / "m.onnx").write_bytes(b"x")
+    r = _tinyml("compress", "m.onnx", "--data", "calib.npz", "-o", "o.tflite", cwd=tmp_path)
+    assert r.returncode != 0 and "unknown model format" in r.stderr
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="needs gcc-arm-none-eabi to measure code size")
+def test_compress_for_a_board_measures_the_code(tmp_path):
+    """--board: the flash left for weights is the board's flash minus the firmware's measured code and tables, so
+    a 12 KiB part (less than a fixed 32 KiB code reserve) gets a model, and its firmware really links."""
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1),
+                      nn.ReLU(), nn.Flatten(), nn.Linear(16 * 16, 32), nn.ReLU(), nn.Linear(32, 10)).eval()
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    x = (d.images[:, None] / 16.0).astype(np.float32)
+    torch.export.save(torch.export.export(m, (torch.tensor(x[:1]),)), str(tmp_path / "net.pt2"))
+    np.savez(tmp_path / "calib.npz", x=x[:200], y=d.target[:200])
+    flash = 12 * 1024
+    (tmp_path / "tiny.toml").write_text(
+        'name = "tiny-m4"\ncore = "cortex-m4"\nfpu = "fpv4-sp-d16"\ndsp = true\nclock_hz = 48000000\n'
+        'console = "semihosting"\n[memory.flash]\nbase = 0x00000000\nsize = ' + str(flash) + '\n'
+        '[memory.sram]\nbase = 0x20000000\nsize = 16384\narena = true\n')
+    r = _tinyml("compress", "net.pt2", "--data", "calib.npz", "--board", "tiny.toml", "-o", "net.tflite",
+                cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "net.json").read_text())
+    assert doc["board"]["code_bytes_measured"] and 0 < doc["board"]["code_bytes"] < flash
+    assert doc["weight_bytes"] + doc["board"]["code_bytes"] <= flash
+    assert "measured with arm-none-eabi-gcc" in r.stdout
+    out = tmp_path / "c"
+    tinyml.compile(tmp_path / "net.tflite", out, board=str(tmp_path / "tiny.toml"))
+    b = _tinyml("build", str(out), "--board", str(tmp_path / "tiny.toml"), cwd=tmp_path)
+    assert b.returncode == 0, b.stderr
+
+
+class FrontEnd(nn.Module):
+    """An audio-style model whose input bands span three decades: int8 activations lose the quiet bands."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(1, 8, (5, 3), stride=(2, 1), padding=(2, 1))
+        self.b = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.c = nn.Conv2d(8, 12, 1)
+        self.fc = nn.Linear(12, 4)
+
+    def forward(self, x):
+        y = torch.relu(self.c(torch.relu(self.b(torch.tanh(self.a(x))))))
+        return self.fc(y.mean((2, 3)))
+
+
+def test_compress_offers_16x8(tmp_path):
+    """`compress(activations=...)`: 16x8 (int16 activations, int8 weights, int64 biases) in every op that has a
+    16x8 kernel, or mixed (from the input up to a cut point, or from one on, QUANTIZE ops between the widths),
+    each scored with its own peak SRAM; the model input int16 where only 16x8 ops read it. The 16x8 pick is
+    closer to the float model than int8 and needs about twice the SRAM; every pick is bit-exact with TFLM."""
+    from tinyml.quant.compress import compress
+    torch.manual_seed(0)
+    m = FrontEnd().eval()
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(160, 1, 20, 10)) * np.geomspace(0.005, 5, 10)).astype(np.float32)
+    g = tinyml.from_torch(m, torch.tensor(x[:1]))
+    r8 = compress(g, nhwc(x[:128]), nhwc(x[128:]))
+    r16 = compress(g, nhwc(x[:128]), nhwc(x[128:]), activations="16x8")
+    assert not r8.chosen.wide and r16.chosen.wide and r16.chosen.name.startswith("int8, 16x8")
+    assert r16.chosen.loss < r8.chosen.loss / 4 and r16.chosen.peak_sram > 1.5 * r8.chosen.peak_sram
+    q = r16.graph
+    assert q.tensor(q.inputs[0]).dtype is DType.INT16 and any(t.dtype is DType.INT64 for t in q.tensors)
+    check_exported(q, nhwc(x[128:]), tmp_path / "w16", n=3)
+    mixed = compress(g, nhwc(x[:128]), nhwc(x[128:]), activations="mixed", sram_budget=r16.chosen.peak_sram - 1)
+    # all-16x8 does not fit; 16x8 from a cut point to the output does, and loses least (the output's precision
+    # dominates here): int8 and int16 ops meet at a QUANTIZE
+    assert 0 < len(mixed.chosen.wide) < len(r16.chosen.wide) and mixed.chosen.loss < r8.chosen.loss / 4
+    assert any(op.kind is OpKind.QUANTIZE for op in mixed.graph.ops)
+    check_exported(mixed.graph, nhwc(x[128:]), tmp_path / "mixed", n=3)
+    with pytest.raises(TinymlError, match="--activations 'int4'"):
+        compress(g, nhwc(x[:8]), activations="int4")

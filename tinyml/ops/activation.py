@@ -1,0 +1,291 @@
+"""Lowering of the activations: SOFTMAX, LOG_SOFTMAX, LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, RELU, RELU6,
+L2_NORMALIZATION, and the operators TFLM runs through a lookup table (ABS, RSQRT, ELU)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..fixedpoint import (
+    downscale_int32_to_int16,
+    frexp_multiplier,
+    input_radius,
+    inv_sqrt_multiplier_exp,
+    mbqm,
+    quantize_multiplier,
+    sigmoid_table_u16,
+    tflite_round,
+)
+from ..ir import (
+    Activation,
+    DType,
+    ElementwiseAttrs,
+    Graph,
+    LeakyReluAttrs,
+    Op,
+    OpKind,
+    SoftmaxAttrs,
+)
+from ..params import (
+    ClampParams,
+    HardSwishParams,
+    Kernel,
+    L2NormParams,
+    LeakyReluParams,
+    LogSoftmaxParams,
+    LutParams,
+    RequantizeParams,
+    Sigmoid16Params,
+    SigmoidParams,
+    SoftmaxParams,
+    SoftmaxS16Params,
+)
+from .common import QMAX, QMIN, act_type, require, require_int8
+from .quantize import TYPE_RANGES
+
+
+def int16_lut(func: Callable[[np.ndarray], np.ndarray], in_scale: float, in_zp: int, out_scale: float,
+              out_zp: int) -> tuple[int, ...]:
+    """TFLite LUTPopulate<int16_t>: 512 samples of func over the int16 input range, each biased by half its
+    midpoint interpolation error, and the value at the top; float32 arithmetic as TFLM's, func correctly rounded
+    to float32 (what glibc's expf and a float division give)."""
+    f32 = np.float32
+    in_min = f32(f32(in_scale) * f32(-32768 - in_zp))
+    in_max = f32(f32(in_scale) * f32(32767 - in_zp))
+    out_min = f32(f32(out_scale) * f32(-32768 - out_zp))
+    out_max = f32(f32(out_scale) * f32(32767 - out_zp))
+    step = f32(f32(in_max - in_min) / f32(512))
+    half = f32(step / f32(2))
+    inv = f32(f32(65536) / f32(out_max - out_min))
+
+    def rnd(v: np.ndarray) -> np.ndarray:  # std::round on float32: half away from zero
+        v = np.asarray(v, f32)
+        return (np.sign(v) * np.floor(np.abs(v).astype(np.float64) + 0.5)).astype(f32)
+    i = np.arange(512).astype(f32)
+    at = (in_min + (i * step).astype(f32)).astype(f32)
+    val = func(at)
+    mid = func((at + half).astype(f32))
+    nxt = func((in_min + ((i + f32(1)) * step).astype(f32)).astype(f32))
+    sample = rnd(val * inv)
+    interp = rnd(((nxt * inv).astype(f32) + rnd(val * inv)).astype(f32) / f32(2))
+    err = (interp - rnd(mid * inv)).astype(f32)
+    bias = rnd(err / f32(2))
+    table = np.clip((sample - bias).astype(f32), -32768, 32767).astype(np.int64).tolist()
+    table.append(int(np.clip(rnd(func(np.asarray([in_max], f32)) * inv)[0], -32768, 32767)))
+    return tuple(int(v) for v in table)
+
+
+def _f32_exp(v: np.ndarray) -> np.ndarray:
+    return np.asarray([np.float32(np.exp(np.float64(t))) for t in np.atleast_1d(v)], np.float32)
+
+
+def _f32_one_over_one_plus(v: np.ndarray) -> np.ndarray:
+    return (np.float32(1) / (np.float32(1) + np.asarray(v, np.float32))).astype(np.float32)
+
+
+def lower_softmax(g: Graph, op: Op) -> list[Kernel]:
+    x = g.tensor(op.inputs[0])
+    y = g.tensor(op.outputs[0])
+    assert isinstance(op.attrs, SoftmaxAttrs)
+    if x.dtype is DType.INT16:
+        act_type(op, x, y)
+        require(abs(y.scale - 1 / 32768) < 1e-12, "int16 SOFTMAX output must have scale 1/32768 and zero point 0 "
+                 "(as TFLM requires)")
+        m, shift = quantize_multiplier(x.scale * op.attrs.beta / (10.0 / 65535.0))
+        depth = x.shape[-1]
+        f32 = np.float32
+        p = SoftmaxS16Params(x.size // depth, depth, m, shift,  # TFLM's tables: exp on [-10, 0], 1/(1+x) on [0, 1]
+                             int16_lut(_f32_exp, float(f32(10) / f32(65535)), 32767, float(f32(2) / f32(65535)), 0),
+                             int16_lut(_f32_one_over_one_plus, float(f32(1) / f32(65535)), -32768,
+                                       float(f32(2) / f32(65535)), 0))
+        return [Kernel("tml_softmax_s16", p, (op.inputs[0], op.outputs[0]))]
+    require(x.dtype is DType.INT8 and x.quant is not None and y.dtype in (DType.INT8, DType.INT16) and
+             y.quant is not None, f"SOFTMAX from {x.dtype.value} to {y.dtype.value} is not supported (TFLM's kernel "
+             "takes int8 -> int8, int8 -> int16 and int16 -> int16, quantized)")
+    if y.dtype is DType.INT16:
+        require(y.zero_point == -32768 and abs(y.scale - 1 / 65536) <= 0.001 / 65536,
+                 "SOFTMAX from int8 to int16 needs output scale 1/65536 and zero point -32768 (as TFLM requires)")
+    else:
+        require(y.zero_point == -128 and abs(y.scale - 1 / 256) < 1e-9,
+                 "int8 SOFTMAX output must have scale 1/256 and zero point -128 (as TFLM requires)")
+    integer_bits = 5
+    real = min(op.attrs.beta * x.scale * (1 << (31 - integer_bits)), (1 << 31) - 1.0)
+    m, left_shift = quantize_multiplier(real)
+    require(left_shift >= 0, "SOFTMAX input scale too small")
+    diff_min = -input_radius(integer_bits, left_shift)
+    depth = x.shape[-1]
+    p = SoftmaxParams(x.size // depth, depth, m, left_shift, diff_min)
+    return [Kernel("tml_softmax_s8_s16" if y.dtype is DType.INT16 else "tml_softmax_s8", p,
+                   (op.inputs[0], op.outputs[0]))]
+
+
+def lower_log_softmax(g: Graph, op: Op) -> list[Kernel]:
+    """LOG_SOFTMAX, int8 (TFLM: PreprocessLogSoftmaxScalingExp with beta 1 and 5 integer bits; output scale
+    16/256, zero point 127)."""
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    require_int8(x, y)
+    require(y.zero_point == 127 and y.scale == 16.0 / 256, "int8 LOG_SOFTMAX output must have scale 16/256 and "
+             "zero point 127 (as TFLM requires)")
+    m, left_shift = quantize_multiplier(min(float(x.scale) * (1 << 26), (1 << 31) - 1.0))
+    require(left_shift >= 0, "LOG_SOFTMAX input scale too small")
+    rm, rs = quantize_multiplier((1 << (31 - left_shift)) / m)
+    require(rs <= 0, "LOG_SOFTMAX input scale too large")
+    depth = x.shape[-1]
+    p = LogSoftmaxParams(x.size // depth, depth, m, left_shift, rm, rs, -input_radius(5, left_shift))
+    return [Kernel("tml_log_softmax_s8", p, (op.inputs[0], op.outputs[0]))]
+
+
+def lower_sigmoid(g: Graph, op: Op) -> list[Kernel]:
+    x = g.tensor(op.inputs[0])
+    y = g.tensor(op.outputs[0])
+    if x.dtype is DType.INT16:
+        act_type(op, x, y)
+        # TFLM's Prepare: the input scale times 2^12 (3 integer bits) times 3 (the table's x is 24ths, the kernel's
+        # index 32nds: a factor 3/4), doubled up to above 2^14 with the doublings counted as a right shift
+        mult, shift = float(x.scale) * 4096.0 * 3.0, 0
+        while mult <= 32767.0 / 2.0 and shift <= 30:
+            shift += 1
+            mult *= 2.0
+        require(int(mult) * 32768 < (1 << 31), f"int16 {op.kind.value} input scale {x.scale:g} is too large (TFLM's "
+                 "kernel would overflow 32 bits)")
+        p16 = Sigmoid16Params(x.size, int(mult), shift, sigmoid_table_u16())
+        return [Kernel("tml_logistic_s16" if op.kind is OpKind.LOGISTIC else "tml_tanh_s16", p16,
+                       (op.inputs[0], op.outputs[0]))]
+    require_int8(x, y)
+    if op.kind is OpKind.LOGISTIC:
+        require(y.zero_point == -128, "int8 LOGISTIC output zero point must be -128 (as TFLM requires)")
+    else:
+        require(y.zero_point == 0, "int8 TANH output zero point must be 0 (as TFLM requires)")
+    m, left_shift = frexp_multiplier(x.scale * float(1 << (31 - 4)))
+    p = SigmoidParams(x.size, x.zero_point, input_radius(4, left_shift), m, left_shift)
+    func = "tml_logistic_s8" if op.kind is OpKind.LOGISTIC else "tml_tanh_s8"
+    return [Kernel(func, p, (op.inputs[0], op.outputs[0]))]
+
+
+def lower_hard_swish(g: Graph, op: Op) -> list[Kernel]:
+    x = g.tensor(op.inputs[0])
+    y = g.tensor(op.outputs[0])
+    require_int8(x, y)
+    f32 = np.float32
+    hires = f32(1.0 / 128.0) * f32(x.scale)
+    om, oe = quantize_multiplier(float(hires / f32(y.scale)))
+    rm, re_ = quantize_multiplier(float(hires / (f32(3.0) / f32(32768.0))))
+    require(oe <= 0, "HARD_SWISH output scale too small")
+    p = HardSwishParams(x.size, x.zero_point, y.zero_point, downscale_int32_to_int16(rm), re_,
+                        downscale_int32_to_int16(om), oe)
+    return [Kernel("tml_hard_swish_s8", p, (op.inputs[0], op.outputs[0]))]
+
+
+def lower_leaky_relu(g: Graph, op: Op) -> list[Kernel]:
+    x = g.tensor(op.inputs[0])
+    y = g.tensor(op.outputs[0])
+    assert isinstance(op.attrs, LeakyReluAttrs)
+    act = act_type(op, x, y)
+    f32 = np.float32
+    ma, sa = quantize_multiplier(float(f32(x.scale) * f32(op.attrs.alpha) / f32(y.scale)))
+    mi, si = quantize_multiplier(float(f32(x.scale) / f32(y.scale)))
+    p = LeakyReluParams(x.size, x.zero_point, y.zero_point, ma, sa, mi, si)
+    return [Kernel("tml_leaky_relu_" + act, p, (op.inputs[0], op.outputs[0]))]
+
+
+def lower_relu(g: Graph, op: Op) -> list[Kernel]:
+    x = g.tensor(op.inputs[0])
+    y = g.tensor(op.outputs[0])
+    if act_type(op, x, y) == "s16":  # TFLM's int16 ReluQuantized / Relu6Quantized (zero points 0)
+        qmin, qmax = TYPE_RANGES[DType.INT16]
+        if op.kind is OpKind.RELU6:  # a clamp of the input as it is: an identity requantization
+            six = max(qmin, min(qmax, x.zero_point + tflite_round(float(np.float32(6.0) / np.float32(x.scale)))))
+            p = RequantizeParams(x.size, 0, 0, 1 << 30, 1, x.zero_point, six)  # FloatToQuantizedType saturates
+        else:
+            m, s = quantize_multiplier(x.scale / y.scale)
+            p = RequantizeParams(x.size, x.zero_point, y.zero_point, m, s, max(qmin, y.zero_point), qmax)
+        return [Kernel("tml_requantize_s16", p, (op.inputs[0], op.outputs[0]))]
+    if op.kind is OpKind.RELU6:
+        lo = x.zero_point
+        hi = max(QMIN, min(QMAX, x.zero_point + tflite_round(float(np.float32(6.0) / np.float32(x.scale)))))
+        return [Kernel("tml_clamp_s8", ClampParams(x.size, lo, hi), (op.inputs[0], op.outputs[0]))]
+    m, s = quantize_multiplier(x.scale / y.scale)
+    lo = max(QMIN, y.zero_point + tflite_round(float(np.float32(0.0) / np.float32(y.scale))))
+    p = RequantizeParams(x.size, x.zero_point, y.zero_point, m, s, lo, QMAX)
+    return [Kernel("tml_requantize_s8", p, (op.inputs[0], op.outputs[0]))]
+
+
+def abs_table(s_in: float, zp_in: int, s_out: float, zp_out: int) -> tuple[int, ...]:
+    """TFLM AbsEvalQuantized for every int8 input (elementwise.cc: a rescale only when the scales differ)."""
+    f32 = np.float32
+    rescale = f32(s_in) != f32(s_out)
+    m, sh = quantize_multiplier(float(f32(s_in) / f32(s_out))) if rescale else (0, 0)
+    out = []
+    for v in range(-128, 128):
+        a = abs(v - zp_in)
+        out.append(int(np.clip((int(mbqm(a, m, sh)) if rescale else a) + zp_out, QMIN, QMAX)))
+    return tuple(out)
+
+
+def rsqrt_table(s_in: float, zp_in: int, s_out: float, zp_out: int) -> tuple[int, ...]:
+    """TFLM RsqrtEvalQuantized for every int8 input: 1/sqrt(v - zp) through GetInvSqrtQuantizedMultiplierExp and
+    two MultiplyByQuantizedMultiplier steps with a 2^20 headroom; 127 at v == zp. Below the zero point TFLM's
+    Invoke fails (RSQRT of a negative value); the table holds 127 there too."""
+    f32 = np.float32
+    m, sh = quantize_multiplier(1.0 / float(f32(np.sqrt(f32(s_in))) * f32(s_out)))
+    out = []
+    for v in range(-128, 128):
+        x = v - zp_in
+        if x <= 0:
+            out.append(QMAX)
+            continue
+        inv, inv_shift = inv_sqrt_multiplier_exp(x, -1)
+        data = int(mbqm(1, inv, inv_shift + 20))
+        out.append(int(np.clip(int(mbqm(data, m, sh - 20)) + zp_out, QMIN, QMAX)))
+    return tuple(out)
+
+
+def elu_table(s_in: float, zp_in: int, s_out: float, zp_out: int) -> tuple[int, ...]:
+    """TFLM's ELU for every int8 input (PopulateLookupTable in float32: dequantize, exp(x) - 1 below zero, times
+    1/s_out, round half away from zero, plus the zero point, saturated); exp correctly rounded to float32, as
+    glibc's expf gives it."""
+    f32 = np.float32
+    inv = f32(1) / f32(s_out)
+    out = []
+    for v in range(-128, 128):
+        d = f32(s_in) * f32(v - zp_in)
+        t = (_f32_exp(d)[0] - f32(1)) if d < 0 else d
+        r = f32(tflite_round(float(f32(t * inv))))
+        out.append(int(np.clip(int(f32(r + f32(zp_out))), QMIN, QMAX)))
+    return tuple(out)
+
+
+LUT_TABLES = {OpKind.ABS: abs_table, OpKind.RSQRT: rsqrt_table, OpKind.ELU: elu_table}
+
+
+def lower_lut(g: Graph, op: Op) -> list[Kernel]:
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    require_int8(x, y)
+    require(len(x.quant.scale) == 1 and len(y.quant.scale) == 1, f"{op.kind.value} needs per-tensor quantization")
+    require(x.size == y.size, f"{op.kind.value} input {list(x.shape)} and output {list(y.shape)} differ in size")
+    table = LUT_TABLES[op.kind](x.scale, x.zero_point, y.scale, y.zero_point)
+    return [Kernel("tml_lut_s8", LutParams(x.size, table[128:] + table[:128]), (op.inputs[0], op.outputs[0]))]
+
+
+def lower_l2norm(g: Graph, op: Op) -> list[Kernel]:
+    """L2_NORMALIZATION (TFLM reference_integer_ops::L2Normalization): 1/sqrt of the row's sum of squares by
+    GetInvSqrtQuantizedMultiplierExp, output in 1/128 steps."""
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    assert isinstance(op.attrs, ElementwiseAttrs)
+    require_int8(x, y)
+    require(y.scale == 1 / 128 and y.zero_point == 0, "L2_NORMALIZATION output must have scale 1/128 and zero "
+             "point 0 (as TFLM requires)")
+    require(op.attrs.activation is Activation.NONE, "L2_NORMALIZATION with a fused activation is not supported "
+             "(TFLM refuses it too)")
+    depth = x.shape[-1]
+    return [Kernel("tml_l2norm_s8", L2NormParams(x.size // depth, depth, x.zero_point),
+                   (op.inputs[0], op.outputs[0]))]
+
+
+# the operators this family lowers (tinyml.lower.LOWERINGS gathers every family's)
+LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
+    OpKind.SOFTMAX: lower_softmax, OpKind.LOGISTIC: lower_sigmoid, OpKind.TANH: lower_sigmoid,
+    OpKind.HARD_SWISH: lower_hard_swish, OpKind.LEAKY_RELU: lower_leaky_relu, OpKind.RELU: lower_relu,
+    OpKind.RELU6: lower_relu, OpKind.ABS: lower_lut, OpKind.RSQRT: lower_lut, OpKind.ELU: lower_lut,
+    OpKind.L2_NORMALIZATION: lower_l2norm, OpKind.LOG_SOFTMAX: lower_log_softmax,
+}

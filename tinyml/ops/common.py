@@ -1,0 +1,146 @@
+"""What the lowerings of several operator families share: type checks that refuse with one readable message,
+activation ranges, padding arithmetic, per-channel multipliers and broadcasting operands."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import TinymlError, UnsupportedOpError
+from ..fixedpoint import (
+    quantize_multiplier,
+    tflite_round,
+)
+from ..ir import (
+    Activation,
+    DType,
+    Graph,
+    Op,
+    OpKind,
+    Padding,
+    Tensor,
+)
+
+QMIN, QMAX = -128, 127
+
+
+# operators with 16x8 kernels (int16 activations, int8 weights); RESHAPE and CONCATENATION move any type
+WIDE_OPS = frozenset({OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.FULLY_CONNECTED, OpKind.ADD, OpKind.SUB,
+                      OpKind.MUL, OpKind.AVERAGE_POOL_2D, OpKind.MAX_POOL_2D, OpKind.MEAN, OpKind.SOFTMAX, OpKind.PAD,
+                      OpKind.LOGISTIC, OpKind.TANH, OpKind.RELU, OpKind.RELU6, OpKind.LEAKY_RELU, OpKind.MAXIMUM,
+                      OpKind.MINIMUM})
+
+
+def activation_range(act: Activation, t: Tensor) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized: real bounds quantized with float32 division and std::round."""
+    scale, zp = t.quant.scalar() if t.quant else (1.0, 0)
+    qmin, qmax = (-32768, 32767) if t.dtype is DType.INT16 else (QMIN, QMAX)
+
+    def q(f: float) -> int:
+        return zp + tflite_round(float(np.float32(f) / np.float32(scale)))
+    if act is Activation.NONE:
+        return qmin, qmax
+    if act is Activation.RELU:
+        return max(qmin, q(0.0)), qmax
+    if act is Activation.RELU6:
+        return max(qmin, q(0.0)), min(qmax, q(6.0))
+    return max(qmin, q(-1.0)), min(qmax, q(1.0))
+
+
+def same_padding(padding: Padding, in_size: int, k: int, stride: int, dil: int, out_size: int) -> int:
+    eff = (k - 1) * dil + 1
+    if padding is Padding.VALID:
+        return 0
+    return max(0, (out_size - 1) * stride + eff - in_size) // 2
+
+
+def out_size(padding: Padding, in_size: int, k: int, stride: int, dil: int) -> int:
+    eff = (k - 1) * dil + 1
+    return (in_size + stride - 1) // stride if padding is Padding.SAME else (in_size + stride - eff) // stride
+
+
+def nhwc(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    if len(shape) != 4:
+        raise UnsupportedOpError(f"expected a 4-D NHWC tensor, got shape {list(shape)}")
+    return shape  # type: ignore[return-value]
+
+
+def require(cond: bool, msg: str) -> None:
+    if not cond:
+        raise UnsupportedOpError(msg)
+
+
+def require_same_quant(op: Op, x: Tensor, y: Tensor) -> None:
+    require(x.dtype is y.dtype, f"{op.kind.value} needs the same type on input and output, got {x.dtype.value} "
+             f"and {y.dtype.value}")
+    if x.quant is not None and y.quant is not None:
+        require(x.scale == y.scale and x.zero_point == y.zero_point,
+                 f"{op.kind.value} needs the same quantization on input and output (as TFLM requires)")
+
+
+def wsuffix(w: Tensor) -> str:
+    """Kernel name suffix for the weight width: s8, or s4 for packed int4 weights."""
+    return "s4" if w.dtype is DType.INT4 else "s8"
+
+
+def require_int8(*ts: Tensor | None) -> None:
+    for t in ts:
+        if t is not None and t.dtype is DType.INT16 and t.quant is not None:
+            raise UnsupportedOpError(f"tensor '{t.name}' is int16 (16x8 quantization), and this combination of "
+                                     "types is not supported: tinyml's int16 kernels take int16 on every activation "
+                                     f"input and output of {', '.join(sorted(k.value for k in WIDE_OPS))} (SOFTMAX "
+                                     "also int8 -> int16, QUANTIZE every pair TFLM's kernel takes)")
+        if t is not None and (t.dtype is not DType.INT8 or t.quant is None):
+            raise UnsupportedOpError(f"tensor '{t.name}' is {t.dtype.value}"
+                                     f"{'' if t.quant else ' without quantization'}; this op needs quantized int8")
+
+
+def act_type(op: Op, *ts: Tensor) -> str:
+    """'s16' when every tensor is int16 with zero point 0 (16x8 quantization, as TFLM requires), else the int8
+    check: 's8'."""
+    if all(t.dtype is DType.INT16 for t in ts):
+        for t in ts:
+            require(t.quant is not None and all(z == 0 for z in t.quant.zero_point),
+                     f"int16 tensor '{t.name}' of {op.kind.value} needs a zero point of 0 (as TFLM requires)")
+        require(op.kind in WIDE_OPS, f"{op.kind.value} does not support int16 activations yet (16x8 covers "
+                 f"{', '.join(sorted(k.value for k in WIDE_OPS))})")
+        return "s16"
+    require_int8(*ts)
+    return "s8"
+
+
+def per_channel_multipliers(in_t: Tensor, w: Tensor, out_t: Tensor, channels: int) -> tuple[tuple[int, ...],
+                                                                                         tuple[int, ...]]:
+    assert w.quant is not None
+    scales = w.quant.scale if len(w.quant.scale) > 1 else w.quant.scale * channels
+    if len(scales) != channels:
+        raise TinymlError(f"weights '{w.name}' carry {len(scales)} scales for {channels} output channels")
+    ms = [quantize_multiplier(in_t.scale * s / out_t.scale) for s in scales]
+    return tuple(m for m, _ in ms), tuple(s for _, s in ms)
+
+
+def broadcast_strides(shape: tuple[int, ...], out: tuple[int, ...]) -> tuple[int, ...]:
+    """Element strides of `shape` read as `out` (both right-aligned to 4-D), 0 where broadcast."""
+    s4 = (1,) * (4 - len(shape)) + tuple(shape)
+    strides, acc = [0] * 4, 1
+    for d in range(3, -1, -1):
+        strides[d] = acc if s4[d] != 1 else 0
+        acc *= s4[d]
+    return tuple(strides)
+
+
+def broadcast_operands(g: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor, dict]:
+    """The two int8 (or 16x8 int16) operands and the output of an element-wise op, and the BroadcastParams fields
+    they fix."""
+    a_t, b_t = g.op_inputs(op)[:2]
+    y = g.tensor(op.outputs[0])
+    assert a_t is not None and b_t is not None
+    act_type(op, a_t, b_t, y)
+    require(len(y.shape) <= 4, f"{op.kind.value} supports up to 4-D tensors, got {list(y.shape)}")
+    out4 = (1,) * (4 - len(y.shape)) + tuple(y.shape)
+    for t in (a_t, b_t):
+        t4 = (1,) * (4 - len(t.shape)) + tuple(t.shape)
+        require(len(t.shape) <= 4 and all(d in (1, o) for d, o in zip(t4, out4)),
+                 f"{op.kind.value} cannot broadcast {list(t.shape)} to {list(y.shape)}")
+    common = dict(d0=out4[0], d1=out4[1], d2=out4[2], d3=out4[3], a_stride=broadcast_strides(a_t.shape, out4),
+                  b_stride=broadcast_strides(b_t.shape, out4), a_offset=-a_t.zero_point, b_offset=-b_t.zero_point,
+                  output_offset=y.zero_point)
+    return a_t, b_t, y, common

@@ -1,0 +1,173 @@
+"""Lowering of the operators with weights: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, TRANSPOSE_CONV and
+BATCH_MATMUL, with the multipliers TFLM's Prepare() computes."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..fixedpoint import (
+    quantize_multiplier,
+)
+from ..ir import (
+    NO_TENSOR,
+    ConvAttrs,
+    DType,
+    FullyConnectedAttrs,
+    Graph,
+    MatMulAttrs,
+    Op,
+    OpKind,
+)
+from ..params import ConvParams, FullyConnectedParams, Kernel, MatMulParams, TransposeConvParams
+from .common import (
+    act_type,
+    activation_range,
+    nhwc,
+    out_size,
+    per_channel_multipliers,
+    require,
+    require_int8,
+    same_padding,
+    wsuffix,
+)
+
+
+def lower_conv(g: Graph, op: Op) -> list[Kernel]:
+    x, w, b = g.op_inputs(op)[:3] + [None] * (3 - len(op.inputs[:3]))
+    y = g.tensor(op.outputs[0])
+    assert isinstance(op.attrs, ConvAttrs) and x is not None and w is not None
+    act = act_type(op, x, y)
+    require(w.dtype in (DType.INT8, DType.INT4) and w.quant is not None,
+             f"{op.kind.value} weights '{w.name}' must be int8 or int4")
+    if act == "s16":
+        require(w.dtype is DType.INT8, f"16x8 {op.kind.value} needs int8 weights, got {w.dtype.value}")
+        require(b is None or b.dtype is DType.INT64, f"16x8 {op.kind.value} bias must be int64 (as TFLM's)")
+    else:
+        require(b is None or b.dtype is DType.INT32, f"{op.kind.value} bias must be int32 (int8 activations)")
+    require(all(z == 0 for z in w.quant.zero_point), f"{op.kind.value} weights must be symmetric (zero point 0)")
+    a = op.attrs
+    n, ih, iw, ic = nhwc(x.shape)
+    _, oh, ow, oc = nhwc(y.shape)
+    depthwise = op.kind is OpKind.DEPTHWISE_CONV_2D
+    if depthwise:
+        _, kh, kw, woc = w.shape
+        fic = 1
+        dm = oc // ic
+        require(woc == oc and dm * ic == oc, f"depthwise filter shape {list(w.shape)} does not match channels")
+    else:
+        woc, kh, kw, fic = w.shape
+        dm = 1
+        require(woc == oc and ic % fic == 0, f"conv filter shape {list(w.shape)} does not match {list(x.shape)}")
+    require(oh == out_size(a.padding, ih, kh, a.stride_h, a.dilation_h)
+             and ow == out_size(a.padding, iw, kw, a.stride_w, a.dilation_w),
+             f"{op.kind.value} output shape {list(y.shape)} is inconsistent with its input and attributes")
+    mult, shift = per_channel_multipliers(x, w, y, oc)
+    lo, hi = activation_range(a.activation, y)
+    p = ConvParams(n, ih, iw, ic, oh, ow, oc, kh, kw, fic, dm, a.stride_h, a.stride_w, a.dilation_h, a.dilation_w,
+                   same_padding(a.padding, ih, kh, a.stride_h, a.dilation_h, oh),
+                   same_padding(a.padding, iw, kw, a.stride_w, a.dilation_w, ow),
+                   -x.zero_point, y.zero_point, lo, hi, mult, shift)
+    func = ("tml_depthwise_conv_" if depthwise else "tml_conv_") + (act if act == "s16" else wsuffix(w))
+    bias = op.inputs[2] if len(op.inputs) > 2 else NO_TENSOR
+    return [Kernel(func, p, (op.inputs[0], op.inputs[1], bias, op.outputs[0]))]
+
+
+def lower_fully_connected(g: Graph, op: Op) -> list[Kernel]:
+    ins = g.op_inputs(op)
+    x, w = ins[0], ins[1]
+    b = ins[2] if len(ins) > 2 else None
+    y = g.tensor(op.outputs[0])
+    assert isinstance(op.attrs, FullyConnectedAttrs) and x is not None and w is not None
+    act = act_type(op, x, y)
+    require(w.dtype in (DType.INT8, DType.INT4) and w.quant is not None and w.is_const,
+             "FULLY_CONNECTED weights must be constant int8 or int4")
+    if act == "s16":
+        require(w.dtype is DType.INT8, f"16x8 FULLY_CONNECTED needs int8 weights, got {w.dtype.value}")
+        require(b is None or b.dtype is DType.INT64, "16x8 FULLY_CONNECTED bias must be int64 (as TFLM's)")
+    else:
+        require(b is None or b.dtype is DType.INT32, "FULLY_CONNECTED bias must be int32 (int8 activations)")
+    out_c, depth = w.shape
+    batches = x.size // depth
+    require(batches * depth == x.size, f"FULLY_CONNECTED input {list(x.shape)} is not a multiple of {depth}")
+    per_channel = w.quant.per_channel
+    if per_channel:
+        mult, shift = per_channel_multipliers(x, w, y, out_c)
+    else:
+        m, s = quantize_multiplier(x.scale * w.scale / y.scale)
+        mult, shift = (m,), (s,)
+    lo, hi = activation_range(op.attrs.activation, y)
+    p = FullyConnectedParams(batches, depth, out_c, -x.zero_point, -w.zero_point, y.zero_point, lo, hi,
+                             int(per_channel), mult, shift)
+    func = "tml_fully_connected_" + (act if act == "s16" else wsuffix(w))
+    bias = op.inputs[2] if len(op.inputs) > 2 else NO_TENSOR
+    return [Kernel(func, p, (op.inputs[0], op.inputs[1], bias, op.outputs[0]))]
+
+
+def lower_transpose_conv(g: Graph, op: Op) -> list[Kernel]:
+    """TFLM transpose_conv.cc: padding from ComputePaddingHeightWidth over the *output* size, per-channel
+    multipliers as CONV_2D, the fused activation's range."""
+    ins = g.op_inputs(op)
+    x, w = ins[0], ins[1]
+    b = ins[2] if len(ins) > 2 else None
+    y = g.tensor(op.outputs[0])
+    assert isinstance(op.attrs, ConvAttrs) and x is not None and w is not None
+    require_int8(x, y)
+    require(w.dtype is DType.INT8 and w.quant is not None and w.is_const,
+             f"TRANSPOSE_CONV weights '{w.name}' must be constant int8")
+    require(b is None or b.dtype is DType.INT32, "TRANSPOSE_CONV bias must be int32 (int8 activations)")
+    require(all(z == 0 for z in w.quant.zero_point), "TRANSPOSE_CONV weights must be symmetric (zero point 0)")
+    a = op.attrs
+    n, ih, iw, ic = nhwc(x.shape)
+    _, oh, ow, oc = nhwc(y.shape)
+    woc, kh, kw, wic = w.shape
+    require(woc == oc and wic == ic, f"TRANSPOSE_CONV filter shape {list(w.shape)} does not match {list(x.shape)} "
+             f"-> {list(y.shape)}")
+    mult, shift = per_channel_multipliers(x, w, y, oc)
+    lo, hi = activation_range(a.activation, y)
+    pad_h = same_padding(a.padding, oh, kh, a.stride_h, 1, out_size(a.padding, oh, kh, a.stride_h, 1))
+    pad_w = same_padding(a.padding, ow, kw, a.stride_w, 1, out_size(a.padding, ow, kw, a.stride_w, 1))
+    p = TransposeConvParams(n, ih, iw, ic, oh, ow, oc, kh, kw, a.stride_h, a.stride_w, pad_h, pad_w, -x.zero_point,
+                            y.zero_point, lo, hi, mult, shift)
+    bias = op.inputs[2] if len(op.inputs) > 2 else NO_TENSOR
+    return [Kernel("tml_transpose_conv_s8", p, (op.inputs[0], op.inputs[1], bias, op.outputs[0]))]
+
+
+def lower_batch_matmul(g: Graph, op: Op) -> list[Kernel]:
+    """TFLM batch_matmul.cc (int8): per-tensor quantization, multiplier s_lhs * s_rhs / s_out, no activation."""
+    lhs, rhs = g.tensor(op.inputs[0]), g.tensor(op.inputs[1])
+    y = g.tensor(op.outputs[0])
+    a = op.attrs
+    assert isinstance(a, MatMulAttrs)
+    require_int8(lhs, rhs, y)
+    require(all(len(t.quant.scale) == 1 for t in (lhs, rhs, y)), "BATCH_MATMUL needs per-tensor quantization")
+    require(2 <= len(lhs.shape) <= 5 and 2 <= len(rhs.shape) <= 5, "BATCH_MATMUL needs 2-D to 5-D operands")
+    m, k = lhs.shape[-2:][::-1] if a.adj_x else lhs.shape[-2:]
+    k2, n = rhs.shape[-2:][::-1] if a.adj_y else rhs.shape[-2:]
+    require(k == k2, f"BATCH_MATMUL cannot multiply {list(lhs.shape)} by {list(rhs.shape)}")
+    lb = (1,) * (5 - len(lhs.shape)) + tuple(lhs.shape[:-2])
+    rb = (1,) * (5 - len(rhs.shape)) + tuple(rhs.shape[:-2])
+    require(all(p == q or 1 in (p, q) for p, q in zip(lb, rb)),
+             f"BATCH_MATMUL cannot broadcast the batch dimensions of {list(lhs.shape)} and {list(rhs.shape)}")
+    batch = tuple(max(p, q) for p, q in zip(lb, rb))
+    require(y.size == int(np.prod(batch)) * m * n, f"BATCH_MATMUL output {list(y.shape)} is not "
+             f"{list(batch)} x {m} x {n}")
+
+    def strides(dims: tuple[int, ...], block: int) -> tuple[int, ...]:
+        out, acc = [0, 0, 0], block
+        for d in (2, 1, 0):
+            out[d] = acc if dims[d] != 1 else 0
+            acc *= dims[d]
+        return tuple(out)
+    mult, shift = quantize_multiplier(lhs.scale * rhs.scale / y.scale)
+    p = MatMulParams(batch[:3], strides(lb, m * k), strides(rb, k * n), m, n, k,
+                     1 if a.adj_x else k, m if a.adj_x else 1, 1 if a.adj_y else n, k if a.adj_y else 1,
+                     -lhs.zero_point, -rhs.zero_point, y.zero_point, mult, shift)
+    return [Kernel("tml_batch_matmul_s8", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+
+
+# the operators this family lowers (tinyml.lower.LOWERINGS gathers every family's)
+LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
+    OpKind.CONV_2D: lower_conv, OpKind.DEPTHWISE_CONV_2D: lower_conv, OpKind.FULLY_CONNECTED: lower_fully_connected,
+    OpKind.TRANSPOSE_CONV: lower_transpose_conv, OpKind.BATCH_MATMUL: lower_batch_matmul,
+}

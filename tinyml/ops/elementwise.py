@@ -1,0 +1,209 @@
+"""Lowering of the element-wise operators: ADD, SUB, MUL (and their float islands), MAXIMUM, MINIMUM, the
+comparisons, SELECT_V2, CAST, the logical operators, PRELU, SQUARED_DIFFERENCE, DIV and the float unary ones."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..fixedpoint import (
+    quantize_multiplier,
+)
+from ..ir import (
+    Activation,
+    DType,
+    ElementwiseAttrs,
+    Graph,
+    Op,
+    OpKind,
+)
+from ..params import BinaryF32Params, BroadcastParams, CastParams, Kernel, SelectParams, UnaryF32Params
+from .common import QMAX, QMIN, activation_range, broadcast_operands, broadcast_strides, require
+from .quantize import TYPE_RANGES
+
+FLOAT_RANGES = {Activation.NONE: (-3.4028234663852886e38, 3.4028234663852886e38), Activation.RELU:
+                (0.0, 3.4028234663852886e38), Activation.RELU6: (0.0, 6.0), Activation.RELU_N1_TO_1: (-1.0, 1.0)}
+
+
+def _binary_f32(g: Graph, op: Op) -> list[Kernel]:
+    """ADD, SUB, MUL of float32 operands in a float island (TFLM's float kernels: one IEEE single-precision
+    operation per element, then the fused activation's min/max), 4-D broadcasting."""
+    a_t, b_t = g.op_inputs(op)[:2]
+    y = g.tensor(op.outputs[0])
+    assert a_t is not None and b_t is not None and isinstance(op.attrs, ElementwiseAttrs)
+    require(len(y.shape) <= 4, f"{op.kind.value} supports up to 4-D tensors, got {list(y.shape)}")
+    out4 = (1,) * (4 - len(y.shape)) + tuple(y.shape)
+    lo, hi = FLOAT_RANGES[op.attrs.activation]
+    p = BinaryF32Params(out4, broadcast_strides(a_t.shape, out4), broadcast_strides(b_t.shape, out4), lo, hi)
+    return [Kernel(f"tml_{op.kind.value.lower()}_f32", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+
+
+def lower_binary(g: Graph, op: Op) -> list[Kernel]:
+    ts = [g.tensor(i) for i in (*op.inputs[:2], op.outputs[0])]
+    if all(t.dtype is DType.FLOAT32 for t in ts):
+        return _binary_f32(g, op)
+    a_t, b_t, y, common = broadcast_operands(g, op)
+    assert isinstance(op.attrs, ElementwiseAttrs)
+    lo, hi = activation_range(op.attrs.activation, y)
+    common.update(act_min=lo, act_max=hi)
+    if op.kind is OpKind.MUL:
+        m, s = quantize_multiplier(a_t.scale * b_t.scale / y.scale)
+        p = BroadcastParams(**common, left_shift=0, a_multiplier=0, a_shift=0, b_multiplier=0, b_shift=0,
+                            output_multiplier=m, output_shift=s, is_sub=0)
+        func = "tml_mul_s16" if y.dtype is DType.INT16 else "tml_mul_s8"
+        return [Kernel(func, p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+    wide = y.dtype is DType.INT16
+    left_shift = 15 if wide else 20
+    twice_max = 2 * max(a_t.scale, b_t.scale)
+    am, ash = quantize_multiplier(a_t.scale / twice_max)
+    bm, bsh = quantize_multiplier(b_t.scale / twice_max)
+    om, osh = quantize_multiplier(twice_max / ((1 << left_shift) * y.scale))
+    p = BroadcastParams(**common, left_shift=left_shift, a_multiplier=am, a_shift=ash, b_multiplier=bm, b_shift=bsh,
+                        output_multiplier=om, output_shift=osh, is_sub=int(op.kind is OpKind.SUB))
+    return [Kernel("tml_add_s16" if wide else "tml_add_s8", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+
+
+def lower_max_min(g: Graph, op: Op) -> list[Kernel]:
+    """MAXIMUM/MINIMUM: TFLM compares the stored int8 values (the converter gives operands and output one
+    quantization), so no arithmetic on them."""
+    _, _, y, common = broadcast_operands(g, op)
+    wide = y.dtype is DType.INT16
+    lo, hi = TYPE_RANGES[y.dtype]
+    p = BroadcastParams(**common, left_shift=0, a_multiplier=0, a_shift=0, b_multiplier=0, b_shift=0,
+                        output_multiplier=0, output_shift=0, act_min=lo, act_max=hi, is_sub=0)
+    func = ("tml_maximum" if op.kind is OpKind.MAXIMUM else "tml_minimum") + ("_s16" if wide else "_s8")
+    return [Kernel(func, p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+
+
+def lower_compare(g: Graph, op: Op) -> list[Kernel]:
+    """EQUAL ... GREATER_EQUAL on int8 (TFLM's *WithScaling): each operand less its zero point, shifted left by
+    8 and scaled by its own scale (QuantizeMultiplierSmallerThanOneExp), then compared; bool out. On float32
+    operands (a float island: the converter compares DEQUANTIZEd values) the values are compared as they are."""
+    a_t, b_t = g.op_inputs(op)[:2]
+    y = g.tensor(op.outputs[0])
+    assert a_t is not None and b_t is not None
+    floats = a_t.dtype is DType.FLOAT32 and b_t.dtype is DType.FLOAT32
+    require((floats or (a_t.dtype is DType.INT8 and b_t.dtype is DType.INT8 and a_t.quant is not None and
+                         b_t.quant is not None)) and y.dtype is DType.BOOL,
+             f"{op.kind.value} of {a_t.dtype.value} and {b_t.dtype.value} into {y.dtype.value} is not supported "
+             "(quantized int8 operands, or float32 ones in a float island, into bool are)")
+    require(len(y.shape) <= 4, f"{op.kind.value} supports up to 4-D tensors, got {list(y.shape)}")
+    out4 = (1,) * (4 - len(y.shape)) + tuple(y.shape)
+    if floats:  # IEEE comparison of the values as they are
+        p = BroadcastParams(out4[0], out4[1], out4[2], out4[3], broadcast_strides(a_t.shape, out4),
+                            broadcast_strides(b_t.shape, out4), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0)
+        return [Kernel(f"tml_{op.kind.value.lower()}_f32", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+    (am, ash), (bm, bsh) = (quantize_multiplier(float(t.scale)) for t in (a_t, b_t))
+    require(ash <= 0 and bsh <= 0, f"{op.kind.value} needs operand scales below 1 (TFLM's kernel requires it)")
+    p = BroadcastParams(out4[0], out4[1], out4[2], out4[3], broadcast_strides(a_t.shape, out4),
+                        broadcast_strides(b_t.shape, out4), -a_t.zero_point, -b_t.zero_point, 0, 8, am, ash, bm,
+                        bsh, 0, 0, 0, 1, 0)
+    return [Kernel(f"tml_{op.kind.value.lower()}_s8", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+
+
+CAST_CODES = {DType.INT8: 0, DType.UINT8: 1, DType.INT16: 2, DType.INT32: 3, DType.FLOAT32: 4, DType.BOOL: 5}
+
+
+def lower_cast(g: Graph, op: Op) -> list[Kernel]:
+    """CAST on activations: TFLM's static_cast per element (integers wrap, to float32 rounds to nearest, to bool
+    is != 0); float32 to an integer type is refused (undefined for out-of-range values, in TFLM's C++ too)."""
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    require(x.dtype in CAST_CODES and y.dtype in CAST_CODES and not (
+        x.dtype is DType.FLOAT32 and y.dtype not in (DType.FLOAT32, DType.BOOL)),
+        f"CAST from {x.dtype.value} to {y.dtype.value} is not supported (between int8, uint8, int16, int32, "
+        "float32 and bool, except float32 to an integer type, whose out-of-range values C leaves undefined)")
+    return [Kernel("tml_cast", CastParams(x.size, CAST_CODES[x.dtype], CAST_CODES[y.dtype]),
+                   (op.inputs[0], op.outputs[0]))]
+
+
+def lower_logical(g: Graph, op: Op) -> list[Kernel]:
+    """LOGICAL_AND / LOGICAL_OR (bool, 4-D broadcasting) and LOGICAL_NOT."""
+    ins = [g.tensor(i) for i in op.inputs]
+    y = g.tensor(op.outputs[0])
+    require(all(t.dtype is DType.BOOL for t in ins + [y]), f"{op.kind.value} takes bool tensors, got "
+             f"{', '.join(t.dtype.value for t in ins)} -> {y.dtype.value}")
+    if op.kind is OpKind.LOGICAL_NOT:
+        return [Kernel("tml_logical_not", CastParams(y.size, 5, 5), (op.inputs[0], op.outputs[0]))]
+    require(len(y.shape) <= 4, f"{op.kind.value} supports up to 4-D tensors, got {list(y.shape)}")
+    out4 = (1,) * (4 - len(y.shape)) + tuple(y.shape)
+    p = BroadcastParams(out4[0], out4[1], out4[2], out4[3], broadcast_strides(ins[0].shape, out4),
+                        broadcast_strides(ins[1].shape, out4), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0)
+    return [Kernel(f"tml_{op.kind.value.lower()}", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+
+
+def lower_select(g: Graph, op: Op) -> list[Kernel]:
+    """SELECT_V2: x where the condition holds, else y, with broadcasting; values are copied (TFLM does not
+    requantize them either)."""
+    c_t, x_t, y_t = g.op_inputs(op)[:3]
+    out = g.tensor(op.outputs[0])
+    assert c_t is not None and x_t is not None and y_t is not None
+    require(c_t.dtype is DType.BOOL and x_t.dtype is out.dtype and y_t.dtype is out.dtype and
+             out.dtype.bits % 8 == 0, f"SELECT_V2 with a {c_t.dtype.value} condition and {x_t.dtype.value}, "
+             f"{y_t.dtype.value} operands into {out.dtype.value} is not supported (a bool condition and operands of "
+             "the output's type are)")
+    require(len(out.shape) <= 4, f"SELECT_V2 supports up to 4-D tensors, got {list(out.shape)}")
+    out4 = (1,) * (4 - len(out.shape)) + tuple(out.shape)
+    p = SelectParams(out4, broadcast_strides(c_t.shape, out4), broadcast_strides(x_t.shape, out4),
+                     broadcast_strides(y_t.shape, out4), out.dtype.bits // 8)
+    return [Kernel("tml_select", p, (op.inputs[0], op.inputs[1], op.inputs[2], op.outputs[0]))]
+
+
+def lower_prelu(g: Graph, op: Op) -> list[Kernel]:
+    """PRELU (TFLM CalculatePreluParams): x >= 0 -> x * (s_x / s_y); else x * alpha * (s_x * s_alpha / s_y),
+    each through its own quantized multiplier. The a_* fields carry the first, the b_* fields the second."""
+    x, alpha, y, common = broadcast_operands(g, op)
+    require(alpha.quant is not None and len(alpha.quant.scale) == 1,
+             f"PRELU needs a per-tensor quantized alpha, got {len(alpha.quant.scale) if alpha.quant else 0} scales")
+    m1, s1 = quantize_multiplier(x.scale / y.scale)
+    m2, s2 = quantize_multiplier(x.scale * alpha.scale / y.scale)
+    p = BroadcastParams(**common, left_shift=0, a_multiplier=m1, a_shift=s1, b_multiplier=m2, b_shift=s2,
+                        output_multiplier=0, output_shift=0, act_min=QMIN, act_max=QMAX, is_sub=0)
+    return [Kernel("tml_prelu_s8", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+
+
+def lower_squared_difference(g: Graph, op: Op) -> list[Kernel]:
+    """TFLM squared_difference.cc (int8): both inputs scaled to twice the larger input scale with a left shift of
+    7, the difference squared, and requantized with (2 * max scale)^2 / (2^14 * output scale)."""
+    a_t, b_t, y, common = broadcast_operands(g, op)
+    twice_max = 2.0 * max(a_t.scale, b_t.scale)
+    m1, s1 = quantize_multiplier(a_t.scale / twice_max)
+    m2, s2 = quantize_multiplier(b_t.scale / twice_max)
+    mo, so = quantize_multiplier(twice_max * twice_max / float(np.float32((1 << 14) * np.float32(y.scale))))
+    p = BroadcastParams(**common, left_shift=7, a_multiplier=m1, a_shift=s1, b_multiplier=m2, b_shift=s2,
+                        output_multiplier=mo, output_shift=so, act_min=QMIN, act_max=QMAX, is_sub=0)
+    return [Kernel("tml_squared_difference_s8", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+
+
+def lower_div(g: Graph, op: Op) -> list[Kernel]:
+    """DIV (TFLM div.cc, int8): a reciprocal of the divisor per element (GetReciprocal), the quotient with the
+    numerator's headroom, then the multiplier s_1 / (s_2 * s_out) and the fused activation."""
+    a_t, b_t, y, common = broadcast_operands(g, op)
+    assert isinstance(op.attrs, ElementwiseAttrs)
+    m, s = quantize_multiplier(a_t.scale / (b_t.scale * y.scale))
+    require(s <= 23, f"DIV with the multiplier s1 / (s2 * s_out) = {a_t.scale / (b_t.scale * y.scale):.3g} is not "
+             "supported (TFLM's arithmetic is undefined beyond 2^23)")
+    lo, hi = activation_range(op.attrs.activation, y)
+    p = BroadcastParams(**common, left_shift=0, a_multiplier=0, a_shift=0, b_multiplier=0, b_shift=0,
+                        output_multiplier=m, output_shift=s, act_min=lo, act_max=hi, is_sub=0)
+    return [Kernel("tml_div_s8", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+
+
+def lower_float_unary(g: Graph, op: Op) -> list[Kernel]:
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    require(x.dtype is DType.FLOAT32 and y.dtype is DType.FLOAT32 and x.size == y.size,
+             f"{op.kind.value} runs in float32 (as in TFLM), between a DEQUANTIZE and a QUANTIZE; got "
+             f"{x.dtype.value} -> {y.dtype.value}")
+    return [Kernel(f"tml_{op.kind.value.lower()}_f32", UnaryF32Params(x.size), (op.inputs[0], op.outputs[0]))]
+
+
+# the operators this family lowers (tinyml.lower.LOWERINGS gathers every family's)
+LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
+    OpKind.ADD: lower_binary, OpKind.SUB: lower_binary, OpKind.MUL: lower_binary, OpKind.MAXIMUM: lower_max_min,
+    OpKind.MINIMUM: lower_max_min, OpKind.PRELU: lower_prelu, OpKind.SQUARED_DIFFERENCE: lower_squared_difference,
+    OpKind.NEG: lower_float_unary, OpKind.SQUARE: lower_float_unary, OpKind.FLOOR: lower_float_unary,
+    OpKind.CEIL: lower_float_unary, OpKind.SQRT: lower_float_unary, OpKind.ROUND: lower_float_unary,
+    OpKind.DIV: lower_div, OpKind.EQUAL: lower_compare, OpKind.NOT_EQUAL: lower_compare, OpKind.LESS: lower_compare,
+    OpKind.LESS_EQUAL: lower_compare, OpKind.GREATER: lower_compare, OpKind.GREATER_EQUAL: lower_compare,
+    OpKind.SELECT_V2: lower_select, OpKind.CAST: lower_cast, OpKind.LOGICAL_AND: lower_logical,
+    OpKind.LOGICAL_OR: lower_logical, OpKind.LOGICAL_NOT: lower_logical,
+}

@@ -1,0 +1,151 @@
+"""Lowering of the operators that keep state between invokes (SVDF, UNIDIRECTIONAL_SEQUENCE_LSTM) and the
+state buffers they need."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..fixedpoint import (
+    quantize_multiplier,
+    sigmoid_table_u16,
+    tflite_round,
+)
+from ..ir import (
+    NO_TENSOR,
+    DType,
+    Graph,
+    LstmAttrs,
+    Op,
+    OpKind,
+    SvdfAttrs,
+)
+from ..params import Kernel, LstmParams, SvdfParams
+from .common import require
+
+
+def offset_fold(weights: np.ndarray | None, offset: int) -> tuple[int, ...]:
+    """Per row of `weights`: offset x the row's sum, wrapped to int32. sum(w * (x + offset)) is sum(w * x) plus
+    this, modulo 2^32 as TFLM's int32 accumulators, so a kernel can run plain dot products."""
+    assert weights is not None
+    rows = np.asarray(weights, np.int64).reshape(weights.shape[0], -1).sum(axis=1) * offset
+    return tuple(int(v) for v in ((rows + (1 << 31)) % (1 << 32) - (1 << 31)))
+
+
+def lower_svdf(g: Graph, op: Op) -> list[Kernel]:
+    """SVDF (TFLM's EvalIntegerSvdfReference): shift the state left by one, write the feature matmul requantized
+    to the state type into each filter's newest slot, then per unit the time matmul over `rank` filters plus
+    bias, requantized to int8. The two multipliers come from float32 products, as TFLM's Prepare computes them.
+    TFLM's integer SVDF ignores the fused activation (so does tinyml). The state buffer is keyed by the output."""
+    a = op.attrs
+    assert isinstance(a, SvdfAttrs)
+    x, wf, wt, b = (g.tensor(i) if i != NO_TENSOR else None for i in (tuple(op.inputs) + (NO_TENSOR,) * 4)[:4])
+    y = g.tensor(op.outputs[0])
+    assert x is not None and wf is not None and wt is not None
+    require(x.dtype is DType.INT8 and y.dtype is DType.INT8 and wf.dtype is DType.INT8,
+             f"SVDF is supported with int8 input, output and feature weights (here {x.dtype.value}, "
+             f"{y.dtype.value}, {wf.dtype.value}); float and hybrid SVDF are not")
+    require(a.state_dtype in (DType.INT16, DType.INT8) and wt.dtype is a.state_dtype,
+             f"SVDF needs time weights and activation state of one type, int16 or int8 (here "
+             f"{wt.dtype.value} and {a.state_dtype.value})")
+    require(b is not None and b.dtype is DType.INT32 and b.quant is not None,
+             "an int8 SVDF needs an int32 bias (TFLM's kernel reads the bias's scale and fails without one)")
+    assert b is not None
+    for t in (x, wf, wt, y):
+        require(t.quant is not None and not t.quant.per_channel,
+                 f"SVDF tensor '{t.name}' must have one (per-tensor) scale")
+    f32 = np.float32
+    s_state = f32(a.state_scale)
+    require(bool(s_state > 0), "SVDF's activation state has no quantization scale")
+    require(abs(float(b.scale) - float(f32(s_state * f32(wt.scale)))) < 1e-5,
+             f"SVDF bias scale {b.scale:g} is not activation state scale x time weights scale (TFLM requires it)")
+    m1, s1 = quantize_multiplier(float(f32(f32(f32(x.scale) * f32(wf.scale)) / s_state)))
+    m2, s2 = quantize_multiplier(float(f32(f32(s_state * f32(wt.scale)) / f32(y.scale))))
+    filters, memory = wt.shape
+    p = SvdfParams(x.shape[0], x.shape[1], filters, a.rank, memory, -x.zero_point, a.state_zero_point, m1, s1, m2,
+                   s2, y.zero_point, offset_fold(wf.data, -x.zero_point), offset_fold(wt.data, -a.state_zero_point))
+    func = "tml_svdf_s8" if a.state_dtype is DType.INT16 else "tml_svdf_s8_s8state"
+    return [Kernel(func, p, (op.inputs[0], op.inputs[1], op.inputs[2], op.inputs[3], op.outputs[0]))]
+
+
+def lower_lstm(g: Graph, op: Op) -> list[Kernel]:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM, TFLM's integer LSTM (lstm_eval): per step and gate, the input FC and the
+    recurrent FC each requantized to int16 at 2^-12 and added with saturation, then the int16 sigmoid (tanh for
+    the cell gate); the cell state becomes forget x cell + input x cell gate (int16 products requantized), clipped;
+    the hidden state tanh(cell) x output gate, requantized to int8 (it is also that step's output). The
+    multipliers are the ones TFLM's Prepare computes."""
+    a = op.attrs
+    assert isinstance(a, LstmAttrs)
+    ins = g.op_inputs(op)
+    x, y = ins[0], g.tensor(op.outputs[0])
+    assert x is not None
+    weights, biases = ins[1:9], ins[9:13]
+    require(x.dtype is DType.INT8 and y.dtype is DType.INT8, f"UNIDIRECTIONAL_SEQUENCE_LSTM is supported with int8 "
+             f"input and output (here {x.dtype.value} and {y.dtype.value}); float and hybrid LSTMs are not")
+    for t in weights:
+        assert t is not None
+        require(t.dtype is DType.INT8 and t.quant is not None and not t.quant.per_channel,
+                 f"LSTM weights '{t.name}' must be int8 with one (per-tensor) scale")
+    for t in biases:
+        assert t is not None
+        require(t.dtype is DType.INT32, f"LSTM bias '{t.name}' must be int32")
+    require(x.quant is not None and y.quant is not None, "the LSTM's input and output must be quantized")
+    require(a.activation == "tanh", "the LSTM's cell gate must use tanh")
+    gate_scale, act_scale = 2.0 ** -12, 2.0 ** -15  # TFLM: FC outputs in Q3.12, nonlinearity outputs in Q0.15
+    fc_in = [quantize_multiplier(float(x.scale) * float(w.scale) / gate_scale)  # type: ignore[union-attr]
+             for w in weights[:4]]
+    fc_rec = [quantize_multiplier(float(a.hidden_scale) * float(w.scale) / gate_scale)  # type: ignore[union-attr]
+              for w in weights[4:]]
+    cs = float(np.float32(a.cell_scale))
+    power = int(tflite_round(float(np.float32(np.log(np.float32(cs)) * np.float32(1.0 / np.log(np.float32(2.0)))))))
+    left = 15 + power - 3  # TFLM's Tanh(cell_state_scale_power): a power-of-two input rescaling
+    tanh_m, tanh_s = (3 << left, 0) if left >= 0 else (3, -left)
+    require(tanh_m * 32768 < (1 << 31), f"the LSTM's cell state scale {cs:g} is too large")
+    fm, fs = quantize_multiplier(act_scale * cs / cs)
+    um, us = quantize_multiplier(act_scale * act_scale / cs)
+    hm, hs = quantize_multiplier(act_scale * act_scale / float(np.float32(a.hidden_scale)))
+    clip = int(min(max(float(np.float32(a.cell_clip)) / cs, -32768.0), 32767.0)) if a.cell_clip > 0 else 0
+    tm = int(a.time_major)
+    batches, steps = (x.shape[1], x.shape[0]) if tm else (x.shape[0], x.shape[1])
+    units = weights[0].shape[0]  # type: ignore[union-attr]
+    p = LstmParams(batches, steps, x.shape[2], units, tm, -x.zero_point, -a.hidden_zero_point,
+                   tuple(m for m, _ in fc_in), tuple(s for _, s in fc_in), tuple(m for m, _ in fc_rec),
+                   tuple(s for _, s in fc_rec), fm, fs, um, us, hm, hs, a.hidden_zero_point, tanh_m, tanh_s, clip,
+                   sigmoid_table_u16(),
+                   sum((offset_fold(w.data, -x.zero_point) for w in weights[:4]), ()),  # type: ignore[union-attr]
+                   sum((offset_fold(w.data, -a.hidden_zero_point) for w in weights[4:]), ()))  # type: ignore
+    return [Kernel("tml_lstm_s8", p, tuple(op.inputs) + (op.outputs[0],))]
+
+
+def _reset_value(dtype: DType, zero_point: int) -> int:
+    """TFLM resets an int8 variable tensor to its zero point and every other type to 0 (a memset)."""
+    return zero_point if dtype is DType.INT8 else 0
+
+
+def op_states(g: Graph, op: Op) -> list[tuple[DType, int, int, str]]:
+    """The state buffers an op keeps between invokes, in the order its kernel takes them: (type, elements, reset
+    value, what it is). SVDF: its activation state; UNIDIRECTIONAL_SEQUENCE_LSTM: its hidden and cell states."""
+    if op.kind is OpKind.SVDF:
+        a = op.attrs
+        assert isinstance(a, SvdfAttrs)
+        x, wf, wt = (g.tensor(i) for i in op.inputs[:3])
+        return [(a.state_dtype, x.shape[0] * wf.shape[0] * wt.shape[1],
+                 _reset_value(a.state_dtype, a.state_zero_point), "activation state")]
+    if op.kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM:
+        a = op.attrs
+        assert isinstance(a, LstmAttrs)
+        x, w = g.tensor(op.inputs[0]), g.tensor(op.inputs[1])
+        n = (x.shape[1] if a.time_major else x.shape[0]) * w.shape[0]
+        return [(DType.INT8, n, a.hidden_zero_point, "hidden state"), (DType.INT16, n, 0, "cell state")]
+    return []
+
+
+def state_bytes(g: Graph) -> int:
+    """Bytes of state the model keeps between invokes (SVDF, LSTM), outside the arena."""
+    return sum(dtype.storage_bytes(count) for op in g.ops for dtype, count, _, _ in op_states(g, op))
+
+
+# the operators this family lowers (tinyml.lower.LOWERINGS gathers every family's)
+LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
+    OpKind.SVDF: lower_svdf, OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: lower_lstm,
+}

@@ -1,0 +1,91 @@
+"""Lowering of pooling and reductions: AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, SUM, REDUCE_MAX, ARG_MAX, ARG_MIN."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..fixedpoint import (
+    quantize_multiplier,
+)
+from ..ir import (
+    AxisAttrs,
+    DType,
+    Graph,
+    MeanAttrs,
+    Op,
+    OpKind,
+    PoolAttrs,
+)
+from ..params import ArgParams, Kernel, MeanParams, PoolParams
+from .common import act_type, activation_range, nhwc, require, require_int8, same_padding
+
+
+def lower_pool(g: Graph, op: Op) -> list[Kernel]:
+    x = g.tensor(op.inputs[0])
+    y = g.tensor(op.outputs[0])
+    assert isinstance(op.attrs, PoolAttrs)
+    act = act_type(op, x, y)
+    require(x.quant == y.quant or (x.scale == y.scale and x.zero_point == y.zero_point),
+             f"{op.kind.value} needs the same quantization on input and output")
+    a = op.attrs
+    n, ih, iw, c = nhwc(x.shape)
+    _, oh, ow, _ = nhwc(y.shape)
+    lo, hi = activation_range(a.activation, y)
+    p = PoolParams(n, ih, iw, c, oh, ow, a.filter_h, a.filter_w, a.stride_h, a.stride_w,
+                   same_padding(a.padding, ih, a.filter_h, a.stride_h, 1, oh),
+                   same_padding(a.padding, iw, a.filter_w, a.stride_w, 1, ow), lo, hi)
+    func = ("tml_avgpool_" if op.kind is OpKind.AVERAGE_POOL_2D else "tml_maxpool_") + act
+    return [Kernel(func, p, (op.inputs[0], op.outputs[0]))]
+
+
+def lower_mean(g: Graph, op: Op) -> list[Kernel]:
+    """MEAN, SUM (QuantizedMeanOrSum with compute_sum: no 1/n, never the plain path) and REDUCE_MAX."""
+    x = g.tensor(op.inputs[0])
+    y = g.tensor(op.outputs[0])
+    assert isinstance(op.attrs, MeanAttrs)
+    act = act_type(op, x, y)
+    require(len(x.shape) <= 4, f"{op.kind.value} supports up to 4-D inputs, got {list(x.shape)}")
+    pad = 4 - len(x.shape)
+    dims = (1,) * pad + tuple(x.shape)
+    red = tuple(1 if (d - pad) in op.attrs.axes else 0 for d in range(4))
+    n = int(np.prod([dims[d] for d in range(4) if red[d]]))
+    same = int(x.scale == y.scale and x.zero_point == y.zero_point)
+    if op.kind is OpKind.REDUCE_MAX:
+        require(bool(same), "REDUCE_MAX needs the same quantization on input and output (as TFLM requires)")
+        return [Kernel("tml_reduce_max_s8", MeanParams(dims, red, n, 1, x.zero_point, y.zero_point, 0, 0),
+                       (op.inputs[0], op.outputs[0]))]
+    m, s = quantize_multiplier(x.scale / y.scale)
+    if op.kind is OpKind.SUM:
+        p = MeanParams(dims, red, n, 0, x.zero_point, y.zero_point, m, s)
+        return [Kernel("tml_mean_s8", p, (op.inputs[0], op.outputs[0]))]
+    if n > 0:  # fold 1/n into the multiplier as QuantizedMeanOrSum does
+        shift = min(n.bit_length() - 1, 32, 31 + s)
+        m = ((m << shift) // n) if m >= 0 else -((-m << shift) // n)
+        s -= shift
+    # TFLM's EvalIntegerMean runs QuantizedMeanOrSum (the multiplier with 1/n folded in, rounding) even when the
+    # input and output quantization are equal: the tflite-micro interpreter does (older TFLM sources took a
+    # truncating integer mean there; MobileNetV2's global MEAN over 4x4 differed by 1 in 102 of 1280 channels)
+    p = MeanParams(dims, red, n, 0, x.zero_point, y.zero_point, int(m), int(s))
+    return [Kernel("tml_mean_" + act, p, (op.inputs[0], op.outputs[0]))]
+
+
+def lower_arg(g: Graph, op: Op) -> list[Kernel]:
+    """ARG_MAX / ARG_MIN (TFLM arg_min_max.cc): the first index of the largest (smallest) stored int8 value along
+    the axis, as int32."""
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    a = op.attrs
+    assert isinstance(a, AxisAttrs)
+    require_int8(x)
+    require(y.dtype is DType.INT32, f"{op.kind.value} output must be int32, got {y.dtype.value} (TFLM does not "
+             "run an int64 output either; convert with output_type=tf.int32)")
+    xs = tuple(x.shape)
+    p = ArgParams(int(np.prod(xs[:a.axis])), xs[a.axis], int(np.prod(xs[a.axis + 1:])))
+    return [Kernel(f"tml_{op.kind.value.lower()}_s8", p, (op.inputs[0], op.outputs[0]))]
+
+
+# the operators this family lowers (tinyml.lower.LOWERINGS gathers every family's)
+LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
+    OpKind.AVERAGE_POOL_2D: lower_pool, OpKind.MAX_POOL_2D: lower_pool, OpKind.MEAN: lower_mean,
+    OpKind.SUM: lower_mean, OpKind.REDUCE_MAX: lower_mean, OpKind.ARG_MAX: lower_arg, OpKind.ARG_MIN: lower_arg,
+}

@@ -1,0 +1,291 @@
+"""Lowering of the operators that move data: PAD, MIRROR_PAD, CONCATENATION, STRIDED_SLICE, TRANSPOSE,
+SPACE_TO_DEPTH, DEPTH_TO_SPACE, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND, BROADCAST_TO, the resizes, GATHER and
+RESHAPE (an alias: no call)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..ir import (
+    NO_TENSOR,
+    Activation,
+    AxisAttrs,
+    BlockAttrs,
+    ConcatAttrs,
+    DType,
+    Graph,
+    MirrorPadAttrs,
+    Op,
+    OpKind,
+    PadAttrs,
+    ResizeAttrs,
+    SliceAttrs,
+    SpaceBatchAttrs,
+    TransposeAttrs,
+)
+from ..params import (
+    CopyParams,
+    GatherParams,
+    Kernel,
+    PadParams,
+    PermuteParams,
+    ResizeBilinearParams,
+    ResizeNearestParams,
+    SpaceBatchParams,
+    StridedSliceParams,
+)
+from .common import act_type, nhwc, require, require_int8, require_same_quant
+
+
+def lower_pad(g: Graph, op: Op) -> list[Kernel]:
+    x = g.tensor(op.inputs[0])
+    y = g.tensor(op.outputs[0])
+    assert isinstance(op.attrs, PadAttrs)
+    act = act_type(op, x, y)
+    require(len(x.shape) <= 4, f"PAD supports up to 4-D tensors, got {list(x.shape)}")
+    k = 4 - len(x.shape)
+    before = (0,) * k + tuple(b for b, _ in op.attrs.paddings)
+    if len(op.inputs) > 2 and op.inputs[2] != NO_TENSOR:
+        cv = g.tensor(op.inputs[2])
+        require(cv.data is not None, "PADV2 with a non-constant pad value is not supported")
+        pad_value = int(cv.data.reshape(-1)[0])  # type: ignore[union-attr]
+    else:
+        pad_value = y.zero_point
+    p = PadParams((1,) * k + tuple(x.shape), (1,) * k + tuple(y.shape), before, pad_value)
+    return [Kernel("tml_pad_" + act, p, (op.inputs[0], op.outputs[0]))]
+
+
+def lower_concat(g: Graph, op: Op) -> list[Kernel]:
+    y = g.tensor(op.outputs[0])
+    assert isinstance(op.attrs, ConcatAttrs)
+    ax = op.attrs.axis
+    require(op.attrs.activation is Activation.NONE, "CONCATENATION with a fused activation is not supported")
+    esize = y.dtype.bits // 8
+    outer = int(np.prod(y.shape[:ax], dtype=np.int64))
+    inner = int(np.prod(y.shape[ax + 1:], dtype=np.int64)) * esize
+    kernels, off = [], 0
+    for i in op.inputs:
+        t = g.tensor(i)
+        if y.quant is not None:
+            require(t.quant is not None and t.scale == y.scale and t.zero_point == y.zero_point,
+                     "CONCATENATION inputs must share the output's quantization (as TFLM requires)")
+        block = t.shape[ax] * inner
+        kernels.append(Kernel("tml_copy", CopyParams(outer, block, y.shape[ax] * inner, off), (i, op.outputs[0])))
+        off += block
+    return kernels
+
+
+def lower_strided_slice(g: Graph, op: Op) -> list[Kernel]:
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    a = op.attrs
+    assert isinstance(a, SliceAttrs)
+    require(len(x.shape) <= 4, f"STRIDED_SLICE supports up to 4-D tensors, got {list(x.shape)}")
+    require(x.dtype is y.dtype and (x.quant is None or (x.scale == y.scale and x.zero_point == y.zero_point)),
+             "STRIDED_SLICE needs the same type and quantization on input and output (as TFLM requires)")
+    require(int(np.prod(a.size)) == y.size, f"STRIDED_SLICE of {list(x.shape)} gives {list(a.size)} elements, "
+             f"but its output is {list(y.shape)}")
+    k = 4 - len(x.shape)
+    p = StridedSliceParams((1,) * k + tuple(x.shape), (1,) * k + tuple(a.size), (0,) * k + tuple(a.begin),
+                           (1,) * k + tuple(a.strides), x.dtype.bits // 8)
+    return [Kernel("tml_strided_slice", p, (op.inputs[0], op.outputs[0]))]
+
+
+def _permute_params(out6: list[int], strides6: list[int], esize: int) -> PermuteParams:
+    k = 6 - len(out6)
+    return PermuteParams((1,) * k + tuple(out6), (0,) * k + tuple(strides6), esize)
+
+
+def lower_permute(g: Graph, op: Op) -> list[Kernel]:
+    """TRANSPOSE, SPACE_TO_DEPTH and DEPTH_TO_SPACE: the output read from the input through up to six
+    (dimension, stride) pairs; only bytes move, as in TFLM."""
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    require_same_quant(op, x, y)
+    require(x.dtype.bits % 8 == 0, f"{op.kind.value} needs a whole-byte type, got {x.dtype.value}")
+    esize = x.dtype.bits // 8
+    xs = list(x.shape)
+    inner = [int(np.prod(xs[d + 1:], dtype=np.int64)) for d in range(len(xs))]
+    a = op.attrs
+    if isinstance(a, TransposeAttrs):
+        p = _permute_params([xs[d] for d in a.perm], [inner[d] for d in a.perm], esize)
+    else:
+        assert isinstance(a, BlockAttrs)
+        b = a.block_size
+        n, h, w, c = xs
+        if op.kind is OpKind.SPACE_TO_DEPTH:  # out (n, h/b, w/b, [by, bx, c])
+            p = _permute_params([n, h // b, w // b, b, b, c], [h * w * c, b * w * c, b * c, w * c, c, 1], esize)
+        else:  # out (n, [h, by], [w, bx], c'): input channel (by * b + bx) * c' + c
+            co = c // (b * b)
+            p = _permute_params([n, h, b, w, b, co], [h * w * c, w * c, b * co, c, co, 1], esize)
+    return [Kernel("tml_permute", p, (op.inputs[0], op.outputs[0]))]
+
+
+def mirror_index(size: int, before: int, after: int, symmetric: bool) -> tuple[int, ...]:
+    """The input index of every output index of a MIRROR_PAD along one dimension (TFLM's mirror: REFLECT leaves
+    the edge out, SYMMETRIC repeats it)."""
+    off = 0 if symmetric else 1
+    out = []
+    for i in range(size + before + after):
+        j = i - before
+        out.append(-j - 1 + off if j < 0 else 2 * size - 1 - j - off if j >= size else j)
+    return tuple(out)
+
+
+def lower_mirror_pad(g: Graph, op: Op) -> list[Kernel]:
+    """MIRROR_PAD of the height and width of an NHWC tensor (or the time axis of an [N, T, C] one): every output
+    pixel copies one input pixel, through RESIZE_NEAREST_NEIGHBOR's kernel with mirrored row and column tables;
+    only bytes move, as in TFLM."""
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    a = op.attrs
+    assert isinstance(a, MirrorPadAttrs)
+    require_same_quant(op, x, y)
+    require(x.dtype.bits % 8 == 0, f"MIRROR_PAD needs a whole-byte type, got {x.dtype.value}")
+    require(len(x.shape) in (3, 4) and a.paddings[0] == (0, 0) and a.paddings[-1] == (0, 0),
+             f"MIRROR_PAD is supported on the spatial dimensions of a 3-D or 4-D tensor (paddings "
+             f"{[list(p) for p in a.paddings]} of {list(x.shape)})")
+    shape, pads = (tuple(x.shape), a.paddings) if len(x.shape) == 4 else \
+        ((x.shape[0], x.shape[1], 1, x.shape[2]), (*a.paddings[:2], (0, 0), a.paddings[2]))
+    n, ih, iw, c = shape
+    limit = 0 if a.symmetric else 1
+    require(all(b <= d - limit and e <= d - limit for (b, e), d in ((pads[1], ih), (pads[2], iw))),
+             f"MIRROR_PAD's paddings {[list(p) for p in a.paddings]} exceed what "
+             f"{'SYMMETRIC' if a.symmetric else 'REFLECT'} allows for {list(x.shape)}")
+    p = ResizeNearestParams(n, ih, iw, c * (x.dtype.bits // 8), ih + sum(pads[1]), iw + sum(pads[2]),
+                            mirror_index(ih, *pads[1], a.symmetric), mirror_index(iw, *pads[2], a.symmetric))
+    return [Kernel("tml_resize_nearest", p, (op.inputs[0], op.outputs[0]))]
+
+
+def lower_space_batch(g: Graph, op: Op) -> list[Kernel]:
+    """SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND (3-D as 4-D with a width of 1): only bytes move, as in TFLM; the
+    padding of SPACE_TO_BATCH_ND is a raw 0, not the zero point: the `tflite-micro` interpreter memsets its
+    padding with an output offset it leaves at 0 (checked on a model whose padded values reach the output)."""
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    a = op.attrs
+    assert isinstance(a, SpaceBatchAttrs)
+    require_same_quant(op, x, y)
+    require(x.dtype.bits % 8 == 0, f"{op.kind.value} needs a whole-byte type, got {x.dtype.value}")
+    xs, ys = (tuple(t.shape) if len(t.shape) == 4 else (t.shape[0], t.shape[1], 1, t.shape[2]) for t in (x, y))
+    block = tuple(a.block) + (1,) * (2 - len(a.block))
+    pads = tuple(a.pads) + ((0, 0),) * (2 - len(a.pads))
+    p = SpaceBatchParams(xs[0], xs[1], xs[2], ys[0], ys[1], ys[2], xs[3] * (x.dtype.bits // 8), block[0], block[1],
+                         pads[0][0], pads[1][0], 0)
+    func = "tml_space_to_batch" if op.kind is OpKind.SPACE_TO_BATCH_ND else "tml_batch_to_space"
+    return [Kernel(func, p, (op.inputs[0], op.outputs[0]))]
+
+
+def lower_broadcast_to(g: Graph, op: Op) -> list[Kernel]:
+    """BROADCAST_TO: the output read from the input with stride 0 along the broadcast dimensions (tml_permute);
+    only bytes move, as in TFLM."""
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    require_same_quant(op, x, y)
+    require(x.dtype.bits % 8 == 0, f"BROADCAST_TO needs a whole-byte type, got {x.dtype.value}")
+    require(len(y.shape) <= 6, f"BROADCAST_TO supports up to 6 dimensions, got {list(y.shape)}")
+    xs = (1,) * (len(y.shape) - len(x.shape)) + tuple(x.shape)
+    inner = [int(np.prod(xs[d + 1:], dtype=np.int64)) for d in range(len(xs))]
+    p = _permute_params(list(y.shape), [0 if xs[d] == 1 else inner[d] for d in range(len(xs))], x.dtype.bits // 8)
+    return [Kernel("tml_permute", p, (op.inputs[0], op.outputs[0]))]
+
+
+def nearest_index(out_size: int, in_size: int, align_corners: bool, half_pixel_centers: bool) -> tuple[int, ...]:
+    """TFLM GetNearestNeighbor for every output coordinate, in float32 as TFLM computes it."""
+    f32 = np.float32
+    scale = (f32(in_size - 1) / f32(out_size - 1) if align_corners and out_size > 1
+             else f32(in_size) / f32(out_size))
+    v = (np.arange(out_size).astype(f32) + f32(0.5 if half_pixel_centers else 0.0)) * scale
+    v = v.astype(f32)
+    if align_corners:  # std::round: half away from zero (v - trunc(v) is exact in float32)
+        t = np.trunc(v)
+        idx = (t + np.sign(v) * (np.abs(v - t) >= f32(0.5))).astype(np.int64)
+    else:
+        idx = np.floor(v).astype(np.int64)
+    idx = np.minimum(idx, in_size - 1)
+    if half_pixel_centers:
+        idx = np.maximum(idx, 0)
+    return tuple(int(i) for i in idx)
+
+
+def lower_resize_nearest(g: Graph, op: Op) -> list[Kernel]:
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    a = op.attrs
+    assert isinstance(a, ResizeAttrs)
+    require_same_quant(op, x, y)
+    require(x.dtype.bits % 8 == 0, f"RESIZE_NEAREST_NEIGHBOR needs a whole-byte type, got {x.dtype.value}")
+    n, ih, iw, c = nhwc(x.shape)
+    _, oh, ow, _ = nhwc(y.shape)
+    p = ResizeNearestParams(n, ih, iw, c * (x.dtype.bits // 8), oh, ow,
+                            nearest_index(oh, ih, a.align_corners, a.half_pixel_centers),
+                            nearest_index(ow, iw, a.align_corners, a.half_pixel_centers))
+    return [Kernel("tml_resize_nearest", p, (op.inputs[0], op.outputs[0]))]
+
+
+def bilinear_coords(out_size: int, in_size: int, align_corners: bool, half_pixel_centers: bool) -> tuple[
+        tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """TFLM ResizeBilinearInteger's source coordinates: for each output coordinate the lower and upper source
+    index and the 10-bit weight of the upper one (input_y - 1024 * y0), with C++'s truncating division."""
+    def div(a: int, b: int) -> int:  # C++ integer division: truncates toward zero
+        q = abs(a) // abs(b)
+        return q if (a >= 0) == (b > 0) else -q
+    scale = div((1 << 10) * in_size + out_size // 2, out_size)
+    if align_corners and out_size > 1:
+        scale = div((1 << 10) * (in_size - 1) + (out_size - 1) // 2, out_size - 1)
+    lo, hi, wt = [], [], []
+    for v in range(out_size):
+        scaled = v * scale + scale // 2 - (1 << 9) if half_pixel_centers else v * scale
+        a = max(div(scaled, 1 << 10), 0)
+        b = min(div(scaled + (1 << 10) - 1, 1 << 10), in_size - 1)
+        require(a < in_size and -512 <= scaled - (a << 10) <= 1024,
+                 f"RESIZE_BILINEAR from {in_size} to {out_size} reads outside its input")
+        lo.append(a)
+        hi.append(b)
+        wt.append(scaled - (a << 10))
+    return tuple(lo), tuple(hi), tuple(wt)
+
+
+def lower_resize_bilinear(g: Graph, op: Op) -> list[Kernel]:
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    a = op.attrs
+    assert isinstance(a, ResizeAttrs)
+    require_int8(x, y)
+    require_same_quant(op, x, y)
+    n, ih, iw, c = nhwc(x.shape)
+    _, oh, ow, _ = nhwc(y.shape)
+    ys = bilinear_coords(oh, ih, a.align_corners, a.half_pixel_centers)
+    xs = bilinear_coords(ow, iw, a.align_corners, a.half_pixel_centers)
+    p = ResizeBilinearParams(n, ih, iw, c, oh, ow, *ys, *xs)
+    return [Kernel("tml_resize_bilinear_s8", p, (op.inputs[0], op.outputs[0]))]
+
+
+def lower_gather(g: Graph, op: Op) -> list[Kernel]:
+    """GATHER (TFLM gather.cc, batch_dims 0): out[outer, i, inner] = params[outer, indices[i], inner], bytes
+    only. Constant indices are checked here; an index a model input supplies that is out of range gives zeros
+    (TFLM's Invoke fails)."""
+    x, idx, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
+    a = op.attrs
+    assert isinstance(a, AxisAttrs)
+    require_same_quant(op, x, y)
+    require(x.dtype.bits % 8 == 0, f"GATHER needs a whole-byte type, got {x.dtype.value}")
+    require(idx.dtype is DType.INT32, f"GATHER indices must be int32, got {idx.dtype.value}")
+    xs = tuple(x.shape)
+    if idx.data is not None:
+        bad = [int(v) for v in np.asarray(idx.data).reshape(-1) if not 0 <= v < xs[a.axis]]
+        require(not bad, f"GATHER index {bad[:1]} is outside [0, {xs[a.axis]})")
+    p = GatherParams(int(np.prod(xs[:a.axis])), xs[a.axis], int(np.prod(xs[a.axis + 1:])) * (x.dtype.bits // 8),
+                     idx.size)
+    return [Kernel("tml_gather", p, (op.inputs[0], op.inputs[1], op.outputs[0]))]
+
+
+def lower_alias(g: Graph, op: Op) -> list[Kernel]:
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    require(x.size == y.size, f"RESHAPE from {list(x.shape)} to {list(y.shape)} changes the element count")
+    return []  # an alias: the output shares the input's storage
+
+
+# the operators this family lowers (tinyml.lower.LOWERINGS gathers every family's)
+LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
+    OpKind.PAD: lower_pad, OpKind.CONCATENATION: lower_concat, OpKind.STRIDED_SLICE: lower_strided_slice,
+    OpKind.RESHAPE: lower_alias, OpKind.TRANSPOSE: lower_permute, OpKind.SPACE_TO_DEPTH: lower_permute,
+    OpKind.DEPTH_TO_SPACE: lower_permute, OpKind.RESIZE_NEAREST_NEIGHBOR: lower_resize_nearest,
+    OpKind.RESIZE_BILINEAR: lower_resize_bilinear, OpKind.GATHER: lower_gather, OpKind.MIRROR_PAD: lower_mirror_pad,
+    OpKind.BROADCAST_TO: lower_broadcast_to, OpKind.SPACE_TO_BATCH_ND: lower_space_batch,
+    OpKind.BATCH_TO_SPACE_ND: lower_space_batch,
+}
