@@ -23,6 +23,7 @@ to TFLM's MultiplyByQuantizedMultiplier for every multiplier tinyml computes.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -197,115 +198,200 @@ def _output_stage(p: ConvParams | FullyConnectedParams) -> tuple[tuple[str, int]
     return (("RQ", fast), ("OUT_OFF", p.output_offset), ("ACT_MIN", p.act_min), ("ACT_MAX", p.act_max))
 
 
+def _depthwise_or_conv(kern: Kernel, isa: str) -> Special | None:
+    """A depthwise convolution of one input channel (depth multiplier = output channels) is a convolution (not
+    the in-place kernel: its channel plane is its own scratch, the dw_inplace family runs it); int8 weights
+    otherwise take the depthwise family, int4 ones the runtime kernel."""
+    p = kern.params
+    if isinstance(p, ConvParams) and p.in_c == 1:
+        return _conv(kern, isa)
+    return _depthwise(kern, isa) if kern.func == "tml_depthwise_conv_s8" else None
+
+
+def _conv(kern: Kernel, isa: str) -> Special | None:
+    """CONV_2D (and a DEPTHWISE_CONV_2D of one input channel): the conv family."""
+    p = kern.params
+    if not isinstance(p, ConvParams):
+        return None
+    as_conv = kern.func.startswith("tml_depthwise_conv_")  # one input channel (see _depthwise_or_conv)
+    if p.batches != 1 or (p.filter_in_c != p.in_c and not as_conv):
+        return None
+    bits = _bits(kern.func)
+    # 1x1 without padding: the GEMM reads the input pixels where they are; else two pixels are gathered
+    # (im2col) into scratch rows padded to whole SIMD steps, the padding taps filled with the zero point
+    direct = p.k_h == 1 and p.k_w == 1 and p.pad_h <= 0 and p.pad_w <= 0
+    k = p.k_h * p.k_w * p.in_c
+    step = 8 if bits == 4 else 4
+    kp = -(-k // step) * step  # weight rows (and im2col rows) in whole SIMD steps, zero weights after k
+    if bits == 8 and direct:
+        kp = k
+    ka = (k // step) * step if direct else kp  # elements the SIMD loop covers (a direct row has k)
+    # dsp, int8 weights: two output channels x three pixels per pass (the weights stay widened in registers
+    # while three pixels meet them) for a 1x1 read in place, and for a gathered (im2col) convolution whose
+    # call the memory plan marked "wide" (room for a third row of scratch that does not raise the peak:
+    # memory.techniques.widen_im2col); otherwise two x two. Blocks of three stage their outputs (3 x out_c
+    # bytes of stack).
+    wide = direct or kern.variant == "wide"
+    px = 3 if isa == "dsp" and bits == 8 and wide and p.out_c <= 256 else 2
+    # dsp, int8: a block widens its pixels' rows once into a stack buffer (2 bytes per value and pixel; rows
+    # up to 256 values for three pixels, 384 for two) when several output-channel pairs reuse them
+    xw = int(isa == "dsp" and bits == 8 and 8 <= ka <= (256 if px == 3 else 384) and p.out_c >= 16)
+    consts = (("CIN", p.in_c), ("COUT", p.out_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h),
+              ("SW", p.stride_w), ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", bits), ("K", k), ("KP", kp),
+              ("KA", ka), ("DIRECT", int(direct)), ("PX", px), ("XW", xw)) + _output_stage(p)
+    # (three pixels of a row at fixed distances, pairs across rows narrower than three; staged outputs)
+    return Special("conv", isa, consts, scratch=0 if direct else px * kp, px_block=px, staged=px == 3,
+                   weights="original" if bits == 8 and kp == k and not as_conv else "conv_rows")
+
+
+def _dw_inplace(kern: Kernel, isa: str) -> Special | None:
+    """The in-place DEPTHWISE_CONV_2D the memory plan chose: the dw_inplace family."""
+    p = kern.params
+    if not isinstance(p, ConvParams):
+        return None
+    if p.pad_h < 0 or p.pad_w < 0:
+        return None
+    consts = (("C", p.in_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h), ("SW", p.stride_w),
+              ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", 8)) + _output_stage(p)
+    # the channel plane with the padding around it (the zero point), so that every pixel is an inside one
+    rows = (p.out_h - 1) * p.stride_h + (p.k_h - 1) * p.dil_h + 1
+    cols = (p.out_w - 1) * p.stride_w + (p.k_w - 1) * p.dil_w + 1
+    return Special("dw_inplace", isa, consts, scratch=rows * cols)
+
+
+def _depthwise(kern: Kernel, isa: str) -> Special | None:
+    """DEPTHWISE_CONV_2D with int8 weights and depth multiplier 1: the depthwise family."""
+    p = kern.params
+    if not isinstance(p, ConvParams):
+        return None
+    if p.batches != 1 or p.depth_multiplier != 1:
+        return None
+    consts = (("C", p.in_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h), ("SW", p.stride_w),
+              ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", 8)) + _output_stage(p)
+    return Special("depthwise", isa, consts, weights="dw16" if isa == "dsp" else "original")
+
+
+def _pool(kern: Kernel, isa: str) -> Special | None:
+    """AVERAGE_POOL_2D and MAX_POOL_2D of one batch: the pool family."""
+    p = kern.params
+    if not isinstance(p, PoolParams):
+        return None
+    is_max = kern.func == "tml_maxpool_s8"
+    # average: 16-bit lane sums (SXTAB16) hold at most 255 taps of int8 values
+    if p.batches != 1 or (not is_max and p.filter_h * p.filter_w > 255):
+        return None
+    return Special("pool", isa, (("C", p.channels), ("FH", p.filter_h), ("FW", p.filter_w), ("SH", p.stride_h),
+                                 ("SW", p.stride_w), ("MAX", int(is_max)), ("ACT_MIN", p.act_min),
+                                 ("ACT_MAX", p.act_max)))
+
+
+def _add(kern: Kernel, isa: str) -> Special | None:
+    """ADD, SUB and MUL whose operands are read at the output's index: the add family."""
+    p = kern.params
+    if not isinstance(p, BroadcastParams):
+        return None
+    dense = (p.d1 * p.d2 * p.d3, p.d2 * p.d3, p.d3, 1)
+    dims = (p.d0, p.d1, p.d2, p.d3)
+    same = all(all(s == d or n == 1 for s, d, n in zip(st, dense, dims)) for st in (p.a_stride, p.b_stride))
+    # both operands read at the output's own index; every multiplier below one, as tml_requant's rounding
+    # shortcut needs (TFLM's MultiplyByQuantizedMultiplierSmallerThanOneExp)
+    if kern.func == "tml_mul_s8":  # tml_requant is MultiplyByQuantizedMultiplier for any shift when m >= 0
+        if not same or p.output_multiplier < 0:
+            return None
+        return Special("add", isa, (("MUL", 1), ("AO", p.a_offset), ("BO", p.b_offset),
+                                    ("OM", p.output_multiplier), ("OS", p.output_shift),
+                                    ("OUT_OFF", p.output_offset), ("ACT_MIN", p.act_min), ("ACT_MAX", p.act_max)))
+    if not same or max(p.a_shift, p.b_shift, p.output_shift) > 0 or \
+            min(p.a_multiplier, p.b_multiplier, p.output_multiplier) < 0:
+        return None
+    return Special("add", isa, (("MUL", 0), ("LS", p.left_shift), ("AO", p.a_offset), ("AM", p.a_multiplier),
+                                ("AS", p.a_shift), ("BO", p.b_offset), ("BM", p.b_multiplier), ("BS", p.b_shift),
+                                ("OM", p.output_multiplier), ("OS", p.output_shift), ("OUT_OFF", p.output_offset),
+                                ("ACT_MIN", p.act_min), ("ACT_MAX", p.act_max), ("SUB", p.is_sub)))
+
+
+def _lstm(kern: Kernel, isa: str) -> Special | None:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM with the DSP extension: the lstm family."""
+    p = kern.params
+    if not isinstance(p, LstmParams):
+        return None
+    if isa != "dsp":
+        return None
+    # the four gates' FCs of a unit as SIMD dot products of constant length (the zero points are folded in
+    # the runtime kernel's per-row constants already); the portable flavour keeps the runtime kernel
+    return Special("lstm", isa, (("I", p.input_size), ("U", p.units), ("KI", (p.input_size // 4) * 4),
+                                 ("KU", (p.units // 4) * 4)))
+
+
+def _svdf(kern: Kernel, isa: str) -> Special | None:
+    """SVDF of up to 512 filters with the DSP extension: the svdf family."""
+    p = kern.params
+    if not isinstance(p, SvdfParams):
+        return None
+    if not (isa == "dsp" and p.filters <= 512):
+        return None
+    # the feature matmul as SIMD dot products of constant length, four filters per pass (their int32 sums on
+    # the stack: up to 2 KB); an int16 state's time dot products as SMLAD on pairs
+    return Special("svdf", isa, (("I", p.input_size), ("F", p.filters), ("M", p.memory), ("RANK", p.rank),
+                                 ("BITS", 16 if kern.func == "tml_svdf_s8" else 8),
+                                 ("KI", (p.input_size // 4) * 4)))
+
+
+def _chsum(kern: Kernel, isa: str) -> Special | None:
+    """A band's channel sums with the DSP extension: the chsum family."""
+    p = kern.params
+    if not isinstance(p, AccumulateParams):
+        return None
+    if isa != "dsp":
+        return None
+    # a band's channel sums (AVERAGE_POOL_2D / MEAN as a patch stage): four channels per word, the portable
+    # runtime kernel elsewhere (a generated one would be the same loop); a band of at most 16 pixels has its
+    # pixel count as a constant (the loop unrolled: row pipelines call it once per row of a few pixels)
+    return Special("chsum", isa, (("C", p.out_c), ("N", p.count if p.count <= 16 else 0)))
+
+
+def _fc_acc(kern: Kernel, isa: str) -> Special | None:
+    """A band of a FULLY_CONNECTED reduction: the fc_acc family."""
+    p = kern.params
+    if not isinstance(p, AccumulateParams):
+        return None
+    if p.filter_offset != 0:
+        return None
+    return Special("fc_acc", isa, (("DEPTH", p.accum_depth), ("OUTC", p.out_c), ("BITS", 8)))
+
+
+def _fc(kern: Kernel, isa: str) -> Special | None:
+    """FULLY_CONNECTED with int8 or int4 weights: the fc family."""
+    p = kern.params
+    if not isinstance(p, FullyConnectedParams):
+        return None
+    if p.filter_offset != 0:
+        return None
+    bits = _bits(kern.func)
+    d = p.accum_depth
+    consts = (("DEPTH", d), ("OUTC", p.out_c), ("BITS", bits), ("KP", -(-d // 8) * 8 if bits == 4 else d),
+              ("KA", (d // 8) * 8 if bits == 4 else (d // 4) * 4)) + _output_stage(p)
+    return Special("fc", isa, consts, weights="original" if bits == 8 else "conv_rows")
+
+
+# the one table from a runtime kernel to the selector of the generated family that may replace it
+_SELECTORS: dict[str, Callable[[Kernel, str], Special | None]] = {
+    "tml_conv_s8": _conv, "tml_conv_s4": _conv,
+    "tml_depthwise_conv_s8": _depthwise_or_conv, "tml_depthwise_conv_s4": _depthwise_or_conv,
+    "tml_depthwise_conv_inplace_s8": _dw_inplace,
+    "tml_avgpool_s8": _pool, "tml_maxpool_s8": _pool,
+    "tml_add_s8": _add, "tml_mul_s8": _add,
+    "tml_lstm_s8": _lstm, "tml_svdf_s8": _svdf, "tml_svdf_s8_s8state": _svdf,
+    "tml_channel_sum_acc_s8": _chsum, "tml_fully_connected_acc_s8": _fc_acc,
+    "tml_fully_connected_s8": _fc, "tml_fully_connected_s4": _fc,
+}
+
+
 @functools.lru_cache(maxsize=4096)
 def select(kern: Kernel, isa: str) -> Special | None:
     """The generated kernel for this call, or None to keep the portable runtime kernel."""
-    p = kern.params
-    # a depthwise convolution of one input channel (depth multiplier = output channels) is a convolution
-    # (not the in-place kernel: its channel plane is its own scratch, the dw_inplace family below runs it)
-    as_conv = kern.func in ("tml_depthwise_conv_s8", "tml_depthwise_conv_s4") and isinstance(p, ConvParams) and \
-        p.in_c == 1
-    if (kern.func in ("tml_conv_s8", "tml_conv_s4") or as_conv) and isinstance(p, ConvParams):
-        if p.batches != 1 or (p.filter_in_c != p.in_c and not as_conv):
-            return None
-        bits = _bits(kern.func)
-        # 1x1 without padding: the GEMM reads the input pixels where they are; else two pixels are gathered
-        # (im2col) into scratch rows padded to whole SIMD steps, the padding taps filled with the zero point
-        direct = p.k_h == 1 and p.k_w == 1 and p.pad_h <= 0 and p.pad_w <= 0
-        k = p.k_h * p.k_w * p.in_c
-        step = 8 if bits == 4 else 4
-        kp = -(-k // step) * step  # weight rows (and im2col rows) in whole SIMD steps, zero weights after k
-        if bits == 8 and direct:
-            kp = k
-        ka = (k // step) * step if direct else kp  # elements the SIMD loop covers (a direct row has k)
-        # dsp, int8 weights: two output channels x three pixels per pass (the weights stay widened in registers
-        # while three pixels meet them) for a 1x1 read in place, and for a gathered (im2col) convolution whose
-        # call the memory plan marked "wide" (room for a third row of scratch that does not raise the peak:
-        # memory.techniques.widen_im2col); otherwise two x two. Blocks of three stage their outputs (3 x out_c
-        # bytes of stack).
-        wide = direct or kern.variant == "wide"
-        px = 3 if isa == "dsp" and bits == 8 and wide and p.out_c <= 256 else 2
-        # dsp, int8: a block widens its pixels' rows once into a stack buffer (2 bytes per value and pixel; rows
-        # up to 256 values for three pixels, 384 for two) when several output-channel pairs reuse them
-        xw = int(isa == "dsp" and bits == 8 and 8 <= ka <= (256 if px == 3 else 384) and p.out_c >= 16)
-        consts = (("CIN", p.in_c), ("COUT", p.out_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h),
-                  ("SW", p.stride_w), ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", bits), ("K", k), ("KP", kp),
-                  ("KA", ka), ("DIRECT", int(direct)), ("PX", px), ("XW", xw)) + _output_stage(p)
-        # (three pixels of a row at fixed distances, pairs across rows narrower than three; staged outputs)
-        return Special("conv", isa, consts, scratch=0 if direct else px * kp, px_block=px, staged=px == 3,
-                       weights="original" if bits == 8 and kp == k and not as_conv else "conv_rows")
-    if kern.func == "tml_depthwise_conv_inplace_s8" and isinstance(p, ConvParams):
-        if p.pad_h < 0 or p.pad_w < 0:
-            return None
-        consts = (("C", p.in_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h), ("SW", p.stride_w),
-                  ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", 8)) + _output_stage(p)
-        # the channel plane with the padding around it (the zero point), so that every pixel is an inside one
-        rows = (p.out_h - 1) * p.stride_h + (p.k_h - 1) * p.dil_h + 1
-        cols = (p.out_w - 1) * p.stride_w + (p.k_w - 1) * p.dil_w + 1
-        return Special("dw_inplace", isa, consts, scratch=rows * cols)
-    if kern.func == "tml_depthwise_conv_s8" and isinstance(p, ConvParams):
-        if p.batches != 1 or p.depth_multiplier != 1:
-            return None
-        consts = (("C", p.in_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h), ("SW", p.stride_w),
-                  ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", 8)) + _output_stage(p)
-        return Special("depthwise", isa, consts, weights="dw16" if isa == "dsp" else "original")
-    if kern.func in ("tml_avgpool_s8", "tml_maxpool_s8") and isinstance(p, PoolParams):
-        is_max = kern.func == "tml_maxpool_s8"
-        # average: 16-bit lane sums (SXTAB16) hold at most 255 taps of int8 values
-        if p.batches != 1 or (not is_max and p.filter_h * p.filter_w > 255):
-            return None
-        return Special("pool", isa, (("C", p.channels), ("FH", p.filter_h), ("FW", p.filter_w), ("SH", p.stride_h),
-                                     ("SW", p.stride_w), ("MAX", int(is_max)), ("ACT_MIN", p.act_min),
-                                     ("ACT_MAX", p.act_max)))
-    if kern.func in ("tml_add_s8", "tml_mul_s8") and isinstance(p, BroadcastParams):
-        dense = (p.d1 * p.d2 * p.d3, p.d2 * p.d3, p.d3, 1)
-        dims = (p.d0, p.d1, p.d2, p.d3)
-        same = all(all(s == d or n == 1 for s, d, n in zip(st, dense, dims)) for st in (p.a_stride, p.b_stride))
-        # both operands read at the output's own index; every multiplier below one, as tml_requant's rounding
-        # shortcut needs (TFLM's MultiplyByQuantizedMultiplierSmallerThanOneExp)
-        if kern.func == "tml_mul_s8":  # tml_requant is MultiplyByQuantizedMultiplier for any shift when m >= 0
-            if not same or p.output_multiplier < 0:
-                return None
-            return Special("add", isa, (("MUL", 1), ("AO", p.a_offset), ("BO", p.b_offset),
-                                        ("OM", p.output_multiplier), ("OS", p.output_shift),
-                                        ("OUT_OFF", p.output_offset), ("ACT_MIN", p.act_min), ("ACT_MAX", p.act_max)))
-        if not same or max(p.a_shift, p.b_shift, p.output_shift) > 0 or \
-                min(p.a_multiplier, p.b_multiplier, p.output_multiplier) < 0:
-            return None
-        return Special("add", isa, (("MUL", 0), ("LS", p.left_shift), ("AO", p.a_offset), ("AM", p.a_multiplier),
-                                    ("AS", p.a_shift), ("BO", p.b_offset), ("BM", p.b_multiplier), ("BS", p.b_shift),
-                                    ("OM", p.output_multiplier), ("OS", p.output_shift), ("OUT_OFF", p.output_offset),
-                                    ("ACT_MIN", p.act_min), ("ACT_MAX", p.act_max), ("SUB", p.is_sub)))
-    if kern.func == "tml_lstm_s8" and isinstance(p, LstmParams) and isa == "dsp":
-        # the four gates' FCs of a unit as SIMD dot products of constant length (the zero points are folded in
-        # the runtime kernel's per-row constants already); the portable flavour keeps the runtime kernel
-        return Special("lstm", isa, (("I", p.input_size), ("U", p.units), ("KI", (p.input_size // 4) * 4),
-                                     ("KU", (p.units // 4) * 4)))
-    if kern.func in ("tml_svdf_s8", "tml_svdf_s8_s8state") and isinstance(p, SvdfParams) and isa == "dsp" and \
-            p.filters <= 512:
-        # the feature matmul as SIMD dot products of constant length, four filters per pass (their int32 sums on
-        # the stack: up to 2 KB); an int16 state's time dot products as SMLAD on pairs
-        return Special("svdf", isa, (("I", p.input_size), ("F", p.filters), ("M", p.memory), ("RANK", p.rank),
-                                     ("BITS", 16 if kern.func == "tml_svdf_s8" else 8),
-                                     ("KI", (p.input_size // 4) * 4)))
-    if kern.func == "tml_channel_sum_acc_s8" and isinstance(p, AccumulateParams) and isa == "dsp":
-        # a band's channel sums (AVERAGE_POOL_2D / MEAN as a patch stage): four channels per word, the portable
-        # runtime kernel elsewhere (a generated one would be the same loop); a band of at most 16 pixels has its
-        # pixel count as a constant (the loop unrolled: row pipelines call it once per row of a few pixels)
-        return Special("chsum", isa, (("C", p.out_c), ("N", p.count if p.count <= 16 else 0)))
-    if kern.func == "tml_fully_connected_acc_s8" and isinstance(p, AccumulateParams):
-        if p.filter_offset != 0:
-            return None
-        return Special("fc_acc", isa, (("DEPTH", p.accum_depth), ("OUTC", p.out_c), ("BITS", 8)))
-    if kern.func in ("tml_fully_connected_s8", "tml_fully_connected_s4") and isinstance(p, FullyConnectedParams):
-        if p.filter_offset != 0:
-            return None
-        bits = _bits(kern.func)
-        d = p.accum_depth
-        consts = (("DEPTH", d), ("OUTC", p.out_c), ("BITS", bits), ("KP", -(-d // 8) * 8 if bits == 4 else d),
-                  ("KA", (d // 8) * 8 if bits == 4 else (d // 4) * 4)) + _output_stage(p)
-        return Special("fc", isa, consts, weights="original" if bits == 8 else "conv_rows")
-    return None
+    family = _SELECTORS.get(kern.func)
+    return None if family is None else family(kern, isa)
 
 
 def _weights(g: Graph, t: int) -> np.ndarray:
