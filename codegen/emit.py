@@ -33,160 +33,178 @@ class EmitOptions:
     isa: str | None = None  # generated kernels: "dsp", "portable", or None (the runtime kernels only)
 
 
+class _Emission:
+    """What build_context collects while it walks the schedule: the arguments of each call as C, the constant
+    arrays and tables they read, the generated kernels they call, the state buffers of stateful ops."""
+
+    def __init__(self, g: Graph, buffers: list[Buffer], plan: Plan, options: EmitOptions, roots: dict[int, int],
+                 within: dict[int, int] | None) -> None:
+        self.g, self.plan, self.roots, self.p = g, plan, roots, options.prefix
+        self.buf_of = {t: b for b in buffers for t in b.tensors}
+        self.within = within or {}
+        self.used_consts: list[int] = []
+        self.derived: dict[Const, str] = {}  # constant arrays prepared for generated kernels
+        self.specials: dict[str, dict] = {}
+        self.states: dict[int, list[dict]] = {}  # op index -> the static buffers of its state, kept between invokes
+        self.tables: list[dict] = []
+        self.structs: list[dict] = []
+        self.struct_names: dict[tuple, str] = {}  # identical parameter structs (patches) are emitted once
+        self.table_names: dict[tuple[str, tuple[int, ...]], str] = {}  # and so are identical tables
+        self.per_op: dict[int, int] = {}
+
+    def arg(self, t: int | Ref | Source | ScratchId) -> Arg:
+        p, plan = self.p, self.plan
+        if isinstance(t, Source):
+            return Arg(f"((const int8_t *){p}_source[{t.index}] + ", t.offset, ")", f"{p}_source[{t.index}]")
+        if isinstance(t, Ref):
+            base = plan.offsets[self.buf_of[t.buffer].id] + self.within.get(t.buffer, 0) \
+                if isinstance(t.buffer, int) else plan.offsets[t.buffer]
+            return Arg(f"(({t.ctype} *)({p}_arena.bytes + ", base + t.offset, "))")
+        if isinstance(t, ScratchId):  # a planner buffer of its own
+            return Arg(f"((int8_t *)({p}_arena.bytes + ", plan.offsets[t], "))")
+        if t == NO_TENSOR:
+            return Arg("NULL")
+        r = self.roots[t]
+        if self.g.tensor(r).is_const:
+            if r not in self.used_consts:
+                self.used_consts.append(r)
+            return Arg(f"{p}_w{r}")
+        at = plan.offsets[self.buf_of[t].id] + self.within.get(t, 0)
+        return Arg(f"(({self.g.tensor(t).dtype.ctype} *)({p}_arena.bytes + ", at, "))")
+
+    def const(self, c: int | Const) -> Arg:
+        if isinstance(c, Const):
+            if c not in self.derived:
+                self.derived[c] = f"{self.p}_c{len(self.derived)}"
+            return Arg(self.derived[c])
+        return self.arg(c)
+
+    def special(self, sp: Special, kern: Kernel) -> str:
+        entry = self.specials.setdefault(sp.name, {"family": sp.family, "special": sp, "c": dict(sp.consts),
+                                                   "short": set()})
+        entry["short"] |= short_blocks(sp, kern.params)  # the leftover blocks some call runs
+        return f"{self.p}_k_{sp.name}"
+
+    def call(self, k: int, kern: Kernel, pname: str) -> dict:
+        g, p, arg = self.g, self.p, self.arg
+        sp = chosen(kern)
+        if op_states(g, g.ops[k]):  # the op's state buffers (SVDF, LSTM) go before the output
+            self.states[k] = [{"name": f"{p}_state{k}" + (f"_{n}" if n else ""), "ctype": dtype.ctype,
+                               "count": count, "reset": reset, "bytes": dtype.storage_bytes(count),
+                               "op": g.ops[k].name, "what": what}
+                              for n, (dtype, count, reset, what) in enumerate(op_states(g, g.ops[k]))]
+            return {"func": kern.func if sp is None else self.special(sp, kern), "params": pname,
+                    "args": [arg(a) for a in kern.args[:-1]] + [Arg(st["name"]) for st in self.states[k]]
+                    + [arg(kern.args[-1])]}
+        if sp is None:
+            return {"func": kern.func, "params": pname, "args": [arg(a) for a in kern.args]}
+        self.special(sp, kern)
+        consts = derived_args(sp, kern, g)
+        if sp.family == "add":  # both operands, then the prepared tables (ADD/SUB), then the output
+            return {"func": f"{p}_k_{sp.name}", "params": pname,
+                    "args": [arg(a) for a in kern.args[:-1]] + [self.const(c) for c in consts]
+                    + [arg(kern.args[-1])]}
+        args = [arg(kern.args[0]), *map(self.const, consts)] + [arg(a) for a in kern.args[len(consts) + 1:-1]]
+        if sp.scratch and sp.family == "conv":  # im2col rows (an in-place kernel's plane is among its args)
+            args.append(arg(ScratchId(k)))
+        return {"func": f"{p}_k_{sp.name}", "params": pname, "args": args + [arg(kern.args[-1])]}
+
+    def struct(self, k: int, kern: Kernel) -> str:
+        """The name of the parameter struct of call `kern` of op `k` (emitted once per distinct value), with its
+        per-channel tables (each distinct table once)."""
+        key = (k, kern.func, kern.params)
+        pname = self.struct_names.get(key, "")
+        if pname:
+            return pname
+        n = self.per_op.get(k, 0)
+        self.per_op[k] = n + 1
+        pname = self.struct_names[key] = f"{self.p}_op{k}" + (f"_{n}" if n else "")
+        fields = []
+        sp = chosen(kern)
+        for name, ann, value in param_fields(kern.params):
+            if isinstance(value, tuple) and sp is not None and name in sp.unread:
+                fields.append({"name": name, "value": "NULL"})
+            elif isinstance(value, tuple):
+                ctype = {"tuple[int8, ...]": "int8_t", "tuple[int16, ...]": "int16_t",
+                         "tuple[uint16, ...]": "uint16_t"}.get(ann, "int32_t")
+                if (ctype, value) not in self.table_names:
+                    self.table_names[ctype, value] = f"{pname}_{name}"
+                    self.tables.append({"name": self.table_names[ctype, value], "ctype": ctype, "count": len(value),
+                                        "rows": c_rows(np.asarray(value, np.int64))})
+                fields.append({"name": name, "value": self.table_names[ctype, value]})
+            else:
+                fields.append({"name": name, "value": c_literal(ann, value)})
+        self.structs.append({"name": pname, "type": kern.struct, "fields": fields})
+        return pname
+
+    def weights(self) -> list[dict]:
+        """The constant arrays the calls read: the model's tensors (int4 packed two per byte), then the ones
+        prepared for generated kernels."""
+        out = []
+        for r in sorted(self.used_consts):
+            t = self.g.tensor(r)
+            assert t.data is not None
+            data = t.data
+            if t.dtype is DType.INT4:  # packed two per byte, low nibble first
+                data = np.frombuffer(pack_int4(t.data), np.int8)
+            out.append({"name": f"{self.p}_w{r}", "ctype": t.dtype.ctype, "count": data.size, "tensor": t.name,
+                        "shape": list(t.shape), "rows": c_rows(data),
+                        "packed": "int4, two per byte, low nibble first" if t.dtype is DType.INT4 else ""})
+        for c, name in self.derived.items():
+            v = c.values()
+            out.append({"name": name, "ctype": c.ctype, "count": v.size, "tensor": f"prepared for a generated "
+                        f"kernel: {c.key}", "shape": [v.size], "rows": c_rows(v), "packed": ""})
+        return out
+
+    def io(self, ts: tuple[int, ...], streamed: frozenset[int] = frozenset()) -> list[dict]:
+        """The model's inputs (`streamed`: those read from the application's memory) or outputs."""
+        out = []
+        for k, t in enumerate(ts):
+            x = self.g.tensor(t)
+            q = x.quant.scalar() if x.quant is not None and x.dtype in QUANTIZED_IO else None
+            out.append({"expr": "NULL" if k in streamed else self.arg(t).render(), "bytes": x.nbytes,
+                        "name": x.name, "streamed": k in streamed, "shape": list(x.shape), "elements": x.size,
+                        "ctype": x.dtype.ctype, "int8": q is not None,  # quantized int8, uint8 or int16
+                        "qmin": QUANTIZED_IO.get(x.dtype, (0, 0))[0], "qmax": QUANTIZED_IO.get(x.dtype, (0, 0))[1],
+                        "scale": c_literal("float", q[0]) if q else "", "zero_point": int(q[1]) if q else 0,
+                        "scale_text": f"{q[0]:.9g}" if q else ""})
+        return out
+
+
 def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: list[Buffer], plan: Plan,
                   model_sha256: str, options: EmitOptions, roots: dict[int, int],
                   streamed: frozenset[int] = frozenset(), within: dict[int, int] | None = None) -> dict:
     """`schedule`: (op index, kernel calls) blocks in execution order (a patch stage repeats its ops per patch).
     `roots`: tensor -> root tensor of its storage, as the memory plan used it (constants resolve to arrays);
     `within`: tensor -> byte offset inside that storage (zero-copy concatenation slices; default 0)."""
-    p = options.prefix
-    buf_of = {t: b for b in buffers for t in b.tensors}
-    within_ = within or {}
-    used_consts: list[int] = []
-
-    def arg(t: int | Ref | Source | ScratchId) -> Arg:
-        if isinstance(t, Source):
-            return Arg(f"((const int8_t *){p}_source[{t.index}] + ", t.offset, ")", f"{p}_source[{t.index}]")
-        if isinstance(t, Ref):
-            base = plan.offsets[buf_of[t.buffer].id] + within_.get(t.buffer, 0) if isinstance(t.buffer, int) \
-                else plan.offsets[t.buffer]
-            return Arg(f"(({t.ctype} *)({p}_arena.bytes + ", base + t.offset, "))")
-        if isinstance(t, ScratchId):  # a planner buffer of its own
-            return Arg(f"((int8_t *)({p}_arena.bytes + ", plan.offsets[t], "))")
-        if t == NO_TENSOR:
-            return Arg("NULL")
-        r = roots[t]
-        tensor = g.tensor(r)
-        if tensor.is_const:
-            if r not in used_consts:
-                used_consts.append(r)
-            return Arg(f"{p}_w{r}")
-        at = plan.offsets[buf_of[t].id] + within_.get(t, 0)
-        return Arg(f"(({g.tensor(t).dtype.ctype} *)({p}_arena.bytes + ", at, "))")
-
-    def expr(t: int) -> str:
-        return arg(t).render()
-
-    derived: dict[Const, str] = {}  # constant arrays prepared for generated kernels
-
-    def const(c: int | Const) -> Arg:
-        if isinstance(c, Const):
-            if c not in derived:
-                derived[c] = f"{p}_c{len(derived)}"
-            return Arg(derived[c])
-        return arg(c)
-
-    specials: dict[str, dict] = {}
-    states: dict[int, list[dict]] = {}  # op index -> the static buffers of its state, kept between invokes
-
-    def special(sp: Special, kern: Kernel) -> str:
-        entry = specials.setdefault(sp.name, {"family": sp.family, "special": sp, "c": dict(sp.consts),
-                                              "short": set()})
-        entry["short"] |= short_blocks(sp, kern.params)  # the leftover blocks some call runs
-        return f"{p}_k_{sp.name}"
-
-    def call(k: int, kern: Kernel, pname: str) -> dict:
-        sp = chosen(kern)
-        if op_states(g, g.ops[k]):  # the op's state buffers (SVDF, LSTM) go before the output
-            states[k] = [{"name": f"{p}_state{k}" + (f"_{n}" if n else ""), "ctype": dtype.ctype, "count": count,
-                          "reset": reset, "bytes": dtype.storage_bytes(count), "op": g.ops[k].name, "what": what}
-                         for n, (dtype, count, reset, what) in enumerate(op_states(g, g.ops[k]))]
-            return {"func": kern.func if sp is None else special(sp, kern), "params": pname,
-                    "args": [arg(a) for a in kern.args[:-1]] + [Arg(st["name"]) for st in states[k]]
-                    + [arg(kern.args[-1])]}
-        if sp is None:
-            return {"func": kern.func, "params": pname, "args": [arg(a) for a in kern.args]}
-        special(sp, kern)
-        consts = derived_args(sp, kern, g)
-        if sp.family == "add":  # both operands, then the prepared tables (ADD/SUB), then the output
-            return {"func": f"{p}_k_{sp.name}", "params": pname,
-                    "args": [arg(a) for a in kern.args[:-1]] + [const(c) for c in consts] + [arg(kern.args[-1])]}
-        args = [arg(kern.args[0]), *map(const, consts)] + [arg(a) for a in kern.args[len(consts) + 1:-1]]
-        if sp.scratch and sp.family == "conv":  # im2col rows (an in-place kernel's plane is among its args)
-            args.append(arg(ScratchId(k)))
-        return {"func": f"{p}_k_{sp.name}", "params": pname, "args": args + [arg(kern.args[-1])]}
-
-    layers, tables, structs = [], [], []
-    struct_names: dict[tuple, str] = {}   # identical parameter structs (patches) are emitted once
-    table_names: dict[tuple[str, tuple[int, ...]], str] = {}  # and so are identical tables
-    per_op: dict[int, int] = {}
+    e = _Emission(g, buffers, plan, options, roots, within)
+    layers = []
     seen_blocks: dict[int, int] = {}
     for k, ks in schedule:
         op = g.ops[k]
-        calls = []
-        for kern in ks:
-            key = (k, kern.func, kern.params)
-            pname = struct_names.get(key, "")
-            if not pname:
-                n = per_op.get(k, 0)
-                per_op[k] = n + 1
-                pname = struct_names[key] = f"{p}_op{k}" + (f"_{n}" if n else "")
-                fields = []
-                sp = chosen(kern)
-                for name, ann, value in param_fields(kern.params):
-                    if isinstance(value, tuple) and sp is not None and name in sp.unread:
-                        fields.append({"name": name, "value": "NULL"})
-                    elif isinstance(value, tuple):
-                        ctype = {"tuple[int8, ...]": "int8_t", "tuple[int16, ...]": "int16_t",
-                                 "tuple[uint16, ...]": "uint16_t"}.get(ann, "int32_t")
-                        if (ctype, value) not in table_names:
-                            table_names[ctype, value] = f"{pname}_{name}"
-                            tables.append({"name": table_names[ctype, value], "ctype": ctype, "count": len(value),
-                                           "rows": c_rows(np.asarray(value, np.int64))})
-                        fields.append({"name": name, "value": table_names[ctype, value]})
-                    else:
-                        fields.append({"name": name, "value": c_literal(ann, value)})
-                structs.append({"name": pname, "type": kern.struct, "fields": fields})
-            calls.append(call(k, kern, pname))
+        calls = [e.call(k, kern, e.struct(k, kern)) for kern in ks]
         seen_blocks[k] = seen_blocks.get(k, 0) + 1
         layers.append({"index": k, "op": op.kind.value, "name": op.name, "calls": calls,
                        "alias": not ks, "repeat": seen_blocks[k] - 1})
-
     for layer in layers:
         layer["patch"] = layer.pop("repeat") + 1 if seen_blocks[layer["index"]] > 1 else 0
     groups = _fold(layers)
-    weights = []
-    for r in sorted(used_consts):
-        t = g.tensor(r)
-        assert t.data is not None
-        data = t.data
-        if t.dtype is DType.INT4:  # packed two per byte, low nibble first
-            data = np.frombuffer(pack_int4(t.data), np.int8)
-        weights.append({"name": f"{p}_w{r}", "ctype": t.dtype.ctype, "count": data.size, "tensor": t.name,
-                        "shape": list(t.shape), "rows": c_rows(data),
-                        "packed": "int4, two per byte, low nibble first" if t.dtype is DType.INT4 else ""})
-
-    for c, name in derived.items():
-        v = c.values()
-        weights.append({"name": name, "ctype": c.ctype, "count": v.size, "tensor": f"prepared for a generated "
-                        f"kernel: {c.key}", "shape": [v.size], "rows": c_rows(v), "packed": ""})
-
-    def io(ts: tuple[int, ...], inputs: bool = False) -> list[dict]:
-        out = []
-        for k, t in enumerate(ts):
-            x = g.tensor(t)
-            q = x.quant.scalar() if x.quant is not None and x.dtype in QUANTIZED_IO else None
-            out.append({"expr": "NULL" if inputs and k in streamed else expr(t), "bytes": x.nbytes, "name": x.name,
-                        "streamed": inputs and k in streamed, "shape": list(x.shape), "elements": x.size,
-                        "ctype": x.dtype.ctype, "int8": q is not None,  # quantized int8, uint8 or int16
-                        "qmin": QUANTIZED_IO.get(x.dtype, (0, 0))[0], "qmax": QUANTIZED_IO.get(x.dtype, (0, 0))[1],
-                        "scale": c_literal("float", q[0]) if q else "", "zero_point": int(q[1]) if q else 0,
-                        "scale_text": f"{q[0]:.9g}" if q else ""})
-        return out
+    weights = e.weights()
+    p = options.prefix
     sources = sorted({s for _, ks in schedule for kern in ks if chosen(kern) is None
                       for s in KERNELS[kern.func].sources})
     return {
         "version": __version__, "source": g.source or g.name, "sha256": model_sha256, "prefix": p,
         "guard": p.upper(), "arena_size": arena_bytes(buffers, plan), "arena_align": arena_align(buffers),
-        "inputs": io(g.inputs, True), "outputs": io(g.outputs), "streamed": sorted(streamed),
-        "groups": groups, "num_layers": len(g.ops), "tables": tables, "structs": structs, "weights": weights,
+        "inputs": e.io(g.inputs, streamed), "outputs": e.io(g.outputs), "streamed": sorted(streamed),
+        "groups": groups, "num_layers": len(g.ops), "tables": e.tables, "structs": e.structs, "weights": weights,
         "runtime_sources": sources, "runtime_headers": list(RUNTIME_HEADERS),
-        "states": [st for k in sorted(states) for st in states[k]],
-        "state_bytes": sum(st["bytes"] for v in states.values() for st in v),
-        "kernels": [specials[n] for n in sorted(specials)], "isa": options.isa,
+        "states": [st for k in sorted(e.states) for st in e.states[k]],
+        "state_bytes": sum(st["bytes"] for v in e.states.values() for st in v),
+        "kernels": [e.specials[n] for n in sorted(e.specials)], "isa": options.isa,
         "borders": [{"special": sp, "c": dict(sp.consts)} for sp in
-                    {e["special"].border: e["special"] for n, e in sorted(specials.items())
-                     if e["special"].border}.values()],
+                    {x["special"].border: x["special"] for n, x in sorted(e.specials.items())
+                     if x["special"].border}.values()],
     }
 
 

@@ -13,12 +13,11 @@ BELOW_CODEGEN = ("tinyml.ir", "tinyml.params", "tinyml.ops.recurrent", "tinyml.k
 # functions and files still over the limits (MAX_FUNC_LINES, MAX_BRANCHES, MAX_FILE_LINES): this list may only
 # shrink; a new entry fails
 KNOWN_LARGE = {
-    "tinyml.compiler.build_report", "tinyml.frontends.tflite._parse", "tinyml.frontends.tflite_writer.write_tflite",
+"tinyml.frontends.tflite._parse", "tinyml.frontends.tflite_writer.write_tflite",
     "tinyml.frontends.torch.op_lstm", "tinyml.memory.patching.plan_patches",
     "tinyml.memory.patching._patches", "tinyml.memory.patching._pipeline", "tinyml.memory.techniques._plan_one",
     "tinyml.quant.cli_compress.run", "tinyml.quant.compress.compress", "tinyml.quant.executor._op",
-    "tinyml.quant.ptq.quantize_graph", "tinyml.validate.validate", "tinyml.validate._op",
-    "codegen.emit.build_context",
+    "tinyml.quant.ptq.quantize_graph", "tinyml.validate.validate", 
     "tinyml/frontends/torch.py",
 }
 

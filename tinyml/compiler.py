@@ -23,7 +23,7 @@ from .lower import lower
 from .memory import Buffer, Plan, arena_bytes, max_layer_io
 from .memory.order import reorder
 from .memory.patching import PatchPlan
-from .memory.planner import BufferId, PatchId, ScratchId, storage_offsets, storage_roots
+from .memory.planner import BufferId, PatchId, ScratchId, id_order, storage_offsets, storage_roots
 from .memory.techniques import MemoryOptions, MemoryPlan, Schedule, patch_options, refine, replan
 from .memory.techniques import plan as plan_memory_techniques
 from .ops.recurrent import state_bytes
@@ -376,21 +376,24 @@ def _executed_macs(c: Compiled) -> dict[int, int]:
     return out
 
 
-def build_report(c: Compiled, options: CompileOptions, source_path: str | None) -> dict:
-    g, plan = c.graph, c.plan
-    size = {b.id: b.size for b in c.buffers}
-    tops = _arena_tops(c.buffers, plan, len(g.ops))
-    within = c.offsets
-    offsets = {t: plan.offsets[b.id] + within[t] for b in c.buffers for t in b.tensors}
-    isa = options.isa()
-    called: dict[int, list[str]] = {}  # the functions each layer calls (patch regions and band sums included)
+def _called(c: Compiled, prefix: str) -> dict[int, list[str]]:
+    """The functions each layer calls (patch regions and band sums included), in call order."""
+    called: dict[int, list[str]] = {}
     for k, ks in c.schedule:
         for kern in ks:
-            f = f"{options.prefix}_k_{sp.name}" if (sp := chosen(kern)) else kern.func
+            f = f"{prefix}_k_{sp.name}" if (sp := chosen(kern)) else kern.func
             if f not in called.setdefault(k, []):
                 called[k].append(f)
-    layers = []
+    return called
+
+
+def _layers(c: Compiled, prefix: str) -> list[dict]:
+    """report.json's per-layer records."""
+    g, plan = c.graph, c.plan
+    offsets = {t: plan.offsets[b.id] + c.offsets[t] for b in c.buffers for t in b.tensors}
+    called = _called(c, prefix)
     executed = _executed_macs(c)
+    layers = []
     for k, op in enumerate(g.ops):
         out = g.tensor(op.outputs[0])
         w = g.tensor(op.inputs[1]) if op.kind in WEIGHTED and len(op.inputs) > 1 else None
@@ -401,27 +404,80 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
                        "weight_bits": (4 if w.dtype is DType.INT4 else 8) if w is not None and w.is_const else None,
                        "output_shape": list(out.shape), "arena_offset": offsets.get(op.outputs[0]),
                        "kernels": called.get(k, [])})
-    used: set[int | Const] = set()  # the constant arrays the calls read (prepared copies for generated kernels)
+    return layers
+
+
+def _flash(c: Compiled) -> tuple[int, int]:
+    """Bytes of flash for (weights, tables): the constant arrays the calls read (prepared copies for generated
+    kernels) and the distinct per-channel tables of the parameter structs, as the emitter writes them."""
+    g = c.graph
+    used: set[int | Const] = set()
     for _, ks in c.schedule:
         for kern in ks:
             sp = chosen(kern)
             used.update(derived(sp, kern, g) if sp else (a for a in kern.args if isinstance(a, int)))
     weights = sum(len(a.data) if isinstance(a, Const) else g.tensor(a).nbytes for a in used
                   if isinstance(a, Const) or (a != NO_TENSOR and g.tensor(a).is_const))
+
     def read_tables(kern: Kernel) -> list[tuple[str, tuple]]:  # what the emitter writes for the call's struct
         sp = chosen(kern)
         return [(ann, v) for name, ann, v in param_fields(kern.params)
                 if isinstance(v, tuple) and not (sp is not None and name in sp.unread)]
     tables = sum({"tuple[int8, ...]": 1, "tuple[int16, ...]": 2}.get(ann, 4) * len(v)  # distinct, as emitted
                  for ann, v in {t for _, ks in c.schedule for kern in ks for t in read_tables(kern)})
-    arena = arena_bytes(c.buffers, plan)
+    return weights, tables
+
+
+def _memory_report(c: Compiled, options: CompileOptions) -> dict:
+    """report.json's `memory`: the plan, its buffers, overlaps and timeline, and the curves of each configuration."""
+    g, plan = c.graph, c.plan
+    size = {b.id: b.size for b in c.buffers}
+    tops = _arena_tops(c.buffers, plan, len(g.ops))
+    return {"planner": plan.strategy, "inplace": options.inplace, "overlap": options.overlap,
+            "patch": _patch_report(c), "curves": memory_curves(c, options),
+            "inplace_layers": sorted(c.inplace_ops), "folded_pads": sorted(c.folded_pads),
+            "zero_copy_concat": [{"tensor": g.tensor(t).name, "into": g.tensor(y).name, "offset": off}
+                                 for t, (y, off) in sorted(c.slices.items())],
+            "overlaps": [{"output": _buf_name(g, y), "input": _buf_name(g, x), "gap": gap}
+                         for (y, x), gap in sorted(plan.overlaps.items(),
+                                                   key=lambda kv: (id_order(kv[0][0]), id_order(kv[0][1])))],
+            "buffers": [{"tensor": _buf_name(g, b.id), "bytes": b.size, "first": b.first, "last": b.last,
+                         "offset": plan.offsets[b.id]} for b in c.buffers],
+            "timeline": [{"step": s, "arena_top": tops[s],
+                          "live": [{"buffer": _buf_name(g, i), "offset": plan.offsets[i], "bytes": size[i]}
+                                   for i in ids]} for s, ids in enumerate(plan.timeline)]}
+
+
+def _check_limits(c: Compiled, options: CompileOptions, report: dict) -> None:
+    """The SRAM budget, --max-arena and the board's flash; adds the board to the report."""
+    check_budget(c, options)
+    sram = report["peak_sram_bytes"]
+    if sram > options.max_arena:
+        raise TinymlError(f"'{c.graph.source}' needs a {sram:,}-byte arena, more than the {options.max_arena:,} "
+                          "bytes tinyml generates code for (--max-arena raises the limit)")
+    if options.board:
+        board = load_board(options.board)
+        report["board"] = {"name": board.name, "sram_bytes": board.sram.size, "flash_bytes": board.flash.size,
+                           "arena_budget_bytes": board.arena_budget}
+        if report["flash_bytes"] > board.flash.size:
+            raise TinymlError(
+                f"the model does not fit {board.name}: it needs {report['flash_bytes']:,} bytes of flash for "
+                f"weights and tables (the board has {board.flash.size:,}).")
+
+
+def build_report(c: Compiled, options: CompileOptions, source_path: str | None) -> dict:
+    """report.json of a compile (and what `tinyml inspect` shows); refuses a plan over the budget, --max-arena or
+    the board's flash."""
+    g = c.graph
+    layers = _layers(c, options.prefix)
+    weights, tables = _flash(c)
+    arena = arena_bytes(c.buffers, c.plan)
     state = state_bytes(g)
-    sram = arena + state
     report = {
         "tool": "tinyml", "version": __version__, "source": g.source, "source_path": source_path,
         "sha256": c.sha256, "prefix": options.prefix,
-        "peak_sram_bytes": sram, "arena_bytes": arena, "state_bytes": state, "flash_bytes": weights + tables,
-        "kernels": isa or "reference",
+        "peak_sram_bytes": arena + state, "arena_bytes": arena, "state_bytes": state,
+        "flash_bytes": weights + tables, "kernels": options.isa() or "reference",
         "kernel_stack_bytes": max((sp.stack for _, ks in c.schedule for kern in ks
                                    if (sp := chosen(kern)) is not None), default=0),
         "weight_bytes": weights, "table_bytes": tables,
@@ -431,31 +487,9 @@ def build_report(c: Compiled, options: CompileOptions, source_path: str | None) 
         "layers": layers,
         "float_islands": [{"index": k, "name": g.ops[k].name, "op": g.ops[k].kind.value} for k in float_islands(g)],
         "schedule": [k for k, ks in c.schedule if ks],
-        "memory": {"planner": plan.strategy, "inplace": options.inplace, "overlap": options.overlap,
-                   "patch": _patch_report(c), "curves": memory_curves(c, options),
-                   "inplace_layers": sorted(c.inplace_ops), "folded_pads": sorted(c.folded_pads),
-                   "zero_copy_concat": [{"tensor": g.tensor(t).name, "into": g.tensor(y).name, "offset": off}
-                                        for t, (y, off) in sorted(c.slices.items())],
-                   "overlaps": [{"output": _buf_name(g, y), "input": _buf_name(g, x), "gap": gap}
-                                for (y, x), gap in sorted(plan.overlaps.items())],
-                   "buffers": [{"tensor": _buf_name(g, b.id), "bytes": b.size, "first": b.first, "last": b.last,
-                                "offset": plan.offsets[b.id]} for b in c.buffers],
-                   "timeline": [{"step": s, "arena_top": tops[s],
-                                 "live": [{"buffer": _buf_name(g, i), "offset": plan.offsets[i], "bytes": size[i]}
-                                          for i in ids]} for s, ids in enumerate(plan.timeline)]},
+        "memory": _memory_report(c, options),
     }
-    check_budget(c, options)
-    if sram > options.max_arena:
-        raise TinymlError(f"'{g.source}' needs a {sram:,}-byte arena, more than the {options.max_arena:,} bytes tinyml "
-                          "generates code for (--max-arena raises the limit)")
-    if options.board:
-        board = load_board(options.board)
-        report["board"] = {"name": board.name, "sram_bytes": board.sram.size, "flash_bytes": board.flash.size,
-                           "arena_budget_bytes": board.arena_budget}
-        if report["flash_bytes"] > board.flash.size:
-            raise TinymlError(
-                f"the model does not fit {board.name}: it needs {report['flash_bytes']:,} bytes of flash for "
-                f"weights and tables (the board has {board.flash.size:,}).")
+    _check_limits(c, options, report)
     return report
 
 
