@@ -13,11 +13,11 @@ BELOW_CODEGEN = ("tinyml.ir", "tinyml.params", "tinyml.ops.recurrent", "tinyml.k
 # functions and files still over the limits (MAX_FUNC_LINES, MAX_BRANCHES, MAX_FILE_LINES): this list may only
 # shrink; a new entry fails
 KNOWN_LARGE = {
-"tinyml.frontends.tflite._parse", "tinyml.frontends.tflite_writer.write_tflite",
+    "tinyml.frontends.tflite._parse", "tinyml.frontends.tflite_writer.write_tflite",
     "tinyml.frontends.torch.op_lstm", "tinyml.memory.patching.plan_patches",
     "tinyml.memory.patching._patches", "tinyml.memory.patching._pipeline", "tinyml.memory.techniques._plan_one",
     "tinyml.quant.cli_compress.run", "tinyml.quant.compress.compress", "tinyml.quant.executor._op",
-    "tinyml.quant.ptq.quantize_graph", "tinyml.validate.validate", 
+    "tinyml.quant.ptq.quantize_graph", "tinyml.validate.validate",
     "tinyml/frontends/torch.py",
 }
 
@@ -40,7 +40,8 @@ def test_codegen_is_a_layer():
 def test_sizes_only_shrink():
     found = {f.split(" (")[0] for f in structure.big_functions()} | \
         {f.split(":")[0] for f in structure.big_files()}
-    assert found <= KNOWN_LARGE, sorted(found - KNOWN_LARGE)
+    assert found <= KNOWN_LARGE, f"over the limits: {sorted(found - KNOWN_LARGE)}"
+    assert KNOWN_LARGE <= found, f"no longer over the limits, take them off KNOWN_LARGE: {sorted(KNOWN_LARGE - found)}"
 
 
 def test_checker_sees_cycles_and_function_imports(tmp_path, monkeypatch):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyml.verify import random_inputs  # noqa: F401  (baseline.json's recipe, the one compile's self-check uses)
+
 
 def tflm_available() -> bool:
     try:
@@ -53,18 +55,4 @@ def tflm_intermediates(model: bytes, inputs: list[np.ndarray], indices: list[int
     for i in indices:
         v = ip.GetTensor(i, 0)
         out[i] = np.asarray(v["tensor_data"] if isinstance(v, dict) else v)
-    return out
-
-
-def random_inputs(specs: list[tuple[tuple[int, ...], np.dtype]], seed: int) -> list[np.ndarray]:
-    """baseline.json's recipe: one RandomState(seed), randint over each input's dtype range, inputs in order."""
-    rs = np.random.RandomState(seed)
-    out = []
-    for shape, dt in specs:
-        dt = np.dtype(dt)
-        if dt.kind == "f":
-            out.append(rs.uniform(-1, 1, size=shape).astype(dt))
-        else:
-            info = np.iinfo(dt)
-            out.append(rs.randint(info.min, info.max + 1, size=shape).astype(dt))
     return out

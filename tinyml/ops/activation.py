@@ -90,7 +90,7 @@ def lower_softmax(g: Graph, op: Op) -> list[Kernel]:
     if x.dtype is DType.INT16:
         act_type(op, x, y)
         require(abs(y.scale - 1 / 32768) < 1e-12, "int16 SOFTMAX output must have scale 1/32768 and zero point 0 "
-                 "(as TFLM requires)")
+                "(as TFLM requires)")
         m, shift = quantize_multiplier(x.scale * op.attrs.beta / (10.0 / 65535.0))
         depth = x.shape[-1]
         f32 = np.float32
@@ -100,14 +100,14 @@ def lower_softmax(g: Graph, op: Op) -> list[Kernel]:
                                        float(f32(2) / f32(65535)), 0))
         return [Kernel("tml_softmax_s16", p, (op.inputs[0], op.outputs[0]))]
     require(x.dtype is DType.INT8 and x.quant is not None and y.dtype in (DType.INT8, DType.INT16) and
-             y.quant is not None, f"SOFTMAX from {x.dtype.value} to {y.dtype.value} is not supported (TFLM's kernel "
-             "takes int8 -> int8, int8 -> int16 and int16 -> int16, quantized)")
+            y.quant is not None, f"SOFTMAX from {x.dtype.value} to {y.dtype.value} is not supported (TFLM's kernel "
+            "takes int8 -> int8, int8 -> int16 and int16 -> int16, quantized)")
     if y.dtype is DType.INT16:
         require(y.zero_point == -32768 and abs(y.scale - 1 / 65536) <= 0.001 / 65536,
-                 "SOFTMAX from int8 to int16 needs output scale 1/65536 and zero point -32768 (as TFLM requires)")
+                "SOFTMAX from int8 to int16 needs output scale 1/65536 and zero point -32768 (as TFLM requires)")
     else:
         require(y.zero_point == -128 and abs(y.scale - 1 / 256) < 1e-9,
-                 "int8 SOFTMAX output must have scale 1/256 and zero point -128 (as TFLM requires)")
+                "int8 SOFTMAX output must have scale 1/256 and zero point -128 (as TFLM requires)")
     integer_bits = 5
     real = min(op.attrs.beta * x.scale * (1 << (31 - integer_bits)), (1 << 31) - 1.0)
     m, left_shift = quantize_multiplier(real)
@@ -125,7 +125,7 @@ def lower_log_softmax(g: Graph, op: Op) -> list[Kernel]:
     x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
     require_int8(x, y)
     require(y.zero_point == 127 and y.scale == 16.0 / 256, "int8 LOG_SOFTMAX output must have scale 16/256 and "
-             "zero point 127 (as TFLM requires)")
+            "zero point 127 (as TFLM requires)")
     m, left_shift = quantize_multiplier(min(float(x.scale) * (1 << 26), (1 << 31) - 1.0))
     require(left_shift >= 0, "LOG_SOFTMAX input scale too small")
     rm, rs = quantize_multiplier((1 << (31 - left_shift)) / m)
@@ -147,7 +147,7 @@ def lower_sigmoid(g: Graph, op: Op) -> list[Kernel]:
             shift += 1
             mult *= 2.0
         require(int(mult) * 32768 < (1 << 31), f"int16 {op.kind.value} input scale {x.scale:g} is too large (TFLM's "
-                 "kernel would overflow 32 bits)")
+                "kernel would overflow 32 bits)")
         p16 = Sigmoid16Params(x.size, int(mult), shift, sigmoid_table_u16())
         return [Kernel("tml_logistic_s16" if op.kind is OpKind.LOGISTIC else "tml_tanh_s16", p16,
                        (op.inputs[0], op.outputs[0]))]
@@ -274,9 +274,9 @@ def lower_l2norm(g: Graph, op: Op) -> list[Kernel]:
     assert isinstance(op.attrs, ElementwiseAttrs)
     require_int8(x, y)
     require(y.scale == 1 / 128 and y.zero_point == 0, "L2_NORMALIZATION output must have scale 1/128 and zero "
-             "point 0 (as TFLM requires)")
+            "point 0 (as TFLM requires)")
     require(op.attrs.activation is Activation.NONE, "L2_NORMALIZATION with a fused activation is not supported "
-             "(TFLM refuses it too)")
+            "(TFLM refuses it too)")
     depth = x.shape[-1]
     return [Kernel("tml_l2norm_s8", L2NormParams(x.size // depth, depth, x.zero_point),
                    (op.inputs[0], op.outputs[0]))]

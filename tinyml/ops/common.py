@@ -70,10 +70,10 @@ def require(cond: bool, msg: str) -> None:
 
 def require_same_quant(op: Op, x: Tensor, y: Tensor) -> None:
     require(x.dtype is y.dtype, f"{op.kind.value} needs the same type on input and output, got {x.dtype.value} "
-             f"and {y.dtype.value}")
+            f"and {y.dtype.value}")
     if x.quant is not None and y.quant is not None:
         require(x.scale == y.scale and x.zero_point == y.zero_point,
-                 f"{op.kind.value} needs the same quantization on input and output (as TFLM requires)")
+                f"{op.kind.value} needs the same quantization on input and output (as TFLM requires)")
 
 
 def wsuffix(w: Tensor) -> str:
@@ -99,9 +99,9 @@ def act_type(op: Op, *ts: Tensor) -> str:
     if all(t.dtype is DType.INT16 for t in ts):
         for t in ts:
             require(t.quant is not None and all(z == 0 for z in t.quant.zero_point),
-                     f"int16 tensor '{t.name}' of {op.kind.value} needs a zero point of 0 (as TFLM requires)")
+                    f"int16 tensor '{t.name}' of {op.kind.value} needs a zero point of 0 (as TFLM requires)")
         require(op.kind in WIDE_OPS, f"{op.kind.value} does not support int16 activations yet (16x8 covers "
-                 f"{', '.join(sorted(k.value for k in WIDE_OPS))})")
+                f"{', '.join(sorted(k.value for k in WIDE_OPS))})")
         return "s16"
     require_int8(*ts)
     return "s8"
@@ -139,7 +139,7 @@ def broadcast_operands(g: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor, dict]:
     for t in (a_t, b_t):
         t4 = (1,) * (4 - len(t.shape)) + tuple(t.shape)
         require(len(t.shape) <= 4 and all(d in (1, o) for d, o in zip(t4, out4)),
-                 f"{op.kind.value} cannot broadcast {list(t.shape)} to {list(y.shape)}")
+                f"{op.kind.value} cannot broadcast {list(t.shape)} to {list(y.shape)}")
     common = dict(d0=out4[0], d1=out4[1], d2=out4[2], d3=out4[3], a_stride=broadcast_strides(a_t.shape, out4),
                   b_stride=broadcast_strides(b_t.shape, out4), a_offset=-a_t.zero_point, b_offset=-b_t.zero_point,
                   output_offset=y.zero_point)

@@ -39,7 +39,7 @@ def lower_conv(g: Graph, op: Op) -> list[Kernel]:
     assert isinstance(op.attrs, ConvAttrs) and x is not None and w is not None
     act = act_type(op, x, y)
     require(w.dtype in (DType.INT8, DType.INT4) and w.quant is not None,
-             f"{op.kind.value} weights '{w.name}' must be int8 or int4")
+            f"{op.kind.value} weights '{w.name}' must be int8 or int4")
     if act == "s16":
         require(w.dtype is DType.INT8, f"16x8 {op.kind.value} needs int8 weights, got {w.dtype.value}")
         require(b is None or b.dtype is DType.INT64, f"16x8 {op.kind.value} bias must be int64 (as TFLM's)")
@@ -60,8 +60,8 @@ def lower_conv(g: Graph, op: Op) -> list[Kernel]:
         dm = 1
         require(woc == oc and ic % fic == 0, f"conv filter shape {list(w.shape)} does not match {list(x.shape)}")
     require(oh == out_size(a.padding, ih, kh, a.stride_h, a.dilation_h)
-             and ow == out_size(a.padding, iw, kw, a.stride_w, a.dilation_w),
-             f"{op.kind.value} output shape {list(y.shape)} is inconsistent with its input and attributes")
+            and ow == out_size(a.padding, iw, kw, a.stride_w, a.dilation_w),
+            f"{op.kind.value} output shape {list(y.shape)} is inconsistent with its input and attributes")
     mult, shift = per_channel_multipliers(x, w, y, oc)
     lo, hi = activation_range(a.activation, y)
     p = ConvParams(n, ih, iw, ic, oh, ow, oc, kh, kw, fic, dm, a.stride_h, a.stride_w, a.dilation_h, a.dilation_w,
@@ -81,7 +81,7 @@ def lower_fully_connected(g: Graph, op: Op) -> list[Kernel]:
     assert isinstance(op.attrs, FullyConnectedAttrs) and x is not None and w is not None
     act = act_type(op, x, y)
     require(w.dtype in (DType.INT8, DType.INT4) and w.quant is not None and w.is_const,
-             "FULLY_CONNECTED weights must be constant int8 or int4")
+            "FULLY_CONNECTED weights must be constant int8 or int4")
     if act == "s16":
         require(w.dtype is DType.INT8, f"16x8 FULLY_CONNECTED needs int8 weights, got {w.dtype.value}")
         require(b is None or b.dtype is DType.INT64, "16x8 FULLY_CONNECTED bias must be int64 (as TFLM's)")
@@ -114,7 +114,7 @@ def lower_transpose_conv(g: Graph, op: Op) -> list[Kernel]:
     assert isinstance(op.attrs, ConvAttrs) and x is not None and w is not None
     require_int8(x, y)
     require(w.dtype is DType.INT8 and w.quant is not None and w.is_const,
-             f"TRANSPOSE_CONV weights '{w.name}' must be constant int8")
+            f"TRANSPOSE_CONV weights '{w.name}' must be constant int8")
     require(b is None or b.dtype is DType.INT32, "TRANSPOSE_CONV bias must be int32 (int8 activations)")
     require(all(z == 0 for z in w.quant.zero_point), "TRANSPOSE_CONV weights must be symmetric (zero point 0)")
     a = op.attrs
@@ -122,7 +122,7 @@ def lower_transpose_conv(g: Graph, op: Op) -> list[Kernel]:
     _, oh, ow, oc = nhwc(y.shape)
     woc, kh, kw, wic = w.shape
     require(woc == oc and wic == ic, f"TRANSPOSE_CONV filter shape {list(w.shape)} does not match {list(x.shape)} "
-             f"-> {list(y.shape)}")
+            f"-> {list(y.shape)}")
     mult, shift = per_channel_multipliers(x, w, y, oc)
     lo, hi = activation_range(a.activation, y)
     pad_h = same_padding(a.padding, oh, kh, a.stride_h, 1, out_size(a.padding, oh, kh, a.stride_h, 1))
@@ -148,10 +148,10 @@ def lower_batch_matmul(g: Graph, op: Op) -> list[Kernel]:
     lb = (1,) * (5 - len(lhs.shape)) + tuple(lhs.shape[:-2])
     rb = (1,) * (5 - len(rhs.shape)) + tuple(rhs.shape[:-2])
     require(all(p == q or 1 in (p, q) for p, q in zip(lb, rb)),
-             f"BATCH_MATMUL cannot broadcast the batch dimensions of {list(lhs.shape)} and {list(rhs.shape)}")
+            f"BATCH_MATMUL cannot broadcast the batch dimensions of {list(lhs.shape)} and {list(rhs.shape)}")
     batch = tuple(max(p, q) for p, q in zip(lb, rb))
     require(y.size == int(np.prod(batch)) * m * n, f"BATCH_MATMUL output {list(y.shape)} is not "
-             f"{list(batch)} x {m} x {n}")
+            f"{list(batch)} x {m} x {n}")
 
     def strides(dims: tuple[int, ...], block: int) -> tuple[int, ...]:
         out, acc = [0, 0, 0], block

@@ -85,8 +85,8 @@ def lower_compare(g: Graph, op: Op) -> list[Kernel]:
     floats = a_t.dtype is DType.FLOAT32 and b_t.dtype is DType.FLOAT32
     require((floats or (a_t.dtype is DType.INT8 and b_t.dtype is DType.INT8 and a_t.quant is not None and
                          b_t.quant is not None)) and y.dtype is DType.BOOL,
-             f"{op.kind.value} of {a_t.dtype.value} and {b_t.dtype.value} into {y.dtype.value} is not supported "
-             "(quantized int8 operands, or float32 ones in a float island, into bool are)")
+            f"{op.kind.value} of {a_t.dtype.value} and {b_t.dtype.value} into {y.dtype.value} is not supported "
+            "(quantized int8 operands, or float32 ones in a float island, into bool are)")
     require(len(y.shape) <= 4, f"{op.kind.value} supports up to 4-D tensors, got {list(y.shape)}")
     out4 = (1,) * (4 - len(y.shape)) + tuple(y.shape)
     if floats:  # IEEE comparison of the values as they are
@@ -121,7 +121,7 @@ def lower_logical(g: Graph, op: Op) -> list[Kernel]:
     ins = [g.tensor(i) for i in op.inputs]
     y = g.tensor(op.outputs[0])
     require(all(t.dtype is DType.BOOL for t in ins + [y]), f"{op.kind.value} takes bool tensors, got "
-             f"{', '.join(t.dtype.value for t in ins)} -> {y.dtype.value}")
+            f"{', '.join(t.dtype.value for t in ins)} -> {y.dtype.value}")
     if op.kind is OpKind.LOGICAL_NOT:
         return [Kernel("tml_logical_not", CastParams(y.size, 5, 5), (op.inputs[0], op.outputs[0]))]
     require(len(y.shape) <= 4, f"{op.kind.value} supports up to 4-D tensors, got {list(y.shape)}")
@@ -138,9 +138,9 @@ def lower_select(g: Graph, op: Op) -> list[Kernel]:
     out = g.tensor(op.outputs[0])
     assert c_t is not None and x_t is not None and y_t is not None
     require(c_t.dtype is DType.BOOL and x_t.dtype is out.dtype and y_t.dtype is out.dtype and
-             out.dtype.bits % 8 == 0, f"SELECT_V2 with a {c_t.dtype.value} condition and {x_t.dtype.value}, "
-             f"{y_t.dtype.value} operands into {out.dtype.value} is not supported (a bool condition and operands of "
-             "the output's type are)")
+            out.dtype.bits % 8 == 0, f"SELECT_V2 with a {c_t.dtype.value} condition and {x_t.dtype.value}, "
+            f"{y_t.dtype.value} operands into {out.dtype.value} is not supported (a bool condition and operands of "
+            "the output's type are)")
     require(len(out.shape) <= 4, f"SELECT_V2 supports up to 4-D tensors, got {list(out.shape)}")
     out4 = (1,) * (4 - len(out.shape)) + tuple(out.shape)
     p = SelectParams(out4, broadcast_strides(c_t.shape, out4), broadcast_strides(x_t.shape, out4),
@@ -153,7 +153,7 @@ def lower_prelu(g: Graph, op: Op) -> list[Kernel]:
     each through its own quantized multiplier. The a_* fields carry the first, the b_* fields the second."""
     x, alpha, y, common = broadcast_operands(g, op)
     require(alpha.quant is not None and len(alpha.quant.scale) == 1,
-             f"PRELU needs a per-tensor quantized alpha, got {len(alpha.quant.scale) if alpha.quant else 0} scales")
+            f"PRELU needs a per-tensor quantized alpha, got {len(alpha.quant.scale) if alpha.quant else 0} scales")
     m1, s1 = quantize_multiplier(x.scale / y.scale)
     m2, s2 = quantize_multiplier(x.scale * alpha.scale / y.scale)
     p = BroadcastParams(**common, left_shift=0, a_multiplier=m1, a_shift=s1, b_multiplier=m2, b_shift=s2,
@@ -181,7 +181,7 @@ def lower_div(g: Graph, op: Op) -> list[Kernel]:
     assert isinstance(op.attrs, ElementwiseAttrs)
     m, s = quantize_multiplier(a_t.scale / (b_t.scale * y.scale))
     require(s <= 23, f"DIV with the multiplier s1 / (s2 * s_out) = {a_t.scale / (b_t.scale * y.scale):.3g} is not "
-             "supported (TFLM's arithmetic is undefined beyond 2^23)")
+            "supported (TFLM's arithmetic is undefined beyond 2^23)")
     lo, hi = activation_range(op.attrs.activation, y)
     p = BroadcastParams(**common, left_shift=0, a_multiplier=0, a_shift=0, b_multiplier=0, b_shift=0,
                         output_multiplier=m, output_shift=s, act_min=lo, act_max=hi, is_sub=0)
@@ -191,8 +191,8 @@ def lower_div(g: Graph, op: Op) -> list[Kernel]:
 def lower_float_unary(g: Graph, op: Op) -> list[Kernel]:
     x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
     require(x.dtype is DType.FLOAT32 and y.dtype is DType.FLOAT32 and x.size == y.size,
-             f"{op.kind.value} runs in float32 (as in TFLM), between a DEQUANTIZE and a QUANTIZE; got "
-             f"{x.dtype.value} -> {y.dtype.value}")
+            f"{op.kind.value} runs in float32 (as in TFLM), between a DEQUANTIZE and a QUANTIZE; got "
+            f"{x.dtype.value} -> {y.dtype.value}")
     return [Kernel(f"tml_{op.kind.value.lower()}_f32", UnaryF32Params(x.size), (op.inputs[0], op.outputs[0]))]
 
 

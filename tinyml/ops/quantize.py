@@ -45,15 +45,15 @@ def lower_quantize(g: Graph, op: Op) -> list[Kernel]:
     y = g.tensor(op.outputs[0])
     supported = f"{_pairs(REQUANTIZE_FUNCS)}, {_pairs((DType.FLOAT32, t) for t in QUANTIZE_FLOAT_FUNCS)}"
     require(y.quant is not None and not y.quant.per_channel, f"QUANTIZE from {x.dtype.value} to {y.dtype.value} "
-             "needs one scale and zero point on its output (as TFLM requires)")
+            "needs one scale and zero point on its output (as TFLM requires)")
     if x.dtype is DType.FLOAT32:
         require(y.dtype in QUANTIZE_FLOAT_FUNCS, f"QUANTIZE from float32 to {y.dtype.value} is not supported (TFLM's "
-                 f"kernel takes {supported})")
+                f"kernel takes {supported})")
         return [Kernel(QUANTIZE_FLOAT_FUNCS[y.dtype], QuantizeParams(x.size, y.scale, y.zero_point),
                        (op.inputs[0], op.outputs[0]))]
     require((x.dtype, y.dtype) in REQUANTIZE_FUNCS and x.quant is not None,
-             f"QUANTIZE from {x.dtype.value}{'' if x.quant else ' (not quantized)'} to {y.dtype.value} is not "
-             f"supported (TFLM's kernel takes {supported}, each quantized)")
+            f"QUANTIZE from {x.dtype.value}{'' if x.quant else ' (not quantized)'} to {y.dtype.value} is not "
+            f"supported (TFLM's kernel takes {supported}, each quantized)")
     # TFLM's Requantize: MultiplyByQuantizedMultiplier of the input less its zero point by the scale ratio (a
     # double), plus the output zero point, saturated to the output type
     m, s = quantize_multiplier(x.scale / y.scale)
@@ -66,8 +66,8 @@ def lower_dequantize(g: Graph, op: Op) -> list[Kernel]:
     x = g.tensor(op.inputs[0])
     y = g.tensor(op.outputs[0])
     require(y.dtype is DType.FLOAT32 and x.dtype in DEQUANTIZE_FUNCS and x.quant is not None,
-             f"DEQUANTIZE from {x.dtype.value}{'' if x.quant else ' (not quantized)'} to {y.dtype.value} is not "
-             f"supported (TFLM's kernel takes {_pairs((t, DType.FLOAT32) for t in DEQUANTIZE_FUNCS)}, quantized)")
+            f"DEQUANTIZE from {x.dtype.value}{'' if x.quant else ' (not quantized)'} to {y.dtype.value} is not "
+            f"supported (TFLM's kernel takes {_pairs((t, DType.FLOAT32) for t in DEQUANTIZE_FUNCS)}, quantized)")
     return [Kernel(DEQUANTIZE_FUNCS[x.dtype], DequantizeParams(x.size, x.scale, x.zero_point),
                    (op.inputs[0], op.outputs[0]))]
 

@@ -43,22 +43,22 @@ def lower_svdf(g: Graph, op: Op) -> list[Kernel]:
     y = g.tensor(op.outputs[0])
     assert x is not None and wf is not None and wt is not None
     require(x.dtype is DType.INT8 and y.dtype is DType.INT8 and wf.dtype is DType.INT8,
-             f"SVDF is supported with int8 input, output and feature weights (here {x.dtype.value}, "
-             f"{y.dtype.value}, {wf.dtype.value}); float and hybrid SVDF are not")
+            f"SVDF is supported with int8 input, output and feature weights (here {x.dtype.value}, "
+            f"{y.dtype.value}, {wf.dtype.value}); float and hybrid SVDF are not")
     require(a.state_dtype in (DType.INT16, DType.INT8) and wt.dtype is a.state_dtype,
-             f"SVDF needs time weights and activation state of one type, int16 or int8 (here "
-             f"{wt.dtype.value} and {a.state_dtype.value})")
+            f"SVDF needs time weights and activation state of one type, int16 or int8 (here "
+            f"{wt.dtype.value} and {a.state_dtype.value})")
     require(b is not None and b.dtype is DType.INT32 and b.quant is not None,
-             "an int8 SVDF needs an int32 bias (TFLM's kernel reads the bias's scale and fails without one)")
+            "an int8 SVDF needs an int32 bias (TFLM's kernel reads the bias's scale and fails without one)")
     assert b is not None
     for t in (x, wf, wt, y):
         require(t.quant is not None and not t.quant.per_channel,
-                 f"SVDF tensor '{t.name}' must have one (per-tensor) scale")
+                f"SVDF tensor '{t.name}' must have one (per-tensor) scale")
     f32 = np.float32
     s_state = f32(a.state_scale)
     require(bool(s_state > 0), "SVDF's activation state has no quantization scale")
     require(abs(float(b.scale) - float(f32(s_state * f32(wt.scale)))) < 1e-5,
-             f"SVDF bias scale {b.scale:g} is not activation state scale x time weights scale (TFLM requires it)")
+            f"SVDF bias scale {b.scale:g} is not activation state scale x time weights scale (TFLM requires it)")
     m1, s1 = quantize_multiplier(float(f32(f32(f32(x.scale) * f32(wf.scale)) / s_state)))
     m2, s2 = quantize_multiplier(float(f32(f32(s_state * f32(wt.scale)) / f32(y.scale))))
     filters, memory = wt.shape
@@ -81,11 +81,11 @@ def lower_lstm(g: Graph, op: Op) -> list[Kernel]:
     assert x is not None
     weights, biases = ins[1:9], ins[9:13]
     require(x.dtype is DType.INT8 and y.dtype is DType.INT8, f"UNIDIRECTIONAL_SEQUENCE_LSTM is supported with int8 "
-             f"input and output (here {x.dtype.value} and {y.dtype.value}); float and hybrid LSTMs are not")
+            f"input and output (here {x.dtype.value} and {y.dtype.value}); float and hybrid LSTMs are not")
     for t in weights:
         assert t is not None
         require(t.dtype is DType.INT8 and t.quant is not None and not t.quant.per_channel,
-                 f"LSTM weights '{t.name}' must be int8 with one (per-tensor) scale")
+                f"LSTM weights '{t.name}' must be int8 with one (per-tensor) scale")
     for t in biases:
         assert t is not None
         require(t.dtype is DType.INT32, f"LSTM bias '{t.name}' must be int32")

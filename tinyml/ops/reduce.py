@@ -27,7 +27,7 @@ def lower_pool(g: Graph, op: Op) -> list[Kernel]:
     assert isinstance(op.attrs, PoolAttrs)
     act = act_type(op, x, y)
     require(x.quant == y.quant or (x.scale == y.scale and x.zero_point == y.zero_point),
-             f"{op.kind.value} needs the same quantization on input and output")
+            f"{op.kind.value} needs the same quantization on input and output")
     a = op.attrs
     n, ih, iw, c = nhwc(x.shape)
     _, oh, ow, _ = nhwc(y.shape)
@@ -78,7 +78,7 @@ def lower_arg(g: Graph, op: Op) -> list[Kernel]:
     assert isinstance(a, AxisAttrs)
     require_int8(x)
     require(y.dtype is DType.INT32, f"{op.kind.value} output must be int32, got {y.dtype.value} (TFLM does not "
-             "run an int64 output either; convert with output_type=tf.int32)")
+            "run an int64 output either; convert with output_type=tf.int32)")
     xs = tuple(x.shape)
     p = ArgParams(int(np.prod(xs[:a.axis])), xs[a.axis], int(np.prod(xs[a.axis + 1:])))
     return [Kernel(f"tml_{op.kind.value.lower()}_s8", p, (op.inputs[0], op.outputs[0]))]

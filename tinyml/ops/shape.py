@@ -69,7 +69,7 @@ def lower_concat(g: Graph, op: Op) -> list[Kernel]:
         t = g.tensor(i)
         if y.quant is not None:
             require(t.quant is not None and t.scale == y.scale and t.zero_point == y.zero_point,
-                     "CONCATENATION inputs must share the output's quantization (as TFLM requires)")
+                    "CONCATENATION inputs must share the output's quantization (as TFLM requires)")
         block = t.shape[ax] * inner
         kernels.append(Kernel("tml_copy", CopyParams(outer, block, y.shape[ax] * inner, off), (i, op.outputs[0])))
         off += block
@@ -82,9 +82,9 @@ def lower_strided_slice(g: Graph, op: Op) -> list[Kernel]:
     assert isinstance(a, SliceAttrs)
     require(len(x.shape) <= 4, f"STRIDED_SLICE supports up to 4-D tensors, got {list(x.shape)}")
     require(x.dtype is y.dtype and (x.quant is None or (x.scale == y.scale and x.zero_point == y.zero_point)),
-             "STRIDED_SLICE needs the same type and quantization on input and output (as TFLM requires)")
+            "STRIDED_SLICE needs the same type and quantization on input and output (as TFLM requires)")
     require(int(np.prod(a.size)) == y.size, f"STRIDED_SLICE of {list(x.shape)} gives {list(a.size)} elements, "
-             f"but its output is {list(y.shape)}")
+            f"but its output is {list(y.shape)}")
     k = 4 - len(x.shape)
     p = StridedSliceParams((1,) * k + tuple(x.shape), (1,) * k + tuple(a.size), (0,) * k + tuple(a.begin),
                            (1,) * k + tuple(a.strides), x.dtype.bits // 8)
@@ -141,15 +141,15 @@ def lower_mirror_pad(g: Graph, op: Op) -> list[Kernel]:
     require_same_quant(op, x, y)
     require(x.dtype.bits % 8 == 0, f"MIRROR_PAD needs a whole-byte type, got {x.dtype.value}")
     require(len(x.shape) in (3, 4) and a.paddings[0] == (0, 0) and a.paddings[-1] == (0, 0),
-             f"MIRROR_PAD is supported on the spatial dimensions of a 3-D or 4-D tensor (paddings "
-             f"{[list(p) for p in a.paddings]} of {list(x.shape)})")
+            f"MIRROR_PAD is supported on the spatial dimensions of a 3-D or 4-D tensor (paddings "
+            f"{[list(p) for p in a.paddings]} of {list(x.shape)})")
     shape, pads = (tuple(x.shape), a.paddings) if len(x.shape) == 4 else \
         ((x.shape[0], x.shape[1], 1, x.shape[2]), (*a.paddings[:2], (0, 0), a.paddings[2]))
     n, ih, iw, c = shape
     limit = 0 if a.symmetric else 1
     require(all(b <= d - limit and e <= d - limit for (b, e), d in ((pads[1], ih), (pads[2], iw))),
-             f"MIRROR_PAD's paddings {[list(p) for p in a.paddings]} exceed what "
-             f"{'SYMMETRIC' if a.symmetric else 'REFLECT'} allows for {list(x.shape)}")
+            f"MIRROR_PAD's paddings {[list(p) for p in a.paddings]} exceed what "
+            f"{'SYMMETRIC' if a.symmetric else 'REFLECT'} allows for {list(x.shape)}")
     p = ResizeNearestParams(n, ih, iw, c * (x.dtype.bits // 8), ih + sum(pads[1]), iw + sum(pads[2]),
                             mirror_index(ih, *pads[1], a.symmetric), mirror_index(iw, *pads[2], a.symmetric))
     return [Kernel("tml_resize_nearest", p, (op.inputs[0], op.outputs[0]))]
@@ -234,7 +234,7 @@ def bilinear_coords(out_size: int, in_size: int, align_corners: bool, half_pixel
         a = max(div(scaled, 1 << 10), 0)
         b = min(div(scaled + (1 << 10) - 1, 1 << 10), in_size - 1)
         require(a < in_size and -512 <= scaled - (a << 10) <= 1024,
-                 f"RESIZE_BILINEAR from {in_size} to {out_size} reads outside its input")
+                f"RESIZE_BILINEAR from {in_size} to {out_size} reads outside its input")
         lo.append(a)
         hi.append(b)
         wt.append(scaled - (a << 10))
