@@ -17,7 +17,7 @@ KNOWN_LARGE = {
     "tinyml.frontends.torch.op_lstm", "tinyml.memory.patching.plan_patches",
     "tinyml.memory.patching._patches", "tinyml.memory.patching._pipeline", "tinyml.memory.techniques._plan_one",
     "tinyml.quant.cli_compress.run", "tinyml.quant.compress.compress", "tinyml.quant.executor._op",
-    "tinyml.quant.ptq.quantize_graph", "tinyml.validate.validate",
+    "tinyml.quant.ptq.quantize_graph",
     "tinyml/frontends/torch.py",
 }
 

@@ -59,6 +59,15 @@ def validate(g: Graph, max_tensor_bytes: int = MAX_TENSOR_BYTES) -> Graph:
 
     def fail(msg: str) -> None:
         raise InvalidModelError(f"'{src}' is not a valid model: {msg}")
+    _model_io(g, fail, max_tensor_bytes)
+    _read_order(g, _writers(g, fail), fail)
+    for k, op in enumerate(g.ops):
+        _op(g, k, op, fail)
+    return g
+
+
+def _model_io(g: Graph, fail, max_tensor_bytes: int) -> None:  # noqa: ANN001
+    """Operators, model inputs and outputs that exist and are not constants, every tensor well formed."""
     n = len(g.tensors)
     if not g.ops:
         fail("it has no operators")
@@ -76,6 +85,12 @@ def validate(g: Graph, max_tensor_bytes: int = MAX_TENSOR_BYTES) -> Graph:
                 fail(f"model {what} '{g.tensor(i).name}' is a constant")
         if len(set(idx)) != len(idx):
             fail(f"a tensor is listed twice among the model's {what}s")
+
+
+def _writers(g: Graph, fail) -> dict[int, int]:  # noqa: ANN001
+    """tensor -> the operator that writes it; refuses a tensor written twice, a constant or a model input written,
+    an operator reading its own output, a reference to a tensor that does not exist."""
+    n = len(g.tensors)
     writer: dict[int, int] = {}
     for k, op in enumerate(g.ops):
         where = f"operator {k} ({op.kind.value})"
@@ -95,6 +110,11 @@ def validate(g: Graph, max_tensor_bytes: int = MAX_TENSOR_BYTES) -> Graph:
             if o in op.inputs:
                 fail(f"{where} reads its own output '{t.name}' (a cycle)")
             writer[o] = k
+    return writer
+
+
+def _read_order(g: Graph, writer: dict[int, int], fail) -> None:  # noqa: ANN001
+    """Every activation an operator reads is written before it; every model output is written."""
     for k, op in enumerate(g.ops):
         for i in op.inputs:
             if i == NO_TENSOR or g.tensor(i).is_const or i in g.inputs:
@@ -107,9 +127,6 @@ def validate(g: Graph, max_tensor_bytes: int = MAX_TENSOR_BYTES) -> Graph:
     for i in g.outputs:
         if i not in writer and i not in g.inputs and not g.tensor(i).is_const:
             fail(f"model output '{g.tensor(i).name}' is never written")
-    for k, op in enumerate(g.ops):
-        _op(g, k, op, fail)
-    return g
 
 
 def _tensor(t: Tensor, i: int, fail, max_bytes: int) -> None:  # noqa: ANN001
