@@ -318,14 +318,33 @@ def _plan(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options
     return min(plans, key=lambda mp: (mp.plan.peak, len(mp.inplace_ops)))
 
 
-def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options: MemoryOptions,
-              pp: PatchPlan | None, prefer: str, zero_copy: bool, memo: dict[tuple, MemoryPlan] | None = None
-              ) -> MemoryPlan:
-    """`kernels` with PADs already folded (fold_pads), `folded` the PAD ops."""
-    stage_ops = range(pp.stage.start, pp.stage.split + 1) if pp else range(0)
-    slices: dict[int, tuple[int, int]] = {}
-    if zero_copy:
-        kernels, slices = concat_slices(g, kernels, frozenset(stage_ops))
+def _overlap_choice(g: Graph, k: int, kern: Kernel, options: MemoryOptions, last: dict, roots: dict[int, int]
+                    ) -> tuple[int | None, tuple[int, int] | None]:
+    """The cheapest input op `k`'s output may grow into (one that dies at `k`): (extra bytes, (input, gap)), or
+    (None, None)."""
+    op = g.ops[k]
+    best_extra: int | None = None
+    pair: tuple[int, int] | None = None
+    for pos, t in enumerate(op.inputs):
+        if t == NO_TENSOR or g.tensor(t).is_const or not _dies_at(g, last, roots, t, k):
+            continue
+        if sum(1 for u in op.inputs if u != NO_TENSOR and roots[u] == roots[t]) > 1:
+            continue  # the same storage read twice (x + x)
+        sp = choose(kern, options.isa, g)
+        gap = safe_gap(kern, pos, pixel_block(sp))
+        if gap is None:
+            continue
+        extra = max(gap + g.tensor(t).nbytes, g.tensor(op.outputs[0]).nbytes) - g.tensor(t).nbytes
+        if best_extra is None or extra < best_extra:
+            best_extra, pair = extra, (t, gap)
+    return best_extra, pair
+
+
+def _choose_techniques(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options: MemoryOptions,
+                       stage_ops: range, slices: dict[int, tuple[int, int]], prefer: str
+                       ) -> tuple[set[int], dict[int, int], dict[int, tuple[int, int]]]:
+    """Per op: in place (depthwise), growing into a dying input (with its safe gap), or neither; and the scratch
+    bytes each op needs. Returns (in-place ops, op -> scratch bytes, op -> (input tensor, gap))."""
     base_roots = storage_roots(g, folded, slices)
     base_last = _last_reads(g, base_roots)
     inplace: set[int] = set()
@@ -337,18 +356,9 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
         kern = ks[0]
         best_extra: int | None = None
         if options.overlap:
-            for pos, t in enumerate(op.inputs):
-                if t == NO_TENSOR or g.tensor(t).is_const or not _dies_at(g, base_last, base_roots, t, k):
-                    continue
-                if sum(1 for u in op.inputs if u != NO_TENSOR and base_roots[u] == base_roots[t]) > 1:
-                    continue  # the same storage read twice (x + x)
-                sp = choose(kern, options.isa, g)
-                gap = safe_gap(kern, pos, pixel_block(sp))
-                if gap is None:
-                    continue
-                extra = max(gap + g.tensor(t).nbytes, g.tensor(op.outputs[0]).nbytes) - g.tensor(t).nbytes
-                if best_extra is None or extra < best_extra:
-                    best_extra, overlap_pairs[k] = extra, (t, gap)
+            best_extra, pair = _overlap_choice(g, k, kern, options, base_last, base_roots)
+            if pair is not None:
+                overlap_pairs[k] = pair
         p = kern.params
         if (options.inplace and op.kind is OpKind.DEPTHWISE_CONV_2D and isinstance(p, ConvParams)
                 and p.depth_multiplier == 1 and p.batches == 1 and kern.func == "tml_depthwise_conv_s8"
@@ -365,6 +375,36 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
         need = max((sp.scratch for kern in ks if (sp := choose(kern, options.isa, g)) is not None), default=0)
         if need and k not in inplace:
             scratch[k] = need
+    return inplace, scratch, overlap_pairs
+
+
+def _schedule(g: Graph, kernels: list[list[Kernel]], pp: PatchPlan | None) -> Schedule:
+    """The calls in execution order: layer by layer, or the patch stage's calls patch by patch in its place."""
+    if pp is None:
+        return list(enumerate(kernels))
+    schedule: Schedule = [(k, kernels[k]) for k in range(pp.stage.start)]
+    for calls in pp.calls:
+        begin = len(schedule)
+        for k, kern in calls:
+            if len(schedule) > begin and schedule[-1][0] == k:  # a patch's calls of one layer: one block
+                schedule[-1][1].append(kern)
+            else:
+                schedule.append((k, [kern]))
+    # ops of the stage that run no code (a RESHAPE before its reduction) still appear, as aliases
+    schedule += [(k, []) for k in range(pp.stage.start, pp.stage.split + 1) if not kernels[k]]
+    schedule += [(k, kernels[k]) for k in range(pp.stage.split + 1, len(g.ops))]
+    return schedule
+
+
+def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options: MemoryOptions,
+              pp: PatchPlan | None, prefer: str, zero_copy: bool, memo: dict[tuple, MemoryPlan] | None = None
+              ) -> MemoryPlan:
+    """`kernels` with PADs already folded (fold_pads), `folded` the PAD ops."""
+    stage_ops = range(pp.stage.start, pp.stage.split + 1) if pp else range(0)
+    slices: dict[int, tuple[int, int]] = {}
+    if zero_copy:
+        kernels, slices = concat_slices(g, kernels, frozenset(stage_ops))
+    inplace, scratch, overlap_pairs = _choose_techniques(g, kernels, folded, options, stage_ops, slices, prefer)
     frozen = frozenset(inplace)
     key = (zero_copy, frozen, tuple(sorted(overlap_pairs.items())), tuple(sorted(scratch.items())))
     if memo is not None and key in memo:
@@ -383,24 +423,9 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
     for k in sorted(frozen):
         kern = kernels[k][0]
         op = g.ops[k]
-        bias = kern.args[2]
         new_kernels[k] = [replace(kern, func="tml_depthwise_conv_inplace_s8",
-                                  args=(op.inputs[0], op.inputs[1], bias, ScratchId(k), op.outputs[0]))]
-    schedule: Schedule = []
-    if pp is None:
-        schedule = list(enumerate(new_kernels))
-    else:
-        schedule = [(k, new_kernels[k]) for k in range(pp.stage.start)]
-        for calls in pp.calls:
-            begin = len(schedule)
-            for k, kern in calls:
-                if len(schedule) > begin and schedule[-1][0] == k:  # a patch's calls of one layer: one block
-                    schedule[-1][1].append(kern)
-                else:
-                    schedule.append((k, [kern]))
-        # ops of the stage that run no code (a RESHAPE before its reduction) still appear, as aliases
-        schedule += [(k, []) for k in range(pp.stage.start, pp.stage.split + 1) if not new_kernels[k]]
-        schedule += [(k, new_kernels[k]) for k in range(pp.stage.split + 1, len(g.ops))]
+                                  args=(op.inputs[0], op.inputs[1], kern.args[2], ScratchId(k), op.outputs[0]))]
+    schedule = _schedule(g, new_kernels, pp)
     check_schedule(g, schedule, buffers, roots)
     plan = plan_memory(buffers, overlaps, options.search)
     if options.isa == "dsp":
