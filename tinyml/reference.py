@@ -1,7 +1,9 @@
-"""NumPy executor of the IR with TFLM's integer semantics: the readable specification of every kernel.
+"""The NumPy semantics of every kernel with TFLM's integer arithmetic: the readable specification.
 
-It runs the same `Kernel` objects (same multipliers, shifts and ranges) as the generated C, so a difference
-between the two is a bug in one C kernel, and a difference to TFLM is a bug in the lowering (`tinyml/ops/`) or here.
+Each function takes a kernel's parameter dataclass (the same multipliers, shifts and ranges the generated C gets)
+and its input arrays; the kernel registry (tinyml/kernels/registry.py) names the one for each C kernel and the
+reference executor (tinyml/interpreter.py) runs them. A difference between the C and these is a bug in one C
+kernel; a difference to TFLM is a bug in the lowering (`tinyml/ops/`) or here.
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from .generated import (
     select_calls,
     short_blocks,
 )
-from .registry import KERNELS, KernelRow, kernel
+from .registry import KERNELS, KernelRow
 
-__all__ = ["ISAS", "KERNELS", "Const", "KernelRow", "Special", "choose", "chosen", "derived", "fits_int32", "kernel",
+__all__ = ["ISAS", "KERNELS", "Const", "KernelRow", "Special", "choose", "chosen", "derived", "fits_int32",
            "pixel_block", "requant_records", "resolve_isa", "select", "select_calls", "short_blocks"]

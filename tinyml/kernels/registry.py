@@ -162,7 +162,3 @@ _ROWS = [
 KERNELS: dict[str, KernelRow] = {row.func: row for row in _ROWS}
 assert len(KERNELS) == len(_ROWS), "a kernel has two rows"
 
-
-def kernel(func: str) -> KernelRow:
-    """The row of runtime kernel `func`."""
-    return KERNELS[func]
