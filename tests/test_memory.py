@@ -327,6 +327,32 @@ def test_default_compile_caches_halos_where_that_lowers_the_peak():
 
 
 @needs_shared()
+def test_band_search_stops_pipelines_that_cannot_win():
+    """patch_options with `below` abandons a cached-halo pipeline as soon as its window buffers and the split
+    output reach `below` (they only grow): the same configurations, in the same order, as planning every one and
+    filtering afterwards."""
+    from tinyml.memory import techniques
+    from tinyml.memory.patching import plan_patches, stages
+    name = "person_detect.tflite"
+    if name not in BASE:
+        pytest.skip(f"{name} is not among the shared models")
+    c = analyze((SHARED_MODELS / name).read_bytes(), name, CompileOptions(patch="off"))
+    from tinyml.lower import lower
+    g, kernels = c.graph, lower(c.graph)
+    folded_kernels, _ = techniques.fold_pads(g, kernels)
+    below = c.plan.peak
+    opts = dataclasses.replace(CompileOptions().memory_options(), halos="cache", search=0)
+    got = techniques._patch_options(g, kernels, opts, below=below)
+    want = []
+    for st_ in stages(g, folded_kernels):
+        for rows in range(2, g.tensor(st_.banded).shape[1] + 1):
+            pp = plan_patches(g, folded_kernels, st_, (rows, 1), False, True)
+            if pp is not None and sum(b.size for b in pp.buffers) + g.tensor(st_.output).nbytes < below:
+                want.append((st_.split, rows))
+    assert want and [(m.patch.stage.split, m.patch.grid[0]) for m in got] == want
+
+
+@needs_shared()
 @needs_tflm()
 def test_pipeline_steady_state_is_one_loop(tmp_path):
     """kws by default: the steady state of its row pipeline is emitted as one loop, bit-exact with TFLM."""

@@ -39,3 +39,34 @@ def test_checker_catches_overlap():
     check_plan([a, b], Plan({0: 0, 1: 10}, 20))
     c = Buffer(2, 10, 3, 4, 1, (2,))
     check_plan([a, c], Plan({0: 0, 2: 0}, 10))  # disjoint lifetimes may share bytes
+
+
+def test_local_search_refit_equals_a_whole_first_fit():
+    """The local search re-places only what a move can change (planner._refit): on random buffer sets, overlap
+    pairs and moves, its offsets are those of a first fit of the whole new order."""
+    import random
+
+    from tinyml.memory import planner
+    rng = random.Random(1)
+    for _ in range(150):
+        n = rng.randint(2, 40)
+        bufs = []
+        for i in range(n):
+            a = rng.randint(0, 20)
+            bufs.append(Buffer(i, rng.randint(1, 64), a, a + rng.randint(0, 6), rng.choice([1, 2, 4]), (i,)))
+        overlaps = {(a.id, b.id): rng.randint(0, 32) for a in bufs for b in bufs
+                    if a.id != b.id and a.overlaps_in_time(b) and rng.random() < 0.1}
+        conf = planner._conflicts(bufs, overlaps)
+        order = list(bufs)
+        rng.shuffle(order)
+        offs = planner._first_fit(order, conf)
+        for _ in range(30):
+            i, j = rng.randrange(n), rng.randrange(n)
+            if i == j:
+                continue
+            cand = list(order)
+            cand.insert(j, cand.pop(i))
+            got = planner._refit(cand, min(i, j), max(i, j), order[i].id, conf, offs)
+            assert got == planner._first_fit(cand, conf)
+            if rng.random() < 0.5:
+                order, offs = cand, got

@@ -390,7 +390,8 @@ def _called(c: Compiled, prefix: str) -> dict[int, list[str]]:
 def _layers(c: Compiled, prefix: str) -> list[dict]:
     """report.json's per-layer records."""
     g, plan = c.graph, c.plan
-    offsets = {t: plan.offsets[b.id] + c.offsets[t] for b in c.buffers for t in b.tensors}
+    inside = c.offsets
+    offsets = {t: plan.offsets[b.id] + inside[t] for b in c.buffers for t in b.tensors}
     called = _called(c, prefix)
     executed = _executed_macs(c)
     layers = []

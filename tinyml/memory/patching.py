@@ -215,20 +215,30 @@ def _split(n: int, parts: int) -> list[tuple[int, int]]:
     return [(edges[i], edges[i + 1]) for i in range(parts)]
 
 
+def _geometry(p: object) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]] | None:
+    """(stride, padding, kernel size, dilation) of the rows and of the columns a kernel reads, or None for an
+    element-wise one (it reads the output's own region)."""
+    if isinstance(p, BroadcastParams):
+        return None
+    if isinstance(p, ConvParams):
+        return (p.stride_h, p.pad_h, p.k_h, p.dil_h), (p.stride_w, p.pad_w, p.k_w, p.dil_w)
+    assert isinstance(p, PoolParams)
+    return (p.stride_h, p.pad_h, p.filter_h, 1), (p.stride_w, p.pad_w, p.filter_w, 1)
+
+
+def _span(geo: tuple[int, int, int, int], a: int, b: int, n: int) -> tuple[int, int]:
+    """The input rows (or columns) [lo, hi) inside [0, n) that outputs [a, b) read, at least one."""
+    s, pad, k, d = geo
+    lo = max(0, a * s - pad)
+    return lo, max(min(n, (b - 1) * s - pad + (k - 1) * d + 1), lo + 1)
+
+
 def _needed(p: object, out: Region, h: int, w: int) -> Region:
     """Input rows/columns the kernel reads (inside the image) to compute output region `out`."""
-    if isinstance(p, BroadcastParams):
+    geo = _geometry(p)
+    if geo is None:
         return out
-    if isinstance(p, ConvParams):
-        sh, sw, ph, pw, kh, kw, dh, dw = p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.k_h, p.k_w, p.dil_h, p.dil_w
-    else:
-        assert isinstance(p, PoolParams)
-        sh, sw, ph, pw, kh, kw, dh, dw = p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.filter_h, p.filter_w, 1, 1
-    y0 = max(0, out.y0 * sh - ph)
-    y1 = min(h, (out.y1 - 1) * sh - ph + (kh - 1) * dh + 1)
-    x0 = max(0, out.x0 * sw - pw)
-    x1 = min(w, (out.x1 - 1) * sw - pw + (kw - 1) * dw + 1)
-    return Region(y0, max(y1, y0 + 1), x0, max(x1, x0 + 1))
+    return Region(*_span(geo[0], out.y0, out.y1, h), *_span(geo[1], out.x0, out.x1, w))
 
 
 def _region_kernel(g: Graph, kern: Kernel, rin: list[Region], rout: Region, in_refs: list[Ref], out_ref: Ref
@@ -282,12 +292,21 @@ def _advance(t: int, r: Region, c: int, held: dict[int, Region]) -> tuple[list[K
     return move, (Region(q.y1, r.y1, r.x0, r.x1) if r.y1 > q.y1 else None)
 
 
+def _spatial_ops(g: Graph, stage: Stage) -> range:
+    """The ops of `stage` that run patch by patch (a reduction at stage.split runs band by band after them)."""
+    if stage.reduced is None:
+        return range(stage.start, stage.split + 1)
+    return range(stage.start, next(k for k in range(stage.split, stage.start - 1, -1)
+                                   if g.ops[k].outputs[0] == stage.reduced) + 1)
+
+
 def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tuple[int, int],
-                 stream: bool = False, cache: bool = False) -> PatchPlan | None:
+                 stream: bool = False, cache: bool = False, below: int | None = None) -> PatchPlan | None:
     """Regions, region kernels and patch buffers of `stage` cut into `grid` patches (None if the grid does not fit
     the split output, or `stream` is asked and the stage input is not a streamable model input). `stream`: the
     stage input stays in the application's memory and each patch gathers its input region into a patch buffer.
-    `cache` (grids of whole-row bands, R x 1): halos are kept instead of recomputed (see _pipeline)."""
+    `cache` (grids of whole-row bands, R x 1): halos are kept instead of recomputed (see _pipeline); with
+    `below`, None as soon as the patch buffers and the split output reach `below` bytes."""
     hs, ws, cs = _spatial(g, stage.banded)  # type: ignore[misc]
     rows, cols = grid
     reduce = stage.reduced is not None
@@ -297,11 +316,15 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
     src = streamable(g, stage) if stream else None
     if bands is None or (stream and src is None):
         return None
-    last_op = stage.split if not reduce else \
-        next(k for k in range(stage.split, stage.start - 1, -1) if g.ops[k].outputs[0] == stage.reduced)
-    ops = range(stage.start, last_op + 1)  # the spatial ops (a reduction at stage.split runs band by band)
-    steps = _pipeline(g, kernels, stage, ops, rows, src) if cache else \
-        _patches(g, kernels, stage, ops, bands, cols, src)
+    ops = _spatial_ops(g, stage)
+    if cache:
+        fixed = g.tensor(stage.output).nbytes + (4 * g.tensor(stage.output).size if reduce else 0)
+        found = _pipeline(g, kernels, stage, ops, rows, src, None if below is None else below - fixed)
+        if found is None:
+            return None
+        steps = found
+    else:
+        steps = _patches(g, kernels, stage, ops, bands, cols, src)
     all_regions, all_calls, sizes, last_written, first_read = steps
     extra = 0
     for calls in all_calls:
@@ -425,13 +448,14 @@ def _patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, ops: range, ba
 
 
 def _pipeline(g: Graph, kernels: list[list[Kernel]], stage: Stage, stage_ops: range, rows: int,
-              src: int | None) -> Steps:
+              src: int | None, limit: int | None = None) -> Steps | None:
     """Cached halos: the stage runs as a row pipeline. Every stage tensor has a window buffer of whole rows that
     lives through the stage. In each step every op computes the next rows of its output that its inputs' windows
     allow, at most ceil(height / rows) of them, so the split output (or the reduced tensor) advances by one band
     per step once the pipeline is full; before an op writes, its output window drops the rows no reader will read
     again and moves the rest to the top (one memmove). Every row is computed once (no extra MACs), and a window
-    holds only the rows between its slowest reader and its producer, not the whole receptive field of a band."""
+    holds only the rows between its slowest reader and its producer, not the whole receptive field of a band.
+    None as soon as the window buffers reach `limit` bytes together (they only grow)."""
     hi, wi, ci = _spatial(g, stage.input)  # type: ignore[misc]
     ops = [k for k in stage_ops if kernels[k]]  # folded PADs run no code (their readers pad)
     reads = _reads(g, kernels)
@@ -454,13 +478,19 @@ def _pipeline(g: Graph, kernels: list[list[Kernel]], stage: Stage, stage_ops: ra
             memo[key] = _needed(kernels[k][0].params, r, h, w)
         return memo[key]
 
+    # the rows each stage op reads of each input, per output row: (input, row geometry or None, input height)
+    rows_read = {k: [(i, None if (geo := _geometry(kernels[k][0].params)) is None else geo[0],
+                      _spatial(g, i)[0]) for i in reads[k]] for k in ops}  # type: ignore[index]
+
     def next_read(t: int) -> int:
         """The first row of `t` that a reader will still read (its rows computed so far if none will)."""
         ys = []
         for k in readers.get(t, []):
             o = g.ops[k].outputs[0]
-            if done[o] < shape[o][0]:  # type: ignore[index]
-                ys.append(needed(k, t, Region(done[o], done[o] + 1, 0, shape[o][1])).y0)  # type: ignore[index]
+            y = done[o]
+            if y < shape[o][0]:  # type: ignore[index]
+                geo = next(v for i, v, _ in rows_read[k] if i == t)
+                ys.append(y if geo is None else max(0, y * geo[0] - geo[1]))
         return min(ys, default=done.get(t, 0))
 
     def reach(k: int) -> int:
@@ -468,12 +498,11 @@ def _pipeline(g: Graph, kernels: list[list[Kernel]], stage: Stage, stage_ops: ra
         all there yet. The rows an output row needs end no earlier for a later row, so the rows that can be
         computed are a prefix, found by bisection."""
         o = g.ops[k].outputs[0]
-        h, w, _ = shape[o]  # type: ignore[misc]
-        ins = reads[k]
+        h = shape[o][0]  # type: ignore[index]
+        ins = [(geo, n, hi if i == stage.input else done[i]) for i, geo, n in rows_read[k]]
 
-        def ready(y: int) -> bool:
-            return all(needed(k, i, Region(y, y + 1, 0, w)).y1 <= (hi if i == stage.input else done[i])
-                       for i in ins)
+        def ready(y: int) -> bool:  # every input row output row y reads is there
+            return all((y + 1 if geo is None else _span(geo, y, y + 1, n)[1]) <= have for geo, n, have in ins)
         lo, top = done[o], min(h, done[o] + cap[k])  # rows [done, lo) ready; the answer is in [lo, top]
         while lo < top:
             mid = (lo + top) // 2
@@ -483,8 +512,13 @@ def _pipeline(g: Graph, kernels: list[list[Kernel]], stage: Stage, stage_ops: ra
                 top = mid
         return lo
 
+    total = [0]  # bytes of the window buffers so far
+
     def window(t: int, r: Region, c: int) -> tuple[list[Kernel], Region | None]:
-        sizes[t] = max(sizes.get(t, 0), r.h * r.w * c)
+        size = r.h * r.w * c
+        if size > sizes.get(t, 0):
+            total[0] += size - sizes.get(t, 0)
+            sizes[t] = size
         return _advance(t, r, c, held)
 
     all_regions: list[dict[int, Region]] = []
@@ -527,6 +561,8 @@ def _pipeline(g: Graph, kernels: list[list[Kernel]], stage: Stage, stage_ops: ra
                 assert fresh == new, (o, fresh, new)
                 calls += [(k, m) for m in move]
                 out_ref = Ref(PatchId(o), (a - r.y0) * w * c)
+            if limit is not None and total[0] >= limit:
+                return None
             calls.append((k, _region_kernel(g, kernels[k][0], rin, new, refs, out_ref)))
             done[o] = b
             if o == stage.reduced:

@@ -204,6 +204,37 @@ def _first_fit(order: Iterable[Buffer], conflicts: Conflicts, placed: dict[Buffe
     return offsets
 
 
+def _refit(order: list[Buffer], m: int, n: int, moved: BufferId, conflicts: Conflicts,
+           offsets: dict[BufferId, int]) -> dict[BufferId, int]:
+    """First fit of `order`, the order that gave `offsets` with buffer `moved` taken out and put back elsewhere
+    (positions m..n are the ones between). The first m buffers keep their offsets. Any other buffer keeps its
+    offset unless it conflicts with one that did not keep its own, or, between m and n (where `moved` is placed
+    in one order and not yet in the other), with `moved`. Once past n with every offset kept so far, nothing
+    after can change: `offsets` itself is returned then (the same plan)."""
+    new: dict[BufferId, int] = {}  # the offsets that differ from `offsets`
+    affected: set[BufferId] = set()  # the buffers that conflict with one in `new`
+    near = {i for i, _, _ in conflicts[moved]}
+    placed = {b.id for b in order[:m]}
+    for p in range(m, len(order)):
+        b = order[p]
+        if p > n and not new:
+            return offsets
+        if b.id == moved or b.id in affected or (p <= n and b.id in near):
+            intervals = sorted((new.get(i, offsets[i]) + lo, new.get(i, offsets[i]) + hi)
+                               for i, lo, hi in conflicts[b.id] if i in placed)
+            s = 0
+            for lo, hi in intervals:
+                if lo < s < hi:
+                    s = -(-hi // b.align) * b.align
+            if s != offsets[b.id]:
+                new[b.id] = s
+                affected.update(i for i, _, _ in conflicts[b.id])
+            elif b.id in new:
+                del new[b.id]
+        placed.add(b.id)
+    return {**offsets, **new} if new else offsets
+
+
 ORDERINGS: dict[str, Callable[[Buffer], tuple]] = {
     "size": lambda b: (-b.size, b.first, id_order(b.id)),                       # TFLM's greedy by size
     "size_x_lifetime": lambda b: (-b.size * (b.last - b.first + 1), -b.size, id_order(b.id)),
@@ -253,9 +284,8 @@ def plan_memory(buffers: list[Buffer], overlaps: dict[tuple[BufferId, BufferId],
                 continue
             cand = list(order)
             cand.insert(j, cand.pop(i))
-            m = min(i, j)  # the first m buffers keep their places: first fit only from there
-            offs = _first_fit(cand[m:], conf, {b.id: cur_offs[b.id] for b in order[:m]})
-            peak = _peak(buffers, offs)
+            offs = _refit(cand, min(i, j), max(i, j), order[i].id, conf, cur_offs)
+            peak = cur if offs is cur_offs else _peak(buffers, offs)
             if peak <= cur:
                 order, cur, cur_offs = cand, peak, offs
                 if peak < best.peak:

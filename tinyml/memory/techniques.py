@@ -257,10 +257,7 @@ def _patch_options(g: Graph, kernels: list[list[Kernel]], options: MemoryOptions
             halos = "cache" if cache else "recompute"
             for grid in grids or (tuple((n, 1) for n in range(2, hs + 1)) if cache else
                                   tuple((n, m) for n in range(2, 9) for m in (n, 1))):
-                pp = plan_patches(g, kernels, st, grid, options.stream_input, cache)
-                if pp is not None and cache and below is not None and \
-                        sum(b.size for b in pp.buffers) + g.tensor(st.output).nbytes >= below:
-                    continue
+                pp = plan_patches(g, kernels, st, grid, options.stream_input, cache, below if cache else None)
                 if pp is not None:
                     out.append(_plan(g, kernels, folded, replace(options, patch=grid, split=st.split, halos=halos),
                                      pp))
@@ -311,8 +308,15 @@ def _plan(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options
     if options.zero_copy_concat and any(op.kind is OpKind.CONCATENATION for op in g.ops):
         zero_copy.insert(0, True)
     memo: dict[tuple, MemoryPlan] = {}  # preferences that lead to the same decisions give the same plan
-    plans = [_plan_one(g, kernels, folded, options, pp, prefer, zc, memo) for zc in zero_copy
-             for prefer in ("footprint", "overlap", "inplace")]
+    stage_ops = range(pp.stage.start, pp.stage.split + 1) if pp else range(0)
+    plans = []
+    for zc in zero_copy:
+        ks, slices = concat_slices(g, kernels, frozenset(stage_ops)) if zc else (kernels, {})
+        if zc and not slices:
+            continue  # nothing to write in place: the same kernels and plans as without
+        choices = _technique_options(g, ks, folded, options, stage_ops, slices)
+        plans += [_plan_one(g, ks, folded, options, pp, zc, slices, _choose_techniques(choices, prefer), memo)
+                  for prefer in ("footprint", "overlap", "inplace")]
     # equal peaks: fewer in-place layers (the in-place kernel works channel by channel, slower than the
     # generated depthwise kernels)
     return min(plans, key=lambda mp: (mp.plan.peak, len(mp.inplace_ops)))
@@ -340,41 +344,60 @@ def _overlap_choice(g: Graph, k: int, kern: Kernel, options: MemoryOptions, last
     return best_extra, pair
 
 
-def _choose_techniques(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options: MemoryOptions,
-                       stage_ops: range, slices: dict[int, tuple[int, int]], prefer: str
-                       ) -> tuple[set[int], dict[int, int], dict[int, tuple[int, int]]]:
-    """Per op: in place (depthwise), growing into a dying input (with its safe gap), or neither; and the scratch
-    bytes each op needs. Returns (in-place ops, op -> scratch bytes, op -> (input tensor, gap))."""
+# per op: (extra bytes of its best overlap or None, (input, gap) or None, (extra bytes, plane bytes) of running
+# it in place or None); and the scratch bytes of each op's generated kernels
+Choices = tuple[dict[int, tuple[int | None, tuple[int, int] | None, tuple[int, int] | None]], dict[int, int]]
+
+
+def _technique_options(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options: MemoryOptions,
+                       stage_ops: range, slices: dict[int, tuple[int, int]]) -> Choices:
+    """What each op could do: grow into a dying input (with its safe gap) and what that costs, run in place
+    (depthwise) and what that costs; the scratch bytes its generated kernels need."""
     base_roots = storage_roots(g, folded, slices)
     base_last = _last_reads(g, base_roots)
-    inplace: set[int] = set()
-    scratch: dict[int, int] = {}
-    overlap_pairs: dict[int, tuple[int, int]] = {}  # op -> (input tensor, gap)
+    per_op: dict[int, tuple[int | None, tuple[int, int] | None, tuple[int, int] | None]] = {}
     for k, (op, ks) in enumerate(zip(g.ops, kernels)):
         if len(ks) != 1 or not op.outputs or k in stage_ops or op.outputs[0] in slices:
             continue
         kern = ks[0]
-        best_extra: int | None = None
-        if options.overlap:
-            best_extra, pair = _overlap_choice(g, k, kern, options, base_last, base_roots)
-            if pair is not None:
-                overlap_pairs[k] = pair
+        best_extra, pair = _overlap_choice(g, k, kern, options, base_last, base_roots) if options.overlap else \
+            (None, None)
         p = kern.params
+        inplace = None
         if (options.inplace and op.kind is OpKind.DEPTHWISE_CONV_2D and isinstance(p, ConvParams)
                 and p.depth_multiplier == 1 and p.batches == 1 and kern.func == "tml_depthwise_conv_s8"
                 and _dies_at(g, base_last, base_roots, op.inputs[0], k)):
             x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
             sp = choose(replace(kern, func="tml_depthwise_conv_inplace_s8"), options.isa, g)
             plane = sp.scratch if sp is not None else p.in_h * p.in_w  # the generated kernel's plane is padded
-            extra = max(x.nbytes, y.nbytes) + plane - x.nbytes
+            inplace = (max(x.nbytes, y.nbytes) + plane - x.nbytes, plane)
+        per_op[k] = (best_extra, pair, inplace)
+    need = {k: n for k, ks in enumerate(kernels)  # scratch of generated kernels (im2col rows), patch regions too
+            if (n := max((sp.scratch for kern in ks if (sp := choose(kern, options.isa, g)) is not None),
+                         default=0))}
+    return per_op, need
+
+
+def _choose_techniques(choices: Choices, prefer: str) -> tuple[set[int], dict[int, int], dict[int, tuple[int, int]]]:
+    """Per op: in place (depthwise), growing into a dying input (with its safe gap), or neither, by `prefer`
+    (footprint: the cheaper of the two; overlap; inplace); and the scratch bytes each op needs. Returns (in-place
+    ops, op -> scratch bytes, op -> (input tensor, gap))."""
+    per_op, need = choices
+    inplace: set[int] = set()
+    scratch: dict[int, int] = {}
+    overlap_pairs: dict[int, tuple[int, int]] = {}  # op -> (input tensor, gap)
+    for k, (best_extra, pair, in_place) in per_op.items():
+        if pair is not None:
+            overlap_pairs[k] = pair
+        if in_place is not None:
+            extra, plane = in_place
             if best_extra is None or prefer == "inplace" or (prefer == "footprint" and extra < best_extra):
                 inplace.add(k)
                 scratch[k] = plane
                 overlap_pairs.pop(k, None)
-    for k, ks in enumerate(kernels):  # scratch of generated kernels (im2col rows), patch regions included
-        need = max((sp.scratch for kern in ks if (sp := choose(kern, options.isa, g)) is not None), default=0)
-        if need and k not in inplace:
-            scratch[k] = need
+    for k, n in need.items():
+        if k not in inplace:
+            scratch[k] = n
     return inplace, scratch, overlap_pairs
 
 
@@ -397,14 +420,12 @@ def _schedule(g: Graph, kernels: list[list[Kernel]], pp: PatchPlan | None) -> Sc
 
 
 def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options: MemoryOptions,
-              pp: PatchPlan | None, prefer: str, zero_copy: bool, memo: dict[tuple, MemoryPlan] | None = None
-              ) -> MemoryPlan:
-    """`kernels` with PADs already folded (fold_pads), `folded` the PAD ops."""
-    stage_ops = range(pp.stage.start, pp.stage.split + 1) if pp else range(0)
-    slices: dict[int, tuple[int, int]] = {}
-    if zero_copy:
-        kernels, slices = concat_slices(g, kernels, frozenset(stage_ops))
-    inplace, scratch, overlap_pairs = _choose_techniques(g, kernels, folded, options, stage_ops, slices, prefer)
+              pp: PatchPlan | None, zero_copy: bool, slices: dict[int, tuple[int, int]],
+              choice: tuple[set[int], dict[int, int], dict[int, tuple[int, int]]],
+              memo: dict[tuple, MemoryPlan] | None = None) -> MemoryPlan:
+    """`kernels` with PADs already folded (fold_pads), `folded` the PAD ops; with `zero_copy`, `slices` the
+    zero-copy concatenation (concat_slices, which gave `kernels`); `choice` from _choose_techniques."""
+    inplace, scratch, overlap_pairs = choice
     frozen = frozenset(inplace)
     key = (zero_copy, frozen, tuple(sorted(overlap_pairs.items())), tuple(sorted(scratch.items())))
     if memo is not None and key in memo:
