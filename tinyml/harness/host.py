@@ -24,7 +24,7 @@ from ..ir import DType
 from ..outdir import check_inputs, check_outdir, read_report
 from ..resources import runtime_dir
 
-HOST_CFLAGS = ("-std=c99", "-O2", "-fPIC", "-Wall", "-Wextra", "-Werror")
+HOST_CFLAGS = ("-std=c99", "-Og", "-fPIC", "-Wall", "-Wextra", "-Werror")
 BUILD_DIR = "build/host"
 DRIVER = "tml_host_main.c"
 
