@@ -3,7 +3,7 @@ models made here with TensorFlow's converter, shaped like the published ones tha
 YOLO-style detector of 84 convolutions and ~110 M MACs; a ShuffleNet-style network with 95 TRANSPOSEs and ~45 M
 MACs), and the shared models. A benchmark, not a timed test.
 
-    python benchmarks/compile_time.py [--only NAME] [--profile NAME]
+    python benchmarks/compile_time.py [--only NAME] [--profile NAME] [--warm]
 """
 from __future__ import annotations
 
@@ -99,9 +99,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", help="one model (a made one's name or a shared file)")
     ap.add_argument("--profile", help="print the cProfile of this model's compile")
+    ap.add_argument("--warm", action="store_true", help="keep tinyml's caches (compiled kernel objects, parsed "
+                    "templates) from earlier runs; default: a fresh cache, as on a user's first compile")
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with tempfile.TemporaryDirectory() as d:
+        if not args.warm:
+            os.environ["TINYML_CACHE_DIR"] = str(Path(d) / "cache")
         models: list[tuple[str, Path]] = []
         for name, make in MADE.items():
             if args.only in (None, name) or args.profile == name:

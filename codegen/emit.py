@@ -82,6 +82,8 @@ class _Emission:
     def special(self, sp: Special, kern: Kernel) -> str:
         entry = self.specials.setdefault(sp.name, {"family": sp.family, "special": sp, "c": dict(sp.consts),
                                                    "short": set()})
+        if entry["special"] != sp:  # one name, one function: a name that does not say everything is a bug
+            raise AssertionError(f"two generated kernels are both named {sp.name}: {entry['special']} and {sp}")
         entry["short"] |= short_blocks(sp, kern.params)  # the leftover blocks some call runs
         return f"{self.p}_k_{sp.name}"
 

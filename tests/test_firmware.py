@@ -219,6 +219,27 @@ def test_patched_model_on_qemu(tmp_path):
     assert sum(per.values()) <= res["total_instructions"]
 
 
+@pytest.mark.parametrize("kernels,per_geometry", [("dsp", 4), ("dsp", 0), ("portable", 0)])
+def test_run_time_output_stages_on_qemu(kernels, per_geometry, tmp_path, monkeypatch):
+    """Kernels shared by layers with different output stages on the board (the zero point in the records, or the
+    activation range read at run time: STAGES_PER_GEOMETRY 0): TFLM's bytes."""
+    from opplan import many_stages
+    from oracle import tflm_run
+
+    import tinyml.kernels.generated as generated
+    from tinyml.compiler import CompileOptions
+    monkeypatch.setattr(generated, "STAGES_PER_GEOMETRY", per_geometry)
+    model = many_stages(tmp_path / "stages.tflite")
+    out = tmp_path / "out"
+    rep = compile_model(model, out, CompileOptions(kernels=kernels))
+    names = [f for layer in rep["layers"] for f in layer["kernels"] if "_k_dw_" in f]
+    assert names and all(("_ar" in f) == (per_geometry == 0) and "_o" not in f for f in names), names
+    xs = random_inputs([(tuple(s["shape"]), s["dtype"]) for s in rep["inputs"]], 0)
+    res = emulate(out, "mps2-an386", xs)
+    assert res["outputs_match_host"] and res["outputs_match_reference"] is True
+    assert np.array_equal(res["outputs"][0].reshape(-1), tflm_run(model.read_bytes(), xs, 1)[0].reshape(-1))
+
+
 def test_cached_halos_on_qemu(tmp_path):
     """person_detect as `tinyml compile` makes it by default (first stage in whole-row bands with cached halos) on
     the board: equal to TFLM, and the arena in RAM is the planned peak."""

@@ -4,12 +4,14 @@ portable: plain C loops), bit-exact with the portable runtime kernels (--kernels
 and TFLM; and the fixed-point shortcuts they use equal TFLM's arithmetic."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
 import pytest
 from conftest import SHARED_MODELS, needs_shared, needs_tflm
 from helpers import assert_bit_exact
+from opplan import many_stages
 
 from tinyml.compiler import CompileOptions
 from tinyml.kernels import pixel_block, select
@@ -264,3 +266,72 @@ def test_requantization_shortcuts_equal_tflm_arithmetic(tmp_path):
                    check=True)
     r = subprocess.run([str(exe)], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == "0", r.stdout
+
+
+def _named(rep: dict) -> set[str]:
+    return {f for layer in rep["layers"] for f in layer["kernels"] if f.startswith("model_k_")}
+
+
+def _const_zero_point(name: str) -> bool:
+    """The generated kernel has its output zero point as a constant (`_o<value>` in its name)."""
+    return re.search(r"_om?\d+_a", name) is not None
+
+
+@pytest.mark.parametrize("isa", ["dsp", "portable"])
+def test_many_output_stages_share_one_kernel(isa, tmp_path, monkeypatch):
+    """Layers of one geometry with more distinct output stages than STAGES_PER_GEOMETRY share a function: one per
+    stage as the code sees it (the zero point is in the requantization records), else one that reads its
+    activation range at run time. Bit-exact with TFLM layer by layer, with in-place depthwise and with
+    overlapping buffers, and far less kernel code than one function per stage."""
+    import tinyml.kernels.generated as generated
+    model = many_stages(tmp_path / "stages.tflite")
+    for name, opts in (("default", {}), ("layers", {"patch": "off", "overlap": False}),
+                       ("overlap", {"patch": "off", "inplace": False})):
+        rep = assert_bit_exact(model, tmp_path / name, seeds=(0, 1), options=CompileOptions(kernels=isa, **opts))
+        names = _named(rep)
+        per_geometry: dict[str, set[str]] = {}
+        for f in names:
+            per_geometry.setdefault(re.sub(r"(_o(m?\d+|r))?_a(r|m?\d+_m?\d+)(_rq|_relu)?", "", f), set()).add(f)
+        assert all(len(fs) <= generated.STAGES_PER_GEOMETRY for fs in per_geometry.values()), per_geometry
+        for fam in ("_k_fc_8x8_", "_k_conv_1x1_s1x1_c8x8", "_k_dw"):  # six or more layers each: shared
+            assert any(fam in f and not _const_zero_point(f) for f in names), names
+    one = (tmp_path / "default" / "model_kernels.c").stat().st_size
+    monkeypatch.setattr(generated, "STAGES_PER_GEOMETRY", 0)  # every geometry: activation range at run time
+    rep = assert_bit_exact(model, tmp_path / "all", seeds=(0,), options=CompileOptions(kernels=isa))
+    assert all("_ar" in f for f in _named(rep) if "_k_conv" in f or "_k_dw" in f or "_k_fc_" in f), _named(rep)
+    monkeypatch.setattr(generated, "STAGES_PER_GEOMETRY", 10 ** 6)
+    rep = assert_bit_exact(model, tmp_path / "each", seeds=(0,), options=CompileOptions(kernels=isa))
+    assert all(_const_zero_point(f) for f in _named(rep) if "_k_conv" in f or "_k_dw" in f or "_k_fc_" in f)
+    assert (tmp_path / "each" / "model_kernels.c").stat().st_size > 2 * one
+
+
+@pytest.mark.parametrize("isa", ["dsp", "portable"])
+def test_run_time_output_stage_in_every_family(isa, opplan_models, tmp_path, monkeypatch):
+    """Every family with an output stage (conv in each of its shapes, depthwise, in-place depthwise, fully
+    connected) with its activation range read at run time (STAGES_PER_GEOMETRY = 0: every layer's), and with
+    tml_requant (RQ 0) for every layer, its zero point read at run time too, or alone where the activation
+    range is shared: bit-exact with TFLM."""
+    import tinyml.kernels.generated as generated
+    monkeypatch.setattr(generated, "STAGES_PER_GEOMETRY", 0)
+    cases = [c for c in sorted(TABLE) if TABLE[c].startswith(("conv", "dw", "fc", "_d2"))]
+    for case in cases:
+        rep = assert_bit_exact(opplan_models(case), tmp_path / case, seeds=(0, 1), options=CompileOptions(kernels=isa))
+        staged = [f for f in _named(rep) if "_k_conv" in f or "_k_dw" in f or "_k_fc_" in f]
+        assert staged and all("_ar" in f for f in staged), staged
+    model = many_stages(tmp_path / "stages.tflite")
+    rep = assert_bit_exact(model, tmp_path / "inplace", seeds=(0,),
+                           options=CompileOptions(kernels=isa, patch="off", overlap=False))
+    assert rep["memory"]["inplace_layers"]
+    assert any("_k_dw_inplace" in f and "_ar" in f for f in _named(rep))
+    # tml_requant for every layer (its records do not hold the zero point)
+    real = generated._output_stage
+    monkeypatch.setattr(generated, "_output_stage", lambda p: (("RQ", 0),) + real(p)[1:])
+    generated.select.cache_clear()
+    try:
+        rep = assert_bit_exact(model, tmp_path / "rq0", seeds=(0,), options=CompileOptions(kernels=isa))
+        assert all("_or_ar_rq" in f for f in _named(rep) if "_k_conv" in f or "_k_dw" in f or "_k_fc_" in f)
+        monkeypatch.setattr(generated, "STAGES_PER_GEOMETRY", 1)
+        rep = assert_bit_exact(model, tmp_path / "rq0_shared", seeds=(0,), options=CompileOptions(kernels=isa))
+        assert any("_k_dw_" in f and "_or_am128_127_rq" in f for f in _named(rep)), _named(rep)
+    finally:
+        generated.select.cache_clear()

@@ -46,6 +46,19 @@ def test_ptq_exports_bit_exact(everything, tmp_path, bits):
     assert rep["memory"]["zero_copy_concat"]
 
 
+def test_int4_layers_with_run_time_output_stages(everything, tmp_path, monkeypatch):
+    """int4 convolutions and fully connected layers with their activation range read at run time (the kernel a
+    geometry gets when many layers with different stages share it, here forced for every layer)."""
+    import tinyml.kernels.generated as generated
+    monkeypatch.setattr(generated, "STAGES_PER_GEOMETRY", 0)
+    _, x, g = everything
+    q = quantize_graph(g, calibrate(g, nhwc(x), weight_bits={k: 4 for k in range(len(g.ops))}))
+    check_exported(q, nhwc(x), tmp_path, n=3)
+    names = [f for layer in json.loads((tmp_path / "c" / "report.json").read_text())["layers"]
+             for f in layer["kernels"]]
+    assert any("_s4_" in f and "_ar" in f for f in names), names
+
+
 def test_mixed_widths_and_estimators(everything, tmp_path):
     _, x, g = everything
     ops = [k for k, op in enumerate(g.ops) if op.kind in (OpKind.CONV_2D, OpKind.FULLY_CONNECTED)]

@@ -480,3 +480,24 @@ def convert_keras(model: Any, inputs: list[tuple[int, ...]], seed: int = 0, floa
         conv.inference_output_type = conv.inference_input_type
     with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its SavedModel signature
         return conv.convert()
+
+
+def many_stages(path, seed: int = 3):
+    """Write to `path` a model of six blocks of one geometry (1x1 convolution with ReLU, 3x3 depthwise, 1x1
+    convolution) and six FULLY_CONNECTED layers of one shape, each layer with its own output zero point: more
+    distinct output stages per kernel geometry than tinyml.kernels.generated.STAGES_PER_GEOMETRY."""
+    import tensorflow as tf
+    keras = tf.keras
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    x = keras.Input((6, 7, 8))
+    y = x
+    for _ in range(6):
+        y = keras.layers.Conv2D(8, 1, activation="relu")(y)
+        y = keras.layers.DepthwiseConv2D(3, padding="same")(y)
+        y = keras.layers.Conv2D(8, 1)(y)
+    y = keras.layers.GlobalAveragePooling2D()(y)
+    for _ in range(6):
+        y = keras.layers.Dense(8)(y)
+    path.write_bytes(convert_keras(keras.Model(x, y), [(6, 7, 8)], seed=seed))
+    return path

@@ -98,9 +98,18 @@ class Special:
         if self.family == "add":  # every constant of the output stage is part of the signature
             return (("mul_" if c["MUL"] else "add_") + "_".join(str(v) for _, v in self.consts[1:]) +
                     f"_{self.isa}").replace("-", "m")
-        stage = f"_o{c['OUT_OFF']}_a{c['ACT_MIN']}_{c['ACT_MAX']}".replace("-", "m")
         wide = "_px3" if self.family == "conv" and c["PX"] == 3 and not c["DIRECT"] else ""
-        return self._name() + stage + ("" if c["RQ"] else "_rq") + wide
+        return self._name() + self._stage() + wide
+
+    def _stage(self) -> str:
+        """The output stage's part of a name: the zero point (`_or`: read at run time; none where the code does
+        not read it), the activation range (`_ar`: read at run time), `_rq` for tml_requant, `_relu` for
+        tml_requant_pre_relu where no zero point in the name implies it."""
+        c = dict(self.consts)
+        off = "_or" if c.get("RT_OFF") else f"_o{c['OUT_OFF']}" if "OUT_OFF" in c else ""
+        act = "_ar" if c.get("RT_ACT") else f"_a{c['ACT_MIN']}_{c['ACT_MAX']}"
+        rq = "_rq" if not c["RQ"] else "_relu" if c["RQ"] == 2 and not off else ""
+        return (off + act).replace("-", "m") + rq
 
     def _name(self) -> str:
         c = dict(self.consts)
@@ -140,13 +149,12 @@ class Special:
     @property
     def border(self) -> str | None:
         """The shared function a depthwise kernel calls for pixels whose window leaves the input (any channel
-        count: one per kernel geometry and output stage, not per layer signature), or None: its own, for layers
-        wider than 512 channels (their zero-point row would not fit the stack)."""
+        count: one per kernel geometry and output stage, or run-time stage, not per layer signature), or None: its
+        own, for layers wider than 512 channels (their zero-point row would not fit the stack)."""
         c = dict(self.consts)
         if self.family != "depthwise" or c["C"] > 512:
             return None
-        stage = f"_o{c['OUT_OFF']}_a{c['ACT_MIN']}_{c['ACT_MAX']}".replace("-", "m") + ("" if c["RQ"] else "_rq")
-        return f"dwb_{c['KH']}x{c['KW']}_d{c['DH']}x{c['DW']}{stage}_{self.isa}"
+        return f"dwb_{c['KH']}x{c['KW']}_d{c['DH']}x{c['DW']}{self._stage()}_{self.isa}"
 
     @property
     def unread(self) -> tuple[str, ...]:
@@ -196,6 +204,49 @@ def _output_stage(p: ConvParams | FullyConnectedParams) -> tuple[tuple[str, int]
     if fast and p.act_min >= p.output_offset:
         fast = 2
     return (("RQ", fast), ("OUT_OFF", p.output_offset), ("ACT_MIN", p.act_min), ("ACT_MAX", p.act_max))
+
+
+# Layers of one kernel geometry with more distinct output stages than this share functions instead of getting one
+# each (code size and host compile time on deep models whose layers each have their own zero point; the shared
+# models have at most four stages per geometry): one per stage as the code sees it, the output zero point left
+# out where the requantization records hold it (RQ 1 and 2) and read at run time where tml_requant adds it
+# (RQ 0); and if that still leaves more than this many, one for the geometry that reads its zero point and
+# activation range at run time (a few instructions per output). The run-time values follow the requantization
+# records: zero point, activation minimum, activation maximum, 0.
+STAGES_PER_GEOMETRY = 4
+STAGED_FAMILIES = ("conv", "depthwise", "dw_inplace", "fc")  # the families whose kernels end in an output stage
+_STAGE = ("RQ", "OUT_OFF", "ACT_MIN", "ACT_MAX")
+
+
+def code_stage(sp: Special) -> Special:
+    """`sp` (of a STAGED_FAMILIES family) without its output zero point among the constants: RQ 1 and 2 do not
+    read it (the records hold it), RQ 0 reads it at run time."""
+    rq = dict(sp.consts)["RQ"]
+    return replace(sp, consts=tuple(kv for kv in sp.consts if kv[0] != "OUT_OFF") + ((("RT_OFF", 1),) if not rq
+                                                                                        else ()))
+
+
+def runtime_stage(sp: Special) -> Special:
+    """`sp` (of a STAGED_FAMILIES family) with its activation range (and, for RQ 0, its zero point) read at run
+    time: the records of tml_requant_pre (RQ 1, the general form of RQ 2) or of tml_requant (RQ 0)."""
+    rq = min(dict(sp.consts)["RQ"], 1)
+    return replace(sp, consts=tuple(kv for kv in sp.consts if kv[0] not in _STAGE) +
+                   (("RQ", rq), ("RT_ACT", 1)) + ((("RT_OFF", 1),) if not rq else ()))
+
+
+def _shared_stages(specials: list[Special]) -> dict[Special, Special]:
+    """The kernel that each of `specials` gives way to where its geometry has more than STAGES_PER_GEOMETRY
+    distinct output stages (see there)."""
+    groups: dict[Special, set[Special]] = {}
+    for sp in specials:
+        if sp.family in STAGED_FAMILIES:
+            groups.setdefault(runtime_stage(sp), set()).add(sp)
+    out: dict[Special, Special] = {}
+    for rt, sps in groups.items():
+        if len(sps) > STAGES_PER_GEOMETRY:
+            coded = {sp: code_stage(sp) for sp in sps}
+            out.update(coded if len(set(coded.values())) <= STAGES_PER_GEOMETRY else dict.fromkeys(sps, rt))
+    return out
 
 
 def _depthwise_or_conv(kern: Kernel, isa: str) -> Special | None:
@@ -465,7 +516,10 @@ def derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, ...]:
     else:
         rows = w.reshape(w.shape[0], -1)           # [out_c, K]
         folded = bias + p.input_offset * rows.sum(axis=1)
-    b = Const("rq", "int32_t", requant_records(p, folded, sp.const("RQ")).tobytes())
+    rec = requant_records(p, folded, sp.const("RQ")).tobytes()
+    if dict(sp.consts).get("RT_OFF") or dict(sp.consts).get("RT_ACT"):  # the stage after them (read at run time)
+        rec += np.array([p.output_offset, p.act_min, p.act_max, 0], np.int32).tobytes()
+    b = Const("rq", "int32_t", rec)
     if sp.weights == "original":
         return wt, b
     if sp.weights == "conv_rows":
@@ -503,8 +557,11 @@ def choose(kern: Kernel, isa: str | None, g: Graph) -> Special | None:
 def select_calls(schedule: list[tuple[int, list[Kernel]]], isa: str | None, g: Graph
                  ) -> list[tuple[int, list[Kernel]]]:
     """The kernel selector, run once on the planned schedule: every call with its decision stored (`chosen`),
-    which the emitter and the report read (the memory planner asks `choose` what a call would get)."""
-    return [(k, [replace(kern, chosen=choose(kern, isa, g)) for kern in ks]) for k, ks in schedule]
+    which the emitter and the report read (the memory planner asks `choose` what a call would get: the same
+    kernel, or the same geometry with its output stage read at run time, see STAGES_PER_GEOMETRY)."""
+    picks = [(k, [(kern, choose(kern, isa, g)) for kern in ks]) for k, ks in schedule]
+    shared = _shared_stages([sp for _, ks in picks for _, sp in ks if sp is not None])
+    return [(k, [replace(kern, chosen=shared.get(sp, sp) if sp else None) for kern, sp in ks]) for k, ks in picks]
 
 
 def chosen(kern: Kernel) -> Special | None:
