@@ -19,6 +19,14 @@ def c_literal(annotation: str, value: object) -> str:
 def c_rows(values: np.ndarray, per_row: int = ARRAY_ROW) -> list[str]:
     """C initializer rows; float32 values as exact hexadecimal literals (a float constant in a float island)."""
     v = np.asarray(values)
-    flat = [c_literal("float", x) for x in v.reshape(-1)] if v.dtype.kind == "f" else \
-        [str(int(x)) for x in v.reshape(-1)]
+    if v.dtype.kind == "f":
+        flat = [c_literal("float", x) for x in v.reshape(-1)]
+    else:
+        ints = v.reshape(-1).astype(np.int64) if v.dtype.kind == "b" or v.itemsize <= 4 else None
+        lo, hi = (int(ints.min()), int(ints.max())) if ints is not None and ints.size else (0, 1 << 62)
+        if hi - lo < 1 << 16:  # int8/int16 values (weights: megabytes): each distinct value spelled once
+            spelled = [str(i) for i in range(lo, hi + 1)]
+            flat = [spelled[i] for i in (ints - lo).tolist()]  # type: ignore[operator]
+        else:
+            flat = [str(int(x)) for x in v.reshape(-1)]
     return [", ".join(flat[i:i + per_row]) for i in range(0, len(flat), per_row)]

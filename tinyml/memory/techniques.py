@@ -474,8 +474,8 @@ def widen_im2col(g: Graph, kernels: list[list[Kernel]], schedule: Schedule, buff
         if any(sp is None or sp.family != "conv" or sp.const("PX") != 3 or sp.const("DIRECT") for sp in sps):
             continue
         need = max(sp.scratch for sp in sps)
-        busy = sorted((offsets[o.id], offsets[o.id] + o.size) for o in by_id.values()
-                      if o.id != b.id and o.first <= k <= o.last and o.size)
+        busy = sorted((offsets[o.id], offsets[o.id] + o.size) for o in map(by_id.__getitem__, plan.timeline[k])
+                      if o.id != b.id and o.size)  # the buffers live at step k
         off = 0
         for lo, hi in busy:
             if off + need <= lo:
