@@ -206,13 +206,13 @@ def _output_stage(p: ConvParams | FullyConnectedParams) -> tuple[tuple[str, int]
     return (("RQ", fast), ("OUT_OFF", p.output_offset), ("ACT_MIN", p.act_min), ("ACT_MAX", p.act_max))
 
 
-# Layers of one kernel geometry with more distinct output stages than this share functions instead of getting one
-# each (code size and host compile time on deep models whose layers each have their own zero point; the shared
-# models have at most four stages per geometry): one per stage as the code sees it, the output zero point left
-# out where the requantization records hold it (RQ 1 and 2) and read at run time where tml_requant adds it
-# (RQ 0); and if that still leaves more than this many, one for the geometry that reads its zero point and
-# activation range at run time (a few instructions per output). The run-time values follow the requantization
-# records: zero point, activation minimum, activation maximum, 0.
+# Layers of one kernel geometry share functions across output stages where the code allows: the output zero point
+# is left out of the constants where the requantization records hold it (RQ 1 and 2: the very same code, so
+# whenever that leaves fewer functions), and where more than STAGES_PER_GEOMETRY layers differ, read at run
+# time where tml_requant adds it (RQ 0). Where more than STAGES_PER_GEOMETRY functions would still remain (deep
+# models whose layers each have their own zero point and activation range), one for the geometry reads its
+# activation range at run time too (a few instructions per output; code size and host compile time). The
+# run-time values follow the requantization records: zero point, activation minimum, activation maximum, 0.
 STAGES_PER_GEOMETRY = 4
 STAGED_FAMILIES = ("conv", "depthwise", "dw_inplace", "fc")  # the families whose kernels end in an output stage
 _STAGE = ("RQ", "OUT_OFF", "ACT_MIN", "ACT_MAX")
@@ -235,17 +235,19 @@ def runtime_stage(sp: Special) -> Special:
 
 
 def _shared_stages(specials: list[Special]) -> dict[Special, Special]:
-    """The kernel that each of `specials` gives way to where its geometry has more than STAGES_PER_GEOMETRY
-    distinct output stages (see there)."""
+    """The kernel that each of `specials` gives way to where layers of its geometry share functions (see
+    STAGES_PER_GEOMETRY)."""
     groups: dict[Special, set[Special]] = {}
     for sp in specials:
         if sp.family in STAGED_FAMILIES:
             groups.setdefault(runtime_stage(sp), set()).add(sp)
     out: dict[Special, Special] = {}
     for rt, sps in groups.items():
+        coded = {sp: code_stage(sp) for sp in sps}
         if len(sps) > STAGES_PER_GEOMETRY:
-            coded = {sp: code_stage(sp) for sp in sps}
             out.update(coded if len(set(coded.values())) <= STAGES_PER_GEOMETRY else dict.fromkeys(sps, rt))
+        elif rt.const("RQ") and len(set(coded.values())) < len(sps):  # fewer functions, the very same code
+            out.update(coded)
     return out
 
 
