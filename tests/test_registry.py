@@ -7,6 +7,9 @@ import re
 from pathlib import Path
 
 import tinyml.params as params_module
+from tinyml import ops
+from tinyml.frontends.tflite import SUPPORTED_OPS
+from tinyml.ir import OpKind
 from tinyml.kernels.registry import KERNELS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +46,7 @@ def test_rows_without_reference_run_only_inside_techniques():
 def test_kernel_names_in_the_compiler_are_registered():
     """Every kernel name written out in the lowering and the memory techniques is a row (names built from an
     operator's name are covered by the header check above)."""
-    for path in [ROOT / "tinyml" / "lower.py", *(ROOT / "tinyml" / "memory").glob("*.py")]:
+    for path in [*(ROOT / "tinyml" / "ops").glob("*.py"), *(ROOT / "tinyml" / "memory").glob("*.py")]:
         for line in path.read_text().splitlines():
             if "+" in line:  # a name put together from parts
                 continue
@@ -53,9 +56,24 @@ def test_kernel_names_in_the_compiler_are_registered():
 
 
 def test_every_parameter_dataclass_has_its_c_struct():
-    params = [c for n, c in vars(params_module).items() if n.endswith("Params") and dataclasses.is_dataclass(c)]
+    params = [c for m in (params_module, *ops.FAMILIES) for n, c in vars(m).items()
+              if n.endswith("Params") and dataclasses.is_dataclass(c)]
     assert len(params) > 30
     for cls in params:
         struct = getattr(cls, "C_STRUCT", None)
         assert struct is not None, cls.__name__
         assert re.search(rf"\}} {struct};", HEADER), f"{cls.__name__}: {struct} is not in tml_nn.h"
+
+
+def test_every_operator_row_is_complete():
+    """Each operator a family lowers is one the importer maps, and every kernel its lowering names has a row; each
+    structural check is for an operator some family lowers; every builtin TFLM registers is an OpKind (a new
+    operator needs no change to the IR)."""
+    from tinyml.optable import TFLM_BUILTINS
+    lowered = {k.value for k in ops.LOWERINGS}
+    assert lowered <= set(SUPPORTED_OPS), sorted(lowered - set(SUPPORTED_OPS))
+    assert set(ops.CHECKS) <= set(ops.LOWERINGS), sorted(k.value for k in set(ops.CHECKS) - set(ops.LOWERINGS))
+    assert {n for n in TFLM_BUILTINS} <= {k.value for k in OpKind}
+    for family in ops.FAMILIES:
+        for func, row in getattr(family, "KERNELS", {}).items():
+            assert row.func == func and func in KERNELS and row.reference is not None, func

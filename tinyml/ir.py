@@ -202,6 +202,31 @@ class OpKind(enum.Enum):
     FLOOR_MOD = "FLOOR_MOD"
     RANGE = "RANGE"
     BROADCAST_ARGS = "BROADCAST_ARGS"
+    # the other builtins TFLM's interpreter registers (tinyml.optable): the importer rewrites some into the
+    # operators above (SLICE, PADV2, PACK, ...) and refuses the rest with the operator table's reason, until an
+    # operator family (tinyml/ops) lowers them, so a new operator needs no change here
+    ADD_N = "ADD_N"
+    ASSIGN_VARIABLE = "ASSIGN_VARIABLE"
+    CALL_ONCE = "CALL_ONCE"
+    COS = "COS"
+    CUMSUM = "CUMSUM"
+    EXP = "EXP"
+    EXPAND_DIMS = "EXPAND_DIMS"
+    GATHER_ND = "GATHER_ND"
+    IF = "IF"
+    L2_POOL_2D = "L2_POOL_2D"
+    LOG = "LOG"
+    PACK = "PACK"
+    PADV2 = "PADV2"
+    READ_VARIABLE = "READ_VARIABLE"
+    SIN = "SIN"
+    SLICE = "SLICE"
+    SPLIT = "SPLIT"
+    SPLIT_V = "SPLIT_V"
+    SQUEEZE = "SQUEEZE"
+    UNPACK = "UNPACK"
+    VAR_HANDLE = "VAR_HANDLE"
+    WHILE = "WHILE"
 
 
 # ---- typed attributes, one dataclass per family of ops -------------------------------------------------------

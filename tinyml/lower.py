@@ -1,27 +1,15 @@
 """Lower each IR op to kernel calls with the exact integer parameters TFLM's Prepare() computes: the driver over
 the operator families of `tinyml/ops/` (one module per family, each lowering returning `Kernel` calls whose
 parameters are the dataclasses of `tinyml/params.py`), reporting every operator it cannot lower at once. Each
-family module registers the operators it lowers in its own LOWERINGS; this table gathers them."""
+family module registers the operators it lowers in its own LOWERINGS, which tinyml.ops gathers."""
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from .errors import UnsupportedOpError
-from .ir import NO_TENSOR, Graph, Op, OpKind
-from .ops import activation, conv, elementwise, quantize, recurrent, reduce, shape
+from .ir import NO_TENSOR, Graph, Op
+from .ops import LOWERINGS
 from .params import Kernel
 
-LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
-    **activation.LOWERINGS,
-    **conv.LOWERINGS,
-    **elementwise.LOWERINGS,
-    **quantize.LOWERINGS,
-    **recurrent.LOWERINGS,
-    **reduce.LOWERINGS,
-    **shape.LOWERINGS,
-}
-assert len(LOWERINGS) == sum(len(f.LOWERINGS) for f in (activation, conv, elementwise, quantize, recurrent, reduce,
-                                                        shape)), "an operator is lowered by two families"
+__all__ = ["LOWERINGS", "lower", "lower_op"]
 
 
 def lower_op(g: Graph, index: int) -> list[Kernel]:

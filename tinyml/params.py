@@ -5,8 +5,9 @@ reference executor and the C code generator both consume these objects, so the t
 multiplier or a shift."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import ClassVar
+from typing import Any, ClassVar
 
 double = float  # annotation marker: a C `double` field
 int8 = int  # annotation marker: `tuple[int8, ...]` is a `const int8_t *` table
@@ -535,6 +536,18 @@ class Kernel:
     def struct(self) -> str:
         """The C struct of the call's parameters (its dataclass's C_STRUCT)."""
         return type(self.params).C_STRUCT  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class KernelRow:
+    """Everything tinyml knows about one runtime C kernel (see tinyml.kernels.registry, which gathers the rows)."""
+    func: str                                 # the C function (declared in tml_nn.h)
+    sources: tuple[str, ...]                  # runtime_c/src files that define it
+    reference: Callable[..., Any] | None = None  # its NumPy semantics (tinyml.kernels.registry says how it is called)
+    stateful: bool = False                    # keeps state between invokes (reference gets states=)
+    partial: bool = False                     # writes part of its output (reference gets out=)
+    strided_output: bool = False              # can write its output as a strided slice of a larger NHWC tensor
+    band: tuple[str, str] | None = None       # (accumulate, finish) kernels that take its reduction band by band
 
 
 def param_fields(params: object) -> list[tuple[str, str, object]]:

@@ -47,6 +47,12 @@ def _conv(op: Op) -> tuple[str, dict]:
     return "Conv2DOptions", f
 
 
+def _no_options(op: Op) -> None:
+    """The builtin options of an operator that has none (ADD_N, LOGISTIC, ...): nothing to write."""
+    return None
+
+
+# the builtin options of each operator that has some (the others: _no_options)
 _OPTIONS: dict[OpKind, Callable[[Op], tuple[str, dict] | None]] = {
     OpKind.CONV_2D: _conv, OpKind.DEPTHWISE_CONV_2D: _conv,
     OpKind.FULLY_CONNECTED: lambda op: ("FullyConnectedOptions", {
@@ -246,7 +252,7 @@ def write_tflite(g: Graph, description: str = "tinyml", lstm_intermediates: bool
     code_index = {k: n for n, k in enumerate(kinds)}
     op_offsets = []
     for k, op in enumerate(g.ops):
-        spec = _OPTIONS[op.kind](op)
+        spec = _OPTIONS.get(op.kind, _no_options)(op)
         opt = None
         if spec is not None:
             mod = _mod(spec[0])

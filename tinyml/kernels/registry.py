@@ -3,7 +3,8 @@
 A row names the function, the runtime sources that define it, its NumPy reference (the semantics the reference
 executor runs and the tests hold to TFLM) and what the memory planner may do with it. Lowering (tinyml.ops)
 emits calls by function name; the emitter copies a call's sources from its row, the reference executor runs its
-row's reference, the planner reads its capabilities. A new kernel is one row here plus its C.
+row's reference, the planner reads its capabilities. A new kernel is one row plus its C: here, or in the `KERNELS`
+of the operator family (tinyml/ops) that alone calls it, where it sits with its operator.
 
 `reference(params, *inputs)` takes the call's input arguments (every argument but the last, the output; None for
 an absent optional one) as arrays and returns the output; a `stateful` row's reference also takes the op's state
@@ -14,22 +15,12 @@ executor never sees (it runs the whole-tensor kernels of the lowering).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
+from .. import ops
 from .. import reference as r
-
-
-@dataclass(frozen=True)
-class KernelRow:
-    func: str                                 # the C function (declared in tml_nn.h)
-    sources: tuple[str, ...]                  # runtime_c/src files that define it
-    reference: Callable[..., np.ndarray] | None = None
-    stateful: bool = False                    # keeps state between invokes (reference gets states=)
-    partial: bool = False                     # writes part of its output (reference gets out=)
-    strided_output: bool = False              # can write its output as a strided slice of a larger NHWC tensor
-    band: tuple[str, str] | None = None       # (accumulate, finish) kernels that take its reduction band by band
+from ..params import KernelRow
 
 
 def _conv(depthwise: bool) -> Callable[..., np.ndarray]:
@@ -159,6 +150,7 @@ _ROWS = [
     KernelRow("tml_space_to_batch", ("tml_space_batch.c",), lambda p, x: r.space_batch(p, x, True)),
     KernelRow("tml_batch_to_space", ("tml_space_batch.c",), lambda p, x: r.space_batch(p, x, False)),
 ]
+_ROWS += ops.gather("KERNELS").values()  # the kernels an operator family declares with its operators
 KERNELS: dict[str, KernelRow] = {row.func: row for row in _ROWS}
 assert len(KERNELS) == len(_ROWS), "a kernel has two rows"
 

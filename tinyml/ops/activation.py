@@ -40,7 +40,14 @@ from ..params import (
     SoftmaxParams,
     SoftmaxS16Params,
 )
-from .common import QMAX, QMIN, act_type, require, require_int8
+from .common import (
+    QMAX,
+    QMIN,
+    act_type,
+    check_one_input,
+    require,
+    require_int8,
+)
 from .quantize import TYPE_RANGES
 
 
@@ -288,4 +295,13 @@ LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.HARD_SWISH: lower_hard_swish, OpKind.LEAKY_RELU: lower_leaky_relu, OpKind.RELU: lower_relu,
     OpKind.RELU6: lower_relu, OpKind.ABS: lower_lut, OpKind.RSQRT: lower_lut, OpKind.ELU: lower_lut,
     OpKind.L2_NORMALIZATION: lower_l2norm, OpKind.LOG_SOFTMAX: lower_log_softmax,
+}
+
+
+# the structural check of each operator of this family (tinyml.validate)
+CHECKS: dict[OpKind, Callable[..., None]] = {
+    OpKind.LOGISTIC: check_one_input, OpKind.TANH: check_one_input, OpKind.HARD_SWISH: check_one_input,
+    OpKind.LEAKY_RELU: check_one_input, OpKind.RELU: check_one_input, OpKind.RELU6: check_one_input,
+    OpKind.SOFTMAX: check_one_input, OpKind.ABS: check_one_input, OpKind.RSQRT: check_one_input,
+    OpKind.L2_NORMALIZATION: check_one_input, OpKind.ELU: check_one_input, OpKind.LOG_SOFTMAX: check_one_input,
 }

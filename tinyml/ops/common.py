@@ -2,6 +2,8 @@
 activation ranges, padding arithmetic, per-channel multipliers and broadcasting operands."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import TinymlError, UnsupportedOpError
@@ -11,11 +13,13 @@ from ..fixedpoint import (
 )
 from ..ir import (
     Activation,
+    AxisAttrs,
     DType,
     Graph,
     Op,
     OpKind,
     Padding,
+    SoftmaxAttrs,
     Tensor,
 )
 
@@ -144,3 +148,55 @@ def broadcast_operands(g: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor, dict]:
                   b_stride=broadcast_strides(b_t.shape, out4), a_offset=-a_t.zero_point, b_offset=-b_t.zero_point,
                   output_offset=y.zero_point)
     return a_t, b_t, y, common
+
+
+# the value range of each integer type (a zero point outside it is a corrupt file)
+RANGES = {DType.INT4: (-8, 7), DType.INT8: (-128, 127), DType.UINT8: (0, 255), DType.INT16: (-32768, 32767),
+          DType.INT32: (-(1 << 31), (1 << 31) - 1), DType.INT64: (-(1 << 63), (1 << 63) - 1)}
+
+# The structural checks (tinyml.validate runs them before anything else looks at an operator): each takes
+# (graph, op index, op, "operator K (KIND)", its input tensors (None where absent), the first input, the output,
+# the op's attributes, fail) and calls fail(message) on what the generated C could not rely on.
+
+
+def check_axis(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
+    fail) -> None:  # noqa: ANN001
+    """ARG_MAX, ARG_MIN, GATHER."""
+    assert isinstance(a, AxisAttrs)
+    if not 0 <= a.axis < len(x.shape):
+        fail(f"{where} has axis {a.axis} for a {len(x.shape)}-D input")
+    idx = ins[1] if len(ins) > 1 else None
+    mid = (() if op.kind is not OpKind.GATHER else tuple(idx.shape) if idx is not None else None)
+    if mid is None or tuple(out.shape) != tuple(x.shape[:a.axis]) + mid + tuple(x.shape[a.axis + 1:]):
+        fail(f"{where}: input {list(x.shape)} along axis {a.axis} does not give {list(out.shape)}")
+
+
+def check_one_input(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
+    fail) -> None:  # noqa: ANN001
+    """The one-input element-wise operators (activations, (de)quantization, float unary ones): LOGISTIC, TANH,
+    HARD_SWISH, LEAKY_RELU, RELU, RELU6, QUANTIZE, DEQUANTIZE, SOFTMAX, ABS, RSQRT, NEG, SQUARE, L2_NORMALIZATION,
+    ELU, CAST, LOGICAL_NOT, LOG_SOFTMAX, FLOOR, CEIL, SQRT, ROUND."""
+    if isinstance(a, SoftmaxAttrs) and not math.isfinite(a.beta):
+        fail(f"{where} has beta {a.beta}")
+    if x.size != out.size:
+        fail(f"{where}: input {list(x.shape)} and output {list(out.shape)} differ in size")
+
+
+def check_bias(g: Graph, where: str, ins: list, channels: int, fail) -> None:  # noqa: ANN001
+    if len(ins) > 2 and ins[2] is not None and ins[2].size != channels:
+        fail(f"{where}: bias '{ins[2].name}' has {ins[2].size} values for {channels} output channels")
+
+
+def check_geometry(where: str, xs: tuple, os: tuple, k: tuple, a, fail, transposed: bool = False) -> None:  # noqa: ANN001
+    """The output's height and width are the ones TFLite's converter derives from the padding mode (for
+    TRANSPOSE_CONV, called with the shapes swapped: its input is what a convolution of its output gives)."""
+    dil = (getattr(a, "dilation_h", 1), getattr(a, "dilation_w", 1))
+    for d, name in ((0, "height"), (1, "width")):
+        n, kk, s = xs[1 + d], (k[d] - 1) * dil[d] + 1, (a.stride_h, a.stride_w)[d]
+        want = (n + s - 1) // s if a.padding is Padding.SAME else (n - kk + s) // s
+        if want < 1 or os[1 + d] != want:
+            if transposed:
+                fail(f"{where}: input {name} {os[1 + d]} does not follow from output {name} {n}, filter {k[d]}, "
+                     f"stride {s} and {a.padding.value} padding (expected {max(want, 0)})")
+            fail(f"{where}: output {name} {os[1 + d]} does not follow from input {name} {n}, filter {k[d]}, stride "
+                 f"{s} and {a.padding.value} padding (expected {max(want, 0)})")

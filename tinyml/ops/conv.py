@@ -18,11 +18,14 @@ from ..ir import (
     MatMulAttrs,
     Op,
     OpKind,
+    Tensor,
 )
 from ..params import ConvParams, FullyConnectedParams, Kernel, MatMulParams, TransposeConvParams
 from .common import (
     act_type,
     activation_range,
+    check_bias,
+    check_geometry,
     nhwc,
     out_size,
     per_channel_multipliers,
@@ -170,4 +173,92 @@ def lower_batch_matmul(g: Graph, op: Op) -> list[Kernel]:
 LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.CONV_2D: lower_conv, OpKind.DEPTHWISE_CONV_2D: lower_conv, OpKind.FULLY_CONNECTED: lower_fully_connected,
     OpKind.TRANSPOSE_CONV: lower_transpose_conv, OpKind.BATCH_MATMUL: lower_batch_matmul,
+}
+
+
+def _check_conv_2d(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
+    fail) -> None:  # noqa: ANN001
+    """CONV_2D, DEPTHWISE_CONV_2D."""
+    assert isinstance(a, ConvAttrs)
+    if len(ins) < 2 or ins[1] is None:
+        fail(f"{where} has no weights")
+    w = ins[1]
+    assert w is not None
+    if min(a.stride_h, a.stride_w, a.dilation_h, a.dilation_w) < 1:
+        fail(f"{where} has stride {a.stride_h}x{a.stride_w} and dilation {a.dilation_h}x{a.dilation_w}; both "
+             "must be at least 1")
+    if len(x.shape) != 4 or len(w.shape) != 4 or len(out.shape) != 4:
+        fail(f"{where} needs 4-D input, weights and output; got {list(x.shape)}, {list(w.shape)}, "
+             f"{list(out.shape)}")
+    if op.kind is OpKind.CONV_2D:
+        if w.shape[0] != out.shape[3] or x.shape[3] % w.shape[3]:
+            fail(f"{where}: weights '{w.name}' {list(w.shape)} do not match input channels {x.shape[3]} and "
+                 f"output channels {out.shape[3]}")
+    else:
+        if a.depth_multiplier < 1 or w.shape[0] != 1 or w.shape[3] != out.shape[3] or out.shape[3] % x.shape[3]:
+            fail(f"{where}: weights '{w.name}' {list(w.shape)} do not match input channels {x.shape[3]}, "
+                 f"output channels {out.shape[3]} and depth multiplier {a.depth_multiplier}")
+    if x.shape[0] != out.shape[0]:
+        fail(f"{where}: batch {x.shape[0]} in, {out.shape[0]} out")
+    check_geometry(where, x.shape, out.shape, (w.shape[1], w.shape[2]), a, fail)
+    check_bias(g, where, ins, out.shape[3], fail)
+
+
+def _check_transpose_conv(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
+    fail) -> None:  # noqa: ANN001
+    """TRANSPOSE_CONV."""
+    assert isinstance(a, ConvAttrs)
+    w = ins[1] if len(ins) > 1 else None
+    if w is None or len(w.shape) != 4 or len(x.shape) != 4 or len(out.shape) != 4:
+        fail(f"{where} needs 4-D input, weights and output")
+    assert w is not None
+    if min(a.stride_h, a.stride_w) < 1:
+        fail(f"{where} has stride {a.stride_h}x{a.stride_w}; it must be at least 1")
+    if w.shape[0] != out.shape[3] or w.shape[3] != x.shape[3] or x.shape[0] != out.shape[0]:
+        fail(f"{where}: weights '{w.name}' {list(w.shape)} do not match input {list(x.shape)} and output "
+             f"{list(out.shape)}")
+    check_geometry(where, out.shape, x.shape, (w.shape[1], w.shape[2]), a, fail, transposed=True)
+    check_bias(g, where, ins, out.shape[3], fail)
+
+
+def _check_batch_matmul(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
+    fail) -> None:  # noqa: ANN001
+    """BATCH_MATMUL."""
+    assert isinstance(a, MatMulAttrs)
+    y = ins[1] if len(ins) > 1 else None
+    if y is None or not 2 <= len(x.shape) <= 5 or not 2 <= len(y.shape) <= 5:
+        fail(f"{where} needs two operands of 2 to 5 dimensions")
+    assert y is not None
+    m, k = x.shape[-2:][::-1] if a.adj_x else x.shape[-2:]
+    k2, n = y.shape[-2:][::-1] if a.adj_y else y.shape[-2:]
+    try:
+        batch = np.broadcast_shapes(tuple(x.shape[:-2]), tuple(y.shape[:-2]))
+    except ValueError:
+        batch = None
+    if k != k2 or batch is None or tuple(out.shape) != tuple(batch) + (m, n):
+        fail(f"{where}: {list(x.shape)} (adj_x {a.adj_x}) times {list(y.shape)} (adj_y {a.adj_y}) does not give "
+             f"{list(out.shape)}")
+
+
+def _check_fully_connected(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
+    fail) -> None:  # noqa: ANN001
+    """FULLY_CONNECTED."""
+    if len(ins) < 2 or ins[1] is None or len(ins[1].shape) != 2:
+        fail(f"{where} needs 2-D weights")
+    w = ins[1]
+    assert w is not None
+    if w.shape[1] < 1 or x.size % w.shape[1] or out.shape[-1] != w.shape[0]:
+        fail(f"{where}: weights '{w.name}' {list(w.shape)} do not match input {list(x.shape)} and output "
+             f"{list(out.shape)}")
+    if out.size != (x.size // w.shape[1]) * w.shape[0]:
+        fail(f"{where}: output {list(out.shape)} has {out.size} values; {x.size // w.shape[1]} rows of "
+             f"{w.shape[0]} were expected")
+    check_bias(g, where, ins, w.shape[0], fail)
+
+
+# the structural check of each operator of this family (tinyml.validate)
+CHECKS: dict[OpKind, Callable[..., None]] = {
+    OpKind.CONV_2D: _check_conv_2d, OpKind.DEPTHWISE_CONV_2D: _check_conv_2d,
+    OpKind.TRANSPOSE_CONV: _check_transpose_conv, OpKind.BATCH_MATMUL: _check_batch_matmul,
+    OpKind.FULLY_CONNECTED: _check_fully_connected,
 }

@@ -2,6 +2,7 @@
 comparisons, SELECT_V2, CAST, the logical operators, PRELU, SQUARED_DIFFERENCE, DIV and the float unary ones."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -16,9 +17,18 @@ from ..ir import (
     Graph,
     Op,
     OpKind,
+    Tensor,
 )
 from ..params import BinaryF32Params, BroadcastParams, CastParams, Kernel, SelectParams, UnaryF32Params
-from .common import QMAX, QMIN, activation_range, broadcast_operands, broadcast_strides, require
+from .common import (
+    QMAX,
+    QMIN,
+    activation_range,
+    broadcast_operands,
+    broadcast_strides,
+    check_one_input,
+    require,
+)
 from .quantize import TYPE_RANGES
 
 FLOAT_RANGES = {Activation.NONE: (-3.4028234663852886e38, 3.4028234663852886e38), Activation.RELU:
@@ -206,4 +216,45 @@ LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.LESS_EQUAL: lower_compare, OpKind.GREATER: lower_compare, OpKind.GREATER_EQUAL: lower_compare,
     OpKind.SELECT_V2: lower_select, OpKind.CAST: lower_cast, OpKind.LOGICAL_AND: lower_logical,
     OpKind.LOGICAL_OR: lower_logical, OpKind.LOGICAL_NOT: lower_logical,
+}
+
+
+def _check_select_v2(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
+    fail) -> None:  # noqa: ANN001
+    """SELECT_V2."""
+    if len(ins) != 3 or any(t is None for t in ins):
+        fail(f"{where} needs a condition and two operands")
+    try:
+        both = np.broadcast_shapes(*(tuple(t.shape) for t in ins if t is not None))
+    except ValueError:
+        both = None
+    if both != tuple(out.shape):
+        fail(f"{where}: {[list(t.shape) for t in ins if t is not None]} do not broadcast to {list(out.shape)}")
+
+
+def _check_add(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
+    fail) -> None:  # noqa: ANN001
+    """ADD, SUB, MUL, MAXIMUM, MINIMUM, PRELU, SQUARED_DIFFERENCE, DIV, LOGICAL_AND, LOGICAL_OR."""
+    if len(ins) < 2 or ins[1] is None:
+        fail(f"{where} needs two inputs")
+    y = ins[1]
+    assert y is not None
+    try:
+        both = np.broadcast_shapes(x.shape, y.shape)
+    except ValueError:
+        both = None
+    if both is None or math.prod(both) != out.size or len(both) > len(out.shape) and \
+            tuple(both[-len(out.shape):]) != tuple(out.shape):
+        fail(f"{where}: inputs {list(x.shape)} and {list(y.shape)} do not broadcast to the output "
+             f"{list(out.shape)}")
+
+
+# the structural check of each operator of this family (tinyml.validate)
+CHECKS: dict[OpKind, Callable[..., None]] = {
+    OpKind.SELECT_V2: _check_select_v2, OpKind.ADD: _check_add, OpKind.SUB: _check_add, OpKind.MUL: _check_add,
+    OpKind.MAXIMUM: _check_add, OpKind.MINIMUM: _check_add, OpKind.PRELU: _check_add,
+    OpKind.SQUARED_DIFFERENCE: _check_add, OpKind.DIV: _check_add, OpKind.LOGICAL_AND: _check_add,
+    OpKind.LOGICAL_OR: _check_add, OpKind.NEG: check_one_input, OpKind.SQUARE: check_one_input,
+    OpKind.CAST: check_one_input, OpKind.LOGICAL_NOT: check_one_input, OpKind.FLOOR: check_one_input,
+    OpKind.CEIL: check_one_input, OpKind.SQRT: check_one_input, OpKind.ROUND: check_one_input,
 }

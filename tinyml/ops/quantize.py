@@ -13,7 +13,7 @@ from ..ir import (
     OpKind,
 )
 from ..params import DequantizeParams, Kernel, QuantizeParams, RequantizeParams
-from .common import QMAX, QMIN, require
+from .common import QMAX, QMIN, check_one_input, require
 
 # QUANTIZE between integer types: TFLM's Requantize for the pairs its kernel takes (input, output) -> function
 REQUANTIZE_FUNCS = {
@@ -75,4 +75,10 @@ def lower_dequantize(g: Graph, op: Op) -> list[Kernel]:
 # the operators this family lowers (tinyml.lower.LOWERINGS gathers every family's)
 LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.QUANTIZE: lower_quantize, OpKind.DEQUANTIZE: lower_dequantize,
+}
+
+
+# the structural check of each operator of this family (tinyml.validate)
+CHECKS: dict[OpKind, Callable[..., None]] = {
+    OpKind.QUANTIZE: check_one_input, OpKind.DEQUANTIZE: check_one_input,
 }

@@ -2,6 +2,7 @@
 state buffers they need."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -19,9 +20,10 @@ from ..ir import (
     Op,
     OpKind,
     SvdfAttrs,
+    Tensor,
 )
 from ..params import Kernel, LstmParams, SvdfParams
-from .common import require
+from .common import RANGES, check_bias, require
 
 
 def offset_fold(weights: np.ndarray | None, offset: int) -> tuple[int, ...]:
@@ -148,4 +150,53 @@ def state_bytes(g: Graph) -> int:
 # the operators this family lowers (tinyml.lower.LOWERINGS gathers every family's)
 LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.SVDF: lower_svdf, OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: lower_lstm,
+}
+
+
+def _check_unidirectional_sequence_lstm(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
+    fail) -> None:  # noqa: ANN001
+    """UNIDIRECTIONAL_SEQUENCE_LSTM."""
+    assert isinstance(a, LstmAttrs)
+    if len(ins) != 13 or any(t is None or not t.is_const for t in ins[1:]):
+        fail(f"{where} needs constant weights and biases for all four gates")
+    w = ins[1]
+    assert w is not None
+    units = w.shape[0] if len(w.shape) == 2 else 0
+    if len(x.shape) != 3 or len(out.shape) != 3 or out.shape != x.shape[:2] + (units,) or units < 1 or \
+            any(t is None or t.shape != (units, x.shape[2]) for t in ins[1:5]) or \
+            any(t is None or t.shape != (units, units) for t in ins[5:9]) or \
+            any(t is None or t.shape != (units,) for t in ins[9:13]):
+        fail(f"{where}: input {list(x.shape)}, weights {[list(t.shape) for t in ins[1:9] if t is not None]}, "
+             f"biases and output {list(out.shape)} do not fit together")
+    if not (math.isfinite(a.hidden_scale) and a.hidden_scale > 0 and math.isfinite(a.cell_scale) and
+            a.cell_scale > 0 and -128 <= a.hidden_zero_point <= 127 and math.isfinite(a.cell_clip)):
+        fail(f"{where}: its states have scales {a.hidden_scale} and {a.cell_scale}, hidden zero point "
+             f"{a.hidden_zero_point}, cell clip {a.cell_clip}")
+
+
+def _check_svdf(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
+    fail) -> None:  # noqa: ANN001
+    """SVDF."""
+    assert isinstance(a, SvdfAttrs)
+    wf, wt = (ins[k] if len(ins) > k else None for k in (1, 2))
+    if wf is None or wt is None or not wf.is_const or not wt.is_const:
+        fail(f"{where} needs constant feature and time weights")
+    assert wf is not None and wt is not None
+    if len(x.shape) != 2 or len(wf.shape) != 2 or len(wt.shape) != 2 or len(out.shape) != 2:
+        fail(f"{where} needs a 2-D input, weights and output; got {list(x.shape)}, {list(wf.shape)}, "
+             f"{list(wt.shape)}, {list(out.shape)}")
+    filters = wf.shape[0]
+    if a.rank < 1 or filters % a.rank or wf.shape[1] != x.shape[1] or wt.shape[0] != filters or \
+            out.shape != (x.shape[0], filters // a.rank):
+        fail(f"{where}: input {list(x.shape)}, feature weights {list(wf.shape)}, time weights {list(wt.shape)}, "
+             f"rank {a.rank} and output {list(out.shape)} do not fit together (output [batch, filters / rank])")
+    check_bias(g, where, [x, wf] + ins[3:4], filters // a.rank, fail)
+    if a.state_dtype in RANGES and not RANGES[a.state_dtype][0] <= a.state_zero_point <= \
+            RANGES[a.state_dtype][1] or not math.isfinite(a.state_scale) or a.state_scale < 0:
+        fail(f"{where}: its activation state has scale {a.state_scale} and zero point {a.state_zero_point}")
+
+
+# the structural check of each operator of this family (tinyml.validate)
+CHECKS: dict[OpKind, Callable[..., None]] = {
+    OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: _check_unidirectional_sequence_lstm, OpKind.SVDF: _check_svdf,
 }

@@ -1,6 +1,7 @@
 """Lowering of pooling and reductions: AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, SUM, REDUCE_MAX, ARG_MAX, ARG_MIN."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -16,9 +17,19 @@ from ..ir import (
     Op,
     OpKind,
     PoolAttrs,
+    Tensor,
 )
 from ..params import ArgParams, Kernel, MeanParams, PoolParams
-from .common import act_type, activation_range, nhwc, require, require_int8, same_padding
+from .common import (
+    act_type,
+    activation_range,
+    check_axis,
+    check_geometry,
+    nhwc,
+    require,
+    require_int8,
+    same_padding,
+)
 
 
 def lower_pool(g: Graph, op: Op) -> list[Kernel]:
@@ -88,4 +99,38 @@ def lower_arg(g: Graph, op: Op) -> list[Kernel]:
 LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.AVERAGE_POOL_2D: lower_pool, OpKind.MAX_POOL_2D: lower_pool, OpKind.MEAN: lower_mean,
     OpKind.SUM: lower_mean, OpKind.REDUCE_MAX: lower_mean, OpKind.ARG_MAX: lower_arg, OpKind.ARG_MIN: lower_arg,
+}
+
+
+def _check_average_pool_2d(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
+    fail) -> None:  # noqa: ANN001
+    """AVERAGE_POOL_2D, MAX_POOL_2D."""
+    assert isinstance(a, PoolAttrs)
+    if min(a.filter_h, a.filter_w, a.stride_h, a.stride_w) < 1:
+        fail(f"{where} has filter {a.filter_h}x{a.filter_w} and stride {a.stride_h}x{a.stride_w}; both must be "
+             "at least 1")
+    if len(x.shape) != 4 or len(out.shape) != 4 or x.shape[3] != out.shape[3] or x.shape[0] != out.shape[0]:
+        fail(f"{where}: input {list(x.shape)} and output {list(out.shape)} must be 4-D with the same batch and "
+             "channels")
+    check_geometry(where, x.shape, out.shape, (a.filter_h, a.filter_w), a, fail)
+
+
+def _check_mean(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
+    fail) -> None:  # noqa: ANN001
+    """MEAN, SUM, REDUCE_MAX."""
+    assert isinstance(a, MeanAttrs)
+    if not a.axes or any(not -len(x.shape) <= ax < len(x.shape) for ax in a.axes):
+        fail(f"{where} reduces axes {list(a.axes)} of a {len(x.shape)}-D input")
+    axes = {ax % len(x.shape) for ax in a.axes}
+    want = [1 if d in axes else n for d, n in enumerate(x.shape) if a.keep_dims or d not in axes]
+    if math.prod(want) != out.size:
+        fail(f"{where}: reducing axes {list(a.axes)} of {list(x.shape)} gives {want}, but its output is "
+             f"{list(out.shape)}")
+
+
+# the structural check of each operator of this family (tinyml.validate)
+CHECKS: dict[OpKind, Callable[..., None]] = {
+    OpKind.AVERAGE_POOL_2D: _check_average_pool_2d, OpKind.MAX_POOL_2D: _check_average_pool_2d,
+    OpKind.ARG_MAX: check_axis, OpKind.ARG_MIN: check_axis, OpKind.MEAN: _check_mean, OpKind.SUM: _check_mean,
+    OpKind.REDUCE_MAX: _check_mean,
 }

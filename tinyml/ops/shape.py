@@ -3,6 +3,7 @@ SPACE_TO_DEPTH, DEPTH_TO_SPACE, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND, BROADCAST_
 RESHAPE (an alias: no call)."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -22,6 +23,7 @@ from ..ir import (
     ResizeAttrs,
     SliceAttrs,
     SpaceBatchAttrs,
+    Tensor,
     TransposeAttrs,
 )
 from ..params import (
@@ -35,7 +37,14 @@ from ..params import (
     SpaceBatchParams,
     StridedSliceParams,
 )
-from .common import act_type, nhwc, require, require_int8, require_same_quant
+from .common import (
+    act_type,
+    check_axis,
+    nhwc,
+    require,
+    require_int8,
+    require_same_quant,
+)
 
 
 def lower_pad(g: Graph, op: Op) -> list[Kernel]:
@@ -288,4 +297,132 @@ LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.RESIZE_BILINEAR: lower_resize_bilinear, OpKind.GATHER: lower_gather, OpKind.MIRROR_PAD: lower_mirror_pad,
     OpKind.BROADCAST_TO: lower_broadcast_to, OpKind.SPACE_TO_BATCH_ND: lower_space_batch,
     OpKind.BATCH_TO_SPACE_ND: lower_space_batch,
+}
+
+
+def _check_concatenation(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
+    fail) -> None:  # noqa: ANN001
+    """CONCATENATION."""
+    assert isinstance(a, ConcatAttrs)
+    rank = len(out.shape)
+    axis = a.axis + rank if a.axis < 0 else a.axis
+    if not 0 <= axis < rank:
+        fail(f"{where} has axis {a.axis} for a {rank}-D output")
+    parts = [t for t in ins if t is not None]
+    if any(len(t.shape) != rank or any(t.shape[d] != out.shape[d] for d in range(rank) if d != axis)
+           for t in parts) or sum(t.shape[axis] for t in parts) != out.shape[axis]:
+        fail(f"{where}: inputs {[list(t.shape) for t in parts]} do not concatenate to {list(out.shape)} along "
+             f"axis {a.axis}")
+
+
+def _check_pad(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
+    fail) -> None:  # noqa: ANN001
+    """PAD, MIRROR_PAD."""
+    assert isinstance(a, (PadAttrs, MirrorPadAttrs))
+    if len(a.paddings) != len(x.shape) or any(b < 0 or e < 0 for b, e in a.paddings) or \
+            tuple(d + b + e for d, (b, e) in zip(x.shape, a.paddings)) != tuple(out.shape):
+        fail(f"{where}: paddings {[list(p) for p in a.paddings]} do not take {list(x.shape)} to "
+             f"{list(out.shape)}")
+
+
+def _check_space_to_batch_nd(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
+    fail) -> None:  # noqa: ANN001
+    """SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND."""
+    assert isinstance(a, SpaceBatchAttrs)
+    spatial = len(x.shape) - 2
+    want = None
+    if spatial in (1, 2) and len(a.block) == spatial and min(a.block) >= 1 and \
+            all(b >= 0 and e >= 0 for b, e in a.pads) and len(out.shape) == len(x.shape):
+        n, blocks = x.shape[0], math.prod(a.block)
+        if op.kind is OpKind.SPACE_TO_BATCH_ND:
+            dims = [x.shape[1 + d] + sum(a.pads[d]) for d in range(spatial)]
+            if all(v % a.block[d] == 0 for d, v in enumerate(dims)):
+                want = (n * blocks, *(v // a.block[d] for d, v in enumerate(dims)), x.shape[-1])
+        elif n % blocks == 0:
+            want = (n // blocks, *(x.shape[1 + d] * a.block[d] - sum(a.pads[d]) for d in range(spatial)),
+                    x.shape[-1])
+    if want is None or want != tuple(out.shape) or min(want) < 1:
+        fail(f"{where}: block {list(a.block)} and paddings {[list(p) for p in a.pads]} do not take "
+             f"{list(x.shape)} to {list(out.shape)}")
+
+
+def _check_broadcast_to(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
+    fail) -> None:  # noqa: ANN001
+    """BROADCAST_TO."""
+    try:
+        both = np.broadcast_shapes(tuple(x.shape), tuple(out.shape))
+    except ValueError:
+        both = None
+    if both != tuple(out.shape):
+        fail(f"{where}: {list(x.shape)} does not broadcast to {list(out.shape)}")
+
+
+def _check_reshape(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
+    fail) -> None:  # noqa: ANN001
+    """RESHAPE."""
+    if x.size != out.size:
+        fail(f"{where}: {list(x.shape)} ({x.size} values) cannot become {list(out.shape)} ({out.size})")
+    if x.dtype is not out.dtype:
+        fail(f"{where}: reshapes {x.dtype.value} '{x.name}' into {out.dtype.value} '{out.name}'; a reshape keeps "
+             "the type")
+
+
+def _check_transpose(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
+    fail) -> None:  # noqa: ANN001
+    """TRANSPOSE."""
+    assert isinstance(a, TransposeAttrs)
+    if sorted(a.perm) != list(range(len(x.shape))) or len(x.shape) > 6 or \
+            tuple(x.shape[d] for d in a.perm) != tuple(out.shape):
+        fail(f"{where}: permutation {list(a.perm)} does not take {list(x.shape)} to {list(out.shape)} (at most "
+             "6 dimensions)")
+
+
+def _check_space_to_depth(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
+    fail) -> None:  # noqa: ANN001
+    """SPACE_TO_DEPTH, DEPTH_TO_SPACE."""
+    assert isinstance(a, BlockAttrs)
+    b = a.block_size
+    if b < 1 or len(x.shape) != 4 or len(out.shape) != 4:
+        fail(f"{where} has block size {b} and shapes {list(x.shape)} -> {list(out.shape)}; it needs 4-D "
+             "tensors and a block size of at least 1")
+    n, h, w, c = x.shape
+    want = ((n, h // b, w // b, c * b * b) if op.kind is OpKind.SPACE_TO_DEPTH and h % b == 0 and w % b == 0
+            else (n, h * b, w * b, c // (b * b)) if op.kind is OpKind.DEPTH_TO_SPACE and c % (b * b) == 0
+            else None)
+    if want != tuple(out.shape):
+        fail(f"{where}: block size {b} does not take {list(x.shape)} to {list(out.shape)}")
+
+
+def _check_resize_nearest_neighbor(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
+    fail) -> None:  # noqa: ANN001
+    """RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR."""
+    if len(x.shape) != 4 or len(out.shape) != 4 or x.shape[0] != out.shape[0] or x.shape[3] != out.shape[3]:
+        fail(f"{where}: input {list(x.shape)} and output {list(out.shape)} must be 4-D with the same batch and "
+             "channels")
+    size = ins[1] if len(ins) > 1 else None
+    if size is None or size.data is None or [int(v) for v in np.asarray(size.data).reshape(-1)] != \
+            list(out.shape[1:3]):
+        fail(f"{where}: its size input does not hold the output's height and width {list(out.shape[1:3])}")
+
+
+def _check_strided_slice(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
+    fail) -> None:  # noqa: ANN001
+    """STRIDED_SLICE."""
+    assert isinstance(a, SliceAttrs)
+    if not len(a.begin) == len(a.size) == len(a.strides) == len(x.shape) or \
+            any(n < 1 or st == 0 or not 0 <= b < d or not 0 <= b + (n - 1) * st < d
+                for b, n, st, d in zip(a.begin, a.size, a.strides, x.shape)) or math.prod(a.size) != out.size:
+        fail(f"{where}: begin {list(a.begin)}, size {list(a.size)} and strides {list(a.strides)} do not select "
+             f"{list(out.shape)} from {list(x.shape)}")
+
+
+# the structural check of each operator of this family (tinyml.validate)
+CHECKS: dict[OpKind, Callable[..., None]] = {
+    OpKind.CONCATENATION: _check_concatenation, OpKind.GATHER: check_axis, OpKind.PAD: _check_pad,
+    OpKind.MIRROR_PAD: _check_pad, OpKind.SPACE_TO_BATCH_ND: _check_space_to_batch_nd,
+    OpKind.BATCH_TO_SPACE_ND: _check_space_to_batch_nd, OpKind.BROADCAST_TO: _check_broadcast_to,
+    OpKind.RESHAPE: _check_reshape, OpKind.TRANSPOSE: _check_transpose,
+    OpKind.SPACE_TO_DEPTH: _check_space_to_depth, OpKind.DEPTH_TO_SPACE: _check_space_to_depth,
+    OpKind.RESIZE_NEAREST_NEIGHBOR: _check_resize_nearest_neighbor,
+    OpKind.RESIZE_BILINEAR: _check_resize_nearest_neighbor, OpKind.STRIDED_SLICE: _check_strided_slice,
 }
