@@ -12,6 +12,7 @@ from pathlib import Path
 from codegen.emit import EmitOptions, build_context, render
 from codegen.report import render_report_html
 
+from . import ops
 from .boards import load_board
 from .cost import macs, weight_bytes
 from .errors import TinymlError
@@ -115,13 +116,10 @@ def load(path: str | Path) -> Graph:
 
 
 # operators that only move values, or compute one IEEE operation per value: between a DEQUANTIZE and a QUANTIZE
-# inside an int8 graph (the converter leaves SPLIT_V and UNPACK in float32, for one, and comparisons of
-# DEQUANTIZEd values feeding SELECT_V2) they run on float32, the same bits on every target
-FLOAT_ISLAND_OPS = frozenset({OpKind.STRIDED_SLICE, OpKind.RESHAPE, OpKind.CONCATENATION, OpKind.TRANSPOSE,
-                              OpKind.SPACE_TO_DEPTH, OpKind.DEPTH_TO_SPACE, OpKind.RESIZE_NEAREST_NEIGHBOR,
-                              OpKind.NEG, OpKind.SQUARE, OpKind.EQUAL, OpKind.NOT_EQUAL, OpKind.LESS,
-                              OpKind.LESS_EQUAL, OpKind.GREATER, OpKind.GREATER_EQUAL, OpKind.ADD, OpKind.SUB,
-                              OpKind.MUL, OpKind.CAST, OpKind.FLOOR, OpKind.CEIL, OpKind.SQRT, OpKind.ROUND})
+# inside an int8 graph (the converter leaves SPLIT_V and UNPACK in float32, for one, comparisons of DEQUANTIZEd
+# values feeding SELECT_V2, and add_n) they run on float32, the same bits on every target; each operator family
+# (tinyml/ops) names its own in FLOAT_ISLAND
+FLOAT_ISLAND_OPS = ops.FLOAT_ISLAND
 
 
 def float_islands(g: Graph) -> list[int]:

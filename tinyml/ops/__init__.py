@@ -1,8 +1,9 @@
 """The operators, one module per family: what tinyml knows about each operator of the family in one place (its
-structural check, its lowering to kernel calls with TFLM's Prepare() parameters, and the runtime kernels only
-it calls, with their NumPy semantics). Each family module registers its operators in its own tables
-(`CHECKS`, `LOWERINGS`, `KERNELS`); this package gathers them, and tinyml.validate, tinyml.lower and
-tinyml.kernels.registry read the gathered tables."""
+structural check, its lowering to kernel calls with TFLM's Prepare() parameters, the runtime kernels only it
+calls, with their NumPy semantics, and which of its operators may run on float32 inside a quantized graph). Each
+family module registers its operators in its own tables (`CHECKS`, `LOWERINGS`, `KERNELS`, `FLOAT_ISLAND`); this
+package gathers them, and tinyml.validate, tinyml.lower, tinyml.kernels.registry and tinyml.compiler read the
+gathered tables."""
 from __future__ import annotations
 
 from typing import Any
@@ -25,3 +26,5 @@ def gather(table: str) -> dict[Any, Any]:
 
 CHECKS = gather("CHECKS")
 LOWERINGS = gather("LOWERINGS")
+# the operators a family runs on float32 inside a quantized graph (tinyml.compiler.FLOAT_ISLAND_OPS)
+FLOAT_ISLAND: frozenset[Any] = frozenset().union(*(getattr(f, "FLOAT_ISLAND", ()) for f in FAMILIES))

@@ -207,6 +207,11 @@ def lower_float_unary(g: Graph, op: Op) -> list[Kernel]:
 
 
 # the operators this family lowers (tinyml.lower.LOWERINGS gathers every family's)
+# one IEEE operation per value: on float32 inside a quantized graph too (a float island, see tinyml.compiler)
+FLOAT_ISLAND = frozenset({OpKind.NEG, OpKind.SQUARE, OpKind.EQUAL, OpKind.NOT_EQUAL, OpKind.LESS, OpKind.LESS_EQUAL,
+                          OpKind.GREATER, OpKind.GREATER_EQUAL, OpKind.ADD, OpKind.SUB, OpKind.MUL, OpKind.CAST,
+                          OpKind.FLOOR, OpKind.CEIL, OpKind.SQRT, OpKind.ROUND})
+
 LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.ADD: lower_binary, OpKind.SUB: lower_binary, OpKind.MUL: lower_binary, OpKind.MAXIMUM: lower_max_min,
     OpKind.MINIMUM: lower_max_min, OpKind.PRELU: lower_prelu, OpKind.SQUARED_DIFFERENCE: lower_squared_difference,

@@ -417,6 +417,10 @@ def _check_strided_slice(g: Graph, k: int, op: Op, where: str, ins: list, x: Ten
 
 
 # the structural check of each operator of this family (tinyml.validate)
+# moves of values: on float32 inside a quantized graph too (a float island, see tinyml.compiler)
+FLOAT_ISLAND = frozenset({OpKind.STRIDED_SLICE, OpKind.RESHAPE, OpKind.CONCATENATION, OpKind.TRANSPOSE,
+                          OpKind.SPACE_TO_DEPTH, OpKind.DEPTH_TO_SPACE, OpKind.RESIZE_NEAREST_NEIGHBOR})
+
 CHECKS: dict[OpKind, Callable[..., None]] = {
     OpKind.CONCATENATION: _check_concatenation, OpKind.GATHER: check_axis, OpKind.PAD: _check_pad,
     OpKind.MIRROR_PAD: _check_pad, OpKind.SPACE_TO_BATCH_ND: _check_space_to_batch_nd,
