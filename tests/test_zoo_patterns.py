@@ -386,3 +386,47 @@ def test_quantize_to_and_from_int32(tmp_path):
           np.random.RandomState(0).randint(-400000, 400000, (1, 256)).astype(np.int32)]
     for g_, w in zip(tinyml.run(out, xs), tflm_run(model, xs, 3)):
         assert g_.dtype == w.dtype and np.array_equal(g_, w)
+
+
+@pytest.mark.parametrize("count,quant", [(2, ((0.05, 3), (0.03, -40))), (3, ((0.11, -100), (0.2, 0))),
+                                         (8, ((0.01, 20), (0.05, 127)))])
+def test_add_n(tmp_path, count, quant):
+    """int8 ADD_N of 2, 3 and 8 inputs of one quantization (TFLM's reference AddN, whose sum starts from the
+    rescaled input offset), bit-exact with TFLM on every int8 value of the first input; on QEMU for three inputs.
+    Written with tinyml's .tflite writer (TensorFlow's converter leaves add_n in float32: test_add_n_float_island)."""
+    from tinyml.frontends.tflite_writer import write_tflite
+    from tinyml.ir import DType, GraphBuilder, NoAttrs, OpKind, Quant
+    (s_in, zp_in), (s_out, zp_out) = quant
+    b = GraphBuilder()
+    xs = [b.tensor(f"x{k}", (1, 256), DType.INT8, Quant((s_in,), (zp_in,))) for k in range(count)]
+    y = b.tensor("y", (1, 256), DType.INT8, Quant((s_out,), (zp_out,)))
+    b.op(OpKind.ADD_N, tuple(xs), (y,), NoAttrs())
+    model = write_tflite(b.build("add_n", tuple(xs), (y,)))
+    (tmp_path / "m.tflite").write_bytes(model)
+    out = tmp_path / "out"
+    compile_model(tmp_path / "m.tflite", out, CompileOptions())
+    rs = np.random.RandomState(count)
+    vs = [np.arange(-128, 128, dtype=np.int8).reshape(1, 256)] + \
+        [rs.randint(-128, 128, (1, 256)).astype(np.int8) for _ in range(count - 1)]
+    want = tflm_run(model, vs, 1)[0]
+    assert np.array_equal(tinyml.run(out, vs)[0], want)
+    assert np.array_equal(tinyml.run(tmp_path / "m.tflite", vs, reference=True)[0], want)
+    if count == 3 and shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"):
+        from tinyml.harness.firmware import emulate
+        res = emulate(out, "mps2-an386", vs)
+        assert res["outputs_match_host"] and res["outputs_match_reference"] is True
+        assert np.array_equal(res["outputs"][0], want)
+
+
+def test_add_n_float_island(tmp_path):
+    """tf.math.add_n of three int8 Dense outputs: TensorFlow's converter leaves ADD_N in float32 between
+    DEQUANTIZEs and a QUANTIZE; compiled as a float island (the IEEE sum in input order), bit-exact with TFLM."""
+    from opplan import convert_keras
+    tf, keras = _keras(5)
+    x = keras.Input((8,), batch_size=1)
+    parts = [keras.layers.Dense(8)(x) for _ in range(3)]
+    y = keras.layers.Lambda(lambda ts: tf.math.add_n(ts))(parts)
+    model = convert_keras(keras.Model(x, y), [(8,)])
+    assert "ADD_N" in _ops(model) and "DEQUANTIZE" in _ops(model), _ops(model)
+    out = _bit_exact(model, tmp_path, np.int8, (8,), seeds=10)
+    assert "ADD_N" in [i["op"] for i in read_report(out)["float_islands"]]

@@ -148,6 +148,19 @@ typedef struct {
 
 void tml_space_to_batch(const tml_space_batch_params *p, const void *input, void *output);
 
+/* ADD_N of `count` inputs (2 to 8; NULL after the last): int8 of one quantization, or float32 (a float island,
+ * only `size` and `count` read): TFLM reference_ops::AddN. */
+typedef struct {
+    int32_t size, count, input_offset, input_multiplier, input_shift, left_shift, output_multiplier, output_shift,
+        output_offset, act_min, act_max;
+} tml_add_n_params;
+
+void tml_add_n_s8(const tml_add_n_params *p, const int8_t *x0, const int8_t *x1, const int8_t *x2,
+                  const int8_t *x3, const int8_t *x4, const int8_t *x5, const int8_t *x6, const int8_t *x7,
+                  int8_t *output);
+void tml_add_n_f32(const tml_add_n_params *p, const float *x0, const float *x1, const float *x2, const float *x3,
+                   const float *x4, const float *x5, const float *x6, const float *x7, float *output);
+
 /* CAST of `size` elements between int8, uint8, int16, int32, float32 and bool (codes 0-5 in that order; float32
  * to an integer type is not generated); LOGICAL_NOT on bool uses `size` only. */
 typedef struct {

@@ -334,6 +334,7 @@ BUILDERS: dict[str, tuple[OpKind, Callable[[tflite.Operator, list[Tensor]], Attr
     "DEPTHWISE_CONV_2D": (OpKind.DEPTHWISE_CONV_2D, _depthwise),
     "FULLY_CONNECTED": (OpKind.FULLY_CONNECTED, _fully_connected),
     "ADD": (OpKind.ADD, _elementwise(tflite.AddOptions)),
+    "ADD_N": (OpKind.ADD_N, _none),
     "SUB": (OpKind.SUB, _elementwise(tflite.SubOptions)),
     "MUL": (OpKind.MUL, _elementwise(tflite.MulOptions)),
     "DIV": (OpKind.DIV, _elementwise(tflite.DivOptions)),

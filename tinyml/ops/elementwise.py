@@ -1,16 +1,21 @@
-"""Lowering of the element-wise operators: ADD, SUB, MUL (and their float islands), MAXIMUM, MINIMUM, the
-comparisons, SELECT_V2, CAST, the logical operators, PRELU, SQUARED_DIFFERENCE, DIV and the float unary ones."""
+"""The element-wise operators: ADD, SUB, MUL (and their float islands), ADD_N, MAXIMUM, MINIMUM, the
+comparisons, SELECT_V2, CAST, the logical operators, PRELU, SQUARED_DIFFERENCE, DIV and the float unary ones:
+their structural checks and lowerings (and ADD_N's parameters, NumPy semantics and kernel row)."""
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
+from .. import fixedpoint as fp
 from ..fixedpoint import (
     quantize_multiplier,
 )
 from ..ir import (
+    NO_TENSOR,
     Activation,
     DType,
     ElementwiseAttrs,
@@ -19,7 +24,7 @@ from ..ir import (
     OpKind,
     Tensor,
 )
-from ..params import BinaryF32Params, BroadcastParams, CastParams, Kernel, SelectParams, UnaryF32Params
+from ..params import BinaryF32Params, BroadcastParams, CastParams, Kernel, KernelRow, SelectParams, UnaryF32Params
 from .common import (
     QMAX,
     QMIN,
@@ -207,12 +212,89 @@ def lower_float_unary(g: Graph, op: Op) -> list[Kernel]:
 
 
 # the operators this family lowers (tinyml.lower.LOWERINGS gathers every family's)
+ADD_N_INPUTS = 8  # the inputs tml_add_n_s8 takes (NULL after the last)
+
+
+@dataclass(frozen=True)
+class AddNParams:
+    """ADD_N on int8 (TFLM's reference_ops::AddN, quantized; its Prepare() requires one quantization for every
+    input): each input's value less the zero point, shifted left and rescaled to half (the common scale is twice
+    the input scale), summed, requantized to the output."""
+    C_STRUCT: ClassVar[str] = "tml_add_n_params"
+    size: int            # elements of each input and of the output
+    count: int           # inputs
+    input_offset: int    # -(the inputs' zero point)
+    input_multiplier: int
+    input_shift: int
+    left_shift: int
+    output_multiplier: int
+    output_shift: int
+    output_offset: int
+    act_min: int
+    act_max: int
+
+
+def lower_add_n(g: Graph, op: Op) -> list[Kernel]:
+    """ADD_N of two to eight inputs of one shape: int8 of one quantization (TFLM's int8 ADD_N), or float32 in a
+    float island (TensorFlow's converter leaves add_n there, between DEQUANTIZE and QUANTIZE: the IEEE sum in
+    input order from 0, the same bits on every target)."""
+    xs = [g.tensor(i) for i in op.inputs]
+    y = g.tensor(op.outputs[0])
+    require(2 <= len(xs) <= ADD_N_INPUTS, f"ADD_N of {len(xs)} inputs is not supported (2 to {ADD_N_INPUTS} are)")
+    args = (*op.inputs, *(NO_TENSOR,) * (ADD_N_INPUTS - len(xs)), op.outputs[0])
+    if all(t.dtype is DType.FLOAT32 for t in (*xs, y)):
+        return [Kernel("tml_add_n_f32", AddNParams(y.size, len(xs), 0, 0, 0, 0, 0, 0, 0, 0, 0), args)]
+    require(all(t.dtype is DType.INT8 and t.quant is not None for t in (*xs, y)),
+            f"ADD_N of {', '.join(sorted({t.dtype.value for t in xs}))} into {y.dtype.value} is not supported "
+            "(quantized int8 inputs and output are, and float32 ones in a float island)")
+    require(all(t.scale == xs[0].scale and t.zero_point == xs[0].zero_point for t in xs),
+            "ADD_N needs one quantization (scale and zero point) on every input, as TFLM's kernel requires")
+    twice = 2 * xs[0].scale
+    im, ish = quantize_multiplier(xs[0].scale / twice)
+    om, osh = quantize_multiplier(twice / ((1 << 20) * y.scale))
+    p = AddNParams(y.size, len(xs), -xs[0].zero_point, im, ish, 20, om, osh, y.zero_point, QMIN, QMAX)
+    return [Kernel("tml_add_n_s8", p, args)]
+
+
+def add_n(p: AddNParams, *inputs: np.ndarray | None) -> np.ndarray:
+    """TFLM's quantized AddN: the sum starts from the rescaled input offset itself, then adds each input's
+    rescaled value (x + offset), and is requantized to the output."""
+    def scaled(v: object) -> np.ndarray:
+        return fp.mbqm_lt_one(fp.wrap32(np.asarray(v, np.int64) << p.left_shift), p.input_multiplier,
+                              p.input_shift)
+    acc = scaled(p.input_offset) + sum(scaled(x.astype(np.int64) + p.input_offset) for x in inputs
+                                       if x is not None)
+    out = fp.mbqm_lt_one(acc, p.output_multiplier, p.output_shift) + p.output_offset
+    return np.clip(out, p.act_min, p.act_max).astype(np.int8)
+
+
+def add_n_f32(p: AddNParams, *inputs: np.ndarray | None) -> np.ndarray:
+    """TFLM's float AddN: 0, then each input added in order, in float32."""
+    acc = np.zeros(p.size, np.float32)
+    for x in inputs:
+        if x is not None:
+            acc = acc + x.reshape(-1).astype(np.float32)
+    return acc
+
+
+def _check_add_n(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
+                 fail) -> None:  # noqa: ANN001
+    """ADD_N: at least two inputs, each of the output's shape."""
+    if len(ins) < 2 or any(t is None or tuple(t.shape) != tuple(out.shape) for t in ins):
+        fail(f"{where} needs two or more inputs of its output's shape {list(out.shape)}")
+
+
 # one IEEE operation per value: on float32 inside a quantized graph too (a float island, see tinyml.compiler)
 FLOAT_ISLAND = frozenset({OpKind.NEG, OpKind.SQUARE, OpKind.EQUAL, OpKind.NOT_EQUAL, OpKind.LESS, OpKind.LESS_EQUAL,
-                          OpKind.GREATER, OpKind.GREATER_EQUAL, OpKind.ADD, OpKind.SUB, OpKind.MUL, OpKind.CAST,
-                          OpKind.FLOOR, OpKind.CEIL, OpKind.SQRT, OpKind.ROUND})
+                          OpKind.GREATER, OpKind.GREATER_EQUAL, OpKind.ADD, OpKind.SUB, OpKind.MUL, OpKind.ADD_N,
+                          OpKind.CAST, OpKind.FLOOR, OpKind.CEIL, OpKind.SQRT, OpKind.ROUND})
+
+# the runtime kernels only this family calls (tinyml.kernels.registry gathers them)
+KERNELS = {"tml_add_n_s8": KernelRow("tml_add_n_s8", ("tml_add_n.c",), add_n),
+           "tml_add_n_f32": KernelRow("tml_add_n_f32", ("tml_add_n.c",), add_n_f32)}
 
 LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
+    OpKind.ADD_N: lower_add_n,
     OpKind.ADD: lower_binary, OpKind.SUB: lower_binary, OpKind.MUL: lower_binary, OpKind.MAXIMUM: lower_max_min,
     OpKind.MINIMUM: lower_max_min, OpKind.PRELU: lower_prelu, OpKind.SQUARED_DIFFERENCE: lower_squared_difference,
     OpKind.NEG: lower_float_unary, OpKind.SQUARE: lower_float_unary, OpKind.FLOOR: lower_float_unary,
@@ -256,6 +338,7 @@ def _check_add(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: 
 
 # the structural check of each operator of this family (tinyml.validate)
 CHECKS: dict[OpKind, Callable[..., None]] = {
+    OpKind.ADD_N: _check_add_n,
     OpKind.SELECT_V2: _check_select_v2, OpKind.ADD: _check_add, OpKind.SUB: _check_add, OpKind.MUL: _check_add,
     OpKind.MAXIMUM: _check_add, OpKind.MINIMUM: _check_add, OpKind.PRELU: _check_add,
     OpKind.SQUARED_DIFFERENCE: _check_add, OpKind.DIV: _check_add, OpKind.LOGICAL_AND: _check_add,
