@@ -100,3 +100,11 @@ def test_constant_folding_of_shape_arithmetic():
     assert fold(ts, Op(OpKind.CAST, (2,), (7,), NoAttrs())).data.dtype == np.float32
     assert not foldable(ts, Op(OpKind.SHAPE, (0,), (2,), ShapeAttrs(DType.INT32)), (2,))  # a model output
     assert not foldable(ts, Op(OpKind.CAST, (0,), (7,), NoAttrs()), ())  # reads an activation
+
+
+def test_no_refusal_reason_kept_for_a_compiled_operator():
+    """A reason in the table is what a user reads when the importer refuses the operator; one kept for an operator
+    the importer maps would contradict it."""
+    from tinyml.frontends.tflite import SUPPORTED_OPS
+    from tinyml.optable import REASONS
+    assert not set(REASONS) & set(SUPPORTED_OPS), sorted(set(REASONS) & set(SUPPORTED_OPS))

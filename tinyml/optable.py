@@ -23,17 +23,11 @@ TFLM_CUSTOM = ("CIRCULAR_BUFFER", "DELAY", "DETECTION_POSTPROCESS", "ENERGY", "E
                "FRAMER", "IRFFT", "OVERLAP_ADD", "RFFT", "STACKER", "WINDOW")
 
 _FLOAT = "TFLM computes it in float32 only; tinyml runs float32 islands (between DEQUANTIZE and QUANTIZE) only " \
-         "for operators whose float results are the same on every target (moves, NEG, SQUARE, ADD, SUB, MUL, " \
+         "for operators whose float results are the same on every target (moves, NEG, SQUARE, ADD, SUB, MUL, ADD_N, " \
          "comparisons, FLOOR, CEIL, ROUND, SQRT)"
 _FLOAT_LIBM = _FLOAT + " (and its libm approximation differs between targets)"
 _NOT_YET = "not implemented yet in tinyml: its int8 kernel is on the list of gaps (see the issue tracker)"
 REASONS: dict[str, str] = {
-    "ADD_N": _NOT_YET, "BATCH_TO_SPACE_ND": _NOT_YET + "; older converters emit it around dilated convolutions",
-    "SPACE_TO_BATCH_ND": _NOT_YET + "; older converters emit it around dilated convolutions",
-    "BROADCAST_TO": _NOT_YET, "CUMSUM": _NOT_YET, "ELU": _NOT_YET, "GATHER_ND": _NOT_YET,
-"MIRROR_PAD": _NOT_YET, "SELECT_V2": _NOT_YET,
-    **{c: _NOT_YET + " (bool outputs feed SELECT_V2)"
-       for c in ("EQUAL", "NOT_EQUAL", "GREATER", "GREATER_EQUAL", "LESS", "LESS_EQUAL")},
     "COS": _FLOAT_LIBM, "SIN": _FLOAT_LIBM, "LOG": _FLOAT_LIBM,
     "L2_POOL_2D": _FLOAT + "; not implemented yet",
     "EXP": "the tflite-micro interpreter refuses an int8 EXP; float32 only",
