@@ -84,3 +84,13 @@ def test_every_module_imports_first():
                         *(m for m in structure.modules() if not m.endswith("__main__"))], capture_output=True,
                        text=True, cwd=structure.ROOT, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr[-2000:]
+
+
+def test_only_the_selector_names_kernel_variants():
+    """The memory planner asks the kernel selector (tinyml/kernels/generated.py: in_place, widened, wide_kernel,
+    choose) for a call's variants; it names no variant, in-place kernel or instruction set itself."""
+    import re
+    for path in (structure.ROOT / "tinyml" / "memory").glob("*.py"):
+        text = path.read_text()
+        for pattern in (r"variant=", r"_inplace_s8", r"\"dsp\"", r"\"portable\""):
+            assert not re.search(pattern, text), f"{path.name} names {pattern}"

@@ -8,14 +8,18 @@ from .generated import (
     chosen,
     derived,
     fits_int32,
+    in_place,
     pixel_block,
     requant_records,
     resolve_isa,
     select,
     select_calls,
     short_blocks,
+    wide_kernel,
+    widened,
 )
 from .registry import KERNELS, KernelRow
 
-__all__ = ["ISAS", "KERNELS", "Const", "KernelRow", "Special", "choose", "chosen", "derived", "fits_int32",
-           "pixel_block", "requant_records", "resolve_isa", "select", "select_calls", "short_blocks"]
+__all__ = ["ISAS", "KERNELS", "Const", "KernelRow", "Special", "choose", "chosen", "derived", "fits_int32", "in_place",
+           "pixel_block", "requant_records", "resolve_isa", "select", "select_calls", "short_blocks", "wide_kernel",
+           "widened"]

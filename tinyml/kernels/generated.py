@@ -556,6 +556,30 @@ def choose(kern: Kernel, isa: str | None, g: Graph) -> Special | None:
     return sp if sp is not None and fits_int32(sp, kern, g) else None
 
 
+def in_place(kern: Kernel, args: tuple) -> Kernel | None:
+    """The call that runs depthwise convolution `kern` in place, its output written over its input channel by
+    channel through a channel plane (`args`: input, weights, bias, the plane's scratch buffer, output), or None
+    where the in-place kernel cannot run it (int4 weights, a depth multiplier above 1, batches)."""
+    p = kern.params
+    if kern.func != "tml_depthwise_conv_s8" or not isinstance(p, ConvParams) or p.depth_multiplier != 1 or \
+            p.batches != 1:
+        return None
+    return replace(kern, func="tml_depthwise_conv_inplace_s8", args=args)
+
+
+def widened(kern: Kernel) -> Kernel:
+    """`kern` as its wide variant: a gathered convolution given room for a third im2col row (three pixels per pass;
+    the memory plan decides where that room is, see memory.techniques.widen_im2col)."""
+    return replace(kern, variant="wide")
+
+
+def wide_kernel(kern: Kernel, isa: str | None, g: Graph) -> Special | None:
+    """The generated kernel of `kern`'s wide variant under `isa` if it gathers three pixels per pass, else None
+    (the variant changes nothing there)."""
+    sp = choose(widened(kern), isa, g)
+    return sp if sp is not None and sp.family == "conv" and sp.const("PX") == 3 and not sp.const("DIRECT") else None
+
+
 def select_calls(schedule: list[tuple[int, list[Kernel]]], isa: str | None, g: Graph
                  ) -> list[tuple[int, list[Kernel]]]:
     """The kernel selector, run once on the planned schedule: every call with its decision stored (`chosen`),

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import TinymlError
 from ..ir import NO_TENSOR, Graph, OpKind
-from ..kernels import KERNELS, choose, pixel_block
+from ..kernels import KERNELS, choose, in_place, pixel_block, wide_kernel, widened
 from ..params import ConvParams, CopyParams, Kernel, PadParams, PoolParams
 from .overlap import safe_gap
 from .patching import PatchPlan, plan_patches, stage_buffers, stages
@@ -364,11 +364,12 @@ def _technique_options(g: Graph, kernels: list[list[Kernel]], folded: frozenset[
             (None, None)
         p = kern.params
         inplace = None
-        if (options.inplace and op.kind is OpKind.DEPTHWISE_CONV_2D and isinstance(p, ConvParams)
-                and p.depth_multiplier == 1 and p.batches == 1 and kern.func == "tml_depthwise_conv_s8"
+        alone = in_place(kern, kern.args)
+        if (options.inplace and op.kind is OpKind.DEPTHWISE_CONV_2D and alone is not None
                 and _dies_at(g, base_last, base_roots, op.inputs[0], k)):
+            assert isinstance(p, ConvParams)
             x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
-            sp = choose(replace(kern, func="tml_depthwise_conv_inplace_s8"), options.isa, g)
+            sp = choose(alone, options.isa, g)
             plane = sp.scratch if sp is not None else p.in_h * p.in_w  # the generated kernel's plane is padded
             inplace = (max(x.nbytes, y.nbytes) + plane - x.nbytes, plane)
         per_op[k] = (best_extra, pair, inplace)
@@ -386,11 +387,11 @@ def _choose_techniques(choices: Choices, prefer: str) -> tuple[set[int], dict[in
     inplace: set[int] = set()
     scratch: dict[int, int] = {}
     overlap_pairs: dict[int, tuple[int, int]] = {}  # op -> (input tensor, gap)
-    for k, (best_extra, pair, in_place) in per_op.items():
+    for k, (best_extra, pair, inplace_cost) in per_op.items():
         if pair is not None:
             overlap_pairs[k] = pair
-        if in_place is not None:
-            extra, plane = in_place
+        if inplace_cost is not None:
+            extra, plane = inplace_cost
             if best_extra is None or prefer == "inplace" or (prefer == "footprint" and extra < best_extra):
                 inplace.add(k)
                 scratch[k] = plane
@@ -444,13 +445,13 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
     for k in sorted(frozen):
         kern = kernels[k][0]
         op = g.ops[k]
-        new_kernels[k] = [replace(kern, func="tml_depthwise_conv_inplace_s8",
-                                  args=(op.inputs[0], op.inputs[1], kern.args[2], ScratchId(k), op.outputs[0]))]
+        call = in_place(kern, (op.inputs[0], op.inputs[1], kern.args[2], ScratchId(k), op.outputs[0]))
+        assert call is not None
+        new_kernels[k] = [call]
     schedule = _schedule(g, new_kernels, pp)
     check_schedule(g, schedule, buffers, roots)
     plan = plan_memory(buffers, overlaps, options.search)
-    if options.isa == "dsp":
-        new_kernels, schedule, buffers, plan = widen_im2col(g, new_kernels, schedule, buffers, plan)
+    new_kernels, schedule, buffers, plan = widen_im2col(g, new_kernels, schedule, buffers, plan, options.isa)
     mp = MemoryPlan(new_kernels, buffers, plan, frozen, options, schedule, pp, folded, slices)
     if memo is not None:
         memo[key] = mp
@@ -458,9 +459,10 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
 
 
 def widen_im2col(g: Graph, kernels: list[list[Kernel]], schedule: Schedule, buffers: list[Buffer],
-                 plan: Plan) -> tuple[list[list[Kernel]], Schedule, list[Buffer], Plan]:
+                 plan: Plan, isa: str | None) -> tuple[list[list[Kernel]], Schedule, list[Buffer], Plan]:
     """Give gathered (im2col) convolutions a third scratch row where the arena has room for it at their step
-    without growing: their calls become the "wide" variant (three pixels per pass, tinyml.kernels), the scratch
+    without growing and the kernel selector has a three-pixel kernel for them under `isa`
+    (tinyml.kernels.wide_kernel): their calls become the wide variant (tinyml.kernels.widened), the scratch
     buffer grows (moved to the lowest free place if it does not fit where it is). The peak never changes; a
     staged block of three needs no larger overlap gap than a pair. The plan is checked again."""
     offsets = dict(plan.offsets)
@@ -470,10 +472,10 @@ def widen_im2col(g: Graph, kernels: list[list[Kernel]], schedule: Schedule, buff
         b = by_id.get(ScratchId(k))
         if b is None or not ks:
             continue
-        sps = [choose(replace(kern, variant="wide"), "dsp", g) for kern in ks]
-        if any(sp is None or sp.family != "conv" or sp.const("PX") != 3 or sp.const("DIRECT") for sp in sps):
+        sps = [wide_kernel(kern, isa, g) for kern in ks]
+        if any(sp is None for sp in sps):
             continue
-        need = max(sp.scratch for sp in sps)
+        need = max(sp.scratch for sp in sps if sp is not None)
         busy = sorted((offsets[o.id], offsets[o.id] + o.size) for o in map(by_id.__getitem__, plan.timeline[k])
                       if o.id != b.id and o.size)  # the buffers live at step k
         off = 0
@@ -491,8 +493,8 @@ def widen_im2col(g: Graph, kernels: list[list[Kernel]], schedule: Schedule, buff
     buffers = [by_id[b.id] for b in buffers]
     plan = replace(plan, offsets=offsets)
     check_plan(buffers, plan)
-    kernels = [[replace(kern, variant="wide") for kern in ks] if k in wide else ks for k, ks in enumerate(kernels)]
-    schedule = [(k, [replace(kern, variant="wide") for kern in ks] if k in wide else ks) for k, ks in schedule]
+    kernels = [[widened(kern) for kern in ks] if k in wide else ks for k, ks in enumerate(kernels)]
+    schedule = [(k, [widened(kern) for kern in ks] if k in wide else ks) for k, ks in schedule]
     return kernels, schedule, buffers, plan
 
 
