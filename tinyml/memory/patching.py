@@ -326,6 +326,14 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
     else:
         steps = _patches(g, kernels, stage, ops, bands, cols, src)
     all_regions, all_calls, sizes, last_written, first_read = steps
+    extra = _extra_macs(g, ops, all_calls)
+    buffers = _patch_buffers(g, kernels, stage, ops, sizes, src, cache)
+    gap = gap_between(np.asarray(last_written), np.asarray(first_read)) if src is None and not reduce else None
+    return PatchPlan(stage, grid, tuple(all_regions), tuple(all_calls), tuple(buffers), extra, gap, src, cache)
+
+
+def _extra_macs(g: Graph, ops: range, all_calls: list[tuple[tuple[int, Kernel], ...]]) -> int:
+    """MACs the region calls of the stage's ops execute beyond the layers' own (recomputed halos)."""
     extra = 0
     for calls in all_calls:
         for k, kern in calls:
@@ -333,7 +341,14 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
             if k in ops and isinstance(p, (ConvParams, PoolParams, BroadcastParams)):
                 h_full, w_full, _ = _spatial(g, g.ops[k].outputs[0])  # type: ignore[misc]
                 extra += macs(g, g.ops[k]) // (h_full * w_full) * _out_pixels(p)
-    extra -= sum(macs(g, g.ops[k]) for k in ops)
+    return extra - sum(macs(g, g.ops[k]) for k in ops)
+
+
+def _patch_buffers(g: Graph, kernels: list[list[Kernel]], stage: Stage, ops: range, sizes: dict[int, int],
+                   src: int | None, cache: bool) -> list[Buffer]:
+    """The patch buffers (`sizes`: bytes per tensor) with their lifetimes: a window buffer lives through the stage
+    (cached halos), a patch buffer from its producer to its last reader; the streamed input's buffer; a
+    reduction's int32 accumulators."""
     # the last stage op that reads each tensor, seen through folded PADs: a PAD folded into its convolutions runs
     # no code, the convolution after it reads the PAD's input (graph consumers would end the lifetime at the PAD)
     reads = _reads(g, kernels)
@@ -351,11 +366,10 @@ def plan_patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, grid: tupl
         else:
             first, last = k, (k if t == stage.output else stage.split if t == stage.reduced else last_read[t])
         buffers.append(Buffer(PatchId(t), sizes[t], first, last, 1, ()))
-    if reduce:  # the int32 accumulators of the reduction
+    if stage.reduced is not None:  # the int32 accumulators of the reduction
         buffers.append(Buffer(PatchId(stage.output), 4 * g.tensor(stage.output).size, stage.start, stage.split,
                               4, ()))
-    gap = gap_between(np.asarray(last_written), np.asarray(first_read)) if src is None and not reduce else None
-    return PatchPlan(stage, grid, tuple(all_regions), tuple(all_calls), tuple(buffers), extra, gap, src, cache)
+    return buffers
 
 
 def _out_pixels(p: object) -> int:
@@ -392,16 +406,7 @@ def _patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, ops: range, ba
     last_written, first_read = [], []
     for band, (y0, y1) in enumerate(bands):
         for (x0, x1) in _split(ws, cols):
-            reg: dict[int, Region] = {stage.banded: Region(y0, y1, x0, x1)}
-            for k in reversed(ops):
-                op = g.ops[k]
-                if not kernels[k]:
-                    continue  # a folded PAD
-                for i in reads[k]:
-                    if i == stage.input and src is None:
-                        continue
-                    h, w, _ = _spatial(g, i)  # type: ignore[misc]
-                    reg[i] = _needed(kernels[k][0].params, reg[op.outputs[0]], h, w).union(reg.get(i))
+            reg = _receptive_field(g, kernels, stage, ops, reads, Region(y0, y1, x0, x1), src)
             calls: list[tuple[int, Kernel]] = []
             if src is not None:  # gather the input region from the application's memory
                 r = reg[stage.input]
@@ -447,6 +452,23 @@ def _patches(g: Graph, kernels: list[list[Kernel]], stage: Stage, ops: range, ba
     return all_regions, all_calls, sizes, last_written, first_read
 
 
+def _receptive_field(g: Graph, kernels: list[list[Kernel]], stage: Stage, ops: range, reads: list[list[int]],
+                     patch: Region, src: int | None) -> dict[int, Region]:
+    """The region of each stage tensor that computing `patch` of the banded tensor needs, walked back through the
+    stage's ops (the stage input's only where it is streamed: otherwise it is read where it is)."""
+    reg: dict[int, Region] = {stage.banded: patch}
+    for k in reversed(ops):
+        op = g.ops[k]
+        if not kernels[k]:
+            continue  # a folded PAD
+        for i in reads[k]:
+            if i == stage.input and src is None:
+                continue
+            h, w, _ = _spatial(g, i)  # type: ignore[misc]
+            reg[i] = _needed(kernels[k][0].params, reg[op.outputs[0]], h, w).union(reg.get(i))
+    return reg
+
+
 def _pipeline(g: Graph, kernels: list[list[Kernel]], stage: Stage, stage_ops: range, rows: int,
               src: int | None, limit: int | None = None) -> Steps | None:
     """Cached halos: the stage runs as a row pipeline. Every stage tensor has a window buffer of whole rows that
@@ -456,54 +478,80 @@ def _pipeline(g: Graph, kernels: list[list[Kernel]], stage: Stage, stage_ops: ra
     again and moves the rest to the top (one memmove). Every row is computed once (no extra MACs), and a window
     holds only the rows between its slowest reader and its producer, not the whole receptive field of a band.
     None as soon as the window buffers reach `limit` bytes together (they only grow)."""
-    hi, wi, ci = _spatial(g, stage.input)  # type: ignore[misc]
-    ops = [k for k in stage_ops if kernels[k]]  # folded PADs run no code (their readers pad)
-    reads = _reads(g, kernels)
-    shape = {g.ops[k].outputs[0]: _spatial(g, g.ops[k].outputs[0]) for k in ops}
-    readers: dict[int, list[int]] = {}  # tensor -> the stage ops that read it
-    for k in ops:
-        for i in reads[k]:
-            readers.setdefault(i, []).append(k)
-    cap = {k: -(-shape[g.ops[k].outputs[0]][0] // rows) for k in ops}  # type: ignore[index]
-    done = {g.ops[k].outputs[0]: 0 for k in ops}  # rows computed so far
-    held: dict[int, Region] = {}
-    sizes: dict[int, int] = {}
+    pl = _RowPipeline(g, kernels, stage, stage_ops, rows, src)
+    all_regions: list[dict[int, Region]] = []
+    all_calls: list[tuple[tuple[int, Kernel], ...]] = []
+    last_written, first_read = [], []
+    while not pl.finished():
+        found = pl.step(limit)
+        if found is None:
+            return None
+        calls, min_in, wrote = found
+        assert calls, "the row pipeline made no progress"
+        all_regions.append(dict(pl.held))
+        all_calls.append(tuple(calls))
+        last_written.append(wrote)
+        first_read.append(min_in)
+    return all_regions, all_calls, pl.sizes, last_written, first_read
 
-    memo: dict[tuple[int, int, Region], Region] = {}
 
-    def needed(k: int, i: int, r: Region) -> Region:
+class _RowPipeline:
+    """A cached-halo row pipeline as _pipeline runs it: the rows each op has computed, the rows each window buffer
+    holds and the most it has held (its size)."""
+
+    def __init__(self, g: Graph, kernels: list[list[Kernel]], stage: Stage, stage_ops: range, rows: int,
+                 src: int | None) -> None:
+        self.g, self.kernels, self.stage, self.src = g, kernels, stage, src
+        self.hi, self.wi, self.ci = _spatial(g, stage.input)  # type: ignore[misc]
+        self.ops = [k for k in stage_ops if kernels[k]]  # folded PADs run no code (their readers pad)
+        self.reads = _reads(g, kernels)
+        self.shape = {g.ops[k].outputs[0]: _spatial(g, g.ops[k].outputs[0]) for k in self.ops}
+        self.readers: dict[int, list[int]] = {}  # tensor -> the stage ops that read it
+        for k in self.ops:
+            for i in self.reads[k]:
+                self.readers.setdefault(i, []).append(k)
+        self.cap = {k: -(-self.shape[g.ops[k].outputs[0]][0] // rows) for k in self.ops}  # type: ignore[index]
+        self.done = {g.ops[k].outputs[0]: 0 for k in self.ops}  # rows computed so far
+        self.held: dict[int, Region] = {}
+        self.sizes: dict[int, int] = {}
+        self.total = 0  # bytes of the window buffers so far
+        self._memo: dict[tuple[int, int, Region], Region] = {}
+        # the rows each stage op reads of each input, per output row: (input, row geometry or None, input height)
+        self.rows_read = {k: [(i, None if (geo := _geometry(kernels[k][0].params)) is None else geo[0],
+                               _spatial(g, i)[0]) for i in self.reads[k]] for k in self.ops}  # type: ignore[index]
+
+    def finished(self) -> bool:
+        return all(self.done[o] >= self.shape[o][0] for o in self.done)  # type: ignore[index]
+
+    def needed(self, k: int, i: int, r: Region) -> Region:
         key = (k, i, r)
-        if key not in memo:
-            h, w, _ = _spatial(g, i)  # type: ignore[misc]
-            memo[key] = _needed(kernels[k][0].params, r, h, w)
-        return memo[key]
+        if key not in self._memo:
+            h, w, _ = _spatial(self.g, i)  # type: ignore[misc]
+            self._memo[key] = _needed(self.kernels[k][0].params, r, h, w)
+        return self._memo[key]
 
-    # the rows each stage op reads of each input, per output row: (input, row geometry or None, input height)
-    rows_read = {k: [(i, None if (geo := _geometry(kernels[k][0].params)) is None else geo[0],
-                      _spatial(g, i)[0]) for i in reads[k]] for k in ops}  # type: ignore[index]
-
-    def next_read(t: int) -> int:
+    def next_read(self, t: int) -> int:
         """The first row of `t` that a reader will still read (its rows computed so far if none will)."""
         ys = []
-        for k in readers.get(t, []):
-            o = g.ops[k].outputs[0]
-            y = done[o]
-            if y < shape[o][0]:  # type: ignore[index]
-                geo = next(v for i, v, _ in rows_read[k] if i == t)
+        for k in self.readers.get(t, []):
+            o = self.g.ops[k].outputs[0]
+            y = self.done[o]
+            if y < self.shape[o][0]:  # type: ignore[index]
+                geo = next(v for i, v, _ in self.rows_read[k] if i == t)
                 ys.append(y if geo is None else max(0, y * geo[0] - geo[1]))
-        return min(ys, default=done.get(t, 0))
+        return min(ys, default=self.done.get(t, 0))
 
-    def reach(k: int) -> int:
+    def reach(self, k: int) -> int:
         """How far op k's output can advance in this step: the first row (up to its cap) whose input rows are not
         all there yet. The rows an output row needs end no earlier for a later row, so the rows that can be
         computed are a prefix, found by bisection."""
-        o = g.ops[k].outputs[0]
-        h = shape[o][0]  # type: ignore[index]
-        ins = [(geo, n, hi if i == stage.input else done[i]) for i, geo, n in rows_read[k]]
+        o = self.g.ops[k].outputs[0]
+        h = self.shape[o][0]  # type: ignore[index]
+        ins = [(geo, n, self.hi if i == self.stage.input else self.done[i]) for i, geo, n in self.rows_read[k]]
 
         def ready(y: int) -> bool:  # every input row output row y reads is there
             return all((y + 1 if geo is None else _span(geo, y, y + 1, n)[1]) <= have for geo, n, have in ins)
-        lo, top = done[o], min(h, done[o] + cap[k])  # rows [done, lo) ready; the answer is in [lo, top]
+        lo, top = self.done[o], min(h, self.done[o] + self.cap[k])  # rows [done, lo) ready; answer in [lo, top]
         while lo < top:
             mid = (lo + top) // 2
             if ready(mid):
@@ -512,68 +560,70 @@ def _pipeline(g: Graph, kernels: list[list[Kernel]], stage: Stage, stage_ops: ra
                 top = mid
         return lo
 
-    total = [0]  # bytes of the window buffers so far
-
-    def window(t: int, r: Region, c: int) -> tuple[list[Kernel], Region | None]:
+    def window(self, t: int, r: Region, c: int) -> tuple[list[Kernel], Region | None]:
+        """Window buffer `t` to hold `r` (see _advance), its size grown to fit."""
         size = r.h * r.w * c
-        if size > sizes.get(t, 0):
-            total[0] += size - sizes.get(t, 0)
-            sizes[t] = size
-        return _advance(t, r, c, held)
+        if size > self.sizes.get(t, 0):
+            self.total += size - self.sizes.get(t, 0)
+            self.sizes[t] = size
+        return _advance(t, r, c, self.held)
 
-    all_regions: list[dict[int, Region]] = []
-    all_calls: list[tuple[tuple[int, Kernel], ...]] = []
-    last_written, first_read = [], []
-    while any(done[o] < shape[o][0] for o in done):  # type: ignore[index]
+    def inputs(self, k: int, new: Region, calls: list[tuple[int, Kernel]]) -> tuple[list[Region], list[Ref], int]:
+        """The input regions and references of op k's call that computes rows `new`, and the first stage-input
+        byte it reads (NO_READ if none where it is); a streamed input's window is advanced first (`calls`)."""
+        rin, refs, min_in = [], [], NO_READ
+        wi, ci = self.wi, self.ci
+        for i in self.reads[k]:
+            need = self.needed(k, i, new)
+            if i == self.stage.input and self.src is None:  # whole rows of the stage input, where it is
+                rin.append(Region(need.y0, need.y1, 0, wi))
+                refs.append(Ref(i, need.y0 * wi * ci))
+                min_in = min(min_in, need.y0 * wi * ci)
+                continue
+            if i == self.stage.input:  # streamed: gather the rows this call reads that the window lacks
+                q = self.held.get(i)
+                r = Region(min(self.next_read(i), need.y0), max(q.y1 if q else 0, need.y1), 0, wi)
+                move, fresh = self.window(i, r, ci)
+                calls += [(k, m) for m in move]
+                if fresh is not None:
+                    assert self.src is not None
+                    calls.append((k, _gather(self.src, i, r, fresh, wi, ci)))
+            rin.append(self.held[i])
+            refs.append(Ref(PatchId(i), 0))
+        return rin, refs, min_in
+
+    def step(self, limit: int | None) -> tuple[list[tuple[int, Kernel]], int, int] | None:
+        """One step: every op's calls for the rows it can compute now; (calls, first stage-input byte read, last
+        split-output byte written), or None once the windows reach `limit` bytes."""
+        g, stage = self.g, self.stage
         calls: list[tuple[int, Kernel]] = []
         min_in, wrote = NO_READ, -1
-        for k in ops:
-            op = g.ops[k]
-            o = op.outputs[0]
-            h, w, c = shape[o]  # type: ignore[misc]
-            a, b = done[o], reach(k)
+        for k in self.ops:
+            o = g.ops[k].outputs[0]
+            h, w, c = self.shape[o]  # type: ignore[misc]
+            a, b = self.done[o], self.reach(k)
             if b == a:
                 continue
             new = Region(a, b, 0, w)
-            rin, refs = [], []
-            for i in reads[k]:
-                need = needed(k, i, new)
-                if i == stage.input and src is None:  # whole rows of the stage input, where it is
-                    rin.append(Region(need.y0, need.y1, 0, wi))
-                    refs.append(Ref(i, need.y0 * wi * ci))
-                    min_in = min(min_in, need.y0 * wi * ci)
-                    continue
-                if i == stage.input:  # streamed: gather the rows this call reads that the window lacks
-                    q = held.get(i)
-                    r = Region(min(next_read(i), need.y0), max(q.y1 if q else 0, need.y1), 0, wi)
-                    move, fresh = window(i, r, ci)
-                    calls += [(k, m) for m in move]
-                    if fresh is not None:
-                        calls.append((k, _gather(src, i, r, fresh, wi, ci)))
-                rin.append(held[i])
-                refs.append(Ref(PatchId(i), 0))
+            rin, refs, low = self.inputs(k, new, calls)
+            min_in = min(min_in, low)
             if o == stage.output:  # the split output, written in place
                 out_ref = Ref(o, a * w * c)
                 wrote = b * w * c - 1
             else:
-                r = Region(min(next_read(o), a), b, 0, w)
-                move, fresh = window(o, r, c)
+                r = Region(min(self.next_read(o), a), b, 0, w)
+                move, fresh = self.window(o, r, c)
                 assert fresh == new, (o, fresh, new)
                 calls += [(k, m) for m in move]
                 out_ref = Ref(PatchId(o), (a - r.y0) * w * c)
-            if limit is not None and total[0] >= limit:
+            if limit is not None and self.total >= limit:
                 return None
-            calls.append((k, _region_kernel(g, kernels[k][0], rin, new, refs, out_ref)))
-            done[o] = b
+            calls.append((k, _region_kernel(g, self.kernels[k][0], rin, new, refs, out_ref)))
+            self.done[o] = b
             if o == stage.reduced:
-                calls += [(stage.split, kern) for kern in _reduce_calls(g, kernels[stage.split][0], stage, a, b,
+                calls += [(stage.split, kern) for kern in _reduce_calls(g, self.kernels[stage.split][0], stage, a, b,
                                                                       b == h, out_ref.offset)]
-        assert calls, "the row pipeline made no progress"
-        all_regions.append(dict(held))
-        all_calls.append(tuple(calls))
-        last_written.append(wrote)
-        first_read.append(min_in)
-    return all_regions, all_calls, sizes, last_written, first_read
+        return calls, min_in, wrote
 
 
 def _reduce_calls(g: Graph, kern: Kernel, stage: Stage, y0: int, y1: int, last: bool, at: int) -> list[Kernel]:
