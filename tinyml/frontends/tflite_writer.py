@@ -204,12 +204,51 @@ def write_tflite(g: Graph, description: str = "tinyml", lstm_intermediates: bool
     `lstm_intermediates`: each LSTM carries the intermediate tensors of a converter-made one (TFLM ignores them)."""
     g = _file_order(g)
     g, inter = _lstm_intermediates(g) if lstm_intermediates else (g, {})
-    variables = _variables(g)
     b = flatbuffers.Builder(1024)
-    M, T, Q, Buf = _mod("Model"), _mod("Tensor"), _mod("QuantizationParameters"), _mod("Buffer")
-    Sg, Opr, Code = _mod("SubGraph"), _mod("Operator"), _mod("OperatorCode")
+    M, Sg = _mod("Model"), _mod("SubGraph")
+    buffer_of, buf_offsets = _write_buffers(b, g)
+    tensor_offsets = _write_tensors(b, g, buffer_of, _variables(g))
+    kinds = sorted({op.kind for op in g.ops}, key=lambda k: k.value)
+    op_offsets = _write_operators(b, g, inter, {k: n for n, k in enumerate(kinds)})
 
-    # buffers: 0 = empty, then one per constant
+    tensors_vec = _table_vector(b, Sg.StartTensorsVector, tensor_offsets)
+    ops_vec = _table_vector(b, Sg.StartOperatorsVector, op_offsets)
+    ins_vec = _vector(b, Sg.StartInputsVector, list(g.inputs))
+    outs_vec = _vector(b, Sg.StartOutputsVector, list(g.outputs))
+    sg_name = b.CreateString("main")
+    Sg.Start(b)
+    Sg.AddTensors(b, tensors_vec)
+    Sg.AddInputs(b, ins_vec)
+    Sg.AddOutputs(b, outs_vec)
+    Sg.AddOperators(b, ops_vec)
+    Sg.AddName(b, sg_name)
+    subgraph = Sg.End(b)
+
+    codes_vec = _table_vector(b, M.StartOperatorCodesVector, _write_codes(b, kinds))
+    subgraphs_vec = _table_vector(b, M.StartSubgraphsVector, [subgraph])
+    buffers_vec = _table_vector(b, M.StartBuffersVector, buf_offsets)
+    desc = b.CreateString(description)
+    M.Start(b)
+    M.AddVersion(b, 3)
+    M.AddOperatorCodes(b, codes_vec)
+    M.AddSubgraphs(b, subgraphs_vec)
+    M.AddDescription(b, desc)
+    M.AddBuffers(b, buffers_vec)
+    model = M.End(b)
+    b.Finish(model, file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def _table_vector(b: flatbuffers.Builder, start: Callable, offs: list[int]) -> int:
+    start(b, len(offs))
+    for o in reversed(offs):
+        b.PrependUOffsetTRelative(o)
+    return b.EndVector()
+
+
+def _write_buffers(b: flatbuffers.Builder, g: Graph) -> tuple[dict[int, int], list[int]]:
+    """The buffers (0 = empty, then one per constant): ({tensor: buffer index}, the buffers' offsets)."""
+    Buf = _mod("Buffer")
     buffer_of: dict[int, int] = {}
     datas: list[bytes] = [b""]
     for i, t in enumerate(g.tensors):
@@ -223,7 +262,12 @@ def write_tflite(g: Graph, description: str = "tinyml", lstm_intermediates: bool
         if vec is not None:
             Buf.AddData(b, vec)
         buf_offsets.append(Buf.End(b))
+    return buffer_of, buf_offsets
 
+
+def _write_tensors(b: flatbuffers.Builder, g: Graph, buffer_of: dict[int, int], variables: set[int]
+                   ) -> list[int]:
+    T, Q = _mod("Tensor"), _mod("QuantizationParameters")
     tensor_offsets = []
     for i, t in enumerate(g.tensors):
         name = b.CreateString(t.name)
@@ -247,9 +291,12 @@ def write_tflite(g: Graph, description: str = "tinyml", lstm_intermediates: bool
         if i in variables:
             T.AddIsVariable(b, True)
         tensor_offsets.append(T.End(b))
+    return tensor_offsets
 
-    kinds = sorted({op.kind for op in g.ops}, key=lambda k: k.value)
-    code_index = {k: n for n, k in enumerate(kinds)}
+
+def _write_operators(b: flatbuffers.Builder, g: Graph, inter: dict[int, tuple[int, ...]],
+                     code_index: dict[OpKind, int]) -> list[int]:
+    Opr = _mod("Operator")
     op_offsets = []
     for k, op in enumerate(g.ops):
         spec = _OPTIONS.get(op.kind, _no_options)(op)
@@ -273,26 +320,11 @@ def write_tflite(g: Graph, description: str = "tinyml", lstm_intermediates: bool
             Opr.AddBuiltinOptionsType(b, getattr(tflite.BuiltinOptions, spec[0]))
             Opr.AddBuiltinOptions(b, opt)
         op_offsets.append(Opr.End(b))
+    return op_offsets
 
-    def table_vector(start: Callable, offs: list[int]) -> int:
-        start(b, len(offs))
-        for o in reversed(offs):
-            b.PrependUOffsetTRelative(o)
-        return b.EndVector()
 
-    tensors_vec = table_vector(Sg.StartTensorsVector, tensor_offsets)
-    ops_vec = table_vector(Sg.StartOperatorsVector, op_offsets)
-    ins_vec = _vector(b, Sg.StartInputsVector, list(g.inputs))
-    outs_vec = _vector(b, Sg.StartOutputsVector, list(g.outputs))
-    sg_name = b.CreateString("main")
-    Sg.Start(b)
-    Sg.AddTensors(b, tensors_vec)
-    Sg.AddInputs(b, ins_vec)
-    Sg.AddOutputs(b, outs_vec)
-    Sg.AddOperators(b, ops_vec)
-    Sg.AddName(b, sg_name)
-    subgraph = Sg.End(b)
-
+def _write_codes(b: flatbuffers.Builder, kinds: list[OpKind]) -> list[int]:
+    Code = _mod("OperatorCode")
     codes = []
     for k in kinds:
         builtin = getattr(tflite.BuiltinOperator, k.value)
@@ -301,16 +333,4 @@ def write_tflite(g: Graph, description: str = "tinyml", lstm_intermediates: bool
         Code.AddBuiltinCode(b, builtin)
         Code.AddVersion(b, _VERSIONS.get(k, 1))
         codes.append(Code.End(b))
-    codes_vec = table_vector(M.StartOperatorCodesVector, codes)
-    subgraphs_vec = table_vector(M.StartSubgraphsVector, [subgraph])
-    buffers_vec = table_vector(M.StartBuffersVector, buf_offsets)
-    desc = b.CreateString(description)
-    M.Start(b)
-    M.AddVersion(b, 3)
-    M.AddOperatorCodes(b, codes_vec)
-    M.AddSubgraphs(b, subgraphs_vec)
-    M.AddDescription(b, desc)
-    M.AddBuffers(b, buffers_vec)
-    model = M.End(b)
-    b.Finish(model, file_identifier=b"TFL3")
-    return bytes(b.Output())
+    return codes
