@@ -598,11 +598,7 @@ def _parse(buf: bytes, source: str) -> Graph:
     split = _Split(tensors)
     for k in range(sg.OperatorsLength()):
         op = sg.Operators(k)
-        oc = model.OperatorCodes(op.OpcodeIndex())
-        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
-        opname = _BUILTIN_NAMES.get(code, f"builtin code {code}")
-        if code == tflite.BuiltinOperator.CUSTOM:
-            opname = f"CUSTOM ({(oc.CustomCode() or b'').decode()})"
+        opname = _op_name(model, op)
         if opname not in BUILDERS and opname not in SPLITS:
             unknown.append(f"operator {k} is {opname}")
             continue
@@ -624,44 +620,66 @@ def _parse(buf: bytes, source: str) -> Graph:
         kind, build = BUILDERS[opname]
         attrs = build(op, [tensors[i] if i != NO_TENSOR else None for i in ins])  # type: ignore[misc]
         outname = tensors[outs[0]].name if outs else ""
-        if kind is OpKind.TRANSPOSE_CONV:
-            shape = [int(v) for v in np.asarray(tensors[ins[0]].data).reshape(-1)]
-            if len(ins) < 3 or shape != list(tensors[outs[0]].shape):
-                raise TinymlError(f"operator {k} (TRANSPOSE_CONV) of '{source}' has {len(ins)} inputs and output "
-                                  f"shape {shape} for an output of shape {list(tensors[outs[0]].shape)}; the file "
-                                  "is corrupt")
-            ins = (ins[2], ins[1]) + ins[3:]
-        if kind is OpKind.SVDF:
-            state = sg.Tensors(ins[4])
-            if not state.IsVariable() or tensors[ins[4]].is_const:
-                raise TinymlError(f"operator {k} (SVDF) of '{source}': its activation state '{tensors[ins[4]].name}' "
-                                  "(input 4) is not a variable tensor, which TFLM requires; the file is corrupt")
-            states.add(ins[4])
-            ins = ins[:4]
-        if kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM:
-            for j in (18, 19):
-                if not sg.Tensors(ins[j]).IsVariable() or tensors[ins[j]].is_const:
-                    raise TinymlError(f"operator {k} (UNIDIRECTIONAL_SEQUENCE_LSTM) of '{source}': its "
-                                      f"{'hidden' if j == 18 else 'cell'} state '{tensors[ins[j]].name}' (input {j}) "
-                                      "is not a variable tensor, which TFLM requires; the file is corrupt")
-            states.update((ins[18], ins[19]))
-            ins = (ins[0],) + tuple(ins[j] for j in LSTM_WEIGHTS + LSTM_BIASES)
+        ins = _rewired(kind, k, ins, outs, sg, tensors, source, states)
         new = Op(kind, ins, outs, attrs, name=f"op{k}_{kind.value.lower()}:{outname}")
         ops.extend(_folded(tensors, [new], outputs) if not unknown else [new])
     if unknown:
-        kinds = sorted({u.split(" is ", 1)[1] for u in unknown})
-        listed = "; ".join(unknown[:20]) + (f"; and {len(unknown) - 20} more" if len(unknown) > 20 else "")
-        why = " ".join(f"{n}: {reason(n.split(' (')[-1].rstrip(')') if n.startswith('CUSTOM') else n)}."
-                       for n in kinds)
-        raise UnsupportedOpError(
-            f"'{source}' uses {len(unknown)} operator{'s' if len(unknown) > 1 else ''} that tinyml does not compile "
-            f"({', '.join(kinds)}): {listed}. {why} Supported operators: {', '.join(SUPPORTED_OPS)} "
-            "(docs/operators.md has the whole table against TFLM).")
+        raise _unsupported(source, unknown)
     name = Path(source).stem
     g = Graph(name, tuple(tensors), tuple(ops), inputs, outputs, source=source)
     if folded := {i for i in range(n_file) if tensors[i].is_const and not file_consts[i]}:
         intermediates |= folded  # computed constants that only folded operators read
     return _without(g, states | intermediates) if states or intermediates else g
+
+
+def _op_name(model: tflite.Model, op: tflite.Operator) -> str:
+    """The operator's builtin name ("CUSTOM (name)" for a custom one, "builtin code N" for an unknown code)."""
+    oc = model.OperatorCodes(op.OpcodeIndex())
+    code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
+    if code == tflite.BuiltinOperator.CUSTOM:
+        return f"CUSTOM ({(oc.CustomCode() or b'').decode()})"
+    return _BUILTIN_NAMES.get(code, f"builtin code {code}")
+
+
+def _rewired(kind: OpKind, k: int, ins: tuple[int, ...], outs: tuple[int, ...], sg: tflite.SubGraph,
+             tensors: list[Tensor], source: str, states: set[int]) -> tuple[int, ...]:
+    """The IR's inputs of operator `k` from the file's: TRANSPOSE_CONV's output-shape input dropped (its input
+    first), SVDF's and LSTM's state tensors taken out (added to `states`: they become the op's own buffers)."""
+    if kind is OpKind.TRANSPOSE_CONV:
+        shape = [int(v) for v in np.asarray(tensors[ins[0]].data).reshape(-1)]
+        if len(ins) < 3 or shape != list(tensors[outs[0]].shape):
+            raise TinymlError(f"operator {k} (TRANSPOSE_CONV) of '{source}' has {len(ins)} inputs and output "
+                              f"shape {shape} for an output of shape {list(tensors[outs[0]].shape)}; the file "
+                              "is corrupt")
+        return (ins[2], ins[1]) + ins[3:]
+    if kind is OpKind.SVDF:
+        state = sg.Tensors(ins[4])
+        if not state.IsVariable() or tensors[ins[4]].is_const:
+            raise TinymlError(f"operator {k} (SVDF) of '{source}': its activation state '{tensors[ins[4]].name}' "
+                              "(input 4) is not a variable tensor, which TFLM requires; the file is corrupt")
+        states.add(ins[4])
+        return ins[:4]
+    if kind is OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM:
+        for j in (18, 19):
+            if not sg.Tensors(ins[j]).IsVariable() or tensors[ins[j]].is_const:
+                raise TinymlError(f"operator {k} (UNIDIRECTIONAL_SEQUENCE_LSTM) of '{source}': its "
+                                  f"{'hidden' if j == 18 else 'cell'} state '{tensors[ins[j]].name}' (input {j}) "
+                                  "is not a variable tensor, which TFLM requires; the file is corrupt")
+        states.update((ins[18], ins[19]))
+        return (ins[0],) + tuple(ins[j] for j in LSTM_WEIGHTS + LSTM_BIASES)
+    return ins
+
+
+def _unsupported(source: str, unknown: list[str]) -> UnsupportedOpError:
+    """The refusal that names every operator tinyml does not compile ("operator K is NAME"), each with why."""
+    kinds = sorted({u.split(" is ", 1)[1] for u in unknown})
+    listed = "; ".join(unknown[:20]) + (f"; and {len(unknown) - 20} more" if len(unknown) > 20 else "")
+    why = " ".join(f"{n}: {reason(n.split(' (')[-1].rstrip(')') if n.startswith('CUSTOM') else n)}."
+                   for n in kinds)
+    return UnsupportedOpError(
+        f"'{source}' uses {len(unknown)} operator{'s' if len(unknown) > 1 else ''} that tinyml does not compile "
+        f"({', '.join(kinds)}): {listed}. {why} Supported operators: {', '.join(SUPPORTED_OPS)} "
+        "(docs/operators.md has the whole table against TFLM).")
 
 
 def _folded(tensors: list[Tensor], ops: list[Op], outputs: tuple[int, ...]) -> list[Op]:
