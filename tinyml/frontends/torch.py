@@ -9,14 +9,12 @@ ADD); dropout disappears in eval mode.  Anything else is refused with the module
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import TinymlError, UnsupportedOpError
 from ..ir import (
-    NO_TENSOR,
     Activation,
     AxisAttrs,
     BlockAttrs,
@@ -41,8 +39,7 @@ from ..ir import (
     TransposeAttrs,
 )
 from .passes import fuse_activations
-
-NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
+from .torch_sequences import NCHW_TO_NHWC_AXIS, SequenceOps, Value, module_of, named
 
 SUPPORTED = ("Conv2d (any groups, depthwise included)", "Linear", "BatchNorm2d", "ReLU",
              "ReLU6", "Hardtanh(0, 6)", "Hardswish", "Sigmoid", "Tanh", "LeakyReLU", "add/sub/mul", "torch.cat",
@@ -52,23 +49,6 @@ SUPPORTED = ("Conv2d (any groups, depthwise included)", "Linear", "BatchNorm2d",
              "ConvTranspose2d (groups 1, dilation 1)", "PReLU", "PixelShuffle", "PixelUnshuffle",
              "torch.maximum/minimum", "permute/transpose", "bmm/matmul of 3-D tensors", "Linear over tokens",
              "LayerNorm over the last dimension", "nn.LSTM", "torch.split/chunk/unbind/stack")
-
-
-@dataclass
-class _Value:
-    index: int                 # IR tensor
-    shape: tuple[int, ...]     # IR shape (NHWC for 4-D)
-    perm: np.ndarray | None = None  # 2-D value holding flattened C,H,W data in H,W,C order: IR feature i is
-    #                                  PyTorch feature perm[i]
-
-
-def _module_of(node: Any) -> str:
-    stack = node.meta.get("nn_module_stack") or {}
-    if not stack:
-        return f"the expression '{node.name}' in forward()"
-    path, cls = list(stack.values())[-1]
-    cls_name = getattr(cls, "__name__", str(cls)).split(".")[-1]
-    return f"module '{path or '<root>'}' ({cls_name})"
 
 
 def _pad_mode(in_size: int, k: int, stride: int, dil: int, pad: int) -> tuple[Padding, int, int]:
@@ -85,18 +65,18 @@ def _pad_mode(in_size: int, k: int, stride: int, dil: int, pad: int) -> tuple[Pa
     return Padding.VALID, pad, max(0, after)
 
 
-class _Importer:
+class _Importer(SequenceOps):
     def __init__(self, ep: Any, name: str) -> None:
         import torch  # noqa: F401  (imported for the side effect of registering ops)
         self.ep = ep
         self.b = GraphBuilder()
-        self.values: dict[str, _Value] = {}
+        self.values: dict[str, Value] = {}
         self.consts: dict[str, np.ndarray] = {}
         self.name = name
         self.folded: set[str] = set()
         self.lstm_nodes: set[str] = set()  # LSTMs imported: their output sequence is getitem 0
         self.steps: dict[str, tuple[int, list[int]]] = {}  # an LSTM's output sequence: time axis, step outputs
-        self.pieces: dict[str, list[_Value]] = {}  # split / chunk / unbind: the values getitem picks
+        self.pieces: dict[str, list[Value]] = {}  # split / chunk / unbind: the values getitem picks
         sig = ep.graph_signature
         state = dict(ep.state_dict)
         state.update({k: v for k, v in getattr(ep, "constants", {}).items()})
@@ -106,14 +86,14 @@ class _Importer:
                 self.consts[node_name] = state[key].detach().cpu().float().numpy()
 
     # ---- helpers ------------------------------------------------------------------------------------------------
-    def value(self, node: Any, where: Any) -> _Value:
+    def value(self, node: Any, where: Any) -> Value:
         if not hasattr(node, "name") or node.name not in self.values:
-            raise UnsupportedOpError(f"{_module_of(where)} uses an input tinyml cannot map ({node}); only "
+            raise UnsupportedOpError(f"{module_of(where)} uses an input tinyml cannot map ({node}); only "
                                      "activations computed from the model input are supported here")
         return self.values[node.name]
 
-    def out(self, node: Any, shape: tuple[int, ...], perm: np.ndarray | None = None) -> _Value:
-        v = _Value(self.b.tensor(node.name, shape), shape, perm)
+    def out(self, node: Any, shape: tuple[int, ...], perm: np.ndarray | None = None) -> Value:
+        v = Value(self.b.tensor(node.name, shape), shape, perm)
         self.values[node.name] = v
         return v
 
@@ -125,9 +105,9 @@ class _Importer:
         s = self.torch_shape(node)
         return (s[0], s[2], s[3], s[1]) if len(s) == 4 else s
 
-    def plain(self, v: _Value, node: Any, what: str) -> None:
+    def plain(self, v: Value, node: Any, what: str) -> None:
         if v.perm is not None:
-            raise UnsupportedOpError(f"{_module_of(node)}: {what} of a flattened spatial tensor is not supported "
+            raise UnsupportedOpError(f"{module_of(node)}: {what} of a flattened spatial tensor is not supported "
                                      "(only Linear layers and element-wise activations may consume a flatten of a "
                                      "4-D tensor with H*W > 1)")
 
@@ -186,12 +166,12 @@ class _Importer:
                 return
             if src.name in self.lstm_nodes:
                 if node.users:
-                    raise UnsupportedOpError(f"{_module_of(node)} uses an LSTM's final state (h_n, c_n); only its "
+                    raise UnsupportedOpError(f"{module_of(node)} uses an LSTM's final state (h_n, c_n); only its "
                                              "output sequence is supported (its last step is the last h)")
                 return
         if handler is None:
             raise UnsupportedOpError(
-                f"{_module_of(node)} computes '{target}', which tinyml cannot import. Supported: "
+                f"{module_of(node)} computes '{target}', which tinyml cannot import. Supported: "
                 f"{', '.join(SUPPORTED)}.")
         handler(node)
 
@@ -201,17 +181,17 @@ class _Importer:
         self.plain(x, node, "a convolution")
         w = self.consts.get(a[1].name)
         if w is None:
-            raise UnsupportedOpError(f"{_module_of(node)}: convolution weights must be parameters")
+            raise UnsupportedOpError(f"{module_of(node)}: convolution weights must be parameters")
         bias = self.consts[a[2].name] if a[2] is not None else np.zeros(w.shape[0], np.float32)
         stride = a[3] or [1, 1]
         padding = a[4] if a[4] is not None else [0, 0]
         dilation = a[5] or [1, 1]
         groups = a[6] or 1
         if isinstance(padding, str):
-            raise UnsupportedOpError(f"{_module_of(node)}: string padding '{padding}' is not supported; use "
+            raise UnsupportedOpError(f"{module_of(node)}: string padding '{padding}' is not supported; use "
                                      "integers")
         if len(x.shape) != 4:
-            raise UnsupportedOpError(f"{_module_of(node)}: only 2-D convolutions (4-D inputs) are supported")
+            raise UnsupportedOpError(f"{module_of(node)}: only 2-D convolutions (4-D inputs) are supported")
         users = list(node.users)
         if len(users) == 1 and "batch_norm" in str(users[0].target):
             bn = users[0]
@@ -243,7 +223,7 @@ class _Importer:
             attrs = ConvAttrs(stride[0], stride[1], dilation[0], dilation[1], padding_mode, Activation.NONE)
             kind = OpKind.CONV_2D
         self.b.op(kind, (src, self.b.const(f"{node.name}_weights", wt), self.b.const(f"{node.name}_bias", bias)),
-                  (y.index,), attrs, name=_name(node))
+                  (y.index,), attrs, name=named(node))
 
     def op_conv_transpose2d(self, node: Any) -> None:
         """ConvTranspose2d: TRANSPOSE_CONV with VALID padding (out[i * stride + k] += x[i] * w[k]) over the rows
@@ -254,10 +234,10 @@ class _Importer:
         self.plain(x, node, "a transposed convolution")
         w = self.consts.get(a[1].name)
         if w is None:
-            raise UnsupportedOpError(f"{_module_of(node)}: transposed convolution weights must be parameters")
+            raise UnsupportedOpError(f"{module_of(node)}: transposed convolution weights must be parameters")
         stride, padding, out_pad = (list(v) if v is not None else [d, d] for v, d in ((a[3], 1), (a[4], 0), (a[5], 0)))
         if (a[6] or 1) != 1 or any(d != 1 for d in (a[7] or [1, 1])) or len(x.shape) != 4:
-            raise UnsupportedOpError(f"{_module_of(node)}: ConvTranspose2d with groups or dilation is not supported")
+            raise UnsupportedOpError(f"{module_of(node)}: ConvTranspose2d with groups or dilation is not supported")
         bias = self.consts[a[2].name] if a[2] is not None else np.zeros(w.shape[1], np.float32)
         n, ih, iw, _ = x.shape
         _, oc, kh, kw = w.shape
@@ -270,16 +250,16 @@ class _Importer:
         dst = y.index if full == tuple(out[1:3]) else self.b.tensor(f"{node.name}_full", (n, *full, oc))
         self.b.op(OpKind.TRANSPOSE_CONV, (x.index, self.b.const(f"{node.name}_weights", wt),
                                           self.b.const(f"{node.name}_bias", np.asarray(bias, np.float32))),
-                  (dst,), attrs, name=_name(node))
+                  (dst,), attrs, name=named(node))
         if dst != y.index:
             begin, size, strides = (0, padding[0], padding[1], 0), tuple(out), (1, 1, 1, 1)
             end = tuple(b + s for b, s in zip(begin, size))
             consts = [self.b.const(f"{node.name}_{what}", np.array(v, np.int32), DType.INT32)
                       for what, v in (("begin", begin), ("end", end), ("strides", strides))]
             self.b.op(OpKind.STRIDED_SLICE, (dst, *consts), (y.index,), SliceAttrs(begin, size, strides),
-                      name=f"{_name(node)}_crop")
+                      name=f"{named(node)}_crop")
 
-    def _padded(self, node: Any, x: _Value, modes: list[tuple[Padding, int, int]]) -> tuple[int, Padding]:
+    def _padded(self, node: Any, x: Value, modes: list[tuple[Padding, int, int]]) -> tuple[int, Padding]:
         """(tensor the layer reads, its TFLite padding) for per-axis `_pad_mode` results: an explicit zero PAD
         where PyTorch's padding is not TFLite's SAME."""
         n, ih, iw, c = x.shape
@@ -303,19 +283,19 @@ class _Importer:
         x = self.value(node.args[0], node)
         self.plain(x, node, "BatchNorm")
         if len(x.shape) != 4:
-            raise UnsupportedOpError(f"{_module_of(node)}: BatchNorm on a {len(x.shape)}-D input is not supported")
+            raise UnsupportedOpError(f"{module_of(node)}: BatchNorm on a {len(x.shape)}-D input is not supported")
         gamma, beta, mean, var = (self.consts[node.args[i].name] if node.args[i] is not None else None
                                   for i in range(1, 5))
         if mean is None or var is None:
-            raise UnsupportedOpError(f"{_module_of(node)}: BatchNorm without running statistics is not supported")
+            raise UnsupportedOpError(f"{module_of(node)}: BatchNorm without running statistics is not supported")
         scale = ((gamma if gamma is not None else 1.0) / np.sqrt(var + float(node.args[-1]))).astype(np.float32)
         shift = ((beta if beta is not None else 0.0) - mean * scale).astype(np.float32)
         mid = self.b.tensor(f"{node.name}_scaled", x.shape)
         self.b.op(OpKind.MUL, (x.index, self.b.const(f"{node.name}_scale", scale)), (mid,),
-                  ElementwiseAttrs(Activation.NONE), name=f"{_name(node)}_scale")
+                  ElementwiseAttrs(Activation.NONE), name=f"{named(node)}_scale")
         y = self.out(node, x.shape)
         self.b.op(OpKind.ADD, (mid, self.b.const(f"{node.name}_shift", shift)), (y.index,),
-                  ElementwiseAttrs(Activation.NONE), name=_name(node))
+                  ElementwiseAttrs(Activation.NONE), name=named(node))
 
     op_batch_norm = op__native_batch_norm_legit_no_training
 
@@ -323,20 +303,20 @@ class _Importer:
         x = self.value(node.args[0], node)
         w = self.consts.get(node.args[1].name)
         if w is None:
-            raise UnsupportedOpError(f"{_module_of(node)}: Linear weights must be parameters")
+            raise UnsupportedOpError(f"{module_of(node)}: Linear weights must be parameters")
         b = self.consts[node.args[2].name] if len(node.args) > 2 and node.args[2] is not None else \
             np.zeros(w.shape[0], np.float32)
         if x.perm is not None:
             w = w[:, x.perm]
         if len(x.shape) not in (2, 3):
-            raise UnsupportedOpError(f"{_module_of(node)}: Linear on a {len(x.shape)}-D input is not supported "
+            raise UnsupportedOpError(f"{module_of(node)}: Linear on a {len(x.shape)}-D input is not supported "
                                      "(flatten it to [batch, features] first, or give it [batch, tokens, "
                                      "features])")
         y = self.out(node, self.ir_shape(node))
         # [batch, tokens, features]: FULLY_CONNECTED over the last axis, the token axis kept (keep_num_dims)
         self.b.op(OpKind.FULLY_CONNECTED, (x.index, self.b.const(f"{node.name}_weights", w),
                                            self.b.const(f"{node.name}_bias", b)), (y.index,),
-                  FullyConnectedAttrs(Activation.NONE, keep_num_dims=len(x.shape) == 3), name=_name(node))
+                  FullyConnectedAttrs(Activation.NONE, keep_num_dims=len(x.shape) == 3), name=named(node))
 
     def op_bmm(self, node: Any) -> None:
         """bmm / matmul of two 3-D activations ([batch, n, k] x [batch, k, m]): BATCH_MATMUL."""
@@ -344,235 +324,18 @@ class _Importer:
         for v in (a, b):
             self.plain(v, node, "a matrix product")
             if len(v.shape) != 3:
-                raise UnsupportedOpError(f"{_module_of(node)}: bmm/matmul of a {len(v.shape)}-D tensor is not "
+                raise UnsupportedOpError(f"{module_of(node)}: bmm/matmul of a {len(v.shape)}-D tensor is not "
                                          "supported (3-D [batch, rows, columns] tensors are)")
         y = self.out(node, self.ir_shape(node))
-        self.b.op(OpKind.BATCH_MATMUL, (a.index, b.index), (y.index,), MatMulAttrs(False, False), name=_name(node))
+        self.b.op(OpKind.BATCH_MATMUL, (a.index, b.index), (y.index,), MatMulAttrs(False, False), name=named(node))
 
     op_matmul = op_bmm
-
-    def _emit(self, node: Any, kind: OpKind, ins: tuple[int, ...], shape: tuple[int, ...], attrs: Any, tag: str,
-              out: int | None = None) -> int:
-        """One op of a module spelled as several: its output a new tensor named after the node and `tag` (or
-        `out`)."""
-        t = self.b.tensor(f"{node.name}_{tag}", shape) if out is None else out
-        self.b.op(kind, ins, (t,), attrs, name=f"{_name(node)}_{tag}")
-        return t
-
-    def _take(self, node: Any, x: _Value, axis: int, index: int, tag: str) -> int:
-        """Element `index` along `axis` of a 2-D or 3-D value, that axis dropped: STRIDED_SLICE + RESHAPE."""
-        rank = len(x.shape)
-        begin, size = [0] * rank, list(x.shape)
-        begin[axis], size[axis] = index, 1
-        consts = [self.b.const(f"{node.name}_{tag}_{what}", np.array(v, np.int32), DType.INT32)
-                  for what, v in (("begin", begin), ("end", [b + s for b, s in zip(begin, size)]),
-                                  ("strides", [1] * rank))]
-        s = self._emit(node, OpKind.STRIDED_SLICE, (x.index, *consts), tuple(size),
-                       SliceAttrs(tuple(begin), tuple(size), tuple([1] * rank)), tag)
-        shape = tuple(d for k, d in enumerate(x.shape) if k != axis)
-        return self._emit(node, OpKind.RESHAPE, (s, self.b.const(f"{node.name}_{tag}_shape",
-                                                                np.array(shape, np.int32), DType.INT32)),
-                          shape, NoAttrs(), f"{tag}_r")
-
-    def op_select(self, node: Any) -> None:
-        """x[:, i] of a 2-D or 3-D value (e.g. an LSTM's last time step): STRIDED_SLICE + RESHAPE."""
-        x = self.value(node.args[0], node)
-        self.plain(x, node, "indexing")
-        rank = len(x.shape)
-        dim, index = int(node.args[1]) % rank, int(node.args[2])
-        if rank not in (2, 3) or dim == 0:
-            raise UnsupportedOpError(f"{_module_of(node)}: indexing dimension {dim} of a {rank}-D tensor is not "
-                                     "supported (a non-batch dimension of a 2-D or 3-D tensor is)")
-        index = index + x.shape[dim] if index < 0 else index
-        src = node.args[0]
-        if src.op == "call_function" and "getitem" in str(src.target) and src.args[0].name in self.steps:
-            taxis, hs = self.steps[src.args[0].name]
-            if dim == taxis:  # one step of an unrolled LSTM's output: that step's h itself
-                self.values[node.name] = _Value(hs[index], self.b.tensors[hs[index]].shape)
-                return
-        t = self._take(node, x, dim, index, "take")
-        self.values[node.name] = _Value(t, self.b.tensors[t].shape)
-
-    def _axis(self, node: Any, x: _Value, dim: int) -> int:
-        """The IR axis of PyTorch dimension `dim` of value `x` (NCHW -> NHWC for 4-D); never the batch."""
-        rank = len(x.shape)
-        dim = dim % rank
-        if dim == 0:
-            raise UnsupportedOpError(f"{_module_of(node)}: splitting or stacking along the batch dimension is not "
-                                     "supported")
-        return NCHW_TO_NHWC_AXIS[dim] if rank == 4 else dim
-
-    def _split(self, node: Any, sizes: list[int]) -> None:
-        """Pieces of consecutive sizes along one dimension: a STRIDED_SLICE each (getitem picks them)."""
-        x = self.value(node.args[0], node)
-        self.plain(x, node, "a split")
-        axis = self._axis(node, x, int(node.args[2]) if len(node.args) > 2 else 0)
-        rank, start, pieces = len(x.shape), 0, []
-        for k, n in enumerate(sizes):
-            begin, size = [0] * rank, list(x.shape)
-            begin[axis], size[axis] = start, n
-            consts = [self.b.const(f"{node.name}_{k}_{what}", np.array(v, np.int32), DType.INT32)
-                      for what, v in (("begin", begin), ("end", [b + s for b, s in zip(begin, size)]),
-                                      ("strides", [1] * rank))]
-            t = self._emit(node, OpKind.STRIDED_SLICE, (x.index, *consts), tuple(size),
-                           SliceAttrs(tuple(begin), tuple(size), tuple([1] * rank)), f"piece{k}")
-            pieces.append(_Value(t, tuple(size)))
-            start += n
-        self.pieces[node.name] = pieces
-
-    def op_split_with_sizes(self, node: Any) -> None:
-        self._split(node, [int(n) for n in node.args[1]])
-
-    def op_split(self, node: Any) -> None:  # split.Tensor: pieces of split_size, the last one shorter
-        x = self.value(node.args[0], node)
-        n = x.shape[self._axis(node, x, int(node.args[2]) if len(node.args) > 2 else 0)]
-        step = int(node.args[1])
-        self._split(node, [min(step, n - s) for s in range(0, n, step)])
-
-    def op_unbind(self, node: Any) -> None:
-        """unbind of a 2-D or 3-D value: each element along the dimension, the dimension dropped."""
-        x = self.value(node.args[0], node)
-        self.plain(x, node, "unbind")
-        axis = self._axis(node, x, int(node.args[1]) if len(node.args) > 1 else 0)
-        if len(x.shape) not in (2, 3):
-            raise UnsupportedOpError(f"{_module_of(node)}: unbind of a {len(x.shape)}-D tensor is not supported "
-                                     "(of a 2-D or 3-D tensor is)")
-        ts = [self._take(node, x, axis, k, f"item{k}") for k in range(x.shape[axis])]
-        self.pieces[node.name] = [_Value(t, self.b.tensors[t].shape) for t in ts]
-
-    def op_stack(self, node: Any) -> None:
-        """stack of 1-D or 2-D values along a new dimension: a RESHAPE each (the new dimension of size 1), then
-        CONCATENATION."""
-        vals = [self.value(a, node) for a in node.args[0]]
-        for v in vals:
-            self.plain(v, node, "stack")
-        rank = len(vals[0].shape) + 1
-        dim = (int(node.args[1]) if len(node.args) > 1 else 0) % rank
-        if rank > 3 or dim == 0:
-            raise UnsupportedOpError(f"{_module_of(node)}: stacking {rank - 1}-D tensors along dimension {dim} is "
-                                     "not supported (1-D or 2-D tensors along a non-batch dimension are)")
-        parts = []
-        for k, v in enumerate(vals):
-            shape = v.shape[:dim] + (1,) + v.shape[dim:]
-            parts.append(self._emit(node, OpKind.RESHAPE, (v.index, self.b.const(
-                f"{node.name}_{k}_shape", np.array(shape, np.int32), DType.INT32)), shape, NoAttrs(), f"part{k}"))
-        y = self.out(node, self.ir_shape(node))
-        self.b.op(OpKind.CONCATENATION, tuple(parts), (y.index,), ConcatAttrs(dim, Activation.NONE), name=_name(node))
-
-    def op_zeros(self, node: Any) -> None:  # a constant (an LSTM's initial state)
-        self.consts[node.name] = np.zeros([int(d) for d in node.args[0]], np.float32)
-
-    def op_lstm(self, node: Any) -> None:
-        """nn.LSTM (unidirectional, any number of layers, zero initial state, no projection), unrolled over its
-        time steps as TensorFlow's converter unrolls a Keras LSTM: per step and gate FULLY_CONNECTED of the input
-        and of the last output, ADD, LOGISTIC/TANH, and the cell update with MUL and ADD; the output sequence a
-        CONCATENATION of the steps' outputs."""
-        a = list(node.args)
-        x = self.value(a[0], node)
-        self.plain(x, node, "an LSTM")
-        params, has_bias, layers, bidir, batch_first = a[2], bool(a[3]), int(a[4]), bool(a[7]), bool(a[8])
-        state = [self.consts.get(getattr(h, "name", None)) for h in a[1]]
-        if bidir or any(s is None or np.any(s) for s in state) or len(x.shape) != 3:
-            raise UnsupportedOpError(f"{_module_of(node)}: only a unidirectional LSTM over a 3-D input with a zero "
-                                     "initial state is supported")
-        per = 4 if has_bias else 2
-        if len(params) != per * layers:
-            raise UnsupportedOpError(f"{_module_of(node)}: an LSTM with projections (proj_size) is not supported")
-        taxis = 1 if batch_first else 0
-        steps = x.shape[taxis]
-        seq = [self._take(node, x, taxis, t, f"x{t}") for t in range(steps)]
-        bsz = x.shape[1 - taxis]
-        fc = FullyConnectedAttrs(Activation.NONE)
-        ew = ElementwiseAttrs(Activation.NONE)
-        for layer in range(layers):
-            w_ih, w_hh = (self.consts[p.name] for p in params[per * layer:per * layer + 2])
-            bias = sum(self.consts[p.name] for p in params[per * layer + 2:per * layer + 4]) if has_bias else \
-                np.zeros(w_ih.shape[0], np.float32)
-            hid = w_hh.shape[1]
-            shape = (bsz, hid)
-            gw = [(self.b.const(f"{node.name}_l{layer}_wi{k}", w_ih[k * hid:(k + 1) * hid]),
-                   self.b.const(f"{node.name}_l{layer}_wh{k}", w_hh[k * hid:(k + 1) * hid]),
-                   self.b.const(f"{node.name}_l{layer}_b{k}", bias[k * hid:(k + 1) * hid])) for k in range(4)]
-            h = c = None
-            out = []
-            for t, xt in enumerate(seq):
-                tag = f"l{layer}t{t}"
-                gates = []
-                for k, (wi, wh, b) in enumerate(gw):  # PyTorch's gate order: input, forget, cell, output
-                    if k == 1 and c is None:  # no forget gate before there is a cell state
-                        gates.append(NO_TENSOR)
-                        continue
-                    g = self._emit(node, OpKind.FULLY_CONNECTED, (xt, wi, b), shape, fc, f"{tag}_g{k}x")
-                    if h is not None:
-                        zero = self.b.const(f"{node.name}_{tag}_g{k}_nobias", np.zeros(hid, np.float32))
-                        gh = self._emit(node, OpKind.FULLY_CONNECTED, (h, wh, zero), shape, fc, f"{tag}_g{k}h")
-                        g = self._emit(node, OpKind.ADD, (g, gh), shape, ew, f"{tag}_g{k}")
-                    gates.append(self._emit(node, OpKind.TANH if k == 2 else OpKind.LOGISTIC, (g,), shape,
-                                            NoAttrs(), f"{tag}_a{k}"))
-                ig = self._emit(node, OpKind.MUL, (gates[0], gates[2]), shape, ew, f"{tag}_ig")
-                if c is not None:
-                    fcell = self._emit(node, OpKind.MUL, (gates[1], c), shape, ew, f"{tag}_fc")
-                    ig = self._emit(node, OpKind.ADD, (fcell, ig), shape, ew, f"{tag}_c")
-                c = ig
-                tc = self._emit(node, OpKind.TANH, (c,), shape, NoAttrs(), f"{tag}_tc")
-                h = self._emit(node, OpKind.MUL, (gates[3], tc), shape, ew, f"{tag}_h")
-                out.append(h)
-            seq = out
-        one = (bsz, 1, hid) if batch_first else (1, bsz, hid)
-        parts = [self._emit(node, OpKind.RESHAPE, (h, self.b.const(f"{node.name}_y{t}_shape",
-                                                                   np.array(one, np.int32), DType.INT32)),
-                            one, NoAttrs(), f"y{t}") for t, h in enumerate(seq)]
-        y = self.out(node, (bsz, steps, hid) if batch_first else (steps, bsz, hid))
-        self.b.op(OpKind.CONCATENATION, tuple(parts), (y.index,), ConcatAttrs(taxis, Activation.NONE),
-                  name=_name(node))
-        self.lstm_nodes.add(node.name)
-        self.steps[node.name] = (taxis, seq)
-
-    def op_layer_norm(self, node: Any) -> None:
-        """nn.LayerNorm over the last dimension of a 2-D or 3-D tensor, spelled as TensorFlow's converter spells
-        a Keras LayerNormalization: m = MEAN(x), v = MEAN(SQUARED_DIFFERENCE(x, m)), (x - m) * RSQRT(v + eps),
-        then times the weight and plus the bias (each an int8 op once quantized)."""
-        x = self.value(node.args[0], node)
-        self.plain(x, node, "LayerNorm")
-        shape = [int(d) for d in node.args[1]]
-        if len(shape) != 1 or len(x.shape) not in (2, 3) or shape[0] != x.shape[-1]:
-            raise UnsupportedOpError(f"{_module_of(node)}: LayerNorm over {shape} of a {len(x.shape)}-D tensor is "
-                                     "not supported (over the last dimension of a 2-D or 3-D tensor is)")
-        a = list(node.args) + [None] * (5 - len(node.args))
-        gamma = self.consts.get(a[2].name) if a[2] is not None else None
-        beta = self.consts.get(a[3].name) if a[3] is not None else None
-        eps = float(a[4]) if a[4] is not None else 1e-5
-        last = len(x.shape) - 1
-        red = x.shape[:-1] + (1,)
-        nm = node.name
-
-        def op(kind: OpKind, ins: tuple[int, ...], shape: tuple[int, ...], attrs: Any, tag: str,
-               out: int | None = None) -> int:
-            return self._emit(node, kind, ins, shape, attrs, tag, out)
-
-        axes = self.b.const(f"{nm}_axes", np.array([last], np.int32), DType.INT32)
-        ew = ElementwiseAttrs(Activation.NONE)
-        m = op(OpKind.MEAN, (x.index, axes), red, MeanAttrs((last,), True), "mean")
-        sq = op(OpKind.SQUARED_DIFFERENCE, (x.index, m), x.shape, NoAttrs(), "sqdiff")
-        v = op(OpKind.MEAN, (sq, axes), red, MeanAttrs((last,), True), "var")
-        ve = op(OpKind.ADD, (v, self.b.const(f"{nm}_eps", np.array([eps], np.float32))), red, ew, "var_eps")
-        r = op(OpKind.RSQRT, (ve,), red, NoAttrs(), "rsqrt")
-        d = op(OpKind.SUB, (x.index, m), x.shape, ew, "centered")
-        y = self.out(node, self.ir_shape(node))
-        last_out = y.index if gamma is None and beta is None else None
-        n = op(OpKind.MUL, (d, r), x.shape, ew, "normalized", last_out)
-        if gamma is not None:
-            n = op(OpKind.MUL, (n, self.b.const(f"{nm}_weight", np.asarray(gamma, np.float32))), x.shape, ew,
-                   "scaled", y.index if beta is None else None)
-        if beta is not None:
-            op(OpKind.ADD, (n, self.b.const(f"{nm}_bias", np.asarray(beta, np.float32))), x.shape, ew, "shifted",
-               y.index)
 
     def _unary(self, node: Any, kind: OpKind, attrs: Any = None) -> None:
         attrs = NoAttrs() if attrs is None else attrs
         x = self.value(node.args[0], node)
         y = self.out(node, x.shape, x.perm)
-        self.b.op(kind, (x.index,), (y.index,), attrs, name=_name(node))
+        self.b.op(kind, (x.index,), (y.index,), attrs, name=named(node))
 
     def op_relu(self, node: Any) -> None:
         self._unary(node, OpKind.RELU)
@@ -580,7 +343,7 @@ class _Importer:
     def op_hardtanh(self, node: Any) -> None:
         lo, hi = (list(node.args[1:]) + [-1.0, 1.0])[:2]
         if (float(lo), float(hi)) != (0.0, 6.0):
-            raise UnsupportedOpError(f"{_module_of(node)}: Hardtanh({lo}, {hi}) is not supported (ReLU6 is)")
+            raise UnsupportedOpError(f"{module_of(node)}: Hardtanh({lo}, {hi}) is not supported (ReLU6 is)")
         self._unary(node, OpKind.RELU6)
 
     def op_relu6(self, node: Any) -> None:
@@ -604,7 +367,7 @@ class _Importer:
 
     def _binary(self, node: Any, kind: OpKind) -> None:
         if node.kwargs.get("alpha", 1) != 1 or (len(node.args) > 2 and node.args[2] != 1):
-            raise UnsupportedOpError(f"{_module_of(node)}: add/sub with alpha != 1 is not supported")
+            raise UnsupportedOpError(f"{module_of(node)}: add/sub with alpha != 1 is not supported")
         ins = []
         for k, a in enumerate(node.args[:2]):
             if isinstance(a, (int, float)):
@@ -618,7 +381,7 @@ class _Importer:
                 ins.append(v.index)
         y = self.out(node, self.ir_shape(node))
         attrs = NoAttrs() if kind in (OpKind.MAXIMUM, OpKind.MINIMUM) else ElementwiseAttrs(Activation.NONE)
-        self.b.op(kind, tuple(ins), (y.index,), attrs, name=_name(node))
+        self.b.op(kind, tuple(ins), (y.index,), attrs, name=named(node))
 
     def op_add(self, node: Any) -> None:
         self._binary(node, OpKind.ADD)
@@ -647,7 +410,7 @@ class _Importer:
             return
         self.b.op(OpKind.TRANSPOSE, (x.index, self.b.const(f"{node.name}_perm", np.array(perm, np.int32),
                                                            DType.INT32)), (y.index,), TransposeAttrs(tuple(perm)),
-                  name=_name(node))
+                  name=named(node))
 
     def op_permute(self, node: Any) -> None:
         self._permute(node, [int(d) for d in node.args[1]])
@@ -667,7 +430,7 @@ class _Importer:
 
     def op_max(self, node: Any) -> None:  # torch.max(a, b): aten.max.other; a reduction is refused
         if not str(node.target).endswith(".other"):
-            raise UnsupportedOpError(f"{_module_of(node)}: torch.max/min as a reduction is not supported (two "
+            raise UnsupportedOpError(f"{module_of(node)}: torch.max/min as a reduction is not supported (two "
                                      "tensors are: MAXIMUM/MINIMUM)")
         self._binary(node, OpKind.MAXIMUM if "max" in str(node.target) else OpKind.MINIMUM)
 
@@ -679,12 +442,12 @@ class _Importer:
         self.plain(x, node, "PReLU")
         w = self.consts.get(node.args[1].name)
         if w is None:
-            raise UnsupportedOpError(f"{_module_of(node)}: the PReLU slope must be a parameter")
+            raise UnsupportedOpError(f"{module_of(node)}: the PReLU slope must be a parameter")
         w = np.asarray(w, np.float32).reshape(-1)
         shape = (1,) * (len(x.shape) - 1) + (w.size,) if w.size > 1 else (1,)
         y = self.out(node, self.ir_shape(node))
         self.b.op(OpKind.PRELU, (x.index, self.b.const(f"{node.name}_alpha", w.reshape(shape))), (y.index,),
-                  NoAttrs(), name=_name(node))
+                  NoAttrs(), name=named(node))
 
     def _pixel(self, node: Any, shuffle: bool) -> None:
         """nn.PixelShuffle / PixelUnshuffle: DEPTH_TO_SPACE / SPACE_TO_DEPTH, whose channel order differs from
@@ -696,7 +459,7 @@ class _Importer:
         self.plain(x, node, what)
         r = int(node.args[1])
         if len(x.shape) != 4:
-            raise UnsupportedOpError(f"{_module_of(node)}: {what} of a {len(x.shape)}-D tensor is not supported")
+            raise UnsupportedOpError(f"{module_of(node)}: {what} of a {len(x.shape)}-D tensor is not supported")
         y = self.out(node, self.ir_shape(node))
         c = (x.shape[3] // (r * r)) if shuffle else x.shape[3]  # channels per block position
         # TFLite channel k * c + q holds PyTorch channel q * r^2 + k
@@ -708,12 +471,12 @@ class _Importer:
         if shuffle and not identity:
             src = self.b.tensor(f"{node.name}_order", x.shape)
             self.b.op(OpKind.GATHER, (x.index, self.b.const(f"{node.name}_perm", perm, DType.INT32)), (src,),
-                      AxisAttrs(3), name=f"{_name(node)}_order")
+                      AxisAttrs(3), name=f"{named(node)}_order")
         dst = y.index if shuffle or identity else self.b.tensor(f"{node.name}_blocks", y.shape)
-        self.b.op(kind, (src,), (dst,), BlockAttrs(r), name=_name(node))
+        self.b.op(kind, (src,), (dst,), BlockAttrs(r), name=named(node))
         if not shuffle and not identity:
             self.b.op(OpKind.GATHER, (dst, self.b.const(f"{node.name}_perm", perm, DType.INT32)), (y.index,),
-                      AxisAttrs(3), name=f"{_name(node)}_order")
+                      AxisAttrs(3), name=f"{named(node)}_order")
 
     def op_pixel_shuffle(self, node: Any) -> None:
         self._pixel(node, True)
@@ -739,7 +502,7 @@ class _Importer:
         axis = NCHW_TO_NHWC_AXIS[dim] if rank == 4 else dim
         y = self.out(node, self.ir_shape(node), perm)
         self.b.op(OpKind.CONCATENATION, tuple(v.index for v in vals), (y.index,),
-                  ConcatAttrs(axis, Activation.NONE), name=_name(node))
+                  ConcatAttrs(axis, Activation.NONE), name=named(node))
 
     def _pool(self, node: Any, kind: OpKind, k: list[int], stride: list[int], pad: list[int],
               count_pad: bool = False) -> None:
@@ -762,18 +525,18 @@ class _Importer:
                 mode = Padding.SAME
             else:
                 raise UnsupportedOpError(
-                    f"{_module_of(node)}: this pooling padding ({pad} with kernel {k} and stride {stride} on a "
+                    f"{module_of(node)}: this pooling padding ({pad} with kernel {k} and stride {stride} on a "
                     f"{x.shape[1]}x{x.shape[2]} input) is not TFLite's SAME padding, and padded cells would count "
                     "differently; use padding that matches SAME, an average with count_include_pad=True, or pad "
                     "with a convolution")
         y = self.out(node, self.ir_shape(node))
         self.b.op(kind, (src,), (y.index,), PoolAttrs(k[0], k[1], stride[0], stride[1], mode, Activation.NONE),
-                  name=_name(node))
+                  name=named(node))
 
     def op_max_pool2d(self, node: Any) -> None:
         a = list(node.args) + [None] * (6 - len(node.args))
         if (a[4] not in (None, 1, [1, 1], [1])) or a[5]:
-            raise UnsupportedOpError(f"{_module_of(node)}: max pooling with dilation or ceil_mode is not supported")
+            raise UnsupportedOpError(f"{module_of(node)}: max pooling with dilation or ceil_mode is not supported")
         self._pool(node, OpKind.MAX_POOL_2D, a[1], a[2] or [], a[3] or [0])
 
     def op_max_pool2d_with_indices(self, node: Any) -> None:
@@ -782,7 +545,7 @@ class _Importer:
     def op_avg_pool2d(self, node: Any) -> None:
         a = list(node.args) + [None] * (7 - len(node.args))
         if a[4] or a[6] is not None:
-            raise UnsupportedOpError(f"{_module_of(node)}: average pooling with ceil_mode or divisor_override is "
+            raise UnsupportedOpError(f"{module_of(node)}: average pooling with ceil_mode or divisor_override is "
                                      "not supported")
         self._pool(node, OpKind.AVERAGE_POOL_2D, a[1], a[2] or [], a[3] or [0],
                    count_pad=a[5] is None or bool(a[5]))
@@ -795,10 +558,10 @@ class _Importer:
             y = self.out(node, self.ir_shape(node))
             self.b.op(OpKind.MEAN, (x.index, self.b.const(f"{node.name}_axes", np.array([1, 2], np.int32),
                                                           DType.INT32)), (y.index,), MeanAttrs((1, 2), True),
-                      name=_name(node))
+                      name=named(node))
             return
         if ih % oh or iw % ow:
-            raise UnsupportedOpError(f"{_module_of(node)}: adaptive average pooling {ih}x{iw} -> {oh}x{ow} needs "
+            raise UnsupportedOpError(f"{module_of(node)}: adaptive average pooling {ih}x{iw} -> {oh}x{ow} needs "
                                      "the input to be a multiple of the output size")
         self._pool(node, OpKind.AVERAGE_POOL_2D, [ih // oh, iw // ow], [ih // oh, iw // ow], [0])
 
@@ -809,14 +572,14 @@ class _Importer:
         dims = sorted(int(d) % 4 for d in node.args[1]) if len(x.shape) == 4 else None
         keep = bool(node.args[2]) if len(node.args) > 2 else bool(node.kwargs.get("keepdim", False))
         if dims != [2, 3]:
-            raise UnsupportedOpError(f"{_module_of(node)}: mean over {node.args[1]} is not supported (the mean "
+            raise UnsupportedOpError(f"{module_of(node)}: mean over {node.args[1]} is not supported (the mean "
                                      "over H and W of a 4-D tensor is)")
         y = self.out(node, self.ir_shape(node) if keep else self.ir_shape(node))
         self.b.op(OpKind.MEAN, (x.index, self.b.const(f"{node.name}_axes", np.array([1, 2], np.int32),
                                                       DType.INT32)), (y.index,), MeanAttrs((1, 2), keep),
-                  name=_name(node))
+                  name=named(node))
         if not keep:
-            self.values[node.name] = _Value(y.index, y.shape)
+            self.values[node.name] = Value(y.index, y.shape)
 
     def op_slice(self, node: Any) -> None:
         """x[..., start:end:step] along one dimension: a STRIDED_SLICE (NCHW dimensions mapped to NHWC)."""
@@ -832,7 +595,7 @@ class _Importer:
         end = int(a[3]) if a[3] is not None else n
         start, end = (min(max(v + n if v < 0 else v, 0), n) for v in (start, end))
         if step < 1 or axis == 0:
-            raise UnsupportedOpError(f"{_module_of(node)}: slicing the batch dimension or with step {step} is not "
+            raise UnsupportedOpError(f"{module_of(node)}: slicing the batch dimension or with step {step} is not "
                                      "supported")
         size = list(x.shape)
         size[axis] = max(0, -(-(end - start) // step))
@@ -842,34 +605,34 @@ class _Importer:
         consts = [self.b.const(f"{node.name}_{what}", np.array(v, np.int32), DType.INT32)
                   for what, v in (("begin", begin), ("end", stop), ("strides", strides))]
         self.b.op(OpKind.STRIDED_SLICE, (x.index, *consts), (y.index,),
-                  SliceAttrs(tuple(begin), tuple(size), tuple(strides)), name=_name(node))
+                  SliceAttrs(tuple(begin), tuple(size), tuple(strides)), name=named(node))
 
     def _reshape(self, node: Any) -> None:
         x = self.value(node.args[0], node)
         out_t = self.torch_shape(node)
         if x.perm is not None:
-            raise UnsupportedOpError(f"{_module_of(node)}: reshaping a flattened spatial tensor again is not "
+            raise UnsupportedOpError(f"{module_of(node)}: reshaping a flattened spatial tensor again is not "
                                      "supported")
         perm = None
         if len(x.shape) == 4 and len(out_t) == 4:
             in_t = (x.shape[0], x.shape[3], x.shape[1], x.shape[2])
             if in_t != out_t:
-                raise UnsupportedOpError(f"{_module_of(node)}: a 4-D reshape {list(in_t)} -> {list(out_t)} is not "
+                raise UnsupportedOpError(f"{module_of(node)}: a 4-D reshape {list(in_t)} -> {list(out_t)} is not "
                                          "supported")
             self.values[node.name] = x
             return
         if len(x.shape) == 4:
             n, h, w, c = x.shape
             if len(out_t) != 2 or out_t[0] != n:
-                raise UnsupportedOpError(f"{_module_of(node)}: reshaping a 4-D tensor to {list(out_t)} is not "
+                raise UnsupportedOpError(f"{module_of(node)}: reshaping a 4-D tensor to {list(out_t)} is not "
                                          "supported (flattening to [batch, C*H*W] is)")
             if h * w > 1:
                 perm = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)
         elif len(out_t) == 4:
-            raise UnsupportedOpError(f"{_module_of(node)}: reshaping to a 4-D tensor is not supported")
+            raise UnsupportedOpError(f"{module_of(node)}: reshaping to a 4-D tensor is not supported")
         y = self.out(node, out_t, perm)
         self.b.op(OpKind.RESHAPE, (x.index, self.b.const(f"{node.name}_shape", np.array(out_t, np.int32),
-                                                         DType.INT32)), (y.index,), NoAttrs(), name=_name(node))
+                                                         DType.INT32)), (y.index,), NoAttrs(), name=named(node))
 
     op_view = op_reshape = op__unsafe_view = op_flatten = op_squeeze = op_unsqueeze = _reshape
 
@@ -877,7 +640,7 @@ class _Importer:
         x = self.value(node.args[0], node)
         dim = int(node.args[1])
         if dim not in (-1, len(x.shape) - 1) or len(x.shape) == 4:
-            raise UnsupportedOpError(f"{_module_of(node)}: softmax is supported over the last dimension of a "
+            raise UnsupportedOpError(f"{module_of(node)}: softmax is supported over the last dimension of a "
                                      "2-D tensor only")
         self._unary(node, OpKind.SOFTMAX, SoftmaxAttrs(1.0))
 
@@ -892,12 +655,12 @@ class _Importer:
         y_shape = self.ir_shape(node)
         (_, ih, iw, _), (_, oh, ow, _) = x.shape, y_shape
         if kind is OpKind.RESIZE_NEAREST_NEIGHBOR and (oh % ih or ow % iw):
-            raise UnsupportedOpError(f"{_module_of(node)}: nearest upsampling {ih}x{iw} -> {oh}x{ow} is supported "
+            raise UnsupportedOpError(f"{module_of(node)}: nearest upsampling {ih}x{iw} -> {oh}x{ow} is supported "
                                      "for whole scale factors only")
         y = self.out(node, y_shape)
         size = self.b.const(f"{node.name}_size", np.array([oh, ow], np.int32), DType.INT32)
         self.b.op(kind, (x.index, size), (y.index,),
-                  ResizeAttrs(align_corners, kind is OpKind.RESIZE_BILINEAR and not align_corners), name=_name(node))
+                  ResizeAttrs(align_corners, kind is OpKind.RESIZE_BILINEAR and not align_corners), name=named(node))
 
     def op_upsample_nearest2d(self, node: Any) -> None:
         self._resize(node, OpKind.RESIZE_NEAREST_NEIGHBOR, False)
@@ -905,11 +668,6 @@ class _Importer:
     def op_upsample_bilinear2d(self, node: Any) -> None:
         align = node.args[2] if len(node.args) > 2 else node.kwargs.get("align_corners", False)
         self._resize(node, OpKind.RESIZE_BILINEAR, bool(align))
-
-
-def _name(node: Any) -> str:
-    stack = node.meta.get("nn_module_stack") or {}
-    return (list(stack.values())[-1][0] if stack else "") or node.name
 
 
 def from_torch(module: Any, example_input: Any, name: str | None = None) -> Graph:
