@@ -168,10 +168,101 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
     if bits == "auto":
         bits = "mixed" if flash_budget is not None else "8"
     val_x = calib if val_x is None else val_x
-    y = None if val_y is None else np.asarray(val_y).reshape(-1)
-    tick = progress or (lambda what, done, total: None)
-    # what each prune ratio can reach at best, before any training: ratios that cannot fit are skipped, and a
-    # budget nothing meets fails now, not after minutes of fine-tuning
+    search = _Search(calib, val_x, None if val_y is None else np.asarray(val_y).reshape(-1), flash_budget,
+                     sram_budget, estimator, bias_correction, progress or (lambda what, done, total: None), bits,
+                     activations)
+    reachable = _reachable(g, calib, bits, flash_budget, sram_budget)
+    candidates: list[Candidate] = []
+    float_score = None
+    pruned: dict[float, Graph] = {}
+    for ratio in reachable:
+        gp = prune(g, ratio)
+        if ratio and calib_y is not None and finetune_epochs > 0:
+            search.tick(f"prune {ratio:.0%}: fine-tuning", 0, 1)
+            gp = finetune_float(gp, calib, np.asarray(calib_y).reshape(-1), finetune_epochs)
+        pruned[ratio] = gp
+        ref = run_batches(GraphExecutor(gp), val_x)
+        if float_score is None:
+            float_score = _score(ref, ref, search.y)
+        candidates += search.candidates(gp, ratio, ref)
+        search.tick(f"prune {ratio:.0%}: done", 1, 1)
+        if any(c.fits for c in candidates):
+            break
+    return _pick(candidates, pruned, search, reachable, float(float_score))  # type: ignore[arg-type]
+
+
+@dataclass
+class _Search:
+    """What scoring a candidate needs: the data, the budgets, the calibration settings, the widths searched."""
+    calib: np.ndarray
+    val_x: np.ndarray
+    y: np.ndarray | None
+    flash_budget: int | None
+    sram_budget: int | None
+    estimator: str
+    bias_correction: bool
+    tick: Callable[[str, int, int], None]
+    bits: str
+    activations: str
+
+    def config(self, gp: Graph, bits: dict[int, int]) -> QuantConfig:
+        return calibrate(gp, self.calib, estimator=self.estimator, bias_correction=self.bias_correction,
+                         weight_bits=bits)
+
+    def order(self, gp: Graph, ratio: float, ops: list[int], base: QuantConfig, ref: np.ndarray, loss8: float
+              ) -> tuple[list[int], range]:
+        """The weighted ops in the order they turn int4, and the numbers of int4 ops to try: with "mixed" the
+        least sensitive per byte saved first (every prefix), else int8 only or int4 everywhere."""
+        from .executor import GraphExecutor, run_batches
+        if self.bits != "mixed":
+            return list(ops), range(0, 1) if self.bits == "8" else range(len(ops), len(ops) + 1)
+        sens = {}
+        for n, k in enumerate(ops):
+            self.tick(f"prune {ratio:.0%}: int4 sensitivity", n, len(ops))
+            sens[k] = _loss(run_batches(GraphExecutor(gp, self.config(gp, {k: 4})), self.val_x), ref) - loss8
+        full8 = int_weight_bytes(gp, base.weight_bits)
+        saved = {k: full8 - int_weight_bytes(gp, {**base.weight_bits, k: 4}) for k in ops}
+        order = sorted(ops, key=lambda k: (max(sens[k], 0.0) / max(saved[k], 1), k))
+        return order, range(len(order) + 1)
+
+    def candidates(self, gp: Graph, ratio: float, ref: np.ndarray) -> list[Candidate]:
+        """Every width (and activation) configuration of pruned graph `gp`, scored against its float output."""
+        from .executor import GraphExecutor, run_batches
+        base = self.config(gp, {})
+        ops = weighted_ops(gp, narrowable=True)
+        sram = peak_sram(quantize_graph(gp, base), self.sram_budget)
+        out8 = run_batches(GraphExecutor(gp, base), self.val_x)
+        order, prefixes = self.order(gp, ratio, ops, base, ref, _loss(out8, ref))
+        wides = _wide_sets(gp, self.activations)
+        full_wide = frozenset(wide_capable(gp))
+        out: list[Candidate] = []
+        for i, n in enumerate(prefixes):
+            self.tick(f"prune {ratio:.0%}: widths", i, len(prefixes))
+            wbits = {k: (4 if k in order[:n] else 8) for k in ops}
+            cfg_n = base if n == 0 else self.config(gp, wbits)
+            wb = int_weight_bytes(gp, wbits)
+            name = "int8" if n == 0 else "int4" if n == len(order) else f"mixed ({n} int4 layers)"
+            for wide in wides if n == 0 else wides[:1]:  # 16x8 kernels take int8 weights only
+                cfg_w = replace(cfg_n, wide=set(wide))
+                res = out8 if n == 0 and not wide else run_batches(GraphExecutor(gp, cfg_w), self.val_x)
+                sram_w = sram if not wide else peak_sram(quantize_graph(gp, cfg_w), self.sram_budget)
+                act = "" if not wide else ", 16x8" if wide == full_wide else f", 16x8 in {len(wide)} ops"
+                out.append(Candidate(f"{name}{act}{f', pruned {ratio:.0%}' if ratio else ''}", ratio, wbits, wb,
+                                     sram_w, _score(res, ref, self.y), _loss(res, ref),
+                                     self.flash_budget is None or wb <= self.flash_budget,
+                                     self.sram_budget is None or sram_w <= self.sram_budget, wide))
+        return out
+
+
+def _budgets(flash_budget: int | None, sram_budget: int | None) -> str:
+    return (f"{f' (flash {flash_budget:,} bytes for constants)' if flash_budget is not None else ''}"
+            f"{f' (SRAM {sram_budget:,} bytes for activations)' if sram_budget is not None else ''}")
+
+
+def _reachable(g: Graph, calib: np.ndarray, bits: str, flash_budget: int | None, sram_budget: int | None
+               ) -> list[float]:
+    """The prune ratios whose best footprint (before any training) fits the budgets: ratios that cannot fit are
+    skipped, and a budget nothing meets fails now, not after minutes of fine-tuning."""
     floors = {r: _footprint_floor(g, calib, r, bits, sram_budget) for r in PRUNE_RATIOS}
     reachable = [r for r in PRUNE_RATIOS if (flash_budget is None or floors[r][0] <= flash_budget)
                  and (sram_budget is None or floors[r][1] <= sram_budget)]
@@ -179,75 +270,23 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
         wb = min(f[0] for f in floors.values())
         sr = min(f[1] for f in floors.values())
         raise TinymlError(
-            "no configuration can fit the budgets"
-            f"{f' (flash {flash_budget:,} bytes for constants)' if flash_budget is not None else ''}"
-            f"{f' (SRAM {sram_budget:,} bytes for activations)' if sram_budget is not None else ''}: with "
+            f"no configuration can fit the budgets{_budgets(flash_budget, sram_budget)}: with "
             f"{'int8' if bits == '8' else 'int4'} weights everywhere and up to {PRUNE_RATIOS[-1]:.0%} of the "
             f"channels of every prunable convolution pruned, the smallest footprint is {wb:,} bytes of weights and "
             f"{sr:,} bytes of peak SRAM (with in-place, overlapping buffers and patch-based inference). A smaller "
             "architecture (fewer channels, a smaller input resolution) or a larger board is needed"
             f"{'; int4 weights (--bits mixed or 4) would halve the weight bytes' if bits == '8' else ''}.")
-    candidates: list[Candidate] = []
-    float_score = None
-    pruned: dict[float, Graph] = {}
-    for ratio in reachable:
-        gp = prune(g, ratio)
-        if ratio and calib_y is not None and finetune_epochs > 0:
-            tick(f"prune {ratio:.0%}: fine-tuning", 0, 1)
-            gp = finetune_float(gp, calib, np.asarray(calib_y).reshape(-1), finetune_epochs)
-        pruned[ratio] = gp
-        ref = run_batches(GraphExecutor(gp), val_x)
-        if float_score is None:
-            float_score = _score(ref, ref, y)
+    return reachable
 
-        def config(bits_: dict[int, int], gp: Graph = gp) -> QuantConfig:
-            return calibrate(gp, calib, estimator=estimator, bias_correction=bias_correction, weight_bits=bits_)
-        base = config({})
-        ops = weighted_ops(gp, narrowable=True)
-        q8 = quantize_graph(gp, base)
-        sram = peak_sram(q8, sram_budget)
-        out8 = run_batches(GraphExecutor(gp, base), val_x)
-        loss8 = _loss(out8, ref)
-        if bits == "mixed":
-            sens = {}
-            for n, k in enumerate(ops):
-                tick(f"prune {ratio:.0%}: int4 sensitivity", n, len(ops))
-                sens[k] = _loss(run_batches(GraphExecutor(gp, config({k: 4})), val_x), ref) - loss8
-            full8 = int_weight_bytes(gp, base.weight_bits)
-            saved = {k: full8 - int_weight_bytes(gp, {**base.weight_bits, k: 4}) for k in ops}
-            order = sorted(ops, key=lambda k: (max(sens[k], 0.0) / max(saved[k], 1), k))
-            prefixes = range(len(order) + 1)
-        else:
-            order = list(ops)
-            prefixes = range(0, 1) if bits == "8" else range(len(order), len(order) + 1)
-        wides = _wide_sets(gp, activations)
-        full_wide = frozenset(wide_capable(gp))
-        for i, n in enumerate(prefixes):
-            tick(f"prune {ratio:.0%}: widths", i, len(prefixes))
-            wbits = {k: (4 if k in order[:n] else 8) for k in ops}
-            cfg_n = base if n == 0 else config(wbits)
-            wb = int_weight_bytes(gp, wbits)
-            name = "int8" if n == 0 else "int4" if n == len(order) else f"mixed ({n} int4 layers)"
-            for wide in wides if n == 0 else wides[:1]:  # 16x8 kernels take int8 weights only
-                cfg_w = replace(cfg_n, wide=set(wide))
-                out = out8 if n == 0 and not wide else run_batches(GraphExecutor(gp, cfg_w), val_x)
-                sram_w = sram if not wide else peak_sram(quantize_graph(gp, cfg_w), sram_budget)
-                act = "" if not wide else ", 16x8" if wide == full_wide else \
-                    f", 16x8 in {len(wide)} ops"
-                candidates.append(Candidate(f"{name}{act}{f', pruned {ratio:.0%}' if ratio else ''}", ratio, wbits,
-                                            wb, sram_w, _score(out, ref, y), _loss(out, ref),
-                                            flash_budget is None or wb <= flash_budget,
-                                            sram_budget is None or sram_w <= sram_budget, wide))
-        tick(f"prune {ratio:.0%}: done", 1, 1)
-        if any(c.fits for c in candidates):
-            break
+
+def _pick(candidates: list[Candidate], pruned: dict[float, Graph], search: _Search, reachable: list[float],
+          float_score: float) -> CompressResult:
+    """The best-scoring candidate that fits the budgets and whose compiled C passes the self-check."""
     fitting = [c for c in candidates if c.fits]
     if not fitting:
         smallest = min(candidates, key=lambda c: c.weight_bytes)
         raise TinymlError(
-            "no configuration fits the budgets"
-            f"{f' (flash {flash_budget:,} bytes for constants)' if flash_budget is not None else ''}"
-            f"{f' (SRAM {sram_budget:,} bytes for activations)' if sram_budget is not None else ''}: the smallest "
+            f"no configuration fits the budgets{_budgets(search.flash_budget, search.sram_budget)}: the smallest "
             f"footprint reached is {smallest.weight_bytes:,} bytes of weights ({smallest.name}) and "
             f"{min(c.peak_sram for c in candidates):,} bytes of peak SRAM (with in-place, overlapping buffers and "
             f"patch-based inference), after pruning up to {reachable[-1]:.0%} of the channels of every prunable "
@@ -255,15 +294,15 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
             "needed.")
     for chosen in sorted(fitting, key=lambda c: (c.score, -c.loss, -c.weight_bytes), reverse=True):
         gp = pruned[chosen.prune]
-        cfg = calibrate(gp, calib, estimator=estimator, bias_correction=bias_correction, weight_bits=chosen.bits)
+        cfg = search.config(gp, chosen.bits)
         cfg.wide = set(chosen.wide)
         q = quantize_graph(gp, cfg)
-        checked = verified_peak(q, sram_budget)
+        checked = verified_peak(q, search.sram_budget)
         if checked is None:
             continue  # no configuration of it both fits and passes the compiler's self-check
         chosen.peak_sram = checked
-        return CompressResult(q, chosen, candidates, "accuracy" if y is not None else "-relative MSE",
-                              float(float_score), {"flash": flash_budget, "sram": sram_budget})
+        return CompressResult(q, chosen, candidates, "accuracy" if search.y is not None else "-relative MSE",
+                              float_score, {"flash": search.flash_budget, "sram": search.sram_budget})
     raise TinymlError("internal error, please report: no configuration that fits the budgets passed the "
                       "compiler's self-check (its generated C differed from the reference executor)")
 
