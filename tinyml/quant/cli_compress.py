@@ -101,12 +101,7 @@ def load_data(path: str, g: Graph, nchw: bool, what: str) -> tuple[np.ndarray, n
 
 
 def run(a) -> int:  # noqa: ANN001
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
-
     from . import export_tflite, weight_bytes
-    from .compress import compress, pareto
     out = Path(a.output)
     if out.suffix != ".tflite":
         raise TinymlError(f"--output '{out}' must end in .tflite")
@@ -124,6 +119,32 @@ def run(a) -> int:  # noqa: ANN001
             from . import quantize
             code = firmware_code_bytes(quantize(g, x[:256]), board)
             flash = max(0, board.flash.size - (CODE_RESERVE if code is None else code))
+    res, code = _search(a, g, (x, xy), (vx, vy), flash, sram, board, code)
+    export_tflite(res.graph, out)
+    jpath = _write_json(a, out, res, board, code)
+    _print_table(res, a)
+    png = _plot(res, out.with_suffix(".png"))
+    if board is not None:
+        how = "measured with arm-none-eabi-gcc -O2" if code is not None else \
+            "estimated: install gcc-arm-none-eabi to measure it"
+        print(f"{board.name}: {weight_bytes(res.graph):,} bytes of weights + "
+              f"{code if code is not None else CODE_RESERVE:,} bytes of code and tables ({how}) in "
+              f"{board.flash.size:,} bytes of flash")
+    print(f"wrote {out} ({res.chosen.name}: {weight_bytes(res.graph):,} bytes of weights, peak SRAM "
+          f"{res.chosen.peak_sram:,} bytes), {jpath}{f' and {png}' if png else ''}")
+    return 0
+
+
+def _search(a, g: Graph, data: tuple, val: tuple, flash: int | None, sram: int | None,  # noqa: ANN001
+            board: Board | None, code: int | None) -> tuple:
+    """compress() under the budgets, with a progress bar; with a measured code size, again until the chosen
+    model's own firmware fits the board. Returns (the result, the code bytes measured last)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from . import weight_bytes
+    from .compress import compress
+    (x, xy), (vx, vy) = data, val
     console = Console(stderr=True)
     for _ in range(3):  # with a measured code size: until the chosen model's own firmware fits the board
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -144,9 +165,16 @@ def run(a) -> int:  # noqa: ANN001
             break
         flash = max(0, board.flash.size - code)  # its kernels (int4 variants) need more code than measured
     else:
+        assert board is not None
         raise TinymlError(f"no configuration's firmware fits {board.name}'s {board.flash.size:,} bytes of flash "
                           f"(the last one needs {weight_bytes(res.graph):,} bytes of weights and {code:,} of code)")
-    export_tflite(res.graph, out)
+    return res, code
+
+
+def _write_json(a, out: Path, res, board: Board | None, code: int | None) -> Path:  # noqa: ANN001
+    """OUTPUT.json: the budgets, the chosen configuration, every candidate and the Pareto front."""
+    from . import weight_bytes
+    from .compress import pareto
     doc = {"model": str(a.model), "output": str(out), "metric": res.metric, "float_score": res.float_score,
            "budgets": res.budgets, "chosen": res.chosen.row(), "weight_bytes": weight_bytes(res.graph),
            "candidates": res.table(), "pareto": [c.row() for c in pareto(res.candidates)]}
@@ -158,6 +186,14 @@ def run(a) -> int:  # noqa: ANN001
     tmp = jpath.with_name(jpath.name + ".tmp")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
     tmp.replace(jpath)
+    return jpath
+
+
+def _print_table(res, a) -> None:  # noqa: ANN001
+    from rich.console import Console
+    from rich.table import Table
+
+    from .compress import pareto
     table = Table(title=f"{res.metric} on {'--val' if a.val else '--data'} (float model: {res.float_score:.4f})")
     for col in ("configuration", "weight bytes", "peak SRAM", res.metric, "fits"):
         table.add_column(col)
@@ -168,16 +204,6 @@ def run(a) -> int:  # noqa: ANN001
                       "yes" if c.fits else "no")
     Console().print(table)
     print("* on the Pareto front (no other configuration is both smaller and better)")
-    png = _plot(res, out.with_suffix(".png"))
-    if board is not None:
-        how = "measured with arm-none-eabi-gcc -O2" if code is not None else \
-            "estimated: install gcc-arm-none-eabi to measure it"
-        print(f"{board.name}: {weight_bytes(res.graph):,} bytes of weights + "
-              f"{code if code is not None else CODE_RESERVE:,} bytes of code and tables ({how}) in "
-              f"{board.flash.size:,} bytes of flash")
-    print(f"wrote {out} ({res.chosen.name}: {weight_bytes(res.graph):,} bytes of weights, peak SRAM "
-          f"{res.chosen.peak_sram:,} bytes), {jpath}{f' and {png}' if png else ''}")
-    return 0
 
 
 def _plot(res, path: Path) -> Path | None:  # noqa: ANN001

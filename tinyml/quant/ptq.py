@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import TinymlError
-from ..ir import NO_TENSOR, DType, Graph, GraphBuilder, NoAttrs, OpKind, Quant
+from ..ir import NO_TENSOR, DType, Graph, GraphBuilder, NoAttrs, Op, OpKind, Quant
 from .config import FIXED_OUTPUT, INT8_ONLY, SAME_AS_INPUT, SHARED_INPUTS, WEIGHTED, QuantConfig, range16
 
 ESTIMATORS = ("minmax", "percentile", "mse")
@@ -203,101 +203,121 @@ def quantize_graph(g: Graph, cfg: QuantConfig) -> Graph:
     """The integer graph: int8 input/output and activations, int8/int4 weights, int32 biases; the ops in
     `cfg.wide` in 16x8 (int16 activations with zero point 0, int64 biases), QUANTIZE ops converting between the
     two widths where a tensor meets an op of the other width (the graph's inputs and outputs stay int8)."""
-    b = GraphBuilder()
-    new: dict[int, int] = {}
-    a16 = cfg.act16(g) if cfg.wide else {}
-    other: dict[int, int] = {}  # tensor -> its copy converted to the other width
+    q = _Quantizer(g, cfg)
+    for k, op in enumerate(g.ops):
+        if op.kind in WEIGHTED:
+            q.weighted(k, op)
+        else:
+            q.other(op, k in cfg.wide)
+    inputs = tuple(q.act(i) for i in g.inputs)
+    outputs = tuple(q.act(o) for o in g.outputs)  # as the op that makes it leaves it
+    return q.b.build(g.name, inputs, outputs, g.source)
 
-    def act(i: int) -> int:
-        if i in new:
-            return new[i]
-        t = g.tensor(i)
-        if i not in cfg.act:
+
+class _Quantizer:
+    """quantize_graph's state: the integer graph being built and each float tensor's integer counterpart."""
+
+    def __init__(self, g: Graph, cfg: QuantConfig) -> None:
+        self.g, self.cfg = g, cfg
+        self.b = GraphBuilder()
+        self.new: dict[int, int] = {}
+        self.a16 = cfg.act16(g) if cfg.wide else {}
+        self.other_width: dict[int, int] = {}  # tensor -> its copy converted to the other width
+
+    def act(self, i: int) -> int:
+        """Activation (or constant activation input) `i` as an integer tensor of its own width."""
+        if i in self.new:
+            return self.new[i]
+        t = self.g.tensor(i)
+        if i not in self.cfg.act:
             raise TinymlError(f"tensor '{t.name}' has no calibration range; the calibration data never reached "
                               "it")
-        if i in a16:
-            new[i] = b.tensor(t.name, t.shape, DType.INT16, Quant((a16[i][0],), (0,)))
-            return new[i]
-        s, z = cfg.act[i]
+        if i in self.a16:
+            self.new[i] = self.b.tensor(t.name, t.shape, DType.INT16, Quant((self.a16[i][0],), (0,)))
+            return self.new[i]
+        s, z = self.cfg.act[i]
         data = None
         if t.is_const:
             data = np.clip(np.round(np.asarray(t.data, np.float64) / s) + z, -128, 127).astype(np.int8)
-        new[i] = b.tensor(t.name, t.shape, DType.INT8, Quant((s,), (z,)), data)
-        return new[i]
+        self.new[i] = self.b.tensor(t.name, t.shape, DType.INT8, Quant((s,), (z,)), data)
+        return self.new[i]
 
-    def as_width(i: int, wide: bool) -> int:
+    def as_width(self, i: int, wide: bool) -> int:
         """Activation tensor i as an op of that width reads it: converted by a QUANTIZE where widths differ."""
-        src = act(i)
-        if (i in a16) == wide:
+        src = self.act(i)
+        if (i in self.a16) == wide:
             return src
-        if i not in other:
-            t = g.tensor(i)
+        if i not in self.other_width:
+            t = self.g.tensor(i)
             if wide:
-                s, z = range16(*cfg.act[i])
-                dst = b.tensor(f"{t.name}_int16", t.shape, DType.INT16, Quant((s,), (0,)))
+                s, z = range16(*self.cfg.act[i])
+                dst = self.b.tensor(f"{t.name}_int16", t.shape, DType.INT16, Quant((s,), (0,)))
             else:
-                s, z = cfg.act[i]
-                dst = b.tensor(f"{t.name}_int8", t.shape, DType.INT8, Quant((s,), (z,)))
-            b.op(OpKind.QUANTIZE, (src,), (dst,), NoAttrs(), f"{t.name}_to_int{16 if wide else 8}")
-            other[i] = dst
-        return other[i]
+                s, z = self.cfg.act[i]
+                dst = self.b.tensor(f"{t.name}_int8", t.shape, DType.INT8, Quant((s,), (z,)))
+            self.b.op(OpKind.QUANTIZE, (src,), (dst,), NoAttrs(), f"{t.name}_to_int{16 if wide else 8}")
+            self.other_width[i] = dst
+        return self.other_width[i]
 
-    def const(i: int) -> int:
-        if i not in new:
-            t = g.tensor(i)
-            new[i] = b.tensor(t.name, t.shape, t.dtype, t.quant, t.data)
-        return new[i]
+    def const(self, i: int) -> int:
+        if i not in self.new:
+            t = self.g.tensor(i)
+            self.new[i] = self.b.tensor(t.name, t.shape, t.dtype, t.quant, t.data)
+        return self.new[i]
 
-    for k, op in enumerate(g.ops):
+    def weighted(self, k: int, op: Op) -> None:
+        """A convolution or fully connected op: weights quantized per channel to their width, the bias to int32
+        (int64 in 16x8) at the input scale times each weight scale."""
+        g, cfg, b = self.g, self.cfg, self.b
         wide = k in cfg.wide
-        if op.kind in WEIGHTED:
-            x = as_width(op.inputs[0], wide)
-            wt = g.tensor(op.inputs[1])
-            bits = cfg.weight_bits.get(k, 8)
-            qmax = (1 << (bits - 1)) - 1
-            axis = _channel_axis(g, k)
-            scales = np.asarray(cfg.weight_scale[k], np.float32)
-            shape = [1] * len(wt.shape)
-            shape[axis] = -1
-            s = scales.reshape(shape) if scales.size > 1 else scales
-            q = np.clip(np.round(np.asarray(wt.data, np.float32) / s), -qmax, qmax).astype(np.int8)
-            wdt = DType.INT8 if bits == 8 else DType.INT4
-            w = b.tensor(wt.name, wt.shape, wdt, Quant(tuple(float(v) for v in scales), (0,) * scales.size, axis), q)
-            in_s = np.float32(b.tensors[x].quant.scale[0])
-            bscale = (in_s * scales).astype(np.float32)
-            lim = 2**63 - 1 if wide else 2**31 - 1
-            bq = np.clip(np.round(np.asarray(cfg.bias[k], np.float64) / bscale), -lim - 1, lim).astype(
-                np.int64 if wide else np.int32)
-            bname = g.tensor(op.inputs[2]).name if len(op.inputs) > 2 and op.inputs[2] != NO_TENSOR else \
-                f"{wt.name}_bias"
-            bias = b.tensor(bname, (len(bq),), DType.INT64 if wide else DType.INT32,
-                            Quant(tuple(float(v) for v in bscale), (0,) * bscale.size, 0), bq)
-            b.op(op.kind, (x, w, bias), (act(op.outputs[0]),), op.attrs, op.name)
-            continue
+        x = self.as_width(op.inputs[0], wide)
+        wt = g.tensor(op.inputs[1])
+        bits = cfg.weight_bits.get(k, 8)
+        qmax = (1 << (bits - 1)) - 1
+        axis = _channel_axis(g, k)
+        scales = np.asarray(cfg.weight_scale[k], np.float32)
+        shape = [1] * len(wt.shape)
+        shape[axis] = -1
+        s = scales.reshape(shape) if scales.size > 1 else scales
+        q = np.clip(np.round(np.asarray(wt.data, np.float32) / s), -qmax, qmax).astype(np.int8)
+        wdt = DType.INT8 if bits == 8 else DType.INT4
+        w = b.tensor(wt.name, wt.shape, wdt, Quant(tuple(float(v) for v in scales), (0,) * scales.size, axis), q)
+        in_s = np.float32(b.tensors[x].quant.scale[0])
+        bscale = (in_s * scales).astype(np.float32)
+        lim = 2**63 - 1 if wide else 2**31 - 1
+        bq = np.clip(np.round(np.asarray(cfg.bias[k], np.float64) / bscale), -lim - 1, lim).astype(
+            np.int64 if wide else np.int32)
+        bname = g.tensor(op.inputs[2]).name if len(op.inputs) > 2 and op.inputs[2] != NO_TENSOR else \
+            f"{wt.name}_bias"
+        bias = b.tensor(bname, (len(bq),), DType.INT64 if wide else DType.INT32,
+                        Quant(tuple(float(v) for v in bscale), (0,) * bscale.size, 0), bq)
+        b.op(op.kind, (x, w, bias), (self.act(op.outputs[0]),), op.attrs, op.name)
+
+    def other(self, op: Op, wide: bool) -> None:
+        """Any other op: its inputs as it reads them (constants as they are or quantized, activations of its
+        width, requantized where it needs its output's quantization on its inputs)."""
+        g, cfg, b = self.g, self.cfg, self.b
         ins: list[int] = []
         for pos, i in enumerate(op.inputs):
             t = g.tensor(i) if i != NO_TENSOR else None
             if t is not None and t.is_const and (t.dtype is not DType.FLOAT32 or
                                                  op.kind in (OpKind.RESHAPE, OpKind.PAD, OpKind.MEAN,
                                                              OpKind.STRIDED_SLICE) and pos > 0):
-                ins.append(const(i))
+                ins.append(self.const(i))
                 continue
             if wide and t is not None and t.is_const:  # a float constant of a 16x8 op: int16, symmetric
                 s16 = float(np.float32(max(float(np.abs(t.data).max()), 1e-8) / 32767))
                 q16 = np.clip(np.round(np.asarray(t.data, np.float64) / s16), -32767, 32767).astype(np.int16)
                 ins.append(b.tensor(f"{t.name}_int16", t.shape, DType.INT16, Quant((s16,), (0,)), q16))
                 continue
-            src = as_width(i, wide) if not g.tensor(i).is_const else act(i)
+            src = self.as_width(i, wide) if not g.tensor(i).is_const else self.act(i)
             if op.kind in SHARED_INPUTS and cfg.act[i] != cfg.act[op.outputs[0]]:
                 s, z = cfg.act[op.outputs[0]]
                 rq = b.tensor(f"{g.tensor(i).name}_requant", g.tensor(i).shape, DType.INT8, Quant((s,), (z,)))
                 b.op(OpKind.QUANTIZE, (src,), (rq,), NoAttrs(), f"{op.name}_requant{pos}")
                 src = rq
             ins.append(src)
-        b.op(op.kind, tuple(ins), tuple(act(o) for o in op.outputs), op.attrs, op.name)
-    inputs = tuple(act(i) for i in g.inputs)
-    outputs = tuple(act(o) for o in g.outputs)  # as the op that makes it leaves it
-    return b.build(g.name, inputs, outputs, g.source)
+        b.op(op.kind, tuple(ins), tuple(self.act(o) for o in op.outputs), op.attrs, op.name)
 
 
 def weight_bytes(g: Graph) -> int:
