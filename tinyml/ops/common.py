@@ -159,6 +159,14 @@ RANGES = {DType.INT4: (-8, 7), DType.INT8: (-128, 127), DType.UINT8: (0, 255), D
 # the op's attributes, fail) and calls fail(message) on what the generated C could not rely on.
 
 
+def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The shape `shapes` broadcast to (NumPy's rules, as TFLite's), or None where they do not broadcast."""
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        return None
+
+
 def check_axis(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
     fail) -> None:  # noqa: ANN001
     """ARG_MAX, ARG_MIN, GATHER."""

@@ -24,6 +24,7 @@ from ..params import ConvParams, FullyConnectedParams, Kernel, MatMulParams, Tra
 from .common import (
     act_type,
     activation_range,
+    broadcast_shape,
     check_bias,
     check_geometry,
     nhwc,
@@ -231,10 +232,7 @@ def _check_batch_matmul(g: Graph, k: int, op: Op, where: str, ins: list, x: Tens
     assert y is not None
     m, k = x.shape[-2:][::-1] if a.adj_x else x.shape[-2:]
     k2, n = y.shape[-2:][::-1] if a.adj_y else y.shape[-2:]
-    try:
-        batch = np.broadcast_shapes(tuple(x.shape[:-2]), tuple(y.shape[:-2]))
-    except ValueError:
-        batch = None
+    batch = broadcast_shape(tuple(x.shape[:-2]), tuple(y.shape[:-2]))
     if k != k2 or batch is None or tuple(out.shape) != tuple(batch) + (m, n):
         fail(f"{where}: {list(x.shape)} (adj_x {a.adj_x}) times {list(y.shape)} (adj_y {a.adj_y}) does not give "
              f"{list(out.shape)}")

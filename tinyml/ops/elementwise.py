@@ -30,6 +30,7 @@ from .common import (
     QMIN,
     activation_range,
     broadcast_operands,
+    broadcast_shape,
     broadcast_strides,
     check_one_input,
     require,
@@ -311,10 +312,7 @@ def _check_select_v2(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor,
     """SELECT_V2."""
     if len(ins) != 3 or any(t is None for t in ins):
         fail(f"{where} needs a condition and two operands")
-    try:
-        both = np.broadcast_shapes(*(tuple(t.shape) for t in ins if t is not None))
-    except ValueError:
-        both = None
+    both = broadcast_shape(*(tuple(t.shape) for t in ins if t is not None))
     if both != tuple(out.shape):
         fail(f"{where}: {[list(t.shape) for t in ins if t is not None]} do not broadcast to {list(out.shape)}")
 
@@ -326,10 +324,7 @@ def _check_add(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: 
         fail(f"{where} needs two inputs")
     y = ins[1]
     assert y is not None
-    try:
-        both = np.broadcast_shapes(x.shape, y.shape)
-    except ValueError:
-        both = None
+    both = broadcast_shape(tuple(x.shape), tuple(y.shape))
     if both is None or math.prod(both) != out.size or len(both) > len(out.shape) and \
             tuple(both[-len(out.shape):]) != tuple(out.shape):
         fail(f"{where}: inputs {list(x.shape)} and {list(y.shape)} do not broadcast to the output "

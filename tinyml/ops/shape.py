@@ -39,6 +39,7 @@ from ..params import (
 )
 from .common import (
     act_type,
+    broadcast_shape,
     check_axis,
     nhwc,
     require,
@@ -349,10 +350,7 @@ def _check_space_to_batch_nd(g: Graph, k: int, op: Op, where: str, ins: list, x:
 def _check_broadcast_to(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out: Tensor, a,  # noqa: ANN001
     fail) -> None:  # noqa: ANN001
     """BROADCAST_TO."""
-    try:
-        both = np.broadcast_shapes(tuple(x.shape), tuple(out.shape))
-    except ValueError:
-        both = None
+    both = broadcast_shape(tuple(x.shape), tuple(out.shape))
     if both != tuple(out.shape):
         fail(f"{where}: {list(x.shape)} does not broadcast to {list(out.shape)}")
 
