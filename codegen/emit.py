@@ -55,13 +55,13 @@ class _Emission:
     def arg(self, t: int | Ref | Source | ScratchId) -> Arg:
         p, plan = self.p, self.plan
         if isinstance(t, Source):
-            return Arg(f"((const int8_t *){p}_source[{t.index}] + ", t.offset, ")", f"{p}_source[{t.index}]")
+            return Arg(offset=t.offset, source=t.index)
         if isinstance(t, Ref):
             base = plan.offsets[self.buf_of[t.buffer].id] + self.within.get(t.buffer, 0) \
                 if isinstance(t.buffer, int) else plan.offsets[t.buffer]
-            return Arg(f"(({t.ctype} *)({p}_arena.bytes + ", base + t.offset, "))")
+            return Arg(offset=base + t.offset, ctype=t.ctype)
         if isinstance(t, ScratchId):  # a planner buffer of its own
-            return Arg(f"((int8_t *)({p}_arena.bytes + ", plan.offsets[t], "))")
+            return Arg(offset=plan.offsets[t], ctype="int8_t")
         if t == NO_TENSOR:
             return Arg("NULL")
         r = self.roots[t]
@@ -70,7 +70,7 @@ class _Emission:
                 self.used_consts.append(r)
             return Arg(f"{p}_w{r}")
         at = plan.offsets[self.buf_of[t].id] + self.within.get(t, 0)
-        return Arg(f"(({self.g.tensor(t).dtype.ctype} *)({p}_arena.bytes + ", at, "))")
+        return Arg(offset=at, ctype=self.g.tensor(t).dtype.ctype)
 
     def const(self, c: int | Const) -> Arg:
         if isinstance(c, Const):
@@ -164,7 +164,7 @@ class _Emission:
         for k, t in enumerate(ts):
             x = self.g.tensor(t)
             q = x.quant.scalar() if x.quant is not None and x.dtype in QUANTIZED_IO else None
-            out.append({"expr": "NULL" if k in streamed else self.arg(t).render(), "bytes": x.nbytes,
+            out.append({"arg": Arg("NULL") if k in streamed else self.arg(t), "bytes": x.nbytes,
                         "name": x.name, "streamed": k in streamed, "shape": list(x.shape), "elements": x.size,
                         "ctype": x.dtype.ctype, "int8": q is not None,  # quantized int8, uint8 or int16
                         "qmin": QUANTIZED_IO.get(x.dtype, (0, 0))[0], "qmax": QUANTIZED_IO.get(x.dtype, (0, 0))[1],
@@ -212,22 +212,14 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
 
 @dataclass(frozen=True)
 class Arg:
-    """A kernel argument as C: `pre` alone, or `pre` + byte offset + `post` (a pointer into the arena or into a
-    streamed input), so that calls which differ only by offsets moving in equal steps can become one loop."""
-    pre: str
+    """A kernel argument: a C object passed by name (`name`: weights, a prepared constant, a state buffer, NULL),
+    or a pointer `offset` bytes into the arena (as `ctype`) or into streamed model input `source`. The template
+    spells it (model.c.j2's c_arg); calls whose arguments differ only by offsets moving in equal steps can become
+    one loop."""
+    name: str = ""
     offset: int | None = None
-    post: str = ""
-    bare: str = ""  # how offset 0 reads outside a loop, if shorter
-
-    def render(self, step: int = 0) -> str:
-        """The C expression; inside a loop over i, the offset moves by `step` bytes per iteration."""
-        if self.offset is None:
-            return self.pre
-        if step:
-            return f"{self.pre}{self.offset} + {step} * i{self.post}"
-        if self.offset == 0 and self.bare:
-            return self.bare
-        return f"{self.pre}{self.offset}{self.post}"
+    ctype: str = "int8_t"
+    source: int | None = None
 
 
 MIN_LOOP = 3     # repetitions from which a run of identical blocks becomes a loop
@@ -237,7 +229,7 @@ MAX_PERIOD = 64  # blocks per repetition considered
 def _shape(layer: dict) -> tuple:
     """What must be equal for two blocks to be one loop body: layer, kernels, parameter structs, fixed args."""
     return (layer["index"], layer["alias"], tuple(
-        (c["func"], c["params"], tuple((a.pre, a.post, a.offset is None) for a in c["args"]))
+        (c["func"], c["params"], tuple((a.name, a.ctype, a.source, a.offset is None) for a in c["args"]))
         for c in layer["calls"]))
 
 
@@ -296,7 +288,7 @@ def _fold(layers: list[dict]) -> list[dict]:
 def _rendered(layer: dict, steps: list[int]) -> dict:
     it = iter(steps)
     calls = [{"func": c["func"], "params": c["params"],
-              "args": [a.render(next(it) if steps and a.offset is not None else 0) for a in c["args"]]}
+              "args": [{"arg": a, "step": next(it) if steps and a.offset is not None else 0} for a in c["args"]]}
              for c in layer["calls"]]
     return {**layer, "calls": calls}
 
