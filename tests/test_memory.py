@@ -370,11 +370,12 @@ def test_fold_needs_equal_offset_steps():
 
     def block(k, off, params="p"):
         return {"index": k, "op": "CONV_2D", "name": "c", "alias": False, "patch": 1,
-                "calls": [{"func": "f", "params": params, "args": [Arg("x + ", off, ")"), Arg("w")]}]}
+                "calls": [{"func": "f", "params": params, "args": [Arg(offset=off), Arg("w")]}]}
     linear = [block(0, 10 * j) for j in range(5)]
     groups = _fold(linear)
     assert len(groups) == 1 and groups[0]["loop"] == 5
-    assert groups[0]["blocks"][0]["calls"][0]["args"] == ["x + 0 + 10 * i)", "w"]
+    assert groups[0]["blocks"][0]["calls"][0]["args"] == [{"arg": Arg(offset=0), "step": 10},
+                                                          {"arg": Arg("w"), "step": 0}]
     bent = [block(0, o) for o in (0, 10, 20, 35, 40)]
     assert [g["loop"] for g in _fold(bent)] == [3, 0, 0]
     other = [block(0, 10 * j, "p" if j != 2 else "q") for j in range(5)]
