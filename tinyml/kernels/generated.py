@@ -519,7 +519,8 @@ def derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, ...]:
         rows = w.reshape(w.shape[0], -1)           # [out_c, K]
         folded = bias + p.input_offset * rows.sum(axis=1)
     rec = requant_records(p, folded, sp.const("RQ")).tobytes()
-    if dict(sp.consts).get("RT_OFF") or dict(sp.consts).get("RT_ACT"):  # the stage after them (read at run time)
+    stage = dict(sp.consts)
+    if stage.get("RT_OFF") or stage.get("RT_ACT"):  # the output stage after them, read at run time
         rec += np.array([p.output_offset, p.act_min, p.act_max, 0], np.int32).tobytes()
     b = Const("rq", "int32_t", rec)
     if sp.weights == "original":

@@ -187,21 +187,25 @@ def _conflicts(buffers: list[Buffer], overlaps: dict[tuple[BufferId, BufferId], 
     return conf
 
 
-def _first_fit(order: Iterable[Buffer], conflicts: Conflicts, placed: dict[BufferId, int] | None = None
-               ) -> dict[BufferId, int]:
-    """Each buffer in turn at the lowest aligned offset outside the intervals its placed conflicts forbid. The
-    lowest such offset is 0 or the aligned end of an interval: a sweep over the intervals sorted by start finds
-    it (an interval that starts before the current offset and ends after it moves it to its end). `placed`: the
-    offsets first fit gave the buffers before `order` (a prefix of the order that did not change)."""
-    offsets: dict[BufferId, int] = dict(placed) if placed else {}
+def _first_fit(order: Iterable[Buffer], conflicts: Conflicts) -> dict[BufferId, int]:
+    """Each buffer in turn at the lowest aligned offset outside the intervals its placed conflicts forbid
+    (_lowest_offset)."""
+    offsets: dict[BufferId, int] = {}
     for b in order:
-        intervals = sorted((offsets[i] + lo, offsets[i] + hi) for i, lo, hi in conflicts[b.id] if i in offsets)
-        s = 0
-        for lo, hi in intervals:
-            if lo < s < hi:
-                s = -(-hi // b.align) * b.align
-        offsets[b.id] = s
+        offsets[b.id] = _lowest_offset(((offsets[i] + lo, offsets[i] + hi) for i, lo, hi in conflicts[b.id]
+                                        if i in offsets), b.align)
     return offsets
+
+
+def _lowest_offset(forbidden: Iterable[tuple[int, int]], align: int) -> int:
+    """The lowest `align`-aligned offset outside the open intervals `forbidden`: 0 or the aligned end of one; a
+    sweep over them sorted by start finds it (one that starts before the current offset and ends after it moves
+    it to its end)."""
+    s = 0
+    for lo, hi in sorted(forbidden):
+        if lo < s < hi:
+            s = -(-hi // align) * align
+    return s
 
 
 def _refit(order: list[Buffer], m: int, n: int, moved: BufferId, conflicts: Conflicts,
@@ -220,17 +224,11 @@ def _refit(order: list[Buffer], m: int, n: int, moved: BufferId, conflicts: Conf
         if p > n and not new:
             return offsets
         if b.id == moved or b.id in affected or (p <= n and b.id in near):
-            intervals = sorted((new.get(i, offsets[i]) + lo, new.get(i, offsets[i]) + hi)
-                               for i, lo, hi in conflicts[b.id] if i in placed)
-            s = 0
-            for lo, hi in intervals:
-                if lo < s < hi:
-                    s = -(-hi // b.align) * b.align
+            s = _lowest_offset(((new.get(i, offsets[i]) + lo, new.get(i, offsets[i]) + hi)
+                                for i, lo, hi in conflicts[b.id] if i in placed), b.align)
             if s != offsets[b.id]:
                 new[b.id] = s
                 affected.update(i for i, _, _ in conflicts[b.id])
-            elif b.id in new:
-                del new[b.id]
         placed.add(b.id)
     return {**offsets, **new} if new else offsets
 
@@ -277,7 +275,7 @@ def plan_memory(buffers: list[Buffer], overlaps: dict[tuple[BufferId, BufferId],
     elif search and len(buffers) > 1:
         rng = random.Random(0)
         order, cur = list(best_order), best.peak
-        cur_offs = _first_fit(order, conf)
+        cur_offs = best.offsets  # first fit of best_order (_refit never changes a dict it is given)
         for _ in range(search):
             i, j = rng.randrange(len(order)), rng.randrange(len(order))
             if i == j:
