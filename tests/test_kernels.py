@@ -1,4 +1,4 @@
-"""Generated kernels (tinyml/kernels/generated.py, codegen/templates/kernels/): every signature family, in both
+"""Generated kernels (tinyml/kernels/families/, codegen/templates/kernels/): every signature family, in both
 flavours (dsp: the SIMD code the Cortex-M4 runs, through portable definitions of its instructions on the host;
 portable: plain C loops), bit-exact with the portable runtime kernels (--kernels reference), the NumPy reference
 and TFLM; and the fixed-point shortcuts they use equal TFLM's arithmetic."""
@@ -324,8 +324,9 @@ def test_run_time_output_stage_in_every_family(isa, opplan_models, tmp_path, mon
     assert rep["memory"]["inplace_layers"]
     assert any("_k_dw_inplace" in f and "_ar" in f for f in _named(rep))
     # tml_requant for every layer (its records do not hold the zero point)
-    real = generated._output_stage
-    monkeypatch.setattr(generated, "_output_stage", lambda p: (("RQ", 0),) + real(p)[1:])
+    import tinyml.kernels.special as special
+    real = special.output_stage
+    monkeypatch.setattr(special, "output_stage", lambda p: (("RQ", 0),) + real(p)[1:])
     generated.select.cache_clear()
     try:
         rep = assert_bit_exact(model, tmp_path / "rq0", seeds=(0,), options=CompileOptions(kernels=isa))

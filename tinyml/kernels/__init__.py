@@ -1,25 +1,24 @@
-"""The C kernels: one registry row per runtime kernel (`registry`), and the kernels generated per layer signature
-(`generated`: which one replaces a call, and the constants it is generated with)."""
+"""The C kernels: one registry row per runtime kernel (`registry`), the kernels generated per layer signature (one
+module per family in `families`, what they share in `special`) and the one selector that picks them
+(`generated`)."""
+from .families import FAMILIES, short_blocks
 from .generated import (
     ISAS,
-    Const,
-    Special,
     choose,
     chosen,
     derived,
     fits_int32,
     in_place,
     pixel_block,
-    requant_records,
     resolve_isa,
     select,
     select_calls,
-    short_blocks,
     wide_kernel,
     widened,
 )
 from .registry import KERNELS, KernelRow
+from .special import Const, Family, Special, requant_records
 
-__all__ = ["ISAS", "KERNELS", "Const", "KernelRow", "Special", "choose", "chosen", "derived", "fits_int32", "in_place",
-           "pixel_block", "requant_records", "resolve_isa", "select", "select_calls", "short_blocks", "wide_kernel",
-           "widened"]
+__all__ = ["FAMILIES", "ISAS", "KERNELS", "Const", "Family", "KernelRow", "Special", "choose", "chosen", "derived",
+           "fits_int32", "in_place", "pixel_block", "requant_records", "resolve_isa", "select", "select_calls",
+           "short_blocks", "wide_kernel", "widened"]

@@ -1,0 +1,76 @@
+"""The conv family (codegen/templates/kernels/conv.c.j2): CONV_2D with int8 or int4 weights, and a
+DEPTHWISE_CONV_2D of one input channel (a convolution whose depth multiplier is its output channel count)."""
+from __future__ import annotations
+
+from ...params import ConvParams, Kernel
+from .. import special as sk
+from ..special import Family, Special
+
+
+def select(kern: Kernel, isa: str) -> Special | None:
+    """CONV_2D (and a DEPTHWISE_CONV_2D of one input channel): the conv family."""
+    p = kern.params
+    if not isinstance(p, ConvParams):
+        return None
+    as_conv = kern.func.startswith("tml_depthwise_conv_")  # one input channel (see families.depthwise)
+    if p.batches != 1 or (p.filter_in_c != p.in_c and not as_conv):
+        return None
+    bits = sk.bits(kern.func)
+    # 1x1 without padding: the GEMM reads the input pixels where they are; else two pixels are gathered
+    # (im2col) into scratch rows padded to whole SIMD steps, the padding taps filled with the zero point
+    direct = p.k_h == 1 and p.k_w == 1 and p.pad_h <= 0 and p.pad_w <= 0
+    k = p.k_h * p.k_w * p.in_c
+    step = 8 if bits == 4 else 4
+    kp = -(-k // step) * step  # weight rows (and im2col rows) in whole SIMD steps, zero weights after k
+    if bits == 8 and direct:
+        kp = k
+    ka = (k // step) * step if direct else kp  # elements the SIMD loop covers (a direct row has k)
+    # dsp, int8 weights: two output channels x three pixels per pass (the weights stay widened in registers
+    # while three pixels meet them) for a 1x1 read in place, and for a gathered (im2col) convolution whose
+    # call the memory plan marked "wide" (room for a third row of scratch that does not raise the peak:
+    # memory.techniques.widen_im2col); otherwise two x two. Blocks of three stage their outputs (3 x out_c
+    # bytes of stack).
+    wide = direct or kern.variant == "wide"
+    px = 3 if isa == "dsp" and bits == 8 and wide and p.out_c <= 256 else 2
+    # dsp, int8: a block widens its pixels' rows once into a stack buffer (2 bytes per value and pixel; rows
+    # up to 256 values for three pixels, 384 for two) when several output-channel pairs reuse them
+    xw = int(isa == "dsp" and bits == 8 and 8 <= ka <= (256 if px == 3 else 384) and p.out_c >= 16)
+    consts = (("CIN", p.in_c), ("COUT", p.out_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h),
+              ("SW", p.stride_w), ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", bits), ("K", k), ("KP", kp),
+              ("KA", ka), ("DIRECT", int(direct)), ("PX", px), ("XW", xw)) + sk.output_stage(p)
+    # (three pixels of a row at fixed distances, pairs across rows narrower than three; staged outputs)
+    return Special(FAMILY, isa, consts, scratch=0 if direct else px * kp, px_block=px, staged=px == 3,
+                   weights="original" if bits == 8 and kp == k and not as_conv else "conv_rows")
+
+
+def _name(sp: Special) -> str:
+    c = dict(sp.consts)
+    wide = "_px3" if c["PX"] == 3 and not c["DIRECT"] else ""
+    return f"conv_{sk.window(sp)}_c{c['CIN']}x{c['COUT']}_s{c['BITS']}_{sp.isa}" + sk.stage_name(sp) + wide
+
+
+def _stack(sp: Special) -> int:
+    """A staged block's outputs and the pixel rows widened once (two bytes per value and pixel)."""
+    c = dict(sp.consts)
+    xw = 2 * (c["KA"] // 4 * 4) if c.get("XW") else 0
+    if c["PX"] == 3:
+        return 3 * c["COUT"] + 3 * xw
+    return 2 * xw
+
+
+def short_blocks(sp: Special, p: object) -> frozenset[int]:
+    """The blocks shorter than three pixels (1, 2) that a call of a three-pixel convolution kernel with params
+    `p` runs: a 1x1 takes each row three at a time (the row's last one or two alone) or, in rows narrower than
+    three, pairs across rows; a gathered convolution takes every pixel three at a time in raster order. The
+    emitter leaves out the functions for blocks no call runs (code size); other kernels: both."""
+    if sp.family != "conv" or sp.const("PX") != 3 or not isinstance(p, ConvParams):
+        return frozenset((1, 2))
+    n = p.out_h * p.out_w
+    if sp.const("DIRECT") and p.out_w < 3:
+        return frozenset(([2] if n >= 2 else []) + ([1] if n % 2 else []))
+    r = (p.out_w if sp.const("DIRECT") else n) % 3
+    return frozenset([r] if r else [])
+
+
+FAMILY = Family("conv", ("tml_conv_s8", "tml_conv_s4"), select, _name, stack=_stack, derived=sk.staged_derived,
+                unread=("multiplier", "shift"), staged=True)

@@ -1,0 +1,47 @@
+"""The depthwise family (codegen/templates/kernels/depthwise.c.j2): DEPTHWISE_CONV_2D with int8 weights and depth
+multiplier 1; one of a single input channel goes to the conv family."""
+from __future__ import annotations
+
+from ...params import ConvParams, Kernel
+from .. import special as sk
+from ..special import Family, Special
+from . import conv
+
+
+def select(kern: Kernel, isa: str) -> Special | None:
+    """A depthwise convolution of one input channel (depth multiplier = output channels) is a convolution (not
+    the in-place kernel: its channel plane is its own scratch, the dw_inplace family runs it); int8 weights
+    otherwise take the depthwise family, int4 ones the runtime kernel."""
+    p = kern.params
+    if not isinstance(p, ConvParams):
+        return None
+    if p.in_c == 1:
+        return conv.select(kern, isa)
+    if kern.func != "tml_depthwise_conv_s8" or p.batches != 1 or p.depth_multiplier != 1:
+        return None
+    return Special(FAMILY, isa, sk.window_consts(p, p.in_c) + sk.output_stage(p),
+                   weights="dw16" if isa == "dsp" else "original")
+
+
+def _name(sp: Special) -> str:
+    return f"dw_{sk.window(sp)}_c{sp.const('C')}_s{sp.const('BITS')}_{sp.isa}" + sk.stage_name(sp)
+
+
+def _stack(sp: Special) -> int:
+    """A row of zero points for the taps outside the input (layers of up to 512 channels)."""
+    c = sp.const("C")
+    return -(-c // 4) * 4 if c <= 512 else 0
+
+
+def _border(sp: Special) -> str | None:
+    """The shared function a depthwise kernel calls for pixels whose window leaves the input (any channel count:
+    one per kernel geometry and output stage, or run-time stage, not per layer signature), or None: its own, for
+    layers wider than 512 channels (their zero-point row would not fit the stack)."""
+    c = dict(sp.consts)
+    if c["C"] > 512:
+        return None
+    return f"dwb_{c['KH']}x{c['KW']}_d{c['DH']}x{c['DW']}{sk.stage_name(sp)}_{sp.isa}"
+
+
+FAMILY = Family("depthwise", ("tml_depthwise_conv_s8", "tml_depthwise_conv_s4"), select, _name, stack=_stack,
+                derived=sk.staged_derived, unread=("multiplier", "shift"), staged=True, border=_border)

@@ -1,0 +1,205 @@
+"""What every generated kernel family shares: a kernel generated for one signature (`Special`), the row that
+describes a family (`Family`), the output stage as constants, and the constants prepared at generation time.
+
+A family is one module in `tinyml/kernels/families/` (its `FAMILY` row: which runtime kernels it may replace and
+the selector that decides, its functions' names, their stack use and the arguments prepared for them) and one
+template, `codegen/templates/kernels/<family>.c.j2`, that spells it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..ir import NO_TENSOR, Graph
+from ..params import ConvParams, FullyConnectedParams, Kernel
+
+
+@dataclass(frozen=True)
+class Const:
+    """A constant array prepared at generation time (reordered weights, folded biases), emitted in flash."""
+    key: str            # what it is, for its C name and comment
+    ctype: str          # int8_t, int16_t, int32_t
+    data: bytes         # little-endian values of that type
+
+    def values(self) -> np.ndarray:
+        return np.frombuffer(self.data, {"int8_t": np.int8, "int16_t": np.int16, "int32_t": np.int32}[self.ctype])
+
+
+def _nothing(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, ...]:
+    return ()
+
+
+@dataclass(frozen=True)
+class Family:
+    """One generated kernel family: everything tinyml knows about it besides its template.
+
+    `replaces`: the runtime kernels whose calls it may run; `select(kern, isa)`: its `Special` for such a call, or
+    None to keep the runtime kernel; `name(sp)`: the function's name (every constant the code depends on);
+    `stack(sp)`: bytes of stack one call uses for its buffers; `derived(sp, kern, g)`: the weight and constant
+    arguments prepared for it; `unread`: array fields of the parameter struct it never reads (emitted as NULL);
+    `staged`: its kernels end in an output stage (tml_requant with a zero point and an activation range) that
+    layers of one geometry may share (tinyml.kernels.generated.STAGES_PER_GEOMETRY); `border(sp)`: the name of
+    the shared function it calls for pixels whose window leaves the input, or None."""
+    family: str
+    replaces: tuple[str, ...]
+    select: Callable[[Kernel, str], Special | None]
+    name: Callable[[Special], str]
+    stack: Callable[[Special], int] = lambda sp: 0
+    derived: Callable[[Special, Kernel, Graph], tuple[int | Const, ...]] = _nothing
+    unread: tuple[str, ...] = ()
+    staged: bool = False
+    border: Callable[[Special], str | None] = lambda sp: None
+
+
+@dataclass(frozen=True)
+class Special:
+    """A kernel generated for one signature."""
+    row: Family = field(repr=False)      # its family
+    isa: str                             # dsp or portable
+    consts: tuple[tuple[str, int], ...]  # the template's compile-time constants
+    scratch: int = 0                     # bytes of scratch one call needs (im2col of two pixels)
+    px_block: int = 1                    # output pixels written together (for the overlap analysis)
+    staged: bool = False                 # each block's outputs are stored after its last input read
+    weights: str = "original"            # how the weights are laid out for it (see the family's derived())
+    c: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def family(self) -> str:
+        """The family's name, that of its template (codegen/templates/kernels/<family>.c.j2)."""
+        return self.row.family
+
+    @property
+    def name(self) -> str:
+        return self.row.name(self)
+
+    def const(self, name: str) -> int:
+        return dict(self.consts)[name]
+
+    @property
+    def stack(self) -> int:
+        """Bytes of stack one call uses for its buffers (not the arena)."""
+        return self.row.stack(self)
+
+    @property
+    def border(self) -> str | None:
+        return self.row.border(self)
+
+    @property
+    def unread(self) -> tuple[str, ...]:
+        return self.row.unread
+
+
+def output_stage(p: ConvParams | FullyConnectedParams) -> tuple[tuple[str, int], ...]:
+    """The output stage as constants: RQ = 1 (tml_requant_pre) when every channel's multiplier is in (2^30, 2^31)
+    and its shift in [-22, -2] (the output zero point then folds into the records without overflow), RQ = 2
+    (tml_requant_pre_relu) when besides the activation minimum is at or above the output zero point, else 0
+    (tml_requant); the output zero point and the activation range."""
+    fast = int(all(m > (1 << 30) and -22 <= s <= -2 for m, s in zip(p.multiplier, p.shift)))
+    if fast and p.act_min >= p.output_offset:
+        fast = 2
+    return (("RQ", fast), ("OUT_OFF", p.output_offset), ("ACT_MIN", p.act_min), ("ACT_MAX", p.act_max))
+
+
+def stage_name(sp: Special) -> str:
+    """The output stage's part of a name: the zero point (`_or`: read at run time; none where the code does not
+    read it), the activation range (`_ar`: read at run time), `_rq` for tml_requant, `_relu` for
+    tml_requant_pre_relu where no zero point in the name implies it."""
+    c = dict(sp.consts)
+    off = "_or" if c.get("RT_OFF") else f"_o{c['OUT_OFF']}" if "OUT_OFF" in c else ""
+    act = "_ar" if c.get("RT_ACT") else f"_a{c['ACT_MIN']}_{c['ACT_MAX']}"
+    rq = "_rq" if not c["RQ"] else "_relu" if c["RQ"] == 2 and not off else ""
+    return (off + act).replace("-", "m") + rq
+
+
+def window(sp: Special) -> str:
+    """A convolution window's part of a name: kernel size, strides, and dilations other than 1."""
+    c = dict(sp.consts)
+    return f"{c['KH']}x{c['KW']}_s{c['SH']}x{c['SW']}" + (f"_d{c['DH']}x{c['DW']}" if c["DH"] * c["DW"] > 1 else "")
+
+
+def window_consts(p: ConvParams, channels: int) -> tuple[tuple[str, int], ...]:
+    """The constants of a depthwise window over `channels` channels, int8 weights."""
+    return (("C", channels), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h), ("SW", p.stride_w),
+            ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", 8))
+
+
+def bits(func: str) -> int:
+    """The weight width of runtime kernel `func`."""
+    return 4 if func.endswith("_s4") else 8
+
+
+def weights(g: Graph, t: int) -> np.ndarray:
+    """The weights of tensor `t` as int8 values (int4 unpacked)."""
+    w = g.tensor(t)
+    assert w.data is not None
+    return np.asarray(w.data).astype(np.int64)
+
+
+def _pack_rows(w: np.ndarray, kp: int, nbits: int) -> Const:
+    """Rows of `w` ([rows, k]) padded with zeros to kp; int4: packed so that one 32-bit word holds 8 values whose
+    low nibbles are elements 0-3 and high nibbles elements 4-7 (unpacked with two masks and SXTB16)."""
+    rows, k = w.shape
+    pad = np.zeros((rows, kp), np.int64)
+    pad[:, :k] = w
+    if nbits == 8:
+        return Const(f"rows{kp}", "int8_t", pad.astype(np.int8).tobytes())
+    g8 = pad.reshape(rows, kp // 8, 2, 4) & 0xF  # [row][group][low/high][byte]
+    packed = (g8[:, :, 0, :] | (g8[:, :, 1, :] << 4)).astype(np.uint8)
+    return Const(f"nibbles{kp}", "int8_t", packed.tobytes())
+
+
+def requant_records(p: ConvParams | FullyConnectedParams, folded: np.ndarray, fast: int) -> np.ndarray:
+    """Four int32 per output channel: the bias with the input offset folded in, the multiplier, and e - 1 and
+    2^(e - 2) + z * 2^(e - 1) with e = -shift and z the output zero point (`fast`: tml_requant_pre and
+    tml_requant_pre_relu, which add z themselves) or the shift and 0 (tml_requant)."""
+    n = len(folded)
+    mult = np.resize(np.asarray(p.multiplier, np.int64), n)
+    shift = np.resize(np.asarray(p.shift, np.int64), n)
+    rec = np.zeros((n, 4), np.int64)
+    rec[:, 0], rec[:, 1] = folded, mult
+    if fast:
+        rec[:, 2] = -shift - 1
+        rec[:, 3] = np.left_shift(1, -shift - 2) + p.output_offset * np.left_shift(1, -shift - 1)
+    else:
+        rec[:, 2] = shift
+    return rec.astype(np.int32)
+
+
+def staged_derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, ...]:
+    """(weights, requantization records) arguments of a kernel with an output stage: the original weight tensor
+    or a reordered copy, and per output channel the bias with the input offset folded in (input_offset * sum of
+    the channel's weights) and its requantization constants (requant_records)."""
+    p = kern.params
+    wt, bt = kern.args[1], kern.args[2]
+    w = weights(g, wt)
+    bias = np.zeros(w.shape[-1] if sp.family == "depthwise" else w.shape[0], np.int64) if bt == NO_TENSOR else \
+        np.asarray(g.tensor(bt).data).astype(np.int64)
+    assert isinstance(p, (ConvParams, FullyConnectedParams))
+    if kern.func.startswith("tml_depthwise_conv_"):
+        rows = w.reshape(-1, w.shape[-1])          # [taps, C]
+        folded = bias + p.input_offset * rows.sum(axis=0)
+        if sp.family == "conv":                    # one input channel: output channel c's row is column c
+            rows = np.ascontiguousarray(rows.T)
+    else:
+        rows = w.reshape(w.shape[0], -1)           # [out_c, K]
+        folded = bias + p.input_offset * rows.sum(axis=1)
+    rec = requant_records(p, folded, sp.const("RQ")).tobytes()
+    stage = dict(sp.consts)
+    if stage.get("RT_OFF") or stage.get("RT_ACT"):  # the output stage after them, read at run time
+        rec += np.array([p.output_offset, p.act_min, p.act_max, 0], np.int32).tobytes()
+    b = Const("rq", "int32_t", rec)
+    if sp.weights == "original":
+        return wt, b
+    if sp.weights == "conv_rows":
+        return _pack_rows(rows, sp.const("KP"), sp.const("BITS")), b
+    assert sp.weights == "dw16"
+    # int16, four channels at a time: group g's taps are contiguous (one LDRD per tap at a small positive offset),
+    # each tap's four weights in the lane order SXTB16 gives the input, (c0, c2) then (c1, c3); the channels past
+    # the last whole group follow, tap by tap
+    taps, c = rows.shape
+    c4 = c - c % 4
+    groups = rows[:, :c4].reshape(taps, c4 // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2)
+    data = np.concatenate([groups.reshape(-1), rows[:, c4:].reshape(-1)])
+    return Const("dw16", "int16_t", data.astype(np.int16).tobytes()), b
