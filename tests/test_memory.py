@@ -603,13 +603,70 @@ def test_overlap_gap_is_safe_on_the_c_kernels(ckernels, L):
     b = rs.randint(-5000, 5000, L["out_c"]).astype(np.int32)
     out_n = p.out_h * p.out_w * L["out_c"]
     ref = _run(ffi, lib, L, p, x, w, b, x.nbytes + out_n, 0, x.nbytes)
-    gap = safe_gap(Kernel("tml_depthwise_conv_s8" if L["kind"] == "dw" else "k", p, ()), 0)
+    func = {"dw": "tml_depthwise_conv_s8", "conv": "tml_conv_s8", "avg": "tml_avgpool_s8", "max": "tml_maxpool_s8"}
+    gap = safe_gap(Kernel(func[L["kind"]], p, ()), 0)
     assert gap is not None and 0 <= gap <= out_n
     got = _run(ffi, lib, L, p, x, w, b, max(gap + x.nbytes, out_n), gap, 0)
     assert np.array_equal(got, ref), f"gap {gap} is not safe for {L}"
     if L["kind"] == "dw" and L["dm"] == 1:
         got = _run(ffi, lib, L, p, x, w, b, max(x.nbytes, out_n), 0, 0, inplace=True)
         assert np.array_equal(got, ref)
+
+
+WIDTH_CDEF = """
+typedef struct { int32_t rows, depth, input_multiplier, input_left_shift, diff_min; } tml_softmax_params;
+typedef struct { int32_t size, input_zp, output_zp, multiplier, shift, act_min, act_max; } tml_requantize_params;
+void tml_softmax_s8(const tml_softmax_params *p, const int8_t *input, int8_t *output);
+void tml_softmax_s8_s16(const tml_softmax_params *p, const int8_t *input, int16_t *output);
+void tml_requantize_s8_s32(const tml_requantize_params *p, const int8_t *input, int32_t *output);
+void tml_requantize_s32_s8(const tml_requantize_params *p, const int32_t *input, int8_t *output);
+"""
+
+
+def test_in_order_gap_only_where_outputs_are_no_wider(tmp_path):
+    """An element-wise kernel may write its output over its input (gap 0) only where each output element is no
+    wider than the input's: SOFTMAX int8 -> int8 and a narrowing requantization give their own bytes in place,
+    while SOFTMAX int8 -> int16 and int8 -> int32 would overwrite input not read yet, and their registry rows give
+    no gap."""
+    from tinyml.params import RequantizeParams, SoftmaxParams
+    src = runtime_dir() / "src"
+    lib_path = tmp_path / "libw.so"
+    subprocess.run([find_cc(), "-std=c99", "-O1", "-fPIC", "-shared", "-I", str(runtime_dir() / "include"),
+                    *[str(src / f) for f in ("tml_softmax_s8.c", "tml_fixedpoint.c", "tml_requantize_mixed.c")],
+                    "-o", str(lib_path), "-lm"], check=True)
+    ffi = cffi.FFI()
+    ffi.cdef(WIDTH_CDEF)
+    lib = ffi.dlopen(str(lib_path))
+    rs = np.random.RandomState(3)
+    sm = {"rows": 3, "depth": 40, "input_multiplier": 1 << 30, "input_left_shift": 20, "diff_min": -400}
+    rq = {"size": 120, "input_zp": 3, "output_zp": -2, "multiplier": 1 << 30, "shift": 0, "act_min": -128,
+          "act_max": 127}
+    cases = [("tml_softmax_s8", "tml_softmax_params *", sm, np.int8, np.int8, SoftmaxParams(3, 40, 1 << 30, 20, -400)),
+             ("tml_softmax_s8_s16", "tml_softmax_params *", sm, np.int8, np.int16,
+              SoftmaxParams(3, 40, 1 << 30, 20, -400)),
+             ("tml_requantize_s32_s8", "tml_requantize_params *", rq, np.int32, np.int8,
+              RequantizeParams(120, 3, -2, 1 << 30, 0, -128, 127)),
+             ("tml_requantize_s8_s32", "tml_requantize_params *", {**rq, "act_min": -(1 << 31),
+                                                                   "act_max": (1 << 31) - 1}, np.int8, np.int32,
+              RequantizeParams(120, 3, -2, 1 << 30, 0, -(1 << 31), (1 << 31) - 1))]
+    for func, ctype, fields, tin, tout, params in cases:
+        x = rs.randint(-128, 128, 120).astype(tin)
+        n_out = 120 * np.dtype(tout).itemsize
+        arena = ffi.new("int8_t[]", x.nbytes + n_out)
+        ffi.memmove(arena, x.tobytes(), x.nbytes)
+        inp, outp = (ffi.cast(np.dtype(t).name + "_t *", arena + o) for t, o in ((tin, 0), (tout, x.nbytes)))
+        getattr(lib, func)(ffi.new(ctype, fields), inp, outp)
+        apart = bytes(ffi.buffer(arena + x.nbytes, n_out))
+        arena = ffi.new("int8_t[]", max(x.nbytes, n_out))
+        ffi.memmove(arena, x.tobytes(), x.nbytes)
+        inp, outp = (ffi.cast(np.dtype(t).name + "_t *", arena) for t in (tin, tout))
+        getattr(lib, func)(ffi.new(ctype, fields), inp, outp)
+        together = bytes(ffi.buffer(arena, n_out))
+        gap = safe_gap(Kernel(func, params, ()), 0)
+        if np.dtype(tout).itemsize <= np.dtype(tin).itemsize:
+            assert gap == 0 and together == apart, func
+        else:
+            assert gap is None and together != apart, func
 
 
 @settings(max_examples=100, deadline=None)

@@ -241,7 +241,7 @@ def test_stacked_svdf_model_on_qemu_and_sanitizers(keyword_model, tmp_path):
 def test_self_check_runs_sequences(keyword_model, tmp_path, monkeypatch):
     """compile's self-check feeds a stateful model sequences: a reference that forgot the state between invokes
     (the first invoke still right) is caught as an internal error."""
-    import tinyml.reference as reference
+    import tinyml.ops.recurrent as reference
     from tinyml.verify import VerificationError
     path, _ = keyword_model
     real = reference.svdf

@@ -137,7 +137,7 @@ def quantize_input(model: str | Path | Graph, x: np.ndarray, index: int = 0) -> 
     """Real values for quantized (int8, uint8 or int16) input `index` of `model` (a .tflite file, a compiled
     directory or a Graph) quantized as TFLite does (round(x / scale) + zero point, half away from zero,
     saturated to the input's type), in the input's shape: the same bytes `model_quantize_input_f32` writes in C."""
-    from .reference import quantize_to
+    from .ops.quantize import quantize_to
     spec = _io_spec(model, "inputs", index)
     if spec["dtype"] not in QUANTIZED_IO or spec["scale"] is None:
         raise TinymlError(f"input {index} ('{spec['name']}') is {spec['dtype']}, not a quantized int8, uint8 or "
@@ -151,7 +151,7 @@ def quantize_input(model: str | Path | Graph, x: np.ndarray, index: int = 0) -> 
 def dequantize_output(model: str | Path | Graph, y: np.ndarray, index: int = 0) -> np.ndarray:
     """Quantized (int8, uint8 or int16) output `index` of `model` as real values ((q - zero point) * scale,
     float32), as `model_dequantize_output_f32` computes them."""
-    from .reference import dequantize_values
+    from .ops.quantize import dequantize_values
     spec = _io_spec(model, "outputs", index)
     if spec["dtype"] not in QUANTIZED_IO or spec["scale"] is None:
         raise TinymlError(f"output {index} ('{spec['name']}') is {spec['dtype']}, not a quantized int8, uint8 or "

@@ -548,6 +548,9 @@ class KernelRow:
     partial: bool = False                     # writes part of its output (reference gets out=)
     strided_output: bool = False              # can write its output as a strided slice of a larger NHWC tensor
     band: tuple[str, str] | None = None       # (accumulate, finish) kernels that take its reduction band by band
+    # the order it reads and writes: gap(params, input position, pixel block) -> the smallest safe gap by which
+    # its output may start below that input and grow into it, or None (tinyml.access); None: no overlap
+    gap: Callable[[Any, int, int], int | None] | None = None
 
 
 def param_fields(params: object) -> list[tuple[str, str, object]]:

@@ -1,7 +1,7 @@
 """The compiler checks what it generated before anyone uses it.
 
 `tinyml compile` builds the generated C for the host, runs it in a process of its own on seeded random inputs
-and compares every output byte with the NumPy reference executor (`tinyml.reference`), which runs the model layer
+and compares every output byte with the NumPy reference executor (`tinyml.interpreter`), which runs the model layer
 by layer and shares nothing with the memory plan (no arena, no patches, no in-place or overlapping buffers). The
 memory plan, the patch schedule, the region kernels and the code generator are exactly what such a comparison
 exercises, so a wrong offset, a buffer that dies too early or a wrong region shows up as a difference; a

@@ -3,9 +3,12 @@ L2_NORMALIZATION, and the operators TFLM runs through a lookup table (ABS, RSQRT
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from .. import access
+from .. import fixedpoint as fp
 from ..fixedpoint import (
     downscale_int32_to_int16,
     frexp_multiplier,
@@ -30,6 +33,7 @@ from ..params import (
     ClampParams,
     HardSwishParams,
     Kernel,
+    KernelRow,
     L2NormParams,
     LeakyReluParams,
     LogSoftmaxParams,
@@ -43,10 +47,14 @@ from ..params import (
 from .common import (
     QMAX,
     QMIN,
+    Arr,
+    FloatCall,
     act_type,
     check_one_input,
     require,
     require_int8,
+    sat8,
+    torch_modules,
 )
 from .quantize import TYPE_RANGES
 
@@ -304,4 +312,178 @@ CHECKS: dict[OpKind, Callable[..., None]] = {
     OpKind.LEAKY_RELU: check_one_input, OpKind.RELU: check_one_input, OpKind.RELU6: check_one_input,
     OpKind.SOFTMAX: check_one_input, OpKind.ABS: check_one_input, OpKind.RSQRT: check_one_input,
     OpKind.L2_NORMALIZATION: check_one_input, OpKind.ELU: check_one_input, OpKind.LOG_SOFTMAX: check_one_input,
+}
+
+
+# ---- the NumPy semantics of this family's kernels (TFLM's integer arithmetic): the reference executor runs
+# them, the tests hold them and the C kernels to TFLM
+
+def softmax(p: SoftmaxParams, x: Arr, out_bits: int = 8) -> Arr:
+    """int8 in; int8 out (zero point -128), or int16 out (`out_bits` 16, zero point -32768): TFLM's Softmax
+    template, whose output type sets the final shift and offset."""
+    xs = x.reshape(p.rows, p.depth).astype(np.int64)
+    diff = xs - xs.max(axis=1, keepdims=True)
+    ok = diff >= p.diff_min
+    rescaled = fp.mbqm_gt_one(diff, p.input_multiplier, p.input_left_shift)
+    e = fp.exp_on_negative_values(rescaled, 5)
+    sum_exps = np.where(ok, fp.rescale(e, 0, 12), 0).sum(axis=1, keepdims=True)
+    sum_exps = fp.wrap32(sum_exps)
+    scale, bits = fp.reciprocal(sum_exps, 12)
+    lo, hi = -(1 << (out_bits - 1)), (1 << (out_bits - 1)) - 1
+    out = fp.rdbp(fp.srdhm(scale, e), bits + 31 - out_bits) + lo
+    return np.where(ok, np.clip(out, lo, hi), lo)
+
+
+def log_softmax(p: LogSoftmaxParams, x: Arr) -> Arr:
+    """TFLM's integer LogSoftmax: the row's exps summed in Q12, gemmlowp's log of the sum in Q5, each input's
+    scaled difference less it, rescaled to the output's 1/16 steps at zero point 127."""
+    out = np.full((p.rows, p.depth), -128, np.int64)
+    for r, row in enumerate(x.reshape(p.rows, p.depth).astype(np.int64)):
+        diff = row - row.max()
+        d5 = fp.mbqm(diff, p.input_multiplier, p.input_left_shift)
+        ok = diff >= p.diff_min
+        total = fp.wrap32(np.where(ok, fp.rescale(fp.exp_on_negative_values(d5, 5), 0, 12), 0).sum())
+        log_sum = int(fp.log_x_ge_1(total, 12, 5)[0])
+        adjusted = max(p.diff_min - 1, int(fp.mbqm(fp.wrap32(log_sum - (1 << 31)), p.reverse_multiplier,
+                                                   p.reverse_shift)))
+        val = np.clip(fp.rdbp(fp.wrap32(d5 - log_sum), 22) + 127, -128, 127)
+        out[r] = np.where(diff > adjusted, val, -128)
+    return out
+
+
+def _sigmoid_common(p: SigmoidParams, x: Arr, fn: Callable[[Arr], Arr], lo_val: int) -> Arr:
+    v = x.astype(np.int64) - p.input_zp
+    q4 = fp.mbqm(v, p.input_multiplier, p.input_left_shift)
+    mid = fn(q4)
+    return np.where(v <= -p.input_range_radius, lo_val, np.where(v >= p.input_range_radius, 127, mid)).astype(
+        np.int8)
+
+
+def logistic(p: SigmoidParams, x: Arr) -> Arr:
+    return _sigmoid_common(p, x, lambda q: np.clip(fp.rdbp(fp.logistic_q(q, 4), 23) - 128, -128, 127), -128)
+
+
+def tanh(p: SigmoidParams, x: Arr) -> Arr:
+    return _sigmoid_common(p, x, lambda q: np.clip(fp.rdbp(fp.tanh_q(q, 4), 24), -128, 127), -128)
+
+
+def sigmoid_s16(p: Sigmoid16Params, x: Arr, tanh: bool) -> Arr:
+    return fp.sigmoid16(x, p.input_multiplier, p.input_left_shift, tanh).astype(np.int16)
+
+
+def _i16(v: Arr) -> Arr:
+    return ((v.astype(np.int64) + (1 << 15)) & 0xFFFF) - (1 << 15)
+
+
+def _sat_left_shift16(v: Arr, amount: int) -> Arr:
+    return np.clip(v.astype(np.int64) << amount, fp.I16_MIN, fp.I16_MAX)
+
+
+def hard_swish(p: HardSwishParams, x: Arr) -> Arr:
+    v = _i16(x.astype(np.int64) - p.input_zp)
+    hires = _i16(v * 128)
+    preshift = _i16(fp.srdhm16(hires, p.output_multiplier_fixedpoint_int16))
+    r = hires
+    if p.reluish_multiplier_exponent > 0:
+        r = _sat_left_shift16(r, p.reluish_multiplier_exponent - 1)
+    r = _i16(fp.srdhm16(r, p.reluish_multiplier_fixedpoint_int16))
+    if p.reluish_multiplier_exponent > 0:
+        r = _sat_left_shift16(r, 1)
+    if p.reluish_multiplier_exponent < 0:
+        r = _i16(fp.rdbp(r, -p.reluish_multiplier_exponent))
+    r = _i16((r + (1 << 15)) >> 1)
+    out = _i16(fp.sdhm16(r, preshift))
+    out = _i16(fp.rdbp(out, -p.output_multiplier_exponent))
+    out = _i16(out + p.output_zp)
+    return np.clip(out, -128, 127).astype(np.int8)
+
+
+def leaky_relu_values(p: LeakyReluParams, x: Arr) -> Arr:
+    """Unsaturated: the caller clamps to the output type (int8 or int16)."""
+    v = x.astype(np.int64) - p.input_zp
+    pos = fp.mbqm(v, p.multiplier_identity, p.shift_identity)
+    neg = fp.mbqm(v, p.multiplier_alpha, p.shift_alpha)
+    return np.where(v >= 0, pos, neg) + p.output_zp
+
+
+def leaky_relu(p: LeakyReluParams, x: Arr) -> Arr:
+    return sat8(leaky_relu_values(p, x))
+
+
+def clamp(p: ClampParams, x: Arr) -> Arr:
+    return np.clip(x.astype(np.int64), p.lo, p.hi).astype(np.int8)
+
+
+def l2norm(p: L2NormParams, x: Arr) -> Arr:
+    rows = x.reshape(p.outer, p.depth).astype(np.int64) - p.input_zp
+    out = np.empty_like(rows)
+    for r, v in enumerate(rows):
+        m, shift = fp.inv_sqrt_multiplier_exp(int((v * v).sum()), -1)
+        out[r] = fp.mbqm(v, m, shift + 7)
+    return sat8(out)
+
+
+def _lut16(v: Arr, table: tuple[int, ...]) -> Arr:
+    t = np.asarray(table, np.int64)
+    index, offset = 256 + (v >> 7), v & 0x7F
+    return t[index] + (((t[index + 1] - t[index]) * offset + 64) >> 7)
+
+
+def softmax_s16(p: SoftmaxS16Params, x: Arr) -> Arr:
+    rows = x.reshape(p.rows, p.depth).astype(np.int64)
+    diff = rows - rows.max(axis=1, keepdims=True)
+    scaled = fp.mbqm(diff, p.input_multiplier, p.input_left_shift)
+    e = _lut16(np.clip(scaled + 32767, -32768, 32767), p.exp_lut)
+    total = e.sum(axis=1, keepdims=True)
+    hp1 = fp.clz32(total)
+    shifted = ((total << (hp1 - 1)) + (1 << 13)) >> 14
+    recip = _lut16(np.clip(shifted - 98304, -32768, 32767), p.recip_lut)
+    rs = 31 - hp1
+    return np.clip((e * recip + (np.int64(1) << (rs - 1))) >> rs, 0, 32767)
+
+
+def lut(p: LutParams, x: Arr) -> Arr:
+    return np.asarray(p.table, np.int8)[x.reshape(-1).view(np.uint8)]
+
+
+# the runtime kernels of this family, one row each (tinyml.kernels.registry gathers them)
+KERNELS: dict[str, KernelRow] = {row.func: row for row in [
+    KernelRow("tml_l2norm_s8", ("tml_l2norm_s8.c", "tml_fixedpoint.c"), l2norm),
+    KernelRow("tml_softmax_s8", ("tml_softmax_s8.c", "tml_fixedpoint.c"), softmax, gap=access.in_order),
+    KernelRow("tml_softmax_s8_s16", ("tml_softmax_s8.c", "tml_fixedpoint.c"),  # no gap: int16 outputs
+              lambda p, x: softmax(p, x, 16)),
+    KernelRow("tml_softmax_s16", ("tml_s16.c",), softmax_s16),
+    KernelRow("tml_log_softmax_s8", ("tml_log_softmax_s8.c", "tml_fixedpoint.c"), log_softmax),
+    KernelRow("tml_logistic_s8", ("tml_logistic_s8.c", "tml_fixedpoint.c"), logistic, gap=access.in_order),
+    KernelRow("tml_logistic_s16", ("tml_s16.c",), lambda p, x: sigmoid_s16(p, x, False), gap=access.in_order),
+    KernelRow("tml_tanh_s8", ("tml_tanh_s8.c", "tml_fixedpoint.c"), tanh, gap=access.in_order),
+    KernelRow("tml_tanh_s16", ("tml_s16.c",), lambda p, x: sigmoid_s16(p, x, True), gap=access.in_order),
+    KernelRow("tml_hard_swish_s8", ("tml_hard_swish_s8.c",), hard_swish, gap=access.in_order),
+    KernelRow("tml_leaky_relu_s8", ("tml_leaky_relu_s8.c",), leaky_relu, gap=access.in_order),
+    KernelRow("tml_leaky_relu_s16", ("tml_leaky_relu_s8.c",),
+              lambda p, x: np.clip(leaky_relu_values(p, x), -32768, 32767), gap=access.in_order),
+    KernelRow("tml_clamp_s8", ("tml_clamp_s8.c",), clamp, gap=access.in_order),
+    KernelRow("tml_lut_s8", ("tml_lut_s8.c",), lut, gap=access.in_order),
+]}
+
+
+def _torch(fn: Callable[[Any, Any, Any], Any]) -> Callable[[FloatCall], Any]:
+    """A float execution `fn(torch, torch.nn.functional, call)`."""
+    return lambda c: fn(*torch_modules(), c)
+
+
+def _prelu_float(c: FloatCall) -> Any:
+    torch, _ = torch_modules()
+    alpha = c.operand(c.op.inputs[1])
+    return torch.where(c.x >= 0, c.x, alpha * c.x)
+
+
+# float execution on the PyTorch path
+FLOAT: dict[OpKind, Callable[[FloatCall], Any]] = {
+    OpKind.SOFTMAX: _torch(lambda t, F, c: t.softmax(c.x * c.op.attrs.beta, dim=-1)),
+    OpKind.LOGISTIC: _torch(lambda t, F, c: t.sigmoid(c.x)), OpKind.TANH: _torch(lambda t, F, c: t.tanh(c.x)),
+    OpKind.HARD_SWISH: _torch(lambda t, F, c: F.hardswish(c.x)),
+    OpKind.LEAKY_RELU: _torch(lambda t, F, c: F.leaky_relu(c.x, c.op.attrs.alpha)),
+    OpKind.RELU: _torch(lambda t, F, c: F.relu(c.x)), OpKind.RELU6: _torch(lambda t, F, c: t.clamp(c.x, 0.0, 6.0)),
+    OpKind.RSQRT: _torch(lambda t, F, c: t.rsqrt(c.x)), OpKind.PRELU: _prelu_float,
 }

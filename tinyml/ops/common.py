@@ -1,8 +1,12 @@
 """What the lowerings of several operator families share: type checks that refuse with one readable message,
-activation ranges, padding arithmetic, per-channel multipliers and broadcasting operands."""
+activation ranges, padding arithmetic, per-channel multipliers and broadcasting operands; and what their kernels'
+NumPy semantics share (saturation)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +28,14 @@ from ..ir import (
 )
 
 QMIN, QMAX = -128, 127
+
+Arr = np.ndarray
+
+
+def sat8(v: Arr, lo: int = -128, hi: int = 127) -> Arr:
+    """Clamp to [lo, hi] (an int8 range, or an int16 one for the 16x8 kernels: the caller casts to the output's
+    type)."""
+    return np.clip(v, lo, hi).astype(np.int8 if -128 <= lo and hi <= 127 else np.int16)
 
 
 # operators with 16x8 kernels (int16 activations, int8 weights); RESHAPE and CONCATENATION move any type
@@ -208,3 +220,51 @@ def check_geometry(where: str, xs: tuple, os: tuple, k: tuple, a, fail, transpos
                      f"stride {s} and {a.padding.value} padding (expected {max(want, 0)})")
             fail(f"{where}: output {name} {os[1 + d]} does not follow from input {name} {n}, filter {k[d]}, stride "
                  f"{s} and {a.padding.value} padding (expected {max(want, 0)})")
+
+
+# ---- float execution on the PyTorch path (tinyml.quant.executor runs each family's `FLOAT`; torch is imported only
+# when it runs, the core needs none)
+
+@dataclass(frozen=True)
+class FloatCall:
+    """One operator's float execution on NHWC torch tensors of any batch size: the op, its first input `x`, its
+    output's shape without the batch, `get(t)` (the value of tensor t), `fq(t, v)` (v as the quantized model
+    stores tensor t: fake-quantized, or v itself in a float run), `is_const(t)` and the graph."""
+    op: Op
+    x: Any
+    out_shape: tuple[int, ...]
+    get: Callable[[int], Any]
+    fq: Callable[[int, Any], Any]
+    is_const: Callable[[int], bool]
+    g: Graph
+
+    def operand(self, t: int) -> Any:
+        """Input tensor t's value, fake-quantized where it is a constant (as the integer model holds it)."""
+        v = self.get(t)
+        return self.fq(t, v) if self.is_const(t) else v
+
+
+def torch_modules() -> tuple[Any, Any]:
+    """(torch, torch.nn.functional), imported when a float execution runs."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+    return torch, F
+
+
+def same_pads(size: int, k: int, stride: int, dil: int) -> tuple[int, int]:
+    """SAME padding before and after a dimension of `size` (TFLite's, the odd one after)."""
+    out = -(-size // stride)
+    total = max(0, (out - 1) * stride + (k - 1) * dil + 1 - size)
+    return total // 2, total - total // 2
+
+
+def float_activation(x: Any, act: Activation) -> Any:
+    """A fused activation on float values."""
+    torch, F = torch_modules()
+    if act is Activation.RELU:
+        return F.relu(x)
+    if act is Activation.RELU6:
+        return torch.clamp(x, 0.0, 6.0)
+    if act is Activation.RELU_N1_TO_1:
+        return torch.clamp(x, -1.0, 1.0)
+    return x

@@ -3,9 +3,12 @@ BATCH_MATMUL, with the multipliers TFLM's Prepare() computes."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from .. import access
+from .. import fixedpoint as fp
 from ..fixedpoint import (
     quantize_multiplier,
 )
@@ -18,10 +21,13 @@ from ..ir import (
     MatMulAttrs,
     Op,
     OpKind,
+    Padding,
     Tensor,
 )
-from ..params import ConvParams, FullyConnectedParams, Kernel, MatMulParams, TransposeConvParams
+from ..params import ConvParams, FullyConnectedParams, Kernel, KernelRow, MatMulParams, TransposeConvParams
 from .common import (
+    Arr,
+    FloatCall,
     act_type,
     activation_range,
     broadcast_shape,
@@ -33,6 +39,9 @@ from .common import (
     require,
     require_int8,
     same_padding,
+    same_pads,
+    sat8,
+    torch_modules,
     wsuffix,
 )
 
@@ -260,3 +269,152 @@ CHECKS: dict[OpKind, Callable[..., None]] = {
     OpKind.TRANSPOSE_CONV: _check_transpose_conv, OpKind.BATCH_MATMUL: _check_batch_matmul,
     OpKind.FULLY_CONNECTED: _check_fully_connected,
 }
+
+
+# ---- the NumPy semantics of this family's kernels (TFLM's integer arithmetic): the reference executor runs
+# them, the tests hold them and the C kernels to TFLM
+
+def _requant_channels(acc: Arr, mult: tuple[int, ...], shift: tuple[int, ...], out_off: int, lo: int,
+                      hi: int) -> Arr:
+    """32-bit requantization of int8 kernels' accumulators; with an int16 output range (16x8), TFLM's 64-bit
+    MultiplyByQuantizedMultiplier of the int64 accumulator."""
+    m = np.asarray(mult, np.int64)
+    s = np.asarray(shift, np.int64)
+    if m.size == 1:
+        m, s = m[0], s[0]
+    if hi > 127:
+        return sat8(fp.mbqm64(acc, m, s) + out_off, lo, hi)
+    return sat8(fp.mbqm(fp.wrap32(acc), m, s) + out_off, lo, hi)
+
+
+def conv(p: ConvParams, x: Arr, w: Arr, b: Arr | None, depthwise: bool) -> Arr:
+    x = x.reshape(p.batches, p.in_h, p.in_w, p.in_c).astype(np.int64) + p.input_offset
+    eff_h, eff_w = (p.k_h - 1) * p.dil_h + 1, (p.k_w - 1) * p.dil_w + 1
+    ph_after = max(0, (p.out_h - 1) * p.stride_h + eff_h - p.in_h - p.pad_h)
+    pw_after = max(0, (p.out_w - 1) * p.stride_w + eff_w - p.in_w - p.pad_w)
+    xp = np.pad(x, ((0, 0), (p.pad_h, ph_after), (p.pad_w, pw_after), (0, 0)))  # zeros == skipped taps
+    acc = np.zeros((p.batches, p.out_h, p.out_w, p.out_c), np.int64)
+    w = w.astype(np.int64)
+    for ky in range(p.k_h):
+        for kx in range(p.k_w):
+            y0, x0 = ky * p.dil_h, kx * p.dil_w
+            win = xp[:, y0: y0 + (p.out_h - 1) * p.stride_h + 1: p.stride_h,
+                     x0: x0 + (p.out_w - 1) * p.stride_w + 1: p.stride_w, :]
+            if depthwise:
+                acc += np.repeat(win, p.depth_multiplier, axis=3) * w[0, ky, kx, :]
+            else:
+                groups = p.in_c // p.filter_in_c
+                per = p.out_c // groups
+                for gi in range(groups):
+                    wg = w[gi * per:(gi + 1) * per, ky, kx, :]  # [per, fic]
+                    xg = win[..., gi * p.filter_in_c:(gi + 1) * p.filter_in_c]
+                    acc[..., gi * per:(gi + 1) * per] += xg @ wg.T
+    if b is not None:
+        acc += b.astype(np.int64)
+    return _requant_channels(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
+
+
+def transpose_conv(p: TransposeConvParams, x: Arr, w: Arr, b: Arr | None) -> Arr:
+    """TFLM's scatter: every input pixel adds its products into the output window it reaches (here a canvas
+    with room for the whole scatter, cropped at the padding)."""
+    x = x.reshape(p.batches, p.in_h, p.in_w, p.in_c).astype(np.int64) + p.input_offset
+    w = w.astype(np.int64)
+    full_h = max((p.in_h - 1) * p.stride_h + p.k_h, p.pad_h + p.out_h)
+    full_w = max((p.in_w - 1) * p.stride_w + p.k_w, p.pad_w + p.out_w)
+    acc = np.zeros((p.batches, full_h, full_w, p.out_c), np.int64)
+    for ky in range(p.k_h):
+        for kx in range(p.k_w):
+            acc[:, ky: ky + (p.in_h - 1) * p.stride_h + 1: p.stride_h,
+                kx: kx + (p.in_w - 1) * p.stride_w + 1: p.stride_w, :] += x @ w[:, ky, kx, :].T
+    acc = acc[:, p.pad_h: p.pad_h + p.out_h, p.pad_w: p.pad_w + p.out_w, :]
+    if b is not None:
+        acc = acc + b.astype(np.int64)
+    return _requant_channels(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
+
+
+def fully_connected(p: FullyConnectedParams, x: Arr, w: Arr, b: Arr | None) -> Arr:
+    xi = x.reshape(p.batches, p.accum_depth).astype(np.int64) + p.input_offset
+    acc = xi @ (w.astype(np.int64) + p.filter_offset).T
+    if b is not None:
+        acc += b.astype(np.int64)
+    return _requant_channels(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
+
+
+def batch_matmul(p: MatMulParams, lhs: Arr, rhs: Arr) -> Arr:
+    """The plain product of the zero-point-corrected operands, batch dimensions broadcast by NumPy."""
+    def operand(x: Arr, strides: tuple[int, ...], rows: int, cols: int, transposed: bool) -> Arr:
+        dims = tuple(n if s else 1 for n, s in zip(p.batch, strides))
+        x = x.reshape(dims + ((cols, rows) if transposed else (rows, cols))).astype(np.int64)
+        return np.swapaxes(x, -1, -2) if transposed else x
+    lm = operand(lhs, p.lhs_batch_stride, p.m, p.k, p.lhs_m_stride == 1 and p.m > 1) + p.lhs_offset
+    rm = operand(rhs, p.rhs_batch_stride, p.k, p.n, p.rhs_n_stride == p.k and p.rhs_k_stride == 1 and p.n > 1)
+    acc = lm @ (rm + p.rhs_offset)
+    return sat8(fp.mbqm(fp.wrap32(acc), p.multiplier, p.shift) + p.output_offset)
+
+
+def _conv(depthwise: bool) -> Callable[..., np.ndarray]:
+    return lambda p, x, w, b: conv(p, x, w, b, depthwise)
+
+
+_FC_BAND = ("tml_fully_connected_acc_s8", "tml_fully_connected_finish_s8")
+
+# the runtime kernels of this family, one row each (tinyml.kernels.registry gathers them)
+KERNELS: dict[str, KernelRow] = {row.func: row for row in [
+    KernelRow("tml_conv_s8", ("tml_conv_s8.c",), _conv(False), strided_output=True, gap=access.conv),
+    KernelRow("tml_conv_s4", ("tml_conv_s8.c",), _conv(False), strided_output=True, gap=access.conv),
+    KernelRow("tml_conv_s16", ("tml_s16.c",), _conv(False), gap=access.conv),
+    KernelRow("tml_depthwise_conv_s8", ("tml_depthwise_conv_s8.c",), _conv(True), strided_output=True,
+              gap=access.depthwise),
+    KernelRow("tml_depthwise_conv_s4", ("tml_depthwise_conv_s8.c",), _conv(True), strided_output=True, gap=access.conv),
+    KernelRow("tml_depthwise_conv_s16", ("tml_s16.c",), _conv(True), gap=access.conv),
+    KernelRow("tml_depthwise_conv_inplace_s8", ("tml_depthwise_conv_inplace_s8.c",), gap=access.conv),
+    KernelRow("tml_transpose_conv_s8", ("tml_transpose_conv_s8.c",), transpose_conv),
+    KernelRow("tml_fully_connected_s8", ("tml_fully_connected_s8.c",), fully_connected, band=_FC_BAND),
+    KernelRow("tml_fully_connected_s4", ("tml_fully_connected_s8.c",), fully_connected,
+              band=("tml_fully_connected_acc_s4", "tml_fully_connected_finish_s8")),
+    KernelRow("tml_fully_connected_s16", ("tml_s16.c",), fully_connected),
+    KernelRow("tml_fully_connected_acc_s8", ("tml_fully_connected_s8.c",)),
+    KernelRow("tml_fully_connected_acc_s4", ("tml_fully_connected_s8.c",)),
+    KernelRow("tml_fully_connected_finish_s8", ("tml_fully_connected_s8.c",)),
+    KernelRow("tml_batch_matmul_s8", ("tml_batch_matmul_s8.c",), batch_matmul),
+]}
+
+
+def float_weighted(op: Op, x: Any, w: Any, b: Any, out_hw: tuple[int, ...] = ()) -> Any:
+    """CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV (output height and width `out_hw`) or FULLY_CONNECTED of NHWC
+    `x` with IR-layout weights, in float before the fused activation (the PyTorch path)."""
+    _, F = torch_modules()
+    a = op.attrs
+    if op.kind is OpKind.FULLY_CONNECTED:
+        if a.keep_num_dims:
+            return F.linear(x, w, b)
+        return F.linear(x.reshape(x.shape[0], -1) if x.dim() != 2 else x, w, b)
+    if op.kind is OpKind.TRANSPOSE_CONV:  # TFLM: out[i * stride - pad + k] += x[i] * w[k], pad from the output size
+        full = F.conv_transpose2d(x.permute(0, 3, 1, 2), w.permute(3, 0, 1, 2), None, (a.stride_h, a.stride_w))
+        pads = [(same_pads(n, k, s, 1)[0] if a.padding is Padding.SAME else 0)
+                for n, k, s in zip(out_hw, w.shape[1:3], (a.stride_h, a.stride_w))]
+        full = F.pad(full, (0, max(0, pads[1] + out_hw[1] - full.shape[3]),
+                            0, max(0, pads[0] + out_hw[0] - full.shape[2])))
+        y = full[:, :, pads[0]:pads[0] + out_hw[0], pads[1]:pads[1] + out_hw[1]]
+        return (y if b is None else y + b.reshape(1, -1, 1, 1)).permute(0, 2, 3, 1)
+    xc = x.permute(0, 3, 1, 2)
+    if op.kind is OpKind.DEPTHWISE_CONV_2D:
+        wc, groups = w.permute(3, 0, 1, 2), x.shape[3]
+    else:
+        wc, groups = w.permute(0, 3, 1, 2), x.shape[3] // w.shape[3]
+    if a.padding is Padding.SAME:
+        ph = same_pads(xc.shape[2], wc.shape[2], a.stride_h, a.dilation_h)
+        pw = same_pads(xc.shape[3], wc.shape[3], a.stride_w, a.dilation_w)
+        xc = F.pad(xc, (pw[0], pw[1], ph[0], ph[1]))
+    y = F.conv2d(xc, wc, b, (a.stride_h, a.stride_w), 0, (a.dilation_h, a.dilation_w), groups)
+    return y.permute(0, 2, 3, 1)
+
+
+def _batch_matmul_float(c: FloatCall) -> Any:
+    torch, _ = torch_modules()
+    a, y = c.op.attrs, c.get(c.op.inputs[1])
+    return torch.matmul(c.x.transpose(-1, -2) if a.adj_x else c.x, y.transpose(-1, -2) if a.adj_y else y)
+
+
+# float execution on the PyTorch path (the weighted operators: float_weighted, with their learnt weights)
+FLOAT: dict[OpKind, Callable[[FloatCall], Any]] = {OpKind.BATCH_MATMUL: _batch_matmul_float}

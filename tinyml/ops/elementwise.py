@@ -6,10 +6,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
+from .. import access
 from .. import fixedpoint as fp
 from ..fixedpoint import (
     quantize_multiplier,
@@ -28,12 +29,17 @@ from ..params import BinaryF32Params, BroadcastParams, CastParams, Kernel, Kerne
 from .common import (
     QMAX,
     QMIN,
+    Arr,
+    FloatCall,
     activation_range,
     broadcast_operands,
     broadcast_shape,
     broadcast_strides,
     check_one_input,
+    float_activation,
     require,
+    sat8,
+    torch_modules,
 )
 from .quantize import TYPE_RANGES
 
@@ -290,9 +296,6 @@ FLOAT_ISLAND = frozenset({OpKind.NEG, OpKind.SQUARE, OpKind.EQUAL, OpKind.NOT_EQ
                           OpKind.GREATER, OpKind.GREATER_EQUAL, OpKind.ADD, OpKind.SUB, OpKind.MUL, OpKind.ADD_N,
                           OpKind.CAST, OpKind.FLOOR, OpKind.CEIL, OpKind.SQRT, OpKind.ROUND})
 
-# the runtime kernels only this family calls (tinyml.kernels.registry gathers them)
-KERNELS = {"tml_add_n_s8": KernelRow("tml_add_n_s8", ("tml_add_n.c",), add_n),
-           "tml_add_n_f32": KernelRow("tml_add_n_f32", ("tml_add_n.c",), add_n_f32)}
 
 LOWERINGS: dict[OpKind, Callable[[Graph, Op], list[Kernel]]] = {
     OpKind.ADD_N: lower_add_n,
@@ -340,4 +343,191 @@ CHECKS: dict[OpKind, Callable[..., None]] = {
     OpKind.LOGICAL_OR: _check_add, OpKind.NEG: check_one_input, OpKind.SQUARE: check_one_input,
     OpKind.CAST: check_one_input, OpKind.LOGICAL_NOT: check_one_input, OpKind.FLOOR: check_one_input,
     OpKind.CEIL: check_one_input, OpKind.SQRT: check_one_input, OpKind.ROUND: check_one_input,
+}
+
+
+# ---- the NumPy semantics of this family's kernels (TFLM's integer arithmetic): the reference executor runs
+# them, the tests hold them and the C kernels to TFLM
+
+def broadcast(p: BroadcastParams, a: Arr, b: Arr, dtype: type = np.int64) -> tuple[Arr, Arr]:
+    shape = (p.d0, p.d1, p.d2, p.d3)
+    a4 = np.broadcast_to(a.reshape([d if s else 1 for d, s in zip(shape, p.a_stride)]), shape)
+    b4 = np.broadcast_to(b.reshape([d if s else 1 for d, s in zip(shape, p.b_stride)]), shape)
+    return a4.astype(dtype), b4.astype(dtype)
+
+
+def add(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
+    a4, b4 = broadcast(p, a, b)
+    sa = fp.mbqm_lt_one(fp.wrap32((a4 + p.a_offset) << p.left_shift), p.a_multiplier, p.a_shift)
+    sb = fp.mbqm_lt_one(fp.wrap32((b4 + p.b_offset) << p.left_shift), p.b_multiplier, p.b_shift)
+    raw = fp.wrap32(sa - sb if p.is_sub else sa + sb)
+    return sat8(fp.mbqm_lt_one(raw, p.output_multiplier, p.output_shift) + p.output_offset, p.act_min, p.act_max)
+
+
+def mul(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
+    a4, b4 = broadcast(p, a, b)
+    prod = fp.wrap32((a4 + p.a_offset) * (b4 + p.b_offset))
+    return sat8(fp.mbqm(prod, p.output_multiplier, p.output_shift) + p.output_offset, p.act_min, p.act_max)
+
+
+def maximum(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
+    a4, b4 = broadcast(p, a, b)
+    return np.maximum(a4, b4)  # the caller casts to the output's type (int8 or int16)
+
+
+def minimum(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
+    a4, b4 = broadcast(p, a, b)
+    return np.minimum(a4, b4)  # the caller casts to the output's type (int8 or int16)
+
+
+def prelu(p: BroadcastParams, x: Arr, alpha: Arr) -> Arr:
+    x4, a4 = broadcast(p, x, alpha)
+    xv = x4 + p.a_offset
+    pos = fp.mbqm(xv, p.a_multiplier, p.a_shift)
+    neg = fp.mbqm(fp.wrap32(xv * (a4 + p.b_offset)), p.b_multiplier, p.b_shift)
+    return sat8(np.where(xv >= 0, pos, neg) + p.output_offset, -128, 127)
+
+
+def squared_difference(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
+    a, b = broadcast(p, a, b)
+    sa = fp.mbqm_lt_one(fp.wrap32((a + p.a_offset) << p.left_shift), p.a_multiplier, p.a_shift)
+    sb = fp.mbqm_lt_one(fp.wrap32((b + p.b_offset) << p.left_shift), p.b_multiplier, p.b_shift)
+    d = sa - sb
+    return sat8(fp.mbqm(d * d, p.output_multiplier, p.output_shift) + p.output_offset, p.act_min, p.act_max)
+
+
+def div(p: BroadcastParams, a: Arr, b: Arr) -> Arr:
+    a, b = broadcast(p, a, b)
+    x, d = a.astype(np.int64) + p.a_offset, b.astype(np.int64) + p.b_offset
+    x, d = np.where(d < 0, -x, x), np.abs(d)
+    inv, recip_shift = fp.reciprocal(d, 31)
+    headroom = fp.clz32(np.where(x < 0, ~x, x)) - 1  # CountLeadingSignBits
+    q = fp.mbqm_gt_one(x, inv, headroom)
+    h = fp.srdhm(q, p.output_multiplier)
+    e = recip_shift + headroom - p.output_shift  # >= 32: the oracle's shift count modulo 32 (see tml_div_s8.c)
+    r = np.where(e < 32, fp.rdbp(h, np.minimum(e, 31)), (h >> (e & 31)) + (h >= 0))
+    out = np.clip(p.output_offset + r, -128, 127)
+    return sat8(out, p.act_min, p.act_max)
+
+
+def compare(p: BroadcastParams, a: Arr, b: Arr, fn: Callable[[Arr, Arr], Arr]) -> Arr:
+    """TFLM's *WithScaling comparisons: each operand less its zero point, shifted left, scaled by its own
+    multiplier, then compared."""
+    a4, b4 = broadcast(p, a, b)
+    x = fp.mbqm_lt_one(fp.wrap32((a4 + p.a_offset) << p.left_shift), p.a_multiplier, p.a_shift)
+    y = fp.mbqm_lt_one(fp.wrap32((b4 + p.b_offset) << p.left_shift), p.b_multiplier, p.b_shift)
+    return fn(x, y)
+
+
+def _strided(v: Arr, d: tuple[int, ...], strides: tuple[int, ...]) -> Arr:
+    """`v` (flat) read as the 4-D shape `d` through element strides (0: broadcast)."""
+    idx = sum(np.arange(n).reshape([-1 if k == j else 1 for k in range(4)]) * s
+              for j, (n, s) in enumerate(zip(d, strides)))
+    return v.reshape(-1)[idx]
+
+
+def compare_f32(fn: Callable[[Arr, Arr], Arr]) -> Callable[..., Arr]:
+    """A float32 comparison (IEEE, values as they are) over BroadcastParams' broadcasting."""
+    return lambda p, a, b: fn(*broadcast(p, a, b, np.float32))
+
+
+def compare_s8(fn: Callable[[Arr, Arr], Arr]) -> Callable[..., Arr]:
+    return lambda p, a, b: compare(p, a, b, fn)
+
+
+COMPARISONS = (("equal", np.equal), ("not_equal", np.not_equal), ("less", np.less),
+                ("less_equal", np.less_equal), ("greater", np.greater), ("greater_equal", np.greater_equal))
+
+
+def binary_f32(p: BinaryF32Params, a: Arr, b: Arr, fn: Callable[[Arr, Arr], Arr]) -> Arr:
+    """One IEEE single-precision operation per element (NumPy float32 arithmetic), clamped as TFLM's
+    ActivationFunctionWithMinMax (a NaN stays NaN)."""
+    v = fn(_strided(a.astype(np.float32), p.d, p.a_stride), _strided(b.astype(np.float32), p.d, p.b_stride))
+    lo, hi = np.float32(p.act_min), np.float32(p.act_max)
+    return np.where(v < lo, lo, np.where(v > hi, hi, v)).astype(np.float32)
+
+
+_CAST_TYPES = (np.int8, np.uint8, np.int16, np.int32, np.float32, np.bool_)
+
+
+def cast(p: CastParams, x: Arr) -> Arr:
+    """C's conversions: integers wrap to a narrower integer type, to float32 round to nearest, to bool != 0."""
+    if p.out_code == 5:
+        return x != 0
+    v = x.astype(np.int64) if p.in_code != 4 else x
+    return v.astype(_CAST_TYPES[p.out_code])
+
+
+def select(p: SelectParams, c: Arr, x: Arr, y: Arr) -> Arr:
+    return np.where(_strided(c, p.d, p.c_stride).astype(bool), _strided(x, p.d, p.x_stride),
+                    _strided(y, p.d, p.y_stride))
+
+
+def _unary_f32(name: str, fn: Callable[[np.ndarray], np.ndarray]) -> KernelRow:
+    return KernelRow(f"tml_{name}_f32", ("tml_unary_f32.c",), lambda p, x: fn(x.astype(np.float32)),
+                     gap=access.in_order)
+
+
+def _float_binary(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    return lambda p, a, b: binary_f32(p, a, b, fn)
+
+
+def _logical(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    return lambda p, a, b: fn(*(v != 0 for v in broadcast(p, a, b)))
+
+
+# the runtime kernels of this family, one row each (tinyml.kernels.registry gathers them)
+KERNELS: dict[str, KernelRow] = {row.func: row for row in [
+    KernelRow("tml_add_n_s8", ("tml_add_n.c",), add_n),
+    KernelRow("tml_add_n_f32", ("tml_add_n.c",), add_n_f32),
+    KernelRow("tml_add_s8", ("tml_add_s8.c",), add, gap=access.broadcast),
+    KernelRow("tml_add_s16", ("tml_add_s8.c",), add, gap=access.broadcast),
+    KernelRow("tml_mul_s8", ("tml_mul_s8.c",), mul, gap=access.broadcast),
+    KernelRow("tml_mul_s16", ("tml_mul_s8.c",), mul, gap=access.broadcast),
+    KernelRow("tml_div_s8", ("tml_div_s8.c", "tml_fixedpoint.c"), div, gap=access.broadcast),
+    KernelRow("tml_squared_difference_s8", ("tml_squared_difference_s8.c",), squared_difference,
+              gap=access.broadcast),
+    KernelRow("tml_maximum_s8", ("tml_max_min_s8.c",), maximum, gap=access.broadcast),
+    KernelRow("tml_minimum_s8", ("tml_max_min_s8.c",), minimum, gap=access.broadcast),
+    KernelRow("tml_maximum_s16", ("tml_max_min_s8.c",), maximum, gap=access.broadcast),
+    KernelRow("tml_minimum_s16", ("tml_max_min_s8.c",), minimum, gap=access.broadcast),
+    KernelRow("tml_prelu_s8", ("tml_prelu_s8.c",), prelu, gap=access.broadcast),
+    *(KernelRow(f"tml_{n}_s8", ("tml_compare_s8.c",), compare_s8(fn), gap=access.broadcast)
+      for n, fn in COMPARISONS),
+    *(KernelRow(f"tml_{n}_f32", ("tml_compare_s8.c",), compare_f32(fn), gap=access.broadcast)
+      for n, fn in COMPARISONS),
+    KernelRow("tml_select", ("tml_select.c",), select),
+    KernelRow("tml_logical_and", ("tml_cast.c",), _logical(np.logical_and), gap=access.broadcast),
+    KernelRow("tml_logical_or", ("tml_cast.c",), _logical(np.logical_or), gap=access.broadcast),
+    KernelRow("tml_logical_not", ("tml_cast.c",), lambda p, x: x.astype(bool) == 0),
+    KernelRow("tml_cast", ("tml_cast.c",), cast),
+    _unary_f32("neg", np.negative),
+    _unary_f32("square", np.square),
+    _unary_f32("floor", np.floor),
+    _unary_f32("ceil", np.ceil),
+    _unary_f32("sqrt", np.sqrt),
+    _unary_f32("round", np.rint),  # half to even, as TFLM's RoundToNearest
+    KernelRow("tml_add_f32", ("tml_unary_f32.c",), _float_binary(np.add)),
+    KernelRow("tml_sub_f32", ("tml_unary_f32.c",), _float_binary(np.subtract)),
+    KernelRow("tml_mul_f32", ("tml_unary_f32.c",), _float_binary(np.multiply)),
+]}
+
+
+def _binary_float(c: FloatCall) -> Any:
+    """ADD, SUB, MUL (with their fused activation), MAXIMUM, MINIMUM; a constant operand fake-quantized."""
+    torch, _ = torch_modules()
+    kind, x = c.op.kind, c.x
+    y = c.operand(c.op.inputs[1])
+    if kind is OpKind.MAXIMUM:
+        return torch.maximum(x, y)
+    if kind is OpKind.MINIMUM:
+        return torch.minimum(x, y)
+    out = x + y if kind is OpKind.ADD else x - y if kind is OpKind.SUB else x * y
+    return float_activation(out, c.op.attrs.activation)
+
+
+# float execution on the PyTorch path
+FLOAT: dict[OpKind, Callable[[FloatCall], Any]] = {
+    **dict.fromkeys((OpKind.ADD, OpKind.SUB, OpKind.MUL, OpKind.MAXIMUM, OpKind.MINIMUM), _binary_float),
+    OpKind.SQUARED_DIFFERENCE: lambda c: (c.x - c.get(c.op.inputs[1])) ** 2,
 }

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .. import fixedpoint as fp
 from ..fixedpoint import (
     quantize_multiplier,
     sigmoid_table_u16,
@@ -22,8 +23,8 @@ from ..ir import (
     SvdfAttrs,
     Tensor,
 )
-from ..params import Kernel, LstmParams, SvdfParams
-from .common import RANGES, check_bias, require
+from ..params import Kernel, KernelRow, LstmParams, SvdfParams
+from .common import RANGES, Arr, check_bias, require
 
 
 def offset_fold(weights: np.ndarray | None, offset: int) -> tuple[int, ...]:
@@ -200,3 +201,83 @@ def _check_svdf(g: Graph, k: int, op: Op, where: str, ins: list, x: Tensor, out:
 CHECKS: dict[OpKind, Callable[..., None]] = {
     OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: _check_unidirectional_sequence_lstm, OpKind.SVDF: _check_svdf,
 }
+
+
+# ---- the NumPy semantics of this family's kernels (TFLM's integer arithmetic): the reference executor runs
+# them, the tests hold them and the C kernels to TFLM
+
+def _wrap(v: Arr, bits: int) -> Arr:
+    """Two's complement narrowing to `bits` (what TFLM's store into an int8/int16 state does)."""
+    half = 1 << (bits - 1)
+    return ((v + half) & ((1 << bits) - 1)) - half
+
+
+def svdf(p: SvdfParams, x: Arr, wf: Arr, wt: Arr, bias: Arr, state: Arr, bits: int) -> Arr:
+    """SVDF on `state` ([batches * filters * memory], updated in place): the tflite-micro interpreter's integer
+    reference. The feature matmul is requantized, clamped to the state type, then the state zero point is added
+    and the sum stored with two's complement wrap-around (the order of the interpreter tinyml tests against;
+    newer TFLM sources add the zero point before the clamp, which differs only where the sum leaves the type)."""
+    state[:-1] = state[1:].copy()
+    st = state.reshape(p.batches, p.filters, p.memory)
+    acc = (x.reshape(p.batches, p.input_size).astype(np.int64) + p.input_offset) @ wf.astype(np.int64).T
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    st[:, :, -1] = _wrap(np.clip(fp.mbqm(fp.wrap32(acc), p.multiplier1, p.shift1), lo, hi) + p.state_zero_point,
+                          bits)
+    t = ((st - p.state_zero_point) * wt.astype(np.int64)[None]).sum(-1)
+    units = p.filters // p.rank
+    o = t.reshape(p.batches, units, p.rank).sum(-1) + bias.astype(np.int64)[None]
+    return np.clip(fp.mbqm(fp.wrap32(o), p.multiplier2, p.shift2) + p.output_offset, -128, 127)
+
+
+def _sat16(v: Arr) -> Arr:
+    return np.clip(v, -32768, 32767)
+
+
+def lstm(p: LstmParams, x: Arr, weights: list[Arr], biases: list[Arr], hidden: Arr, cell: Arr) -> Arr:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM (TFLM's integer lstm_eval) over all time steps, `hidden` ([batches * units],
+    int8 values) and `cell` (int16 values) updated in place; returns the output ([batch, time, units], or
+    [time, batch, units] when time major). Each batch runs its own sequence; every step is elementwise per unit
+    after the two FCs, in TFLM's order."""
+    shape = (p.time_steps, p.batches) if p.time_major else (p.batches, p.time_steps)
+    xs = x.reshape(shape + (p.input_size,)).astype(np.int64)
+    y = np.zeros(shape + (p.units,), np.int64)
+    w_in = [w.astype(np.int64) for w in weights[:4]]
+    w_rec = [w.astype(np.int64) for w in weights[4:]]
+    h = hidden.reshape(p.batches, p.units)
+    c = cell.reshape(p.batches, p.units)
+    for b in range(p.batches):
+        for t in range(p.time_steps):
+            xt = (xs[t, b] if p.time_major else xs[b, t]) + p.input_offset
+            ht = h[b] + p.hidden_offset
+            gates = []
+            for k in range(4):  # input, forget, cell, output
+                a = _sat16(fp.mbqm(fp.wrap32(w_in[k] @ xt + biases[k].astype(np.int64)), p.input_multiplier[k],
+                                   p.input_shift[k]))
+                r = _sat16(fp.mbqm(fp.wrap32(w_rec[k] @ ht), p.recurrent_multiplier[k], p.recurrent_shift[k]))
+                gates.append(fp.sigmoid16(_sat16(a + r), 3, 0, tanh=k == 2))
+            i_g, f_g, c_g, o_g = gates
+            cb = _sat16(fp.mbqm(f_g * c[b], p.forget_multiplier, p.forget_shift))
+            cb = _sat16(cb + _sat16(fp.mbqm(i_g * c_g, p.update_multiplier, p.update_shift)))
+            if p.cell_clip > 0:
+                cb = np.clip(cb, -p.cell_clip, p.cell_clip)
+            c[b] = cb
+            tc = fp.sigmoid16(cb, p.cell_tanh_multiplier, p.cell_tanh_shift, tanh=True)
+            h[b] = np.clip(fp.mbqm(tc * o_g, p.hidden_multiplier, p.hidden_shift) + p.hidden_zero_point, -128, 127)
+            if p.time_major:
+                y[t, b] = h[b]
+            else:
+                y[b, t] = h[b]
+    return y
+
+
+def _svdf(bits: int) -> Callable[..., np.ndarray]:
+    return lambda p, x, wf, wt, b, *, states: svdf(p, x, wf, wt, b, states[0], bits)
+
+
+# the runtime kernels of this family, one row each (tinyml.kernels.registry gathers them)
+KERNELS: dict[str, KernelRow] = {row.func: row for row in [
+    KernelRow("tml_svdf_s8", ("tml_svdf_s8.c",), _svdf(16), stateful=True),
+    KernelRow("tml_svdf_s8_s8state", ("tml_svdf_s8.c",), _svdf(8), stateful=True),
+    KernelRow("tml_lstm_s8", ("tml_lstm_s8.c",),
+              lambda p, x, *ws, states: lstm(p, x, list(ws[:8]), list(ws[8:12]), *states), stateful=True),
+]}

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from .. import access
+from .. import fixedpoint as fp
 from ..fixedpoint import (
     quantize_multiplier,
 )
@@ -16,19 +19,26 @@ from ..ir import (
     MeanAttrs,
     Op,
     OpKind,
+    Padding,
     PoolAttrs,
     Tensor,
 )
-from ..params import ArgParams, Kernel, MeanParams, PoolParams
+from ..params import ArgParams, Kernel, KernelRow, MeanParams, PoolParams
 from .common import (
+    Arr,
+    FloatCall,
     act_type,
     activation_range,
     check_axis,
     check_geometry,
+    float_activation,
     nhwc,
     require,
     require_int8,
     same_padding,
+    same_pads,
+    sat8,
+    torch_modules,
 )
 
 
@@ -133,4 +143,100 @@ CHECKS: dict[OpKind, Callable[..., None]] = {
     OpKind.AVERAGE_POOL_2D: _check_average_pool_2d, OpKind.MAX_POOL_2D: _check_average_pool_2d,
     OpKind.ARG_MAX: check_axis, OpKind.ARG_MIN: check_axis, OpKind.MEAN: _check_mean, OpKind.SUM: _check_mean,
     OpKind.REDUCE_MAX: _check_mean,
+}
+
+
+# ---- the NumPy semantics of this family's kernels (TFLM's integer arithmetic): the reference executor runs
+# them, the tests hold them and the C kernels to TFLM
+
+def _pool_windows(p: PoolParams, x: Arr, fill: int) -> tuple[Arr, Arr]:
+    """Stack of the filter taps [taps, n, oh, ow, c] and a matching validity mask."""
+    x = x.reshape(p.batches, p.in_h, p.in_w, p.channels).astype(np.int64)
+    taps, masks = [], []
+    oy = np.arange(p.out_h) * p.stride_h - p.pad_h
+    ox = np.arange(p.out_w) * p.stride_w - p.pad_w
+    for fy in range(p.filter_h):
+        for fx in range(p.filter_w):
+            iy, ix = oy + fy, ox + fx
+            vy, vx = (iy >= 0) & (iy < p.in_h), (ix >= 0) & (ix < p.in_w)
+            t = x[:, np.clip(iy, 0, p.in_h - 1)][:, :, np.clip(ix, 0, p.in_w - 1)]
+            m = (vy[:, None] & vx[None, :])[None, :, :, None]
+            taps.append(np.where(m, t, fill))
+            masks.append(np.broadcast_to(m, t.shape))
+    return np.stack(taps), np.stack(masks)
+
+
+def avgpool(p: PoolParams, x: Arr) -> Arr:
+    taps, masks = _pool_windows(p, x, 0)
+    s = taps.sum(axis=0)
+    cnt = masks.sum(axis=0).astype(np.int64)
+    avg = np.where(s > 0, (s + cnt // 2) // cnt, -((-(s - cnt // 2)) // cnt))
+    return sat8(avg, p.act_min, p.act_max)
+
+
+def maxpool(p: PoolParams, x: Arr) -> Arr:
+    taps, _ = _pool_windows(p, x, -(1 << 20))
+    return sat8(taps.max(axis=0), p.act_min, p.act_max)
+
+
+def mean(p: MeanParams, x: Arr) -> Arr:
+    xs = x.reshape(p.in_dims).astype(np.int64)
+    axes = tuple(d for d in range(4) if p.reduce[d])
+    s = xs.sum(axis=axes)
+    if p.same_quant:
+        q = np.where(s >= 0, s // p.num_elements, -((-s) // p.num_elements))
+        return q  # the caller casts to the output's type (int8, or int16 for tml_mean_s16)
+    shifted = fp.wrap32(s - p.input_zp * p.num_elements)
+    wide = x.dtype == np.int16
+    return sat8(fp.mbqm(shifted, p.multiplier, p.shift) + p.output_zp, *((-32768, 32767) if wide else (-128, 127)))
+
+
+def reduce_max(p: MeanParams, x: Arr) -> Arr:
+    return x.reshape(p.in_dims).max(axis=tuple(d for d in range(4) if p.reduce[d]))
+
+
+def arg(x: Arr, p: ArgParams, fn: Callable[..., Arr]) -> Arr:
+    return fn(x.reshape(p.outer, p.axis, p.inner), axis=1).astype(np.int32)  # NumPy's first index of ties too
+
+
+# the runtime kernels of this family, one row each (tinyml.kernels.registry gathers them)
+KERNELS: dict[str, KernelRow] = {row.func: row for row in [
+    KernelRow("tml_avgpool_s8", ("tml_avgpool_s8.c",), avgpool, strided_output=True,
+              band=("tml_channel_sum_acc_s8", "tml_avgpool_finish_s8"), gap=access.pool),
+    KernelRow("tml_avgpool_s16", ("tml_s16.c",), avgpool, gap=access.pool),
+    KernelRow("tml_maxpool_s8", ("tml_maxpool_s8.c",), maxpool, strided_output=True, gap=access.pool),
+    KernelRow("tml_maxpool_s16", ("tml_s16.c",), maxpool, gap=access.pool),
+    KernelRow("tml_channel_sum_acc_s8", ("tml_avgpool_s8.c",)),
+    KernelRow("tml_avgpool_finish_s8", ("tml_avgpool_s8.c",)),
+    KernelRow("tml_mean_s8", ("tml_mean_s8.c",), mean, band=("tml_channel_sum_acc_s8", "tml_mean_finish_s8"),
+              gap=access.mean),
+    KernelRow("tml_mean_s16", ("tml_s16.c",), mean, gap=access.mean),
+    KernelRow("tml_mean_finish_s8", ("tml_mean_s8.c",)),
+    KernelRow("tml_reduce_max_s8", ("tml_mean_s8.c",), reduce_max, gap=access.mean),
+    KernelRow("tml_arg_max_s8", ("tml_arg_min_max_s8.c",), lambda p, x: arg(x, p, np.argmax)),
+    KernelRow("tml_arg_min_s8", ("tml_arg_min_max_s8.c",), lambda p, x: arg(x, p, np.argmin)),
+]}
+
+
+def _pool_float(c: FloatCall, is_max: bool) -> Any:
+    """AVERAGE_POOL_2D (padding taps not counted, as TFLite) and MAX_POOL_2D on NHWC, with the fused activation."""
+    torch, F = torch_modules()
+    a = c.op.attrs
+    xc = c.x.permute(0, 3, 1, 2)
+    ph = same_pads(xc.shape[2], a.filter_h, a.stride_h, 1) if a.padding is Padding.SAME else (0, 0)
+    pw = same_pads(xc.shape[3], a.filter_w, a.stride_w, 1) if a.padding is Padding.SAME else (0, 0)
+    k_, s_ = (a.filter_h, a.filter_w), (a.stride_h, a.stride_w)
+    if is_max:
+        y = F.max_pool2d(F.pad(xc, (pw[0], pw[1], ph[0], ph[1]), value=float("-inf")), k_, s_)
+    else:
+        total = F.avg_pool2d(F.pad(xc, (pw[0], pw[1], ph[0], ph[1])), k_, s_)
+        ones = F.pad(torch.ones_like(xc[:1, :1]), (pw[0], pw[1], ph[0], ph[1]))
+        y = total / F.avg_pool2d(ones, k_, s_)
+    return float_activation(y.permute(0, 2, 3, 1), a.activation)
+
+
+# float execution on the PyTorch path
+FLOAT: dict[OpKind, Callable[[FloatCall], Any]] = {
+    OpKind.AVERAGE_POOL_2D: lambda c: _pool_float(c, False), OpKind.MAX_POOL_2D: lambda c: _pool_float(c, True),
+    OpKind.MEAN: lambda c: c.x.mean(dim=c.op.attrs.axes, keepdim=c.op.attrs.keep_dims),
 }

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from .. import access
 from ..ir import (
     NO_TENSOR,
     Activation,
@@ -30,6 +32,7 @@ from ..params import (
     CopyParams,
     GatherParams,
     Kernel,
+    KernelRow,
     PadParams,
     PermuteParams,
     ResizeBilinearParams,
@@ -38,6 +41,8 @@ from ..params import (
     StridedSliceParams,
 )
 from .common import (
+    Arr,
+    FloatCall,
     act_type,
     broadcast_shape,
     check_axis,
@@ -45,6 +50,7 @@ from .common import (
     require,
     require_int8,
     require_same_quant,
+    torch_modules,
 )
 
 
@@ -427,4 +433,166 @@ CHECKS: dict[OpKind, Callable[..., None]] = {
     OpKind.SPACE_TO_DEPTH: _check_space_to_depth, OpKind.DEPTH_TO_SPACE: _check_space_to_depth,
     OpKind.RESIZE_NEAREST_NEIGHBOR: _check_resize_nearest_neighbor,
     OpKind.RESIZE_BILINEAR: _check_resize_nearest_neighbor, OpKind.STRIDED_SLICE: _check_strided_slice,
+}
+
+
+# ---- the NumPy semantics of this family's kernels (TFLM's integer arithmetic): the reference executor runs
+# them, the tests hold them and the C kernels to TFLM
+
+def pad(p: PadParams, x: Arr) -> Arr:
+    out = np.full(p.out_dims, p.pad_value, x.dtype)
+    sl = tuple(slice(b, b + d) for b, d in zip(p.before, p.in_dims))
+    out[sl] = x.reshape(p.in_dims)
+    return out
+
+
+def strided_slice(p: StridedSliceParams, x: Arr) -> Arr:
+    x4 = x.reshape(p.in_dims)
+    idx = tuple(b + s * np.arange(n) for b, s, n in zip(p.begin, p.stride, p.out_dims))
+    return x4[np.ix_(*idx)]
+
+
+def permute(p: PermuteParams, x: Arr) -> Arr:
+    flat = np.ascontiguousarray(x).reshape(-1)
+    idx = np.zeros(p.out_dims, np.int64)
+    for d, (n, s) in enumerate(zip(p.out_dims, p.in_stride)):
+        shape = [1] * 6
+        shape[d] = n
+        idx = idx + (np.arange(n) * s).reshape(shape)
+    return flat[idx.reshape(-1)]
+
+
+def resize_nearest(p: ResizeNearestParams, x: Arr) -> Arr:
+    x4 = np.ascontiguousarray(x).reshape(p.batches, p.in_h, p.in_w, -1)
+    return x4[:, np.asarray(p.y_index)][:, :, np.asarray(p.x_index)]
+
+
+def resize_bilinear(p: ResizeBilinearParams, x: Arr) -> Arr:
+    x4 = x.reshape(p.batches, p.in_h, p.in_w, p.channels).astype(np.int64)
+    y0, y1, x0, x1 = (np.asarray(v) for v in (p.y0, p.y1, p.x0, p.x1))
+    dy = np.asarray(p.wy, np.int64)[None, :, None, None]
+    dx = np.asarray(p.wx, np.int64)[None, None, :, None]
+    v = (x4[:, y0][:, :, x0] * (1024 - dy) * (1024 - dx) + x4[:, y1][:, :, x0] * dy * (1024 - dx)
+         + x4[:, y0][:, :, x1] * (1024 - dy) * dx + x4[:, y1][:, :, x1] * dy * dx)
+    r = np.abs(v) + (1 << 19) >> 20  # round half away from zero, then the sign back
+    return (np.sign(v) * r).astype(np.int8)
+
+
+def gather(p: GatherParams, x: Arr, idx: Arr) -> Arr:
+    blocks = x.reshape(-1).view(np.uint8).reshape(p.outer, p.axis, p.inner_bytes)
+    i = idx.reshape(-1).astype(np.int64)
+    ok = (i >= 0) & (i < p.axis)
+    out = blocks[:, np.where(ok, i, 0)] * ok[None, :, None].astype(np.uint8)
+    return out.reshape(-1).view(x.dtype)
+
+
+def space_batch(p: SpaceBatchParams, x: Arr, to_batch: bool) -> Arr:
+    """SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND on pixels of `pixel` bytes (TFLM's loops; the padding written
+    bytewise, as its memset)."""
+    src = np.ascontiguousarray(x).reshape(-1).view(np.uint8).reshape(p.in_b, p.in_h, p.in_w, p.pixel)
+    out = np.full((p.out_b, p.out_h, p.out_w, p.pixel), p.pad_value & 0xFF, np.uint8)
+    if to_batch:
+        for b in range(p.out_b):
+            n, sw, sh = b % p.in_b, (b // p.in_b) % p.block_w, (b // p.in_b) // p.block_w
+            for yy in range(p.out_h):
+                iy = yy * p.block_h + sh - p.pad_top
+                if 0 <= iy < p.in_h:
+                    ix = np.arange(p.out_w) * p.block_w + sw - p.pad_left
+                    ok = (ix >= 0) & (ix < p.in_w)
+                    out[b, yy, ok] = src[n, iy, ix[ok]]
+    else:
+        for b in range(p.in_b):
+            n, off = b % p.out_b, b // p.out_b
+            for yy in range(p.in_h):
+                oy = yy * p.block_h + off // p.block_w - p.pad_top
+                if 0 <= oy < p.out_h:
+                    ox = np.arange(p.in_w) * p.block_w + off % p.block_w - p.pad_left
+                    ok = (ox >= 0) & (ox < p.out_w)
+                    out[n, oy, ox[ok]] = src[b, yy, ok]
+    return out.reshape(-1).view(x.dtype)
+
+
+def copy_into(p: CopyParams, x: Arr, *, out: Arr) -> None:
+    """`x` as `outer` blocks of `block` bytes, written `dst_stride` bytes apart from `dst_offset` into `out`."""
+    flat = out.reshape(-1).view(np.uint8)
+    src = x.reshape(-1).view(np.uint8).reshape(p.outer, p.block)
+    flat.reshape(p.outer, p.dst_stride)[:, p.dst_offset:p.dst_offset + p.block] = src
+
+
+# the runtime kernels of this family, one row each (tinyml.kernels.registry gathers them)
+KERNELS: dict[str, KernelRow] = {row.func: row for row in [
+    KernelRow("tml_pad_s8", ("tml_pad_s8.c",), pad, gap=access.pad),
+    KernelRow("tml_pad_s16", ("tml_s16.c",), pad, gap=access.pad),
+    KernelRow("tml_copy", ("tml_copy.c",), copy_into, partial=True),
+    KernelRow("tml_copy_rect", ("tml_copy_rect.c",)),
+    KernelRow("tml_strided_slice", ("tml_strided_slice.c",), strided_slice),
+    KernelRow("tml_permute", ("tml_permute.c",), permute),
+    KernelRow("tml_gather", ("tml_gather.c",), gather),
+    KernelRow("tml_resize_nearest", ("tml_resize_nearest.c",), resize_nearest),
+    KernelRow("tml_resize_bilinear_s8", ("tml_resize_bilinear_s8.c",), resize_bilinear),
+    KernelRow("tml_space_to_batch", ("tml_space_batch.c",), lambda p, x: space_batch(p, x, True)),
+    KernelRow("tml_batch_to_space", ("tml_space_batch.c",), lambda p, x: space_batch(p, x, False)),
+]}
+
+
+def _pad_float(c: FloatCall) -> Any:
+    _, F = torch_modules()
+    pads: list[int] = []
+    for before, after in reversed(c.op.attrs.paddings):
+        pads += [before, after]
+    return F.pad(c.x, pads)
+
+
+def _depth_to_space_float(c: FloatCall) -> Any:
+    """NHWC: out[h * r + i, w * r + j, c] = in[h, w, (i * r + j) * C + c]."""
+    r = c.op.attrs.block_size
+    n, h, w, ch = c.x.shape
+    return c.x.reshape(n, h, w, r, r, ch // (r * r)).permute(0, 1, 3, 2, 4, 5).reshape(n, h * r, w * r, -1)
+
+
+def _space_to_depth_float(c: FloatCall) -> Any:
+    r = c.op.attrs.block_size
+    n, h, w, ch = c.x.shape
+    return c.x.reshape(n, h // r, r, w // r, r, ch).permute(0, 1, 3, 2, 4, 5).reshape(n, h // r, w // r, -1)
+
+
+def _strided_slice_float(c: FloatCall) -> Any:
+    """The slice of every dimension but the batch."""
+    torch, _ = torch_modules()
+    x, a = c.x, c.op.attrs
+    for d, (b0, n, s) in enumerate(zip(a.begin, a.size, a.strides)):
+        if d > 0 and (b0, n, s) != (0, x.shape[d], 1):
+            x = x.index_select(d, torch.arange(b0, b0 + n * s, s) if s > 0 else
+                               torch.tensor([b0 + i * s for i in range(n)], dtype=torch.long))
+    return x.reshape((x.shape[0],) + c.out_shape)
+
+
+def _resize_float(c: FloatCall) -> Any:
+    _, F = torch_modules()
+    xc, size = c.x.permute(0, 3, 1, 2), c.out_shape[:2]
+    if c.op.kind is OpKind.RESIZE_BILINEAR:
+        y = F.interpolate(xc, size=size, mode="bilinear", align_corners=c.op.attrs.align_corners)
+    else:
+        y = F.interpolate(xc, size=size, mode="nearest")
+    return y.permute(0, 2, 3, 1)
+
+
+def _concatenation_float(c: FloatCall) -> Any:
+    torch, _ = torch_modules()
+    return torch.cat([c.fq(i, c.get(i)) for i in c.op.inputs], dim=c.op.attrs.axis)
+
+
+def _gather_float(c: FloatCall) -> Any:
+    torch, _ = torch_modules()
+    idx = torch.as_tensor(np.asarray(c.g.tensor(c.op.inputs[1]).data, np.int64))
+    return c.x.index_select(c.op.attrs.axis, idx.reshape(-1)).reshape((c.x.shape[0],) + c.out_shape)
+
+
+# float execution on the PyTorch path
+FLOAT: dict[OpKind, Callable[[FloatCall], Any]] = {
+    OpKind.PAD: _pad_float, OpKind.DEPTH_TO_SPACE: _depth_to_space_float, OpKind.SPACE_TO_DEPTH: _space_to_depth_float,
+    OpKind.TRANSPOSE: lambda c: c.x.permute(*c.op.attrs.perm),
+    OpKind.RESHAPE: lambda c: c.x.reshape((c.x.shape[0],) + c.out_shape), OpKind.CONCATENATION: _concatenation_float,
+    OpKind.STRIDED_SLICE: _strided_slice_float, OpKind.RESIZE_NEAREST_NEIGHBOR: _resize_float,
+    OpKind.RESIZE_BILINEAR: _resize_float, OpKind.GATHER: _gather_float,
 }

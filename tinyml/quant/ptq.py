@@ -158,7 +158,7 @@ def _weight_error(g: Graph, k: int, scales: np.ndarray, bits: int, x) -> np.ndar
     """Mean over batch and positions of op k's output change caused by rounding its weights (no bias)."""
     import torch
 
-    from .executor import weighted
+    from ..ops.conv import float_weighted
     op = g.ops[k]
     w = np.asarray(g.tensor(op.inputs[1]).data, np.float32)
     qmax = (1 << (bits - 1)) - 1
@@ -166,7 +166,7 @@ def _weight_error(g: Graph, k: int, scales: np.ndarray, bits: int, x) -> np.ndar
     shape[_channel_axis(g, k)] = -1
     s = scales.reshape(shape) if scales.size > 1 else scales
     dw = torch.tensor(np.clip(np.round(w / s), -qmax, qmax) * s - w)
-    y = weighted(op, x, dw, None, tuple(g.tensor(op.outputs[0]).shape[1:3]))
+    y = float_weighted(op, x, dw, None, tuple(g.tensor(op.outputs[0]).shape[1:3]))
     return y.reshape(-1, y.shape[-1]).mean(0).numpy()
 
 
@@ -327,14 +327,14 @@ def weight_bytes(g: Graph) -> int:
 
 def quantize_input(g: Graph, x: np.ndarray, index: int = 0) -> np.ndarray:
     """Float input `index` of integer graph `g` quantized as TFLite does (tinyml.quantize_input)."""
-    from ..reference import quantize_values
+    from ..ops.quantize import quantize_values
     t = g.tensor(g.inputs[index])
     s, z = t.quant.scalar()
     return quantize_values(x, s, z, wide=t.dtype is DType.INT16).reshape(np.shape(x))
 
 
 def dequantize_output(g: Graph, y: np.ndarray, index: int = 0) -> np.ndarray:
-    from ..reference import dequantize_values
+    from ..ops.quantize import dequantize_values
     s, z = g.tensor(g.outputs[index]).quant.scalar()
     return dequantize_values(y, s, z)
 
