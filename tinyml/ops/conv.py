@@ -2,6 +2,7 @@
 BATCH_MATMUL, with the multipliers TFLM's Prepare() computes."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -418,3 +419,21 @@ def _batch_matmul_float(c: FloatCall) -> Any:
 
 # float execution on the PyTorch path (the weighted operators: float_weighted, with their learnt weights)
 FLOAT: dict[OpKind, Callable[[FloatCall], Any]] = {OpKind.BATCH_MATMUL: _batch_matmul_float}
+
+
+def _transpose_conv_macs(g: Graph, op: Op) -> int:
+    """Every input value meets k_h x k_w x out_c weights."""
+    w = g.tensor(op.inputs[1])
+    return g.tensor(op.inputs[0]).size * w.shape[0] * w.shape[1] * w.shape[2]
+
+
+def _window_macs(taps: slice) -> Callable[[Graph, Op], int]:
+    """Every output value meets the weights of dimensions `taps` (of O x KH x KW x I, or 1 x KH x KW x C)."""
+    return lambda g, op: g.tensor(op.outputs[0]).size * math.prod(g.tensor(op.inputs[1]).shape[taps])
+
+
+# multiply-accumulates (tinyml.cost)
+MACS: dict[OpKind, Callable[[Graph, Op], int]] = {
+    OpKind.CONV_2D: _window_macs(slice(1, 4)), OpKind.DEPTHWISE_CONV_2D: _window_macs(slice(1, 3)),
+    OpKind.FULLY_CONNECTED: _window_macs(slice(1, 2)), OpKind.TRANSPOSE_CONV: _transpose_conv_macs,
+}

@@ -281,3 +281,20 @@ KERNELS: dict[str, KernelRow] = {row.func: row for row in [
     KernelRow("tml_lstm_s8", ("tml_lstm_s8.c",),
               lambda p, x, *ws, states: lstm(p, x, list(ws[:8]), list(ws[8:12]), *states), stateful=True),
 ]}
+
+
+def _lstm_macs(g: Graph, op: Op) -> int:
+    """Per batch and step: four gates of input and recurrent fully connected products."""
+    x, w = g.tensor(op.inputs[0]), g.tensor(op.inputs[1])
+    return x.shape[0] * x.shape[1] * 4 * w.shape[0] * (x.shape[2] + w.shape[0])
+
+
+def _svdf_macs(g: Graph, op: Op) -> int:
+    """Per batch: the feature matmul (filters x input) and the time one (filters x memory)."""
+    x, wf, wt = (g.tensor(i) for i in op.inputs[:3])
+    return x.shape[0] * wf.shape[0] * (wf.shape[1] + wt.shape[1])
+
+
+# multiply-accumulates (tinyml.cost)
+MACS: dict[OpKind, Callable[[Graph, Op], int]] = {OpKind.UNIDIRECTIONAL_SEQUENCE_LSTM: _lstm_macs,
+                                                  OpKind.SVDF: _svdf_macs}
