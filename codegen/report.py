@@ -58,7 +58,7 @@ def render_report_html(report: dict, emulation: dict | None = None) -> str:
     """report.html as a deployment summary: the model, the board and how it fits (SRAM and flash against the
     board), MACs and weights by width, a per-layer table (op, shape, weight width, MACs including recomputed
     patch halos, memory, and after `tinyml emulate` the kernel, instructions and instr/MAC against the SMLAD
-    floor), the memory-over-layers chart of each configuration and the instruction profile."""
+    floor, modeled cycles), the memory-over-layers chart of each configuration and the profile."""
     layers = report["layers"]
     n = len(layers)
     curves = report["memory"].get("curves", {})
@@ -82,29 +82,47 @@ def render_report_html(report: dict, emulation: dict | None = None) -> str:
         flash = fw["text"] + fw["data"] if fw else report["flash_bytes"]
         fit = {"name": board["name"], "sram": _bar(ram, board["sram_bytes"]),
                "flash": _bar(flash, board["flash_bytes"]), "measured": bool(fw), "stack": stack}
-    prof = {la["name"]: la for la in (emulation or {}).get("layers", [])}
-    rows = []
-    for la in layers:
-        p = prof.get(la["name"])
-        ex = la.get("executed_macs", la["macs"])
-        ipm = p["instructions"] / ex if p and ex and p["instructions"] else None
-        rows.append({**la, "shape": "x".join(map(str, la["output_shape"])), "executed": ex,
-                     "width": f"int{la['weight_bits']}" if la.get("weight_bits") else "",
-                     "kernel": ", ".join(k.replace(f"{report['prefix']}_k_", "") for k in la.get("kernels", [])),
-                     "instructions": p["instructions"] if p else None, "ipm": ipm,
-                     "xfloor": ipm / SMLAD_FLOOR if ipm else None,
-                     "bar": round(min(ipm / SMLAD_FLOOR * 6, 150), 1) if ipm else 0})
-    emu = None
-    if emulation is not None:
-        emu = {"board": emulation["board"], "emulator": emulation["emulator"],
-               "total": emulation["total_instructions"], "match": emulation["outputs_match_host"],
-               "match_ref": emulation.get("outputs_match_reference"),
-               "chart": _chart([{"name": "instructions", "color": COLORS[1],
-                                 "values": [la["instructions"] or 0 for la in emulation["layers"]]},
-                                {"name": "MACs executed", "color": COLORS[2],
-                                 "values": [la.get("executed_macs", la["macs"]) for la in emulation["layers"]]}],
-                               len(emulation["layers"]), bars=True)}
+    rows = _rows(report, emulation)
+    emu = _profile(emulation) if emulation is not None else None
     ver = report.get("verification", {})
     return environment().get_template("report.html.j2").render(
         version=__version__, r=report, how=how, mem=mem, emu=emu, floor=SMLAD_FLOOR, fit=fit, widths=widths,
         rows=rows, verification=ver, total_executed=sum(x["executed"] for x in rows))
+
+
+def _rows(report: dict, emulation: dict | None) -> list[dict]:
+    """The per-layer table: the layer, and after `tinyml emulate` its kernels, instructions, instr/MAC against the
+    SMLAD floor, modeled cycles and the instruction class that takes most of them."""
+    prof = {la["name"]: la for la in (emulation or {}).get("layers", [])}
+    rows = []
+    for la in report["layers"]:
+        p = prof.get(la["name"])
+        ex = la.get("executed_macs", la["macs"])
+        ipm = p["instructions"] / ex if p and ex and p["instructions"] else None
+        cycles = p.get("cycles") if p else None
+        top = max((p or {}).get("mix", {}).items(), key=lambda kv: kv[1]["cycles"], default=None)
+        rows.append({**la, "shape": "x".join(map(str, la["output_shape"])), "executed": ex,
+                     "width": f"int{la['weight_bits']}" if la.get("weight_bits") else "",
+                     "kernel": ", ".join(k.replace(f"{report['prefix']}_k_", "") for k in la.get("kernels", [])),
+                     "instructions": p["instructions"] if p else None, "ipm": ipm, "cycles": cycles,
+                     "top": f"{top[0]} {100 * top[1]['cycles'] / cycles:.0f}%" if top and cycles else "",
+                     "xfloor": ipm / SMLAD_FLOOR if ipm else None,
+                     "bar": round(min(ipm / SMLAD_FLOOR * 6, 150), 1) if ipm else 0})
+    return rows
+
+
+def _profile(emulation: dict) -> dict:
+    """The emulation's profile section: totals, the cycle model, and the chart of instructions, modeled cycles
+    (where the core has a model) and executed MACs per layer."""
+    series = [{"name": "instructions", "color": COLORS[1],
+               "values": [la["instructions"] or 0 for la in emulation["layers"]]}]
+    if emulation.get("total_cycles") is not None:
+        series.append({"name": "cycles (modeled)", "color": COLORS[3],
+                       "values": [la.get("cycles") or 0 for la in emulation["layers"]]})
+    series.append({"name": "MACs executed", "color": COLORS[2],
+                   "values": [la.get("executed_macs", la["macs"]) for la in emulation["layers"]]})
+    return {"board": emulation["board"], "emulator": emulation["emulator"],
+            "total": emulation["total_instructions"], "match": emulation["outputs_match_host"],
+            "match_ref": emulation.get("outputs_match_reference"), "cycles": emulation.get("total_cycles"),
+            "ms": emulation.get("milliseconds"), "model": emulation.get("cycle_model"),
+            "chart": _chart(series, len(emulation["layers"]), bars=True)}

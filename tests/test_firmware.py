@@ -100,8 +100,13 @@ def test_cli_build_and_emulate(tmp_path):
     assert [la["instructions"] for la in rep["layers"]] == [la["instructions"] for la in doc["layers"]]
     html = (out / "report.html").read_text()
     coded = sum(1 for la in doc["layers"] if la["macs"])  # each layer with MACs has an instr/MAC bar too
-    assert "<svg" in html and f"{doc['total_instructions']:,}" in html and html.count("<rect") == 2 * len(
+    # bars of instructions, modeled cycles and MACs per layer
+    assert "<svg" in html and f"{doc['total_instructions']:,}" in html and html.count("<rect") == 3 * len(
         doc["layers"]) + coded and "x floor" in html
+    assert doc["total_cycles"] > doc["total_instructions"] and f"{doc['total_cycles']:,} cycles <b>modeled</b>" in html
+    assert rep["profile"]["total_cycles"] == doc["total_cycles"]
+    assert [la["cycles"] for la in rep["layers"]] == [la["cycles"] for la in doc["layers"]]
+    assert "cycles MODELED" in r.stdout
 
 
 def _board_file(tmp_path, **over):

@@ -20,6 +20,16 @@ class MemoryRegion:
 
 
 @dataclass(frozen=True)
+class Timing:
+    """What the cycle model needs beyond the core (tinyml.harness.counting): cycles of pipeline refill after a
+    taken branch (1-3), and flash wait states per instruction fetched from and per load from the flash range
+    (0: the core runs from zero-wait-state memory)."""
+    branch_penalty: int = 2
+    fetch_wait_states: int = 0
+    load_wait_states: int = 0
+
+
+@dataclass(frozen=True)
 class Board:
     name: str
     description: str
@@ -33,6 +43,7 @@ class Board:
     qemu_machine: str | None
     renode_platform: str | None
     pyocd_target: str | None
+    timing: Timing = Timing()
 
     @property
     def arena_budget(self) -> int:
@@ -69,11 +80,24 @@ def load_board(name: str) -> Board:
                       MemoryRegion(int(mem["flash"]["base"]), int(mem["flash"]["size"])),
                       MemoryRegion(int(mem["sram"]["base"]), int(mem["sram"]["size"])),
                       emu.get("qemu", {}).get("machine"), emu.get("renode", {}).get("platform"),
-                      d.get("flash", {}).get("pyocd_target"))
+                      d.get("flash", {}).get("pyocd_target"), _timing(d.get("timing", {})))
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise TinymlError(f"board file '{path}' lacks or mistypes a field ({type(e).__name__}: {e}); a board needs "
                           "name, core, and [memory.flash] and [memory.sram] with base and size (see "
                           "boards/mps2-an386.toml)") from None
     if min(board.flash.size, board.sram.size) <= 0:
         raise TinymlError(f"board file '{path}': memory sizes must be positive")
+    t = board.timing
+    if not 1 <= t.branch_penalty <= 3 or not 0 <= min(t.fetch_wait_states, t.load_wait_states) <= \
+            max(t.fetch_wait_states, t.load_wait_states) <= 15:
+        raise TinymlError(f"board file '{path}': [timing] branch_penalty must be 1-3 cycles and the wait states "
+                          f"0-15, got {t.branch_penalty}, {t.fetch_wait_states}, {t.load_wait_states}")
     return board
+
+
+def _timing(d: dict) -> Timing:
+    unknown = set(d) - {"branch_penalty", "fetch_wait_states", "load_wait_states"}
+    if unknown:
+        raise KeyError(f"[timing] {', '.join(sorted(unknown))}")
+    return Timing(int(d.get("branch_penalty", 2)), int(d.get("fetch_wait_states", 0)),
+                  int(d.get("load_wait_states", 0)))

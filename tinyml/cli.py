@@ -155,11 +155,16 @@ def cmd_emulate(a: argparse.Namespace) -> int:
         return 0 if outputs_ok(res) else 1
     from .compiler import REPORT, read_report, render_report_html
     rep = read_report(a.outdir)
-    per = {layer["name"]: layer["instructions"] for layer in res["layers"]}
+    per = {layer["name"]: layer for layer in res["layers"]}
     for layer in rep["layers"]:
-        layer["instructions"] = per.get(layer["name"])
+        prof = per.get(layer["name"], {})
+        layer["instructions"] = prof.get("instructions")
+        if "cycles" in prof:
+            layer["cycles"] = prof["cycles"]
     rep["profile"] = {"board": res["board"], "emulator": res["emulator"],
-                      "total_instructions": res["total_instructions"], "note": res["instructions_note"]}
+                      "total_instructions": res["total_instructions"], "total_cycles": res.get("total_cycles"),
+                      "milliseconds": res.get("milliseconds"), "cycle_model": res.get("cycle_model"),
+                      "note": res["instructions_note"]}
     _write_atomic(Path(a.outdir) / REPORT, json.dumps(rep, indent=1) + "\n")
     _write_atomic(Path(a.outdir) / "report.html", render_report_html(rep, doc))
     ref = res["outputs_match_reference"]
@@ -167,17 +172,36 @@ def cmd_emulate(a: argparse.Namespace) -> int:
           f"{'match the host run byte for byte' if res['outputs_match_host'] else 'DIFFER from the host run'}, "
           + ("match the reference executor" if ref else "DIFFER from the reference executor" if ref is False else
              f"not compared with the reference executor ({res['reference_note']})"))
-    print(f"  {'#':>3} {'op':<20} {'MACs':>12} {'instructions':>14} {'instr/MAC':>9}")
-    if res["total_instructions"] is None:
-        print(f"  ({res['instructions_note']})")
-    else:
-        for k, layer in enumerate(res["layers"]):
-            m = layer.get("executed_macs", layer["macs"])  # with recomputed patch halos, more than the layer's
-            ipm = f"{layer['instructions'] / m:.2f}" if m else ""
-            print(f"  {k:>3} {layer['op']:<20} {m:>12,} {layer['instructions']:>14,} {ipm:>9}")
-        print(f"  total: {res['total_instructions']:,} instructions executed in invoke (instructions, not cycles)")
+    _print_profile(res)
     print(f"wrote {a.output}, {path}, and the profile into report.json and report.html")
     return 0 if outputs_ok(res) else 1
+
+
+def _print_profile(res: dict) -> None:
+    """Per layer: MACs, instructions, instructions per MAC and, where the board's core has a cycle model, modeled
+    cycles and the class that takes most of them."""
+    cyc = res.get("total_cycles") is not None
+    print(f"  {'#':>3} {'op':<20} {'MACs':>12} {'instructions':>14} {'instr/MAC':>9}" +
+          (f" {'cycles':>14} {'cyc/MAC':>8}  most cycles in" if cyc else ""))
+    for k, layer in enumerate(res["layers"]):
+        m = layer.get("executed_macs", layer["macs"])  # with recomputed patch halos, more than the layer's
+        ipm = f"{layer['instructions'] / m:.2f}" if m else ""
+        line = f"  {k:>3} {layer['op']:<20} {m:>12,} {layer['instructions']:>14,} {ipm:>9}"
+        if cyc:
+            top = max(layer["mix"].items(), key=lambda kv: kv[1]["cycles"], default=None)
+            share = f"{top[0]} ({100 * top[1]['cycles'] / layer['cycles']:.0f}%)" if top and layer["cycles"] else ""
+            cpm = f"{layer['cycles'] / m:.2f}" if m else ""
+            line += f" {layer['cycles']:>14,} {cpm:>8}  {share}"
+        print(line)
+    print(f"  total: {res['total_instructions']:,} instructions executed in invoke (counted exactly)")
+    if cyc:
+        model = res["cycle_model"]
+        ms = f", {res['milliseconds']:.3f} ms at {model['clock_hz'] / 1e6:g} MHz" if res.get("milliseconds") else ""
+        print(f"  total: {res['total_cycles']:,} cycles MODELED ({model['name']}; branch penalty "
+              f"{model['branch_penalty']}, flash wait states {model['fetch_wait_states']} fetch / "
+              f"{model['load_wait_states']} load){ms}")
+    else:
+        print(f"  ({res.get('cycles_note', 'no cycle model for this core')})")
 
 
 def cmd_flash(a: argparse.Namespace) -> int:

@@ -6,7 +6,6 @@ every core (Cortex-M0+/M3 without DSP, M4/M7/M33 with it).
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -22,8 +21,8 @@ from ..carray import c_rows
 from ..errors import TinymlError, ToolchainError
 from ..ir import DType
 from ..outdir import check_inputs, check_outdir, read_report
-from ..resources import runtime_dir
 from ..version import __version__
+from .counting import build_icount_plugin, plugin_options, profile
 
 # -mcpu/-mfpu/-mfloat-abi per core and FPU (Debian's newlib ships multilibs for all of them)
 CORE_FLAGS = {
@@ -168,22 +167,6 @@ class QemuRun:
     timed_out: bool
 
 
-def build_icount_plugin(cache: Path) -> Path:
-    """Compile the instruction-counting QEMU plugin with the host C compiler (once per source version)."""
-    from .host import find_cc
-    src = runtime_dir() / "host" / "tml_qemu_icount.c"
-    lib = cache / f"libtml_icount-{hashlib.sha256(src.read_bytes()).hexdigest()[:12]}.so"
-    if not lib.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = lib.with_suffix(".tmp")
-        r = subprocess.run([find_cc(), "-shared", "-fPIC", "-O2", "-std=c99", "-Wall", "-o", str(tmp), str(src)],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            raise ToolchainError(f"could not build the QEMU instruction-counting plugin:\n{r.stderr.strip()}")
-        os.replace(tmp, lib)
-    return lib
-
-
 def symbol_address(elf: Path, name: str) -> int:
     r = subprocess.run([_tool("arm-none-eabi-nm"), str(elf)], capture_output=True, text=True, check=True)
     for line in r.stdout.splitlines():
@@ -222,16 +205,18 @@ def parse_outputs(text: str, specs: list[dict], steps: int = 1) -> list[np.ndarr
     return outs
 
 
-def emulate(outdir: str | Path, board_name: str, inputs: list[np.ndarray], *, emulator: str = "qemu",
+def emulate(outdir: str | Path, board_name: str | Board, inputs: list[np.ndarray], *, emulator: str = "qemu",
             opt: str = "-O2", timeout: float = 300.0, steps: int = 1) -> dict:
     """Build firmware with `inputs` baked in, run it on the emulator, compare with the host run. With `steps`
     > 1, a sequence of that many invokes (each input with a leading axis of that length; a model with state
     carries it along): every invoke's outputs are compared, and the instruction counts are the last invoke's.
 
     Returns {"outputs": [...], "outputs_match_host": bool, "outputs_match_reference": bool | None, "board",
-    "emulator", "firmware": {...}} (see compare_outputs)."""
+    "emulator", "firmware": {...}} (see compare_outputs), and on QEMU the profile (tinyml.harness.counting:
+    instructions, modeled cycles and milliseconds, per layer with its instruction-class mix). `board_name`: a
+    board's name or file, or a Board (say, one with other wait states)."""
     out = Path(outdir).resolve()
-    board = load_board(board_name)
+    board = board_name if isinstance(board_name, Board) else load_board(board_name)
     if emulator == "renode":
         return _emulate_renode(out, board, inputs, opt, timeout)
     if emulator != "qemu":
@@ -239,12 +224,12 @@ def emulate(outdir: str | Path, board_name: str, inputs: list[np.ndarray], *, em
     rep = read_report(out)
     seq = _steps(rep, inputs, steps)
     xs = [np.stack(x) for x in zip(*seq)] if steps > 1 else seq[0]
-    fw = build(out, board_name, opt, xs, steps)
+    fw = build(out, board, opt, xs, steps)
     plugin = build_icount_plugin(out / "build" / "qemu")
     events_file = fw.elf.with_name("icount.txt")
     events_file.unlink(missing_ok=True)
     run = run_qemu(fw.elf, board, timeout, [str(plugin), f"marker={symbol_address(fw.elf, 'tml_layer_mark'):#x}",
-                                            f"out={events_file}"])
+                                            f"out={events_file}", *plugin_options(board)])
     tail = "\n".join(run.output.strip().splitlines()[-15:])
     if run.timed_out:
         raise TinymlError(f"the firmware did not finish on QEMU {board.qemu_machine} within {timeout:.0f} s (hung "
@@ -257,11 +242,8 @@ def emulate(outdir: str | Path, board_name: str, inputs: list[np.ndarray], *, em
         raise TinymlError(f"the firmware failed on QEMU {board.qemu_machine} (exit status {run.returncode}{why})."
                           f" Emulator output:\n{chr(10).join(fatal[:3] + [tail])}")
     outs = parse_outputs(run.output, rep["outputs"], steps)
-    total, layers = layer_instructions(events_file, rep, steps)
     return {"board": board.name, "emulator": emulator, **compare_outputs(out, rep, seq, outs),
-            "total_instructions": total, "layers": layers, "outputs": outs,
-            "instructions_note": "executed instructions counted exactly by a QEMU TCG plugin (not cycles); each "
-                                 "layer includes the 3-4 instructions of its profiling marker calls",
+            **profile(events_file, rep, board, steps), "outputs": outs,
             "firmware": {"elf": os.path.relpath(fw.elf, out), "text": fw.text, "data": fw.data, "bss": fw.bss,
                          "stack": STACK_BYTES, "board_sram": board.sram.size, "board_flash": board.flash.size}}
 
@@ -301,28 +283,6 @@ def compare_outputs(out: Path, rep: dict, seq: list[list[np.ndarray]], outs: lis
 def outputs_ok(res: dict) -> bool:
     """True if the emulated outputs equal the host run and, where it could run, the reference executor."""
     return bool(res["outputs_match_host"]) and res.get("outputs_match_reference") is not False
-
-
-def layer_instructions(events_file: Path, report: dict, steps: int = 1) -> tuple[int, list[dict]]:
-    """Map the plugin's marker events [invoke begin, (block begin, block end)..., invoke end] onto the layers:
-    report["schedule"] lists the layer of every marked block in execution order (a patch stage runs its layers
-    once per patch; their blocks add up). Of `steps` invokes in a row, the last one's."""
-    if not events_file.is_file():
-        raise TinymlError("the QEMU instruction-counting plugin wrote no results")
-    ev = [int(line.split()[1]) for line in events_file.read_text().splitlines() if line.startswith("event ")]
-    layers = report["layers"]
-    blocks = report.get("schedule") or [layer["index"] for layer in layers if layer["kernels"]]
-    if len(ev) != steps * (2 + 2 * len(blocks)):
-        raise TinymlError(f"expected {steps * (2 + 2 * len(blocks))} profiling events from the firmware, got "
-                          f"{len(ev)}")
-    ev = ev[(steps - 1) * (2 + 2 * len(blocks)):]
-    per: dict[int, int] = {}
-    for k, index in enumerate(blocks):
-        per[index] = per.get(index, 0) + ev[2 + 2 * k] - ev[1 + 2 * k]
-    out = [{"name": layer["name"], "op": layer["op"], "macs": layer["macs"],
-            "executed_macs": layer.get("executed_macs", layer["macs"]), "instructions": per.get(layer["index"], 0)}
-           for layer in layers]
-    return ev[-1] - ev[0], out
 
 
 def _emulate_renode(out: Path, board: Board, inputs: list[np.ndarray], opt: str, timeout: float) -> dict:
