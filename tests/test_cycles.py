@@ -221,3 +221,21 @@ def test_board_timing_is_checked(tmp_path):
         p.write_text(text + f"\n[timing]\n{bad}\n")
         with pytest.raises(TinymlError, match="timing"):
             load_board(str(p))
+
+
+@needs_shared()
+def test_compact_kernels_trade_cycles_for_code(tmp_path):
+    """On QEMU, ad01 with the compact kernels (--code compact) and the fast ones: both bit-exact with the host and
+    the reference, the compact firmware's code smaller, the fast one's modeled cycles fewer."""
+    import numpy as np
+
+    import tinyml
+    from tinyml.harness.firmware import emulate
+    res = {}
+    for code in ("fast", "compact"):
+        rep = tinyml.compile(SHARED_MODELS / "ad01_int8.tflite", tmp_path / code, code=code)
+        x = np.random.RandomState(0).randint(-128, 128, rep["inputs"][0]["shape"]).astype(np.int8)
+        res[code] = emulate(tmp_path / code, "mps2-an386", [x])
+        assert res[code]["outputs_match_host"] and res[code]["outputs_match_reference"]
+    assert res["compact"]["firmware"]["text"] < res["fast"]["firmware"]["text"]
+    assert res["fast"]["total_cycles"] < res["compact"]["total_cycles"]

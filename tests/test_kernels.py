@@ -336,3 +336,42 @@ def test_run_time_output_stage_in_every_family(isa, opplan_models, tmp_path, mon
         assert any("_k_dw_" in f and "_or_am128_127_rq" in f for f in _named(rep)), _named(rep)
     finally:
         generated.select.cache_clear()
+
+
+@needs_shared()
+@pytest.mark.parametrize("code", ["fast", "compact"])
+def test_fast_and_compact_kernels_bit_exact(code, tmp_path):
+    """The kernels' two code sizes (--code: longer unrolled loops, or the compact variant's shorter ones, which
+    `auto` takes for boards with little flash to spare), on rows long enough to loop (ad01's 640- and 128-value
+    FC rows, kws's 64-channel 1x1 GEMM and its 40-tap first layer): bit-exact with TFLM, compact named `_cs`."""
+    for name in ("ad01_int8", "kws_ref_model"):
+        rep = assert_bit_exact(SHARED_MODELS / f"{name}.tflite", tmp_path / name, seeds=(0,),
+                               options=CompileOptions(code=code, patch="off"))
+        looped = [f for layer in rep["layers"] for f in layer["kernels"] if "_k_fc_" in f or "_k_conv_" in f]
+        assert looped and all(f.endswith("_cs") == (code == "compact") for f in looped), looped
+
+
+def test_code_auto_follows_the_board(tmp_path):
+    """--code auto: compact where the board's flash leaves less than 32 KiB beyond the constants and the code
+    reserve, fast on a roomy board and without one; an unknown value is refused."""
+    import numpy as np
+
+    from tinyml.boards import load_board
+    from tinyml.compiler import compact_code
+    from tinyml.errors import TinymlError
+    from tinyml.ir import DType, GraphBuilder
+    gb = GraphBuilder()
+    x = gb.tensor("x", (1, 8), DType.FLOAT32)
+    gb.const("w", np.zeros((4, 8), np.float32))
+    g = gb.build("g", (x,), (x,))
+    from tinyml.resources import boards_dir
+    board = boards_dir() / "mps2-an386.toml"
+    small = tmp_path / "small.toml"
+    small.write_text(board.read_text().replace("size = 4194304", "size = 90112", 1))
+    assert load_board(str(small)).flash.size == 90112
+    assert compact_code(g, CompileOptions(board=str(small)))
+    assert not compact_code(g, CompileOptions(board="mps2-an386")) and not compact_code(g, CompileOptions())
+    assert compact_code(g, CompileOptions(code="compact")) and not compact_code(g, CompileOptions(code="fast",
+                                                                                                board=str(small)))
+    with pytest.raises(TinymlError, match="--code 'small'"):
+        compact_code(g, CompileOptions(code="small"))

@@ -26,7 +26,7 @@ def compile(model: str | Path, outdir: str | Path, *, prefix: str = "model", boa
             inplace: bool = True, overlap: bool = True, sram_budget: int | None = None, patch: str = "auto",
             patch_split: int | None = None, stream_input: bool = False, zero_copy_concat: bool = True,
             halos: str = "auto", verify: bool = True, kernels: str = "auto",
-            max_arena: int | None = None) -> dict:
+            max_arena: int | None = None, code: str = "auto") -> dict:
     """Compile `model` (.tflite) into C sources under `outdir`; returns report.json's content.
     patch: "auto" (patch-based inference only when needed to fit the SRAM budget), "off", or a grid "RxC";
     patch_split: the last op of the patch stage (default: the split with the lowest peak);
@@ -38,13 +38,15 @@ def compile(model: str | Path, outdir: str | Path, *, prefix: str = "model", boa
     only where no host C compiler exists); kernels: the generated kernels, "dsp" (SIMD for cores with the DSP
     extension; portable C definitions of its instructions elsewhere), "portable" (plain C loops, for
     Cortex-M0+/M3), "reference" (the portable runtime kernels only) or "auto" (dsp unless `board` lacks the DSP
-    extension); max_arena: the largest arena (and tensor) in bytes tinyml generates code for (default 64 MiB)."""
+    extension); max_arena: the largest arena (and tensor) in bytes tinyml generates code for (default 64 MiB);
+    code: "fast" (longer unrolled loops), "compact" (up to 2 KB less code, a few percent more cycles) or "auto"
+    (compact where `board`'s flash leaves less than 32 KiB beyond the model's constants and 64 KiB of code)."""
     extra = {} if max_arena is None else {"max_arena": max_arena}
     return compile_model(model, outdir, CompileOptions(prefix=prefix, board=board, inplace=inplace,
                                                        overlap=overlap, sram_budget=sram_budget, patch=patch,
                                                        patch_split=patch_split, stream_input=stream_input,
                                                        zero_copy_concat=zero_copy_concat, halos=halos,
-                                                       verify=verify, kernels=kernels, **extra))
+                                                       verify=verify, kernels=kernels, code=code, **extra))
 
 
 def inspect(model: str | Path, *, inplace: bool = True, overlap: bool = True, patch: str = "auto",

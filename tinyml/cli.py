@@ -75,7 +75,7 @@ def cmd_compile(a: argparse.Namespace) -> int:
                       overlap=not a.no_overlap, sram_budget=a.sram_budget, patch=a.patch,
                       patch_split=a.patch_split, stream_input=a.stream_input,
                       zero_copy_concat=not a.no_zero_copy_concat, halos=a.halos, verify=not a.no_verify,
-                      kernels=a.kernels, max_arena=a.max_arena)
+                      kernels=a.kernels, max_arena=a.max_arena, code=a.code)
     for r in rep["verification"]["rejected"]:
         print(f"tinyml compile: warning: not using {r['configuration']}: {r['error']}", file=sys.stderr)
     if rep["verification"]["rejected"]:
@@ -256,6 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "definitions of the instructions elsewhere), portable (plain C loops, for Cortex-M0+/M3), "
                         "reference (no generated kernels: the portable runtime kernels, TFLM's loops), or auto: dsp "
                         "unless --board names a core without the DSP extension (default: auto)")
+    p.add_argument("--code", default="auto", choices=("auto", "fast", "compact"),
+                   help="code size against speed: fast (longer unrolled loops), compact (up to 2 KB less code, a few "
+                        "percent more cycles), or auto: compact where --board's flash leaves less than 32 KiB beyond "
+                        "the model's constants and 64 KiB of code (default: auto)")
     p.add_argument("--max-arena", type=int, metavar="BYTES",
                    help="the largest activation arena (and tensor) to generate code for (default: 64 MiB); a model "
                         "that needs more is refused before any C is written")

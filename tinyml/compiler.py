@@ -13,7 +13,7 @@ from codegen.emit import EmitOptions, build_context, render
 from codegen.report import render_report_html
 
 from . import ops
-from .boards import load_board
+from .boards import Board, load_board
 from .cost import macs, weight_bytes
 from .errors import TinymlError
 from .frontends import read_model
@@ -51,6 +51,8 @@ class CompileOptions:
     kernels: str = "auto"       # generated kernels: "dsp", "portable", "reference" (the portable runtime kernels
                                 # only) or "auto" (dsp unless the board lacks the DSP extension)
     max_arena: int = MAX_TENSOR_BYTES  # bytes: the largest tensor and arena tinyml generates code for
+    code: str = "auto"          # generated kernels' code size: "fast", "compact" (shorter unrolled loops) or "auto"
+                                # (compact where the board's flash is short: compact_code)
 
     def grid(self) -> tuple[int, int] | None:
         """The forced patch grid, or None for "auto"/"off"."""
@@ -165,13 +167,34 @@ def candidates(model_bytes: bytes, source: str, options: CompileOptions = Compil
     """The configurations `options` allows, in the order the compiler prefers them (see plan_candidates)."""
     g, kernels, sha = _prepared(model_bytes, source, options)
     for mp in plan_candidates(g, kernels, options):
-        yield _compiled(g, mp, sha, options.isa())
+        yield _compiled(g, mp, sha, options)
 
 
-def _compiled(g: Graph, mp: MemoryPlan, sha: str, isa: str | None) -> Compiled:
+def _compiled(g: Graph, mp: MemoryPlan, sha: str, options: CompileOptions) -> Compiled:
     """The plan with the kernel selector's decision stored on every call of its schedule."""
-    return Compiled(g, mp.kernels, mp.buffers, mp.plan, sha, select_calls(mp.schedule, isa, g), mp.inplace_ops,
-                    mp.patch, mp.folded_pads, mp.slices)
+    return Compiled(g, mp.kernels, mp.buffers, mp.plan, sha,
+                    select_calls(mp.schedule, options.isa(), g, compact_code(g, options)), mp.inplace_ops, mp.patch,
+                    mp.folded_pads, mp.slices)
+
+
+FIRMWARE_CODE_RESERVE = 64 * 1024  # bytes of a board's flash counted for the firmware's code
+COMPACT_BELOW = 32 * 1024          # less flash than this to spare: the compact kernels (code="auto")
+
+
+def compact_code(g: Graph, options: CompileOptions) -> bool:
+    """Whether the kernels take their compact variants: --code compact, or --code auto with a board whose flash
+    leaves less than COMPACT_BELOW bytes beyond the model's constants and FIRMWARE_CODE_RESERVE for the code."""
+    if options.code not in ("auto", "fast", "compact"):
+        raise TinymlError(f"--code '{options.code}' is not one of auto, fast, compact")
+    if options.code != "auto":
+        return options.code == "compact"
+    return options.board is not None and flash_room(g, load_board(options.board)) < COMPACT_BELOW
+
+
+def flash_room(g: Graph, board: Board) -> int:
+    """Bytes of `board`'s flash to spare: its flash less the model's constants and FIRMWARE_CODE_RESERVE."""
+    consts = sum(t.nbytes for t in g.tensors if t.is_const)
+    return max(0, board.flash.size - consts - FIRMWARE_CODE_RESERVE)
 
 
 def _sram(mp: MemoryPlan) -> int:
@@ -265,7 +288,7 @@ def check_budget(c: Compiled, options: CompileOptions) -> None:
     every = MemoryOptions(halos="auto", isa=options.isa(), stream_input=options.stream_input)
     full = [plan_memory_techniques(c.graph, kernels, replace(every, stream_input=False)),
             *refine(c.graph, kernels, patch_options(c.graph, kernels, every))]
-    best = _compiled(c.graph, replan(c.graph, kernels, min(full, key=_sram)), c.sha256, options.isa())
+    best = _compiled(c.graph, replan(c.graph, kernels, min(full, key=_sram)), c.sha256, options)
     k = peak_step(best)
     op = c.graph.ops[k] if c.graph.ops else None
     hints = []

@@ -8,7 +8,7 @@ template, `codegen/templates/kernels/<family>.c.j2`, that spells it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -41,7 +41,8 @@ class Family:
     arguments prepared for it; `unread`: array fields of the parameter struct it never reads (emitted as NULL);
     `staged`: its kernels end in an output stage (tml_requant with a zero point and an activation range) that
     layers of one geometry may share (tinyml.kernels.generated.STAGES_PER_GEOMETRY); `border(sp)`: the name of
-    the shared function it calls for pixels whose window leaves the input, or None."""
+    the shared function it calls for pixels whose window leaves the input, or None; `compact(sp)`: its variant with
+    less code (shorter unrolled loops: more taken branches, a few percent more cycles), or None."""
     family: str
     replaces: tuple[str, ...]
     select: Callable[[Kernel, str], Special | None]
@@ -51,6 +52,7 @@ class Family:
     unread: tuple[str, ...] = ()
     staged: bool = False
     border: Callable[[Special], str | None] = lambda sp: None
+    compact: Callable[[Special], Special | None] = lambda sp: None
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,19 @@ def window_consts(p: ConvParams, channels: int) -> tuple[tuple[str, int], ...]:
     """The constants of a depthwise window over `channels` channels, int8 weights."""
     return (("C", channels), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h), ("SW", p.stride_w),
             ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", 8))
+
+
+def compact(sp: Special) -> Special | None:
+    """`sp` with shorter unrolled loops (CS: the code-size variant the selector takes for boards with little flash to
+    spare), or None if it is that already."""
+    if dict(sp.consts).get("CS"):
+        return None
+    return replace(sp, consts=sp.consts + (("CS", 1),))
+
+
+def compact_name(sp: Special) -> str:
+    """The compact variant's part of a name."""
+    return "_cs" if dict(sp.consts).get("CS") else ""
 
 
 def bits(func: str) -> int:

@@ -23,7 +23,7 @@ def firmware_code_bytes(q: Graph, board: Board) -> int | None:
     import tempfile
 
     from ..boards import MemoryRegion
-    from ..compiler import CompileOptions, compile_model
+    from ..compiler import COMPACT_BELOW, CompileOptions, compile_model, flash_room
     from ..harness.firmware import build
     from . import export_tflite, weight_bytes
     if shutil.which("arm-none-eabi-gcc") is None:
@@ -32,7 +32,8 @@ def firmware_code_bytes(q: Graph, board: Board) -> int | None:
                                 sram=MemoryRegion(board.sram.base, max(board.sram.size, 1 << 24)))
     with tempfile.TemporaryDirectory(prefix="tinyml-code-") as d:
         export_tflite(q, Path(d) / "m.tflite")
-        compile_model(Path(d) / "m.tflite", Path(d) / "c", CompileOptions(verify=False))  # measured, not shipped
+        code = "compact" if flash_room(q, board) < COMPACT_BELOW else "fast"  # as compiling for the board picks
+        compile_model(Path(d) / "m.tflite", Path(d) / "c", CompileOptions(verify=False, code=code))  # not shipped
         fw = build(Path(d) / "c", roomy)
         return fw.text + fw.data - weight_bytes(q)
 

@@ -46,7 +46,8 @@ def select(kern: Kernel, isa: str) -> Special | None:
 def _name(sp: Special) -> str:
     c = dict(sp.consts)
     wide = "_px3" if c["PX"] == 3 and not c["DIRECT"] else ""
-    return f"conv_{sk.window(sp)}_c{c['CIN']}x{c['COUT']}_s{c['BITS']}_{sp.isa}" + sk.stage_name(sp) + wide
+    return f"conv_{sk.window(sp)}_c{c['CIN']}x{c['COUT']}_s{c['BITS']}_{sp.isa}" + sk.stage_name(sp) + wide + \
+        sk.compact_name(sp)
 
 
 def _stack(sp: Special) -> int:
@@ -73,4 +74,4 @@ def short_blocks(sp: Special, p: object) -> frozenset[int]:
 
 
 FAMILY = Family("conv", ("tml_conv_s8", "tml_conv_s4"), select, _name, stack=_stack, derived=sk.staged_derived,
-                unread=("multiplier", "shift"), staged=True)
+                unread=("multiplier", "shift"), staged=True, compact=sk.compact)

@@ -21,8 +21,9 @@ def select(kern: Kernel, isa: str) -> Special | None:
 
 
 def _name(sp: Special) -> str:
-    return f"fc_{sp.const('DEPTH')}x{sp.const('OUTC')}_s{sp.const('BITS')}_{sp.isa}" + sk.stage_name(sp)
+    return f"fc_{sp.const('DEPTH')}x{sp.const('OUTC')}_s{sp.const('BITS')}_{sp.isa}" + sk.stage_name(sp) + \
+        sk.compact_name(sp)
 
 
 FAMILY = Family("fc", ("tml_fully_connected_s8", "tml_fully_connected_s4"), select, _name,
-                derived=sk.staged_derived, unread=("multiplier", "shift"), staged=True)
+                derived=sk.staged_derived, unread=("multiplier", "shift"), staged=True, compact=sk.compact)
