@@ -152,3 +152,104 @@ def test_compress_offers_16x8(tmp_path):
     check_exported(mixed.graph, nhwc(x[128:]), tmp_path / "mixed", n=3)
     with pytest.raises(TinymlError, match="--activations 'int4'"):
         compress(g, nhwc(x[:8]), activations="int4")
+
+
+def _digits_search():
+    """A small CNN on scikit-learn's digits and its data (NHWC): ~20 candidates with a flash budget."""
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                      nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                      nn.Linear(16 * 16, 32), nn.ReLU(), nn.Linear(32, 10)).eval()
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    x = (d.images[:, None] / 16.0).astype(np.float32)
+    g = tinyml.from_torch(m, torch.tensor(x[:1]))
+    int8 = tinyml.quant.weight_bytes(tinyml.quantize(g, nhwc(x[:200])))
+    return g, nhwc(x[:200]), nhwc(x[200:400]), d.target[200:400], int(0.6 * int8)
+
+
+def _same(a, b) -> bool:
+    return a.chosen.name == b.chosen.name and [(c.name, c.score, c.loss) for c in a.candidates] == \
+        [(c.name, c.score, c.loss) for c in b.candidates]
+
+
+def test_compress_cache_resumes_an_interrupted_search(tmp_path, monkeypatch):
+    """Every evaluation is kept on disk: a search killed half-way, run again, recomputes none of what it had
+    finished, and a repeated search reuses everything; the pick is the uncached one's."""
+    import tinyml.quant.pool as pool
+    from tinyml.quant.compress import compress
+    g, calib, vx, vy, budget = _digits_search()
+    plain = compress(g, calib, vx, vy, flash_budget=budget)
+    assert plain.reused == 0 and plain.evaluated >= 12
+    real, done = pool.outputs, []
+
+    def dies(job, context):
+        if len(done) == 5:
+            raise KeyboardInterrupt  # the user's ^C, half-way through the sensitivity pass
+        done.append(1)
+        return real(job, context)
+    monkeypatch.setattr(pool, "outputs", dies)
+    with pytest.raises(KeyboardInterrupt):
+        compress(g, calib, vx, vy, flash_budget=budget, cache_dir=tmp_path / "cache")
+    monkeypatch.setattr(pool, "outputs", real)
+    resumed = compress(g, calib, vx, vy, flash_budget=budget, cache_dir=tmp_path / "cache")
+    assert resumed.reused >= 5 + 1 and _same(resumed, plain)  # five outputs and the float reference
+    again = compress(g, calib, vx, vy, flash_budget=budget, cache_dir=tmp_path / "cache")
+    assert again.reused == again.evaluated == resumed.evaluated and _same(again, plain)
+    # another budget shares the evaluations it has in common
+    other = compress(g, calib, vx, vy, flash_budget=budget // 2 * 3, cache_dir=tmp_path / "cache")
+    assert other.reused > 0
+
+
+@pytest.mark.parametrize("backend", ["processes", "ray"])
+def test_compress_workers_pick_what_a_serial_run_picks(backend, monkeypatch):
+    """--workers 2 on a local process pool, or on a local Ray instance: the same candidates, scores and pick."""
+    import tinyml.quant.pool as pool
+    from tinyml.quant.compress import compress
+    if backend == "ray":
+        pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'tinyml[ray]'")
+    else:
+        monkeypatch.setattr(pool, "have_ray", lambda: False)
+    g, calib, vx, vy, budget = _digits_search()
+    serial = compress(g, calib, vx, vy, flash_budget=budget)
+    parallel = compress(g, calib, vx, vy, flash_budget=budget, workers=2)
+    assert _same(parallel, serial)
+
+
+def test_compress_workers_and_ray_address_errors(tmp_path):
+    """A Ray address nothing answers at, a malformed one and no workers: one readable line each, no file."""
+    from tinyml.quant.pool import evaluator
+    with pytest.raises(TinymlError, match="does not answer"):
+        with evaluator((), 2, "127.0.0.1:1"):
+            pass
+    with pytest.raises(TinymlError, match="is not HOST:PORT"):
+        with evaluator((), 2, "somewhere"):
+            pass
+    with pytest.raises(TinymlError, match="at least one worker"):
+        with evaluator((), 0):
+            pass
+
+
+def test_compress_cli_cache_and_workers(tmp_path):
+    """From the command line: a repeated search says how much it reused from --cache-dir, --workers 2 picks the
+    same, and a Ray address nothing answers at fails in one paragraph with no file written."""
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 64, 10)).eval()
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    x = (d.images[:, None] / 16.0).astype(np.float32)
+    torch.export.save(torch.export.export(m, (torch.tensor(x[:1]),)), str(tmp_path / "net.pt2"))
+    np.savez(tmp_path / "calib.npz", x=x[:100], y=d.target[:100])
+    args = ["compress", "net.pt2", "--data", "calib.npz", "--bits", "mixed", "--cache-dir", "cache"]
+    first = _tinyml(*args, "-o", "a.tflite", cwd=tmp_path)
+    again = _tinyml(*args, "--workers", "2", "-o", "b.tflite", cwd=tmp_path)
+    assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+    assert ", 0 of them reused" in first.stdout
+    n = json.loads((tmp_path / "a.json").read_text())
+    assert " of them reused from the cache" in again.stdout
+    assert ", 0 of them reused" not in again.stdout
+    assert json.loads((tmp_path / "b.json").read_text())["chosen"] == n["chosen"]
+    r = _tinyml("compress", "net.pt2", "--data", "calib.npz", "--ray-address", "127.0.0.1:1", "-o", "c.tflite",
+                cwd=tmp_path)
+    assert r.returncode != 0 and "does not answer" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "c.tflite").exists()

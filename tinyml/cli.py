@@ -293,6 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--finetune-epochs", type=int, default=10, metavar="N",
                    help="epochs of float fine-tuning on --data (which then needs labels 'y') after pruning channels "
                         "(default: 10; 0: none)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="evaluate candidates in N processes: on a local Ray instance when Ray is installed (pip "
+                        "install 'tinyml[ray]'), else a local process pool; the pick is the serial run's (default: 1)")
+    p.add_argument("--ray-address", metavar="ADDR", help="evaluate on this existing Ray cluster (HOST:PORT)")
+    p.add_argument("--cache-dir", metavar="DIR", help="keep every evaluation here, so that an interrupted or "
+                   "repeated search reuses it (default: ~/.cache/tinyml/compress, or $TINYML_CACHE_DIR/compress)")
+    p.add_argument("--no-cache", action="store_true", help="keep no evaluations")
     p.set_defaults(func=cmd_compress)
     p = sub.add_parser("run", help="run a compiled model on the host")
     p.add_argument("target", help="output directory of `tinyml compile` (or a .tflite model with --reference)")

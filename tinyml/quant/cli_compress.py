@@ -131,6 +131,9 @@ def run(a) -> int:  # noqa: ANN001
         print(f"{board.name}: {weight_bytes(res.graph):,} bytes of weights + "
               f"{code if code is not None else CODE_RESERVE:,} bytes of code and tables ({how}) in "
               f"{board.flash.size:,} bytes of flash")
+    if not a.no_cache:
+        print(f"{res.evaluated} evaluations, {res.reused} of them reused from the cache "
+              f"({a.cache_dir or 'the default cache, ~/.cache/tinyml/compress'})")
     print(f"wrote {out} ({res.chosen.name}: {weight_bytes(res.graph):,} bytes of weights, peak SRAM "
           f"{res.chosen.peak_sram:,} bytes), {jpath}{f' and {png}' if png else ''}")
     return 0
@@ -145,6 +148,7 @@ def _search(a, g: Graph, data: tuple, val: tuple, flash: int | None, sram: int |
 
     from . import weight_bytes
     from .compress import compress
+    from .memo import default_dir
     (x, xy), (vx, vy) = data, val
     console = Console(stderr=True)
     for _ in range(3):  # with a measured code size: until the chosen model's own firmware fits the board
@@ -157,7 +161,8 @@ def _search(a, g: Graph, data: tuple, val: tuple, flash: int | None, sram: int |
             res = compress(g, x, vx, vy, flash_budget=flash, sram_budget=sram, estimator=a.estimator,
                            bias_correction=not a.no_bias_correction, calib_y=xy,
                            finetune_epochs=a.finetune_epochs, progress=progress, bits=a.bits,
-                           activations=a.activations)
+                           activations=a.activations, workers=a.workers, ray_address=a.ray_address,
+                           cache_dir=None if a.no_cache else Path(a.cache_dir) if a.cache_dir else default_dir())
         if code is None or board is None:
             break
         code = firmware_code_bytes(res.graph, board)

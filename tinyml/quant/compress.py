@@ -18,14 +18,16 @@ configuration when one fails), and a candidate none of whose fitting configurati
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import TinymlError
 from ..ir import DType, Graph
 from .config import QuantConfig
+from .memo import DiskMemo
 from .ptq import calibrate, quantize_graph, weighted_ops, wide_capable
 
 PRUNE_RATIOS = (0.0, 0.25, 0.5, 0.75)
@@ -64,6 +66,8 @@ class CompressResult:
     metric: str                     # "accuracy" or "-relative MSE"
     float_score: float
     budgets: dict = field(default_factory=dict)
+    reused: int = 0                 # evaluations read back from the cache
+    evaluated: int = 0              # evaluations in all (reused ones included)
 
     def table(self) -> list[dict]:
         return [c.row() for c in self.candidates]
@@ -150,7 +154,8 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
              flash_budget: int | None = None, sram_budget: int | None = None, estimator: str = "minmax",
              bias_correction: bool = True, progress: Callable[[str, int, int], None] | None = None,
              calib_y: np.ndarray | None = None, finetune_epochs: int = 10, bits: str = "auto",
-             activations: str = "int8") -> CompressResult:
+             activations: str = "int8", workers: int = 1, ray_address: str | None = None,
+             cache_dir: Path | None = None) -> CompressResult:
     """Search weight widths (and pruning when needed) for float graph `g`; see the module docstring.
     `calib_y`: labels of `calib`; with them a pruned network is fine-tuned for `finetune_epochs` before it is
     quantized (0: never). `bits`: "8" (int8 only), "4" (int4 only), "mixed" (every int4 prefix of the
@@ -158,8 +163,14 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
     `activations`: "int8", "16x8" (int16 activations in every op that has a 16x8 kernel; twice the SRAM) or
     "mixed" (also 16x8 from the input up to a cut point, or from a cut point on: each scored, with its own peak
     SRAM; for models whose int8 activations lose too much, such as audio front ends).
-    `progress(description, completed, total)` is called as each phase of each prune ratio advances."""
+    `progress(description, completed, total)` is called as each phase of each prune ratio advances.
+    `workers`: evaluate candidates in that many processes (on a local Ray instance when Ray is installed, else a
+    process pool; `ray_address`: an existing Ray cluster); the pick is the serial run's. `cache_dir`: keep every
+    evaluation there (tinyml.quant.memo) so that an interrupted or repeated search reuses it (None: nothing kept);
+    the result's `reused` and `evaluated` count them."""
     from .executor import GraphExecutor, run_batches
+    from .memo import code_version, digest
+    from .pool import evaluator
     from .prune import prune
     if bits not in BITS:
         raise TinymlError(f"--bits '{bits}' is not one of {', '.join(BITS)}")
@@ -168,27 +179,32 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
     if bits == "auto":
         bits = "mixed" if flash_budget is not None else "8"
     val_x = calib if val_x is None else val_x
-    search = _Search(calib, val_x, None if val_y is None else np.asarray(val_y).reshape(-1), flash_budget,
-                     sram_budget, estimator, bias_correction, progress or (lambda what, done, total: None), bits,
-                     activations)
+    y = None if val_y is None else np.asarray(val_y).reshape(-1)
+    memo = DiskMemo(cache_dir, digest((code_version(), calib, val_x, y, estimator, bias_correction)))
     reachable = _reachable(g, calib, bits, flash_budget, sram_budget)
     candidates: list[Candidate] = []
     float_score = None
     pruned: dict[float, Graph] = {}
-    for ratio in reachable:
-        gp = prune(g, ratio)
-        if ratio and calib_y is not None and finetune_epochs > 0:
-            search.tick(f"prune {ratio:.0%}: fine-tuning", 0, 1)
-            gp = finetune_float(gp, calib, np.asarray(calib_y).reshape(-1), finetune_epochs)
-        pruned[ratio] = gp
-        ref = run_batches(GraphExecutor(gp), val_x)
-        if float_score is None:
-            float_score = _score(ref, ref, search.y)
-        candidates += search.candidates(gp, ratio, ref)
-        search.tick(f"prune {ratio:.0%}: done", 1, 1)
-        if any(c.fits for c in candidates):
-            break
-    return _pick(candidates, pruned, search, reachable, float(float_score))  # type: ignore[arg-type]
+    with evaluator((calib, val_x, estimator, bias_correction), workers, ray_address) as run:
+        search = _Search(calib, val_x, y, flash_budget, sram_budget, estimator, bias_correction,
+                         progress or (lambda what, done, total: None), bits, activations, memo, run)
+        for ratio in reachable:
+            gp = prune(g, ratio)
+            if ratio and calib_y is not None and finetune_epochs > 0:
+                search.tick(f"prune {ratio:.0%}: fine-tuning", 0, 1)
+                cy = np.asarray(calib_y).reshape(-1)
+                gp = memo.get(("finetune", digest(g), ratio, finetune_epochs, cy),
+                              lambda gp=gp, cy=cy: finetune_float(gp, calib, cy, finetune_epochs))
+            pruned[ratio] = gp
+            ref = memo.get(("float", digest(gp)), lambda gp=gp: run_batches(GraphExecutor(gp), val_x))
+            if float_score is None:
+                float_score = _score(ref, ref, search.y)
+            candidates += search.candidates(gp, ratio, ref)
+            search.tick(f"prune {ratio:.0%}: done", 1, 1)
+            if any(c.fits for c in candidates):
+                break
+    res = _pick(candidates, pruned, search, reachable, float(float_score))  # type: ignore[arg-type]
+    return replace(res, reused=memo.reused, evaluated=memo.reused + memo.computed)
 
 
 @dataclass
@@ -204,22 +220,47 @@ class _Search:
     tick: Callable[[str, int, int], None]
     bits: str
     activations: str
+    memo: DiskMemo
+    run: Callable[[list[tuple]], Iterable[np.ndarray]]  # evaluates jobs (tinyml.quant.pool), maybe in parallel
 
     def config(self, gp: Graph, bits: dict[int, int]) -> QuantConfig:
         return calibrate(gp, self.calib, estimator=self.estimator, bias_correction=self.bias_correction,
                          weight_bits=bits)
 
+    def outputs(self, gp: Graph, jobs: list[tuple[dict[int, int], frozenset[int] | None]]) -> list[np.ndarray]:
+        """The validation outputs of `gp` calibrated with each job's weight widths (and 16x8 ops; None: the
+        calibration as it is): read back from the cache, the others evaluated together."""
+        from .memo import digest
+        key = digest(gp)
+        out: list = [None] * len(jobs)
+        todo = []
+        for i, (bits, wide) in enumerate(jobs):
+            found, v = self.memo.lookup(("outputs", key, bits, wide))
+            if found:
+                out[i] = v
+            else:
+                todo.append(i)
+        done = self.run([(gp, *jobs[i]) for i in todo])
+        for i, v in zip(todo, done):  # each stored as it arrives: an interrupted search keeps what it finished
+            out[i] = self.memo.store(("outputs", key, *jobs[i]), v)
+        return out
+
+    def sram(self, gp: Graph, cfg: Callable[[], QuantConfig], bits: dict[int, int], wide: frozenset[int] | None
+             ) -> int:
+        """The peak SRAM of `gp` quantized with configuration `cfg()` (widths `bits`, 16x8 ops `wide`)."""
+        from .memo import digest
+        return self.memo.get(("sram", digest(gp), bits, wide, self.sram_budget),
+                             lambda: peak_sram(quantize_graph(gp, cfg()), self.sram_budget))
+
     def order(self, gp: Graph, ratio: float, ops: list[int], base: QuantConfig, ref: np.ndarray, loss8: float
               ) -> tuple[list[int], range]:
         """The weighted ops in the order they turn int4, and the numbers of int4 ops to try: with "mixed" the
         least sensitive per byte saved first (every prefix), else int8 only or int4 everywhere."""
-        from .executor import GraphExecutor, run_batches
         if self.bits != "mixed":
             return list(ops), range(0, 1) if self.bits == "8" else range(len(ops), len(ops) + 1)
-        sens = {}
-        for n, k in enumerate(ops):
-            self.tick(f"prune {ratio:.0%}: int4 sensitivity", n, len(ops))
-            sens[k] = _loss(run_batches(GraphExecutor(gp, self.config(gp, {k: 4})), self.val_x), ref) - loss8
+        self.tick(f"prune {ratio:.0%}: int4 sensitivity", 0, len(ops))
+        outs = self.outputs(gp, [({k: 4}, None) for k in ops])
+        sens = {k: _loss(o, ref) - loss8 for k, o in zip(ops, outs)}
         full8 = int_weight_bytes(gp, base.weight_bits)
         saved = {k: full8 - int_weight_bytes(gp, {**base.weight_bits, k: 4}) for k in ops}
         order = sorted(ops, key=lambda k: (max(sens[k], 0.0) / max(saved[k], 1), k))
@@ -227,30 +268,33 @@ class _Search:
 
     def candidates(self, gp: Graph, ratio: float, ref: np.ndarray) -> list[Candidate]:
         """Every width (and activation) configuration of pruned graph `gp`, scored against its float output."""
-        from .executor import GraphExecutor, run_batches
         base = self.config(gp, {})
         ops = weighted_ops(gp, narrowable=True)
-        sram = peak_sram(quantize_graph(gp, base), self.sram_budget)
-        out8 = run_batches(GraphExecutor(gp, base), self.val_x)
+        sram = self.sram(gp, lambda: base, {}, None)
+        out8, = self.outputs(gp, [({}, None)])
         order, prefixes = self.order(gp, ratio, ops, base, ref, _loss(out8, ref))
         wides = _wide_sets(gp, self.activations)
         full_wide = frozenset(wide_capable(gp))
+        # (prefix length, weight widths, 16x8 ops) of every candidate; 16x8 kernels take int8 weights only
+        plan = [(n, {k: (4 if k in order[:n] else 8) for k in ops}, wide) for n in prefixes
+                for wide in (wides if n == 0 else wides[:1])]
+        self.tick(f"prune {ratio:.0%}: widths", 0, len(plan))
+        jobs = [({} if n == 0 else wbits, wide) for n, wbits, wide in plan if n or wide]
+        results = iter(self.outputs(gp, jobs))
         out: list[Candidate] = []
-        for i, n in enumerate(prefixes):
-            self.tick(f"prune {ratio:.0%}: widths", i, len(prefixes))
-            wbits = {k: (4 if k in order[:n] else 8) for k in ops}
-            cfg_n = base if n == 0 else self.config(gp, wbits)
+        for n, wbits, wide in plan:
             wb = int_weight_bytes(gp, wbits)
             name = "int8" if n == 0 else "int4" if n == len(order) else f"mixed ({n} int4 layers)"
-            for wide in wides if n == 0 else wides[:1]:  # 16x8 kernels take int8 weights only
-                cfg_w = replace(cfg_n, wide=set(wide))
-                res = out8 if n == 0 and not wide else run_batches(GraphExecutor(gp, cfg_w), self.val_x)
-                sram_w = sram if not wide else peak_sram(quantize_graph(gp, cfg_w), self.sram_budget)
-                act = "" if not wide else ", 16x8" if wide == full_wide else f", 16x8 in {len(wide)} ops"
-                out.append(Candidate(f"{name}{act}{f', pruned {ratio:.0%}' if ratio else ''}", ratio, wbits, wb,
-                                     sram_w, _score(res, ref, self.y), _loss(res, ref),
-                                     self.flash_budget is None or wb <= self.flash_budget,
-                                     self.sram_budget is None or sram_w <= self.sram_budget, wide))
+            res = out8 if n == 0 and not wide else next(results)
+            bits_n = {} if n == 0 else wbits
+            sram_w = sram if not wide else self.sram(
+                gp, lambda bits_n=bits_n, wide=wide: replace(base if not bits_n else self.config(gp, bits_n),
+                                                            wide=set(wide)), bits_n, wide)
+            act = "" if not wide else ", 16x8" if wide == full_wide else f", 16x8 in {len(wide)} ops"
+            out.append(Candidate(f"{name}{act}{f', pruned {ratio:.0%}' if ratio else ''}", ratio, wbits, wb,
+                                 sram_w, _score(res, ref, self.y), _loss(res, ref),
+                                 self.flash_budget is None or wb <= self.flash_budget,
+                                 self.sram_budget is None or sram_w <= self.sram_budget, wide))
         return out
 
 
