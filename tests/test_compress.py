@@ -253,3 +253,18 @@ def test_compress_cli_cache_and_workers(tmp_path):
                 cwd=tmp_path)
     assert r.returncode != 0 and "does not answer" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "c.tflite").exists()
+
+
+def test_compress_tpe_search_is_reproducible_and_meets_the_budget():
+    """--search tpe: per-layer widths sampled by Optuna's TPE under the flash budget; the same seed gives the same
+    trials and pick (also with 2 workers), and the pick fits; int8 and int4 everywhere are among the trials."""
+    pytest.importorskip("optuna", reason="the TPE search is an optional extra: pip install 'tinyml[search]'")
+    from tinyml.quant.compress import compress
+    g, calib, vx, vy, budget = _digits_search()
+    a = compress(g, calib, vx, vy, flash_budget=budget, search="tpe", trials=16, seed=3)
+    b = compress(g, calib, vx, vy, flash_budget=budget, search="tpe", trials=16, seed=3, workers=2)
+    assert _same(a, b) and a.chosen.fits and a.chosen.weight_bytes <= budget
+    names = [c.name for c in a.candidates]
+    assert "int8" in names and "int4" in names and len(names) <= 16
+    with pytest.raises(TinymlError, match="--search 'bayes'"):
+        compress(g, calib, vx, vy, flash_budget=budget, search="bayes")

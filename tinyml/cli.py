@@ -300,6 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", metavar="DIR", help="keep every evaluation here, so that an interrupted or "
                    "repeated search reuses it (default: ~/.cache/tinyml/compress, or $TINYML_CACHE_DIR/compress)")
     p.add_argument("--no-cache", action="store_true", help="keep no evaluations")
+    p.add_argument("--search", default="grid", choices=["grid", "tpe"],
+                   help="how mixed widths are searched: grid (every int4 prefix of the layers' sensitivity order) or "
+                        "tpe (per-layer widths sampled by Optuna's TPE under the flash budget; pip install "
+                        "'tinyml[search]') (default: grid)")
+    p.add_argument("--trials", type=int, default=48, metavar="N", help="TPE trials per prune ratio (default: 48)")
+    p.add_argument("--seed", type=int, default=0, help="the TPE sampler's seed (default: 0)")
     p.set_defaults(func=cmd_compress)
     p = sub.add_parser("run", help="run a compiled model on the host")
     p.add_argument("target", help="output directory of `tinyml compile` (or a .tflite model with --reference)")

@@ -563,7 +563,15 @@ def parse_tflite(buf: bytes, source: str = "<bytes>") -> Graph:
 
 def _dynamic_note(buf: bytes) -> str:
     """Why a converter-made model may be inconsistent: tensors whose shape is known only when it runs (a shape
-    signature with -1 beyond the batch) carry placeholder static shapes."""
+    signature with -1 beyond the batch) carry placeholder static shapes. Nothing for a file too corrupt to tell
+    (the flatbuffer accessors raise anything on corrupt offsets; the refusal stands without the note)."""
+    try:
+        return _shape_signature_note(buf)
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+def _shape_signature_note(buf: bytes) -> str:
     sg = tflite.Model.GetRootAsModel(buf, 0).Subgraphs(0)
     for i in range(sg.TensorsLength()):
         t = sg.Tensors(i)

@@ -162,6 +162,7 @@ def _search(a, g: Graph, data: tuple, val: tuple, flash: int | None, sram: int |
                            bias_correction=not a.no_bias_correction, calib_y=xy,
                            finetune_epochs=a.finetune_epochs, progress=progress, bits=a.bits,
                            activations=a.activations, workers=a.workers, ray_address=a.ray_address,
+                           search=a.search, trials=a.trials, seed=a.seed,
                            cache_dir=None if a.no_cache else Path(a.cache_dir) if a.cache_dir else default_dir())
         if code is None or board is None:
             break

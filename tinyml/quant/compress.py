@@ -155,7 +155,8 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
              bias_correction: bool = True, progress: Callable[[str, int, int], None] | None = None,
              calib_y: np.ndarray | None = None, finetune_epochs: int = 10, bits: str = "auto",
              activations: str = "int8", workers: int = 1, ray_address: str | None = None,
-             cache_dir: Path | None = None) -> CompressResult:
+             cache_dir: Path | None = None, search: str = "grid", trials: int = 48, seed: int = 0
+             ) -> CompressResult:
     """Search weight widths (and pruning when needed) for float graph `g`; see the module docstring.
     `calib_y`: labels of `calib`; with them a pruned network is fine-tuned for `finetune_epochs` before it is
     quantized (0: never). `bits`: "8" (int8 only), "4" (int4 only), "mixed" (every int4 prefix of the
@@ -167,15 +168,14 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
     `workers`: evaluate candidates in that many processes (on a local Ray instance when Ray is installed, else a
     process pool; `ray_address`: an existing Ray cluster); the pick is the serial run's. `cache_dir`: keep every
     evaluation there (tinyml.quant.memo) so that an interrupted or repeated search reuses it (None: nothing kept);
-    the result's `reused` and `evaluated` count them."""
+    the result's `reused` and `evaluated` count them. `search`: "grid" (every int4 prefix of the sensitivity
+    order) or "tpe" (per-layer widths sampled by Optuna's TPE, `trials` of them per prune ratio, reproducible for a
+    `seed`; the flash budget as its constraint; with `bits` "mixed" and int8 activations, else the grid)."""
     from .executor import GraphExecutor, run_batches
     from .memo import code_version, digest
     from .pool import evaluator
     from .prune import prune
-    if bits not in BITS:
-        raise TinymlError(f"--bits '{bits}' is not one of {', '.join(BITS)}")
-    if activations not in ACTIVATIONS:
-        raise TinymlError(f"--activations '{activations}' is not one of {', '.join(ACTIVATIONS)}")
+    _check_choices(bits, activations, search, trials)
     if bits == "auto":
         bits = "mixed" if flash_budget is not None else "8"
     val_x = calib if val_x is None else val_x
@@ -186,24 +186,25 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
     float_score = None
     pruned: dict[float, Graph] = {}
     with evaluator((calib, val_x, estimator, bias_correction), workers, ray_address) as run:
-        search = _Search(calib, val_x, y, flash_budget, sram_budget, estimator, bias_correction,
-                         progress or (lambda what, done, total: None), bits, activations, memo, run)
+        searcher = _Search(calib, val_x, y, flash_budget, sram_budget, estimator, bias_correction,
+                           progress or (lambda what, done, total: None), bits, activations, memo, run,
+                           (search, trials, seed, TPE_BATCH))
         for ratio in reachable:
             gp = prune(g, ratio)
             if ratio and calib_y is not None and finetune_epochs > 0:
-                search.tick(f"prune {ratio:.0%}: fine-tuning", 0, 1)
+                searcher.tick(f"prune {ratio:.0%}: fine-tuning", 0, 1)
                 cy = np.asarray(calib_y).reshape(-1)
                 gp = memo.get(("finetune", digest(g), ratio, finetune_epochs, cy),
                               lambda gp=gp, cy=cy: finetune_float(gp, calib, cy, finetune_epochs))
             pruned[ratio] = gp
             ref = memo.get(("float", digest(gp)), lambda gp=gp: run_batches(GraphExecutor(gp), val_x))
             if float_score is None:
-                float_score = _score(ref, ref, search.y)
-            candidates += search.candidates(gp, ratio, ref)
-            search.tick(f"prune {ratio:.0%}: done", 1, 1)
+                float_score = _score(ref, ref, searcher.y)
+            candidates += searcher.candidates(gp, ratio, ref)
+            searcher.tick(f"prune {ratio:.0%}: done", 1, 1)
             if any(c.fits for c in candidates):
                 break
-    res = _pick(candidates, pruned, search, reachable, float(float_score))  # type: ignore[arg-type]
+    res = _pick(candidates, pruned, searcher, reachable, float(float_score))  # type: ignore[arg-type]
     return replace(res, reused=memo.reused, evaluated=memo.reused + memo.computed)
 
 
@@ -222,6 +223,7 @@ class _Search:
     activations: str
     memo: DiskMemo
     run: Callable[[list[tuple]], Iterable[np.ndarray]]  # evaluates jobs (tinyml.quant.pool), maybe in parallel
+    sampler: tuple[str, int, int, int] = ("grid", 0, 0, 1)  # (grid or tpe, trials, seed, trials asked at once)
 
     def config(self, gp: Graph, bits: dict[int, int]) -> QuantConfig:
         return calibrate(gp, self.calib, estimator=self.estimator, bias_correction=self.bias_correction,
@@ -266,8 +268,42 @@ class _Search:
         order = sorted(ops, key=lambda k: (max(sens[k], 0.0) / max(saved[k], 1), k))
         return order, range(len(order) + 1)
 
+    def sampled(self, gp: Graph, ratio: float, ref: np.ndarray) -> list[Candidate]:
+        """Per-layer weight widths of pruned graph `gp` sampled by Optuna's TPE (seeded), int8 and int4
+        everywhere tried first; the flash budget is the sampler's constraint (the peak SRAM does not depend on
+        weight widths). Each distinct assignment is one candidate."""
+        import optuna
+        _, trials, seed, batch = self.sampler
+        ops = weighted_ops(gp, narrowable=True)
+        sram = self.sram(gp, lambda: self.config(gp, {}), {}, None)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(
+            seed=seed, constraints_func=lambda t: [t.user_attrs["excess"]]))
+        for b in (8, 4):
+            study.enqueue_trial({f"op{k}": b for k in ops})
+        seen: dict[tuple, Candidate] = {}
+        while len(study.trials) < trials:
+            asked = [study.ask() for _ in range(min(max(batch, 1), trials - len(study.trials)))]
+            widths = [{k: t.suggest_categorical(f"op{k}", [8, 4]) for k in ops} for t in asked]
+            self.tick(f"prune {ratio:.0%}: TPE trials", len(study.trials) - len(asked), trials)
+            outs = self.outputs(gp, [({} if all(b == 8 for b in w.values()) else w, None) for w in widths])
+            for t, w, res in zip(asked, widths, outs):
+                wb = int_weight_bytes(gp, w)
+                t.set_user_attr("excess", 0 if self.flash_budget is None else max(0, wb - self.flash_budget))
+                n4 = sum(b == 4 for b in w.values())
+                name = "int8" if n4 == 0 else "int4" if n4 == len(ops) else f"sampled ({n4} int4 layers)"
+                c = Candidate(f"{name}{f', pruned {ratio:.0%}' if ratio else ''}", ratio, w, wb, sram,
+                              _score(res, ref, self.y), _loss(res, ref),
+                              self.flash_budget is None or wb <= self.flash_budget,
+                              self.sram_budget is None or sram <= self.sram_budget)
+                seen.setdefault(tuple(sorted(w.items())), c)
+                study.tell(t, c.score)
+        return list(seen.values())
+
     def candidates(self, gp: Graph, ratio: float, ref: np.ndarray) -> list[Candidate]:
         """Every width (and activation) configuration of pruned graph `gp`, scored against its float output."""
+        if self.sampler[0] == "tpe" and self.bits == "mixed" and self.activations == "int8":
+            return self.sampled(gp, ratio, ref)
         base = self.config(gp, {})
         ops = weighted_ops(gp, narrowable=True)
         sram = self.sram(gp, lambda: base, {}, None)
@@ -296,6 +332,26 @@ class _Search:
                                  self.flash_budget is None or wb <= self.flash_budget,
                                  self.sram_budget is None or sram_w <= self.sram_budget, wide))
         return out
+
+
+SEARCHES = ("grid", "tpe")
+TPE_BATCH = 4  # trials asked at once (evaluated in parallel by the workers); fixed, so any --workers samples alike
+
+
+def _check_choices(bits: str, activations: str, search: str, trials: int) -> None:
+    if bits not in BITS:
+        raise TinymlError(f"--bits '{bits}' is not one of {', '.join(BITS)}")
+    if activations not in ACTIVATIONS:
+        raise TinymlError(f"--activations '{activations}' is not one of {', '.join(ACTIVATIONS)}")
+    if search not in SEARCHES:
+        raise TinymlError(f"--search '{search}' is not one of {', '.join(SEARCHES)}")
+    if search == "tpe":
+        if trials < 2:
+            raise TinymlError(f"--trials {trials}: the TPE search needs at least 2 trials")
+        try:
+            import optuna  # noqa: F401
+        except ImportError:
+            raise TinymlError("--search tpe needs Optuna: pip install 'tinyml[search]'") from None
 
 
 def _budgets(flash_budget: int | None, sram_budget: int | None) -> str:
