@@ -474,3 +474,17 @@ def test_internal_errors_are_reported_not_traced(model, tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env=dict(os.environ, TINYML_TRACEBACK="1"))
     assert r.returncode == 70 and "Traceback" in r.stderr
+
+
+def test_fully_connected_with_a_scalar_output_is_refused(tmp_path):
+    """A corrupt file whose FULLY_CONNECTED output has no dimensions (found by the byte-flip fuzz test): one
+    readable refusal, not an IndexError."""
+    from tinyml.frontends.tflite import parse_tflite
+    from tinyml.frontends.tflite_writer import write_tflite
+    from tinyml.ir import Activation, DType, FullyConnectedAttrs, Graph, Op, OpKind, Quant, Tensor
+    q = Quant((0.01,), (0,))
+    g = Graph("fc", (Tensor("x", (1, 8), DType.INT8, q), Tensor("w", (4, 8), DType.INT8, q, np.ones((4, 8), np.int8)),
+                     Tensor("y", (), DType.INT8, q)),
+              (Op(OpKind.FULLY_CONNECTED, (0, 1), (2,), FullyConnectedAttrs(Activation.NONE, False)),), (0,), (2,))
+    with pytest.raises(TinymlError, match="do not match input"):
+        parse_tflite(write_tflite(g), "fc.tflite")

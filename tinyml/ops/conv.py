@@ -255,7 +255,7 @@ def _check_fully_connected(g: Graph, k: int, op: Op, where: str, ins: list, x: T
         fail(f"{where} needs 2-D weights")
     w = ins[1]
     assert w is not None
-    if w.shape[1] < 1 or x.size % w.shape[1] or out.shape[-1] != w.shape[0]:
+    if w.shape[1] < 1 or x.size % w.shape[1] or not out.shape or out.shape[-1] != w.shape[0]:
         fail(f"{where}: weights '{w.name}' {list(w.shape)} do not match input {list(x.shape)} and output "
              f"{list(out.shape)}")
     if out.size != (x.size // w.shape[1]) * w.shape[0]:
