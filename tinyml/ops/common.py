@@ -61,11 +61,15 @@ def activation_range(act: Activation, t: Tensor) -> tuple[int, int]:
     return max(qmin, q(-1.0)), min(qmax, q(1.0))
 
 
+def same_total(in_size: int, k: int, stride: int, dil: int, out_size: int) -> int:
+    """The SAME padding of a dimension, before and after together."""
+    return max(0, (out_size - 1) * stride + (k - 1) * dil + 1 - in_size)
+
+
 def same_padding(padding: Padding, in_size: int, k: int, stride: int, dil: int, out_size: int) -> int:
-    eff = (k - 1) * dil + 1
     if padding is Padding.VALID:
         return 0
-    return max(0, (out_size - 1) * stride + eff - in_size) // 2
+    return same_total(in_size, k, stride, dil, out_size) // 2
 
 
 def out_size(padding: Padding, in_size: int, k: int, stride: int, dil: int) -> int:
@@ -253,8 +257,7 @@ def torch_modules() -> tuple[Any, Any]:
 
 def same_pads(size: int, k: int, stride: int, dil: int) -> tuple[int, int]:
     """SAME padding before and after a dimension of `size` (TFLite's, the odd one after)."""
-    out = -(-size // stride)
-    total = max(0, (out - 1) * stride + (k - 1) * dil + 1 - size)
+    total = same_total(size, k, stride, dil, out_size(Padding.SAME, size, k, stride, dil))
     return total // 2, total - total // 2
 
 

@@ -197,7 +197,7 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
                 gp = memo.get(("finetune", digest(g), ratio, finetune_epochs, cy),
                               lambda gp=gp, cy=cy: finetune_float(gp, calib, cy, finetune_epochs))
             pruned[ratio] = gp
-            ref = memo.get(("float", digest(gp)), lambda gp=gp: run_batches(GraphExecutor(gp), val_x))
+            ref = memo.get(("float", searcher.key(gp)), lambda gp=gp: run_batches(GraphExecutor(gp), val_x))
             if float_score is None:
                 float_score = _score(ref, ref, searcher.y)
             candidates += searcher.candidates(gp, ratio, ref)
@@ -224,6 +224,14 @@ class _Search:
     memo: DiskMemo
     run: Callable[[list[tuple]], Iterable[np.ndarray]]  # evaluates jobs (tinyml.quant.pool), maybe in parallel
     sampler: tuple[str, int, int, int] = ("grid", 0, 0, 1)  # (grid or tpe, trials, seed, trials asked at once)
+    keys: dict = field(default_factory=dict, repr=False)  # id(graph) -> (graph, its digest): hashed once
+
+    def key(self, gp: Graph) -> bytes:
+        """The digest of `gp` (its weights hashed once per graph, not once per evaluation)."""
+        from .memo import digest
+        if id(gp) not in self.keys:
+            self.keys[id(gp)] = (gp, digest(gp))
+        return self.keys[id(gp)][1]
 
     def config(self, gp: Graph, bits: dict[int, int]) -> QuantConfig:
         return calibrate(gp, self.calib, estimator=self.estimator, bias_correction=self.bias_correction,
@@ -232,8 +240,7 @@ class _Search:
     def outputs(self, gp: Graph, jobs: list[tuple[dict[int, int], frozenset[int] | None]]) -> list[np.ndarray]:
         """The validation outputs of `gp` calibrated with each job's weight widths (and 16x8 ops; None: the
         calibration as it is): read back from the cache, the others evaluated together."""
-        from .memo import digest
-        key = digest(gp)
+        key = self.key(gp)
         out: list = [None] * len(jobs)
         todo = []
         for i, (bits, wide) in enumerate(jobs):
@@ -250,8 +257,7 @@ class _Search:
     def sram(self, gp: Graph, cfg: Callable[[], QuantConfig], bits: dict[int, int], wide: frozenset[int] | None
              ) -> int:
         """The peak SRAM of `gp` quantized with configuration `cfg()` (widths `bits`, 16x8 ops `wide`)."""
-        from .memo import digest
-        return self.memo.get(("sram", digest(gp), bits, wide, self.sram_budget),
+        return self.memo.get(("sram", self.key(gp), bits, wide, self.sram_budget),
                              lambda: peak_sram(quantize_graph(gp, cfg()), self.sram_budget))
 
     def order(self, gp: Graph, ratio: float, ops: list[int], base: QuantConfig, ref: np.ndarray, loss8: float
