@@ -230,6 +230,21 @@ def test_compress_workers_and_ray_address_errors(tmp_path):
             pass
 
 
+def test_compress_ray_address_without_ray(monkeypatch):
+    """--ray-address at an address that answers, with Ray not installed: one line saying how to install it."""
+    import socket
+    import sys
+
+    from tinyml.quant.pool import evaluator
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        with pytest.raises(TinymlError, match=r"needs Ray, which is not installed: pip install 'tinyml\[ray\]'"):
+            with evaluator((), 2, f"127.0.0.1:{listener.getsockname()[1]}"):
+                pass
+
+
 def test_compress_cli_cache_and_workers(tmp_path):
     """From the command line: a repeated search says how much it reused from --cache-dir, --workers 2 picks the
     same, and a Ray address nothing answers at fails in one paragraph with no file written."""

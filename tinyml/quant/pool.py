@@ -10,7 +10,6 @@ use N cores and the outputs, scores and pick are exactly those of a serial searc
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
@@ -49,7 +48,11 @@ def outputs(job: Job, context: Context) -> np.ndarray:
 
 
 def have_ray() -> bool:
-    return importlib.util.find_spec("ray") is not None
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _start(context: Context) -> None:
@@ -67,6 +70,8 @@ def evaluator(context: Context, workers: int = 1, ray_address: str | None = None
               ) -> Iterator[Callable[[list[Job]], Iterable[np.ndarray]]]:
     if workers < 1:
         raise TinymlError(f"--workers {workers}: at least one worker is needed")
+    if ray_address is not None and ray_address != "auto":
+        _answers(ray_address)  # before Ray is imported: a wrong address is wrong with or without Ray
     if ray_address is None and workers == 1:
         yield lambda jobs: (outputs(j, context) for j in jobs)
         return
@@ -90,8 +95,6 @@ def _ray_pool(context: Context, workers: int, address: str | None
     except ImportError:
         raise TinymlError("--ray-address needs Ray, which is not installed: pip install 'tinyml[ray]' (without "
                           "--ray-address, --workers runs a local process pool)") from None
-    if address is not None and address != "auto":
-        _answers(address)
     started = not ray.is_initialized()
     try:
         if started:
