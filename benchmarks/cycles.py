@@ -3,6 +3,10 @@ same seven models built with TFLM's release flags) counted by the same QEMU plug
 
     python benchmarks/cycles.py [--models ../shared/models] [--anchors ../shared/anchors/tflm]
                                 [--board mps2-an386] [--wait-states 0 1 2] [--kernels auto] [--json FILE]
+    python benchmarks/cycles.py --board mps3-an547 [--kernels mve|dsp]
+
+On mps3-an547 (Cortex-M55) the anchors are ../shared/anchors/tflm/m55 (CMSIS-NN's Helium paths) and the
+comparison is in instructions (the plugin models no M55 cycles); the ratio column is then instructions.
 
 Instructions are counted exactly; cycles are MODELED from the Cortex-M4 Technical Reference Manual's instruction
 timing (runtime_c/host/tml_qemu_icount.c), not measured on silicon. Each row: tinyml's instructions and modeled
@@ -26,8 +30,9 @@ import numpy as np
 
 import tinyml
 from tinyml.boards import load_board
-from tinyml.harness.counting import build_icount_plugin, cycle_events, plugin_options
+from tinyml.harness.counting import build_icount_plugin, cycle_events, cycle_model, plugin_options
 from tinyml.harness.firmware import emulate, symbol_address
+from tinyml.kernels import resolve_isa
 
 # MLPerf Tiny closed division, Cortex-M4 (STM32L4R5 @ 120 MHz): best published, in cycles (../shared/FIELD-NOTES.md)
 ST = "ST X-CUBE-AI 10.2, v1.3"
@@ -58,16 +63,19 @@ def main() -> int:
     ap.add_argument("--models", default=str(HERE / "models"))
     ap.add_argument("--anchors", default=str(HERE / "anchors" / "tflm"))
     ap.add_argument("--board", default="mps2-an386")
-    ap.add_argument("--kernels", default="auto", choices=("auto", "dsp", "portable", "reference"))
+    ap.add_argument("--kernels", default="auto", choices=("auto", "mve", "dsp", "portable", "reference"))
     ap.add_argument("--wait-states", type=int, nargs="*", default=[0], help="flash wait states on loads from flash")
     ap.add_argument("--json", help="write the rows to this file")
     a = ap.parse_args()
-    models, anchors = Path(a.models), Path(a.anchors) / "m4"
+    models = Path(a.models)
     base = json.loads((models / "baseline.json").read_text())["models"]
     board = load_board(a.board)
+    anchors = Path(a.anchors) / ("m55" if board.core == "cortex-m55" else "m4")
+    kernels = resolve_isa(a.kernels, board) or "reference"  # auto as the board resolves it
     rows, ratios = [], {ws: [] for ws in a.wait_states}
-    print(f"{a.board} ({board.core}, {board.clock_hz / 1e6:g} MHz), -O2, --kernels {a.kernels}; cycles MODELED "
-          "(Cortex-M4 TRM timing), instructions exact")
+    print(f"{a.board} ({board.core}, {board.clock_hz / 1e6:g} MHz), -O2, --kernels {kernels}; " +
+          ("cycles MODELED (Cortex-M4 TRM timing), instructions exact" if cycle_model(board) else
+           "instructions exact (no cycle model for this core: the ratio is of instructions)"))
     print(f"{'model':24} {'ws':>2} {'tinyml instr':>13} {'tinyml cycles':>13} {'CPI':>5} {'TFLM instr':>12} "
           f"{'TFLM cycles':>12} {'ratio':>6} {'ms':>8} {'code':>7} {'exact':>5}  record (M4, silicon)")
     with tempfile.TemporaryDirectory() as td:
@@ -76,7 +84,7 @@ def main() -> int:
         for m in base:
             name = Path(m["file"]).stem
             out = work / name
-            rep = tinyml.compile(models / m["file"], out, kernels=a.kernels)
+            rep = tinyml.compile(models / m["file"], out, kernels=kernels)
             rs = np.random.RandomState(0)
             xs = [rs.randint(-128, 128, size=s["shape"]).astype(np.int8) for s in m["input"]]
             baked = sum(int(np.prod(x["shape"])) * np.dtype(x["dtype"]).itemsize for x in m["input"])
@@ -86,17 +94,21 @@ def main() -> int:
                 exact = all(o.reshape(-1).tolist() == ref for o, ref in zip(r["outputs"], m["tflm_output_seed0"]))
                 elf = anchors / f"{name}.elf"
                 modeled = r["total_cycles"] is not None
-                ti, tc = anchor_counts(elf, a.board, plugin, ws, work) if elf.is_file() and modeled else (None, None)
+                ti, tc = anchor_counts(elf, a.board, plugin, ws, work) if elf.is_file() else (None, None)
+                tc = tc if modeled else None
                 n, c = r["total_instructions"], r["total_cycles"]
                 code = r["firmware"]["text"] - rep["flash_bytes"] - baked
-                rec = RECORDS.get(name)
+                rec = RECORDS.get(name) if board.core == "cortex-m4" else None
                 if tc and c:
                     ratios[ws].append(c / tc)
+                elif ti and not modeled:
+                    ratios[ws].append(n / ti)
                 rows.append({"model": name, "core": board.core, "wait_states": ws, "tinyml_instructions": n,
                              "tinyml_cycles": c, "tflm_instructions": ti, "tflm_cycles": tc, "bit_exact": exact,
-                             "tinyml_code_bytes": code, "milliseconds": r["milliseconds"]})
-                if c is None:  # a core without a cycle model: instructions only
-                    print(f"{name:24} {ws:>2} {n:>13,} {'':>13} {'':>5} {'':>12} {'':>12} {'':>6} {'':>8} {code:>7,} "
+                             "tinyml_code_bytes": code, "milliseconds": r.get("milliseconds")})
+                if c is None:  # a core without a cycle model: instructions only (ratio: of instructions)
+                    anchor = f"{ti:>12,} {'':>12} {n / ti:>6.3f}" if ti else f"{'':>12} {'':>12} {'':>6}"
+                    print(f"{name:24} {ws:>2} {n:>13,} {'':>13} {'':>5} {anchor} {'':>8} {code:>7,} "
                           f"{'yes' if exact else 'NO':>5}", flush=True)
                     continue
                 anchor = f"{ti:>12,} {tc:>12,} {c / tc:>6.3f}" if tc else f"{'':>12} {'':>12} {'':>6}"
@@ -106,7 +118,8 @@ def main() -> int:
                       flush=True)
     for ws, rs_ in ratios.items():
         if rs_:
-            print(f"geometric mean of tinyml / TFLM + CMSIS-NN modeled cycles, {ws} wait states, over {len(rs_)} "
+            what = "modeled cycles" if cycle_model(board) else "instructions"
+            print(f"geometric mean of tinyml / TFLM + CMSIS-NN {what}, {ws} wait states, over {len(rs_)} "
                   f"models: {float(np.exp(np.mean(np.log(rs_)))):.3f}")
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1) + "\n")

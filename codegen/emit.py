@@ -23,6 +23,7 @@ from tinyml.resources import runtime_dir
 from tinyml.version import __version__
 
 RUNTIME_HEADERS = ("tml_nn.h", "tml_fixedpoint.h", "tml_simd.h")
+MVE_HEADER = "tml_mve.h"  # only where the generated kernels are Helium's
 # model inputs/outputs that model_quantize_input_f32 / model_dequantize_output_f32 convert: type -> range
 QUANTIZED_IO = {DType.INT8: (-128, 127), DType.UINT8: (0, 255), DType.INT16: (-32768, 32767)}
 
@@ -30,7 +31,7 @@ QUANTIZED_IO = {DType.INT8: (-128, 127), DType.UINT8: (0, 255), DType.INT16: (-3
 @dataclass(frozen=True)
 class EmitOptions:
     prefix: str = "model"
-    isa: str | None = None  # generated kernels: "dsp", "portable", or None (the runtime kernels only)
+    isa: str | None = None  # generated kernels: "mve", "dsp", "portable", or None (the runtime kernels only)
 
 
 class _Emission:
@@ -200,7 +201,8 @@ def build_context(g: Graph, schedule: list[tuple[int, list[Kernel]]], buffers: l
         "guard": p.upper(), "arena_size": arena_bytes(buffers, plan), "arena_align": arena_align(buffers),
         "inputs": e.io(g.inputs, streamed), "outputs": e.io(g.outputs), "streamed": sorted(streamed),
         "groups": groups, "num_layers": len(g.ops), "tables": e.tables, "structs": e.structs, "weights": weights,
-        "runtime_sources": sources, "runtime_headers": list(RUNTIME_HEADERS),
+        "runtime_sources": sources,
+        "runtime_headers": list(RUNTIME_HEADERS) + ([MVE_HEADER] if options.isa == "mve" else []),
         "states": [st for k in sorted(e.states) for st in e.states[k]],
         "state_bytes": sum(st["bytes"] for v in e.states.values() for st in v),
         "kernels": [e.specials[n] for n in sorted(e.specials)], "isa": options.isa,

@@ -45,7 +45,14 @@ CONFIGS = {("shared", "person_detect.tflite+stream"): CompileOptions(patch="12x1
            ("shared", "pretrainedResnet_quant.tflite+stream"): CompileOptions(patch="4x4", stream_input=True),
            ("shared", "kws_ref_model.tflite+classifier"): CompileOptions(patch="25x1", patch_split=9, halos="cache"),
            ("op", "cnn_mobilenet+classifier"): CompileOptions(patch="2x1", patch_split=7, halos="cache",
-                                                              stream_input=True)}
+                                                              stream_input=True),
+           # the Helium kernels through their portable definitions (tml_mve.h): depthwise with and without patches,
+           # 1x1 and gathered convolutions, fully connected, channel counts off four, an in-place depthwise
+           ("shared", "kws_ref_model.tflite+mve"): CompileOptions(kernels="mve"),
+           ("shared", "vww_96_int8.tflite+mve"): CompileOptions(kernels="mve", patch="off"),
+           ("shared", "ad01_int8.tflite+mve"): CompileOptions(kernels="mve"),
+           ("op", "conv3x3_dil2_same+mve"): CompileOptions(kernels="mve"),
+           ("op", "cnn_mobilenet+mve"): CompileOptions(kernels="mve", patch="off", overlap=False)}
 CASES = [("shared", n) for n in SHARED] + [("op", n) for n in OPS] + list(CONFIGS)
 
 

@@ -174,10 +174,13 @@ def test_wide_im2col_never_raises_the_peak(tmp_path, monkeypatch):
 
 
 def test_kernels_option_and_board_default(tmp_path):
+    from tinyml.boards import load_board
     from tinyml.errors import TinymlError
     from tinyml.kernels import resolve_isa
-    assert resolve_isa("auto", None) == "dsp" and resolve_isa("auto", False) == "portable"
-    assert resolve_isa("auto", True) == "dsp" and resolve_isa("reference", True) is None
+    m0, m4, m55 = (load_board(b) for b in ("nucleo-g071rb", "mps2-an386", "mps3-an547"))
+    assert resolve_isa("auto", None) == "dsp" and resolve_isa("auto", m0) == "portable"
+    assert resolve_isa("auto", m4) == "dsp" and resolve_isa("auto", m55) == "mve"
+    assert resolve_isa("reference", m4) is None and resolve_isa("dsp", m55) == "dsp"
     with pytest.raises(TinymlError, match="--kernels 'neon'"):
         resolve_isa("neon", None)
     assert CompileOptions(board="nucleo-g071rb").isa() == "portable"  # Cortex-M0+: no DSP

@@ -36,6 +36,7 @@ class Board:
     core: str
     fpu: str
     dsp: bool
+    mve: bool
     clock_hz: int
     console: str
     flash: MemoryRegion
@@ -76,7 +77,8 @@ def load_board(name: str) -> Board:
         mem = d["memory"]
         emu = d.get("emulators", {})
         board = Board(str(d["name"]), str(d.get("description", "")), str(d["core"]), str(d.get("fpu", "none")),
-                      bool(d.get("dsp", False)), int(d.get("clock_hz", 0)), str(d.get("console", "semihosting")),
+                      bool(d.get("dsp", False)), bool(d.get("mve", False)), int(d.get("clock_hz", 0)),
+                      str(d.get("console", "semihosting")),
                       MemoryRegion(int(mem["flash"]["base"]), int(mem["flash"]["size"])),
                       MemoryRegion(int(mem["sram"]["base"]), int(mem["sram"]["size"])),
                       emu.get("qemu", {}).get("machine"), emu.get("renode", {}).get("platform"),

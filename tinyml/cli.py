@@ -251,11 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream-input", action="store_true",
                    help="the patch stage reads its model input region by region from memory the application owns "
                         "(model_set_input_source: flash, a camera buffer) instead of holding it in the arena")
-    p.add_argument("--kernels", default="auto", choices=("auto", "dsp", "portable", "reference"),
-                   help="kernels generated per layer signature: dsp (SIMD for Cortex-M4/M7/M33/M55; portable C "
-                        "definitions of the instructions elsewhere), portable (plain C loops, for Cortex-M0+/M3), "
-                        "reference (no generated kernels: the portable runtime kernels, TFLM's loops), or auto: dsp "
-                        "unless --board names a core without the DSP extension (default: auto)")
+    p.add_argument("--kernels", default="auto", choices=("auto", "mve", "dsp", "portable", "reference"),
+                   help="kernels generated per layer signature: mve (Helium, for Cortex-M55/M85), dsp (SIMD for "
+                        "Cortex-M4/M7/M33/M55), each through portable C definitions of its instructions on the "
+                        "host; portable (plain C loops, for Cortex-M0+/M3), reference (no generated kernels: the "
+                        "portable runtime kernels, TFLM's loops), or auto: mve where --board's core has Helium, dsp "
+                        "unless it names a core without the DSP extension (default: auto)")
     p.add_argument("--code", default="auto", choices=("auto", "fast", "compact"),
                    help="code size against speed: fast (longer unrolled loops), compact (up to 2 KB less code, a few "
                         "percent more cycles), or auto: compact where --board's flash leaves less than 32 KiB beyond "

@@ -48,8 +48,9 @@ class CompileOptions:
     zero_copy_concat: bool = True  # CONCATENATION inputs written straight into the output's slices
     halos: str = "auto"         # patch halos: "recompute", "cache" (R x 1 bands, no extra MACs) or "auto"
     verify: bool = True         # build the generated C for the host and check it against the reference executor
-    kernels: str = "auto"       # generated kernels: "dsp", "portable", "reference" (the portable runtime kernels
-                                # only) or "auto" (dsp unless the board lacks the DSP extension)
+    kernels: str = "auto"       # generated kernels: "mve", "dsp", "portable", "reference" (the portable runtime
+                                # kernels only) or "auto" (mve on a Helium core, else dsp unless the board lacks
+                                # the DSP extension)
     max_arena: int = MAX_TENSOR_BYTES  # bytes: the largest tensor and arena tinyml generates code for
     code: str = "auto"          # generated kernels' code size: "fast", "compact" (shorter unrolled loops) or "auto"
                                 # (compact where the board's flash is short: compact_code)
@@ -68,7 +69,7 @@ class CompileOptions:
 
     def isa(self) -> str | None:
         """The generated kernels' flavour (tinyml.kernels): dsp, portable (a board without DSP), None (reference)."""
-        return resolve_isa(self.kernels, load_board(self.board).dsp if self.board else None)
+        return resolve_isa(self.kernels, load_board(self.board) if self.board else None)
 
     def memory_options(self, **changes: object) -> MemoryOptions:
         """The memory planner's options for this compile (with `changes`)."""

@@ -319,7 +319,11 @@ def configurations(tflite: bytes, name: str = "net.tflite") -> list[tuple[str, C
         ("halos=recompute", CompileOptions(halos="recompute")),
         ("default,portable kernels", CompileOptions(kernels="portable")),
         ("off,portable kernels", CompileOptions(patch="off", kernels="portable")),
-        ("default,reference kernels", CompileOptions(kernels="reference"))]
+        ("default,reference kernels", CompileOptions(kernels="reference")),
+        ("default,mve kernels", CompileOptions(kernels="mve")),
+        ("off,mve kernels", CompileOptions(patch="off", kernels="mve")),
+        ("off,no-inplace,no-overlap,mve kernels", CompileOptions(patch="off", inplace=False, overlap=False,
+                                                                 kernels="mve"))]
     g = parse_tflite(tflite, name)
     kernels, _ = fold_pads(g, lower(g))
     sts = stages(g, kernels)

@@ -12,8 +12,11 @@ generated kernels too.
 `select(kernel, isa)` returns the `Special` for a lowered kernel call, or None when the portable kernel stays
 (grouped convolutions, depth multipliers above 1, batches, an int4 depthwise, a non-zero weight zero point).
 `isa`: "dsp" (Armv7E-M SIMD through tml_simd.h: SXTB16/SMLAD/SMLABB, register blocking; the same C runs on the
-host and on cores without DSP through portable definitions of those instructions) or "portable" (the same
-structure with plain C inner loops, for Cortex-M0+/M3).
+host and on cores without DSP through portable definitions of those instructions), "mve" (Helium, Armv8.1-M's
+M-profile Vector Extension, through tml_mve.h: sixteen int8 lanes, VMLADAVA reductions, VCTP-predicated tails;
+portable definitions on the host likewise; a family without Helium code (`Family.mve` false) or an int4 layer
+gets its dsp kernel, which the same cores run) or "portable" (the same structure with plain C inner loops, for
+Cortex-M0+/M3).
 
 What the kernels compute differs from TFLM's loops only in the order of integer additions, which does not change
 an int32 sum: the input offset is folded into the bias at generation time (bias + input_offset * sum of the
@@ -28,25 +31,33 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..boards import Board
 from ..errors import TinymlError
 from ..ir import Graph
 from ..params import ConvParams, Kernel
 from .families import REPLACES
 from .special import Const, Special, weights
 
-ISAS = ("auto", "dsp", "portable", "reference")
+ISAS = ("auto", "mve", "dsp", "portable", "reference")
 
 
-def resolve_isa(kernels: str, board_dsp: bool | None) -> str | None:
-    """The kernel flavour for `--kernels` (auto: dsp unless the board's core lacks the DSP extension; reference:
-    None, the portable runtime kernels everywhere)."""
+def resolve_isa(kernels: str, board: Board | None) -> str | None:
+    """The kernel flavour for `--kernels` on `board` (None: the host). auto: mve where the board's core has Helium,
+    else dsp unless the core lacks the DSP extension; reference: None, the portable runtime kernels everywhere. mve
+    on a board whose core has no Helium is refused (its portable definitions would run there, slowly)."""
     if kernels not in ISAS:
         raise TinymlError(f"--kernels '{kernels}' is not one of {', '.join(ISAS)}")
     if kernels == "reference":
         return None
+    if kernels == "mve" and board is not None and not board.mve:
+        raise TinymlError(f"--kernels mve needs a core with Helium (MVE), and board '{board.name}' has a "
+                          f"{board.core}: use --kernels dsp or auto there (Helium boards: mps3-an547, or a board "
+                          "file with mve = true)")
     if kernels != "auto":
         return kernels
-    return "portable" if board_dsp is False else "dsp"
+    if board is None:
+        return "dsp"
+    return "mve" if board.mve else "dsp" if board.dsp else "portable"
 
 
 def pixel_block(sp: Special | None) -> int:
@@ -107,7 +118,9 @@ def _shared_stages(specials: list[Special]) -> dict[Special, Special]:
 def select(kern: Kernel, isa: str) -> Special | None:
     """The generated kernel for this call, or None to keep the portable runtime kernel."""
     family = REPLACES.get(kern.func)
-    return None if family is None else family.select(kern, isa)
+    if family is None:
+        return None
+    return family.select(kern, "dsp" if isa == "mve" and not family.mve else isa)
 
 
 def derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, ...]:

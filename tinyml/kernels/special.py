@@ -42,7 +42,8 @@ class Family:
     `staged`: its kernels end in an output stage (tml_requant with a zero point and an activation range) that
     layers of one geometry may share (tinyml.kernels.generated.STAGES_PER_GEOMETRY); `border(sp)`: the name of
     the shared function it calls for pixels whose window leaves the input, or None; `compact(sp)`: its variant with
-    less code (shorter unrolled loops: more taken branches, a few percent more cycles), or None."""
+    less code (shorter unrolled loops: more taken branches, a few percent more cycles), or None; `mve`: its
+    template has Helium code (`select` is asked with isa "mve"; otherwise with "dsp")."""
     family: str
     replaces: tuple[str, ...]
     select: Callable[[Kernel, str], Special | None]
@@ -53,18 +54,20 @@ class Family:
     staged: bool = False
     border: Callable[[Special], str | None] = lambda sp: None
     compact: Callable[[Special], Special | None] = lambda sp: None
+    mve: bool = False
 
 
 @dataclass(frozen=True)
 class Special:
     """A kernel generated for one signature."""
     row: Family = field(repr=False)      # its family
-    isa: str                             # dsp or portable
+    isa: str                             # mve, dsp or portable
     consts: tuple[tuple[str, int], ...]  # the template's compile-time constants
     scratch: int = 0                     # bytes of scratch one call needs (im2col of two pixels)
     px_block: int = 1                    # output pixels written together (for the overlap analysis)
     staged: bool = False                 # each block's outputs are stored after its last input read
     weights: str = "original"            # how the weights are laid out for it (see the family's derived())
+    grouped: bool = False                # requantization records by groups of four channels (Helium kernels)
     c: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -130,7 +133,7 @@ def window_consts(p: ConvParams, channels: int) -> tuple[tuple[str, int], ...]:
 def compact(sp: Special) -> Special | None:
     """`sp` with shorter unrolled loops (CS: the code-size variant the selector takes for boards with little flash to
     spare), or None if it is that already."""
-    if dict(sp.consts).get("CS"):
+    if dict(sp.consts).get("CS") or sp.isa == "mve":  # Helium loops are not unrolled: nothing to shorten
         return None
     return replace(sp, consts=sp.consts + (("CS", 1),))
 
@@ -163,6 +166,18 @@ def _pack_rows(w: np.ndarray, kp: int, nbits: int) -> Const:
     g8 = pad.reshape(rows, kp // 8, 2, 4) & 0xF  # [row][group][low/high][byte]
     packed = (g8[:, :, 0, :] | (g8[:, :, 1, :] << 4)).astype(np.uint8)
     return Const(f"nibbles{kp}", "int8_t", packed.tobytes())
+
+
+def _pack_mve(rows: np.ndarray) -> Const:
+    """Rows of `w` ([rows, k], int8) for the Helium kernels (mve_dot): groups of four rows (the last one the 1-3
+    left), each row padded with zeros to whole 16-value steps, a group's rows interleaved step by step
+    ([group][step][row][16]), so that one pointer walks a group's weights in the order the kernel reads them."""
+    n, k = rows.shape
+    steps = -(-k // 16)
+    pad = np.zeros((n, steps * 16), np.int64)
+    pad[:, :k] = rows
+    groups = [pad[g:g + 4].reshape(-1, steps, 16).transpose(1, 0, 2).reshape(-1) for g in range(0, n, 4)]
+    return Const(f"mve{steps * 16}", "int8_t", np.concatenate(groups).astype(np.int8).tobytes())
 
 
 def requant_records(p: ConvParams | FullyConnectedParams, folded: np.ndarray, fast: int) -> np.ndarray:
@@ -200,7 +215,11 @@ def staged_derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, ..
     else:
         rows = w.reshape(w.shape[0], -1)           # [out_c, K]
         folded = bias + p.input_offset * rows.sum(axis=1)
-    rec = requant_records(p, folded, sp.const("RQ")).tobytes()
+    recs = requant_records(p, folded, sp.const("RQ"))
+    if sp.grouped:  # Helium kernels: the records by groups of four channels, [group][field][channel]
+        g = -(-len(recs) // 4)
+        recs = np.concatenate([recs, np.zeros((4 * g - len(recs), 4), np.int32)]).reshape(g, 4, 4).transpose(0, 2, 1)
+    rec = np.ascontiguousarray(recs).tobytes()
     stage = dict(sp.consts)
     if stage.get("RT_OFF") or stage.get("RT_ACT"):  # the output stage after them, read at run time
         rec += np.array([p.output_offset, p.act_min, p.act_max, 0], np.int32).tobytes()
@@ -209,6 +228,14 @@ def staged_derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, ..
         return wt, b
     if sp.weights == "conv_rows":
         return _pack_rows(rows, sp.const("KP"), sp.const("BITS")), b
+    if sp.weights == "mve_rows":
+        return _pack_mve(rows), b
+    if sp.weights == "dw4":  # int8, [group of four channels][tap][channel], the last group padded with zeros
+        taps, c = rows.shape
+        g = -(-c // 4)
+        pad = np.zeros((taps, 4 * g), np.int64)
+        pad[:, :c] = rows
+        return Const("dw4", "int8_t", pad.reshape(taps, g, 4).transpose(1, 0, 2).astype(np.int8).tobytes()), b
     assert sp.weights == "dw16"
     # int16, four channels at a time: group g's taps are contiguous (one LDRD per tap at a small positive offset),
     # each tap's four weights in the lane order SXTB16 gives the input, (c0, c2) then (c1, c3); the channels past

@@ -25,22 +25,32 @@ def select(kern: Kernel, isa: str) -> Special | None:
     if bits == 8 and direct:
         kp = k
     ka = (k // step) * step if direct else kp  # elements the SIMD loop covers (a direct row has k)
-    # dsp, int8 weights: two output channels x three pixels per pass (the weights stay widened in registers
-    # while three pixels meet them) for a 1x1 read in place, and for a gathered (im2col) convolution whose
-    # call the memory plan marked "wide" (room for a third row of scratch that does not raise the peak:
-    # memory.techniques.widen_im2col); otherwise two x two. Blocks of three stage their outputs (3 x out_c
-    # bytes of stack).
-    wide = direct or kern.variant == "wide"
-    px = 3 if isa == "dsp" and bits == 8 and wide and p.out_c <= 256 else 2
-    # dsp, int8: a block widens its pixels' rows once into a stack buffer (2 bytes per value and pixel; rows
-    # up to 256 values for three pixels, 384 for two) when several output-channel pairs reuse them
-    xw = int(isa == "dsp" and bits == 8 and 8 <= ka <= (256 if px == 3 else 384) and p.out_c >= 16)
+    isa, px, xw = _blocking(isa, bits, direct or kern.variant == "wide", p.out_c, ka)
     consts = (("CIN", p.in_c), ("COUT", p.out_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h),
               ("SW", p.stride_w), ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", bits), ("K", k), ("KP", kp),
               ("KA", ka), ("DIRECT", int(direct)), ("PX", px), ("XW", xw)) + sk.output_stage(p)
     # (three pixels of a row at fixed distances, pairs across rows narrower than three; staged outputs)
     return Special(FAMILY, isa, consts, scratch=0 if direct else px * kp, px_block=px, staged=px == 3,
-                   weights="original" if bits == 8 and kp == k and not as_conv else "conv_rows")
+                   weights="mve_rows" if isa == "mve" else "original" if bits == 8 and kp == k and not as_conv
+                   else "conv_rows", grouped=isa == "mve")
+
+
+def _blocking(isa: str, bits: int, wide: bool, out_c: int, ka: int) -> tuple[str, int, int]:
+    """(isa, pixels per pass, rows widened once) of a conv kernel.
+
+    dsp, int8 weights: two output channels x three pixels per pass (the weights stay widened in registers while
+    three pixels meet them) for a 1x1 read in place, and for a gathered (im2col) convolution whose call the memory
+    plan marked "wide" (room for a third row of scratch that does not raise the peak:
+    memory.techniques.widen_im2col); otherwise two x two. Blocks of three stage their outputs (3 x out_c bytes of
+    stack). mve: one pixel, four output channels per pass (VMLADAVA reductions into four accumulators, whose output
+    stage is one vector: records grouped by four channels); no Helium int4 path: the dsp kernel, which Helium cores
+    run. dsp, int8: a block widens its pixels' rows once into a stack buffer (2 bytes per value and pixel; rows up
+    to 256 values for three pixels, 384 for two) when several output-channel pairs reuse them."""
+    if isa == "mve" and bits == 4:
+        isa = "dsp"
+    px = 1 if isa == "mve" else 3 if isa == "dsp" and bits == 8 and wide and out_c <= 256 else 2
+    xw = int(isa == "dsp" and bits == 8 and 8 <= ka <= (256 if px == 3 else 384) and out_c >= 16)
+    return isa, px, xw
 
 
 def _name(sp: Special) -> str:
@@ -74,4 +84,4 @@ def short_blocks(sp: Special, p: object) -> frozenset[int]:
 
 
 FAMILY = Family("conv", ("tml_conv_s8", "tml_conv_s4"), select, _name, stack=_stack, derived=sk.staged_derived,
-                unread=("multiplier", "shift"), staged=True, compact=sk.compact)
+                unread=("multiplier", "shift"), staged=True, compact=sk.compact, mve=True)

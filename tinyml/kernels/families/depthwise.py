@@ -20,7 +20,7 @@ def select(kern: Kernel, isa: str) -> Special | None:
     if kern.func != "tml_depthwise_conv_s8" or p.batches != 1 or p.depth_multiplier != 1:
         return None
     return Special(FAMILY, isa, sk.window_consts(p, p.in_c) + sk.output_stage(p),
-                   weights="dw16" if isa == "dsp" else "original")
+                   weights="dw16" if isa == "dsp" else "dw4" if isa == "mve" else "original", grouped=isa == "mve")
 
 
 def _name(sp: Special) -> str:
@@ -44,4 +44,5 @@ def _border(sp: Special) -> str | None:
 
 
 FAMILY = Family("depthwise", ("tml_depthwise_conv_s8", "tml_depthwise_conv_s4"), select, _name, stack=_stack,
-                derived=sk.staged_derived, unread=("multiplier", "shift"), staged=True, border=_border)
+                derived=sk.staged_derived, unread=("multiplier", "shift"), staged=True, border=_border,
+                mve=True)

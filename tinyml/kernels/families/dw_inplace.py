@@ -25,4 +25,4 @@ def _name(sp: Special) -> str:
 
 
 FAMILY = Family("dw_inplace", ("tml_depthwise_conv_inplace_s8",), select, _name, derived=sk.staged_derived,
-                unread=("multiplier", "shift"), staged=True)
+                unread=("multiplier", "shift"), staged=True, mve=True)

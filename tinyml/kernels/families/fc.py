@@ -14,10 +14,13 @@ def select(kern: Kernel, isa: str) -> Special | None:
     if p.filter_offset != 0:
         return None
     bits = sk.bits(kern.func)
+    if isa == "mve" and bits == 4:
+        isa = "dsp"  # no Helium int4 path: the dsp kernel, which Helium cores run
     d = p.accum_depth
     consts = (("DEPTH", d), ("OUTC", p.out_c), ("BITS", bits), ("KP", -(-d // 8) * 8 if bits == 4 else d),
               ("KA", (d // 8) * 8 if bits == 4 else (d // 4) * 4)) + sk.output_stage(p)
-    return Special(FAMILY, isa, consts, weights="original" if bits == 8 else "conv_rows")
+    return Special(FAMILY, isa, consts, weights="mve_rows" if isa == "mve" else "original" if bits == 8 else
+                   "conv_rows", grouped=isa == "mve")
 
 
 def _name(sp: Special) -> str:
@@ -26,4 +29,4 @@ def _name(sp: Special) -> str:
 
 
 FAMILY = Family("fc", ("tml_fully_connected_s8", "tml_fully_connected_s4"), select, _name,
-                derived=sk.staged_derived, unread=("multiplier", "shift"), staged=True, compact=sk.compact)
+                derived=sk.staged_derived, unread=("multiplier", "shift"), staged=True, compact=sk.compact, mve=True)
