@@ -52,7 +52,12 @@ CONFIGS = {("shared", "person_detect.tflite+stream"): CompileOptions(patch="12x1
            ("shared", "vww_96_int8.tflite+mve"): CompileOptions(kernels="mve", patch="off"),
            ("shared", "ad01_int8.tflite+mve"): CompileOptions(kernels="mve"),
            ("op", "conv3x3_dil2_same+mve"): CompileOptions(kernels="mve"),
-           ("op", "cnn_mobilenet+mve"): CompileOptions(kernels="mve", patch="off", overlap=False)}
+           ("op", "cnn_mobilenet+mve"): CompileOptions(kernels="mve", patch="off", overlap=False),
+           # pooling (a predicated tail after full vectors), SUB and MUL (gathered tables, vector requantization)
+           ("op", "maxpool3_s2_same_c37+mve"): CompileOptions(kernels="mve"),
+           ("op", "avgpool2_s1_valid_c21+mve"): CompileOptions(kernels="mve"),
+           ("op", "sub_same+mve"): CompileOptions(kernels="mve"),
+           ("op", "mul_same+mve"): CompileOptions(kernels="mve")}
 CASES = [("shared", n) for n in SHARED] + [("op", n) for n in OPS] + list(CONFIGS)
 
 

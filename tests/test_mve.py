@@ -69,12 +69,22 @@ void run(void) {
     for (i = 0; i < 32; i += 3) {
         hex((uint32_t)tml_vmladava((int32_t)0x80000000 + i, tml_vld8(a + i), tml_vld8(b + i)));
         hex((uint32_t)tml_vmladava(-i, tml_vld8(a + i), tml_vld8(a + i)));
+        hex((uint32_t)tml_vaddva8(i % 2 ? INT32_MAX - i : INT32_MIN + i,
+                                  tml_vld8_z(b + i, tml_vctp8((uint32_t)i % 17))));
         lanes(tml_vld8x4(a + i));
         lanes(tml_vld8x4_s2(b + i));
         lanes(tml_vmla32(tml_vld32(wide + (i % 4)), tml_vld8x4(a + i), tml_vld8x4(b + i)));
         lanes(tml_vmla32(tml_vdup32(0x7fffffff), tml_vld32(wide), tml_vld32(wide + 4)));
         lanes(tml_vmla32n(tml_vld32(wide + (i % 4)), tml_vld8x4(b + i), i % 2 ? -128 : 0x40000001));
         lanes(tml_vset4(i, -i, wide[i % 8], (int32_t)0x80000000));
+        lanes(tml_vsub32(tml_vld32(wide + (i % 4)), tml_vld8x4(b + i)));
+        lanes(tml_vmul32(tml_vld32(wide + (i % 4)), tml_vmla32n(tml_vld8x4(a + i), tml_vld8x4(b + i), 3)));
+        lanes(tml_vgather32(wide, tml_vset4(i % 8, 7 - i % 8, (i * 3) % 8, 0)));
+        {   /* predicated word loads and stores */
+            int32_t w[4] = {0x55555555, 0x55555555, 0x55555555, 0x55555555};
+            tml_vst32_p(w, tml_vld32_z(wide + (i % 4), tml_vctp32((uint32_t)i % 5)), tml_vctp32((uint32_t)(i + 2) % 5));
+            lanes(tml_vld32(w));
+        }
     }
     {   /* narrowing stores: predicated, scattered */
         int8_t out[40];
@@ -83,6 +93,15 @@ void run(void) {
             tml_vst8x4_p(out + n, tml_vld32(wide + n), tml_vctp32(n));
             tml_vst8x4(out + 8, tml_vset4(0x1ff, -129, 128, -1));
             tml_vst8x4_strided(out + 12 + n, tml_vld32(wide + n), 5 + n);
+            for (i = 0; i < 40; i += 4) hex((uint32_t)(uint8_t)out[i] | (uint32_t)(uint8_t)out[i + 1] << 8 |
+                                            (uint32_t)(uint8_t)out[i + 2] << 16 | (uint32_t)(uint8_t)out[i + 3] << 24);
+        }
+        for (n = 0; n <= 17; n++) {  /* int8 lanes: maximum, minimum, broadcast, predicated 16-lane stores */
+            const tml_pred m8 = tml_vctp8(n);
+            for (i = 0; i < 40; i++) out[i] = 0x55;
+            tml_vst8_p(out + (n % 5), tml_vmax8(tml_vld8(a + n), tml_vld8(b + (2 * n) % 32)), m8);
+            tml_vst8_p(out + 22, tml_vmin8(tml_vmax8(tml_vld8_z(b + n, m8), tml_vdup8((int8_t)(n * 9 - 100))),
+                                           tml_vdup8((int8_t)(90 - n * 7))), tml_vctp8(16 - n % 17));
             for (i = 0; i < 40; i += 4) hex((uint32_t)(uint8_t)out[i] | (uint32_t)(uint8_t)out[i + 1] << 8 |
                                             (uint32_t)(uint8_t)out[i + 2] << 16 | (uint32_t)(uint8_t)out[i + 3] << 24);
         }
@@ -200,7 +219,7 @@ def test_portable_definitions_equal_the_instructions_on_qemu(tmp_path):
     dis = subprocess.run(["arm-none-eabi-objdump", "-d", "-m", "armv8.1-m.main", str(elf)], capture_output=True,
                          text=True, check=True).stdout
     # the instructions, not the C definitions (binutils writes VMLADAVA as its alias vmlava)
-    assert ("vmladava" in dis or "vmlava" in dis) and "vctp.8" in dis and "vctp.32" in dis
+    assert ("vmladava" in dis or "vmlava" in dis) and "vctp.8" in dis and "vctp.32" in dis and "vmax.s8" in dis
     run = run_qemu(elf, board, timeout=60)
     assert run.returncode == 0 and not run.timed_out, run.output
     target = run.output.split("done\n")[0]
@@ -235,6 +254,9 @@ CASES = {
     "conv5x5_s2_same_relu6": "conv_5x5_s2x2", "conv3x3_dil2_same": "_d2x2", "conv_s2x1_k3x1_odd": "conv_3x1_s2x1",
     "dw3x3_s1_same": "dw_3x3_s1x1", "dw3x3_valid_dil2": "dw_3x3_s1x1_d2x2", "dw5x5_s2_relu6": "dw_5x5_s2x2",
     "dense_relu": "fc_20x7", "flatten_dense": "fc_60x10", "dense_nobias": "fc_33x5",
+    "maxpool3_s2_same_c37": "maxpool_3x3_s2x2_c37", "maxpool3_s1_same": "maxpool_3x3_s1x1_c5",
+    "avgpool2_s1_valid_c21": "avgpool_2x2_s1x1_c21", "avgpool3_s2_same": "avgpool_3x3_s2x2_c4",
+    "add_relu": "k_add_", "sub_same": "k_add_", "mul_same": "k_mul_",
 }
 
 
@@ -290,3 +312,23 @@ def test_shared_models_bit_exact_on_the_m55(name, tmp_path):
                         CompileOptions(kernels="mve"))
     names = {f for layer in rep["layers"] for f in layer["kernels"]}
     assert name == "hello_world_int8" or any("_mve" in f for f in names), names
+
+
+@needs_arm
+@needs_shared()
+@pytest.mark.firmware
+@pytest.mark.parametrize("name,options,kernel", [
+    # patch-based: the classifier's global average pool summed band by band (chsum), halos cached
+    ("kws_ref_model", CompileOptions(kernels="mve", patch="25x1", patch_split=9, halos="cache"), "chsum_"),
+    # patch-based from a streamed input: convolution and depthwise kernels on patch regions
+    ("person_detect", CompileOptions(kernels="mve", patch="12x1", halos="cache", stream_input=True), "dw_")])
+def test_patch_regions_bit_exact_on_the_m55(name, options, kernel, tmp_path):
+    """Patch-based inference with the Helium kernels on QEMU mps3-an547: TFLM's output (baseline.json, seed 0)."""
+    from conftest import shared_baseline
+    from oracle import random_inputs
+    m = next(m for m in shared_baseline() if m["file"] == f"{name}.tflite")
+    xs = random_inputs([(tuple(s["shape"]), s["dtype"]) for s in m["input"]], 0)
+    rep, _ = _on_qemu(SHARED_MODELS / m["file"], xs, [np.array(r) for r in m["tflm_output_seed0"]], tmp_path, options)
+    assert rep["memory"]["patch"] is not None
+    names = {f for layer in rep["layers"] for f in layer["kernels"]}
+    assert any(kernel in f and "_mve" in f for f in names), names

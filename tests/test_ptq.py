@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -68,10 +69,10 @@ def test_mixed_widths_and_estimators(everything, tmp_path):
         check_exported(q, nhwc(x), tmp_path / est, n=3)
 
 
-@pytest.mark.parametrize("bits", [8, 4])
-def test_classifier_summed_band_by_band(tmp_path, bits):
+@pytest.mark.parametrize("bits,kernels", [(8, "dsp"), (4, "dsp"), (8, "mve")])
+def test_classifier_summed_band_by_band(tmp_path, bits, kernels):
     """A quantized CNN whose flattened feature map feeds a Linear layer (int8 or int4 weights): the patch stage
-    runs on to the classifier, which sums its input band by band, bit-exact with TFLM."""
+    runs on to the classifier, which sums its input band by band, bit-exact with TFLM (DSP and Helium kernels)."""
     torch.manual_seed(1)
     m = nn.Sequential(nn.Conv2d(2, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 4, 3, stride=2), nn.ReLU(),
                       nn.Flatten(), nn.Linear(4 * 6 * 5, 5)).eval()
@@ -84,14 +85,19 @@ def test_classifier_summed_band_by_band(tmp_path, bits):
     (tmp_path / "m.tflite").write_bytes(data)
     for rows in (2, 6):
         out = tmp_path / f"c{rows}"
-        rep = tinyml.compile(tmp_path / "m.tflite", out, patch=f"{rows}x1", patch_split=fc, halos="cache")
+        rep = tinyml.compile(tmp_path / "m.tflite", out, patch=f"{rows}x1", patch_split=fc, halos="cache",
+                             kernels=kernels)
         assert rep["memory"]["patch"]["reduced_tensor"] is not None
-        acc = "model_k_fc_acc_120x5_s8_dsp(" if bits == 8 else "tml_fully_connected_acc_s4("  # int4: portable
+        acc = f"model_k_fc_acc_120x5_s8_{kernels}(" if bits == 8 else "tml_fully_connected_acc_s4("  # int4: portable
         assert acc in (out / "model.c").read_text()
         host = HostModel(out)
         for i in range(4):
             xi = quantize_input(q, nhwc(x[i:i + 1]))
             assert np.array_equal(host.run([xi])[0], tflm_run(data, [xi], 1)[0]), f"differs on input {i}"
+        if kernels == "mve" and shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"):
+            from tinyml.harness.firmware import emulate  # the Helium instructions on QEMU's Cortex-M55
+            res = emulate(out, "mps3-an547", [xi])
+            assert res["outputs_match_host"] and res["outputs_match_reference"] is True
 
 
 def test_patch_stages_through_folded_pads(tmp_path):

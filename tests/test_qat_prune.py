@@ -40,6 +40,31 @@ def test_qat_exports_the_model_it_trained(tmp_path):
     check_exported(q, nhwc(x), tmp_path, mod)
 
 
+def test_qat_cosine_schedule_decays_to_zero(monkeypatch):
+    """schedule="cosine": the learning rates fall to zero over the run (the last step nearly frozen); an unknown
+    schedule is refused."""
+    from tinyml.errors import TinymlError
+    from tinyml.quant import qat
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 16, 3))
+    x = np.random.default_rng(0).normal(size=(40, 1, 4, 4)).astype(np.float32)
+    y = np.arange(40) % 3
+    g = tinyml.from_torch(m.eval(), torch.tensor(x[:1]))
+    seen = []
+    real = torch.optim.Adam.step
+
+    def step(self, *a, **k):
+        seen.append([grp["lr"] for grp in self.param_groups])
+        return real(self, *a, **k)
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    mod = qat.prepare(g, nhwc(x), weights="int4")
+    qat.finetune(mod, nhwc(x), y, epochs=3, lr=1e-3, scale_lr=1e-2, batch=8, schedule="cosine")
+    assert len(seen) == 15 and seen[0] == [1e-3, 1e-2]
+    assert all(a[0] > b[0] for a, b in zip(seen, seen[1:])) and seen[-1][0] < 2e-5
+    with pytest.raises(TinymlError, match="schedule"):
+        qat.finetune(mod, nhwc(x), y, epochs=1, schedule="linear")
+
+
 def test_pruning_keeps_a_consistent_graph(tmp_path):
     from tinyml.quant.prune import prunable_chains, prune
     torch.manual_seed(0)

@@ -7,7 +7,7 @@ seed (`make_dataset(get_dataset_args())`: 4,000 training and 1,000 test signals 
 downloaded). It separates compression methods where scikit-learn's digits cannot: int4 without training loses
 points here. 600 training signals are held out as validation data for the searches.
 
-    python examples/mnist1d/run.py --out DIR [--seeds 0 1 2] [--epochs 60] [--qat-epochs 8] [--no-emulate]
+    python examples/mnist1d/run.py --out DIR [--seeds 0 1 2] [--epochs 60] [--qat-epochs 16] [--no-emulate]
 
 DIR/results.json: {"variants": [{variant, accuracy, accuracy_std, accuracies (one per seed), weight_bytes,
 peak_sram_bytes, bit_exact, m4_instructions, m4_cycles}], ...} for the variants float, int8, int4, mixed,
@@ -30,6 +30,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 VARIANTS = ("float", "int8", "int4", "mixed", "int4_qat", "search")
 MIXED_BUDGET = 0.55   # mixed: flash for weights, a fraction of the int8 model's
 SEARCH_FLASH = 0.45   # search: flash for weights, a fraction of the int8 model's; SRAM: the int8 model's peak
+SEARCH_FINETUNE = 8   # search: epochs of float fine-tuning of each pruned network
+QAT_LR = 3e-4         # int4_qat: the weights' learning rate, cosine-decayed over --qat-epochs
 
 
 def load_data() -> tuple[np.ndarray, ...]:
@@ -132,7 +134,7 @@ def run_seed(seed: int, data: tuple, a: argparse.Namespace, out: Path) -> dict[s
     graphs["mixed"] = compress(g, calib, nhwc(xval), yval, flash_budget=int(MIXED_BUDGET * int8_bytes),
                                bits="mixed").graph
     module = qat.prepare(g, calib, weights="int4")
-    qat.finetune(module, nhwc(xfit), yfit, epochs=a.qat_epochs, seed=seed)
+    qat.finetune(module, nhwc(xfit), yfit, epochs=a.qat_epochs, lr=QAT_LR, schedule="cosine", seed=seed)
     graphs["int4_qat"] = qat.export(module)
     res: dict[str, dict] = {"float": {"accuracy": float_acc, "weight_bytes": 4 * sum(
         p.numel() for p in model.parameters()), "peak_sram_bytes": None, "bit_exact": None,
@@ -141,7 +143,8 @@ def run_seed(seed: int, data: tuple, a: argparse.Namespace, out: Path) -> dict[s
         path = tinyml.export_tflite(graphs[name], out / f"{name}_s{seed}.tflite")
         res[name] = check(name, graphs[name], path, out, x_test, yte, not a.no_emulate)
     search = compress(g, calib, nhwc(xval), yval, flash_budget=int(SEARCH_FLASH * int8_bytes),
-                      sram_budget=res["int8"]["peak_sram_bytes"], calib_y=yfit[:512], finetune_epochs=a.qat_epochs)
+                      sram_budget=res["int8"]["peak_sram_bytes"], calib_y=yfit[:512],
+                      finetune_epochs=min(a.qat_epochs, SEARCH_FINETUNE))
     path = tinyml.export_tflite(search.graph, out / f"search_s{seed}.tflite")
     res["search"] = {**check("search", search.graph, path, out, x_test, yte, not a.no_emulate),
                      "config": search.chosen.row()}
@@ -174,7 +177,7 @@ def main() -> int:
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--epochs", type=int, default=60)
-    ap.add_argument("--qat-epochs", type=int, default=8)
+    ap.add_argument("--qat-epochs", type=int, default=16)
     ap.add_argument("--no-emulate", action="store_true", help="skip the QEMU runs (no arm-none-eabi toolchain)")
     a = ap.parse_args()
     out: Path = a.out

@@ -81,6 +81,25 @@ static inline tml_i32x4 tml_vrshl32(tml_i32x4 a, tml_i32x4 b) { return vrshlq_s3
 /* n bytes from s to d, and n copies of v to d (n a constant where the kernels call them, so the loop unrolls):
  * sixteen per VLDRB/VSTRB, the last n % 16 under a VCTP predicate (newlib's memcpy and memset take a call and
  * a byte loop for the few bytes an im2col row copies) */
+/* acc + the sum of the 16 int8 lanes of a (VADDVA.S8) */
+static inline int32_t tml_vaddva8(int32_t acc, tml_i8x16 a) { return vaddvaq_s8(acc, a); }
+/* 4 int32 lanes loaded where the predicate is active, 0 elsewhere (VLDRW.32 in a VPT block); stored where it
+ * is active (VSTRW.32) */
+static inline tml_i32x4 tml_vld32_z(const int32_t *p, tml_pred m) { return vldrwq_z_s32(p, m); }
+static inline void tml_vst32_p(int32_t *p, tml_i32x4 v, tml_pred m) { vstrwq_p_s32(p, v, m); }
+/* lane-wise wrapping subtraction and multiplication (VSUB.I32, VMUL.I32); t[idx[i]] for each lane (VLDRW.S32
+ * gathering at offsets idx << 2; idx in 0..2^30) */
+static inline tml_i32x4 tml_vsub32(tml_i32x4 a, tml_i32x4 b) { return vsubq_s32(a, b); }
+static inline tml_i32x4 tml_vmul32(tml_i32x4 a, tml_i32x4 b) { return vmulq_s32(a, b); }
+static inline tml_i32x4 tml_vgather32(const int32_t *t, tml_i32x4 idx) {
+    return vldrwq_gather_shifted_offset_s32(t, vreinterpretq_u32_s32(idx));
+}
+/* lane-wise signed maximum and minimum of 16 int8 lanes (VMAX.S8, VMIN.S8), x in every lane (VDUP.8); 16 int8
+ * lanes stored where the predicate is active (VSTRB.8 in a VPT block) */
+static inline tml_i8x16 tml_vmax8(tml_i8x16 a, tml_i8x16 b) { return vmaxq_s8(a, b); }
+static inline tml_i8x16 tml_vmin8(tml_i8x16 a, tml_i8x16 b) { return vminq_s8(a, b); }
+static inline tml_i8x16 tml_vdup8(int8_t x) { return vdupq_n_s8(x); }
+static inline void tml_vst8_p(int8_t *p, tml_i8x16 v, tml_pred m) { vstrbq_p_s8(p, v, m); }
 static inline void tml_vcopy(int8_t *d, const int8_t *s, uint32_t n) {
     for (; n >= 16; n -= 16, d += 16, s += 16) vstrbq_s8(d, vldrbq_s8(s));
     if (n) {
@@ -217,6 +236,61 @@ static inline tml_i32x4 tml_vqrdmulh32(tml_i32x4 a, tml_i32x4 b) {
         }
     }
     return a;
+}
+static inline int32_t tml_vaddva8(int32_t acc, tml_i8x16 a) {
+    uint32_t s = (uint32_t)acc;
+    int i;
+    for (i = 0; i < 16; i++) s += (uint32_t)(int32_t)a.v[i];
+    return (int32_t)s;
+}
+static inline tml_i32x4 tml_vld32_z(const int32_t *p, tml_pred m) {
+    tml_i32x4 r;
+    int i;
+    for (i = 0; i < 4; i++) r.v[i] = (m >> (4 * i)) & 1u ? p[i] : 0;
+    return r;
+}
+static inline void tml_vst32_p(int32_t *p, tml_i32x4 v, tml_pred m) {
+    int i;
+    for (i = 0; i < 4; i++) {
+        if ((m >> (4 * i)) & 1u) p[i] = v.v[i];
+    }
+}
+static inline tml_i32x4 tml_vsub32(tml_i32x4 a, tml_i32x4 b) {
+    int i;
+    for (i = 0; i < 4; i++) a.v[i] = (int32_t)((uint32_t)a.v[i] - (uint32_t)b.v[i]);
+    return a;
+}
+static inline tml_i32x4 tml_vmul32(tml_i32x4 a, tml_i32x4 b) {
+    int i;
+    for (i = 0; i < 4; i++) a.v[i] = (int32_t)((uint32_t)a.v[i] * (uint32_t)b.v[i]);
+    return a;
+}
+static inline tml_i32x4 tml_vgather32(const int32_t *t, tml_i32x4 idx) {
+    int i;
+    for (i = 0; i < 4; i++) idx.v[i] = t[(uint32_t)idx.v[i]];
+    return idx;
+}
+static inline tml_i8x16 tml_vmax8(tml_i8x16 a, tml_i8x16 b) {
+    int i;
+    for (i = 0; i < 16; i++) a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i];
+    return a;
+}
+static inline tml_i8x16 tml_vmin8(tml_i8x16 a, tml_i8x16 b) {
+    int i;
+    for (i = 0; i < 16; i++) a.v[i] = a.v[i] < b.v[i] ? a.v[i] : b.v[i];
+    return a;
+}
+static inline tml_i8x16 tml_vdup8(int8_t x) {
+    tml_i8x16 r;
+    int i;
+    for (i = 0; i < 16; i++) r.v[i] = x;
+    return r;
+}
+static inline void tml_vst8_p(int8_t *p, tml_i8x16 v, tml_pred m) {
+    int i;
+    for (i = 0; i < 16; i++) {
+        if ((m >> i) & 1u) p[i] = v.v[i];
+    }
 }
 static inline void tml_vcopy(int8_t *d, const int8_t *s, uint32_t n) {
     uint32_t i;

@@ -59,6 +59,10 @@ PLAN: list[dict[str, Any]] = [
      "kw": {"kind": "max", "pool_size": 3, "strides": 1, "padding": "same"}},
     {"name": "maxpool2_s2_valid", "build": "pool", "inputs": [(9, 9, 2)],
      "kw": {"kind": "max", "pool_size": 2, "strides": 2, "padding": "valid"}},
+    {"name": "maxpool3_s2_same_c37", "build": "pool", "inputs": [(9, 9, 37)],
+     "kw": {"kind": "max", "pool_size": 3, "strides": 2, "padding": "same"}},
+    {"name": "avgpool2_s1_valid_c21", "build": "pool", "inputs": [(6, 7, 21)],
+     "kw": {"kind": "avg", "pool_size": 2, "strides": 1, "padding": "valid"}},
     {"name": "mean_spatial", "build": "gap", "inputs": [(7, 5, 6)], "kw": {"keepdims": False}},
     {"name": "mean_spatial_keepdims", "build": "gap", "inputs": [(6, 6, 3)], "kw": {"keepdims": True}},
     # activations

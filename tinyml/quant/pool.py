@@ -56,8 +56,12 @@ def have_ray() -> bool:
 
 
 def _start(context: Context) -> None:
+    """A worker's start: the shared data kept, and what every job imports imported once, up front."""
     global _CONTEXT
     _CONTEXT = context
+    import torch  # noqa: F401
+
+    from . import executor, ptq  # noqa: F401
 
 
 def _pooled(job: Job) -> np.ndarray:

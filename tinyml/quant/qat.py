@@ -27,14 +27,23 @@ def prepare(g: Graph, calib: np.ndarray, *, weights: str | int | dict[int, int] 
 
 
 def finetune(module: GraphExecutor, x: np.ndarray, y: np.ndarray, *, epochs: int = 3, lr: float = 1e-4,
-             scale_lr: float = 1e-3, batch: int = 32, seed: int = 0) -> list[float]:
-    """Cross-entropy fine-tuning on inputs `x` (NHWC) and integer labels `y`; returns the loss per epoch."""
+             scale_lr: float = 1e-3, batch: int = 32, seed: int = 0, schedule: str = "constant") -> list[float]:
+    """Cross-entropy fine-tuning on inputs `x` (NHWC) and integer labels `y`; returns the loss per epoch.
+    `schedule`: "constant" learning rates, or "cosine" (both decay to zero over the run, step by step: a larger
+    `lr` early, small steps where the rounding of the weights settles)."""
+    import math
+
     import torch
     if len(x) != len(y):
         raise TinymlError(f"{len(x)} inputs but {len(y)} labels")
+    if schedule not in ("constant", "cosine"):
+        raise TinymlError(f"schedule '{schedule}': constant or cosine")
     weights = [p for n, p in module.named_parameters() if n.startswith(("w.", "b."))]
     scales = [p for n, p in module.named_parameters() if "scale" in n]
     opt = torch.optim.Adam([{"params": weights, "lr": lr}, {"params": scales, "lr": scale_lr}])
+    steps = max(1, epochs * -(-len(x) // batch))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, (lambda s: 0.5 * (1 + math.cos(math.pi * s / steps))) if schedule == "cosine" else (lambda s: 1.0))
     xt, yt = torch.tensor(np.asarray(x, np.float32)), torch.tensor(np.asarray(y), dtype=torch.long)
     gen = torch.Generator().manual_seed(seed)
     losses = []
@@ -49,6 +58,7 @@ def finetune(module: GraphExecutor, x: np.ndarray, y: np.ndarray, *, epochs: int
             loss = torch.nn.functional.cross_entropy(out.reshape(len(idx), -1), yt[idx])
             loss.backward()
             opt.step()
+            sched.step()
             total += loss.item() * len(idx)
         losses.append(total / len(xt))
     module.eval()

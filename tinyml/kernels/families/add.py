@@ -1,5 +1,5 @@
 """The add family (codegen/templates/kernels/add.c.j2): ADD, SUB and MUL whose operands are read at the
-output's own index, their multipliers as constants, four values per word."""
+output's own index, their multipliers as constants, four values per word (dsp) or per vector (mve)."""
 from __future__ import annotations
 
 import numpy as np
@@ -15,6 +15,8 @@ def select(kern: Kernel, isa: str) -> Special | None:
     p = kern.params
     if not isinstance(p, BroadcastParams):
         return None
+    if isa == "mve" and not (p.output_multiplier > 2 ** 30 and -22 <= p.output_shift <= -2):
+        isa = "dsp"  # mve: the output stage is tml_vrequant_pre, for records of tml_requant_pre's kind only
     dense = (p.d1 * p.d2 * p.d3, p.d2 * p.d3, p.d3, 1)
     dims = (p.d0, p.d1, p.d2, p.d3)
     same = all(all(s == d or n == 1 for s, d, n in zip(st, dense, dims)) for st in (p.a_stride, p.b_stride))
@@ -55,4 +57,5 @@ def _derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, ...]:
     return (Const("addtab", "int32_t", np.concatenate([ta, tb]).astype(np.int32).tobytes()),)
 
 
-FAMILY = Family("add", ("tml_add_s8", "tml_mul_s8"), select, _name, derived=_derived, unread=("a_stride", "b_stride"))
+FAMILY = Family("add", ("tml_add_s8", "tml_mul_s8"), select, _name, derived=_derived, unread=("a_stride", "b_stride"),
+                mve=True)

@@ -26,4 +26,4 @@ def _derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, ...]:
     return (kern.args[1],)
 
 
-FAMILY = Family("fc_acc", ("tml_fully_connected_acc_s8",), select, _name, derived=_derived)
+FAMILY = Family("fc_acc", ("tml_fully_connected_acc_s8",), select, _name, derived=_derived, mve=True)

@@ -1,5 +1,5 @@
 """The pool family (codegen/templates/kernels/pool.c.j2): AVERAGE_POOL_2D and MAX_POOL_2D, four channels per
-word."""
+word (dsp) or sixteen per pass (mve)."""
 from __future__ import annotations
 
 from ...params import Kernel, PoolParams
@@ -12,8 +12,8 @@ def select(kern: Kernel, isa: str) -> Special | None:
     if not isinstance(p, PoolParams):
         return None
     is_max = kern.func == "tml_maxpool_s8"
-    # average: 16-bit lane sums (SXTAB16) hold at most 255 taps of int8 values
-    if p.batches != 1 or (not is_max and p.filter_h * p.filter_w > 255):
+    # average, dsp: 16-bit lane sums (SXTAB16) hold at most 255 taps of int8 values (mve sums in 32-bit lanes)
+    if p.batches != 1 or (not is_max and isa != "mve" and p.filter_h * p.filter_w > 255):
         return None
     return Special(FAMILY, isa, (("C", p.channels), ("FH", p.filter_h), ("FW", p.filter_w), ("SH", p.stride_h),
                                  ("SW", p.stride_w), ("MAX", int(is_max)), ("ACT_MIN", p.act_min),
@@ -26,4 +26,4 @@ def _name(sp: Special) -> str:
             f"_a{c['ACT_MIN']}_{c['ACT_MAX']}_{sp.isa}").replace("-", "m")
 
 
-FAMILY = Family("pool", ("tml_avgpool_s8", "tml_maxpool_s8"), select, _name)
+FAMILY = Family("pool", ("tml_avgpool_s8", "tml_maxpool_s8"), select, _name, mve=True)
