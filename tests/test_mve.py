@@ -16,6 +16,7 @@ from tinyml.boards import load_board
 from tinyml.compiler import CompileOptions, compile_model
 from tinyml.errors import TinymlError
 from tinyml.harness.firmware import cflags, emulate, generate, ldflags, run_qemu
+from tinyml.harness.host import HostModel
 from tinyml.resources import runtime_dir
 
 needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
@@ -69,6 +70,8 @@ void run(void) {
     for (i = 0; i < 32; i += 3) {
         hex((uint32_t)tml_vmladava((int32_t)0x80000000 + i, tml_vld8(a + i), tml_vld8(b + i)));
         hex((uint32_t)tml_vmladava(-i, tml_vld8(a + i), tml_vld8(a + i)));
+        hex((uint32_t)tml_vmladava(i, tml_vlo4(tml_vld8(a + i)), tml_vld8(b + i)));
+        hex((uint32_t)tml_vmladava(-i, tml_vhi4(tml_vld8(b + i)), tml_vld8(a + i)));
         hex((uint32_t)tml_vaddva8(i % 2 ? INT32_MAX - i : INT32_MIN + i,
                                   tml_vld8_z(b + i, tml_vctp8((uint32_t)i % 17))));
         lanes(tml_vld8x4(a + i));
@@ -332,3 +335,65 @@ def test_patch_regions_bit_exact_on_the_m55(name, options, kernel, tmp_path):
     assert rep["memory"]["patch"] is not None
     names = {f for layer in rep["layers"] for f in layer["kernels"]}
     assert any(kernel in f and "_mve" in f for f in names), names
+
+
+@needs_arm
+@needs_tflm()
+@pytest.mark.firmware
+@pytest.mark.parametrize("name,kernel", [("kws_svdf_scrambled8", "svdf_"), ("mnist_lstm", "lstm_")])
+def test_svdf_and_lstm_bit_exact_on_the_m55(name, kernel, tmp_path):
+    """SVDF's feature matmul and the LSTM's gate products as Helium dot products (published stateful models from
+    ../shared/models/real): the TFLM references stored beside them (five cases, each from the reset state) on the
+    host, and the first on QEMU mps3-an547."""
+    import tinyml
+    model = SHARED_MODELS / "real" / f"{name}.tflite"
+    if not model.is_file():
+        pytest.skip(f"the published models are not present at {model.parent}")
+    ref = np.load(model.with_suffix(".ref.npz"))
+    cases = [([ref[f"x{k}_{j}"] for j in range(8) if f"x{k}_{j}" in ref.files],
+              [ref[f"y{k}_{j}"] for j in range(8) if f"y{k}_{j}" in ref.files]) for k in range(5)]
+    out = tmp_path / "host"
+    rep = compile_model(model, out, CompileOptions(kernels="mve"))
+    names = {f for layer in rep["layers"] for f in layer["kernels"]}
+    assert any(kernel in f and f.endswith("_mve") for f in names), names
+    for xs, ys in cases:
+        for got, want in zip(tinyml.run(out, xs), ys):
+            assert got.dtype == want.dtype and np.array_equal(got.reshape(-1), want.reshape(-1))
+    _on_qemu(model, cases[0][0], cases[0][1], tmp_path, CompileOptions(kernels="mve"))
+
+
+@needs_tflm()
+@pytest.mark.parametrize("emulated", [False, pytest.param(True, marks=[needs_arm, pytest.mark.firmware])])
+def test_int4_weights_bit_exact(emulated, tmp_path):
+    """int4 weights in the Helium conv (1x1 read in place; 3x3 through im2col, stride 2, padding; rows of 9 x 37
+    values: whole 32-value steps and a tail past 16) and fully connected kernels (depths 32 k + 13 and + 21):
+    TFLM's outputs on the host, and with `emulated` on QEMU mps3-an547."""
+    torch = pytest.importorskip("torch", reason="PyTorch builds the int4 model: pip install '.[torch]'")
+    from torch import nn
+
+    import tinyml
+    from tinyml.frontends.tflite_writer import write_tflite
+    from tinyml.quant import quantize_input
+    torch.manual_seed(3)
+    m = nn.Sequential(nn.Conv2d(3, 37, 3, padding=1), nn.ReLU(), nn.Conv2d(37, 19, 1), nn.ReLU(),
+                      nn.Conv2d(19, 22, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(22 * 4 * 3, 45),
+                      nn.ReLU(), nn.Linear(45, 6)).eval()
+    x = np.random.default_rng(0).normal(size=(24, 3, 8, 6)).astype(np.float32)
+    nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    q = tinyml.quantize(tinyml.from_torch(m, torch.tensor(x[:1])), nhwc, weights="int4")
+    path = tmp_path / "int4.tflite"
+    path.write_bytes(write_tflite(q))
+    from oracle import tflm_run
+    xs = [quantize_input(q, nhwc[i:i + 1]) for i in range(3)]
+    want = [tflm_run(path.read_bytes(), [xi], 1) for xi in xs]
+    opts = CompileOptions(kernels="mve", patch="off")
+    if emulated:
+        rep, _ = _on_qemu(path, [xs[0]], want[0], tmp_path, opts)
+    else:
+        out = tmp_path / "host"
+        rep = compile_model(path, out, opts)
+        host = HostModel(out)
+        for xi, w in zip(xs, want):
+            assert np.array_equal(host.run([xi])[0], w[0])
+    names = {f for layer in rep["layers"] for f in layer["kernels"]}
+    assert sum(("_s4_mve" in f) for f in names) >= 4, names

@@ -81,6 +81,9 @@ static inline tml_i32x4 tml_vrshl32(tml_i32x4 a, tml_i32x4 b) { return vrshlq_s3
 /* n bytes from s to d, and n copies of v to d (n a constant where the kernels call them, so the loop unrolls):
  * sixteen per VLDRB/VSTRB, the last n % 16 under a VCTP predicate (newlib's memcpy and memset take a call and
  * a byte loop for the few bytes an im2col row copies) */
+/* the signed low and high nibbles of 16 int8 lanes (VSHL.I8 #4 + VSHR.S8 #4; VSHR.S8 #4) */
+static inline tml_i8x16 tml_vlo4(tml_i8x16 v) { return vshrq_n_s8(vshlq_n_s8(v, 4), 4); }
+static inline tml_i8x16 tml_vhi4(tml_i8x16 v) { return vshrq_n_s8(v, 4); }
 /* acc + the sum of the 16 int8 lanes of a (VADDVA.S8) */
 static inline int32_t tml_vaddva8(int32_t acc, tml_i8x16 a) { return vaddvaq_s8(acc, a); }
 /* 4 int32 lanes loaded where the predicate is active, 0 elsewhere (VLDRW.32 in a VPT block); stored where it
@@ -236,6 +239,22 @@ static inline tml_i32x4 tml_vqrdmulh32(tml_i32x4 a, tml_i32x4 b) {
         }
     }
     return a;
+}
+static inline tml_i8x16 tml_vlo4(tml_i8x16 v) {
+    int i;
+    for (i = 0; i < 16; i++) {
+        const int32_t b = (int32_t)((uint32_t)(uint8_t)v.v[i] & 15u);
+        v.v[i] = (int8_t)(b >= 8 ? b - 16 : b);
+    }
+    return v;
+}
+static inline tml_i8x16 tml_vhi4(tml_i8x16 v) {
+    int i;
+    for (i = 0; i < 16; i++) {
+        const int32_t b = (int32_t)((uint32_t)(uint8_t)v.v[i] >> 4);
+        v.v[i] = (int8_t)(b >= 8 ? b - 16 : b);
+    }
+    return v;
 }
 static inline int32_t tml_vaddva8(int32_t acc, tml_i8x16 a) {
     uint32_t s = (uint32_t)acc;

@@ -168,16 +168,23 @@ def _pack_rows(w: np.ndarray, kp: int, nbits: int) -> Const:
     return Const(f"nibbles{kp}", "int8_t", packed.tobytes())
 
 
-def _pack_mve(rows: np.ndarray) -> Const:
-    """Rows of `w` ([rows, k], int8) for the Helium kernels (mve_dot): groups of four rows (the last one the 1-3
-    left), each row padded with zeros to whole 16-value steps, a group's rows interleaved step by step
-    ([group][step][row][16]), so that one pointer walks a group's weights in the order the kernel reads them."""
+def _pack_mve(rows: np.ndarray, nbits: int = 8) -> Const:
+    """Rows of `w` ([rows, k]) for the Helium kernels (mve_dot, mve_dot4): groups of four rows (the last one the 1-3
+    left), each row padded with zeros to whole steps of 16 bytes, a group's rows interleaved step by step
+    ([group][step][row][16 bytes]), so that one pointer walks a group's weights in the order the kernel reads them.
+    int8: a step is 16 values; int4: 32, byte j holding value j in its low nibble and value j + 16 in its high one
+    (two shifts unpack sixteen lanes)."""
     n, k = rows.shape
-    steps = -(-k // 16)
-    pad = np.zeros((n, steps * 16), np.int64)
+    per = 16 if nbits == 8 else 32
+    steps = -(-k // per)
+    pad = np.zeros((n, steps * per), np.int64)
     pad[:, :k] = rows
+    if nbits == 4:
+        s = pad.reshape(n, steps, 2, 16) & 0xF
+        pad = (s[:, :, 0, :] | (s[:, :, 1, :] << 4)).reshape(n, steps * 16)
     groups = [pad[g:g + 4].reshape(-1, steps, 16).transpose(1, 0, 2).reshape(-1) for g in range(0, n, 4)]
-    return Const(f"mve{steps * 16}", "int8_t", np.concatenate(groups).astype(np.int8).tobytes())
+    return Const(f"mve{steps * per}" + ("" if nbits == 8 else "x4"), "int8_t",
+                 np.concatenate(groups).astype(np.int8 if nbits == 8 else np.uint8).tobytes())
 
 
 def requant_records(p: ConvParams | FullyConnectedParams, folded: np.ndarray, fast: int) -> np.ndarray:
@@ -229,7 +236,7 @@ def staged_derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, ..
     if sp.weights == "conv_rows":
         return _pack_rows(rows, sp.const("KP"), sp.const("BITS")), b
     if sp.weights == "mve_rows":
-        return _pack_mve(rows), b
+        return _pack_mve(rows, sp.const("BITS")), b
     if sp.weights == "dw4":  # int8, [group of four channels][tap][channel], the last group padded with zeros
         taps, c = rows.shape
         g = -(-c // 4)

@@ -43,11 +43,9 @@ def _blocking(isa: str, bits: int, wide: bool, out_c: int, ka: int) -> tuple[str
     plan marked "wide" (room for a third row of scratch that does not raise the peak:
     memory.techniques.widen_im2col); otherwise two x two. Blocks of three stage their outputs (3 x out_c bytes of
     stack). mve: one pixel, four output channels per pass (VMLADAVA reductions into four accumulators, whose output
-    stage is one vector: records grouped by four channels); no Helium int4 path: the dsp kernel, which Helium cores
-    run. dsp, int8: a block widens its pixels' rows once into a stack buffer (2 bytes per value and pixel; rows up
-    to 256 values for three pixels, 384 for two) when several output-channel pairs reuse them."""
-    if isa == "mve" and bits == 4:
-        isa = "dsp"
+    stage is one vector: records grouped by four channels; int4 weights two per byte, unpacked by shifts). dsp,
+    int8: a block widens its pixels' rows once into a stack buffer (2 bytes per value and pixel; rows up to 256
+    values for three pixels, 384 for two) when several output-channel pairs reuse them."""
     px = 1 if isa == "mve" else 3 if isa == "dsp" and bits == 8 and wide and out_c <= 256 else 2
     xw = int(isa == "dsp" and bits == 8 and 8 <= ka <= (256 if px == 3 else 384) and out_c >= 16)
     return isa, px, xw

@@ -14,8 +14,6 @@ def select(kern: Kernel, isa: str) -> Special | None:
     if p.filter_offset != 0:
         return None
     bits = sk.bits(kern.func)
-    if isa == "mve" and bits == 4:
-        isa = "dsp"  # no Helium int4 path: the dsp kernel, which Helium cores run
     d = p.accum_depth
     consts = (("DEPTH", d), ("OUTC", p.out_c), ("BITS", bits), ("KP", -(-d // 8) * 8 if bits == 4 else d),
               ("KA", (d // 8) * 8 if bits == 4 else (d // 4) * 4)) + sk.output_stage(p)

@@ -8,13 +8,13 @@ from ..special import Const, Family, Special
 
 
 def select(kern: Kernel, isa: str) -> Special | None:
-    """UNIDIRECTIONAL_SEQUENCE_LSTM with the DSP extension: the four gates' FCs of a unit as SIMD dot products of
-    constant length (the zero points are folded in the runtime kernel's per-row constants already); the portable
-    flavour keeps the runtime kernel."""
+    """UNIDIRECTIONAL_SEQUENCE_LSTM with the DSP extension or Helium: the four gates' FCs of a unit as SIMD dot
+    products of constant length (the zero points are folded in the runtime kernel's per-row constants already);
+    the portable flavour keeps the runtime kernel."""
     p = kern.params
     if not isinstance(p, LstmParams):
         return None
-    if isa != "dsp":
+    if isa not in ("dsp", "mve"):
         return None
     return Special(FAMILY, isa, (("I", p.input_size), ("U", p.units), ("KI", (p.input_size // 4) * 4),
                                  ("KU", (p.units // 4) * 4)))
@@ -29,4 +29,4 @@ def _derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, ...]:
     return tuple(kern.args[1:13])
 
 
-FAMILY = Family("lstm", ("tml_lstm_s8",), select, _name, derived=_derived)
+FAMILY = Family("lstm", ("tml_lstm_s8",), select, _name, derived=_derived, mve=True)
