@@ -397,3 +397,25 @@ def test_int4_weights_bit_exact(emulated, tmp_path):
             assert np.array_equal(host.run([xi])[0], w[0])
     names = {f for layer in rep["layers"] for f in layer["kernels"]}
     assert sum(("_s4_mve" in f) for f in names) >= 4, names
+
+
+@needs_arm
+@needs_tflm()
+@pytest.mark.firmware
+@pytest.mark.parametrize("seed", [4, 9, 17])
+def test_random_nets_bit_exact_on_the_m55(seed, tmp_path):
+    """Random networks (tests/support/randnets; these seeds: depthwise 5x5 stride 2 and a 5x5 conv from Keras;
+    int4 weights, stride 2, a concatenation of branches from PyTorch; max pooling, 1x1 convs to 19 and 2 channels,
+    dilation 2), each with a global-pool dense head, with --kernels mve on QEMU mps3-an547: TFLM's outputs."""
+    from oracle import tflm_run
+    from randnets import build, random_net
+
+    from tinyml.compiler import parse_tflite
+    from tinyml.verify import graph_inputs
+    tfl = build(random_net(seed))
+    path = tmp_path / "net.tflite"
+    path.write_bytes(tfl)
+    g = parse_tflite(tfl, path.name)
+    xs = graph_inputs(g, 0)
+    rep, _ = _on_qemu(path, xs, tflm_run(tfl, xs, len(g.outputs)), tmp_path, CompileOptions(kernels="mve"))
+    assert any("_mve" in f for layer in rep["layers"] for f in layer["kernels"])
