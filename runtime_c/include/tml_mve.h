@@ -122,6 +122,33 @@ typedef struct { int8_t v[16]; } tml_i8x16;
 typedef struct { int32_t v[4]; } tml_i32x4;
 typedef uint16_t tml_pred;
 
+/* the portable definition of a lane-wise operation of two vectors: lane i of the result is `expr` of a.v[i] and
+ * b.v[i] */
+#define TML_LANEWISE_(name, type, lanes, expr)                   \
+    static inline type name(type a, type b) {                    \
+        int i;                                                   \
+        for (i = 0; i < (lanes); i++) a.v[i] = (expr);           \
+        return a;                                                \
+    }
+/* wrapping addition, subtraction and multiplication of int32 lanes; signed maxima and minima */
+TML_LANEWISE_(tml_vadd32, tml_i32x4, 4, (int32_t)((uint32_t)a.v[i] + (uint32_t)b.v[i]))
+TML_LANEWISE_(tml_vsub32, tml_i32x4, 4, (int32_t)((uint32_t)a.v[i] - (uint32_t)b.v[i]))
+TML_LANEWISE_(tml_vmul32, tml_i32x4, 4, (int32_t)((uint32_t)a.v[i] * (uint32_t)b.v[i]))
+TML_LANEWISE_(tml_vmax32, tml_i32x4, 4, a.v[i] > b.v[i] ? a.v[i] : b.v[i])
+TML_LANEWISE_(tml_vmin32, tml_i32x4, 4, a.v[i] < b.v[i] ? a.v[i] : b.v[i])
+TML_LANEWISE_(tml_vmax8, tml_i8x16, 16, a.v[i] > b.v[i] ? a.v[i] : b.v[i])
+TML_LANEWISE_(tml_vmin8, tml_i8x16, 16, a.v[i] < b.v[i] ? a.v[i] : b.v[i])
+/* x in every lane */
+#define TML_DUP_(name, type, elem, lanes)                        \
+    static inline type name(elem x) {                            \
+        type r;                                                  \
+        int i;                                                   \
+        for (i = 0; i < (lanes); i++) r.v[i] = x;                \
+        return r;                                                \
+    }
+TML_DUP_(tml_vdup32, tml_i32x4, int32_t, 4)
+TML_DUP_(tml_vdup8, tml_i8x16, int8_t, 16)
+
 #define TML_MVE_SEQ(v) ((void)(v))
 #define TML_MVE_PTR(p) ((void)(p))
 
@@ -173,12 +200,6 @@ static inline tml_i32x4 tml_vmla32n(tml_i32x4 acc, tml_i32x4 a, int32_t s) {
     for (i = 0; i < 4; i++) acc.v[i] = (int32_t)((uint32_t)acc.v[i] + (uint32_t)a.v[i] * (uint32_t)s);
     return acc;
 }
-static inline tml_i32x4 tml_vdup32(int32_t x) {
-    tml_i32x4 r;
-    int i;
-    for (i = 0; i < 4; i++) r.v[i] = x;
-    return r;
-}
 static inline tml_i32x4 tml_vset4(int32_t a, int32_t b, int32_t c, int32_t d) {
     tml_i32x4 r;
     r.v[0] = a;
@@ -197,21 +218,6 @@ static inline void tml_vst8x4(int8_t *p, tml_i32x4 v) { tml_vst8x4_p(p, v, 0xFFF
 static inline void tml_vst8x4_strided(int8_t *p, tml_i32x4 v, uint32_t s) {
     int i;
     for (i = 0; i < 4; i++) p[(uint32_t)i * s] = (int8_t)(uint8_t)((uint32_t)v.v[i] & 0xFFu);
-}
-static inline tml_i32x4 tml_vadd32(tml_i32x4 a, tml_i32x4 b) {
-    int i;
-    for (i = 0; i < 4; i++) a.v[i] = (int32_t)((uint32_t)a.v[i] + (uint32_t)b.v[i]);
-    return a;
-}
-static inline tml_i32x4 tml_vmax32(tml_i32x4 a, tml_i32x4 b) {
-    int i;
-    for (i = 0; i < 4; i++) a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i];
-    return a;
-}
-static inline tml_i32x4 tml_vmin32(tml_i32x4 a, tml_i32x4 b) {
-    int i;
-    for (i = 0; i < 4; i++) a.v[i] = a.v[i] < b.v[i] ? a.v[i] : b.v[i];
-    return a;
 }
 static inline tml_i32x4 tml_vmvn32(tml_i32x4 a) {
     int i;
@@ -274,36 +280,10 @@ static inline void tml_vst32_p(int32_t *p, tml_i32x4 v, tml_pred m) {
         if ((m >> (4 * i)) & 1u) p[i] = v.v[i];
     }
 }
-static inline tml_i32x4 tml_vsub32(tml_i32x4 a, tml_i32x4 b) {
-    int i;
-    for (i = 0; i < 4; i++) a.v[i] = (int32_t)((uint32_t)a.v[i] - (uint32_t)b.v[i]);
-    return a;
-}
-static inline tml_i32x4 tml_vmul32(tml_i32x4 a, tml_i32x4 b) {
-    int i;
-    for (i = 0; i < 4; i++) a.v[i] = (int32_t)((uint32_t)a.v[i] * (uint32_t)b.v[i]);
-    return a;
-}
 static inline tml_i32x4 tml_vgather32(const int32_t *t, tml_i32x4 idx) {
     int i;
     for (i = 0; i < 4; i++) idx.v[i] = t[(uint32_t)idx.v[i]];
     return idx;
-}
-static inline tml_i8x16 tml_vmax8(tml_i8x16 a, tml_i8x16 b) {
-    int i;
-    for (i = 0; i < 16; i++) a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i];
-    return a;
-}
-static inline tml_i8x16 tml_vmin8(tml_i8x16 a, tml_i8x16 b) {
-    int i;
-    for (i = 0; i < 16; i++) a.v[i] = a.v[i] < b.v[i] ? a.v[i] : b.v[i];
-    return a;
-}
-static inline tml_i8x16 tml_vdup8(int8_t x) {
-    tml_i8x16 r;
-    int i;
-    for (i = 0; i < 16; i++) r.v[i] = x;
-    return r;
 }
 static inline void tml_vst8_p(int8_t *p, tml_i8x16 v, tml_pred m) {
     int i;
