@@ -419,3 +419,22 @@ def test_random_nets_bit_exact_on_the_m55(seed, tmp_path):
     xs = graph_inputs(g, 0)
     rep, _ = _on_qemu(path, xs, tflm_run(tfl, xs, len(g.outputs)), tmp_path, CompileOptions(kernels="mve"))
     assert any("_mve" in f for layer in rep["layers"] for f in layer["kernels"])
+
+
+@needs_tflm()
+@pytest.mark.parametrize("emulated", [False, pytest.param(True, marks=[needs_arm, pytest.mark.firmware])])
+def test_depth_multiplier_2_with_mve(emulated, opplan_models, tmp_path):
+    """A depthwise convolution of depth multiplier 2 (the runtime kernel, as with dsp) among Helium kernels: TFLM's
+    outputs on the host, and with `emulated` on QEMU mps3-an547."""
+    from helpers import input_specs
+    from oracle import random_inputs, tflm_run
+
+    from tinyml.compiler import parse_tflite
+    model = opplan_models("dw3x3_s2_same_dm2")
+    opts = CompileOptions(kernels="mve")
+    if not emulated:
+        assert_bit_exact(model, tmp_path, seeds=(0, 1), options=opts)
+        return
+    g = parse_tflite(model.read_bytes(), model.name)
+    xs = random_inputs(input_specs(g), 0)
+    _on_qemu(model, xs, tflm_run(model.read_bytes(), xs, len(g.outputs)), tmp_path, opts)
