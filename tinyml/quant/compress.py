@@ -260,14 +260,13 @@ class _Search:
         return self.memo.get(("sram", self.key(gp), bits, wide, self.sram_budget),
                              lambda: peak_sram(quantize_graph(gp, cfg()), self.sram_budget))
 
-    def order(self, gp: Graph, ratio: float, ops: list[int], base: QuantConfig, ref: np.ndarray, loss8: float
-              ) -> tuple[list[int], range]:
+    def order(self, gp: Graph, ops: list[int], base: QuantConfig, ref: np.ndarray, loss8: float,
+              outs: list[np.ndarray]) -> tuple[list[int], range]:
         """The weighted ops in the order they turn int4, and the numbers of int4 ops to try: with "mixed" the
-        least sensitive per byte saved first (every prefix), else int8 only or int4 everywhere."""
+        least sensitive per byte saved first (every prefix; `outs`: the outputs with each op alone in int4), else
+        int8 only or int4 everywhere."""
         if self.bits != "mixed":
             return list(ops), range(0, 1) if self.bits == "8" else range(len(ops), len(ops) + 1)
-        self.tick(f"prune {ratio:.0%}: int4 sensitivity", 0, len(ops))
-        outs = self.outputs(gp, [({k: 4}, None) for k in ops])
         sens = {k: _loss(o, ref) - loss8 for k, o in zip(ops, outs)}
         full8 = int_weight_bytes(gp, base.weight_bits)
         saved = {k: full8 - int_weight_bytes(gp, {**base.weight_bits, k: 4}) for k in ops}
@@ -313,8 +312,12 @@ class _Search:
         base = self.config(gp, {})
         ops = weighted_ops(gp, narrowable=True)
         sram = self.sram(gp, lambda: base, {}, None)
-        out8, = self.outputs(gp, [({}, None)])
-        order, prefixes = self.order(gp, ratio, ops, base, ref, _loss(out8, ref))
+        # the int8 outputs and (mixed) each op's int4 sensitivity in one batch: the workers share them
+        alone = [({k: 4}, None) for k in ops] if self.bits == "mixed" else []
+        if alone:
+            self.tick(f"prune {ratio:.0%}: int4 sensitivity", 0, len(ops))
+        out8, *outs = self.outputs(gp, [({}, None)] + alone)
+        order, prefixes = self.order(gp, ops, base, ref, _loss(out8, ref), outs)
         wides = _wide_sets(gp, self.activations)
         full_wide = frozenset(wide_capable(gp))
         # (prefix length, weight widths, 16x8 ops) of every candidate; 16x8 kernels take int8 weights only
