@@ -14,9 +14,9 @@ generated kernels too.
 `isa`: "dsp" (Armv7E-M SIMD through tml_simd.h: SXTB16/SMLAD/SMLABB, register blocking; the same C runs on the
 host and on cores without DSP through portable definitions of those instructions), "mve" (Helium, Armv8.1-M's
 M-profile Vector Extension, through tml_mve.h: sixteen int8 lanes, VMLADAVA reductions, VCTP-predicated tails;
-portable definitions on the host likewise; a family without Helium code (`Family.mve` false) or an int4 layer
-gets its dsp kernel, which the same cores run) or "portable" (the same structure with plain C inner loops, for
-Cortex-M0+/M3).
+portable definitions on the host likewise; a family without Helium code (`Family.mve` false), or a layer its
+family's Helium code does not take, gets its dsp kernel, which the same cores run) or "portable" (the same
+structure with plain C inner loops, for Cortex-M0+/M3).
 
 What the kernels compute differs from TFLM's loops only in the order of integer additions, which does not change
 an int32 sum: the input offset is folded into the bias at generation time (bias + input_offset * sum of the

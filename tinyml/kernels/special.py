@@ -96,12 +96,18 @@ class Special:
         return self.row.unread
 
 
+def requant_pre_kind(multiplier: int, shift: int) -> bool:
+    """Whether tml_requant_pre (and Helium's tml_vrequant_pre) take this multiplier and shift: a multiplier in
+    (2^30, 2^31) and a shift in [-22, -2] (the output zero point then folds into the records without overflow)."""
+    return multiplier > (1 << 30) and -22 <= shift <= -2
+
+
 def output_stage(p: ConvParams | FullyConnectedParams) -> tuple[tuple[str, int], ...]:
     """The output stage as constants: RQ = 1 (tml_requant_pre) when every channel's multiplier is in (2^30, 2^31)
     and its shift in [-22, -2] (the output zero point then folds into the records without overflow), RQ = 2
     (tml_requant_pre_relu) when besides the activation minimum is at or above the output zero point, else 0
     (tml_requant); the output zero point and the activation range."""
-    fast = int(all(m > (1 << 30) and -22 <= s <= -2 for m, s in zip(p.multiplier, p.shift)))
+    fast = int(all(requant_pre_kind(m, s) for m, s in zip(p.multiplier, p.shift)))
     if fast and p.act_min >= p.output_offset:
         fast = 2
     return (("RQ", fast), ("OUT_OFF", p.output_offset), ("ACT_MIN", p.act_min), ("ACT_MAX", p.act_max))

@@ -7,7 +7,7 @@ import numpy as np
 from ... import fixedpoint as fp
 from ...ir import Graph
 from ...params import BroadcastParams, Kernel
-from ..special import Const, Family, Special
+from ..special import Const, Family, Special, requant_pre_kind
 
 
 def select(kern: Kernel, isa: str) -> Special | None:
@@ -15,7 +15,7 @@ def select(kern: Kernel, isa: str) -> Special | None:
     p = kern.params
     if not isinstance(p, BroadcastParams):
         return None
-    if isa == "mve" and not (p.output_multiplier > 2 ** 30 and -22 <= p.output_shift <= -2):
+    if isa == "mve" and not requant_pre_kind(p.output_multiplier, p.output_shift):
         isa = "dsp"  # mve: the output stage is tml_vrequant_pre, for records of tml_requant_pre's kind only
     dense = (p.d1 * p.d2 * p.d3, p.d2 * p.d3, p.d3, 1)
     dims = (p.d0, p.d1, p.d2, p.d3)

@@ -25,7 +25,7 @@ def select(kern: Kernel, isa: str) -> Special | None:
     if bits == 8 and direct:
         kp = k
     ka = (k // step) * step if direct else kp  # elements the SIMD loop covers (a direct row has k)
-    isa, px, xw = _blocking(isa, bits, direct or kern.variant == "wide", p.out_c, ka)
+    px, xw = _blocking(isa, bits, direct or kern.variant == "wide", p.out_c, ka)
     consts = (("CIN", p.in_c), ("COUT", p.out_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h),
               ("SW", p.stride_w), ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", bits), ("K", k), ("KP", kp),
               ("KA", ka), ("DIRECT", int(direct)), ("PX", px), ("XW", xw)) + sk.output_stage(p)
@@ -35,8 +35,8 @@ def select(kern: Kernel, isa: str) -> Special | None:
                    else "conv_rows", grouped=isa == "mve")
 
 
-def _blocking(isa: str, bits: int, wide: bool, out_c: int, ka: int) -> tuple[str, int, int]:
-    """(isa, pixels per pass, rows widened once) of a conv kernel.
+def _blocking(isa: str, bits: int, wide: bool, out_c: int, ka: int) -> tuple[int, int]:
+    """(pixels per pass, rows widened once) of a conv kernel.
 
     dsp, int8 weights: two output channels x three pixels per pass (the weights stay widened in registers while
     three pixels meet them) for a 1x1 read in place, and for a gathered (im2col) convolution whose call the memory
@@ -48,7 +48,7 @@ def _blocking(isa: str, bits: int, wide: bool, out_c: int, ka: int) -> tuple[str
     values for three pixels, 384 for two) when several output-channel pairs reuse them."""
     px = 1 if isa == "mve" else 3 if isa == "dsp" and bits == 8 and wide and out_c <= 256 else 2
     xw = int(isa == "dsp" and bits == 8 and 8 <= ka <= (256 if px == 3 else 384) and out_c >= 16)
-    return isa, px, xw
+    return px, xw
 
 
 def _name(sp: Special) -> str:
