@@ -378,3 +378,30 @@ def test_code_auto_follows_the_board(tmp_path):
                                                                                                 board=str(small)))
     with pytest.raises(TinymlError, match="--code 'small'"):
         compact_code(g, CompileOptions(code="small"))
+
+
+@needs_shared()
+def test_int16_weights_where_the_flash_allows(tmp_path):
+    """dsp convolutions read weight rows widened to int16 at generation time (no SXTB16 of weights in their inner
+    loops); on a board whose flash would then leave less than 32 KiB for the code they keep int8 rows (named
+    `_w8`), as the compact kernels do; every variant bit-exact with TFLM (compile's self-check and the oracle)."""
+    from tinyml.compiler import COMPACT_BELOW, FIRMWARE_CODE_RESERVE, compact_code, narrow_weights
+    from tinyml.frontends.tflite import load_tflite
+    from tinyml.resources import boards_dir
+    model = SHARED_MODELS / "kws_ref_model.tflite"
+    g = load_tflite(model)
+    consts = sum(t.nbytes for t in g.tensors if t.is_const)
+    board = boards_dir() / "mps2-an386.toml"
+    tight = tmp_path / "tight.toml"  # room for the code, not for the int16 copies
+    size = consts + FIRMWARE_CODE_RESERVE + COMPACT_BELOW + 1024
+    tight.write_text(board.read_text().replace("size = 4194304", f"size = {size}", 1))
+    options = CompileOptions(board=str(tight), patch="off")
+    assert narrow_weights(g, options) and not compact_code(g, options)
+    assert not narrow_weights(g, CompileOptions(board="mps2-an386")) and not narrow_weights(g, CompileOptions())
+    wide = assert_bit_exact(model, tmp_path / "wide", seeds=(0,), options=CompileOptions(patch="off"))
+    narrow = assert_bit_exact(model, tmp_path / "narrow", seeds=(0,), options=options)
+    convs = [[f for layer in rep["layers"] for f in layer["kernels"] if "_k_conv_" in f] for rep in (wide, narrow)]
+    assert convs[0] and not any(f.endswith("_w8") for f in convs[0])
+    assert convs[1] and all(f.endswith("_w8") for f in convs[1])
+    assert "int16_t *w" in (tmp_path / "wide" / "model_kernels.c").read_text().split("_k_conv_", 1)[1][:400]
+    assert wide["weight_bytes"] > narrow["weight_bytes"]

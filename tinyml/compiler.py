@@ -173,9 +173,9 @@ def candidates(model_bytes: bytes, source: str, options: CompileOptions = Compil
 
 def _compiled(g: Graph, mp: MemoryPlan, sha: str, options: CompileOptions) -> Compiled:
     """The plan with the kernel selector's decision stored on every call of its schedule."""
-    return Compiled(g, mp.kernels, mp.buffers, mp.plan, sha,
-                    select_calls(mp.schedule, options.isa(), g, compact_code(g, options)), mp.inplace_ops, mp.patch,
-                    mp.folded_pads, mp.slices)
+    calls = select_calls(mp.schedule, options.isa(), g, compact_code(g, options), narrow_weights(g, options))
+    return Compiled(g, mp.kernels, mp.buffers, mp.plan, sha, calls, mp.inplace_ops, mp.patch, mp.folded_pads,
+                    mp.slices)
 
 
 FIRMWARE_CODE_RESERVE = 64 * 1024  # bytes of a board's flash counted for the firmware's code
@@ -190,6 +190,20 @@ def compact_code(g: Graph, options: CompileOptions) -> bool:
     if options.code != "auto":
         return options.code == "compact"
     return options.board is not None and flash_room(g, load_board(options.board)) < COMPACT_BELOW
+
+
+def narrow_weights(g: Graph, options: CompileOptions) -> bool:
+    """Whether kernels that widen their weights to int16 at generation time (dsp convolutions) keep them int8: on a
+    board whose flash would then leave less than COMPACT_BELOW bytes beyond the constants and the code reserve
+    (reckoned as if every convolution's int8 weights were widened), and with the compact kernels."""
+    if compact_code(g, options):
+        return True
+    if options.board is None:
+        return False
+    convs = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D)
+    widened = sum(g.tensor(op.inputs[1]).nbytes for op in g.ops if op.kind in convs and len(op.inputs) > 1
+                  and g.tensor(op.inputs[1]).is_const and g.tensor(op.inputs[1]).dtype == DType.INT8)
+    return flash_room(g, load_board(options.board)) - widened < COMPACT_BELOW
 
 
 def flash_room(g: Graph, board: Board) -> int:

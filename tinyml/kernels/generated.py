@@ -172,18 +172,21 @@ def wide_kernel(kern: Kernel, isa: str | None, g: Graph) -> Special | None:
     return sp if sp is not None and sp.family == "conv" and sp.const("PX") == 3 and not sp.const("DIRECT") else None
 
 
-def select_calls(schedule: list[tuple[int, list[Kernel]]], isa: str | None, g: Graph, compact: bool = False
-                 ) -> list[tuple[int, list[Kernel]]]:
+def select_calls(schedule: list[tuple[int, list[Kernel]]], isa: str | None, g: Graph, compact: bool = False,
+                 narrow: bool = False) -> list[tuple[int, list[Kernel]]]:
     """The kernel selector, run once on the planned schedule: every call with its decision stored (`chosen`),
     which the emitter and the report read (the memory planner asks `choose` what a call would get: the same
     kernel, or the same geometry with its output stage read at run time, see STAGES_PER_GEOMETRY). Code size
     against cycles: with `compact`, every kernel that has one takes its compact variant (shorter unrolled loops:
-    up to 2 KB less code per model, a few percent more cycles)."""
+    up to 2 KB less code per model, a few percent more cycles; int8 weights); with `narrow`, kernels that widen
+    their weights to int16 at generation time keep them int8 (flash against cycles)."""
     picks = [(k, [(kern, choose(kern, isa, g)) for kern in ks]) for k, ks in schedule]
     shared = _shared_stages([sp for _, ks in picks for _, sp in ks if sp is not None])
 
     def decide(sp: Special | None) -> Special | None:
         sp = shared.get(sp, sp) if sp else None
+        if sp is not None and narrow:
+            sp = sp.row.narrow(sp) or sp
         return (sp.row.compact(sp) or sp) if sp is not None and compact else sp
     return [(k, [replace(kern, chosen=decide(sp)) for kern, sp in ks]) for k, ks in picks]
 

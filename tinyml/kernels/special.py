@@ -42,7 +42,8 @@ class Family:
     `staged`: its kernels end in an output stage (tml_requant with a zero point and an activation range) that
     layers of one geometry may share (tinyml.kernels.generated.STAGES_PER_GEOMETRY); `border(sp)`: the name of
     the shared function it calls for pixels whose window leaves the input, or None; `compact(sp)`: its variant with
-    less code (shorter unrolled loops: more taken branches, a few percent more cycles), or None; `mve`: its
+    less code (shorter unrolled loops: more taken branches, a few percent more cycles), or None; `narrow(sp)`: its
+    variant with int8 weights where it widens them to int16 at generation time (less flash), or None; `mve`: its
     template has Helium code (`select` is asked with isa "mve"; otherwise with "dsp")."""
     family: str
     replaces: tuple[str, ...]
@@ -54,6 +55,7 @@ class Family:
     staged: bool = False
     border: Callable[[Special], str | None] = lambda sp: None
     compact: Callable[[Special], Special | None] = lambda sp: None
+    narrow: Callable[[Special], Special | None] = lambda sp: None
     mve: bool = False
 
 
@@ -67,6 +69,7 @@ class Special:
     px_block: int = 1                    # output pixels written together (for the overlap analysis)
     staged: bool = False                 # each block's outputs are stored after its last input read
     weights: str = "original"            # how the weights are laid out for it (see the family's derived())
+    narrowed: str = ""                   # the layout of its int8 variant, where it widens them to int16 (narrow)
     grouped: bool = False                # requantization records by groups of four channels (Helium kernels)
     c: dict = field(default_factory=dict, compare=False, hash=False)
 
@@ -138,10 +141,20 @@ def window_consts(p: ConvParams, channels: int) -> tuple[tuple[str, int], ...]:
 
 def compact(sp: Special) -> Special | None:
     """`sp` with shorter unrolled loops (CS: the code-size variant the selector takes for boards with little flash to
-    spare), or None if it is that already."""
+    spare) and int8 weights (narrow), or None if it is that already."""
     if dict(sp.consts).get("CS") or sp.isa == "mve":  # Helium loops are not unrolled: nothing to shorten
         return None
+    sp = narrow(sp) or sp
     return replace(sp, consts=sp.consts + (("CS", 1),))
+
+
+def narrow(sp: Special) -> Special | None:
+    """`sp` reading int8 weight rows where it reads rows widened to int16 at generation time (W16: dsp kernels
+    without SXTB16 of weights in their inner loops, for twice the weights' flash), or None if it does not widen
+    them."""
+    if not dict(sp.consts).get("W16"):
+        return None
+    return replace(sp, consts=tuple(kv for kv in sp.consts if kv[0] != "W16"), weights=sp.narrowed, narrowed="")
 
 
 def compact_name(sp: Special) -> str:
@@ -172,6 +185,17 @@ def _pack_rows(w: np.ndarray, kp: int, nbits: int) -> Const:
     g8 = pad.reshape(rows, kp // 8, 2, 4) & 0xF  # [row][group][low/high][byte]
     packed = (g8[:, :, 0, :] | (g8[:, :, 1, :] << 4)).astype(np.uint8)
     return Const(f"nibbles{kp}", "int8_t", packed.tobytes())
+
+
+def _pack_rows16(w: np.ndarray, kp: int, ka: int) -> Const:
+    """Rows of `w` ([rows, k], int8 values) padded with zeros to kp, as int16, each whole step of four among the
+    first ka elements in the lane order SXTB16 gives an input word, (k0, k2, k1, k3): one 32-bit load is the step's
+    even lanes, the next its odd ones (the dsp kernels' wstep); the elements after ka in order (scalar tails)."""
+    rows, k = w.shape
+    pad = np.zeros((rows, kp), np.int64)
+    pad[:, :k] = w
+    steps = pad[:, :ka].reshape(rows, ka // 4, 4)[:, :, [0, 2, 1, 3]].reshape(rows, ka)
+    return Const(f"rows16_{kp}", "int16_t", np.concatenate([steps, pad[:, ka:]], axis=1).astype(np.int16).tobytes())
 
 
 def _pack_mve(rows: np.ndarray, nbits: int = 8) -> Const:
@@ -241,6 +265,8 @@ def staged_derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, ..
         return wt, b
     if sp.weights == "conv_rows":
         return _pack_rows(rows, sp.const("KP"), sp.const("BITS")), b
+    if sp.weights == "conv16":
+        return _pack_rows16(rows, sp.const("KP"), sp.const("KA")), b
     if sp.weights == "mve_rows":
         return _pack_mve(rows, sp.const("BITS")), b
     if sp.weights == "dw4":  # int8, [group of four channels][tap][channel], the last group padded with zeros

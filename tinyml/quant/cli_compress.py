@@ -25,7 +25,7 @@ def firmware_code_bytes(q: Graph, board: Board) -> int | None:
     from ..boards import MemoryRegion
     from ..compiler import COMPACT_BELOW, CompileOptions, compile_model, flash_room
     from ..harness.firmware import build
-    from . import export_tflite, weight_bytes
+    from . import export_tflite
     if shutil.which("arm-none-eabi-gcc") is None:
         return None
     roomy = dataclasses.replace(board, flash=MemoryRegion(board.flash.base, max(board.flash.size, 1 << 26)),
@@ -33,9 +33,9 @@ def firmware_code_bytes(q: Graph, board: Board) -> int | None:
     with tempfile.TemporaryDirectory(prefix="tinyml-code-") as d:
         export_tflite(q, Path(d) / "m.tflite")
         code = "compact" if flash_room(q, board) < COMPACT_BELOW else "fast"  # as compiling for the board picks
-        compile_model(Path(d) / "m.tflite", Path(d) / "c", CompileOptions(verify=False, code=code))  # not shipped
+        rep = compile_model(Path(d) / "m.tflite", Path(d) / "c", CompileOptions(verify=False, code=code))  # not shipped
         fw = build(Path(d) / "c", roomy)
-        return fw.text + fw.data - weight_bytes(q)
+        return fw.text + fw.data - rep["weight_bytes"]  # the weights as the kernels read them (int16 copies)
 
 
 def load_float_model(path: Path) -> tuple[Graph, bool]:

@@ -26,13 +26,23 @@ def select(kern: Kernel, isa: str) -> Special | None:
         kp = k
     ka = (k // step) * step if direct else kp  # elements the SIMD loop covers (a direct row has k)
     px, xw = _blocking(isa, bits, direct or kern.variant == "wide", p.out_c, ka)
+    # dsp, int8: the weights widened to int16 at generation time (no SXTB16 of weights in the inner loops; twice
+    # the flash for these weights): 5-11% fewer modeled M4 cycles in vww's, person_detect's and ResNet-8's GEMMs
+    # and micro_speech's first layer. Not where pairs of pixels read rows widened once (xb: a 1x1 over rows
+    # narrower than three, a two-pixel im2col): their steps are loads already, and two weight loads cost more than
+    # the SXTB16s they save (str_ww +4%). The selector narrows them back where the board's flash is short
+    # (special.narrow, tinyml.compiler.narrow_weights)
+    pairs = px == 2 or (direct and p.out_w < 3)
+    w16 = int(isa == "dsp" and bits == 8 and not (xw and pairs))
     consts = (("CIN", p.in_c), ("COUT", p.out_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h),
               ("SW", p.stride_w), ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", bits), ("K", k), ("KP", kp),
-              ("KA", ka), ("DIRECT", int(direct)), ("PX", px), ("XW", xw)) + sk.output_stage(p)
+              ("KA", ka), ("DIRECT", int(direct)), ("PX", px), ("XW", xw)) + (("W16", 1),) * w16 + \
+        sk.output_stage(p)
     # (three pixels of a row at fixed distances, pairs across rows narrower than three; staged outputs)
+    rows8 = "original" if bits == 8 and kp == k and not as_conv else "conv_rows"
     return Special(FAMILY, isa, consts, scratch=0 if direct else px * kp, px_block=px, staged=px == 3,
-                   weights="mve_rows" if isa == "mve" else "original" if bits == 8 and kp == k and not as_conv
-                   else "conv_rows", grouped=isa == "mve")
+                   weights="mve_rows" if isa == "mve" else "conv16" if w16 else rows8,
+                   narrowed=rows8 if w16 else "", grouped=isa == "mve")
 
 
 def _blocking(isa: str, bits: int, wide: bool, out_c: int, ka: int) -> tuple[int, int]:
@@ -54,8 +64,10 @@ def _blocking(isa: str, bits: int, wide: bool, out_c: int, ka: int) -> tuple[int
 def _name(sp: Special) -> str:
     c = dict(sp.consts)
     wide = "_px3" if c["PX"] == 3 and not c["DIRECT"] else ""
+    # `_w8`: dsp, int8 rows where the kernel could read int16 ones (pairs of widened rows, or narrowed for flash)
+    w8 = "_w8" if sp.isa == "dsp" and c["BITS"] == 8 and not c.get("W16") and not c.get("CS") else ""
     return f"conv_{sk.window(sp)}_c{c['CIN']}x{c['COUT']}_s{c['BITS']}_{sp.isa}" + sk.stage_name(sp) + wide + \
-        sk.compact_name(sp)
+        sk.compact_name(sp) + w8
 
 
 def _stack(sp: Special) -> int:
@@ -82,4 +94,4 @@ def short_blocks(sp: Special, p: object) -> frozenset[int]:
 
 
 FAMILY = Family("conv", ("tml_conv_s8", "tml_conv_s4"), select, _name, stack=_stack, derived=sk.staged_derived,
-                unread=("multiplier", "shift"), staged=True, compact=sk.compact, mve=True)
+                unread=("multiplier", "shift"), staged=True, compact=sk.compact, narrow=sk.narrow, mve=True)
