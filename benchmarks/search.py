@@ -1,11 +1,14 @@
 """The compression search's grid against Optuna's TPE, on MNIST-1D (examples/mnist1d's 1-D CNN).
 
-    python benchmarks/search.py [--epochs 30] [--trials 12 24] [--budgets 0.5 0.55 0.6] [--seed 0]
+    python benchmarks/search.py [--epochs 30] [--trials 12 24] [--budgets 0.5 0.55 0.6] [--seed 0] [--finetune 8]
 
 For each flash budget (a fraction of the int8 weight bytes): the grid's pick (every int4 prefix of the layers'
-sensitivity order) and TPE's (per-layer widths sampled under the budget, `--trials` per prune ratio): validation
-accuracy (fake-quantized, within one LSB of the integer model), weight bytes, the test accuracy of the integer
-model through the reference executor, the candidates scored and the seconds.
+sensitivity order; below what int4 everywhere reaches, the same for 25%, 50%, 75% of every convolution's channels
+pruned) and TPE's (per-layer widths sampled under the budget, `--trials` per prune ratio; where pruning is needed,
+each convolution's prune ratio and each layer's width sampled together, `--trials` in all): validation accuracy
+(fake-quantized, within one LSB of the integer model), weight bytes, the test accuracy of the integer model through
+the reference executor, the candidates scored and the seconds. Pruned networks are fine-tuned `--finetune` epochs
+on the calibration signals first.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ def main() -> int:
     ap.add_argument("--trials", type=int, nargs="+", default=[12, 24])
     ap.add_argument("--budgets", type=float, nargs="+", default=[0.5, 0.55, 0.6])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--finetune", type=int, default=8, help="epochs of fine-tuning of each pruned network")
     a = ap.parse_args()
     import numpy as np
     import run as mnist1d  # examples/mnist1d/run.py
@@ -45,7 +49,7 @@ def main() -> int:
         for search, trials in [("grid", 0)] + [("tpe", t) for t in a.trials]:
             t0 = time.time()
             r = compress(g, calib, vx, vy, flash_budget=int(frac * int8), search=search, trials=trials or 48,
-                         seed=a.seed)
+                         seed=a.seed, calib_y=ytr[600:1112], finetune_epochs=a.finetune)
             test = evaluate(r.graph, nhwc(xte), yte)["accuracy"]
             label = search if search == "grid" else f"tpe {trials}"
             print(f"{frac:>6.2f} {label:<10} {r.chosen.name[:28]:<28} {r.chosen.score:>7.4f} {test:>8.4f} "

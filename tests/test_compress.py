@@ -283,3 +283,28 @@ def test_compress_tpe_search_is_reproducible_and_meets_the_budget():
     assert "int8" in names and "int4" in names and len(names) <= 16
     with pytest.raises(TinymlError, match="--search 'bayes'"):
         compress(g, calib, vx, vy, flash_budget=budget, search="bayes")
+
+
+def test_compress_tpe_prunes_each_layer_on_its_own():
+    """--search tpe where pruning is needed: each prunable convolution's ratio (0-75%) and each layer's width
+    sampled together under the flash budget, every pruned network fine-tuned first; the uniform ratios the
+    budget allows are among the trials; the same seed gives the same trials and pick; the pick fits."""
+    pytest.importorskip("optuna", reason="the TPE search is an optional extra: pip install 'tinyml[search]'")
+    from sklearn.datasets import load_digits
+
+    from tinyml.quant.compress import compress
+    from tinyml.quant.prune import prunable_chains
+    g, calib, vx, vy, budget = _digits_search()
+    budget = budget * 5 // 12  # a quarter of the int8 weights: int4 everywhere does not fit without pruning
+    cy = load_digits().target[:200]
+    runs = [compress(g, calib, vx, vy, flash_budget=budget, search="tpe", trials=10, seed=1, calib_y=cy,
+                     finetune_epochs=1) for _ in range(2)]
+    a = runs[0]
+    assert _same(a, runs[1]) and a.chosen.fits and tinyml.quant.weight_bytes(a.graph) <= budget
+    convs = {ch.producer for ch in prunable_chains(g)}
+    layers = [dict(c.layers) for c in a.candidates]
+    assert all(set(ls) <= convs for ls in layers)
+    assert any(len(set(ls.values())) > 1 or set(ls) != convs for ls in layers if ls)  # not only uniform ratios
+    assert {0.25, 0.5, 0.75} & {next(iter(ls.values())) for ls in layers if ls and set(ls) == convs
+                                and len(set(ls.values())) == 1}
+    assert a.chosen.layers and a.chosen.row()["prune_layers"]

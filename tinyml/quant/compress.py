@@ -28,6 +28,7 @@ from ..errors import TinymlError
 from ..ir import DType, Graph
 from .config import QuantConfig
 from .memo import DiskMemo
+from .pool import peak_sram
 from .ptq import calibrate, quantize_graph, weighted_ops, wide_capable
 
 PRUNE_RATIOS = (0.0, 0.25, 0.5, 0.75)
@@ -45,17 +46,23 @@ class Candidate:
     fits_flash: bool
     fits_sram: bool
     wide: frozenset[int] = frozenset()  # ops in 16x8 (int16 activations)
+    layers: tuple[tuple[int, float], ...] = ()  # per-layer prune ratios (op index, ratio) where sampled per layer
 
     @property
     def fits(self) -> bool:
         return self.fits_flash and self.fits_sram
+
+    @property
+    def pruning(self) -> float | tuple[tuple[int, float], ...]:
+        """How its graph was pruned: per layer where sampled so, else the ratio of every prunable convolution."""
+        return self.layers or self.prune
 
     def row(self) -> dict:
         return {"name": self.name, "prune": self.prune, "int4_layers": sum(b == 4 for b in self.bits.values()),
                 "int16_ops": len(self.wide),
                 "weight_bytes": self.weight_bytes, "peak_sram": self.peak_sram, "score": self.score,
                 "output_mse": self.loss,
-                "fits": self.fits}
+                "fits": self.fits} | ({"prune_layers": {str(k): r for k, r in self.layers}} if self.layers else {})
 
 
 @dataclass
@@ -98,24 +105,6 @@ def int_weight_bytes(g: Graph, bits: dict[int, int]) -> int:
         else:
             total += t.size
     return total
-
-
-def peak_sram(q: Graph, budget: int | None) -> int:
-    """The compile path's activation arena for integer graph `q` under `budget` (patching when needed)."""
-    from ..compiler import CompileOptions, analyze
-    from ..frontends.tflite_writer import write_tflite
-    from ..memory import arena_bytes
-    c = analyze(write_tflite(q), q.name, CompileOptions(sram_budget=budget))
-    return arena_bytes(c.buffers, c.plan)
-
-
-def finetune_float(g: Graph, x: np.ndarray, y: np.ndarray, epochs: int, lr: float = 1e-3, seed: int = 0) -> Graph:
-    """`g` after `epochs` of float cross-entropy training on inputs `x` (NHWC) and integer labels `y`."""
-    from .executor import GraphExecutor
-    from .qat import finetune
-    ex = GraphExecutor(g, None, trainable=True)
-    finetune(ex, x, y, epochs=epochs, lr=lr, seed=seed)
-    return ex.trained_graph()
 
 
 BITS = ("auto", "8", "4", "mixed")
@@ -171,10 +160,8 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
     the result's `reused` and `evaluated` count them. `search`: "grid" (every int4 prefix of the sensitivity
     order) or "tpe" (per-layer widths sampled by Optuna's TPE, `trials` of them per prune ratio, reproducible for a
     `seed`; the flash budget as its constraint; with `bits` "mixed" and int8 activations, else the grid)."""
-    from .executor import GraphExecutor, run_batches
     from .memo import code_version, digest
     from .pool import evaluator
-    from .prune import prune
     _check_choices(bits, activations, search, trials)
     if bits == "auto":
         bits = "mixed" if flash_budget is not None else "8"
@@ -184,26 +171,29 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
     reachable = _reachable(g, calib, bits, flash_budget, sram_budget)
     candidates: list[Candidate] = []
     float_score = None
-    pruned: dict[float, Graph] = {}
+    pruned: dict[float | tuple[tuple[int, float], ...], Graph] = {}
+    def prepared(prunings: list) -> list[Graph]:
+        return _prepare(searcher, g, prunings, calib_y, finetune_epochs, pruned)
+
     with evaluator((calib, val_x, estimator, bias_correction), workers, ray_address) as run:
         searcher = _Search(calib, val_x, y, flash_budget, sram_budget, estimator, bias_correction,
                            progress or (lambda what, done, total: None), bits, activations, memo, run,
                            (search, trials, seed, TPE_BATCH))
         for ratio in reachable:
-            gp = prune(g, ratio)
-            if ratio and calib_y is not None and finetune_epochs > 0:
-                searcher.tick(f"prune {ratio:.0%}: fine-tuning", 0, 1)
-                cy = np.asarray(calib_y).reshape(-1)
-                gp = memo.get(("finetune", digest(g), ratio, finetune_epochs, cy),
-                              lambda gp=gp, cy=cy: finetune_float(gp, calib, cy, finetune_epochs))
-            pruned[ratio] = gp
-            ref = memo.get(("float", searcher.key(gp)), lambda gp=gp: run_batches(GraphExecutor(gp), val_x))
+            if ratio and searcher.per_layer():  # TPE: each prunable convolution's own ratio, with the widths
+                candidates += searcher.pruning_sampled(g, prepared, [r for r in reachable if r])
+                break
+            gp, = prepared([ratio])
+            ref = searcher.reference(gp)
             if float_score is None:
                 float_score = _score(ref, ref, searcher.y)
             candidates += searcher.candidates(gp, ratio, ref)
             searcher.tick(f"prune {ratio:.0%}: done", 1, 1)
             if any(c.fits for c in candidates):
                 break
+        if float_score is None:  # pruning was needed from the start
+            ref = searcher.reference(g)
+            float_score = _score(ref, ref, searcher.y)
     res = _pick(candidates, pruned, searcher, reachable, float(float_score))  # type: ignore[arg-type]
     return replace(res, reused=memo.reused, evaluated=memo.reused + memo.computed)
 
@@ -222,7 +212,7 @@ class _Search:
     bits: str
     activations: str
     memo: DiskMemo
-    run: Callable[[list[tuple]], Iterable[np.ndarray]]  # evaluates jobs (tinyml.quant.pool), maybe in parallel
+    run: Callable[[list[tuple]], Iterable]  # runs jobs (tinyml.quant.pool), maybe in parallel
     sampler: tuple[str, int, int, int] = ("grid", 0, 0, 1)  # (grid or tpe, trials, seed, trials asked at once)
     keys: dict = field(default_factory=dict, repr=False)  # id(graph) -> (graph, its digest): hashed once
 
@@ -240,19 +230,95 @@ class _Search:
     def outputs(self, gp: Graph, jobs: list[tuple[dict[int, int], frozenset[int] | None]]) -> list[np.ndarray]:
         """The validation outputs of `gp` calibrated with each job's weight widths (and 16x8 ops; None: the
         calibration as it is): read back from the cache, the others evaluated together."""
-        key = self.key(gp)
-        out: list = [None] * len(jobs)
-        todo = []
-        for i, (bits, wide) in enumerate(jobs):
-            found, v = self.memo.lookup(("outputs", key, bits, wide))
-            if found:
-                out[i] = v
-            else:
-                todo.append(i)
-        done = self.run([(gp, *jobs[i]) for i in todo])
-        for i, v in zip(todo, done):  # each stored as it arrives: an interrupted search keeps what it finished
-            out[i] = self.memo.store(("outputs", key, *jobs[i]), v)
+        return self.outputs_of([(gp, *job) for job in jobs])
+
+    def outputs_of(self, jobs: list[tuple[Graph, dict[int, int], frozenset[int] | None]]) -> list[np.ndarray]:
+        """outputs() for jobs of several graphs (graph, widths, 16x8 ops), evaluated together."""
+        return self.batched([("outputs", self.key(gp), bits, wide) for gp, bits, wide in jobs], jobs)
+
+    def reference(self, gp: Graph) -> np.ndarray:
+        """The float outputs of `gp` on the validation data."""
+        return self.references([gp])[0]
+
+    def references(self, gps: list[Graph]) -> list[np.ndarray]:
+        """reference() of several graphs, computed together."""
+        from .executor import GraphExecutor, run_batches
+        return self.batched([("float", self.key(gp)) for gp in gps], [("float", gp) for gp in gps],
+                            lambda i: run_batches(GraphExecutor(gps[i]), self.val_x))
+
+    def srams(self, gps: list[Graph]) -> list[int]:
+        """The peak SRAM of each of `gps` calibrated as it is (int8; sram()), computed together."""
+        return self.batched([("sram", self.key(gp), {}, None, self.sram_budget) for gp in gps],
+                            [("sram", gp, self.sram_budget) for gp in gps],
+                            lambda i: peak_sram(quantize_graph(gps[i], self.config(gps[i], {})), self.sram_budget))
+
+    def batched(self, keys: list[tuple], jobs: list[tuple], here: Callable[[int], object] | None = None) -> list:
+        """The results of `jobs`: read back from the cache under `keys`, the others computed and stored, each as
+        it arrives (an interrupted search keeps what it finished). They run as jobs, one thread each, side by
+        side on the workers; with `here`, one left alone runs here instead (`here(i)`, on all of PyTorch's
+        threads: the grid's lone fine-tuning). Which it is depends on the batch, not on --workers, so any number
+        of workers computes the same values."""
+        found = [self.memo.lookup(k) for k in keys]
+        todo = [i for i, (hit, _) in enumerate(found) if not hit]
+        done = [here(todo[0])] if here is not None and len(todo) == 1 else self.run([jobs[i] for i in todo])
+        out = [v for _, v in found]
+        for i, v in zip(todo, done):
+            out[i] = self.memo.store(keys[i], v)
         return out
+
+    def per_layer(self) -> bool:
+        """Whether pruning is sampled per layer (TPE, int8 activations) rather than one ratio for every layer."""
+        return self.sampler[0] == "tpe" and self.activations == "int8"
+
+    def pruning_sampled(self, g: Graph, prepared: Callable[[list], list[Graph]], uniform: list[float]
+                        ) -> list[Candidate]:
+        """Each prunable convolution's prune ratio (0 or one of PRUNE_RATIOS) and, with `bits` "mixed", each
+        layer's weight width sampled together by Optuna's TPE (seeded), the flash and SRAM budgets its
+        constraints; the `uniform` ratios the budgets allow (int8 and int4 everywhere) tried first. Each pruned
+        network is fine-tuned (`prepared`) before its widths are scored. Each distinct choice is one candidate."""
+        import optuna
+
+        from .prune import prunable_chains, removed_fraction
+        _, trials, seed, batch = self.sampler
+        convs = sorted({ch.producer for ch in prunable_chains(g)})
+        ops = weighted_ops(g, narrowable=True)
+        levels = [0.0] + [r for r in PRUNE_RATIOS if r > 0]
+        fixed = {"8": 8, "4": 4}.get(self.bits)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(
+            seed=seed, constraints_func=lambda t: [t.user_attrs["excess"]]))
+        for r in uniform:
+            for b in ((8, 4) if fixed is None else (fixed,)):
+                study.enqueue_trial({**{f"p{k}": r for k in convs}, **({f"op{k}": b for k in ops} if fixed is None
+                                                                      else {})})
+        seen: dict[tuple, Candidate] = {}
+        while len(study.trials) < trials:
+            asked = [study.ask() for _ in range(min(max(batch, 1), trials - len(study.trials)))]
+            self.tick("per-layer pruning: TPE trials", len(study.trials) - len(asked), trials)
+            picks = []
+            for t in asked:
+                layers = tuple((k, r) for k in convs if (r := t.suggest_categorical(f"p{k}", levels)) > 0)
+                picks.append((t, layers, {k: fixed or t.suggest_categorical(f"op{k}", [8, 4]) for k in ops}))
+            # the trials' networks fine-tuned together, then their candidates scored together
+            picks = [(*p, gp) for p, gp in zip(picks, prepared([layers or 0.0 for _, layers, _ in picks]))]
+            outs = self.outputs_of([(gp, {} if all(b == 8 for b in w.values()) else w, None)
+                                    for _, _, w, gp in picks])
+            refs, srams = self.references([p[3] for p in picks]), self.srams([p[3] for p in picks])
+            for (t, layers, w, gp), res, ref, sram in zip(picks, outs, refs, srams):
+                wb = int_weight_bytes(gp, w)
+                over = (0 if self.flash_budget is None else max(0, wb - self.flash_budget)) + \
+                    (0 if self.sram_budget is None else max(0, sram - self.sram_budget))
+                t.set_user_attr("excess", over)
+                n4 = sum(b == 4 for b in w.values())
+                frac = removed_fraction(g, dict(layers))
+                name = "int8" if n4 == 0 else "int4" if n4 == len(ops) else f"sampled ({n4} int4 layers)"
+                c = Candidate(f"{name}, pruned {frac:.0%} (per layer)" if layers else name, frac, w, wb, sram,
+                              _score(res, ref, self.y), _loss(res, ref),
+                              self.flash_budget is None or wb <= self.flash_budget,
+                              self.sram_budget is None or sram <= self.sram_budget, layers=layers)
+                seen.setdefault((layers, tuple(sorted(w.items()))), c)
+                study.tell(t, c.score)
+        return list(seen.values())
 
     def sram(self, gp: Graph, cfg: Callable[[], QuantConfig], bits: dict[int, int], wide: frozenset[int] | None
              ) -> int:
@@ -343,6 +409,30 @@ class _Search:
         return out
 
 
+def _prepare(search: _Search, g: Graph, prunings: list, calib_y: np.ndarray | None, epochs: int, pruned: dict
+             ) -> list[Graph]:
+    """`g` pruned each way (a ratio for every prunable convolution, or per layer: ((op, ratio), ...)), fine-tuned
+    for `epochs` when labels `calib_y` allow: read back from the cache, the others trained together (by the
+    workers); each recorded in `pruned`."""
+    from .memo import digest
+    from .prune import prune
+    from .qat import finetune_float
+    gps = [prune(g, p if isinstance(p, float) else dict(p)) for p in prunings]
+    if calib_y is not None and epochs > 0:
+        cy = np.asarray(calib_y).reshape(-1)
+        tuned = [i for i, gp in enumerate(gps) if gp is not g]
+        first = prunings[tuned[0]] if tuned else 0.0
+        search.tick(f"prune {first:.0%}: fine-tuning" if isinstance(first, float) else
+                    f"per-layer pruning: fine-tuning {len(tuned)}", 0, 1)
+        done = search.batched([("finetune", digest(g), prunings[i], epochs, cy) for i in tuned],
+                              [("finetune", gps[i], cy, epochs) for i in tuned],
+                              lambda i: finetune_float(gps[tuned[i]], search.calib, cy, epochs))
+        for i, v in zip(tuned, done):
+            gps[i] = v
+    pruned.update(zip(prunings, gps))
+    return gps
+
+
 SEARCHES = ("grid", "tpe")
 TPE_BATCH = 4  # trials asked at once (evaluated in parallel by the workers); fixed, so any --workers samples alike
 
@@ -388,7 +478,7 @@ def _reachable(g: Graph, calib: np.ndarray, bits: str, flash_budget: int | None,
     return reachable
 
 
-def _pick(candidates: list[Candidate], pruned: dict[float, Graph], search: _Search, reachable: list[float],
+def _pick(candidates: list[Candidate], pruned: dict, search: _Search, reachable: list[float],
           float_score: float) -> CompressResult:
     """The best-scoring candidate that fits the budgets and whose compiled C passes the self-check."""
     fitting = [c for c in candidates if c.fits]
@@ -402,7 +492,7 @@ def _pick(candidates: list[Candidate], pruned: dict[float, Graph], search: _Sear
             "convolution. A smaller architecture (fewer channels, a smaller input resolution) or a larger board is "
             "needed.")
     for chosen in sorted(fitting, key=lambda c: (c.score, -c.loss, -c.weight_bytes), reverse=True):
-        gp = pruned[chosen.prune]
+        gp = pruned[chosen.pruning]
         cfg = search.config(gp, chosen.bits)
         cfg.wide = set(chosen.wide)
         q = quantize_graph(gp, cfg)

@@ -10,6 +10,7 @@ end a chain, so their channels are left alone.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -60,10 +61,12 @@ def prunable_chains(g: Graph) -> list[Chain]:
     return chains
 
 
-def prune(g: Graph, ratio: float) -> Graph:
+def prune(g: Graph, ratio: float | Mapping[int, float]) -> Graph:
     """`g` with round(ratio * channels) output channels removed from every prunable convolution (at least one
-    channel is always kept)."""
-    if ratio <= 0:
+    channel is always kept); `ratio` a mapping: each convolution's own, by its op index (prunable_chains'
+    producers; those not named keep their channels)."""
+    ratios = ratio if isinstance(ratio, Mapping) else None
+    if ratios is None and ratio <= 0 or ratios is not None and not any(r > 0 for r in ratios.values()):
         return g
     b = GraphBuilder()
     b.tensors = list(g.tensors)
@@ -83,7 +86,8 @@ def prune(g: Graph, ratio: float) -> Graph:
         op = g.ops[ch.producer]
         w = np.asarray(cur(op.inputs[1]).data)
         n = w.shape[0]
-        keep_n = max(1, n - int(round(ratio * n)))
+        r = ratios.get(ch.producer, 0.0) if ratios is not None else ratio
+        keep_n = max(1, n - int(round(r * n)))  # type: ignore[operator]
         if keep_n == n:
             continue
         keep = np.sort(np.argsort(-np.abs(w).reshape(n, -1).sum(1), kind="stable")[:keep_n])
@@ -116,3 +120,13 @@ def prune(g: Graph, ratio: float) -> Graph:
                 b.tensors[r.outputs[0]] = dataclasses.replace(b.tensors[r.outputs[0]],
                                                               shape=(g.tensor(r.outputs[0]).shape[0], new_len))
     return b.build(g.name, g.inputs, g.outputs, g.source)
+
+
+def removed_fraction(g: Graph, ratios: Mapping[int, float]) -> float:
+    """The fraction of the prunable convolutions' output channels that prune(g, ratios) removes."""
+    total = removed = 0
+    for ch in prunable_chains(g):
+        n = g.tensor(g.ops[ch.producer].inputs[1]).shape[0]
+        total += n
+        removed += n - max(1, n - int(round(ratios.get(ch.producer, 0.0) * n)))
+    return removed / total if total else 0.0

@@ -69,3 +69,11 @@ def export(module: GraphExecutor) -> Graph:
     """The integer graph whose arithmetic the fake-quantized module simulates."""
     g, cfg = module.export()
     return quantize_graph(g, cfg)
+
+
+def finetune_float(g: Graph, x: np.ndarray, y: np.ndarray, epochs: int, lr: float = 1e-3, seed: int = 0) -> Graph:
+    """`g` after `epochs` of float cross-entropy training on inputs `x` (NHWC) and integer labels `y` (a pruned
+    network, before the compression search quantizes it)."""
+    ex = GraphExecutor(g, None, trainable=True)
+    finetune(ex, x, y, epochs=epochs, lr=lr, seed=seed)
+    return ex.trained_graph()
