@@ -303,9 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="keep no evaluations")
     p.add_argument("--search", default="grid", choices=["grid", "tpe"],
                    help="how mixed widths are searched: grid (every int4 prefix of the layers' sensitivity order) or "
-                        "tpe (per-layer widths sampled by Optuna's TPE under the flash budget; pip install "
-                        "'tinyml[search]') (default: grid)")
-    p.add_argument("--trials", type=int, default=48, metavar="N", help="TPE trials per prune ratio (default: 48)")
+                        "tpe (per-layer widths sampled by Optuna's TPE under the flash budget and, where pruning is "
+                        "needed, each convolution's prune ratio with them; pip install 'tinyml[search]') "
+                        "(default: grid)")
+    p.add_argument("--trials", type=int, default=48, metavar="N",
+                   help="TPE trials per prune ratio, or in all where it prunes per layer (default: 48)")
     p.add_argument("--seed", type=int, default=0, help="the TPE sampler's seed (default: 0)")
     p.set_defaults(func=cmd_compress)
     p = sub.add_parser("run", help="run a compiled model on the host")

@@ -9,9 +9,9 @@ Search, cheapest first:
    int4): a Pareto front of weight bytes vs score, from the fake-quantized model (within one LSB of the
    integer model at every tensor);
 3. the peak SRAM comes from the compile path's planner with the SRAM budget (patch-based inference when needed);
-4. when no width assignment fits, prune channels (25%, 50%, 75% of every prunable convolution), fine-tune the
-   pruned float network on the calibration data when it has labels (cross-entropy, `finetune_epochs`), and
-   repeat.
+4. when no width assignment fits, prune channels (25%, 50%, 75% of every prunable convolution; with the TPE
+   search, each convolution's own ratio sampled with the widths), fine-tune the pruned float network on the
+   calibration data when it has labels (cross-entropy, `finetune_epochs`), and repeat.
 The pick is the highest score that fits both budgets; ties go to the outputs closest to the float model's. It
 is compiled as `tinyml compile` would (the compiler's self-check included, which falls back to the next memory
 configuration when one fails), and a candidate none of whose fitting configurations passes is never returned.
@@ -159,7 +159,9 @@ def compress(g: Graph, calib: np.ndarray, val_x: np.ndarray | None = None, val_y
     evaluation there (tinyml.quant.memo) so that an interrupted or repeated search reuses it (None: nothing kept);
     the result's `reused` and `evaluated` count them. `search`: "grid" (every int4 prefix of the sensitivity
     order) or "tpe" (per-layer widths sampled by Optuna's TPE, `trials` of them per prune ratio, reproducible for a
-    `seed`; the flash budget as its constraint; with `bits` "mixed" and int8 activations, else the grid)."""
+    `seed`; the flash budget as its constraint; with `bits` "mixed" and int8 activations, else the grid; where
+    pruning is needed, each prunable convolution's ratio sampled with the widths, `trials` in all, the flash and
+    SRAM budgets as constraints: _Search.pruning_sampled)."""
     from .memo import code_version, digest
     from .pool import evaluator
     _check_choices(bits, activations, search, trials)
