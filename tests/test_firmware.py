@@ -122,8 +122,9 @@ def test_model_that_does_not_fit(tmp_path):
     out = tmp_path / "out"
     compile_model(SHARED_MODELS / "vww_96_int8.tflite", out)
     board = _board_file(tmp_path, sram=("size = 4194304\narena", "size = 32768\narena"))
-    with pytest.raises(TinymlError, match="does not fit"):
+    with pytest.raises(TinymlError, match="does not fit") as e:
         build(out, board)
+    assert "compiled without --board" in str(e.value)
 
 
 def test_faulting_firmware_is_reported(tmp_path):

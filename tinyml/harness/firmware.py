@@ -140,10 +140,13 @@ def build(outdir: str | Path, board_name: str | Board, opt: str = "-O2", inputs:
     if r.returncode != 0:
         if "does not fit" in r.stderr or "overflowed" in r.stderr or "will not fit" in r.stderr:
             rep = read_report(out)
+            hint = "" if (rep.get("board") or {}).get("name") == board.name else (
+                f" It was compiled without --board {board.name}: compiled for it, the SRAM budget is the board's "
+                "and the kernels keep int8 weight rows and compact code where its flash is short.")
             raise TinymlError(f"the firmware does not fit {board.name} ({board.sram.size} B SRAM, "
                               f"{board.flash.size} B flash): the model needs {rep['peak_sram_bytes']} B of SRAM "
                               f"for activations plus a {STACK_BYTES} B stack, and {rep['flash_bytes']} B of flash "
-                              f"for weights. Linker said: {r.stderr.strip().splitlines()[-1]}")
+                              f"for weights.{hint} Linker said: {r.stderr.strip().splitlines()[-1]}")
         raise ToolchainError(f"arm-none-eabi-gcc failed building firmware for {board.name}:\n{r.stderr.strip()}")
     objcopy = _tool("arm-none-eabi-objcopy")
     for fmt, ext in (("binary", ".bin"), ("ihex", ".hex")):  # for STM32CubeProgrammer, J-Link, drag and drop
