@@ -416,17 +416,16 @@ def _prepare(search: _Search, g: Graph, prunings: list, calib_y: np.ndarray | No
     """`g` pruned each way (a ratio for every prunable convolution, or per layer: ((op, ratio), ...)), fine-tuned
     for `epochs` when labels `calib_y` allow: read back from the cache, the others trained together (by the
     workers); each recorded in `pruned`."""
-    from .memo import digest
     from .prune import prune
     from .qat import finetune_float
     gps = [prune(g, p if isinstance(p, float) else dict(p)) for p in prunings]
-    if calib_y is not None and epochs > 0:
+    tuned = [i for i, gp in enumerate(gps) if gp is not g]
+    if tuned and calib_y is not None and epochs > 0:
         cy = np.asarray(calib_y).reshape(-1)
-        tuned = [i for i, gp in enumerate(gps) if gp is not g]
-        first = prunings[tuned[0]] if tuned else 0.0
+        first = prunings[tuned[0]]
         search.tick(f"prune {first:.0%}: fine-tuning" if isinstance(first, float) else
                     f"per-layer pruning: fine-tuning {len(tuned)}", 0, 1)
-        done = search.batched([("finetune", digest(g), prunings[i], epochs, cy) for i in tuned],
+        done = search.batched([("finetune", search.key(g), prunings[i], epochs, cy) for i in tuned],
                               [("finetune", gps[i], cy, epochs) for i in tuned],
                               lambda i: finetune_float(gps[tuned[i]], search.calib, cy, epochs))
         for i, v in zip(tuned, done):
