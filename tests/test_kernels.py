@@ -211,6 +211,13 @@ def test_selector_keeps_the_portable_kernel_where_it_must():
     assert (fast, slow) == (0, 0)  # multiplier 2^30 exactly: the exact requantization
     m = (1 << 30) + 5
     assert dict(select(Kernel("tml_conv_s8", replace(p, multiplier=(m,) * 8), (0, 1, 2, 3)), "dsp").consts)["RQ"]
+    # a ReLU layer with a shift of -1 among its channels: tml_requant_pre_relu1 (RQ 3), named _relu1, except for
+    # Helium's vector output stage and without the ReLU (the exact requantization there)
+    relu1 = Kernel("tml_conv_s8", replace(p, multiplier=(m,) * 8, shift=(-1,) + (-3,) * 7, act_min=0), (0, 1, 2, 3))
+    for isa, rq in (("dsp", 3), ("portable", 3), ("mve", 0)):
+        sp3 = select(relu1, isa)
+        assert dict(sp3.consts)["RQ"] == rq and ("_relu1" in sp3.name) == (rq == 3), (isa, sp3.name)
+    assert dict(select(replace(relu1, params=replace(relu1.params, act_min=-128)), "dsp").consts)["RQ"] == 0
 
 
 REQUANT_TEST = r"""
@@ -239,6 +246,13 @@ int main(void) {
             /* the ReLU form: equal once clamped to a minimum at or above z */
             if (e <= 22 && tml_max_i32(tml_requant_pre_relu(acc, m, e - 1, (1 << (e - 2)) + z * (1 << (e - 1))),
                                        amin) != tml_max_i32(want, amin)) bad++;
+            /* the ReLU form whose shifts reach -1 (every e from 1 to 22; e = 1 one draw in five) */
+            {
+                const int e1 = (it % 5 == 1) ? 1 : (e <= 22 ? e : 1 + e % 22);
+                const int want1 = tml_mbqm(acc, m, -e1) + z;
+                if (tml_max_i32(tml_requant_pre_relu1(acc, m, e1 - 1, (1 << (e1 - 1)) + z * (1 << e1)), amin) !=
+                    tml_max_i32(want1, amin)) bad++;
+            }
         }
     }
     {   /* the portable definitions of the DSP instructions, lane by lane */
@@ -256,8 +270,9 @@ int main(void) {
 
 def test_requantization_shortcuts_equal_tflm_arithmetic(tmp_path):
     """tml_requant (one SMLAL instead of TFLM's 64-bit division), tml_requant_pre (both roundings and the output
-    zero point folded into one constant) and, clamped to a ReLU's minimum, tml_requant_pre_relu equal tml_mbqm,
-    TFLM's MultiplyByQuantizedMultiplier, on 4 million random and edge values."""
+    zero point folded into one constant) and, clamped to a ReLU's minimum, tml_requant_pre_relu and
+    tml_requant_pre_relu1 (shifts down to -1) equal tml_mbqm, TFLM's MultiplyByQuantizedMultiplier, on 4 million
+    random and edge values."""
     cc = shutil.which("gcc") or shutil.which("clang")
     if cc is None:
         pytest.skip("no host C compiler")
@@ -329,7 +344,7 @@ def test_run_time_output_stage_in_every_family(isa, opplan_models, tmp_path, mon
     # tml_requant for every layer (its records do not hold the zero point)
     import tinyml.kernels.special as special
     real = special.output_stage
-    monkeypatch.setattr(special, "output_stage", lambda p: (("RQ", 0),) + real(p)[1:])
+    monkeypatch.setattr(special, "output_stage", lambda p, isa="dsp": (("RQ", 0),) + real(p, isa)[1:])
     generated.select.cache_clear()
     try:
         rep = assert_bit_exact(model, tmp_path / "rq0", seeds=(0,), options=CompileOptions(kernels=isa))
@@ -378,6 +393,16 @@ def test_code_auto_follows_the_board(tmp_path):
                                                                                                 board=str(small)))
     with pytest.raises(TinymlError, match="--code 'small'"):
         compact_code(g, CompileOptions(code="small"))
+
+
+@needs_shared()
+def test_relu_layers_with_a_shift_of_minus_one(tmp_path):
+    """person_detect's second depthwise layer has a channel whose shift is -1: its ReLU output stage takes
+    tml_requant_pre_relu1 (dsp and portable kernels, TFLM's outputs), not the exact generic requantization."""
+    for isa in ("dsp", "portable"):
+        rep = assert_bit_exact(SHARED_MODELS / "person_detect.tflite", tmp_path / isa, seeds=(0,),
+                               options=CompileOptions(kernels=isa, patch="off"))
+        assert any("_relu1" in f for f in _named(rep)), _named(rep)
 
 
 @needs_shared()

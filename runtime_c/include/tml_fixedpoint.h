@@ -102,6 +102,15 @@ static inline int32_t tml_requant_pre_relu(int32_t x, int32_t multiplier, int32_
     return (int32_t)(v >> 32) >> e1;
 }
 
+/* tml_requant_pre_relu for records whose shift may also be -1 (e = 1, where 2^(e - 2) is no integer): the
+ * constant added is hp2 * 2^31 + 2^30 with hp2 = 2^(e - 1) + z * 2^e, an integer for every e >= 1 (for e >= 2 the
+ * very constant of tml_requant_pre_relu, hp2 = 2 * hp; for e = 1, z * 2^32 + 2^31 + 2^30: both roundings, the
+ * second by one bit, then the zero point); e1 = e - 1 as there. */
+static inline int32_t tml_requant_pre_relu1(int32_t x, int32_t multiplier, int32_t e1, int32_t hp2) {
+    const int64_t v = (int64_t)hp2 * 2147483648LL + 0x40000000 + (int64_t)x * multiplier;
+    return (int32_t)(v >> 32) >> e1;
+}
+
 /* MultiplyByQuantizedMultiplierSmallerThanOneExp (left_shift <= 0). */
 static inline int32_t tml_mbqm_lt1(int32_t x, int32_t multiplier, int32_t left_shift) {
     return tml_rdbp(tml_srdhm(x, multiplier), (int)-left_shift);

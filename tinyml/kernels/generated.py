@@ -91,8 +91,9 @@ def code_stage(sp: Special) -> Special:
 
 def runtime_stage(sp: Special) -> Special:
     """`sp` (of a family with an output stage) with its activation range (and, for RQ 0, its zero point) read at run
-    time: the records of tml_requant_pre (RQ 1, the general form of RQ 2) or of tml_requant (RQ 0)."""
-    rq = min(dict(sp.consts)["RQ"], 1)
+    time: the records of tml_requant_pre (RQ 1, the general form of RQ 2), of tml_requant_pre_relu1 (RQ 3: ReLU
+    layers only, whose records have their own form) or of tml_requant (RQ 0)."""
+    rq = {2: 1}.get(dict(sp.consts)["RQ"], dict(sp.consts)["RQ"])
     return replace(sp, consts=tuple(kv for kv in sp.consts if kv[0] not in _STAGE) +
                    (("RQ", rq), ("RT_ACT", 1)) + ((("RT_OFF", 1),) if not rq else ()))
 

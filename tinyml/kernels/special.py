@@ -105,14 +105,20 @@ def requant_pre_kind(multiplier: int, shift: int) -> bool:
     return multiplier > (1 << 30) and -22 <= shift <= -2
 
 
-def output_stage(p: ConvParams | FullyConnectedParams) -> tuple[tuple[str, int], ...]:
+def output_stage(p: ConvParams | FullyConnectedParams, isa: str = "dsp") -> tuple[tuple[str, int], ...]:
     """The output stage as constants: RQ = 1 (tml_requant_pre) when every channel's multiplier is in (2^30, 2^31)
     and its shift in [-22, -2] (the output zero point then folds into the records without overflow), RQ = 2
-    (tml_requant_pre_relu) when besides the activation minimum is at or above the output zero point, else 0
+    (tml_requant_pre_relu) when besides the activation minimum is at or above the output zero point, RQ = 3
+    (tml_requant_pre_relu1, not for Helium's vector stage) for such a ReLU whose shifts reach -1, else 0
     (tml_requant); the output zero point and the activation range."""
-    fast = int(all(requant_pre_kind(m, s) for m, s in zip(p.multiplier, p.shift)))
-    if fast and p.act_min >= p.output_offset:
+    pairs = list(zip(p.multiplier, p.shift))
+    fast = int(all(requant_pre_kind(m, s) for m, s in pairs))
+    relu = p.act_min >= p.output_offset
+    if fast and relu:
         fast = 2
+    elif not fast and relu and isa != "mve" and all(requant_pre_kind(m, s) or (m > (1 << 30) and s == -1)
+                                                      for m, s in pairs):
+        fast = 3
     return (("RQ", fast), ("OUT_OFF", p.output_offset), ("ACT_MIN", p.act_min), ("ACT_MAX", p.act_max))
 
 
@@ -123,7 +129,7 @@ def stage_name(sp: Special) -> str:
     c = dict(sp.consts)
     off = "_or" if c.get("RT_OFF") else f"_o{c['OUT_OFF']}" if "OUT_OFF" in c else ""
     act = "_ar" if c.get("RT_ACT") else f"_a{c['ACT_MIN']}_{c['ACT_MAX']}"
-    rq = "_rq" if not c["RQ"] else "_relu" if c["RQ"] == 2 and not off else ""
+    rq = "_rq" if not c["RQ"] else "_relu1" if c["RQ"] == 3 else "_relu" if c["RQ"] == 2 and not off else ""
     return (off + act).replace("-", "m") + rq
 
 
@@ -219,14 +225,18 @@ def _pack_mve(rows: np.ndarray, nbits: int = 8) -> Const:
 
 def requant_records(p: ConvParams | FullyConnectedParams, folded: np.ndarray, fast: int) -> np.ndarray:
     """Four int32 per output channel: the bias with the input offset folded in, the multiplier, and e - 1 and
-    2^(e - 2) + z * 2^(e - 1) with e = -shift and z the output zero point (`fast`: tml_requant_pre and
-    tml_requant_pre_relu, which add z themselves) or the shift and 0 (tml_requant)."""
+    2^(e - 2) + z * 2^(e - 1) with e = -shift and z the output zero point (`fast` 1, 2: tml_requant_pre and
+    tml_requant_pre_relu, which add z themselves), e - 1 and 2^(e - 1) + z * 2^e (`fast` 3:
+    tml_requant_pre_relu1), or the shift and 0 (tml_requant)."""
     n = len(folded)
     mult = np.resize(np.asarray(p.multiplier, np.int64), n)
     shift = np.resize(np.asarray(p.shift, np.int64), n)
     rec = np.zeros((n, 4), np.int64)
     rec[:, 0], rec[:, 1] = folded, mult
-    if fast:
+    if fast == 3:  # tml_requant_pre_relu1: hp2 = 2^(e - 1) + z * 2^e, e = -shift >= 1
+        rec[:, 2] = -shift - 1
+        rec[:, 3] = np.left_shift(1, -shift - 1) + p.output_offset * np.left_shift(1, -shift)
+    elif fast:
         rec[:, 2] = -shift - 1
         rec[:, 3] = np.left_shift(1, -shift - 2) + p.output_offset * np.left_shift(1, -shift - 1)
     else:

@@ -37,7 +37,7 @@ def select(kern: Kernel, isa: str) -> Special | None:
     consts = (("CIN", p.in_c), ("COUT", p.out_c), ("KH", p.k_h), ("KW", p.k_w), ("SH", p.stride_h),
               ("SW", p.stride_w), ("DH", p.dil_h), ("DW", p.dil_w), ("BITS", bits), ("K", k), ("KP", kp),
               ("KA", ka), ("DIRECT", int(direct)), ("PX", px), ("XW", xw)) + (("W16", 1),) * w16 + \
-        sk.output_stage(p)
+        sk.output_stage(p, isa)
     # (three pixels of a row at fixed distances, pairs across rows narrower than three; staged outputs)
     rows8 = "original" if bits == 8 and kp == k and not as_conv else "conv_rows"
     return Special(FAMILY, isa, consts, scratch=0 if direct else px * kp, px_block=px, staged=px == 3,

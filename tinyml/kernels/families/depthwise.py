@@ -19,7 +19,7 @@ def select(kern: Kernel, isa: str) -> Special | None:
         return conv.select(kern, isa)
     if kern.func != "tml_depthwise_conv_s8" or p.batches != 1 or p.depth_multiplier != 1:
         return None
-    return Special(FAMILY, isa, sk.window_consts(p, p.in_c) + sk.output_stage(p),
+    return Special(FAMILY, isa, sk.window_consts(p, p.in_c) + sk.output_stage(p, isa),
                    weights="dw16" if isa == "dsp" else "dw4" if isa == "mve" else "original", grouped=isa == "mve")
 
 

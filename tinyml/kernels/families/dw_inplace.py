@@ -17,7 +17,7 @@ def select(kern: Kernel, isa: str) -> Special | None:
     # the channel plane with the padding around it (the zero point), so that every pixel is an inside one
     rows = (p.out_h - 1) * p.stride_h + (p.k_h - 1) * p.dil_h + 1
     cols = (p.out_w - 1) * p.stride_w + (p.k_w - 1) * p.dil_w + 1
-    return Special(FAMILY, isa, sk.window_consts(p, p.in_c) + sk.output_stage(p), scratch=rows * cols)
+    return Special(FAMILY, isa, sk.window_consts(p, p.in_c) + sk.output_stage(p, isa), scratch=rows * cols)
 
 
 def _name(sp: Special) -> str:

@@ -16,7 +16,7 @@ def select(kern: Kernel, isa: str) -> Special | None:
     bits = sk.bits(kern.func)
     d = p.accum_depth
     consts = (("DEPTH", d), ("OUTC", p.out_c), ("BITS", bits), ("KP", -(-d // 8) * 8 if bits == 4 else d),
-              ("KA", (d // 8) * 8 if bits == 4 else (d // 4) * 4)) + sk.output_stage(p)
+              ("KA", (d // 8) * 8 if bits == 4 else (d // 4) * 4)) + sk.output_stage(p, isa)
     return Special(FAMILY, isa, consts, weights="mve_rows" if isa == "mve" else "original" if bits == 8 else
                    "conv_rows", grouped=isa == "mve")
 
