@@ -11,7 +11,7 @@ import subprocess
 import pytest
 from conftest import SHARED_MODELS, needs_shared, needs_tflm
 from helpers import assert_bit_exact
-from opplan import many_stages
+from opplan import dead_channels, many_stages
 
 from tinyml.compiler import CompileOptions
 from tinyml.kernels import pixel_block, select
@@ -284,6 +284,84 @@ def test_requantization_shortcuts_equal_tflm_arithmetic(tmp_path):
                    check=True)
     r = subprocess.run([str(exe)], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == "0", r.stdout
+
+
+STEADY_TEST = r"""
+#include <stdio.h>
+#include "tml_fixedpoint.h"
+#include "tml_mve.h"
+static const int rec[][5] = {
+%s
+};
+static unsigned long long st = 88172645463325252ULL;
+static unsigned rnd(void) { st ^= st << 13; st ^= st >> 7; st ^= st << 17; return (unsigned)st; }
+int main(void) {
+    long bad = 0;
+    unsigned i;
+    int it;
+    for (i = 0; i < sizeof rec / sizeof rec[0]; i++) {
+        const int fast = rec[i][0], m = rec[i][2], e1 = rec[i][3], hp = rec[i][4], want = rec[i][1] - 128;
+        for (it = 0; it < 4000; it++) {  /* the bounds, their neighbours, and values between */
+            const int b = %d, edges[] = {-b, 1 - b, -1, 0, 1, b - 1, b};
+            const int acc = it < 7 ? edges[it] : (int)(rnd() %% (2u * b + 1u)) - b;
+            tml_i32x4 v;
+            if (fast == 3) {
+                if (tml_requant_pre_relu1(acc, m, e1, hp) != want) bad++;
+                continue;
+            }
+            if (tml_requant_pre(acc, m, e1, hp) != want || tml_requant_pre_relu(acc, m, e1, hp) != want) bad++;
+            v = tml_vrequant_pre(tml_vdup32(acc), tml_vdup32(m), tml_vdup32(e1), tml_vdup32(hp));
+            if (v.v[0] != want || v.v[3] != want) bad++;
+        }
+    }
+    printf("%%ld\n", bad);
+    return bad != 0;
+}
+"""
+
+
+def test_steady_channel_records_give_their_value(tmp_path):
+    """A steady channel's requantization record (special.requant_records: every output value, for tml_requant_pre,
+    tml_requant_pre_relu, tml_requant_pre_relu1 and Helium's tml_vrequant_pre) gives its value for every
+    accumulator within STEADY_BOUND, the bounds themselves included."""
+    import numpy as np
+
+    from tinyml.kernels.special import STEADY_BOUND, requant_records
+    from tinyml.params import FullyConnectedParams
+    cc = shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        pytest.skip("no host C compiler")
+    p = FullyConnectedParams(1, 4, 256, 0, 0, -3, -128, 127, 1, (1 << 30,) * 256, (-30,) * 256)
+    rows = []
+    for fast in (1, 2, 3):
+        recs = requant_records(p, np.zeros(256, np.int64), fast, {c: c - 128 for c in range(256)})
+        rows += [f"{{{fast}, {c}, {r[1]}, {r[2]}, {r[3]}}}," for c, r in enumerate(recs)]
+    src = tmp_path / "steady.c"
+    src.write_text(STEADY_TEST % ("\n".join(rows), STEADY_BOUND))
+    exe = tmp_path / "steady"
+    subprocess.run([cc, "-std=c99", "-O2", "-DTML_PORTABLE_INTRINSICS", "-I", str(runtime_dir() / "include"),
+                    str(src), "-o", str(exe)], check=True)
+    r = subprocess.run([str(exe)], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "0", r.stdout
+
+
+@pytest.mark.parametrize("isa", ["dsp", "mve", "portable"])
+def test_dead_channels_keep_the_fast_output_stage(isa, tmp_path):
+    """Dead output channels (tiny or no weights: shifts far below -22, as batch-norm folding leaves them) in 1x1
+    and 3x3 convolutions, a depthwise convolution and a fully connected layer are steady (one output for every
+    input, proven from the weights' bounds), so their layers keep tml_requant_pre's output stage instead of the
+    generic one (no `_rq` kernel): bit-exact with TFLM."""
+    from tinyml.frontends.tflite import parse_tflite
+    from tinyml.kernels.special import steady_outputs
+    from tinyml.ops.conv import lower_conv, lower_fully_connected
+    model = dead_channels(tmp_path / "dead.tflite")
+    g = parse_tflite(model.read_bytes(), "dead")
+    lowered = [(lower_fully_connected if op.kind.value == "FULLY_CONNECTED" else lower_conv)(g, op)[0]
+               for op in g.ops if op.kind.value in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
+    assert len(lowered) == 5 and all(len(steady_outputs(k, g)) >= 3 for k in lowered)
+    rep = assert_bit_exact(model, tmp_path / isa, seeds=(0, 1, 2), options=CompileOptions(kernels=isa))
+    names = _named(rep)
+    assert len(names) >= 5 and not any(n.endswith("_rq") for n in names), names
 
 
 def _named(rep: dict) -> set[str]:

@@ -505,3 +505,34 @@ def many_stages(path, seed: int = 3):
         y = keras.layers.Dense(8)(y)
     path.write_bytes(convert_keras(keras.Model(x, y), [(6, 7, 8)], seed=seed))
     return path
+
+
+def dead_channels(path, seed: int = 5):
+    """Write to `path` a model whose convolutions, depthwise convolution and fully connected layer each have dead
+    output channels, as batch-norm folding leaves them in model zoos: weights a million times smaller than the
+    others' (shifts far below -22) or all zero; 1x1 and 3x3 convolutions with and without a ReLU."""
+    import tensorflow as tf
+    keras = tf.keras
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    x = keras.Input((6, 7, 8))
+    layers = [keras.layers.Conv2D(16, 1, activation="relu"), keras.layers.DepthwiseConv2D(3, padding="same"),
+              keras.layers.Conv2D(16, 3, padding="same"), keras.layers.Conv2D(16, 1)]
+    y = x
+    for layer in layers:
+        y = layer(y)
+    y = keras.layers.GlobalAveragePooling2D()(y)
+    dense = keras.layers.Dense(8)
+    y = dense(y)
+    model = keras.Model(x, y)
+    for layer in layers + [dense]:
+        w, b = layer.get_weights()
+        ch = np.moveaxis(w, -2, -1) if isinstance(layer, keras.layers.DepthwiseConv2D) else w  # a view
+        b = b + 0.1
+        ch[..., 1::5] *= 1e-6  # dead: tiny weights, no bias
+        b[1::5] = 0
+        ch[..., 3::5] = 0      # dead: no weights, a bias
+        b[3::5] = 0.3
+        layer.set_weights([w, b])
+    path.write_bytes(convert_keras(model, [(6, 7, 8)], seed=seed))
+    return path

@@ -36,7 +36,7 @@ from ..errors import TinymlError
 from ..ir import Graph
 from ..params import ConvParams, Kernel
 from .families import REPLACES
-from .special import Const, Special, weights
+from .special import Const, Special, steady_kernel, weights
 
 ISAS = ("auto", "mve", "dsp", "portable", "reference")
 
@@ -145,7 +145,7 @@ def choose(kern: Kernel, isa: str | None, g: Graph) -> Special | None:
     """The generated kernel for this call under `isa` (None: the portable runtime kernels only)."""
     if isa is None:
         return None
-    sp = select(kern, isa)
+    sp = select(steady_kernel(kern, g), isa)
     return sp if sp is not None and fits_int32(sp, kern, g) else None
 
 

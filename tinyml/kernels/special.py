@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..ir import NO_TENSOR, Graph
+from .. import fixedpoint
 from ..params import ConvParams, FullyConnectedParams, Kernel
 
 
@@ -103,6 +104,77 @@ def requant_pre_kind(multiplier: int, shift: int) -> bool:
     """Whether tml_requant_pre (and Helium's tml_vrequant_pre) take this multiplier and shift: a multiplier in
     (2^30, 2^31) and a shift in [-22, -2] (the output zero point then folds into the records without overflow)."""
     return multiplier > (1 << 30) and -22 <= shift <= -2
+
+
+# A steady channel: one whose int8 output is the same value for every int8 input (its weights, times any input,
+# cannot move the requantized sum: the dead channels of model zoos, whose tiny multipliers come with shifts down
+# to -31 or a multiplier of 0 after batch-norm folding). One such channel would keep the whole layer on the
+# generic requantization (RQ 0); its record instead takes the stage STEADY (a multiplier in (2^30, 2^31), shift
+# -22), a bias of 0 and a rounding constant that lands on its value: with e1 = 21 and hp = v 2^21 + 2^20 the
+# stages of tml_requant_pre, tml_requant_pre_relu(1) and tml_vrequant_pre give v for every accumulator of
+# magnitude below STEADY_BOUND (the weights' products alone, the bias being 0).
+STEADY = ((1 << 30) + 1, -22)
+STEADY_BOUND = (1 << 22) - 64
+
+
+def channel_rows(kern: Kernel, g: Graph) -> tuple[np.ndarray, np.ndarray]:
+    """(weights [output channel, taps], bias with the input offset folded in) of a convolution, depthwise
+    convolution or fully connected call: out_c = bias + sum of w * x over the raw int8 inputs x."""
+    p = kern.params
+    assert isinstance(p, (ConvParams, FullyConnectedParams))
+    w = weights(g, kern.args[1])
+    dw = kern.func.startswith("tml_depthwise_conv_")
+    rows = np.ascontiguousarray(w.reshape(-1, w.shape[-1]).T) if dw else w.reshape(w.shape[0], -1)
+    bt = kern.args[2]
+    bias = np.zeros(len(rows), np.int64) if bt == NO_TENSOR else np.asarray(g.tensor(bt).data).astype(np.int64)
+    return rows, bias + p.input_offset * rows.sum(axis=1)
+
+
+def steady_outputs(kern: Kernel, g: Graph) -> dict[int, int]:
+    """{channel: its output} for the steady channels of a call whose requantization tml_requant_pre could not take
+    (see STEADY): the int32 accumulator over every int8 input lies between two bounds without wrapping, TFLM's
+    MultiplyByQuantizedMultiplier is monotone in it, so equal outputs at both bounds (after the zero point and the
+    activation range) are the output for every input. Empty for layers without such channels."""
+    p = kern.params
+    if not isinstance(p, (ConvParams, FullyConnectedParams)) or not kern.func.endswith(("_s8", "_s4")) or \
+            (isinstance(p, FullyConnectedParams) and p.filter_offset != 0):
+        return {}
+    mult = np.resize(np.asarray(p.multiplier, np.int64), p.out_c)
+    shift = np.resize(np.asarray(p.shift, np.int64), p.out_c)
+    odd = [c for c in range(p.out_c) if not requant_pre_kind(int(mult[c]), int(shift[c]))]
+    if not odd:
+        return {}
+    rows, folded = channel_rows(kern, g)
+    pos, neg = rows.clip(min=0).sum(axis=1), rows.clip(max=0).sum(axis=1)
+    reach = 127 * pos - 128 * neg       # the largest product sum over int8 inputs; -128 pos + 127 neg the least
+    least = -128 * pos + 127 * neg
+    out: dict[int, int] = {}
+    for c in odd:
+        lo, hi = int(folded[c] + least[c]), int(folded[c] + reach[c])
+        if max(-least[c], reach[c]) > STEADY_BOUND or \
+                max(abs(lo), abs(hi)) << max(int(shift[c]), 0) >= (1 << 31):
+            continue
+        v = np.clip(fixedpoint.mbqm(np.array([lo, hi]), int(mult[c]), int(shift[c])) + p.output_offset,
+                    p.act_min, p.act_max)
+        if v[0] == v[1]:
+            out[c] = int(v[0])
+    return out
+
+
+def steady_kernel(kern: Kernel, g: Graph) -> Kernel:
+    """`kern` with its steady channels' multiplier and shift given as STEADY (what the selector decides the output
+    stage from; their records follow, `requant_records`): `kern` itself where there are none."""
+    fixed = steady_outputs(kern, g)
+    if not fixed:
+        return kern
+    p = kern.params
+    assert isinstance(p, (ConvParams, FullyConnectedParams))
+    mult = list(np.resize(np.asarray(p.multiplier, np.int64), p.out_c))
+    shift = list(np.resize(np.asarray(p.shift, np.int64), p.out_c))
+    for c in fixed:
+        mult[c], shift[c] = STEADY
+    return replace(kern, params=replace(p, multiplier=tuple(int(m) for m in mult),
+                                        shift=tuple(int(s) for s in shift)))
 
 
 def output_stage(p: ConvParams | FullyConnectedParams, isa: str = "dsp") -> tuple[tuple[str, int], ...]:
@@ -223,11 +295,13 @@ def _pack_mve(rows: np.ndarray, nbits: int = 8) -> Const:
                  np.concatenate(groups).astype(np.int8 if nbits == 8 else np.uint8).tobytes())
 
 
-def requant_records(p: ConvParams | FullyConnectedParams, folded: np.ndarray, fast: int) -> np.ndarray:
+def requant_records(p: ConvParams | FullyConnectedParams, folded: np.ndarray, fast: int,
+                    steady: dict[int, int] | None = None) -> np.ndarray:
     """Four int32 per output channel: the bias with the input offset folded in, the multiplier, and e - 1 and
     2^(e - 2) + z * 2^(e - 1) with e = -shift and z the output zero point (`fast` 1, 2: tml_requant_pre and
     tml_requant_pre_relu, which add z themselves), e - 1 and 2^(e - 1) + z * 2^e (`fast` 3:
-    tml_requant_pre_relu1), or the shift and 0 (tml_requant)."""
+    tml_requant_pre_relu1), or the shift and 0 (tml_requant). With `fast`, a `steady` channel's record gives its
+    value v for every input: 0, STEADY's multiplier, 21 and v 2^21 + 2^20 (doubled for tml_requant_pre_relu1)."""
     n = len(folded)
     mult = np.resize(np.asarray(p.multiplier, np.int64), n)
     shift = np.resize(np.asarray(p.shift, np.int64), n)
@@ -241,6 +315,9 @@ def requant_records(p: ConvParams | FullyConnectedParams, folded: np.ndarray, fa
         rec[:, 3] = np.left_shift(1, -shift - 2) + p.output_offset * np.left_shift(1, -shift - 1)
     else:
         rec[:, 2] = shift
+    for c, v in (steady or {}).items() if fast else ():
+        e1 = -STEADY[1] - 1
+        rec[c] = (0, STEADY[0], e1, ((v << e1) + (1 << (e1 - 1))) << (fast == 3))
     return rec.astype(np.int32)
 
 
@@ -249,20 +326,12 @@ def staged_derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, ..
     or a reordered copy, and per output channel the bias with the input offset folded in (input_offset * sum of
     the channel's weights) and its requantization constants (requant_records)."""
     p = kern.params
-    wt, bt = kern.args[1], kern.args[2]
-    w = weights(g, wt)
-    bias = np.zeros(w.shape[-1] if sp.family == "depthwise" else w.shape[0], np.int64) if bt == NO_TENSOR else \
-        np.asarray(g.tensor(bt).data).astype(np.int64)
+    wt = kern.args[1]
     assert isinstance(p, (ConvParams, FullyConnectedParams))
-    if kern.func.startswith("tml_depthwise_conv_"):
-        rows = w.reshape(-1, w.shape[-1])          # [taps, C]
-        folded = bias + p.input_offset * rows.sum(axis=0)
-        if sp.family == "conv":                    # one input channel: output channel c's row is column c
-            rows = np.ascontiguousarray(rows.T)
-    else:
-        rows = w.reshape(w.shape[0], -1)           # [out_c, K]
-        folded = bias + p.input_offset * rows.sum(axis=1)
-    recs = requant_records(p, folded, sp.const("RQ"))
+    rows, folded = channel_rows(kern, g)           # [out_c, K]
+    if kern.func.startswith("tml_depthwise_conv_") and sp.family != "conv":
+        rows = np.ascontiguousarray(rows.T)        # [taps, C] (a convolution of one input channel: [out_c, taps])
+    recs = requant_records(p, folded, sp.const("RQ"), steady_outputs(kern, g))
     if sp.grouped:  # Helium kernels: the records by groups of four channels, [group][field][channel]
         g = -(-len(recs) // 4)
         recs = np.concatenate([recs, np.zeros((4 * g - len(recs), 4), np.int32)]).reshape(g, 4, 4).transpose(0, 2, 1)
