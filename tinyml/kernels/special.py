@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..ir import NO_TENSOR, Graph
 from .. import fixedpoint
+from ..ir import NO_TENSOR, Graph
 from ..params import ConvParams, FullyConnectedParams, Kernel
 
 
