@@ -246,6 +246,23 @@ def test_run_time_output_stages_on_qemu(kernels, per_geometry, tmp_path, monkeyp
     assert np.array_equal(res["outputs"][0].reshape(-1), tflm_run(model.read_bytes(), xs, 1)[0].reshape(-1))
 
 
+def test_grouped_loads_on_qemu(tmp_path):
+    """The dsp GEMMs whose loads are grouped in inline assembly on the board (TML_LD5: two output channels x three
+    pixels, rows of 32 to 128 values, unrolled and looped; TML_LD4: blocks of two pixels): TFLM's bytes."""
+    from opplan import wide_gemms
+    from oracle import tflm_run
+    model = wide_gemms(tmp_path / "gemms.tflite")
+    out = tmp_path / "out"
+    rep = compile_model(model, out)
+    code = (out / "model_kernels.c").read_text()
+    assert "TML_LD5(" in code and "TML_LD4(" in code
+    for seed in (0, 1):
+        xs = random_inputs([(tuple(s["shape"]), s["dtype"]) for s in rep["inputs"]], seed)
+        res = emulate(out, "mps2-an386", xs)
+        assert res["outputs_match_host"] and res["outputs_match_reference"] is True
+        assert np.array_equal(res["outputs"][0].reshape(-1), tflm_run(model.read_bytes(), xs, 1)[0].reshape(-1))
+
+
 def test_cached_halos_on_qemu(tmp_path):
     """person_detect as `tinyml compile` makes it by default (first stage in whole-row bands with cached halos) on
     the board: equal to TFLM, and the arena in RAM is the planned peak."""

@@ -33,6 +33,9 @@ static inline void tml_copy_down(unsigned char *dst, const unsigned char *src, s
     for (; i < n; i++) dst[i] = src[i];
 }
 
+/* the 32-bit word at address p, as an lvalue for TML_LD5 (read there through tml_read32 or one LDR) */
+#define TML_W32(p) (*(const int32_t *)(const void *)(p))
+
 /* the signed low and high halves of a word of two int16 lanes */
 static inline int32_t tml_lo16(int32_t v) { return (int32_t)(int16_t)(uint16_t)((uint32_t)v & 0xFFFFu); }
 static inline int32_t tml_hi16(int32_t v) { return (int32_t)(int16_t)(uint16_t)((uint32_t)v >> 16); }
@@ -70,8 +73,24 @@ static inline uint32_t tml_max_s8x4(uint32_t a, uint32_t b) {
     (void)__ssub8((int32_t)a, (int32_t)b);
     return (uint32_t)__sel((int32_t)a, (int32_t)b);
 }
+/* five (four) words (int32_t lvalues, TML_W32 of an address) loaded back to back: a Cortex-M4 pipelines a load that
+ * follows a load (six cycles for the five), where the compiler's scheduler would interleave them with the
+ * multiplies that use them, each load then taking two */
+#define TML_LD5(a, b, c, d, e, ma, mb, mc, md, me)                                                              \
+    __asm__("ldr %0, %5\n\tldr %1, %6\n\tldr %2, %7\n\tldr %3, %8\n\tldr %4, %9"                                   \
+            : "=&r"(a), "=&r"(b), "=&r"(c), "=&r"(d), "=&r"(e) : "m"(ma), "m"(mb), "m"(mc), "m"(md), "m"(me))
+#define TML_LD4(a, b, c, d, ma, mb, mc, md)                                                                    \
+    __asm__("ldr %0, %4\n\tldr %1, %5\n\tldr %2, %6\n\tldr %3, %7"                                                \
+            : "=&r"(a), "=&r"(b), "=&r"(c), "=&r"(d) : "m"(ma), "m"(mb), "m"(mc), "m"(md))
 #else
 #define TML_DSP 0
+
+#define TML_LD4(a, b, c, d, ma, mb, mc, md)                                                                    \
+    ((a) = (int32_t)tml_read32(&(ma)), (b) = (int32_t)tml_read32(&(mb)), (c) = (int32_t)tml_read32(&(mc)),         \
+     (d) = (int32_t)tml_read32(&(md)))
+#define TML_LD5(a, b, c, d, e, ma, mb, mc, md, me)                                                              \
+    ((a) = (int32_t)tml_read32(&(ma)), (b) = (int32_t)tml_read32(&(mb)), (c) = (int32_t)tml_read32(&(mc)),         \
+     (d) = (int32_t)tml_read32(&(md)), (e) = (int32_t)tml_read32(&(me)))
 
 static inline int32_t tml_pack16(int32_t lo, int32_t hi) {
     return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));

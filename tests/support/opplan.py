@@ -536,3 +536,19 @@ def dead_channels(path, seed: int = 5):
         layer.set_weights([w, b])
     path.write_bytes(convert_keras(model, [(6, 7, 8)], seed=seed))
     return path
+
+
+def wide_gemms(path, seed: int = 6):
+    """Write to `path` a model of 1x1 convolutions over rows of five pixels (blocks of three and two) whose rows
+    are 32, 64 and 128 values long (unrolled and looped reductions), around a depthwise convolution."""
+    import tensorflow as tf
+    keras = tf.keras
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    x = keras.Input((4, 5, 32))
+    y = keras.layers.Conv2D(64, 1, activation="relu")(x)
+    y = keras.layers.Conv2D(128, 1)(y)
+    y = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu")(y)
+    y = keras.layers.Conv2D(24, 1)(y)
+    path.write_bytes(convert_keras(keras.Model(x, y), [(4, 5, 32)], seed=seed))
+    return path
