@@ -613,6 +613,77 @@ def test_overlap_gap_is_safe_on_the_c_kernels(ckernels, L):
         assert np.array_equal(got, ref)
 
 
+def _dsp_depthwise_events(p: ConvParams, pairs: bool):
+    """The byte-level order of the dsp depthwise kernel (codegen/templates/kernels/depthwise.c.j2): per output
+    pixel, each group of four channels reads its window's words then writes its four outputs, the channels past
+    the last group one by one; with `pairs`, two inside neighbours of a row together (`_in2`): per group the even
+    lanes of both windows then their outputs, the odd lanes likewise. Yields ("r", input offsets) and ("w",
+    output offsets) in program order."""
+    c = p.in_c
+    c4 = c - c % 4
+
+    def window(oy, ox, chans):
+        iy0, ix0 = oy * p.stride_h - p.pad_h, ox * p.stride_w - p.pad_w
+        return [((iy0 + ky * p.dil_h) * p.in_w + ix0 + kx * p.dil_w) * c + ch for ky in range(p.k_h)
+                for kx in range(p.k_w) for ch in chans
+                if 0 <= iy0 + ky * p.dil_h < p.in_h and 0 <= ix0 + kx * p.dil_w < p.in_w]
+
+    def out(oy, ox, chans):
+        return [(oy * p.out_w + ox) * c + ch for ch in chans]
+
+    for oy in range(p.out_h):
+        iy0 = oy * p.stride_h - p.pad_h
+        rows_in = iy0 >= 0 and iy0 + (p.k_h - 1) * p.dil_h < p.in_h
+        ox = 0
+        while ox < p.out_w:
+            ix0 = ox * p.stride_w - p.pad_w
+            inside = rows_in and ix0 >= 0 and ix0 + (p.k_w - 1) * p.dil_w < p.in_w
+            if pairs and inside and ox + 1 < p.out_w and ix0 + p.k_w < p.in_w:
+                for g in range(0, c4, 4):
+                    for lane in (0, 1):
+                        yield "r", window(oy, ox, range(g, g + 4)) + window(oy, ox + 1, range(g, g + 4))
+                        yield "w", out(oy, ox, (g + lane, g + lane + 2)) + out(oy, ox + 1, (g + lane, g + lane + 2))
+                for ch in range(c4, c):
+                    for px in (ox, ox + 1):
+                        yield "r", window(oy, px, [ch])
+                        yield "w", out(oy, px, [ch])
+                ox += 2
+                continue
+            for g in range(0, c4, 4):
+                yield "r", window(oy, ox, range(g, g + 4))
+                yield "w", out(oy, ox, range(g, g + 4))
+            for ch in range(c4, c):
+                yield "r", window(oy, ox, [ch])
+                yield "w", out(oy, ox, [ch])
+            ox += 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 7), st.integers(1, 9), st.integers(1, 10), st.integers(1, 3), st.integers(1, 3),
+       st.integers(1, 2), st.integers(0, 2), st.integers(0, 2))
+def test_depthwise_gap_holds_for_pairs_of_pixels(in_h, in_w, ch, k_h, k_w, s_h, p_h, p_w):
+    """The overlap analysis of the depthwise kernels (access.depthwise), with block 2 where the dsp kernel takes
+    inside neighbours two at a time: at the gap it gives, no byte the kernel writes is read after the write
+    (replayed byte by byte in the kernel's order, single pixels and pairs alike)."""
+    p_h, p_w = min(p_h, k_h - 1), min(p_w, k_w - 1)
+    out_h = (in_h + 2 * p_h - k_h) // s_h + 1
+    out_w = in_w + 2 * p_w - k_w + 1
+    if out_h < 1 or out_w < 1:
+        return
+    p = ConvParams(1, in_h, in_w, ch, out_h, out_w, ch, k_h, k_w, 1, 1, s_h, 1, 1, 1, p_h, p_w, 0, 0, -128, 127,
+                   (1 << 30,) * ch, (-1,) * ch)
+    for pairs in (False, True):
+        gap = safe_gap(Kernel("tml_depthwise_conv_s8", p, ()), 0, 2 if pairs else 1)
+        assert gap is not None
+        events = list(_dsp_depthwise_events(p, pairs))
+        later_reads: set[int] = set()
+        for kind, offsets in reversed(events):  # a write at output offset o lands on input byte o - gap
+            if kind == "r":
+                later_reads.update(offsets)
+            else:
+                assert not later_reads & {o - gap for o in offsets}, (p, pairs, gap)
+
+
 WIDTH_CDEF = """
 typedef struct { int32_t rows, depth, input_multiplier, input_left_shift, diff_min; } tml_softmax_params;
 typedef struct { int32_t size, input_zp, output_zp, multiplier, shift, act_min, act_max; } tml_requantize_params;

@@ -48,22 +48,42 @@ def _window_gap(batches: int, in_h: int, in_w: int, in_c: int, out_h: int, out_w
 
 
 def _depthwise_gap(batches: int, in_h: int, in_w: int, c: int, out_h: int, out_w: int, stride_h: int, stride_w: int,
-                   pad_h: int, pad_w: int, group: int = 4) -> int:
+                   pad_h: int, pad_w: int, group: int = 4, pairs: bool = False) -> int:
     """Depthwise convolutions with one output channel per input channel: pixel by pixel, `group` channels at a
     time (the generated kernels' four-channel steps; the runtime kernel's channel-by-channel order is a finer
     interleaving of the same events), each event reads its channels of the whole window before it writes them.
-    An event's writes must not reach input bytes that a later event reads; its own reads are done."""
+    An event's writes must not reach input bytes that a later event reads; its own reads are done.
+
+    `pairs`: the kernel may also take two neighbours of a row together (the dsp kernels' inside pairs, `_in2`):
+    for each group, one pass over both windows for the even lanes (channels c, c + 2), whose outputs it writes,
+    then one for the odd lanes; which pixels pair up depends on where a row's inside pixels start, so both
+    pairings of every row are analysed besides single pixels, and the largest gap is the safe one (an event's
+    writes meet the same later reads whether the pixels after it are single or paired)."""
     b, oy, ox = np.meshgrid(np.arange(batches), np.arange(out_h), np.arange(out_w), indexing="ij")
     iy = np.clip(oy * stride_h - pad_h, 0, in_h - 1)
     ix = np.clip(ox * stride_w - pad_w, 0, in_w - 1)
-    first_pixel = (((b * in_h + iy) * in_w + ix) * c).reshape(-1, 1)
-    pixel = ((b * out_h + oy) * out_w + ox).reshape(-1, 1)
+    first_pixel = (((b * in_h + iy) * in_w + ix) * c).reshape(-1)
+    pixel = ((b * out_h + oy) * out_w + ox).reshape(-1)
+    if len(pixel) * -(-c // group) < 2:
+        return 0
     starts = np.arange(0, c, group).reshape(1, -1)
     ends = np.minimum(starts + group, c)
-    last_written = (pixel * c + ends - 1).reshape(-1)
-    first_read = (first_pixel + starts).reshape(-1)
-    if len(first_read) < 2:
-        return 0
+    gaps = [_event_gap(pixel.reshape(-1, 1) * c + ends - 1, first_pixel.reshape(-1, 1) + starts)]
+    for offset in (0, 1) if pairs else ():
+        key = ((b * out_h + oy) * (out_w + 2) + (ox + offset) // 2).reshape(-1)
+        first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])   # each pair's first pixel (raster order)
+        last_pixel = np.maximum.reduceat(pixel, first).reshape(-1, 1)
+        read = (np.minimum.reduceat(first_pixel, first).reshape(-1, 1) + starts)
+        even = last_pixel * c + np.minimum(starts + 2, ends - 1)   # (pair, group, lane): the even lanes first
+        odd = last_pixel * c + ends - 1
+        gaps.append(_event_gap(np.stack([even, odd], axis=-1), np.stack([read, read], axis=-1)))
+    return max(gaps)
+
+
+def _event_gap(last_written: np.ndarray, first_read: np.ndarray) -> int:
+    """The smallest gap for events in the order of the flattened arrays: each reads from `first_read` onwards,
+    then writes up to `last_written`; its writes must stay below every later event's reads."""
+    last_written, first_read = last_written.reshape(-1), first_read.reshape(-1)
     later = np.append(np.minimum.accumulate(first_read[::-1])[::-1][1:], np.iinfo(np.int64).max // 4)
     return max(0, int(np.max(last_written - later + 1)))
 
@@ -79,11 +99,11 @@ def conv(p: ConvParams, input_position: int, block: int = 1) -> int | None:
 
 def depthwise(p: ConvParams, input_position: int, block: int = 1) -> int | None:
     """tml_depthwise_conv_s8 and the generated depthwise kernels: with one output channel per input channel, four
-    channels of a pixel at a time (each channel's output follows the reads of its own window); otherwise as a
-    convolution."""
+    channels of a pixel at a time (each channel's output follows the reads of its own window), `block` 2: or of
+    two neighbours at a time (see _depthwise_gap); otherwise as a convolution."""
     if input_position == 0 and p.depth_multiplier == 1 and p.in_c == p.out_c:
         return _depthwise_gap(p.batches, p.in_h, p.in_w, p.in_c, p.out_h, p.out_w, p.stride_h, p.stride_w, p.pad_h,
-                              p.pad_w)
+                              p.pad_w, pairs=block == 2)
     return conv(p, input_position, block)
 
 
