@@ -141,24 +141,19 @@ def steady_outputs(kern: Kernel, g: Graph) -> dict[int, int]:
         return {}
     mult = np.resize(np.asarray(p.multiplier, np.int64), p.out_c)
     shift = np.resize(np.asarray(p.shift, np.int64), p.out_c)
-    odd = [c for c in range(p.out_c) if not requant_pre_kind(int(mult[c]), int(shift[c]))]
-    if not odd:
+    odd = np.flatnonzero((mult <= (1 << 30)) | (shift < -22) | (shift > -2))  # not requant_pre_kind
+    if not len(odd):
         return {}
     rows, folded = channel_rows(kern, g)
+    rows, folded, mult, shift = rows[odd], folded[odd], mult[odd], shift[odd]
     pos, neg = rows.clip(min=0).sum(axis=1), rows.clip(max=0).sum(axis=1)
     reach = 127 * pos - 128 * neg       # the largest product sum over int8 inputs; -128 pos + 127 neg the least
     least = -128 * pos + 127 * neg
-    out: dict[int, int] = {}
-    for c in odd:
-        lo, hi = int(folded[c] + least[c]), int(folded[c] + reach[c])
-        if max(-least[c], reach[c]) > STEADY_BOUND or \
-                max(abs(lo), abs(hi)) << max(int(shift[c]), 0) >= (1 << 31):
-            continue
-        v = np.clip(fixedpoint.mbqm(np.array([lo, hi]), int(mult[c]), int(shift[c])) + p.output_offset,
-                    p.act_min, p.act_max)
-        if v[0] == v[1]:
-            out[c] = int(v[0])
-    return out
+    lo, hi = folded + least, folded + reach
+    fits = (np.maximum(-least, reach) <= STEADY_BOUND) & \
+        (np.left_shift(np.maximum(np.abs(lo), np.abs(hi)), np.maximum(shift, 0)) < (1 << 31))
+    v = np.clip(fixedpoint.mbqm(np.stack([lo, hi]), mult, shift) + p.output_offset, p.act_min, p.act_max)
+    return {int(c): int(v[0, i]) for i, c in enumerate(odd) if fits[i] and v[0, i] == v[1, i]}
 
 
 def steady_kernel(kern: Kernel, g: Graph) -> Kernel:
