@@ -263,6 +263,24 @@ def test_grouped_loads_on_qemu(tmp_path):
         assert np.array_equal(res["outputs"][0].reshape(-1), tflm_run(model.read_bytes(), xs, 1)[0].reshape(-1))
 
 
+@pytest.mark.parametrize("width,stride", [(7, 2), (6, 1)])
+def test_inplace_depthwise_on_qemu(width, stride, tmp_path):
+    """The dsp in-place depthwise kernel on the board (pairs of pixels, a last odd pixel, strides 1 and 2):
+    TFLM's bytes."""
+    from opplan import inplace_depthwise
+    from oracle import tflm_run
+
+    from tinyml.compiler import CompileOptions
+    model = inplace_depthwise(tmp_path / "m.tflite", width, stride)
+    out = tmp_path / "out"
+    rep = compile_model(model, out, CompileOptions(kernels="dsp", patch="off", overlap=False))
+    assert rep["memory"]["inplace_layers"] == [1, 3]
+    xs = random_inputs([(tuple(s["shape"]), s["dtype"]) for s in rep["inputs"]], 0)
+    res = emulate(out, "mps2-an386", xs)
+    assert res["outputs_match_host"] and res["outputs_match_reference"] is True
+    assert np.array_equal(res["outputs"][0].reshape(-1), tflm_run(model.read_bytes(), xs, 1)[0].reshape(-1))
+
+
 def test_cached_halos_on_qemu(tmp_path):
     """person_detect as `tinyml compile` makes it by default (first stage in whole-row bands with cached halos) on
     the board: equal to TFLM, and the arena in RAM is the planned peak."""

@@ -173,6 +173,18 @@ def test_wide_im2col_never_raises_the_peak(tmp_path, monkeypatch):
     assert wide["peak_sram_bytes"] == narrow["peak_sram_bytes"]
 
 
+@pytest.mark.parametrize("width,stride", [(7, 2), (8, 2), (5, 1), (6, 1)])
+def test_inplace_depthwise_pairs_and_last_pixel(width, stride, tmp_path):
+    """The dsp in-place depthwise kernel (channel plane; pairs of pixels, a last odd pixel, strides 1 and 2, only
+    packed weights in registers) on odd and even rows: bit-exact with TFLM, every depthwise layer in place."""
+    from opplan import inplace_depthwise
+    model = inplace_depthwise(tmp_path / "m.tflite", width, stride)
+    rep = assert_bit_exact(model, tmp_path / "out", seeds=(0, 1),
+                           options=CompileOptions(kernels="dsp", patch="off", overlap=False))
+    names = [f for layer in rep["layers"] for f in layer["kernels"] if "_k_dw_inplace_" in f]
+    assert rep["memory"]["inplace_layers"] == [1, 3] and len(names) == 2, names
+
+
 def test_kernels_option_and_board_default(tmp_path):
     from tinyml.boards import load_board
     from tinyml.errors import TinymlError
@@ -261,6 +273,7 @@ int main(void) {
         if (tml_lo16(e) != 1 || tml_hi16(e) != -1 || tml_lo16(o) != 127 || tml_hi16(o) != -128) bad++;
         if (tml_smlad(e, tml_sxtb16(y), 10) != 10 + 1 * -127 + -1 * -2) bad++;
         if (tml_smlatb(o, e, 0) != -128 * 1 || tml_max_s8x4(x, y) != 0x02FF7F01u) bad++;
+        if (tml_smlabt(e, o, 5) != 5 + 1 * -128) bad++;
     }
     printf("%ld\n", bad);
     return bad != 0;

@@ -64,6 +64,8 @@ static inline int32_t tml_smlad(int32_t a, int32_t b, int32_t acc) { return __sm
 /* acc + lo(a) * lo(b), acc + hi(a) * hi(b) */
 static inline int32_t tml_smlabb(int32_t a, int32_t b, int32_t acc) { return __smlabb(a, b, acc); }
 static inline int32_t tml_smlatt(int32_t a, int32_t b, int32_t acc) { return __smlatt(a, b, acc); }
+/* acc + lo(a) * hi(b) */
+static inline int32_t tml_smlabt(int32_t a, int32_t b, int32_t acc) { return __smlabt(a, b, acc); }
 /* acc + hi(a) * lo(b) */
 static inline int32_t tml_smlatb(int32_t a, int32_t b, int32_t acc) { return __smlatb(a, b, acc); }
 /* x saturated to [-128, 127] */
@@ -115,6 +117,9 @@ static inline int32_t tml_smlatt(int32_t a, int32_t b, int32_t acc) {
 }
 static inline int32_t tml_smlatb(int32_t a, int32_t b, int32_t acc) {
     return (int32_t)((uint32_t)acc + (uint32_t)(tml_hi16(a) * tml_lo16(b)));
+}
+static inline int32_t tml_smlabt(int32_t a, int32_t b, int32_t acc) {
+    return (int32_t)((uint32_t)acc + (uint32_t)(tml_lo16(a) * tml_hi16(b)));
 }
 static inline int32_t tml_ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
 static inline uint32_t tml_max_s8x4(uint32_t a, uint32_t b) {
