@@ -138,10 +138,18 @@ def test_band_channel_sums(h, w, c, rows, pool, tmp_path):
         assert (want in names) if isa == "dsp" else ("tml_channel_sum_acc_s8" in names), names
 
 
-def test_one_channel_depthwise_in_place(tmp_path):
+def keep_in_place(monkeypatch):
+    """Plans keep every depthwise layer the planner ran in place (no pass back out of place where that costs no
+    SRAM), so that tests reach the in-place kernel."""
+    import tinyml.memory.techniques as techniques
+    monkeypatch.setattr(techniques, "_fewer_in_place", lambda g, folded, options, pp, best, how, memo: best)
+
+
+def test_one_channel_depthwise_in_place(tmp_path, monkeypatch):
     """A depthwise convolution of one channel runs in place through the channel-plane kernel (not the
     convolution kernel that replaces it elsewhere, whose scratch the in-place call does not pass)."""
     import tensorflow as tf
+    keep_in_place(monkeypatch)
     from opplan import convert_keras
     keras = tf.keras
     keras.backend.clear_session()
@@ -174,10 +182,11 @@ def test_wide_im2col_never_raises_the_peak(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("width,stride", [(7, 2), (8, 2), (5, 1), (6, 1)])
-def test_inplace_depthwise_pairs_and_last_pixel(width, stride, tmp_path):
+def test_inplace_depthwise_pairs_and_last_pixel(width, stride, tmp_path, monkeypatch):
     """The dsp in-place depthwise kernel (channel plane; pairs of pixels, a last odd pixel, strides 1 and 2, only
     packed weights in registers) on odd and even rows: bit-exact with TFLM, every depthwise layer in place."""
     from opplan import inplace_depthwise
+    keep_in_place(monkeypatch)
     model = inplace_depthwise(tmp_path / "m.tflite", width, stride)
     rep = assert_bit_exact(model, tmp_path / "out", seeds=(0, 1),
                            options=CompileOptions(kernels="dsp", patch="off", overlap=False))
@@ -422,6 +431,7 @@ def test_run_time_output_stage_in_every_family(isa, opplan_models, tmp_path, mon
     range is shared: bit-exact with TFLM."""
     import tinyml.kernels.generated as generated
     monkeypatch.setattr(generated, "STAGES_PER_GEOMETRY", 0)
+    keep_in_place(monkeypatch)
     cases = [c for c in sorted(TABLE) if TABLE[c].startswith(("conv", "dw", "fc", "_d2"))]
     for case in cases:
         rep = assert_bit_exact(opplan_models(case), tmp_path / case, seeds=(0, 1), options=CompileOptions(kernels=isa))
