@@ -9,6 +9,7 @@ from .generated import (
     derived,
     fits_int32,
     in_place,
+    in_place_slower,
     pixel_block,
     resolve_isa,
     select,
@@ -20,5 +21,5 @@ from .registry import KERNELS, KernelRow
 from .special import Const, Family, Special, requant_records
 
 __all__ = ["FAMILIES", "ISAS", "KERNELS", "Const", "Family", "KernelRow", "Special", "choose", "chosen", "derived",
-           "fits_int32", "in_place", "pixel_block", "requant_records", "resolve_isa", "select", "select_calls",
-           "short_blocks", "wide_kernel", "widened"]
+           "fits_int32", "in_place", "in_place_slower", "pixel_block", "requant_records", "resolve_isa", "select",
+           "select_calls", "short_blocks", "wide_kernel", "widened"]

@@ -160,6 +160,14 @@ def in_place(kern: Kernel, args: tuple) -> Kernel | None:
     return replace(kern, func="tml_depthwise_conv_inplace_s8", args=args)
 
 
+def in_place_slower(isa: str | None) -> bool:
+    """Whether the in-place depthwise kernel (channel by channel through a plane) is slower than the pixel kernels
+    that run the layer out of place under `isa`: with generated SIMD kernels it is (person_detect's 6x6 layers 5.2
+    against 4.3 modeled M4 cycles per MAC), so the memory plan runs a layer in place only where that lowers the
+    peak (memory.techniques._fewer_in_place)."""
+    return isa in ("dsp", "mve")
+
+
 def widened(kern: Kernel) -> Kernel:
     """`kern` as its wide variant: a gathered convolution given room for a third im2col row (three pixels per pass;
     the memory plan decides where that room is, see memory.techniques.widen_im2col)."""

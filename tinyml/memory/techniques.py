@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import TinymlError
 from ..ir import NO_TENSOR, Graph, OpKind
-from ..kernels import KERNELS, choose, in_place, pixel_block, wide_kernel, widened
+from ..kernels import KERNELS, choose, in_place, in_place_slower, pixel_block, wide_kernel, widened
 from ..params import ConvParams, CopyParams, Kernel, PadParams, PoolParams
 from .overlap import safe_gap
 from .patching import PatchPlan, plan_patches, stage_buffers, stages
@@ -322,7 +322,7 @@ def _plan(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options
     # equal peaks: fewer in-place layers (the in-place kernel works channel by channel, slower than the
     # generated depthwise kernels)
     best, how = min(plans, key=lambda c: (c[0].plan.peak, len(c[0].inplace_ops)))
-    return _fewer_in_place(g, folded, options, pp, best, how, memo) if options.isa in ("dsp", "mve") else best
+    return _fewer_in_place(g, folded, options, pp, best, how, memo) if in_place_slower(options.isa) else best
 
 
 def _fewer_in_place(g: Graph, folded: frozenset[int], options: MemoryOptions, pp: PatchPlan | None,
