@@ -267,11 +267,10 @@ def test_grouped_loads_on_qemu(tmp_path):
 def test_inplace_depthwise_on_qemu(width, stride, tmp_path, monkeypatch):
     """The dsp in-place depthwise kernel on the board (pairs of pixels, a last odd pixel, strides 1 and 2):
     TFLM's bytes."""
+    from helpers import keep_in_place
     from opplan import inplace_depthwise
     from oracle import tflm_run
-
-    import tinyml.memory.techniques as techniques
-    monkeypatch.setattr(techniques, "_fewer_in_place", lambda g, folded, options, pp, best, how, memo: best)
+    keep_in_place(monkeypatch)
 
     from tinyml.compiler import CompileOptions
     model = inplace_depthwise(tmp_path / "m.tflite", width, stride)

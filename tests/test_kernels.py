@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 from conftest import SHARED_MODELS, needs_shared, needs_tflm
-from helpers import assert_bit_exact
+from helpers import assert_bit_exact, keep_in_place
 from opplan import dead_channels, many_stages
 
 from tinyml.compiler import CompileOptions
@@ -136,13 +136,6 @@ def test_band_channel_sums(h, w, c, rows, pool, tmp_path):
         names = {f for layer in rep["layers"] for f in layer["kernels"]}
         want = f"model_k_chsum_c{c}" + (f"_n{band}" if band <= 16 else "") + "_dsp"
         assert (want in names) if isa == "dsp" else ("tml_channel_sum_acc_s8" in names), names
-
-
-def keep_in_place(monkeypatch):
-    """Plans keep every depthwise layer the planner ran in place (no pass back out of place where that costs no
-    SRAM), so that tests reach the in-place kernel."""
-    import tinyml.memory.techniques as techniques
-    monkeypatch.setattr(techniques, "_fewer_in_place", lambda g, folded, options, pp, best, how, memo: best)
 
 
 def test_one_channel_depthwise_in_place(tmp_path, monkeypatch):

@@ -815,20 +815,16 @@ def test_planner_with_overlaps_is_valid(case):
             assert ox - oy >= min(gap, yb.size)
 
 
-def test_in_place_only_where_it_lowers_the_peak(tmp_path):
+def test_in_place_only_where_it_lowers_the_peak(tmp_path, monkeypatch):
     """With generated kernels, a depthwise layer runs in place only where that keeps the peak lower: person_detect
     keeps the peak it has with every in-place layer the planner picked, with fewer of them (the in-place
     channel-plane kernel is slower than the pixel kernels)."""
-    import tinyml.memory.techniques as techniques
+    from helpers import keep_in_place
     model = SHARED_MODELS / "person_detect.tflite"
     if not model.is_file():
         pytest.skip("needs ../shared/models (person_detect.tflite)")
     rep = compile_model(model, tmp_path / "fewer", CompileOptions(kernels="dsp"))
-    keep = techniques._fewer_in_place
-    try:
-        techniques._fewer_in_place = lambda g, folded, options, pp, best, how, memo: best
-        every = compile_model(model, tmp_path / "every", CompileOptions(kernels="dsp"))
-    finally:
-        techniques._fewer_in_place = keep
+    keep_in_place(monkeypatch)
+    every = compile_model(model, tmp_path / "every", CompileOptions(kernels="dsp"))
     assert rep["peak_sram_bytes"] == every["peak_sram_bytes"]
     assert len(rep["memory"]["inplace_layers"]) < len(every["memory"]["inplace_layers"])

@@ -69,3 +69,10 @@ def assert_single_op_bit_exact(buf, xs, tmp_path, name):
     got = trun(tmp_path / name, xs)[0]
     assert np.array_equal(got.reshape(-1), want.reshape(-1)), \
         f"{name}: {int((got.reshape(-1) != want.reshape(-1)).sum())} of {want.size} values differ from TFLM"
+
+
+def keep_in_place(monkeypatch) -> None:
+    """Plans keep every depthwise layer the planner ran in place (no pass back out of place where that costs no
+    SRAM, memory.techniques._fewer_in_place), so that tests reach the in-place kernel."""
+    import tinyml.memory.techniques as techniques
+    monkeypatch.setattr(techniques, "_fewer_in_place", lambda g, folded, options, pp, best, how, memo: best)
