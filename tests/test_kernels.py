@@ -69,10 +69,10 @@ def test_gathered_convolutions_of_two_and_three_pixels(case, opplan_models, tmp_
     model = opplan_models(case)
     default = assert_bit_exact(model, tmp_path / "default", seeds=(0, 1))
     real = techniques.widen_im2col
-    monkeypatch.setattr(techniques, "widen_im2col", lambda g, kernels, schedule, buffers, plan, isa:
+    monkeypatch.setattr(techniques, "widen_im2col", lambda g, kernels, schedule, buffers, plan, isa, ceiling=None:
                         (kernels, schedule, buffers, plan))
     narrow = assert_bit_exact(model, tmp_path / "narrow", seeds=(0, 1))
-    monkeypatch.setattr(techniques, "widen_im2col", lambda g, kernels, schedule, buffers, plan, isa:
+    monkeypatch.setattr(techniques, "widen_im2col", lambda g, kernels, schedule, buffers, plan, isa, ceiling=None:
                         real(g, kernels, schedule, buffers, replace(plan, peak=plan.peak + 4096), isa))
     wide = assert_bit_exact(model, tmp_path / "wide", seeds=(0, 1))
     names = [[f for layer in rep["layers"] for f in layer["kernels"] if "_k_conv_" in f] for rep in (narrow, wide)]
@@ -167,7 +167,7 @@ def test_wide_im2col_never_raises_the_peak(tmp_path, monkeypatch):
     wide = assert_bit_exact(model, tmp_path / "wide", seeds=(0,))
     names = [f for layer in wide["layers"] for f in layer["kernels"] if "_k_conv_3x3" in f]
     assert any(f.endswith("_px3") for f in names) and not all(f.endswith("_px3") for f in names), names
-    monkeypatch.setattr(techniques, "widen_im2col", lambda g, kernels, schedule, buffers, plan, isa:
+    monkeypatch.setattr(techniques, "widen_im2col", lambda g, kernels, schedule, buffers, plan, isa, ceiling=None:
                         (kernels, schedule, buffers, plan))
     from tinyml.compiler import compile_model
     narrow = compile_model(model, tmp_path / "narrow", CompileOptions(verify=False))

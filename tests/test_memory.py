@@ -828,3 +828,21 @@ def test_in_place_only_where_it_lowers_the_peak(tmp_path, monkeypatch):
     every = compile_model(model, tmp_path / "every", CompileOptions(kernels="dsp"))
     assert rep["peak_sram_bytes"] == every["peak_sram_bytes"]
     assert len(rep["memory"]["inplace_layers"]) < len(every["memory"]["inplace_layers"])
+
+
+def test_budget_spends_sram_on_speed(tmp_path):
+    """Under an SRAM budget the plan spends what the model does not need on speed: depthwise layers run out of
+    place (the pixel kernels beat the in-place channel plane, memory.techniques._fewer_in_place) while the arena
+    stays within the budget; a budget that only in-place meets keeps them in place. Bit-exact with TFLM each way."""
+    from opplan import inplace_depthwise
+    model = inplace_depthwise(tmp_path / "m.tflite", 7, 1)
+
+    def opts(**kw):
+        return CompileOptions(kernels="dsp", patch="off", overlap=False, **kw)
+    tight = assert_bit_exact(model, tmp_path / "tight", seeds=(0,), options=opts())
+    assert tight["memory"]["inplace_layers"]
+    roomy = assert_bit_exact(model, tmp_path / "roomy", seeds=(0, 1), options=opts(sram_budget=1 << 20))
+    assert not roomy["memory"]["inplace_layers"]
+    assert tight["peak_sram_bytes"] < roomy["peak_sram_bytes"] <= 1 << 20
+    exact = assert_bit_exact(model, tmp_path / "exact", seeds=(0,), options=opts(sram_budget=tight["peak_sram_bytes"]))
+    assert exact["memory"]["inplace_layers"] and exact["peak_sram_bytes"] == tight["peak_sram_bytes"]

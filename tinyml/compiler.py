@@ -73,8 +73,10 @@ class CompileOptions:
 
     def memory_options(self, **changes: object) -> MemoryOptions:
         """The memory planner's options for this compile (with `changes`)."""
+        budget = self.budget()
         mo = MemoryOptions(inplace=self.inplace, overlap=self.overlap, stream_input=self.stream_input,
-                           zero_copy_concat=self.zero_copy_concat, halos=self.halos, isa=self.isa())
+                           zero_copy_concat=self.zero_copy_concat, halos=self.halos, isa=self.isa(),
+                           ceiling=budget[0] if budget else None)
         return replace(mo, **changes)  # type: ignore[arg-type]
 
     def budget(self) -> tuple[int, str] | None:

@@ -21,7 +21,18 @@ from ..kernels import KERNELS, choose, in_place, in_place_slower, pixel_block, w
 from ..params import ConvParams, CopyParams, Kernel, PadParams, PoolParams
 from .overlap import safe_gap
 from .patching import PatchPlan, plan_patches, stage_buffers, stages
-from .planner import Buffer, Plan, Ref, ScratchId, check_plan, lifetimes, plan_memory, storage_roots
+from .planner import (
+    Buffer,
+    Plan,
+    Ref,
+    ScratchId,
+    arena_align,
+    arena_bytes,
+    check_plan,
+    lifetimes,
+    plan_memory,
+    storage_roots,
+)
 
 # (op index, kernel calls) blocks in execution order; a patch stage repeats its ops once per patch
 Schedule = list[tuple[int, list[Kernel]]]
@@ -39,6 +50,8 @@ class MemoryOptions:
     halos: str = "recompute"              # patch halos: "recompute" (MCUNetV2), "cache" (R x 1 bands keep
                                           # them in window buffers: no extra MACs), "auto" (the lower peak)
     isa: str | None = None                # generated kernels (tinyml.kernels): their scratch and write order
+    ceiling: int | None = None            # an SRAM budget (bytes of arena): depthwise layers run out of place,
+                                          # where that is faster, while the arena stays within it
 
 
 HALO_MODES = ("auto", "recompute", "cache")
@@ -328,10 +341,15 @@ def _plan(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options
 def _fewer_in_place(g: Graph, folded: frozenset[int], options: MemoryOptions, pp: PatchPlan | None,
                     best: MemoryPlan, how: tuple, memo: dict[tuple, MemoryPlan]) -> MemoryPlan:
     """`best` with each in-place depthwise layer, one at a time in op order, run out of place instead (growing
-    into its input where it may, as the overlap preference has it) wherever that does not raise the peak: the
-    generated pixel kernels beat the in-place channel-plane kernel (person_detect's 6x6 layers 4.3 against 5.2
-    modeled M4 cycles per MAC), and where a layer's choice does not set the peak its SRAM buys nothing."""
+    into its input where it may, as the overlap preference has it) wherever that does not raise the arena above
+    `best`'s, or above options.ceiling (an SRAM budget) where that is higher: the generated pixel kernels beat the
+    in-place channel-plane kernel (person_detect's 6x6 layers 4.3 against 5.2 modeled M4 cycles per MAC, kws's
+    4.3 against 6.0), and SRAM a layer's choice does not need buys nothing. Under a budget the memory the board
+    has goes to speed, as layer by layer goes before patches (compiler.plan_candidates): kws on mps2-an386 runs
+    its four depthwise layers out of place (10,060 bytes of arena instead of 8,317, 4.94 M -> 4.44 M modeled
+    cycles)."""
     ks, zc, slices, (per_op, need), (inplace, scratch, overlap_pairs) = how
+    limit = max(arena_bytes(best.buffers, best.plan), options.ceiling or 0)
     for k in sorted(best.inplace_ops):
         trial_inplace = set(inplace) - {k}
         trial_scratch = {op: n for op, n in scratch.items() if op != k}
@@ -342,7 +360,7 @@ def _fewer_in_place(g: Graph, folded: frozenset[int], options: MemoryOptions, pp
             trial_pairs[k] = per_op[k][1]
         choice = (trial_inplace, trial_scratch, trial_pairs)
         mp = _plan_one(g, ks, folded, options, pp, zc, slices, choice, memo)
-        if mp.plan.peak <= best.plan.peak:
+        if arena_bytes(mp.buffers, mp.plan) <= limit:
             best, (inplace, scratch, overlap_pairs) = mp, choice
     return best
 
@@ -476,7 +494,8 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
     schedule = _schedule(g, new_kernels, pp)
     check_schedule(g, schedule, buffers, roots)
     plan = plan_memory(buffers, overlaps, options.search)
-    new_kernels, schedule, buffers, plan = widen_im2col(g, new_kernels, schedule, buffers, plan, options.isa)
+    new_kernels, schedule, buffers, plan = widen_im2col(g, new_kernels, schedule, buffers, plan, options.isa,
+                                                          options.ceiling)
     mp = MemoryPlan(new_kernels, buffers, plan, frozen, options, schedule, pp, folded, slices)
     if memo is not None:
         memo[key] = mp
@@ -484,14 +503,19 @@ def _plan_one(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], opt
 
 
 def widen_im2col(g: Graph, kernels: list[list[Kernel]], schedule: Schedule, buffers: list[Buffer],
-                 plan: Plan, isa: str | None) -> tuple[list[list[Kernel]], Schedule, list[Buffer], Plan]:
+                 plan: Plan, isa: str | None, ceiling: int | None = None
+                 ) -> tuple[list[list[Kernel]], Schedule, list[Buffer], Plan]:
     """Give gathered (im2col) convolutions a third scratch row where the arena has room for it at their step
-    without growing and the kernel selector has a three-pixel kernel for them under `isa`
-    (tinyml.kernels.wide_kernel): their calls become the wide variant (tinyml.kernels.widened), the scratch
-    buffer grows (moved to the lowest free place if it does not fit where it is). The peak never changes; a
-    staged block of three needs no larger overlap gap than a pair. The plan is checked again."""
+    and the kernel selector has a three-pixel kernel for them under `isa` (tinyml.kernels.wide_kernel): their
+    calls become the wide variant (tinyml.kernels.widened), the scratch buffer grows (moved to the lowest free
+    place if it does not fit where it is). Room means below the peak, or below `ceiling` (an SRAM budget: the
+    arena then grows for speed, ResNet-8's 3x3 layers on mps2-an386); a staged block of three needs no larger
+    overlap gap than a pair. The plan is checked again."""
     offsets = dict(plan.offsets)
     by_id = {b.id: b for b in buffers}
+    align = arena_align(buffers)
+    top = max(plan.peak, (ceiling or 0) // align * align)
+    peak = plan.peak
     wide: set[int] = set()
     for k, ks in enumerate(kernels):
         b = by_id.get(ScratchId(k))
@@ -508,15 +532,16 @@ def widen_im2col(g: Graph, kernels: list[list[Kernel]], schedule: Schedule, buff
             if off + need <= lo:
                 break
             off = max(off, -(-hi // b.align) * b.align)
-        if off + need > plan.peak:
+        if off + need > top:
             continue
         by_id[b.id] = replace(b, size=need)
         offsets[b.id] = off
+        peak = max(peak, off + need)
         wide.add(k)
     if not wide:
         return kernels, schedule, buffers, plan
     buffers = [by_id[b.id] for b in buffers]
-    plan = replace(plan, offsets=offsets)
+    plan = replace(plan, offsets=offsets, peak=peak)
     check_plan(buffers, plan)
     kernels = [[widened(kern) for kern in ks] if k in wide else ks for k, ks in enumerate(kernels)]
     schedule = [(k, [widened(kern) for kern in ks] if k in wide else ks) for k, ks in schedule]
