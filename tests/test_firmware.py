@@ -263,6 +263,25 @@ def test_grouped_loads_on_qemu(tmp_path):
         assert np.array_equal(res["outputs"][0].reshape(-1), tflm_run(model.read_bytes(), xs, 1)[0].reshape(-1))
 
 
+def test_gathered_windows_on_qemu(tmp_path):
+    """Compiled for mps2-an386 (its SRAM the budget), the gathered convolutions run three pixels per pass and
+    widen windows that lie inside the input straight from it (strides 1 and 2, 3x1 and 5x5 windows, 576-value
+    rows): TFLM's bytes on the emulated M4."""
+    from opplan import window_convs
+    from oracle import tflm_run
+
+    from tinyml.compiler import CompileOptions
+    model = window_convs(tmp_path / "m.tflite")
+    out = tmp_path / "out"
+    rep = compile_model(model, out, CompileOptions(board="mps2-an386"))
+    assert (out / "model_kernels.c").read_text().count("widened from where they are") == 5
+    for seed in (0, 1):
+        xs = random_inputs([(tuple(s["shape"]), s["dtype"]) for s in rep["inputs"]], seed)
+        res = emulate(out, "mps2-an386", xs)
+        assert res["outputs_match_host"] and res["outputs_match_reference"] is True
+        assert np.array_equal(res["outputs"][0].reshape(-1), tflm_run(model.read_bytes(), xs, 1)[0].reshape(-1))
+
+
 @pytest.mark.parametrize("width,stride", [(7, 2), (6, 1)])
 def test_inplace_depthwise_on_qemu(width, stride, tmp_path, monkeypatch):
     """The dsp in-place depthwise kernel on the board (pairs of pixels, a last odd pixel, strides 1 and 2):

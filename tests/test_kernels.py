@@ -81,6 +81,25 @@ def test_gathered_convolutions_of_two_and_three_pixels(case, opplan_models, tmp_
     assert default["peak_sram_bytes"] == narrow["peak_sram_bytes"]
 
 
+def test_gathered_windows_widened_from_the_input(tmp_path):
+    """Under an SRAM budget every gathered convolution gets its third scratch row (the arena grows within the
+    budget: memory.techniques.widen_im2col) and the dsp kernels whose window rows are whole words widen blocks of
+    three neighbours straight from the input where their windows lie inside it (no gather): strides 1 and 2, 3x1
+    and 5x5 windows, 576-value rows; bit-exact with TFLM. Without a budget the plan
+    keeps its lower peak."""
+    from opplan import window_convs
+    model = window_convs(tmp_path / "m.tflite")
+    budget = assert_bit_exact(model, tmp_path / "budget", seeds=(0, 1),
+                              options=CompileOptions(kernels="dsp", sram_budget=1 << 20))
+    default = assert_bit_exact(model, tmp_path / "default", seeds=(0,), options=CompileOptions(kernels="dsp"))
+    convs = [f for layer in budget["layers"] for f in layer["kernels"] if "_k_conv_" in f]
+    assert len(convs) == 5 and all(f.endswith("_px3") for f in convs), convs
+    code = (tmp_path / "budget" / "model_kernels.c").read_text()
+    assert code.count("widened from where they are") == 5
+    assert "int32_t xb[864]" in code  # 576 values of three pixels: 3456 bytes of stack
+    assert default["peak_sram_bytes"] <= budget["peak_sram_bytes"] <= 1 << 20
+
+
 @pytest.mark.parametrize("width,isa", [(1, "dsp"), (2, "dsp"), (4, "dsp"), (5, "dsp"), (1, "portable"),
                                        (5, "portable")])
 def test_blocked_kernels_on_narrow_and_odd_rows(width, isa, tmp_path):

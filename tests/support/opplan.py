@@ -568,3 +568,22 @@ def inplace_depthwise(path, width: int, stride: int):
     y = keras.layers.DepthwiseConv2D(3, padding="valid")(y)
     path.write_bytes(convert_keras(keras.Model(x, y), [(9, width, 8)], seed=width))
     return path
+
+
+def window_convs(path, seed: int = 9):
+    """Write to `path` a model of gathered convolutions whose dsp kernels widen three pixels' windows straight from
+    the input where the windows lie inside it (rows of whole words, 16 or more output channels): 3x3 of stride 1
+    over rows of 15 (blocks that start mid-row after a border pixel), a 5x5 without padding, 3x3 of stride 2, a
+    3x1, and a 3x3 over 64 channels (576 values per window, the longest rows widened once)."""
+    import tensorflow as tf
+    keras = tf.keras
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    x = keras.Input((14, 15, 4))
+    y = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+    y = keras.layers.Conv2D(16, 5, padding="valid")(y)
+    y = keras.layers.Conv2D(20, 3, strides=2, padding="same", activation="relu")(y)
+    y = keras.layers.Conv2D(64, (3, 1), padding="same")(y)
+    y = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(y)
+    path.write_bytes(convert_keras(keras.Model(x, y), [(14, 15, 4)], seed=seed))
+    return path

@@ -54,10 +54,13 @@ def _blocking(isa: str, bits: int, wide: bool, out_c: int, ka: int) -> tuple[int
     memory.techniques.widen_im2col); otherwise two x two. Blocks of three stage their outputs (3 x out_c bytes of
     stack). mve: one pixel, four output channels per pass (VMLADAVA reductions into four accumulators, whose output
     stage is one vector: records grouped by four channels; int4 weights two per byte, unpacked by shifts). dsp,
-    int8: a block widens its pixels' rows once into a stack buffer (2 bytes per value and pixel; rows up to 256
-    values for three pixels, 384 for two) when several output-channel pairs reuse them."""
+    int8: a block widens its pixels' rows once into a stack buffer (2 bytes per value and pixel; rows up to 576
+    values for three pixels, 3,456 bytes of stack: ResNet-8's 3x3 layers over 32 and 64 channels -8% to -14%
+    modeled M4 cycles; 384 for two) when several output-channel pairs reuse them. A gathered block of three whose
+    window rows are whole words widens three neighbours' windows straight from the input where they lie inside
+    it, without the gather (conv.c.j2 `win`: ResNet-8's 16-channel 3x3 layers -7%)."""
     px = 1 if isa == "mve" else 3 if isa == "dsp" and bits == 8 and wide and out_c <= 256 else 2
-    xw = int(isa == "dsp" and bits == 8 and 8 <= ka <= (256 if px == 3 else 384) and out_c >= 16)
+    xw = int(isa == "dsp" and bits == 8 and 8 <= ka <= (576 if px == 3 else 384) and out_c >= 16)
     return px, xw
 
 
