@@ -28,7 +28,7 @@ TABLE = {
     "dense_relu": "fc_20x7", "flatten_dense": "fc_60x10", "dense_nobias": "fc_33x5",
     "avgpool2_s2_valid": "avgpool_2x2_s2x2_c3", "avgpool3_s2_same": "avgpool_3x3_s2x2_c4",
     "maxpool3_s1_same": "maxpool_3x3_s1x1_c5", "maxpool2_s2_valid": "maxpool_2x2_s2x2_c2", "add_relu": "add_20_",
-    "mul_same": "mul_", "sub_same": "add_20_",
+    "add_relu6": "add_20_", "mul_same": "mul_", "sub_same": "add_20_",
     "cnn_residual": "add_20_", "cnn_inception": "maxpool_3x3_s1x1_c8",
 }
 

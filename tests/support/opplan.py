@@ -45,6 +45,7 @@ PLAN: list[dict[str, Any]] = [
     {"name": "dense_nobias", "build": "dense", "inputs": [(33,)], "kw": {"units": 5, "use_bias": False}},
     # element-wise, with broadcasting
     {"name": "add_relu", "build": "binary", "inputs": [(5, 6, 4), (5, 6, 4)], "kw": {"op": "add"}},
+    {"name": "add_relu6", "build": "binary", "inputs": [(5, 6, 4), (5, 6, 4)], "kw": {"op": "add6"}},
     {"name": "add_broadcast", "build": "binary", "inputs": [(5, 5, 4), (1, 1, 4)], "kw": {"op": "add"}},
     {"name": "sub_broadcast", "build": "binary", "inputs": [(3, 7, 5), (3, 1, 5)], "kw": {"op": "sub"}},
     {"name": "sub_same", "build": "binary", "inputs": [(4, 5, 6), (4, 5, 6)], "kw": {"op": "sub"}},
@@ -180,8 +181,9 @@ def _builders(keras: Any) -> dict[str, Callable[..., Any]]:
     def binary(shapes, op):
         a, b = inputs(shapes)
         ca = L.Conv2D(shapes[0][-1], 1, **bias)(a)  # give the two operands different scales
-        y = {"add": keras.ops.add, "sub": keras.ops.subtract, "mul": keras.ops.multiply}[op](ca, b)
-        return keras.Model([a, b], L.ReLU()(y) if op == "add" else y)
+        y = {"add": keras.ops.add, "add6": keras.ops.add, "sub": keras.ops.subtract,
+             "mul": keras.ops.multiply}[op](ca, b)
+        return keras.Model([a, b], L.ReLU()(y) if op == "add" else L.ReLU(6.0)(y) if op == "add6" else y)
 
     def pool(shapes, kind, **kw):
         x, = inputs(shapes)
