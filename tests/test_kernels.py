@@ -13,6 +13,7 @@ from conftest import SHARED_MODELS, needs_shared, needs_tflm
 from helpers import assert_bit_exact, keep_in_place
 from opplan import dead_channels, many_stages
 
+from tinyml.boards import STACK_BYTES
 from tinyml.compiler import CompileOptions
 from tinyml.kernels import pixel_block, select
 from tinyml.resources import runtime_dir
@@ -251,6 +252,13 @@ def test_selector_keeps_the_portable_kernel_where_it_must():
         sp3 = select(relu1, isa)
         assert dict(sp3.consts)["RQ"] == rq and ("_relu1" in sp3.name) == (rq == 3), (isa, sp3.name)
     assert dict(select(replace(relu1, params=replace(relu1.params, act_min=-128)), "dsp").consts)["RQ"] == 0
+    # a wide 3x3 over 64 channels widens its three pixels' 576-value rows once (3,456 bytes of stack) while the
+    # kernel's stack buffers stay within half the firmware's stack: 64 output channels yes, 256 no
+    deep = replace(p, in_c=64, filter_in_c=64, out_c=64, multiplier=(m,) * 64, shift=(-3,) * 64)
+    wide = select(Kernel("tml_conv_s8", deep, (0, 1, 2, 3), variant="wide"), "dsp")
+    assert wide.const("PX") == 3 and wide.const("XW") and wide.stack == 3 * 64 + 3456 <= STACK_BYTES // 2
+    deeper = replace(deep, out_c=256, multiplier=(m,) * 256, shift=(-3,) * 256)
+    assert not select(Kernel("tml_conv_s8", deeper, (0, 1, 2, 3), variant="wide"), "dsp").const("XW")
 
 
 REQUANT_TEST = r"""

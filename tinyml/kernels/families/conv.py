@@ -2,6 +2,7 @@
 DEPTHWISE_CONV_2D of one input channel (a convolution whose depth multiplier is its output channel count)."""
 from __future__ import annotations
 
+from ...boards import STACK_BYTES
 from ...params import ConvParams, Kernel
 from .. import special as sk
 from ..special import Family, Special
@@ -56,11 +57,14 @@ def _blocking(isa: str, bits: int, wide: bool, out_c: int, ka: int) -> tuple[int
     stage is one vector: records grouped by four channels; int4 weights two per byte, unpacked by shifts). dsp,
     int8: a block widens its pixels' rows once into a stack buffer (2 bytes per value and pixel; rows up to 576
     values for three pixels, 3,456 bytes of stack: ResNet-8's 3x3 layers over 32 and 64 channels -8% to -14%
-    modeled M4 cycles; 384 for two) when several output-channel pairs reuse them. A gathered block of three whose
+    modeled M4 cycles; 384 for two) when several output-channel pairs reuse them, as long as those buffers take at
+    most half the firmware's stack (boards.STACK_BYTES: 4 KB of 8). A gathered block of three whose
     window rows are whole words widens three neighbours' windows straight from the input where they lie inside
     it, without the gather (conv.c.j2 `win`: ResNet-8's 16-channel 3x3 layers -7%)."""
     px = 1 if isa == "mve" else 3 if isa == "dsp" and bits == 8 and wide and out_c <= 256 else 2
-    xw = int(isa == "dsp" and bits == 8 and 8 <= ka <= (576 if px == 3 else 384) and out_c >= 16)
+    stack = 6 * ka + 3 * out_c if px == 3 else 4 * ka  # the widened rows and a block's staged outputs (_stack)
+    xw = int(isa == "dsp" and bits == 8 and 8 <= ka <= (576 if px == 3 else 384) and out_c >= 16 and
+             stack <= STACK_BYTES // 2)
     return px, xw
 
 
