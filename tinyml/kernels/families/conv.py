@@ -96,8 +96,16 @@ def short_blocks(sp: Special, p: object) -> frozenset[int]:
     n = p.out_h * p.out_w
     if sp.const("DIRECT") and p.out_w < 3:
         return frozenset(([2] if n >= 2 else []) + ([1] if n % 2 else []))
-    r = (p.out_w if sp.const("DIRECT") else n) % 3
+    r = (n if not sp.const("DIRECT") or one_run(p) else p.out_w) % 3
     return frozenset([r] if r else [])
+
+
+def one_run(p: ConvParams) -> bool:
+    """Whether a 1x1 convolution's call takes its pixels as one run, three at a time across rows (conv.c.j2, the
+    same test at run time): stride 1, no padding or cropping, input and output rows of the same width, the output
+    dense; e.g. kws's 25 x 5 maps, 41 blocks of three and one of two instead of a three and a two per row."""
+    return p.stride_h == p.stride_w == 1 and p.pad_h == p.pad_w == 0 and p.in_w == p.out_w and p.out_w >= 3 and \
+        p.out_px_stride in (0, p.out_c) and p.out_row_stride in (0, p.out_w * p.out_c)
 
 
 FAMILY = Family("conv", ("tml_conv_s8", "tml_conv_s4"), select, _name, stack=_stack, derived=sk.staged_derived,
