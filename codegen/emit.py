@@ -13,7 +13,7 @@ import numpy as np
 from codegen.jinja import environment
 from tinyml.carray import c_literal, c_rows
 from tinyml.ir import NO_TENSOR, DType, Graph, pack_int4
-from tinyml.kernels import KERNELS, Const, Special, chosen, short_blocks
+from tinyml.kernels import KERNELS, Const, Special, call_blocks, chosen
 from tinyml.kernels import derived as derived_args
 from tinyml.memory import Buffer, Plan
 from tinyml.memory.planner import Ref, ScratchId, Source, arena_align, arena_bytes
@@ -85,7 +85,7 @@ class _Emission:
                                                    "short": set()})
         if entry["special"] != sp:  # one name, one function: a name that does not say everything is a bug
             raise AssertionError(f"two generated kernels are both named {sp.name}: {entry['special']} and {sp}")
-        entry["short"] |= short_blocks(sp, kern.params)  # the leftover blocks some call runs
+        entry["short"] |= call_blocks(sp, kern.params)  # the leftover blocks and pixel walks some call runs
         return f"{self.p}_k_{sp.name}"
 
     def call(self, k: int, kern: Kernel, pname: str) -> dict:

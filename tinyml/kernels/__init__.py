@@ -1,7 +1,7 @@
 """The C kernels: one registry row per runtime kernel (`registry`), the kernels generated per layer signature (one
 module per family in `families`, what they share in `special`) and the one selector that picks them
 (`generated`)."""
-from .families import FAMILIES, short_blocks
+from .families import FAMILIES, call_blocks
 from .generated import (
     ISAS,
     choose,
@@ -22,4 +22,4 @@ from .special import Const, Family, Special, requant_records
 
 __all__ = ["FAMILIES", "ISAS", "KERNELS", "Const", "Family", "KernelRow", "Special", "choose", "chosen", "derived",
            "fits_int32", "in_place", "in_place_slower", "pixel_block", "requant_records", "resolve_isa", "select",
-           "select_calls", "short_blocks", "wide_kernel", "widened"]
+           "select_calls", "call_blocks", "wide_kernel", "widened"]

@@ -12,6 +12,6 @@ FAMILIES: dict[str, Family] = {m.FAMILY.family: m.FAMILY for m in (conv, depthwi
 REPLACES: dict[str, Family] = {func: f for f in FAMILIES.values() for func in f.replaces}
 assert len(REPLACES) == sum(len(f.replaces) for f in FAMILIES.values()), "two families replace one kernel"
 
-short_blocks = conv.short_blocks
+call_blocks = conv.call_blocks
 
-__all__ = ["FAMILIES", "REPLACES", "short_blocks"]
+__all__ = ["FAMILIES", "REPLACES", "call_blocks"]

@@ -86,18 +86,22 @@ def _stack(sp: Special) -> int:
     return 2 * xw
 
 
-def short_blocks(sp: Special, p: object) -> frozenset[int]:
+def call_blocks(sp: Special, p: object) -> frozenset[int | str]:
     """The blocks shorter than three pixels (1, 2) that a call of a three-pixel convolution kernel with params
-    `p` runs: a 1x1 takes each row three at a time (the row's last one or two alone) or, in rows narrower than
-    three, pairs across rows; a gathered convolution takes every pixel three at a time in raster order. The
-    emitter leaves out the functions for blocks no call runs (code size); other kernels: both."""
+    `p` runs, and for a 1x1 how it walks the pixels ("run": as one run across rows, `one_run`; "rows": row by row,
+    three at a time with the row's last one or two alone, or in rows narrower than three pairs across rows); a
+    gathered convolution takes every pixel three at a time in raster order. The emitter leaves out the functions
+    and the walks no call runs (code size); other kernels: both blocks."""
     if sp.family != "conv" or sp.const("PX") != 3 or not isinstance(p, ConvParams):
         return frozenset((1, 2))
     n = p.out_h * p.out_w
     if sp.const("DIRECT") and p.out_w < 3:
-        return frozenset(([2] if n >= 2 else []) + ([1] if n % 2 else []))
-    r = (n if not sp.const("DIRECT") or one_run(p) else p.out_w) % 3
-    return frozenset([r] if r else [])
+        return frozenset(([2] if n >= 2 else []) + ([1] if n % 2 else []) + ["rows"])
+    if not sp.const("DIRECT"):
+        return frozenset([n % 3] if n % 3 else [])
+    run = one_run(p)
+    r = (n if run else p.out_w) % 3
+    return frozenset(([r] if r else []) + ["run" if run else "rows"])
 
 
 def one_run(p: ConvParams) -> bool:
