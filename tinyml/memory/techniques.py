@@ -50,8 +50,9 @@ class MemoryOptions:
     halos: str = "recompute"              # patch halos: "recompute" (MCUNetV2), "cache" (R x 1 bands keep
                                           # them in window buffers: no extra MACs), "auto" (the lower peak)
     isa: str | None = None                # generated kernels (tinyml.kernels): their scratch and write order
-    ceiling: int | None = None            # an SRAM budget (bytes of arena): depthwise layers run out of place,
-                                          # where that is faster, while the arena stays within it
+    ceiling: int | None = None            # an SRAM budget (bytes of arena): depthwise layers run out of place
+                                          # and im2col gets its third row, where that is faster, while the arena
+                                          # stays within it
 
 
 HALO_MODES = ("auto", "recompute", "cache")

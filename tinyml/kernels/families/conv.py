@@ -62,9 +62,8 @@ def _blocking(isa: str, bits: int, wide: bool, out_c: int, ka: int) -> tuple[int
     window rows are whole words widens three neighbours' windows straight from the input where they lie inside
     it, without the gather (conv.c.j2 `win`: ResNet-8's 16-channel 3x3 layers -7%)."""
     px = 1 if isa == "mve" else 3 if isa == "dsp" and bits == 8 and wide and out_c <= 256 else 2
-    stack = 6 * ka + 3 * out_c if px == 3 else 4 * ka  # the widened rows and a block's staged outputs (_stack)
     xw = int(isa == "dsp" and bits == 8 and 8 <= ka <= (576 if px == 3 else 384) and out_c >= 16 and
-             stack <= STACK_BYTES // 2)
+             _stack_bytes(px, out_c, ka, True) <= STACK_BYTES // 2)
     return px, xw
 
 
@@ -80,10 +79,14 @@ def _name(sp: Special) -> str:
 def _stack(sp: Special) -> int:
     """A staged block's outputs and the pixel rows widened once (two bytes per value and pixel)."""
     c = dict(sp.consts)
-    xw = 2 * (c["KA"] // 4 * 4) if c.get("XW") else 0
-    if c["PX"] == 3:
-        return 3 * c["COUT"] + 3 * xw
-    return 2 * xw
+    return _stack_bytes(c["PX"], c["COUT"], c["KA"], bool(c.get("XW")))
+
+
+def _stack_bytes(px: int, out_c: int, ka: int, xw: bool) -> int:
+    """Stack bytes of a block of `px` pixels: its staged outputs (blocks of three) and, with `xw`, its pixels'
+    first `ka` values widened once (two bytes per value and pixel)."""
+    rows = 2 * (ka // 4 * 4) * px if xw else 0
+    return rows + (3 * out_c if px == 3 else 0)
 
 
 def call_blocks(sp: Special, p: object) -> frozenset[int | str]:
