@@ -239,7 +239,9 @@ def test_run_time_output_stages_on_qemu(kernels, per_geometry, tmp_path, monkeyp
     out = tmp_path / "out"
     rep = compile_model(model, out, CompileOptions(kernels=kernels))
     names = [f for layer in rep["layers"] for f in layer["kernels"] if "_k_dw_" in f]
-    assert names and all(("_ar" in f) == (per_geometry == 0) and "_o" not in f for f in names), names
+    shared = {f for f in names if names.count(f) > 1}  # a function of several layers leaves the zero point out
+    assert shared and all(("_ar" in f) == (per_geometry == 0) for f in names), names
+    assert all("_o" not in f for f in shared), names
     xs = random_inputs([(tuple(s["shape"]), s["dtype"]) for s in rep["inputs"]], 0)
     res = emulate(out, "mps2-an386", xs)
     assert res["outputs_match_host"] and res["outputs_match_reference"] is True

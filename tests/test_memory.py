@@ -815,34 +815,46 @@ def test_planner_with_overlaps_is_valid(case):
             assert ox - oy >= min(gap, yb.size)
 
 
-def test_in_place_only_where_it_lowers_the_peak(tmp_path, monkeypatch):
-    """With generated kernels, a depthwise layer runs in place only where that keeps the peak lower: person_detect
-    keeps the peak it has with every in-place layer the planner picked, with fewer of them (the in-place
-    channel-plane kernel is slower than the pixel kernels)."""
-    from helpers import keep_in_place
+def test_in_place_where_faster_or_lower(tmp_path, monkeypatch):
+    """With generated kernels, a depthwise layer runs in place where the in-place kernel is the faster one (the dsp
+    plane kernel at stride 1 across) or where that keeps the peak lower: person_detect's stride-1 layers run in
+    place through that kernel, its stride-2 layers out of place, at the very peak of a plan that runs each layer
+    the slower way wherever the peak allows (memory.techniques._faster_in_place never raises it)."""
+    import tinyml.memory.techniques as techniques
     model = SHARED_MODELS / "person_detect.tflite"
     if not model.is_file():
         pytest.skip("needs ../shared/models (person_detect.tflite)")
-    rep = compile_model(model, tmp_path / "fewer", CompileOptions(kernels="dsp"))
-    keep_in_place(monkeypatch)
-    every = compile_model(model, tmp_path / "every", CompileOptions(kernels="dsp"))
-    assert rep["peak_sram_bytes"] == every["peak_sram_bytes"]
-    assert len(rep["memory"]["inplace_layers"]) < len(every["memory"]["inplace_layers"])
+    rep = compile_model(model, tmp_path / "faster", CompileOptions(kernels="dsp"))
+    names = {layer["index"]: layer["kernels"] for layer in rep["layers"]}
+    inplace = rep["memory"]["inplace_layers"]
+    assert len(inplace) >= 6, inplace
+    assert all("_k_dw_inplace_3x3_s1x1_" in names[k][0] and "_p16_" in names[k][0] for k in inplace), names
+    strided = [k for k, ks in names.items() if any("_k_dw_3x3_s2x2_" in f for f in ks)]
+    assert len(strided) == 4 and not set(strided) & set(inplace), (strided, inplace)
+    monkeypatch.setattr(techniques, "in_place_slower", lambda kern, isa, g: True)
+    monkeypatch.setattr(techniques, "_faster_in_place",
+                        lambda g, folded, options, pp, best, how, memo, slower: best)
+    slow = compile_model(model, tmp_path / "slower", CompileOptions(kernels="dsp"))
+    assert slow["peak_sram_bytes"] == rep["peak_sram_bytes"]
+    assert len(slow["memory"]["inplace_layers"]) < len(inplace)
 
 
 def test_budget_spends_sram_on_speed(tmp_path):
-    """Under an SRAM budget the plan spends what the model does not need on speed: depthwise layers run out of
-    place (the pixel kernels beat the in-place channel plane, memory.techniques._fewer_in_place) while the arena
-    stays within the budget; a budget that only in-place meets keeps them in place. Bit-exact with TFLM each way."""
+    """Under an SRAM budget the plan spends what the model does not need on speed: a stride-2 depthwise layer runs
+    out of place (the pixel kernels beat the in-place channel plane there), a stride-1 one in place (the dsp plane
+    kernel beats the pixel kernels), while the arena stays within the budget; a budget that only in-place meets
+    keeps both in place. Bit-exact with TFLM each way (memory.techniques._faster_in_place)."""
     from opplan import inplace_depthwise
-    model = inplace_depthwise(tmp_path / "m.tflite", 7, 1)
+    model = inplace_depthwise(tmp_path / "m.tflite", 7, 2, channels=64)  # the stride-2 layer at the peak
 
     def opts(**kw):
         return CompileOptions(kernels="dsp", patch="off", overlap=False, **kw)
     tight = assert_bit_exact(model, tmp_path / "tight", seeds=(0,), options=opts())
-    assert tight["memory"]["inplace_layers"]
+    assert tight["memory"]["inplace_layers"] == [1, 3]
     roomy = assert_bit_exact(model, tmp_path / "roomy", seeds=(0, 1), options=opts(sram_budget=1 << 20))
-    assert not roomy["memory"]["inplace_layers"]
+    assert roomy["memory"]["inplace_layers"] == [3]
     assert tight["peak_sram_bytes"] < roomy["peak_sram_bytes"] <= 1 << 20
     exact = assert_bit_exact(model, tmp_path / "exact", seeds=(0,), options=opts(sram_budget=tight["peak_sram_bytes"]))
-    assert exact["memory"]["inplace_layers"] and exact["peak_sram_bytes"] == tight["peak_sram_bytes"]
+    assert exact["memory"]["inplace_layers"] == [1, 3] and exact["peak_sram_bytes"] == tight["peak_sram_bytes"]
+
+

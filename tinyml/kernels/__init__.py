@@ -14,6 +14,7 @@ from .generated import (
     resolve_isa,
     select,
     select_calls,
+    simd,
     wide_kernel,
     widened,
 )
@@ -22,4 +23,4 @@ from .special import Const, Family, Special, requant_records
 
 __all__ = ["FAMILIES", "ISAS", "KERNELS", "Const", "Family", "KernelRow", "Special", "choose", "chosen", "derived",
            "fits_int32", "in_place", "in_place_slower", "pixel_block", "requant_records", "resolve_isa", "select",
-           "select_calls", "call_blocks", "wide_kernel", "widened"]
+           "select_calls", "simd", "call_blocks", "wide_kernel", "widened"]

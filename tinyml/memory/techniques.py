@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import TinymlError
 from ..ir import NO_TENSOR, Graph, OpKind
-from ..kernels import KERNELS, choose, in_place, in_place_slower, pixel_block, wide_kernel, widened
+from ..kernels import KERNELS, choose, in_place, in_place_slower, pixel_block, simd, wide_kernel, widened
 from ..params import ConvParams, CopyParams, Kernel, PadParams, PoolParams
 from .overlap import safe_gap
 from .patching import PatchPlan, plan_patches, stage_buffers, stages
@@ -333,32 +333,48 @@ def _plan(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options
             choice = _choose_techniques(choices, prefer)
             plans.append((_plan_one(g, ks, folded, options, pp, zc, slices, choice, memo),
                           (ks, zc, slices, choices, choice)))
-    # equal peaks: fewer in-place layers (the in-place kernel works channel by channel, slower than the
-    # generated depthwise kernels)
-    best, how = min(plans, key=lambda c: (c[0].plan.peak, len(c[0].inplace_ops)))
-    return _fewer_in_place(g, folded, options, pp, best, how, memo) if in_place_slower(options.isa) else best
+    if not simd(options.isa):  # the runtime kernels: equal peaks, fewer in-place layers
+        return min(plans, key=lambda c: (c[0].plan.peak, len(c[0].inplace_ops)))[0]
+
+    # generated kernels, equal peaks: fewer in-place layers where the in-place kernel is slower (it works channel
+    # by channel), more where it is faster
+    def slower(k: int) -> bool:
+        return in_place_slower(kernels[k][0], options.isa, g)
+
+    best, how = min(plans, key=lambda c: (c[0].plan.peak, sum(map(slower, c[0].inplace_ops)),
+                                          -sum(not slower(k) for k in c[0].inplace_ops)))
+    return _faster_in_place(g, folded, options, pp, best, how, memo, slower)
 
 
-def _fewer_in_place(g: Graph, folded: frozenset[int], options: MemoryOptions, pp: PatchPlan | None,
-                    best: MemoryPlan, how: tuple, memo: dict[tuple, MemoryPlan]) -> MemoryPlan:
-    """`best` with each in-place depthwise layer, one at a time in op order, run out of place instead (growing
-    into its input where it may, as the overlap preference has it) wherever that does not raise the arena above
-    `best`'s, or above options.ceiling (an SRAM budget) where that is higher: the generated pixel kernels beat the
-    in-place channel-plane kernel (person_detect's 6x6 layers 4.3 against 5.2 modeled M4 cycles per MAC, kws's
-    4.3 against 6.0), and SRAM a layer's choice does not need buys nothing. Under a budget the memory the board
-    has goes to speed, as layer by layer goes before patches (compiler.plan_candidates): kws on mps2-an386 runs
-    its four depthwise layers out of place (10,060 bytes of arena instead of 8,317, 4.94 M -> 4.44 M modeled
-    cycles)."""
+def _faster_in_place(g: Graph, folded: frozenset[int], options: MemoryOptions, pp: PatchPlan | None,
+                     best: MemoryPlan, how: tuple, memo: dict[tuple, MemoryPlan],
+                     slower: Callable[[int], bool]) -> MemoryPlan:
+    """`best` with each depthwise layer that could run in place, one at a time in op order, run the faster way
+    (`slower(k)`: layer k runs slower in place) wherever that does not raise the arena above `best`'s, or above
+    options.ceiling (an SRAM budget) where that is higher: out of place (growing into its input where it may, as
+    the overlap preference has it) where the generated pixel kernels beat the in-place channel-plane kernel
+    (person_detect's stride-2 layers; kws's 4.3 against 6.0 modeled M4 cycles per MAC), in place where the plane
+    kernel is faster (stride 1 across on dsp: kernels.in_place_slower); SRAM a layer's choice does not need buys
+    nothing. Under a budget the memory the board has goes to speed, as layer by layer goes before patches
+    (compiler.plan_candidates)."""
     ks, zc, slices, (per_op, need), (inplace, scratch, overlap_pairs) = how
     limit = max(arena_bytes(best.buffers, best.plan), options.ceiling or 0)
-    for k in sorted(best.inplace_ops):
-        trial_inplace = set(inplace) - {k}
-        trial_scratch = {op: n for op, n in scratch.items() if op != k}
-        if k in need:
-            trial_scratch[k] = need[k]
-        trial_pairs = dict(overlap_pairs)
-        if per_op[k][1] is not None:
-            trial_pairs[k] = per_op[k][1]
+    for k in sorted(per_op):
+        if per_op[k][2] is None or (k in inplace) != slower(k):
+            continue  # cannot run in place, or already runs the faster way
+        if k in inplace:
+            trial_inplace = set(inplace) - {k}
+            trial_scratch = {op: n for op, n in scratch.items() if op != k}
+            if k in need:
+                trial_scratch[k] = need[k]
+            trial_pairs = dict(overlap_pairs)
+            if per_op[k][1] is not None:
+                trial_pairs[k] = per_op[k][1]
+        else:
+            trial_inplace = set(inplace) | {k}
+            trial_scratch = dict(scratch)
+            trial_scratch[k] = per_op[k][2][1]
+            trial_pairs = {op: pair for op, pair in overlap_pairs.items() if op != k}
         choice = (trial_inplace, trial_scratch, trial_pairs)
         mp = _plan_one(g, ks, folded, options, pp, zc, slices, choice, memo)
         if arena_bytes(mp.buffers, mp.plan) <= limit:

@@ -17,11 +17,20 @@ def select(kern: Kernel, isa: str) -> Special | None:
     # the channel plane with the padding around it (the zero point), so that every pixel is an inside one
     rows = (p.out_h - 1) * p.stride_h + (p.k_h - 1) * p.dil_h + 1
     cols = (p.out_w - 1) * p.stride_w + (p.k_w - 1) * p.dil_w + 1
-    return Special(FAMILY, isa, sk.window_consts(p, p.in_c) + sk.output_stage(p, isa), scratch=rows * cols)
+    consts = sk.window_consts(p, p.in_c) + sk.output_stage(p, isa)
+    if isa == "dsp" and p.k_w == 3 and p.dil_w == 1 and p.stride_w in (1, 2):
+        # window rows of three taps: the geometry as constants and an int16 plane of word-aligned rows (P16), every
+        # inner-loop load an aligned word of two neighbouring inputs (plus 3 bytes to align the plane's start)
+        geometry = (("IH", p.in_h), ("IW", p.in_w), ("OH", p.out_h), ("OW", p.out_w), ("PT", p.pad_h),
+                    ("PL", p.pad_w), ("P16", 1))
+        return Special(FAMILY, isa, consts + geometry, scratch=2 * rows * (cols + cols % 2) + 3)
+    return Special(FAMILY, isa, consts, scratch=rows * cols)
 
 
 def _name(sp: Special) -> str:
-    return f"dw_inplace_{sk.window(sp)}_c{sp.const('C')}_{sp.isa}" + sk.stage_name(sp)
+    c = dict(sp.consts)
+    geometry = f"_i{c['IH']}x{c['IW']}_{c['OH']}x{c['OW']}_p{c['PT']}x{c['PL']}_p16" if c.get("P16") else ""
+    return f"dw_inplace_{sk.window(sp)}_c{c['C']}{geometry}_{sp.isa}" + sk.stage_name(sp)
 
 
 FAMILY = Family("dw_inplace", ("tml_depthwise_conv_inplace_s8",), select, _name, derived=sk.staged_derived,
