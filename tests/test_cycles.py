@@ -158,6 +158,18 @@ def test_instruction_classes(measure, body, insns, cycles, cls):
     assert m["classes"][f"{cls}_cycles"] > 0
 
 
+def test_instruction_before_a_page_boundary(measure):
+    """QEMU 7.2 hands the plugin a 16-bit instruction that ends 4 bytes before a 1 KB page boundary, a 16-bit one
+    following, as 4 bytes (the next halfword appended): the model takes the size from the first halfword, so such
+    an instruction costs what it costs anywhere else (an LDR there decoded as a 32-bit LDM cost 7 cycles: code
+    layout moved the modeled cycles)."""
+    body = "    adds r1, r1, r2\n    ldr r0, [r5]\n    ldr r0, [r5]\n    adds r1, r1, r2"
+    here = measure("    b.w 2f\n2:\n" + body)
+    edge = measure("    b.w 2f\n    .balign 1024\n    .skip 1018\n2:\n" + body)  # the LDRs end the page
+    assert here["instructions"] == edge["instructions"] == 5
+    assert here["cycles"] == edge["cycles"] == 3 + 1 + 2 + 1 + 1, (here, edge)
+
+
 def test_branch_penalty_and_wait_states(measure):
     """P comes from the board (1-3); a load from the flash range waits its wait states, one from SRAM does not;
     each instruction fetched from the flash range waits the fetch wait states."""

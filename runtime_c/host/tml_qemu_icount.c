@@ -297,9 +297,12 @@ static void on_tb(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     for (i = 0; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
         const uint8_t *b = qemu_plugin_insn_data(insn);
-        size_t size = qemu_plugin_insn_size(insn);
         uint64_t at = qemu_plugin_insn_vaddr(insn);
         unsigned hw1 = b[0] | (unsigned)b[1] << 8;
+        /* the size from the first halfword (0b11101, 0b11110, 0b11111: a 32-bit Thumb instruction): QEMU 7.2 reports
+         * a 16-bit instruction just before a 1 KB page boundary with size 4, the next halfword appended (its
+         * translator reads that halfword to see whether the next instruction crosses the page) */
+        size_t size = (hw1 >> 11) >= 0x1D && qemu_plugin_insn_size(insn) >= 4 ? 4 : 2;
         struct insn_cost c = size == 4 ? decode32(hw1, b[2] | (unsigned)b[3] << 8) : decode16(hw1);
         unsigned cyc = c.cycles;
         if (c.ldst_single && chain) cyc = 1;                                                  /* pipelined */
