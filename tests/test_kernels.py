@@ -160,6 +160,26 @@ def test_band_channel_sums(h, w, c, rows, pool, tmp_path):
         assert (want in names) if isa == "dsp" else ("tml_channel_sum_acc_s8" in names), names
 
 
+def test_strided_depthwise_pairs(tmp_path):
+    """dsp depthwise of stride 2 across takes inside neighbours two at a time (`_in2`, their windows sharing a
+    column), the channels past the last group of four pixel by pixel, on odd and even rows, out of place (the plane
+    kernel is slower there): bit-exact with TFLM."""
+    import tensorflow as tf
+    from opplan import convert_keras
+    keras = tf.keras
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(5)
+    x = keras.Input((11, 13, 6))
+    y = keras.layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu")(x)
+    y = keras.layers.DepthwiseConv2D(3, strides=(1, 2), padding="valid")(y)
+    model = tmp_path / "m.tflite"
+    model.write_bytes(convert_keras(keras.Model(x, y), [(11, 13, 6)], seed=5))
+    rep = assert_bit_exact(model, tmp_path / "out", seeds=(0, 1), options=CompileOptions(kernels="dsp", patch="off"))
+    names = [f for layer in rep["layers"] for f in layer["kernels"] if "_k_dw_" in f]
+    assert len(names) == 2 and "_s2x2_" in names[0] and names[0].endswith("_in2"), names
+    assert not rep["memory"]["inplace_layers"]
+
+
 def test_one_channel_depthwise_in_place(tmp_path, monkeypatch):
     """A depthwise convolution of one channel runs in place through the channel-plane kernel (not the
     convolution kernel that replaces it elsewhere, whose scratch the in-place call does not pass)."""

@@ -19,11 +19,12 @@ def select(kern: Kernel, isa: str) -> Special | None:
         return conv.select(kern, isa)
     if kern.func != "tml_depthwise_conv_s8" or p.batches != 1 or p.depth_multiplier != 1:
         return None
-    # dsp, stride 1 without dilation, a group of four channels or more, rows of four pixels or more: inside pixels
-    # two at a time (their windows' columns, weights and records shared; the overlap analysis counts the pairs:
-    # px_block 2; named `_in2`). Measured, modeled M4 cycles of such layers: 6% (6x6) to 15% (48x48) fewer, for
-    # ~900 bytes of code per kernel; narrower rows have too few inside pairs to pay for it
-    pairs = isa == "dsp" and p.stride_w == 1 and p.dil_w == 1 and p.in_c >= 4 and p.out_w >= 4
+    # dsp, stride 1 or 2 without dilation across, a group of four channels or more, rows of four pixels or more:
+    # inside pixels two at a time (their windows' shared columns, weights and records; the overlap analysis counts
+    # the pairs: px_block 2; named `_in2`). Measured, modeled M4 cycles of such layers: 6% (6x6) to 15% (48x48)
+    # fewer at stride 1, 8-9% at stride 2 (vww's 48x48 -> 24x24, 398 K -> 363 K), for ~900 bytes of code per
+    # kernel; narrower rows have too few inside pairs to pay for it
+    pairs = isa == "dsp" and p.stride_w in (1, 2) and p.dil_w == 1 and p.in_c >= 4 and p.out_w >= 4
     return Special(FAMILY, isa, sk.window_consts(p, p.in_c) + sk.output_stage(p, isa),
                    weights="dw16" if isa == "dsp" else "dw4" if isa == "mve" else "original", grouped=isa == "mve",
                    px_block=2 if pairs else 1)
