@@ -9,8 +9,8 @@ On mps3-an547 (Cortex-M55) the anchors are ../shared/anchors/tflm/m55 (CMSIS-NN'
 comparison is in instructions (the plugin models no M55 cycles); the ratio column is then instructions.
 
 Each model is compiled for the board it runs on (`--board`), as a user compiles for theirs: its SRAM is the
-budget, and the plan spends what the model does not need on speed (layer by layer before patches, depthwise
-layers out of place where the in-place kernel is slower), its flash decides whether weights are widened.
+budget, and the plan spends what the model does not need on speed (layer by layer before patches, each depthwise
+layer in or out of place, whichever kernel is faster), its flash decides whether weights are widened.
 Instructions are counted exactly; cycles are MODELED from the Cortex-M4 Technical Reference Manual's instruction
 timing (runtime_c/host/tml_qemu_icount.c), not measured on silicon. Each row: tinyml's instructions and modeled
 cycles, TFLM + CMSIS-NN's, their ratio, milliseconds at the board's clock, tinyml's code (firmware .text less the
