@@ -167,16 +167,14 @@ def simd(isa: str | None) -> bool:
 
 def in_place_slower(kern: Kernel, isa: str | None, g: Graph) -> bool:
     """Whether depthwise convolution `kern` runs slower in place (channel by channel through a plane) than out of
-    place under `isa`. With generated SIMD kernels it does (person_detect's 6x6 layers 5.2 against 4.3 modeled M4
-    cycles per MAC through an int8 plane), except where the dsp plane kernel of constant geometry and int16 plane
-    runs it at stride 1 across (dw_inplace's P16: vww's 6x6x128 layers 160 against 179 thousand modeled M4
-    cycles, 24x24x32 578 against 666 thousand; at stride 2 it gathers four inputs per output and is slower). The
-    memory plan runs each layer the faster way where the SRAM allows (memory.techniques._faster_in_place)."""
+    place under `isa`: with generated SIMD kernels it does, unless the in-place kernel's family says it is the
+    faster one there (`Family.faster_in_place`: dw_inplace's P16 kernel at stride 1 across). The memory plan runs
+    each layer the faster way where the SRAM allows (memory.techniques._faster_in_place)."""
     if not simd(isa):
         return False  # the runtime kernels: the memory plan keeps the lowest peak
     call = in_place(kern, kern.args)
     sp = choose(call, isa, g) if call is not None else None
-    return not (sp is not None and sp.family == "dw_inplace" and dict(sp.consts).get("P16") and sp.const("SW") == 1)
+    return sp is None or not sp.row.faster_in_place(sp)
 
 
 def widened(kern: Kernel) -> Kernel:

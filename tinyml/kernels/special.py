@@ -45,7 +45,9 @@ class Family:
     the shared function it calls for pixels whose window leaves the input, or None; `compact(sp)`: its variant with
     less code (shorter unrolled loops: more taken branches, a few percent more cycles), or None; `narrow(sp)`: its
     variant with int8 weights where it widens them to int16 at generation time (less flash), or None; `mve`: its
-    template has Helium code (`select` is asked with isa "mve"; otherwise with "dsp")."""
+    template has Helium code (`select` is asked with isa "mve"; otherwise with "dsp"); `faster_in_place(sp)`: an
+    in-place kernel that beats the pixel kernels running the same layer out of place (the memory plan then prefers
+    it where the SRAM allows: kernels.in_place_slower)."""
     family: str
     replaces: tuple[str, ...]
     select: Callable[[Kernel, str], Special | None]
@@ -58,6 +60,7 @@ class Family:
     compact: Callable[[Special], Special | None] = lambda sp: None
     narrow: Callable[[Special], Special | None] = lambda sp: None
     mve: bool = False
+    faster_in_place: Callable[[Special], bool] = lambda sp: False
 
 
 @dataclass(frozen=True)
