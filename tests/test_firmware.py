@@ -286,8 +286,8 @@ def test_gathered_windows_on_qemu(tmp_path):
 
 @pytest.mark.parametrize("width,stride", [(7, 2), (6, 1)])
 def test_inplace_depthwise_on_qemu(width, stride, tmp_path, monkeypatch):
-    """The dsp in-place depthwise kernel on the board (pairs of pixels, a last odd pixel, strides 1 and 2):
-    TFLM's bytes."""
+    """The dsp in-place depthwise kernel on the board (pairs of pixels, a last odd pixel, strides 1 and 2; at
+    stride 1 two output rows per pass and a last odd row): TFLM's bytes."""
     from helpers import keep_in_place
     from opplan import inplace_depthwise
     from oracle import tflm_run

@@ -216,13 +216,14 @@ def test_wide_im2col_never_raises_the_peak(tmp_path, monkeypatch):
     assert wide["peak_sram_bytes"] == narrow["peak_sram_bytes"]
 
 
-@pytest.mark.parametrize("width,stride", [(7, 2), (8, 2), (5, 1), (6, 1)])
-def test_inplace_depthwise_pairs_and_last_pixel(width, stride, tmp_path, monkeypatch):
+@pytest.mark.parametrize("width,stride,height", [(7, 2, 9), (8, 2, 9), (5, 1, 9), (6, 1, 9), (5, 1, 10), (6, 1, 10)])
+def test_inplace_depthwise_pairs_and_last_pixel(width, stride, height, tmp_path, monkeypatch):
     """The dsp in-place depthwise kernel (channel plane; pairs of pixels, a last odd pixel, strides 1 and 2, only
-    packed weights in registers) on odd and even rows: bit-exact with TFLM, every depthwise layer in place."""
+    packed weights in registers; at stride 1 two output rows per pass, a last odd row) on odd and even rows and
+    columns: bit-exact with TFLM, every depthwise layer in place."""
     from opplan import inplace_depthwise
     keep_in_place(monkeypatch)
-    model = inplace_depthwise(tmp_path / "m.tflite", width, stride)
+    model = inplace_depthwise(tmp_path / "m.tflite", width, stride, height=height)
     rep = assert_bit_exact(model, tmp_path / "out", seeds=(0, 1),
                            options=CompileOptions(kernels="dsp", patch="off", overlap=False))
     names = [f for layer in rep["layers"] for f in layer["kernels"] if "_k_dw_inplace_" in f]

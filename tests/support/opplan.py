@@ -556,20 +556,20 @@ def wide_gemms(path, seed: int = 6):
     return path
 
 
-def inplace_depthwise(path, width: int, stride: int, channels: int = 16):
-    """Write to `path` a model of two depthwise convolutions (3x3, the first of stride `stride` over rows of
-    `width` pixels and `channels` channels) between 1x1 convolutions, which layer by layer without overlaps run in
-    place."""
+def inplace_depthwise(path, width: int, stride: int, channels: int = 16, height: int = 9):
+    """Write to `path` a model of two depthwise convolutions (3x3, the first of stride `stride` over `height` rows
+    of `width` pixels and `channels` channels) between 1x1 convolutions, which layer by layer without overlaps run
+    in place."""
     import tensorflow as tf
     keras = tf.keras
     keras.backend.clear_session()
     keras.utils.set_random_seed(width)
-    x = keras.Input((9, width, 8))
+    x = keras.Input((height, width, 8))
     y = keras.layers.Conv2D(channels, 1, activation="relu")(x)
     y = keras.layers.DepthwiseConv2D(3, strides=stride, padding="same", activation="relu")(y)
     y = keras.layers.Conv2D(8, 1)(y)
     y = keras.layers.DepthwiseConv2D(3, padding="valid")(y)
-    path.write_bytes(convert_keras(keras.Model(x, y), [(9, width, 8)], seed=width))
+    path.write_bytes(convert_keras(keras.Model(x, y), [(height, width, 8)], seed=width))
     return path
 
 

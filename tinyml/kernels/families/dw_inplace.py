@@ -34,8 +34,8 @@ def _name(sp: Special) -> str:
 
 
 def _faster(sp: Special) -> bool:
-    """The P16 kernel at stride 1 across beats the pixel kernels (vww's 6x6x128 layers 160 against 179 thousand
-    modeled M4 cycles, 24x24x32 578 against 666 thousand, and no border pixels); at stride 2 it gathers four
+    """The P16 kernel at stride 1 across beats the pixel kernels (vww's 6x6x128 layers 139 against 179 thousand
+    modeled M4 cycles, 24x24x32 486 against 666 thousand, and no border pixels); at stride 2 it gathers four
     inputs per output and is slower (24x24 -> 12x12: 250 against 195 thousand), as is the int8 plane (person_detect's
     6x6 layers 5.2 against 4.3 modeled cycles per MAC)."""
     return bool(dict(sp.consts).get("P16")) and sp.const("SW") == 1
