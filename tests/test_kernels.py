@@ -314,8 +314,14 @@ int main(void) {
             {
                 const int e1 = (it % 5 == 1) ? 1 : (e <= 22 ? e : 1 + e % 22);
                 const int want1 = tml_mbqm(acc, m, -e1) + z;
-                if (tml_max_i32(tml_requant_pre_relu1(acc, m, e1 - 1, (1 << (e1 - 1)) + z * (1 << e1)), amin) !=
-                    tml_max_i32(want1, amin)) bad++;
+                /* the DSP kernels' records: m2 = 2m - 2^32, e, hp2 = 2^(e - 1) + z 2^e; accumulators below 2^30 in
+                   magnitude (the bound special.long_accumulators proves for the layers that use them) */
+                const int m2 = (int)(2u * (unsigned)m), hp2 = (1 << (e1 - 1)) + z * (1 << e1);
+                if (tml_max_i32(tml_requant_pre_relu1(acc, m, e1 - 1, hp2), amin) != tml_max_i32(want1, amin)) bad++;
+                if (acc > -(1 << 30) && acc < (1 << 30)) {
+                    if (tml_requant_mm(acc, m2, e1, hp2) != want1) bad++;
+                    if (tml_max_i32(tml_requant_mm_relu(acc, m2, e1, hp2), amin) != tml_max_i32(want1, amin)) bad++;
+                }
             }
         }
     }
@@ -326,6 +332,11 @@ int main(void) {
         if (tml_smlad(e, tml_sxtb16(y), 10) != 10 + 1 * -127 + -1 * -2) bad++;
         if (tml_smlatb(o, e, 0) != -128 * 1 || tml_max_s8x4(x, y) != 0x02FF7F01u) bad++;
         if (tml_smlabt(e, o, 5) != 5 + 1 * -128) bad++;
+        /* SMMLAR: the high word of acc * 2^32 + a * b + 2^31, modulo 2^64 */
+        if (tml_smmlar(3, 1 << 30, 7) != 8 || tml_smmlar(-3, 1 << 30, 7) != 6 || tml_smmlar(1, (int)0x80000000, 0) != 0 ||
+            tml_smmlar((int)0x80000000, (int)0x80000000, 0x7fffffff) != (int)0xbfffffff ||
+            tml_smmlar(-1, 1 << 30, (int)0x80000000) != (int)0x80000000 ||
+            tml_smmlar(0x7fffffff, 0x7fffffff, -5) != 0x3ffffffa) bad++;
     }
     printf("%ld\n", bad);
     return bad != 0;
@@ -335,9 +346,9 @@ int main(void) {
 
 def test_requantization_shortcuts_equal_tflm_arithmetic(tmp_path):
     """tml_requant (one SMLAL instead of TFLM's 64-bit division), tml_requant_pre (both roundings and the output
-    zero point folded into one constant) and, clamped to a ReLU's minimum, tml_requant_pre_relu and
-    tml_requant_pre_relu1 (shifts down to -1) equal tml_mbqm, TFLM's MultiplyByQuantizedMultiplier, on 4 million
-    random and edge values."""
+    zero point folded into one constant), the DSP kernels' tml_requant_mm (one SMMLAR, shifts down to -1) and,
+    clamped to a ReLU's minimum, tml_requant_pre_relu, tml_requant_pre_relu1 and tml_requant_mm_relu equal tml_mbqm,
+    TFLM's MultiplyByQuantizedMultiplier, on 4 million random and edge values."""
     cc = shutil.which("gcc") or shutil.which("clang")
     if cc is None:
         pytest.skip("no host C compiler")
@@ -355,6 +366,7 @@ STEADY_TEST = r"""
 #include <stdio.h>
 #include "tml_fixedpoint.h"
 #include "tml_mve.h"
+#include "tml_simd.h"
 static const int rec[][5] = {
 %s
 };
@@ -370,6 +382,11 @@ int main(void) {
             const int b = %d, edges[] = {-b, 1 - b, -1, 0, 1, b - 1, b};
             const int acc = it < 7 ? edges[it] : (int)(rnd() %% (2u * b + 1u)) - b;
             tml_i32x4 v;
+            if (fast >= 4) {  /* smmlar_records of kinds 1 to 3 (fast - 3) */
+                if (tml_requant_mm_relu(acc, m, e1, hp) != want || (fast == 4 && tml_requant_mm(acc, m, e1, hp) != want))
+                    bad++;
+                continue;
+            }
             if (fast == 3) {
                 if (tml_requant_pre_relu1(acc, m, e1, hp) != want) bad++;
                 continue;
@@ -387,11 +404,12 @@ int main(void) {
 
 def test_steady_channel_records_give_their_value(tmp_path):
     """A steady channel's requantization record (special.requant_records: every output value, for tml_requant_pre,
-    tml_requant_pre_relu, tml_requant_pre_relu1 and Helium's tml_vrequant_pre) gives its value for every
+    tml_requant_pre_relu, tml_requant_pre_relu1, Helium's tml_vrequant_pre and, in the form of
+    special.smmlar_records, the DSP kernels' tml_requant_mm and tml_requant_mm_relu) gives its value for every
     accumulator within STEADY_BOUND, the bounds themselves included."""
     import numpy as np
 
-    from tinyml.kernels.special import STEADY_BOUND, requant_records
+    from tinyml.kernels.special import STEADY_BOUND, requant_records, smmlar_records
     from tinyml.params import FullyConnectedParams
     cc = shutil.which("gcc") or shutil.which("clang")
     if cc is None:
@@ -401,6 +419,7 @@ def test_steady_channel_records_give_their_value(tmp_path):
     for fast in (1, 2, 3):
         recs = requant_records(p, np.zeros(256, np.int64), fast, {c: c - 128 for c in range(256)})
         rows += [f"{{{fast}, {c}, {r[1]}, {r[2]}, {r[3]}}}," for c, r in enumerate(recs)]
+        rows += [f"{{{fast + 3}, {c}, {r[1]}, {r[2]}, {r[3]}}}," for c, r in enumerate(smmlar_records(recs, fast))]
     src = tmp_path / "steady.c"
     src.write_text(STEADY_TEST % ("\n".join(rows), STEADY_BOUND))
     exe = tmp_path / "steady"
@@ -427,6 +446,37 @@ def test_dead_channels_keep_the_fast_output_stage(isa, tmp_path):
     rep = assert_bit_exact(model, tmp_path / isa, seeds=(0, 1, 2), options=CompileOptions(kernels=isa))
     names = _named(rep)
     assert len(names) >= 5 and not any(n.endswith("_rq") for n in names), names
+
+
+def test_long_accumulators_keep_the_smlal_stage(tmp_path, monkeypatch):
+    """The DSP kernels' SMMLAR output stage (tml_requant_mm) takes accumulators below 2^30 in magnitude: a call
+    whose bias and weights could reach that (special.long_accumulators, here a bias of 2^30 put in) keeps the SMLAL
+    stage (`_l` kernels, tml_requant_pre and its ReLU forms), bit-exact with TFLM, as do the usual layers."""
+    from dataclasses import replace as dc_replace
+
+    import numpy as np
+
+    import tinyml.kernels.generated as generated
+    from tinyml.frontends.tflite import parse_tflite
+    from tinyml.kernels.special import long_accumulators
+    from tinyml.ops.conv import lower_conv, lower_fully_connected
+    model = dead_channels(tmp_path / "dead.tflite")
+    g = parse_tflite(model.read_bytes(), "dead")
+    lowered = [(lower_fully_connected if op.kind.value == "FULLY_CONNECTED" else lower_conv)(g, op)[0]
+               for op in g.ops if op.kind.value in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
+    assert lowered and not any(long_accumulators(k, g) for k in lowered)
+    k = lowered[0]
+    bias = g.tensor(k.args[2])
+    g = dc_replace(g, tensors=tuple(dc_replace(t, data=np.full(bias.shape, -(1 << 30), np.int32)) if i == k.args[2] else t
+                                    for i, t in enumerate(g.tensors)))
+    assert long_accumulators(k, g)
+    usual = assert_bit_exact(model, tmp_path / "usual", seeds=(0, 1), options=CompileOptions(kernels="dsp"))
+    assert not any(re.search(r"_l(_|$)", n) for n in _named(usual)), _named(usual)
+    monkeypatch.setattr(generated, "long_accumulators", lambda kern, g: True)
+    rep = assert_bit_exact(model, tmp_path / "long", seeds=(0, 1), options=CompileOptions(kernels="dsp"))
+    staged = {n for n in _named(rep) if "_rq" not in n}
+    assert staged and all(re.search(r"_l(_|$)", n) for n in staged), staged
+    assert "#define TML_K_PRE tml_requant_mm" not in (tmp_path / "long" / "model_kernels.c").read_text()
 
 
 def _named(rep: dict) -> set[str]:
@@ -488,7 +538,8 @@ def test_run_time_output_stage_in_every_family(isa, opplan_models, tmp_path, mon
     # tml_requant for every layer (its records do not hold the zero point)
     import tinyml.kernels.special as special
     real = special.output_stage
-    monkeypatch.setattr(special, "output_stage", lambda p, isa="dsp": (("RQ", 0),) + real(p, isa)[1:])
+    monkeypatch.setattr(special, "output_stage", lambda p, isa="dsp": (("RQ", 0),) + tuple(
+        kv for kv in real(p, isa)[1:] if kv[0] != "MM"))
     generated.select.cache_clear()
     try:
         rep = assert_bit_exact(model, tmp_path / "rq0", seeds=(0,), options=CompileOptions(kernels=isa))

@@ -70,6 +70,12 @@ static inline int32_t tml_smlabt(int32_t a, int32_t b, int32_t acc) { return __s
 static inline int32_t tml_smlatb(int32_t a, int32_t b, int32_t acc) { return __smlatb(a, b, acc); }
 /* x saturated to [-128, 127] */
 static inline int32_t tml_ssat8(int32_t x) { return __ssat(x, 8); }
+/* the high word of acc * 2^32 + a * b + 2^31, modulo 2^64 (SMMLAR) */
+static inline int32_t tml_smmlar(int32_t a, int32_t b, int32_t acc) {
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
 /* lane-wise signed byte maximum (SSUB8 sets the GE flags that SEL reads) */
 static inline uint32_t tml_max_s8x4(uint32_t a, uint32_t b) {
     (void)__ssub8((int32_t)a, (int32_t)b);
@@ -122,6 +128,11 @@ static inline int32_t tml_smlabt(int32_t a, int32_t b, int32_t acc) {
     return (int32_t)((uint32_t)acc + (uint32_t)(tml_lo16(a) * tml_hi16(b)));
 }
 static inline int32_t tml_ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
+static inline int32_t tml_smmlar(int32_t a, int32_t b, int32_t acc) {
+    const uint64_t v = ((uint64_t)(uint32_t)acc << 32) + (uint64_t)((int64_t)a * (int64_t)b) + 0x80000000u;
+    const uint32_t hi = (uint32_t)(v >> 32);
+    return hi <= 0x7FFFFFFFu ? (int32_t)hi : (int32_t)((int64_t)hi - 4294967296LL);
+}
 static inline uint32_t tml_max_s8x4(uint32_t a, uint32_t b) {
     uint32_t r = 0;
     int i;
@@ -140,5 +151,21 @@ static inline int32_t tml_pack16x2(int32_t lo, int32_t hi) {
 
 /* wrapping int32 addition (the kernels' accumulators wrap modulo 2^32, as SMLAD does) */
 static inline int32_t tml_wadd(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
+
+/* tml_requant_pre (tml_fixedpoint.h) in one SMMLAR, for the DSP kernels' records: with m2 = 2m - 2^32 (m in
+ * (2^30, 2^31), so m2 is an int32 below 0), x * m2 = 2 x m - x 2^32, and SMMLAR of x, m2 and x + K gives
+ * K + floor((2 x m + 2^31) / 2^32) = floor((x m + 2^30 + K 2^31) / 2^31); the arithmetic shift by e then gives
+ * floor((x m + 2^30 + K 2^31) / 2^(31 + e)), which with K = hp2 - [x < 0] and hp2 = 2^(e - 1) + z 2^e is
+ * tml_requant_pre's double rounding with the zero point z added (x + K may wrap: SMMLAR's result is the same
+ * modulo 2^32). Records: the multiplier as m2, e = -shift (1 to 22), hp2 (special.smmlar_records). */
+static inline int32_t tml_requant_mm(int32_t x, int32_t m2, int32_t e, int32_t hp2) {
+    return tml_smmlar(x, m2, tml_wadd(tml_wadd(x, hp2), x >> 31)) >> e;
+}
+
+/* tml_requant_mm for an output stage whose activation minimum is at or above the output zero point (a fused
+ * ReLU, as tml_requant_pre_relu): without the sign term a negative x also gives z or less. */
+static inline int32_t tml_requant_mm_relu(int32_t x, int32_t m2, int32_t e, int32_t hp2) {
+    return tml_smmlar(x, m2, tml_wadd(x, hp2)) >> e;
+}
 
 #endif

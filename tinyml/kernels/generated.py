@@ -36,7 +36,7 @@ from ..errors import TinymlError
 from ..ir import Graph
 from ..params import ConvParams, Kernel
 from .families import REPLACES
-from .special import Const, Special, steady_kernel, weights
+from .special import Const, Special, long_accumulators, long_stage, steady_kernel, weights
 
 ISAS = ("auto", "mve", "dsp", "portable", "reference")
 
@@ -146,7 +146,9 @@ def choose(kern: Kernel, isa: str | None, g: Graph) -> Special | None:
     if isa is None:
         return None
     sp = select(steady_kernel(kern, g), isa)
-    return sp if sp is not None and fits_int32(sp, kern, g) else None
+    if sp is None or not fits_int32(sp, kern, g):
+        return None
+    return long_stage(sp) if dict(sp.consts).get("MM") and long_accumulators(kern, g) else sp
 
 
 def in_place(kern: Kernel, args: tuple) -> Kernel | None:

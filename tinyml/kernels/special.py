@@ -180,7 +180,8 @@ def output_stage(p: ConvParams | FullyConnectedParams, isa: str = "dsp") -> tupl
     and its shift in [-22, -2] (the output zero point then folds into the records without overflow), RQ = 2
     (tml_requant_pre_relu) when besides the activation minimum is at or above the output zero point, RQ = 3
     (tml_requant_pre_relu1, not for Helium's vector stage) for such a ReLU whose shifts reach -1, else 0
-    (tml_requant); the output zero point and the activation range."""
+    (tml_requant); the output zero point and the activation range. The DSP kernels compute RQ 1 to 3 in one SMMLAR
+    (MM: tml_requant_mm and tml_requant_mm_relu, whose records `smmlar_records` gives)."""
     pairs = list(zip(p.multiplier, p.shift))
     fast = int(all(requant_pre_kind(m, s) for m, s in pairs))
     relu = p.act_min >= p.output_offset
@@ -189,18 +190,35 @@ def output_stage(p: ConvParams | FullyConnectedParams, isa: str = "dsp") -> tupl
     elif not fast and relu and isa != "mve" and all(requant_pre_kind(m, s) or (m > (1 << 30) and s == -1)
                                                       for m, s in pairs):
         fast = 3
-    return (("RQ", fast), ("OUT_OFF", p.output_offset), ("ACT_MIN", p.act_min), ("ACT_MAX", p.act_max))
+    mm = (("MM", 1),) if fast and isa == "dsp" else ()
+    return (("RQ", fast), ("OUT_OFF", p.output_offset), ("ACT_MIN", p.act_min), ("ACT_MAX", p.act_max)) + mm
+
+
+def long_accumulators(kern: Kernel, g: Graph) -> bool:
+    """Whether an accumulator of this call may reach 2^30 in magnitude (a channel's |bias with the input offset
+    folded in| + 128 sum |w|, over every int8 input; a steady channel's record has no bias), beyond what
+    tml_requant_mm takes: the call keeps the SMLAL stage (`long_stage`)."""
+    rows, folded = channel_rows(kern, g)
+    folded = np.abs(folded)
+    folded[list(steady_outputs(kern, g))] = 0
+    return bool((folded + 128 * np.abs(rows).sum(axis=1)).max(initial=0) >= (1 << 30))
+
+
+def long_stage(sp: Special) -> Special:
+    """DSP kernel `sp` with the SMLAL output stage (tml_requant_pre and its ReLU forms) in place of SMMLAR's."""
+    return replace(sp, consts=tuple(kv for kv in sp.consts if kv[0] != "MM"))
 
 
 def stage_name(sp: Special) -> str:
     """The output stage's part of a name: the zero point (`_or`: read at run time; none where the code does not
     read it), the activation range (`_ar`: read at run time), `_rq` for tml_requant, `_relu` for
-    tml_requant_pre_relu where no zero point in the name implies it."""
+    tml_requant_pre_relu where no zero point in the name implies it, `_l` for a DSP kernel's SMLAL stage
+    (long_stage)."""
     c = dict(sp.consts)
     off = "_or" if c.get("RT_OFF") else f"_o{c['OUT_OFF']}" if "OUT_OFF" in c else ""
     act = "_ar" if c.get("RT_ACT") else f"_a{c['ACT_MIN']}_{c['ACT_MAX']}"
     rq = "_rq" if not c["RQ"] else "_relu1" if c["RQ"] == 3 else "_relu" if c["RQ"] == 2 and not off else ""
-    return (off + act).replace("-", "m") + rq
+    return (off + act).replace("-", "m") + rq + ("_l" if sp.isa == "dsp" and c["RQ"] and not c.get("MM") else "")
 
 
 def window(sp: Special) -> str:
@@ -319,6 +337,18 @@ def requant_records(p: ConvParams | FullyConnectedParams, folded: np.ndarray, fa
     return rec.astype(np.int32)
 
 
+def smmlar_records(recs: np.ndarray, fast: int) -> np.ndarray:
+    """`requant_records` of kind `fast` (1 to 3) as tml_requant_mm and tml_requant_mm_relu read them: the bias, the
+    multiplier m as m2 = 2m - 2^32 (an int32), e = -shift, and hp2 = 2^(e - 1) + z 2^e (twice the hp of kinds 1 and
+    2; kind 3's own), steady channels' records included (the same value in the other form)."""
+    out = recs.astype(np.int64)
+    out[:, 1] = 2 * out[:, 1] - (1 << 32)
+    out[:, 2] += 1
+    if fast != 3:
+        out[:, 3] *= 2
+    return out.astype(np.int32)
+
+
 def staged_derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, ...]:
     """(weights, requantization records) arguments of a kernel with an output stage: the original weight tensor
     or a reordered copy, and per output channel the bias with the input offset folded in (input_offset * sum of
@@ -330,6 +360,8 @@ def staged_derived(sp: Special, kern: Kernel, g: Graph) -> tuple[int | Const, ..
     if kern.func.startswith("tml_depthwise_conv_") and sp.family != "conv":
         rows = np.ascontiguousarray(rows.T)        # [taps, C] (a convolution of one input channel: [out_c, taps])
     recs = requant_records(p, folded, sp.const("RQ"), steady_outputs(kern, g))
+    if dict(sp.consts).get("MM"):
+        recs = smmlar_records(recs, sp.const("RQ"))
     if sp.grouped:  # Helium kernels: the records by groups of four channels, [group][field][channel]
         g = -(-len(recs) // 4)
         recs = np.concatenate([recs, np.zeros((4 * g - len(recs), 4), np.int32)]).reshape(g, 4, 4).transpose(0, 2, 1)
