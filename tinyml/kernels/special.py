@@ -194,14 +194,27 @@ def output_stage(p: ConvParams | FullyConnectedParams, isa: str = "dsp") -> tupl
     return (("RQ", fast), ("OUT_OFF", p.output_offset), ("ACT_MIN", p.act_min), ("ACT_MAX", p.act_max)) + mm
 
 
+_LONG: dict[tuple, bool] = {}
+
+
 def long_accumulators(kern: Kernel, g: Graph) -> bool:
     """Whether an accumulator of this call may reach 2^30 in magnitude (a channel's |bias with the input offset
     folded in| + 128 sum |w|, over every int8 input; a steady channel's record has no bias), beyond what
-    tml_requant_mm takes: the call keeps the SMLAL stage (`long_stage`)."""
-    rows, folded = channel_rows(kern, g)
-    folded = np.abs(folded)
-    folded[list(steady_outputs(kern, g))] = 0
-    return bool((folded + 128 * np.abs(rows).sum(axis=1)).max(initial=0) >= (1 << 30))
+    tml_requant_mm takes: the call keeps the SMLAL stage (`long_stage`). Kept per weight and bias tensor and output
+    stage (the memory plan asks about each layer's calls many times, patch by patch)."""
+    p = kern.params
+    assert isinstance(p, (ConvParams, FullyConnectedParams))
+    bt = kern.args[2]
+    key = (kern.func, g.tensor(kern.args[1]), None if bt == NO_TENSOR else g.tensor(bt), p.input_offset,
+           p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
+    if key not in _LONG:
+        if len(_LONG) >= 4096:
+            _LONG.clear()
+        rows, folded = channel_rows(kern, g)
+        folded = np.abs(folded)
+        folded[list(steady_outputs(kern, g))] = 0
+        _LONG[key] = bool((folded + 128 * np.abs(rows).sum(axis=1)).max(initial=0) >= (1 << 30))
+    return _LONG[key]
 
 
 def long_stage(sp: Special) -> Special:
