@@ -216,11 +216,12 @@ def test_wide_im2col_never_raises_the_peak(tmp_path, monkeypatch):
     assert wide["peak_sram_bytes"] == narrow["peak_sram_bytes"]
 
 
-@pytest.mark.parametrize("width,stride,height", [(7, 2, 9), (8, 2, 9), (5, 1, 9), (6, 1, 9), (5, 1, 10), (6, 1, 10)])
+@pytest.mark.parametrize("width,stride,height", [(7, 2, 9), (8, 2, 9), (5, 1, 9), (6, 1, 9), (5, 1, 10), (6, 1, 10),
+                                                  (5, (2, 1), 10)])
 def test_inplace_depthwise_pairs_and_last_pixel(width, stride, height, tmp_path, monkeypatch):
     """The dsp in-place depthwise kernel (channel plane; pairs of pixels, a last odd pixel, strides 1 and 2, only
-    packed weights in registers; at stride 1 two output rows per pass, a last odd row) on odd and even rows and
-    columns: bit-exact with TFLM, every depthwise layer in place."""
+    packed weights in registers; at stride 1 across two output rows per pass, a last odd row, also at stride 2
+    down) on odd and even rows and columns: bit-exact with TFLM, every depthwise layer in place."""
     from opplan import inplace_depthwise
     keep_in_place(monkeypatch)
     model = inplace_depthwise(tmp_path / "m.tflite", width, stride, height=height)
@@ -228,6 +229,9 @@ def test_inplace_depthwise_pairs_and_last_pixel(width, stride, height, tmp_path,
                            options=CompileOptions(kernels="dsp", patch="off", overlap=False))
     names = [f for layer in rep["layers"] for f in layer["kernels"] if "_k_dw_inplace_" in f]
     assert rep["memory"]["inplace_layers"] == [1, 3] and len(names) == 2, names
+    assert all("_p16_" in f for f in names), names
+    if stride == (2, 1):
+        assert "_s2x1_" in names[0], names
 
 
 def test_kernels_option_and_board_default(tmp_path):

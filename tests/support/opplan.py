@@ -556,10 +556,10 @@ def wide_gemms(path, seed: int = 6):
     return path
 
 
-def inplace_depthwise(path, width: int, stride: int, channels: int = 16, height: int = 9):
-    """Write to `path` a model of two depthwise convolutions (3x3, the first of stride `stride` over `height` rows
-    of `width` pixels and `channels` channels) between 1x1 convolutions, which layer by layer without overlaps run
-    in place."""
+def inplace_depthwise(path, width: int, stride: int | tuple[int, int], channels: int = 16, height: int = 9):
+    """Write to `path` a model of two depthwise convolutions (3x3, the first of stride `stride` (or strides (down,
+    across)) over `height` rows of `width` pixels and `channels` channels) between 1x1 convolutions, which layer by
+    layer without overlaps run in place."""
     import tensorflow as tf
     keras = tf.keras
     keras.backend.clear_session()
