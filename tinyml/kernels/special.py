@@ -133,15 +133,40 @@ def channel_rows(kern: Kernel, g: Graph) -> tuple[np.ndarray, np.ndarray]:
     return rows, bias + p.input_offset * rows.sum(axis=1)
 
 
+_PER_LAYER: dict[tuple, object] = {}
+
+
+def _per_layer(what: str, kern: Kernel, g: Graph, compute: Callable[[], object]) -> object:
+    """`compute()`, kept per call weights, bias and output stage (what steady channels and accumulator bounds depend
+    on): the memory plan asks about each layer's calls thousands of times, patch by patch, with other spatial sizes."""
+    p = kern.params
+    assert isinstance(p, (ConvParams, FullyConnectedParams))
+    bt = kern.args[2]
+    key = (what, kern.func, g.tensor(kern.args[1]), None if bt == NO_TENSOR else g.tensor(bt), p.input_offset,
+           p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
+    if key not in _PER_LAYER:
+        if len(_PER_LAYER) >= 8192:
+            _PER_LAYER.clear()
+        _PER_LAYER[key] = compute()
+    return _PER_LAYER[key]
+
+
 def steady_outputs(kern: Kernel, g: Graph) -> dict[int, int]:
     """{channel: its output} for the steady channels of a call whose requantization tml_requant_pre could not take
     (see STEADY): the int32 accumulator over every int8 input lies between two bounds without wrapping, TFLM's
     MultiplyByQuantizedMultiplier is monotone in it, so equal outputs at both bounds (after the zero point and the
-    activation range) are the output for every input. Empty for layers without such channels."""
+    activation range) are the output for every input. Empty for layers without such channels. Read-only (kept per
+    layer, `_per_layer`)."""
     p = kern.params
     if not isinstance(p, (ConvParams, FullyConnectedParams)) or not kern.func.endswith(("_s8", "_s4")) or \
             (isinstance(p, FullyConnectedParams) and p.filter_offset != 0):
         return {}
+    return _per_layer("steady", kern, g, lambda: _steady_outputs(kern, g))  # type: ignore[return-value]
+
+
+def _steady_outputs(kern: Kernel, g: Graph) -> dict[int, int]:
+    p = kern.params
+    assert isinstance(p, (ConvParams, FullyConnectedParams))
     mult = np.resize(np.asarray(p.multiplier, np.int64), p.out_c)
     shift = np.resize(np.asarray(p.shift, np.int64), p.out_c)
     odd = np.flatnonzero((mult <= (1 << 30)) | (shift < -22) | (shift > -2))  # not requant_pre_kind
@@ -194,27 +219,16 @@ def output_stage(p: ConvParams | FullyConnectedParams, isa: str = "dsp") -> tupl
     return (("RQ", fast), ("OUT_OFF", p.output_offset), ("ACT_MIN", p.act_min), ("ACT_MAX", p.act_max)) + mm
 
 
-_LONG: dict[tuple, bool] = {}
-
-
 def long_accumulators(kern: Kernel, g: Graph) -> bool:
     """Whether an accumulator of this call may reach 2^30 in magnitude (a channel's |bias with the input offset
     folded in| + 128 sum |w|, over every int8 input; a steady channel's record has no bias), beyond what
-    tml_requant_mm takes: the call keeps the SMLAL stage (`long_stage`). Kept per weight and bias tensor and output
-    stage (the memory plan asks about each layer's calls many times, patch by patch)."""
-    p = kern.params
-    assert isinstance(p, (ConvParams, FullyConnectedParams))
-    bt = kern.args[2]
-    key = (kern.func, g.tensor(kern.args[1]), None if bt == NO_TENSOR else g.tensor(bt), p.input_offset,
-           p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
-    if key not in _LONG:
-        if len(_LONG) >= 4096:
-            _LONG.clear()
+    tml_requant_mm takes: the call keeps the SMLAL stage (`long_stage`)."""
+    def reach() -> bool:
         rows, folded = channel_rows(kern, g)
         folded = np.abs(folded)
         folded[list(steady_outputs(kern, g))] = 0
-        _LONG[key] = bool((folded + 128 * np.abs(rows).sum(axis=1)).max(initial=0) >= (1 << 30))
-    return _LONG[key]
+        return bool((folded + 128 * np.abs(rows).sum(axis=1)).max(initial=0) >= (1 << 30))
+    return bool(_per_layer("long", kern, g, reach))
 
 
 def long_stage(sp: Special) -> Special:

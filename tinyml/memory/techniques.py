@@ -12,6 +12,7 @@ For each depthwise layer where both apply, the one with the smaller footprint is
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -338,6 +339,7 @@ def _plan(g: Graph, kernels: list[list[Kernel]], folded: frozenset[int], options
 
     # generated kernels, equal peaks: fewer in-place layers where the in-place kernel is slower (it works channel
     # by channel), more where it is faster
+    @functools.cache
     def slower(k: int) -> bool:
         return in_place_slower(kernels[k][0], options.isa, g)
 
